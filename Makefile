@@ -1,0 +1,48 @@
+# Front door of the compendium. Every target bootstraps .venv from the pinned
+# requirements first (Python >= 3.11 and make are all a fresh machine needs).
+#
+#   make book                 build everything: data -> notebooks -> book (reports/book/)
+#   make book PARAMS=my.yml   ... with parameters overridden from a file
+#   make book ARGS="-p raw_path=data/raw/export.sav"   ... or one by one
+#   make test                 run the test suite
+#   make lab                  JupyterLab on the project, with the project's kernel
+#   make synth                regenerate the synthetic export
+#   make clean                remove derived data and reports (keeps .venv)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test lab synth clean distclean venv
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# make the repository importable (`from src import helpers`) from any folder, incl. notebooks/
+	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "verneombud-compendium.pth").write_text(str(pathlib.Path.cwd()) + "\n")'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+book: $(STAMP)
+	$(PY) -m src.build $(if $(PARAMS),--params $(PARAMS)) $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(ARGS)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/
+
+synth: $(STAMP)
+	rm -f data/raw/verneombud_2024_synthetic.sav
+	$(PY) -m src.synthesize $(ARGS)
+
+clean:
+	rm -rf data/derived/*.parquet data/derived/*.json reports/executed reports/tables reports/figures \
+	       reports/results reports/results.json reports/book reports/_staging reports/_book_staging \
+	       reports/failed reports/_data_provenance.md .quarto
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,247 @@
+"""The data model: ``data/codebook.yml`` loaded into typed objects.
+
+Everything that needs a variable's source column, value labels, missing
+codes, routing or recode reads it from here, so the codebook stays the one
+source of truth (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from src import paths
+
+VARIABLE_TYPES = {"id", "single", "text"}
+LANGS = {"nb", "en"}
+
+
+class CodebookError(ValueError):
+    """The codebook itself is inconsistent."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    source: str
+    type: str
+    label: str
+    label_en: str | None = None
+    question: str | None = None
+    values: dict[int, str] = field(default_factory=dict)
+    values_en: dict[int, str] = field(default_factory=dict)
+    missing: tuple[int, ...] = ()
+    routing: str | None = None
+    free_text: bool = False
+
+    @property
+    def valid_codes(self) -> list[int]:
+        """Codes that count as a substantive answer (the percent base)."""
+        return [c for c in self.values if c not in self.missing]
+
+
+@dataclass(frozen=True)
+class Recode:
+    name: str
+    source: str
+    label: str
+    map: dict[int, int]
+    values: dict[int, str]
+    label_en: str | None = None
+    values_en: dict[int, str] = field(default_factory=dict)
+    subtotals: dict[int, str] = field(default_factory=dict)
+    min_answers: int | None = None
+    missing: tuple[int, ...] = ()
+
+    @property
+    def valid_codes(self) -> list[int]:
+        return list(self.values)
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    key: str
+    label: str
+    when: str
+    label_en: str | None = None
+
+
+@dataclass(frozen=True)
+class Codebook:
+    survey: dict
+    conditions: dict[str, str]
+    variables: dict[str, Variable]
+    recodes: dict[str, Recode]
+    exclusions: tuple[Exclusion, ...]
+    path: Path
+
+    # -- look-ups ---------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.survey["id"]
+
+    def item(self, name: str) -> Variable | Recode:
+        """A variable or a recode by analysis name."""
+        if name in self.variables:
+            return self.variables[name]
+        if name in self.recodes:
+            return self.recodes[name]
+        raise KeyError(f"'{name}' is neither a variable nor a recode in {paths.relative(self.path)}")
+
+    def label(self, name: str, lang: str = "nb") -> str:
+        item = self.item(name)
+        return (item.label_en or item.label) if lang == "en" else item.label
+
+    def value_labels(self, name: str, lang: str = "nb", with_missing: bool = False) -> dict[int, str]:
+        """Code -> label in display order; missing codes left out unless asked for."""
+        item = self.item(name)
+        labels = dict(item.values)
+        if lang == "en":
+            labels.update(item.values_en)
+        if not with_missing:
+            labels = {c: v for c, v in labels.items() if c not in item.missing}
+        return labels
+
+    def expand(self, expr: str) -> str:
+        """An expression with the named conditions substituted (recursively)."""
+        for _ in range(10):
+            new = expr
+            for name, cond in self.conditions.items():
+                new = re.sub(rf"\b{re.escape(name)}\b", f"({cond})", new)
+            if new == expr:
+                return expr
+            expr = new
+        raise CodebookError(f"conditions in {paths.relative(self.path)} refer to each other in a cycle")
+
+    def by_source(self) -> dict[str, Variable]:
+        return {v.source: v for v in self.variables.values()}
+
+
+def _int_keys(d: dict | None, where: str) -> dict[int, str]:
+    out = {}
+    for k, v in (d or {}).items():
+        try:
+            out[int(k)] = str(v)
+        except (TypeError, ValueError):
+            raise CodebookError(f"{where}: value code {k!r} is not an integer") from None
+    return out
+
+
+def parse(raw: dict, path: Path) -> Codebook:
+    """Build and check a Codebook from the parsed YAML."""
+    problems: list[str] = []
+    survey = raw.get("survey") or {}
+    if "id" not in survey:
+        problems.append("survey.id (the respondent id variable) is missing")
+    conditions = {str(k): str(v) for k, v in (raw.get("conditions") or {}).items()}
+
+    variables: dict[str, Variable] = {}
+    for name, spec in (raw.get("variables") or {}).items():
+        where = f"variables.{name}"
+        spec = dict(spec or {})
+        vtype = spec.get("type")
+        if vtype not in VARIABLE_TYPES:
+            problems.append(f"{where}.type is {vtype!r}; expected one of {sorted(VARIABLE_TYPES)}")
+            continue
+        for key in ("source", "label"):
+            if not spec.get(key):
+                problems.append(f"{where}.{key} is missing")
+        values = _int_keys(spec.get("values"), where)
+        if vtype == "single" and not values:
+            problems.append(f"{where}: a single-choice variable needs value labels")
+        missing = tuple(int(c) for c in spec.get("missing") or ())
+        for c in missing:
+            if c not in values:
+                problems.append(f"{where}.missing code {c} has no value label")
+        variables[name] = Variable(
+            name=name,
+            source=str(spec.get("source", "")),
+            type=vtype,
+            label=str(spec.get("label", name)),
+            label_en=spec.get("label_en"),
+            question=spec.get("question"),
+            values=values,
+            values_en=_int_keys(spec.get("values_en"), where),
+            missing=missing,
+            routing=spec.get("routing"),
+            free_text=bool(spec.get("free_text", False)),
+        )
+
+    sources = [v.source for v in variables.values()]
+    dupes = sorted({s for s in sources if sources.count(s) > 1})
+    if dupes:
+        problems.append(f"export column names used by more than one variable: {dupes}")
+
+    recodes: dict[str, Recode] = {}
+    for name, spec in (raw.get("recodes") or {}).items():
+        where = f"recodes.{name}"
+        spec = dict(spec or {})
+        src = spec.get("from")
+        known = set(variables) | set(recodes)
+        if src not in known:
+            problems.append(f"{where}.from is {src!r}, not a variable or an earlier recode")
+            continue
+        values = _int_keys(spec.get("values"), where)
+        mapping = {int(k): int(v) for k, v in (spec.get("map") or {}).items()}
+        src_item = variables.get(src) or recodes.get(src)
+        unknown_src = sorted(set(mapping) - set(src_item.values))
+        if unknown_src:
+            problems.append(f"{where}.map has codes {unknown_src} that '{src}' does not have")
+        unknown_dst = sorted(set(mapping.values()) - set(values))
+        if unknown_dst:
+            problems.append(f"{where}.map maps to codes {unknown_dst} that have no value label")
+        subtotals = _int_keys(spec.get("subtotals"), where)
+        recodes[name] = Recode(
+            name=name,
+            source=src,
+            label=str(spec.get("label", name)),
+            label_en=spec.get("label_en"),
+            map=mapping,
+            values=values,
+            values_en=_int_keys(spec.get("values_en"), where),
+            subtotals=subtotals,
+            min_answers=spec.get("min_answers"),
+        )
+        if name in variables:
+            problems.append(f"{where}: the name is already a variable")
+
+    for name, v in variables.items():
+        if v.routing:
+            words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", v.routing))
+            unknown = words - set(variables) - set(conditions) - {"and", "or", "not", "in", "isna", "notna"}
+            if unknown:
+                problems.append(f"variables.{name}.routing refers to unknown names {sorted(unknown)}")
+
+    exclusions = []
+    for i, spec in enumerate(raw.get("exclusions") or []):
+        missing_keys = [k for k in ("key", "label", "when") if not spec.get(k)]
+        if missing_keys:
+            problems.append(f"exclusions[{i}] lacks {missing_keys}")
+            continue
+        exclusions.append(Exclusion(key=spec["key"], label=spec["label"], when=spec["when"],
+                                    label_en=spec.get("label_en")))
+
+    if problems:
+        raise CodebookError(
+            f"{paths.relative(path)} is inconsistent ({len(problems)} problem(s)):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+    return Codebook(survey=survey, conditions=conditions, variables=variables, recodes=recodes,
+                    exclusions=tuple(exclusions), path=path)
+
+
+def load(path: str | Path | None = None) -> Codebook:
+    """Load the codebook (cached per path)."""
+    return _load(str(paths.resolve(path) if path else paths.CODEBOOK))
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> Codebook:
+    p = Path(path)
+    with p.open(encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    return parse(raw or {}, p)

@@ -1,0 +1,228 @@
+"""Reading and validating a survey export (SurveyXact SPSS ``.sav`` or CSV).
+
+``read_export`` returns the respondents with analysis names (from the
+codebook) and integer codes, or raises ``ExportError`` listing *every*
+problem at once, each naming the file, the column, the offending values and
+rows, and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from src import paths
+from src.codebook import Codebook
+
+SUPPORTED = {".sav": "SPSS", ".csv": "CSV (UTF-8)"}
+MAX_LISTED = 5  # offending values / rows named per problem
+
+
+class ExportError(ValueError):
+    """The export cannot be used. ``problems`` lists every reason."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = list(problems)
+        head = f"Cannot use the export {paths.relative(path)}: {len(problems)} problem(s)"
+        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Export:
+    data: pd.DataFrame        # analysis names, nullable integer codes / strings
+    path: Path
+    sha256: str
+    n_rows: int
+    synthetic: bool           # the file says it is synthetic (name or file label)
+    file_label: str
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _listed(items, n=MAX_LISTED) -> str:
+    items = list(items)
+    shown = ", ".join(str(i) for i in items[:n])
+    return shown + (f" … (+{len(items) - n} more)" if len(items) > n else "")
+
+
+def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str]:
+    """(frame with export column names, value labels per column, file label)."""
+    suffix = path.suffix.lower()
+    if suffix == ".sav":
+        import pyreadstat
+
+        try:
+            df, meta = pyreadstat.read_sav(str(path), apply_value_formats=False)
+        except Exception as exc:  # pyreadstat raises several types
+            raise ExportError(path, [
+                f"the file cannot be read as SPSS .sav ({type(exc).__name__}: {exc}); "
+                "it may be truncated, damaged or not an SPSS file"
+            ]) from None
+        return df, dict(meta.variable_value_labels or {}), meta.file_label or ""
+    if suffix == ".csv":
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ExportError(path, [
+                f"the CSV file is not UTF-8 (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                "it is probably Latin-1/Windows-1252 — re-export it as UTF-8"
+            ]) from None
+        from io import StringIO
+
+        try:
+            df = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False)
+        except Exception as exc:
+            raise ExportError(path, [f"the CSV file cannot be parsed ({exc})"]) from None
+        df = df.replace("", np.nan)
+        return df, {}, ""
+    raise ExportError(path, [
+        f"the file type '{suffix or '(none)'}' is not supported; expected one of "
+        + ", ".join(f"{k} ({v})" for k, v in SUPPORTED.items())
+    ])
+
+
+def _as_codes(col: pd.Series) -> tuple[pd.Series, list]:
+    """Numeric codes as nullable Int64, plus the entries that are not whole numbers."""
+    num = pd.to_numeric(col, errors="coerce")
+    not_numeric = col[num.isna() & col.notna()]
+    fractional = num[num.notna() & (num != np.floor(num.fillna(0)))]
+    bad = list(not_numeric.unique()) + list(fractional.unique())
+    num = num.where(~num.index.isin(fractional.index))
+    return num.round().astype("Int64"), bad
+
+
+def read_export(path: str | Path, codebook: Codebook) -> Export:
+    """Read and validate an export; raise ExportError listing every problem."""
+    path = paths.resolve(path)
+    if not path.exists():
+        raise ExportError(path, [f"the file does not exist (raw_path = {paths.relative(path)})"])
+    if path.is_dir():
+        raise ExportError(path, ["raw_path is a folder; it must name the export file"])
+    if path.stat().st_size == 0:
+        raise ExportError(path, ["the file is empty (0 bytes)"])
+
+    raw, value_labels, file_label = _read_raw(path)
+    problems: list[str] = []
+    if len(raw) == 0:
+        raise ExportError(path, ["the export has no respondents (0 rows)"])
+
+    by_source = codebook.by_source()
+    ignored = set(codebook.survey.get("ignore_columns") or [])
+    missing_cols = [s for s in by_source if s not in raw.columns]
+    for s in missing_cols:
+        v = by_source[s]
+        problems.append(f"column '{s}' ({v.name}: {v.label}) is missing from the export")
+    unknown_cols = [c for c in raw.columns if c not in by_source and c not in ignored]
+    if unknown_cols:
+        problems.append(
+            f"column(s) {_listed(repr(c) for c in unknown_cols)} are not in the codebook "
+            f"({paths.relative(codebook.path)}); add them to the codebook or to survey.ignore_columns"
+        )
+
+    id_var = codebook.variables[codebook.id]
+    ids = raw[id_var.source] if id_var.source in raw.columns else pd.Series(range(1, len(raw) + 1))
+    row_ids = ids.astype(str).where(ids.notna(), "(blank)")
+
+    data = pd.DataFrame(index=raw.index)
+    for source, var in by_source.items():
+        if source not in raw.columns:
+            continue
+        col = raw[source]
+        if var.type == "text":
+            data[var.name] = col.astype("string").where(col.notna() & (col.astype(str).str.strip() != ""))
+            continue
+        codes, bad = _as_codes(col)
+        if bad:
+            problems.append(f"column '{source}' ({var.name}): values {_listed(repr(b) for b in bad)} are not whole-number codes")
+        data[var.name] = codes
+        if var.type == "id":
+            if codes.isna().any():
+                problems.append(f"column '{source}' ({var.name}): {int(codes.isna().sum())} respondent(s) have no id")
+            dup = codes[codes.duplicated(keep=False) & codes.notna()]
+            if len(dup):
+                problems.append(
+                    f"column '{source}' ({var.name}): duplicate respondent ids {_listed(sorted(dup.unique()))} "
+                    f"({len(dup)} rows); each respondent must appear once"
+                )
+            continue
+        allowed = set(var.values)
+        outside = codes.notna() & ~codes.isin(list(allowed))
+        if outside.any():
+            vals = codes[outside]
+            counts = vals.value_counts().sort_index()
+            problems.append(
+                f"column '{source}' ({var.name}): value(s) "
+                + _listed(f"{int(k)} ({int(n)} rows)" for k, n in counts.items())
+                + f" are not among the codebook's codes {_code_range(allowed)}; "
+                + f"respondent(s) {_listed(row_ids[outside])}"
+            )
+        labels = value_labels.get(source)
+        if labels:
+            export_labels = {int(k): str(v).strip() for k, v in labels.items()}
+            diffs = [
+                f"{code}: export '{export_labels[code]}' vs codebook '{var.values[code]}'"
+                for code in sorted(set(export_labels) & allowed)
+                if export_labels[code] != var.values[code].strip()
+            ]
+            extra = sorted(set(export_labels) - allowed)
+            if diffs:
+                problems.append(f"column '{source}' ({var.name}): value labels differ from the codebook: {_listed(diffs, 3)}")
+            if extra:
+                problems.append(f"column '{source}' ({var.name}): the export labels codes {extra} that the codebook does not have")
+
+    if not problems:
+        problems += _routing_problems(data, codebook, row_ids)
+    if problems:
+        raise ExportError(path, problems)
+
+    synthetic = "synthetic" in path.name.lower() or "synthetic" in file_label.lower()
+    return Export(
+        data=data.reset_index(drop=True),
+        path=path,
+        sha256=sha256(path),
+        n_rows=len(data),
+        synthetic=synthetic,
+        file_label=file_label,
+    )
+
+
+def _code_range(codes) -> str:
+    codes = sorted(codes)
+    if codes == list(range(codes[0], codes[-1] + 1)) and len(codes) > 3:
+        return f"{codes[0]}–{codes[-1]}"
+    return "{" + ", ".join(map(str, codes)) + "}"
+
+
+def routed(data: pd.DataFrame, codebook: Codebook, name: str) -> pd.Series:
+    """Boolean mask of the respondents who were asked ``name`` (all when unrouted)."""
+    var = codebook.variables[name]
+    if not var.routing:
+        return pd.Series(True, index=data.index)
+    mask = data.eval(codebook.expand(var.routing), engine="python")
+    return pd.Series(mask, index=data.index).fillna(False).astype(bool)
+
+
+def _routing_problems(data: pd.DataFrame, codebook: Codebook, row_ids: pd.Series) -> list[str]:
+    problems = []
+    for name, var in codebook.variables.items():
+        if not var.routing or name not in data:
+            continue
+        asked = routed(data, codebook, name)
+        wrong = data[name].notna() & ~asked
+        if wrong.any():
+            problems.append(
+                f"column '{var.source}' ({name}): {int(wrong.sum())} respondent(s) answered although the "
+                f"routing ({var.routing}) did not ask them: respondent(s) {_listed(row_ids[wrong])}"
+            )
+    return problems

@@ -1,0 +1,56 @@
+"""Every path the compendium uses, in one place.
+
+Relative paths given by a user (in ``params.yml`` or on the command line) are
+resolved against the repository root, never against the current working
+directory, so a notebook opened in JupyterLab (cwd ``notebooks/``) and the same
+notebook run by papermill (cwd = repository root) read the same files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PARAMS = ROOT / "params.yml"
+QUARTO_CONFIG = ROOT / "_quarto.yml"
+NOTEBOOKS = ROOT / "notebooks"
+
+DATA = ROOT / "data"
+CODEBOOK = DATA / "codebook.yml"
+REFERENCE = DATA / "reference"
+PUBLISHED = REFERENCE / "published.yml"
+POPULATION_MARGINS = REFERENCE / "population_margins.yml"
+RAW = DATA / "raw"
+DERIVED = DATA / "derived"
+
+SYNTHETIC_EXPORT = RAW / "verneombud_2024_synthetic.sav"
+RAW_MANIFEST = RAW / "MANIFEST.sha256"
+
+REPORTS = ROOT / "reports"
+
+# Names inside a derived_dir / reports_dir (which are parameters).
+RESPONDENTS_FILE = "respondents.parquet"
+EXCLUDED_FILE = "excluded.parquet"
+DATA_INFO_FILE = "data_info.json"
+TABLES_DIR = "tables"
+FIGURES_DIR = "figures"
+RESULTS_DIR = "results"
+EXECUTED_DIR = "executed"
+BOOK_DIR = "book"
+RESULTS_FILE = "results.json"
+
+
+def resolve(path: str | Path) -> Path:
+    """Return ``path`` as an absolute path, relative paths taken from the repo root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (ROOT / p)
+
+
+def relative(path: str | Path) -> str:
+    """``path`` relative to the repo root when inside it (for display), else absolute."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(ROOT).as_posix()
+    except ValueError:
+        return p.as_posix()
