@@ -1,0 +1,261 @@
+"""The pipeline: parameters -> raw export -> notebooks (papermill) -> book.
+
+    python -m src.build                    # what `make book` runs
+    python -m src.build --params my.yml    # override some parameters from a file
+    python -m src.build -p raw_path=data/raw/export.sav -p alpha=0.01
+    python -m src.build --renderer fallback   # skip Quarto even if installed
+
+Steps, each a function below:
+
+1. ``load_params``    params.yml + overrides, type-checked (unknown keys refused)
+2. ``ensure_input``   the raw export; the default synthetic one is generated if absent,
+                      and any file named in data/raw/MANIFEST.sha256 must match it
+3. ``run_notebooks``  01_cleaning, 02_sample, … in _quarto.yml order, executed by
+                      papermill into a staging folder; outputs swapped into reports/
+                      only when every notebook succeeded
+4. ``render``         Quarto if installed, else the nbconvert fallback, into a staging
+                      folder swapped into reports/book at the end
+
+A failure anywhere leaves the previous reports/ and book in place, and a
+notebook that fails mid-way is kept for inspection in reports/failed/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from src import paths
+from src.export import ExportError, sha256
+from src.helpers import ParameterError, check_params, write_json
+from src.render import notebook_order, quarto_available, render_fallback, render_quarto
+
+
+class BuildError(RuntimeError):
+    """The build stopped; the message says where and why."""
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# -- 1. parameters -----------------------------------------------------------
+
+def load_params(params_file: str | None = None, overrides: list[str] | None = None) -> dict:
+    """The defaults of params.yml, updated from a file and from KEY=VALUE pairs."""
+    params = _read_yaml_mapping(paths.PARAMS)
+    if params_file:
+        p = paths.resolve(params_file)
+        if not p.exists():
+            raise ParameterError(f"parameter file {params_file} does not exist")
+        params.update(_read_yaml_mapping(p))
+    for item in overrides or []:
+        if "=" not in item:
+            raise ParameterError(f"-p expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return check_params(params, where=f"parameters (params.yml{', ' + params_file if params_file else ''}"
+                                      f"{', -p ' + ' '.join(overrides) if overrides else ''})")
+
+
+def _read_yaml_mapping(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{paths.relative(path)} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParameterError(f"{paths.relative(path)} must be a mapping of parameter: value")
+    return data
+
+
+# -- 2. input ----------------------------------------------------------------
+
+def read_manifest(manifest: Path = paths.RAW_MANIFEST) -> dict[str, str]:
+    out = {}
+    if manifest.exists():
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                digest, name = line.split(maxsplit=1)
+                out[name.strip()] = digest
+    return out
+
+
+def ensure_input(params: dict) -> Path:
+    """The raw export the build will read; generates the default synthetic one if absent."""
+    raw = paths.resolve(params["raw_path"])
+    if not raw.exists():
+        if raw == paths.SYNTHETIC_EXPORT:
+            from src.synthesize import generate
+
+            log(f"No export in {paths.relative(raw.parent)}: generating the calibrated synthetic export …")
+            t0 = time.perf_counter()
+            generate(raw)
+            log(f"  wrote {paths.relative(raw)} ({time.perf_counter() - t0:.1f} s)")
+        else:
+            raise BuildError(f"raw_path {params['raw_path']} does not exist ({raw})")
+    if raw.parent == paths.RAW:
+        expected = read_manifest().get(raw.name)
+        if expected and expected != sha256(raw):
+            raise BuildError(
+                f"{paths.relative(raw)} has changed since it was recorded in "
+                f"{paths.relative(paths.RAW_MANIFEST)} (sha256 differs). If the change is on purpose, "
+                "update the manifest (for the synthetic export: delete it and the .sav and rebuild)."
+            )
+    return raw
+
+
+# -- 3. notebooks ------------------------------------------------------------
+
+def run_notebooks(params: dict, names: list[str] | None = None) -> dict:
+    """Execute the notebooks in book order into a staging folder, then swap outputs in."""
+    import papermill as pm
+
+    names = names or notebook_order()
+    reports = paths.resolve(params["reports_dir"])
+    stage = reports / "_staging"
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / paths.EXECUTED_DIR).mkdir(parents=True)
+    nb_params = dict(params, reports_dir=str(stage))
+    timings = {}
+    for i, name in enumerate(names, 1):
+        src = paths.NOTEBOOKS / f"{name}.ipynb"
+        if not src.exists():
+            raise BuildError(f"_quarto.yml lists {name}, but {paths.relative(src)} does not exist")
+        out = stage / paths.EXECUTED_DIR / f"{name}.ipynb"
+        log(f"[{i}/{len(names)}] {name} …")
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(src), str(out), parameters=nb_params, cwd=str(paths.ROOT),
+                                progress_bar=False, log_output=False)
+        except pm.PapermillExecutionError as exc:
+            failed = reports / "failed"
+            failed.mkdir(parents=True, exist_ok=True)
+            kept = failed / f"{name}.ipynb"
+            if out.exists():
+                shutil.copy2(out, kept)
+            shutil.rmtree(stage, ignore_errors=True)
+            raise BuildError(
+                f"{name} failed in cell {exc.exec_count} with {exc.ename}: {_first_line(exc.evalue)}\n"
+                f"{exc.evalue.strip()}\n"
+                f"The partly executed notebook is kept in {paths.relative(kept)}; "
+                "the previous reports and book are unchanged."
+            ) from None
+        timings[name] = round(time.perf_counter() - t0, 2)
+        log(f"      done in {timings[name]:.1f} s")
+    _promote(stage, reports)
+    merge_results(reports)
+    return timings
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def _promote(stage: Path, reports: Path) -> None:
+    """Replace reports/{executed,tables,figures,results} by the staged ones."""
+    for sub in (paths.EXECUTED_DIR, paths.TABLES_DIR, paths.FIGURES_DIR, paths.RESULTS_DIR):
+        new, old = stage / sub, reports / sub
+        if not new.exists():
+            new.mkdir(parents=True)
+        trash = reports / f".old-{sub}"
+        shutil.rmtree(trash, ignore_errors=True)
+        if old.exists():
+            old.rename(trash)
+        new.rename(old)
+        shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.rmtree(reports / "failed", ignore_errors=True)
+
+
+def merge_results(reports: Path) -> dict:
+    """reports/results/*.json -> reports/results.json (one flat, sorted mapping)."""
+    merged = {}
+    for f in sorted((reports / paths.RESULTS_DIR).glob("*.json")):
+        merged.update(json.loads(f.read_text(encoding="utf-8")))
+    write_json(reports / paths.RESULTS_FILE, merged)
+    return merged
+
+
+# -- 4. book -----------------------------------------------------------------
+
+def write_provenance(params: dict) -> Path:
+    """reports/_data_provenance.md: the data behind the book, for the front page."""
+    from src.helpers import data_banner
+
+    info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    text = data_banner(info, params["lang"]) + "\n"
+    out = paths.resolve(params["reports_dir"]) / "_data_provenance.md"
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+def render(params: dict, renderer: str = "auto") -> Path:
+    """Render the book into reports/book (staged, swapped in at the end)."""
+    reports = paths.resolve(params["reports_dir"])
+    stage = reports / "_book_staging"
+    shutil.rmtree(stage, ignore_errors=True)
+    use_quarto = renderer == "quarto" or (renderer == "auto" and quarto_available())
+    if renderer == "quarto" and not quarto_available():
+        raise BuildError("--renderer quarto was asked for, but quarto is not on PATH")
+    if use_quarto:
+        log("Rendering the book with Quarto (HTML + PDF) …")
+        index = render_quarto(stage, reports)
+    else:
+        if renderer == "auto":
+            log("Quarto not found: rendering the HTML book with the nbconvert fallback (no PDF).")
+        index = render_fallback(stage, reports)
+    book = reports / paths.BOOK_DIR
+    trash = reports / ".old-book"
+    shutil.rmtree(trash, ignore_errors=True)
+    if book.exists():
+        book.rename(trash)
+    stage.rename(book)
+    shutil.rmtree(trash, ignore_errors=True)
+    return book / index.name
+
+
+def build(params_file: str | None = None, overrides: list[str] | None = None, renderer: str = "auto",
+          notebooks: list[str] | None = None, render_book: bool = True) -> dict:
+    t0 = time.perf_counter()
+    params = load_params(params_file, overrides)
+    ensure_input(params)
+    timings = run_notebooks(params, notebooks)
+    write_provenance(params)
+    summary = {"timings": timings}
+    if render_book:
+        index = render(params, renderer)
+        summary["book"] = paths.relative(index)
+        log(f"Book: {paths.relative(index)}")
+    log(f"Build finished in {time.perf_counter() - t0:.1f} s.")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Build the compendium: notebooks and book.")
+    ap.add_argument("--params", help="YAML file with parameters overriding params.yml")
+    ap.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one parameter (repeatable), e.g. -p alpha=0.01")
+    ap.add_argument("--renderer", choices=["auto", "quarto", "fallback"], default="auto")
+    ap.add_argument("--notebooks", help="comma-separated subset, e.g. 01_cleaning,02_sample")
+    ap.add_argument("--no-render", action="store_true", help="execute the notebooks only")
+    args = ap.parse_args(argv)
+    try:
+        build(args.params, args.overrides, args.renderer,
+              args.notebooks.split(",") if args.notebooks else None, not args.no_render)
+    except (BuildError, ParameterError, ExportError) as exc:
+        print(f"\nBUILD FAILED: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

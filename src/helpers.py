@@ -1,0 +1,506 @@
+"""Shared helpers the notebooks call: exclusions, recodes, tables, results.
+
+A chapter notebook stays thin::
+
+    from src import helpers as h
+    ch = h.Chapter("02_sample", derived_dir, reports_dir, weighted, lang, alpha)
+    t = h.frequency_table(ch.data, "role", subtotals="role_group")
+    ch.table(t, "tabell_02")
+
+Everything a notebook shows is computed here from the data and labelled from
+the codebook; nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from src import paths
+from src.codebook import Codebook, load as load_codebook
+from src.export import Export, read_export, routed  # noqa: F401  (re-exported for notebooks)
+
+PARAM_TYPES = {
+    "raw_path": str,
+    "derived_dir": str,
+    "reports_dir": str,
+    "weighted": bool,
+    "lang": str,
+    "alpha": float,
+}
+
+
+class ParameterError(ValueError):
+    """A notebook parameter has the wrong type or value."""
+
+
+def check_params(params: dict, where: str = "parameters") -> dict:
+    """Validate notebook parameters; raise ParameterError listing every problem."""
+    problems = []
+    unknown = sorted(set(params) - set(PARAM_TYPES))
+    if unknown:
+        problems.append(f"unknown parameter(s) {unknown}; known: {sorted(PARAM_TYPES)}")
+    for key, typ in PARAM_TYPES.items():
+        if key not in params:
+            continue
+        val = params[key]
+        ok = isinstance(val, typ) and not (typ is not bool and isinstance(val, bool))
+        if typ is float and isinstance(val, int) and not isinstance(val, bool):
+            ok = True
+        if not ok:
+            problems.append(f"'{key}' must be {typ.__name__}, got {type(val).__name__} {val!r}")
+    if isinstance(params.get("lang"), str) and params["lang"] not in ("nb", "en"):
+        problems.append(f"'lang' must be 'nb' or 'en', got {params['lang']!r}")
+    a = params.get("alpha")
+    if isinstance(a, (int, float)) and not isinstance(a, bool) and not 0 < a < 1:
+        problems.append(f"'alpha' must be between 0 and 1, got {a!r}")
+    if params.get("weighted") is True:
+        problems.append("'weighted: true' is not available yet: survey weighting (raking) is not implemented")
+    if problems:
+        raise ParameterError(f"Invalid {where}:\n" + "\n".join(f"  - {p}" for p in problems))
+    return params
+
+
+# ---------------------------------------------------------------------------
+# Cleaning: exclusions, recodes, derived data
+# ---------------------------------------------------------------------------
+
+def apply_exclusions(data: pd.DataFrame, codebook: Codebook | None = None):
+    """Split respondents into the analysis sample and the excluded.
+
+    Returns ``(sample, excluded, flow)``: ``excluded`` has a column
+    ``exclusion`` (the rule's key); ``flow`` is the sample-flow table (counts
+    per rule, in the codebook's order).
+    """
+    cb = codebook or load_codebook()
+    reason = pd.Series(pd.NA, index=data.index, dtype="string")
+    for rule in cb.exclusions:
+        hit = pd.Series(data.eval(cb.expand(rule.when), engine="python"), index=data.index)
+        hit = hit.fillna(False).astype(bool) & reason.isna()
+        reason[hit] = rule.key
+    sample = data[reason.isna()].copy()
+    excluded = data[reason.notna()].copy()
+    excluded["exclusion"] = reason[reason.notna()]
+    rows = [("Svarte på hele eller deler av undersøkelsen", "all", len(data))]
+    for rule in cb.exclusions:
+        rows.append((f"Tatt ut: {rule.label}", rule.key, int((reason == rule.key).sum())))
+    rows.append(("Tatt ut i alt", "excluded", len(excluded)))
+    rows.append(("Utvalget i analysene", "sample", len(sample)))
+    flow = pd.DataFrame(rows, columns=["Trinn", "key", "Antall"])
+    return sample.reset_index(drop=True), excluded.reset_index(drop=True), flow
+
+
+def apply_recodes(data: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
+    """Add every recode of the codebook as a column (codes not mapped -> missing)."""
+    cb = codebook or load_codebook()
+    out = data.copy()
+    for name, rec in cb.recodes.items():
+        src = out[rec.source]
+        out[name] = src.map(rec.map).astype("Int64")
+    return out
+
+
+def drop_free_text(data: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
+    """Remove open answers: only coded themes and counts may leave 01_cleaning."""
+    cb = codebook or load_codebook()
+    return data.drop(columns=[n for n, v in cb.variables.items() if v.free_text and n in data])
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write via a temporary file in the same folder, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj) -> None:
+    text = json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True, default=_json_default) + "\n"
+    _atomic_write(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if o is pd.NA:
+        return None
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_derived(sample: pd.DataFrame, excluded: pd.DataFrame, export: Export,
+                  flow: pd.DataFrame, derived_dir: str | Path) -> dict:
+    """Write the derived data atomically (each file replaced whole, info last)."""
+    out = paths.resolve(derived_dir)
+    for frame, name in ((sample, paths.RESPONDENTS_FILE), (excluded, paths.EXCLUDED_FILE)):
+        _atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
+    info = data_info(export, flow)
+    write_json(out / paths.DATA_INFO_FILE, info)
+    return info
+
+
+def data_info(export: Export, flow: pd.DataFrame) -> dict:
+    """What built the derived data: the file, its checksum, kind, and the flow."""
+    return {
+        "file": export.path.name,
+        "path": paths.relative(export.path),
+        "sha256": export.sha256,
+        "synthetic": export.synthetic,
+        "kind": "syntetiske data" if export.synthetic else "reelle data",
+        "n_rows": export.n_rows,
+        "n_sample": int(flow.set_index("key").loc["sample", "Antall"]),
+        "flow": {k: int(n) for k, n in zip(flow["key"], flow["Antall"])},
+    }
+
+
+# ---------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------
+
+def share(values: pd.Series, codes, base_codes=None) -> float:
+    """Percent of valid answers in ``codes`` (base: answers with a code in ``base_codes``, default all)."""
+    codes = [codes] if np.isscalar(codes) else list(codes)
+    v = values.dropna()
+    if base_codes is not None:
+        v = v[v.isin(list(base_codes))]
+    return float(100 * v.isin(codes).sum() / len(v)) if len(v) else float("nan")
+
+
+def frequency_table(data: pd.DataFrame, var: str, codebook: Codebook | None = None, *,
+                    lang: str = "nb", subtotals: str | None = None, row_header: str | None = None,
+                    count_col: str = "Antall", pct_col: str = "Prosent", total_label: str = "Totalt",
+                    include_missing: bool = False, group_header: str | None = None) -> pd.DataFrame:
+    """Counts and percent of valid answers, one row per value label, in codebook order.
+
+    ``subtotals`` names a recode of ``var`` (e.g. ``role_group``): its detail
+    rows are listed group by group, followed by the group's subtotal row where
+    the codebook gives one (e.g. 'Verneombud totalt'); ``group_header`` adds
+    a second column with each row's group label. Missing codes of the
+    variable are left out of the base unless ``include_missing``.
+    Percentages are unrounded; the book rounds for display.
+    """
+    cb = codebook or load_codebook()
+    labels = cb.value_labels(var, lang, with_missing=include_missing)
+    values = data[var]
+    valid = values[values.isin(list(labels))]
+    counts = valid.value_counts().reindex(list(labels), fill_value=0)
+    total = int(counts.sum())
+    rows = []  # (label, group label, count)
+    if subtotals:
+        rec = cb.recodes[subtotals]
+        for group, group_label in cb.value_labels(subtotals, lang).items():
+            members = [c for c in labels if rec.map.get(c) == group]
+            rows += [(labels[c], group_label, int(counts[c])) for c in members]
+            if group in rec.subtotals and len(members) > 1:
+                sub_label = rec.subtotals[group] if lang == "nb" else f"{group_label}, total"
+                rows.append((sub_label, group_label, int(counts[members].sum())))
+        # codes outside the grouping (e.g. roles outside the sample) are not shown
+        total = int(counts[[c for c in labels if c in rec.map]].sum())
+    else:
+        rows = [(labels[c], "", int(counts[c])) for c in labels]
+    rows.append((total_label, "", total))
+    header = row_header or cb.label(var, lang)
+    table = pd.DataFrame(rows, columns=[header, group_header or "_group", count_col])
+    if not group_header:
+        table = table.drop(columns="_group")
+    table[pct_col] = 100 * table[count_col] / total if total else np.nan
+    return table
+
+
+def recode_table(codebook: Codebook, var: str, chain: list[str], lang: str = "nb") -> pd.DataFrame:
+    """How each code of ``var`` is recoded through ``chain`` (a list of recodes), from the codebook."""
+    rows = []
+    for code, label in codebook.value_labels(var, lang, with_missing=True).items():
+        row, current = {codebook.label(var, lang): label}, code
+        for name in chain:
+            rec = codebook.recodes[name]
+            current = rec.map.get(current) if current is not None else None
+            row[codebook.label(name, lang)] = codebook.value_labels(name, lang).get(current, "(utelatt)")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_margins(path: str | Path | None = None) -> dict:
+    """Population figures the report cites (data/reference/population_margins.yml)."""
+    p = paths.resolve(path) if path else paths.POPULATION_MARGINS
+    with open(p, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def check_min_answers(data: pd.DataFrame, recode: str, codebook: Codebook | None = None) -> pd.DataFrame:
+    """Check a 'groups with more than N answers' recode rule against the data.
+
+    Returns one row per source category: its answers, the group it goes to,
+    and whether that agrees with the rule (kept as its own group iff > N).
+    """
+    cb = codebook or load_codebook()
+    rec = cb.recodes[recode]
+    src_labels = cb.value_labels(rec.source)
+    counts = data[rec.source].value_counts().reindex(list(src_labels), fill_value=0)
+    pooled = max(rec.map.values(), key=lambda g: list(rec.map.values()).count(g))
+    rows = []
+    for code, label in src_labels.items():
+        n = int(counts[code])
+        # the pool itself ('Andre bransjer') stands as its own group too
+        own_group = rec.map.get(code) != pooled or label == rec.values[pooled]
+        rows.append({
+            "Kategori": label, "Antall svar": n, "Gruppe": rec.values.get(rec.map.get(code), "–"),
+            "Egen gruppe": own_group, "I tråd med regelen": own_group == (n > rec.min_answers),
+        })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# Display
+# ---------------------------------------------------------------------------
+
+def round_half_up(x: float, ndigits: int = 0) -> float:
+    """Round as the report (SPSS/Excel) does: halves away from zero."""
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return x
+    q = Decimal(1).scaleb(-ndigits)
+    return float(Decimal(str(x)).quantize(q, rounding=ROUND_HALF_UP))
+
+
+def fmt_number(x, decimals: int = 0, lang: str = "nb") -> str:
+    """A number as the report prints it (decimal comma in Norwegian, thin space thousands)."""
+    if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA:
+        return "–"
+    if isinstance(x, (bool, np.bool_)):
+        return ("ja" if x else "nei") if lang == "nb" else ("yes" if x else "no")
+    if isinstance(x, str):
+        return x
+    r = round_half_up(float(x), decimals)
+    text = f"{r:,.{decimals}f}"
+    if lang == "nb":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, lang: str = "nb") -> str:
+    """A pipe table (renders in Quarto HTML and PDF, and in the fallback book)."""
+    decimals = decimals or {}
+    cols = list(table.columns)
+    lines = ["| " + " | ".join(str(c) for c in cols) + " |"]
+    aligns = ["--:" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
+              else ":--" for c in cols]
+    lines.append("|" + "|".join(aligns) + "|")
+    for _, row in table.iterrows():
+        cells = []
+        for c in cols:
+            v = row[c]
+            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+                cells.append(fmt_number(v, decimals.get(c, 0), lang))
+            else:
+                cells.append(str(v).replace("|", "\\|"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _display_markdown(text: str) -> None:
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+# ---------------------------------------------------------------------------
+# Published numbers
+# ---------------------------------------------------------------------------
+
+def load_published(path: str | Path | None = None) -> list[dict]:
+    """The report's numbers (data/reference/published.yml), one dict per entry."""
+    p = paths.resolve(path) if path else paths.PUBLISHED
+    with open(p, encoding="utf-8") as fh:
+        return list((yaml.safe_load(fh) or {}).get("entries") or [])
+
+
+def published_value(table: str, row: str, column: str, entries: list[dict] | None = None):
+    """The printed value of one table cell (KeyError naming the cell if absent)."""
+    for e in entries if entries is not None else load_published():
+        lk = e.get("lookup") or {}
+        if lk.get("table") == table and lk.get("row") == row and lk.get("column") == column:
+            return e["value"]
+    raise KeyError(f"published.yml has no entry for {table} / row '{row}' / column '{column}'")
+
+
+def status_of(entry: dict, reproduced) -> str:
+    """'ok', 'avvik' (outside tolerance), 'mangler' (not computed) or the entry's flag."""
+    if reproduced is None or (isinstance(reproduced, float) and np.isnan(reproduced)):
+        return "mangler"
+    if entry.get("unit") == "verdict":
+        ok = bool(reproduced) == bool(entry["value"])
+    else:
+        ok = abs(float(reproduced) - float(entry["value"])) <= float(entry["tolerance"]) + 1e-9
+    if ok:
+        return "ok"
+    return entry.get("flag") or "avvik"
+
+
+# ---------------------------------------------------------------------------
+# The chapter context used by every notebook
+# ---------------------------------------------------------------------------
+
+class Chapter:
+    """One notebook's view of the data and its outputs.
+
+    Loads the derived data lazily, writes tables to ``reports/tables``, records
+    every stated number in ``reports/results/<notebook>.json`` (merged into
+    ``reports/results.json`` by the build) and shows published-vs-reproduced
+    views.
+    """
+
+    def __init__(self, notebook: str, derived_dir: str = "data/derived", reports_dir: str = "reports",
+                 weighted: bool = False, lang: str = "nb", alpha: float = 0.05, raw_path: str | None = None):
+        params = {"derived_dir": derived_dir, "reports_dir": reports_dir, "weighted": weighted,
+                  "lang": lang, "alpha": alpha}
+        if raw_path is not None:
+            params["raw_path"] = raw_path
+        check_params(params, where=f"parameters of {notebook}")
+        self.notebook = notebook
+        self.derived_dir = paths.resolve(derived_dir)
+        self.reports_dir = paths.resolve(reports_dir)
+        self.weighted = weighted
+        self.lang = lang
+        self.alpha = float(alpha)
+        self.codebook = load_codebook()
+        self.results: dict[str, object] = {}
+        self._data = None
+        self._excluded = None
+        self._info = None
+        self._published = None
+        self._results_path = self.reports_dir / paths.RESULTS_DIR / f"{notebook}.json"
+
+    # -- inputs ------------------------------------------------------------
+    def _require(self, name: str) -> Path:
+        p = self.derived_dir / name
+        if not p.exists():
+            raise FileNotFoundError(
+                f"{paths.relative(p)} does not exist: run 01_cleaning first (make book does this)"
+            )
+        return p
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """The analysis sample (respondents.parquet, recodes applied)."""
+        if self._data is None:
+            self._data = pd.read_parquet(self._require(paths.RESPONDENTS_FILE))
+        return self._data
+
+    @property
+    def excluded(self) -> pd.DataFrame:
+        """Respondents outside the analysis sample, with their exclusion rule."""
+        if self._excluded is None:
+            self._excluded = pd.read_parquet(self._require(paths.EXCLUDED_FILE))
+        return self._excluded
+
+    @property
+    def info(self) -> dict:
+        if self._info is None:
+            self._info = json.loads(self._require(paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
+        return self._info
+
+    @property
+    def published(self) -> list[dict]:
+        if self._published is None:
+            self._published = load_published()
+        return self._published
+
+    # -- outputs -----------------------------------------------------------
+    def banner(self, info: dict | None = None) -> None:
+        """Show which data built this chapter (synthetic or real, file, sha256, n)."""
+        info = info or self.info
+        _display_markdown(data_banner(info, self.lang))
+
+    def result(self, key: str, value):
+        """Record one stated number under ``<notebook>.<key>``; returns the value."""
+        if isinstance(value, (np.floating, np.integer, np.bool_)):
+            value = value.item()
+        self.results[f"{self.notebook}.{key}"] = value
+        write_json(self._results_path, self.results)
+        return value
+
+    def table(self, table: pd.DataFrame, name: str, decimals: dict[str, int] | None = None,
+              show: bool = True) -> pd.DataFrame:
+        """Write ``reports/tables/<name>.csv`` (unrounded) and show it rounded."""
+        path = self.reports_dir / paths.TABLES_DIR / f"{name}.csv"
+        _atomic_write(path, lambda p: table.to_csv(p, index=False, encoding="utf-8", lineterminator="\n"))
+        if show:
+            _display_markdown(markdown_table(table, decimals, self.lang))
+        return table
+
+    def md(self, text: str) -> None:
+        """Show prose (Markdown) whose numbers were computed by the caller."""
+        _display_markdown(text)
+
+    def fmt(self, x, decimals: int = 0) -> str:
+        return fmt_number(x, decimals, self.lang)
+
+    def compare(self, table_name: str) -> pd.DataFrame:
+        """Published vs reproduced for every cell of one table that the report prints."""
+        path = self.reports_dir / paths.TABLES_DIR / f"{table_name}.csv"
+        ours = pd.read_csv(path, encoding="utf-8")
+        ours = ours.set_index(ours.columns[0])
+        rows = []
+        for e in self.published:
+            lk = e.get("lookup") or {}
+            if lk.get("table") != table_name:
+                continue
+            try:
+                value = ours.loc[lk["row"], lk["column"]]
+            except KeyError:
+                value = None
+            rows.append({"Rad": lk["row"], "Kolonne": lk["column"], "Rapporten": e["value"],
+                         "Reprodusert": value, "Toleranse": e["tolerance"], "Status": status_of(e, value)})
+        view = pd.DataFrame(rows, columns=["Rad", "Kolonne", "Rapporten", "Reprodusert", "Toleranse", "Status"])
+        return view
+
+    def show_comparison(self, table_name: str) -> pd.DataFrame:
+        view = self.compare(table_name)
+        ok = int((view["Status"] == "ok").sum())
+        _display_markdown(
+            f"**Rapporten mot reprodusert, {table_name.replace('_', ' ')}:** {ok} av {len(view)} celler innenfor "
+            "avrundingstoleransen.\n\n" + markdown_table(view, {"Reprodusert": 1, "Toleranse": 2}, self.lang)
+        )
+        return view
+
+    def compare_results(self, keys: list[str] | None = None) -> pd.DataFrame:
+        """Published vs reproduced for the stated numbers this notebook recorded."""
+        rows = []
+        for e in self.published:
+            key = (e.get("lookup") or {}).get("result")
+            if not key or not key.startswith(self.notebook + ".") or (keys and key not in keys):
+                continue
+            value = self.results.get(key)
+            rows.append({"Tall": e["label"] + (f" ({e['group']})" if e.get("group") else ""),
+                         "Kilde": e["source"], "Rapporten": e["value"], "Reprodusert": value,
+                         "Toleranse": e["tolerance"], "Status": status_of(e, value)})
+        return pd.DataFrame(rows, columns=["Tall", "Kilde", "Rapporten", "Reprodusert", "Toleranse", "Status"])
+
+
+def data_banner(info: dict, lang: str = "nb") -> str:
+    """One Markdown callout naming the data behind a page."""
+    if lang == "en":
+        kind = "SYNTHETIC data (calibrated to the report's published numbers)" if info["synthetic"] else "REAL survey data"
+        return (f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"
+                f"**Data:** {kind} — file `{info['file']}`, sha256 `{info['sha256']}`, "
+                f"{info['n_rows']} respondents, {info['n_sample']} in the analysis sample.\n:::")
+    kind = ("SYNTETISKE data (kalibrert mot rapportens publiserte tall, ikke de reelle svarene)"
+            if info["synthetic"] else "REELLE data fra undersøkelsen")
+    return (f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"
+            f"**Datagrunnlag:** {kind} — fil `{info['file']}`, sha256 `{info['sha256']}`, "
+            f"{info['n_rows']} respondenter, {info['n_sample']} i analyseutvalget.\n:::")

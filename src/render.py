@@ -1,0 +1,312 @@
+"""Rendering the book: Quarto when it is installed, else an nbconvert fallback.
+
+Both read the same ``_quarto.yml`` (title, chapter order, appendices) and the
+same executed notebooks, and both honour the Quarto cell options the
+notebooks carry (``#| label``, ``#| tbl-cap``, ``#| fig-cap``, ``#| echo``),
+so a caption written once shows in either book.
+
+The fallback writes ``index.html`` plus one page per chapter, in
+``_quarto.yml`` order, with a sidebar, previous/next links, code folded
+under "Vis kode", and the captions. It is for reading without Quarto; the
+PDF book needs Quarto (typst).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from src import paths
+
+CELL_OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
+CALLOUT = re.compile(r"^:::\s*\{\.callout-(\w+)\}\s*\n(.*?)\n:::\s*$", re.S | re.M)
+INCLUDE = re.compile(r"\{\{<\s*include\s+(\S+)\s*>\}\}")
+HEADING_ATTRS = re.compile(r"^(#+ .*?)\s*\{[#.][^}]*\}\s*$", re.M)  # '# Title {#sec-x .unnumbered}'
+
+
+def strip_heading_attrs(text: str) -> str:
+    """Drop Pandoc attributes from headings (Quarto reads them; plain Markdown would print them)."""
+    return HEADING_ATTRS.sub(r"\1", text)
+
+
+def quarto_available() -> str | None:
+    """Path of the quarto executable, or None."""
+    return shutil.which("quarto")
+
+
+# ---------------------------------------------------------------------------
+# _quarto.yml
+# ---------------------------------------------------------------------------
+
+def load_config(path: Path = paths.QUARTO_CONFIG) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def _flatten(items) -> list[str]:
+    out = []
+    for item in items or []:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            if isinstance(item.get("part"), str) and item["part"].endswith((".qmd", ".md", ".ipynb")):
+                out.append(item["part"])
+            out += _flatten(item.get("chapters"))
+    return out
+
+
+def book_files(config: dict | None = None) -> list[str]:
+    """Every file of the book in reading order: chapters, then appendices."""
+    config = config or load_config()
+    book = config.get("book") or {}
+    return _flatten(book.get("chapters")) + _flatten(book.get("appendices"))
+
+
+def notebook_order(config: dict | None = None) -> list[str]:
+    """Notebook names (e.g. '02_sample') in the order the book lists them."""
+    names = []
+    for f in book_files(config):
+        if f.endswith(".ipynb"):
+            names.append(Path(f).stem)
+    return names
+
+
+# ---------------------------------------------------------------------------
+# Cell options shared by both renderers
+# ---------------------------------------------------------------------------
+
+def cell_options(source: str) -> tuple[dict, str]:
+    """Split a code cell into its ``#|`` options and the remaining code."""
+    opts, body, in_header = {}, [], True
+    for line in source.splitlines():
+        m = CELL_OPTION.match(line) if in_header else None
+        if m:
+            value = yaml.safe_load(m.group(2)) if m.group(2).strip() else None
+            opts[m.group(1)] = value
+        else:
+            in_header = False
+            body.append(line)
+    return opts, "\n".join(body).strip("\n")
+
+
+def markdown_to_html(text: str) -> str:
+    """Markdown (with pipe tables and Quarto callouts) to HTML."""
+    import mistune
+
+    md = mistune.create_markdown(plugins=["table", "strikethrough", "footnotes"], escape=False)
+
+    def callout(m: re.Match) -> str:
+        kind, body = m.group(1), m.group(2)
+        return f'<div class="callout callout-{kind}">{md(body)}</div>'
+
+    text = strip_heading_attrs(text)
+    parts, last = [], 0
+    for m in CALLOUT.finditer(text):
+        parts.append(md(text[last:m.start()]))
+        parts.append(callout(m))
+        last = m.end()
+    parts.append(md(text[last:]))
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# Fallback renderer
+# ---------------------------------------------------------------------------
+
+CSS = """
+body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212529;line-height:1.5}
+.layout{display:flex;min-height:100vh}
+nav.sidebar{width:17rem;flex:none;background:#f5f6f8;border-right:1px solid #dee2e6;padding:1rem;font-size:.92rem}
+nav.sidebar h1{font-size:1.05rem;margin:0 0 .8rem}
+nav.sidebar ol{padding-left:1.2rem;margin:0}
+nav.sidebar li{margin:.3rem 0}
+nav.sidebar a{color:#1f4e79;text-decoration:none}
+nav.sidebar a.active{font-weight:700}
+nav.sidebar .appendix{margin-top:1rem;font-weight:600;color:#555}
+main{flex:1;max-width:62rem;padding:1.5rem 2.5rem 4rem}
+table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem}
+th,td{border-bottom:1px solid #dee2e6;padding:.25rem .7rem;text-align:left}
+th{border-bottom:2px solid #adb5bd}
+td:not(:first-child),th:not(:first-child){text-align:right}
+.caption{font-weight:600;margin:1.2rem 0 .2rem}
+figure{margin:1rem 0}
+figcaption{font-weight:600;margin-top:.3rem}
+img{max-width:100%}
+details.code{margin:.4rem 0;font-size:.85rem}
+details.code summary{cursor:pointer;color:#6c757d}
+details.code pre,pre{background:#f8f9fa;padding:.6rem;overflow-x:auto}
+.callout{border-left:5px solid #0d6efd;background:#f1f6ff;padding:.4rem 1rem;margin:1rem 0}
+.callout-warning{border-color:#e0a800;background:#fff8e1}
+.callout-important{border-color:#dc3545;background:#fdecee}
+.pager{display:flex;justify-content:space-between;border-top:1px solid #dee2e6;margin-top:3rem;padding-top:1rem}
+.renderer-note{color:#6c757d;font-size:.8rem;margin-top:2rem}
+"""
+
+
+def _page(title: str, book_title: str, nav: str, body: str, pager: str, lang: str) -> str:
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)} – {html.escape(book_title)}</title>\n<style>{CSS}</style>\n</head>\n"
+        f'<body>\n<div class="layout">\n{nav}\n<main>\n{body}\n{pager}\n'
+        '<p class="renderer-note">Gjengitt uten Quarto (reserve-gjengivelse med nbconvert).</p>\n'
+        "</main>\n</div>\n</body>\n</html>\n"
+    )
+
+
+def _notebook_title(nb) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = re.search(r"^#\s+(.+)$", cell.source, re.M)
+            if m:
+                return re.sub(r"\s*\{[^}]*\}\s*$", "", m.group(1)).strip()
+    return "Kapittel"
+
+
+def _qmd_title(text: str) -> tuple[str, str]:
+    """(title, body) of a .qmd: title from the front matter or the first heading."""
+    title = None
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end > 0:
+            front = yaml.safe_load(text[3:end]) or {}
+            title = front.get("title")
+            text = text[end + 4:]
+    if not title:
+        m = re.search(r"^#\s+(.+)$", text, re.M)
+        title = re.sub(r"\s*\{[^}]*\}\s*$", "", m.group(1)).strip() if m else "Forside"
+    return str(title), text
+
+
+def _prepare_notebook(nb, fold_label: str) -> None:
+    """Apply the Quarto cell options to a notebook before nbconvert sees it.
+
+    Captions become outputs (table caption above the outputs, figure caption
+    below), the code becomes a folded <details> block, and Markdown outputs
+    with callouts become HTML. Cells with ``echo: false`` show no code;
+    ``include: false`` hides the cell.
+    """
+    keep = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            if cell.cell_type == "markdown":
+                cell.source = strip_heading_attrs(cell.source)
+            keep.append(cell)
+            continue
+        opts, code = cell_options(cell.source)
+        if opts.get("include") is False:
+            continue
+        new_outputs = []
+        label = opts.get("label")
+        anchor = f'<a id="{html.escape(str(label))}"></a>' if label else ""
+        tags = cell.get("metadata", {}).get("tags", [])
+        if code and opts.get("echo", True) is not False and "injected-parameters" not in tags:
+            new_outputs.append(_html_output(
+                f'<details class="code"><summary>{fold_label}</summary><pre><code>{html.escape(code)}</code></pre></details>'))
+        if opts.get("tbl-cap"):
+            new_outputs.append(_html_output(f'{anchor}<p class="caption">{html.escape(str(opts["tbl-cap"]))}</p>'))
+            anchor = ""
+        for out in cell.get("outputs", []):
+            data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
+            if "text/markdown" in data:
+                new_outputs.append(_html_output(markdown_to_html(data["text/markdown"])))
+            elif "image/png" in data:
+                new_outputs.append(_html_output(
+                    f'<img alt="{html.escape(str(opts.get("fig-alt") or opts.get("fig-cap") or ""))}" '
+                    f'src="data:image/png;base64,{data["image/png"].strip()}">'))
+            else:
+                new_outputs.append(out)
+        if opts.get("fig-cap"):
+            new_outputs.append(_html_output(
+                f'{anchor}<figcaption>{html.escape(str(opts["fig-cap"]))}</figcaption>'))
+        cell.source = ""
+        cell.outputs = new_outputs
+        keep.append(cell)
+    nb.cells = keep
+
+
+def _html_output(text: str):
+    return nbformat.v4.new_output("display_data", data={"text/html": text})
+
+
+def _include(path: Path) -> str:
+    if not path.exists():
+        raise FileNotFoundError(f"index.qmd includes {path}, which the build did not write")
+    return path.read_text(encoding="utf-8")
+
+
+def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path: Path = paths.QUARTO_CONFIG) -> Path:
+    """Render the HTML book with nbconvert into ``out_dir``; returns index.html."""
+    from nbconvert import HTMLExporter
+
+    config = load_config(config_path)
+    book = config.get("book") or {}
+    book_title = str(book.get("title", "Bok"))
+    lang = str(config.get("lang", "nb"))
+    fold_label = "Vis kode" if lang == "nb" else "Show code"
+    root = config_path.parent
+    files = book_files(config)
+
+    def locate(rel: str) -> Path:
+        # the book lists reports/...; a build with another reports_dir keeps them there
+        if reports_dir is not None and rel.startswith("reports/"):
+            return Path(reports_dir) / rel[len("reports/"):]
+        return root / rel
+
+    n_chapters = len(_flatten(book.get("chapters")))
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+
+    pages = []  # (source file, output name, title, body html)
+    for i, rel in enumerate(files):
+        src = locate(rel)
+        if not src.exists():
+            raise FileNotFoundError(f"_quarto.yml lists {rel}, which does not exist (run the notebooks first)")
+        out_name = "index.html" if i == 0 else Path(rel).stem + ".html"
+        if src.suffix == ".ipynb":
+            nb = nbformat.read(src, as_version=4)
+            title = _notebook_title(nb)
+            _prepare_notebook(nb, fold_label)
+            body, _ = exporter.from_notebook_node(nb)
+        else:
+            title, text = _qmd_title(src.read_text(encoding="utf-8"))
+            text = INCLUDE.sub(lambda m: _include(locate(m.group(1))), text)
+            body = f"<h1>{html.escape(title)}</h1>\n" + markdown_to_html(text) if i == 0 else markdown_to_html(text)
+        pages.append((rel, out_name, title, body))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, (rel, out_name, title, body) in enumerate(pages):
+        items = []
+        for j, (_, name, t, _) in enumerate(pages):
+            if j == n_chapters and j < len(pages):
+                items.append('</ol><div class="appendix">Vedlegg</div><ol>')
+            cls = ' class="active"' if j == i else ""
+            items.append(f'<li><a href="{name}"{cls}>{html.escape(t)}</a></li>')
+        nav = (f'<nav class="sidebar"><h1><a href="index.html">{html.escape(book_title)}</a></h1>'
+               f"<ol>{''.join(items)}</ol></nav>")
+        prev_link = f'<a href="{pages[i - 1][1]}">← {html.escape(pages[i - 1][2])}</a>' if i > 0 else "<span></span>"
+        next_link = f'<a href="{pages[i + 1][1]}">{html.escape(pages[i + 1][2])} →</a>' if i + 1 < len(pages) else "<span></span>"
+        pager = f'<div class="pager">{prev_link}{next_link}</div>'
+        (out_dir / out_name).write_text(_page(title, book_title, nav, body, pager, lang), encoding="utf-8")
+    return out_dir / "index.html"
+
+
+def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = paths.ROOT) -> Path:
+    """``quarto render`` of the project into ``out_dir`` (HTML and PDF per _quarto.yml)."""
+    if reports_dir is not None and Path(reports_dir).resolve() != (root / "reports").resolve():
+        raise RuntimeError("the Quarto book reads reports/ (see _quarto.yml); build with reports_dir: reports "
+                           "or use --renderer fallback")
+    exe = quarto_available()
+    if not exe:
+        raise RuntimeError("quarto is not on PATH")
+    cmd = [exe, "render", str(root), "--output-dir", str(out_dir)]
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"quarto render failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return out_dir / "index.html"

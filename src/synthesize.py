@@ -1,0 +1,316 @@
+"""A calibrated synthetic SurveyXact export (the default input of the book).
+
+The real microdata are confidential. This module generates respondent-level
+data shaped like the SPSS export (same columns, codes and value labels as
+``data/codebook.yml``, the questionnaire's routing, item non-response) whose
+published numbers hold: the counts of the report's tables exactly, its
+stated shares to the printed rounding. The targets are read from
+``data/reference/published.yml`` (entries with ``calibrated: true``), so no
+number is typed twice. What the report does not publish (which industries
+are public, how answers co-vary) is an assumption, set out in ``ASSUMPTIONS``
+below, and the fidelity score shows which published numbers the data were
+*not* calibrated on.
+
+Deterministic: the same seed and size give the same data and, because the
+write time in the ``.sav`` header is fixed, the same file bytes.
+
+    python -m src.synthesize [--seed N] [--size F] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from src import paths
+from src.codebook import Codebook, load as load_codebook
+from src.helpers import load_published
+
+DEFAULT_SEED = 20241008
+FILE_LABEL = "SYNTHETIC calibrated export - not real survey answers"
+SAV_TIMESTAMP = b"08 Oct 2400:00:00"  # creation date (9 bytes) + time (8 bytes) in the header
+
+# Assumptions for what the report does not publish. Each is a documented
+# modelling choice, not a result; the book says the data are synthetic.
+ASSUMPTIONS = {
+    # Roles of the 186 excluded for lacking basic training (not published).
+    "untrained_roles": {1: 160, 2: 6, 3: 4, 4: 16},
+    # The 133 'no role or no answer': split between 'none of the roles' and blank.
+    "no_role": {"none": 98, "blank": 35},
+    # HVO with partial basic training (report: 98 % of HVO had all of it).
+    "hvo_partial_training": 10,
+    # Item non-response among the 2247 (answers = 2247 - these), where the
+    # report prints no base n for the question.
+    "nonresponse": {"gender": 7, "sector": 7, "office_work": 9, "new_rules_2024": 1},
+    # Share of public-sector employment by industry (Tabell 3 codes), used as
+    # a propensity: who answers 'offentlig'. Exact sector totals are kept.
+    "public_propensity": {
+        1: .25, 2: .02, 3: .15, 4: .55, 5: .97, 6: .02, 7: .15, 8: .35, 9: .25, 10: .97,
+        11: .05, 12: .20, 13: .15, 14: .35, 15: .80, 16: .65, 17: .45, 18: .03, 19: .99,
+        20: .10, 21: .60, 22: .99, 23: .30, 24: .92, 25: .97, 26: .92, 27: .15, 28: .04,
+        29: .03, 30: .50,
+    },
+    # Women's propensity by industry group (Tabell 4 codes via the codebook recode).
+    "female_propensity": {1: .85, 2: .45, 3: .25, 4: .08, 5: .72, 6: .60, 7: .45, 8: .35,
+                          9: .25, 10: .60, 11: .40},
+    # 'Office-ness' by industry group: higher -> mainly office work.
+    "office_propensity": {1: .05, 2: .20, 3: .10, 4: .10, 5: .15, 6: .70, 7: .75, 8: .85,
+                          9: .30, 10: .90, 11: .30},
+    # 'Size' propensity by sector (1 public, 2 private, 3 other): larger firms
+    # are more common among public employers in the sample.
+    "large_firm_shift": {1: .6, 2: -.9, 3: 0.0},
+    # Open answers to 'Annet, beskriv' (short, non-identifying).
+    "other_industry_phrases": [
+        "Frivillig organisasjon", "Kirke og trossamfunn", "Interesseorganisasjon", "Vakt og sikkerhet",
+        "Renhold", "Forskning", "Kommunal teknisk drift", "Museum", "Havn", "Flyplass",
+    ],
+}
+
+
+class Targets:
+    """Calibration targets read from published.yml."""
+
+    def __init__(self, entries: list[dict]):
+        self.by_cell = {}
+        self.by_result = {}
+        for e in entries:
+            lk = e.get("lookup") or {}
+            if "table" in lk:
+                self.by_cell[(lk["table"], lk["row"], lk["column"])] = e
+            elif "result" in lk:
+                self.by_result[lk["result"]] = e
+
+    def count(self, table: str, row: str, column: str = "Antall") -> int:
+        try:
+            return int(self.by_cell[(table, row, column)]["value"])
+        except KeyError:
+            raise KeyError(f"published.yml lacks the calibration target {table} / '{row}' / '{column}'") from None
+
+    def value(self, result_key: str) -> float:
+        try:
+            return float(self.by_result[result_key]["value"])
+        except KeyError:
+            raise KeyError(f"published.yml lacks the calibration target '{result_key}'") from None
+
+
+def split_counts(total: int, shares: dict, ) -> dict:
+    """Integer counts summing to ``total`` in proportion to ``shares`` (largest remainder)."""
+    keys = list(shares)
+    w = np.array([float(shares[k]) for k in keys])
+    raw = total * w / w.sum()
+    base = np.floor(raw).astype(int)
+    rest = total - base.sum()
+    order = np.argsort(-(raw - base), kind="stable")
+    base[order[:rest]] += 1
+    return dict(zip(keys, base.tolist()))
+
+
+def scale(counts: dict, size: float) -> dict:
+    """Counts for ``size`` times the respondents (exact at size 1)."""
+    if size == 1:
+        return dict(counts)
+    return split_counts(int(round(sum(counts.values()) * size)), counts)
+
+
+def assign(rng: np.random.Generator, index: pd.Index, counts: dict, score: np.ndarray | None = None,
+           noise: float = 1.0) -> pd.Series:
+    """Give exactly ``counts[code]`` of ``index`` each code.
+
+    Without ``score`` the codes are shuffled at random. With ``score`` the
+    respondents are ranked by score plus logistic noise and the codes handed
+    out in the order of ``counts`` (first code to the highest scores), which
+    keeps the marginal exact while making the variable depend on the score.
+    """
+    n = len(index)
+    if sum(counts.values()) != n:
+        raise ValueError(f"counts sum to {sum(counts.values())} but {n} respondents are to be assigned")
+    codes = np.concatenate([np.full(k, c, dtype=float) for c, k in counts.items()]) if n else np.array([])
+    if score is None:
+        return pd.Series(rng.permutation(codes), index=index)
+    key = np.asarray(score, dtype=float) + noise * rng.logistic(size=n)
+    order = np.argsort(-key, kind="stable")
+    out = np.empty(n)
+    out[order] = codes
+    return pd.Series(out, index=index)
+
+
+def pick(rng, index: pd.Index, k: int) -> pd.Index:
+    """``k`` respondents of ``index`` at random."""
+    return pd.Index(rng.choice(index.to_numpy(), size=k, replace=False)) if k else index[:0]
+
+
+def logit(p):
+    p = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook | None = None,
+               entries: list[dict] | None = None) -> pd.DataFrame:
+    """The synthetic export as a frame with the export's column names and codes."""
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {size}")
+    cb = codebook or load_codebook()
+    t = Targets(entries if entries is not None else load_published())
+    rng = np.random.default_rng(seed)
+    A = ASSUMPTIONS
+    V = cb.variables
+
+    # -- who answered: the sample flow of report 4.1 ----------------------
+    role_labels = cb.value_labels("role")
+    sample_roles = scale({c: t.count("tabell_02", role_labels[c]) for c in (1, 2, 3, 4)}, size)
+    untrained = scale(A["untrained_roles"], size)
+    n_amu = int(round((t.value("02_sample.excluded_amu_only") if _has(t, "02_sample.excluded_amu_only") else 384) * size))
+    no_role = scale(A["no_role"], size)
+    n_total = sum(sample_roles.values()) + sum(untrained.values()) + n_amu + sum(no_role.values())
+
+    df = pd.DataFrame(index=pd.RangeIndex(n_total))
+    df["resp_id"] = rng.permutation(np.arange(1, n_total + 1)) + 100000
+    role_counts = {c: sample_roles[c] + untrained[c] for c in (1, 2, 3, 4)}
+    role_counts.update({5: n_amu, 6: no_role["none"], np.nan: no_role["blank"]})
+    df["role"] = assign(rng, df.index, role_counts)
+
+    # -- basic training: partial among the sample, 'no' for the untrained ---
+    df["basic_training"] = np.nan
+    for code in (1, 2, 3, 4):
+        idx = df.index[df["role"] == code]
+        no = pick(rng, idx, untrained[code])
+        df.loc[no, "basic_training"] = 3
+        df.loc[idx.difference(no), "basic_training"] = 1
+    sample = df.index[df["basic_training"] == 1]
+    n_sample = len(sample)
+    share_partial = 100 - t.value("02_sample.basic_training_full_pct")  # report 4.3: 92 % all, 8 % partly
+    n_partial = int(round(n_sample * share_partial / 100))
+    hvo = sample[df.loc[sample, "role"] == 4]
+    hvo_partial = pick(rng, hvo, int(round(A["hvo_partial_training"] * size)))
+    vo_partial = pick(rng, sample.difference(hvo), n_partial - len(hvo_partial))
+    df.loc[hvo_partial.union(vo_partial), "basic_training"] = 2
+
+    # -- background of the analysis sample (report 4.1) ------------------
+    def answering(name: str, pool: pd.Index, blank: int) -> pd.Index:
+        return pool.difference(pick(rng, pool, blank))
+
+    industry_labels = cb.value_labels("industry")
+    industry_counts = scale({c: t.count("tabell_03", lab) for c, lab in industry_labels.items()}, size)
+    ind_idx = answering("industry", sample, n_sample - sum(industry_counts.values()))
+    df["industry"] = np.nan
+    df.loc[ind_idx, "industry"] = assign(rng, ind_idx, industry_counts)
+    ind11 = df["industry"].map(cb.recodes["industry_11"].map)
+
+    other = df.index[df["industry"] == 30]
+    df["industry_other_text"] = pd.Series(pd.NA, index=df.index, dtype="object")
+    phrases = A["other_industry_phrases"]
+    df.loc[other, "industry_other_text"] = [phrases[i] for i in rng.integers(0, len(phrases), len(other))]
+
+    # Sector: 74/26 among public/private, 1.3 % 'annet' (footnote 19).
+    sec_idx = answering("sector", sample, int(round(A["nonresponse"]["sector"] * size)))
+    n_other = int(round(len(sec_idx) * t.value("02_sample.sector_other_pct") / 100))
+    n_public = int(round((len(sec_idx) - n_other) * t.value("02_sample.sector_public_pct") / 100))
+    sector_counts = {1: n_public, 3: n_other, 2: len(sec_idx) - n_public - n_other}
+    p_public = df.loc[sec_idx, "industry"].map(A["public_propensity"]).fillna(.5)
+    df["sector"] = np.nan
+    df.loc[sec_idx, "sector"] = assign(rng, sec_idx, sector_counts, score=logit(p_public), noise=0.6)
+
+    # Firm size: Tabell 5 exactly; larger firms more common in the public sector.
+    size_labels = cb.value_labels("firm_size")
+    size_counts = scale({c: t.count("tabell_05", lab, "Antall svar") for c, lab in size_labels.items()}, size)
+    size_idx = answering("firm_size", sample, n_sample - sum(size_counts.values()))
+    shift = df.loc[size_idx, "sector"].map(A["large_firm_shift"]).fillna(0).to_numpy()
+    largest_first = dict(sorted(size_counts.items(), key=lambda kv: -kv[0]))
+    df["firm_size"] = np.nan
+    df.loc[size_idx, "firm_size"] = assign(rng, size_idx, largest_first, score=shift, noise=1.0)
+
+    # Gender: 60/40 among those answering.
+    gen_idx = answering("gender", sample, int(round(A["nonresponse"]["gender"] * size)))
+    n_women = int(round(len(gen_idx) * t.value("02_sample.gender_women_pct") / 100))
+    p_female = ind11.loc[gen_idx].map(A["female_propensity"]).fillna(.6)
+    df["gender"] = np.nan
+    df.loc[gen_idx, "gender"] = assign(rng, gen_idx, {1: n_women, 2: len(gen_idx) - n_women},
+                                       score=logit(p_female), noise=0.8)
+
+    # Office work: 28 % mainly office work; the other 72 % split (not published).
+    off_idx = answering("office_work", sample, int(round(A["nonresponse"]["office_work"] * size)))
+    n_office = int(round(len(off_idx) * t.value("02_sample.office_work_pct") / 100))
+    rest = len(off_idx) - n_office
+    p_office = ind11.loc[off_idx].map(A["office_propensity"]).fillna(.3)
+    df["office_work"] = np.nan
+    df.loc[off_idx, "office_work"] = assign(
+        rng, off_idx, {1: n_office, 2: rest // 2 + rest % 2, 3: rest // 2}, score=logit(p_office), noise=0.8)
+
+    # Under 10 employees: was the role established under the 2024 rules?
+    small = df.index[df["firm_size"].isin([1, 2])]
+    nr_idx = answering("new_rules_2024", small, min(len(small), int(round(A["nonresponse"]["new_rules_2024"] * size))))
+    nr_shares = {1: t.value("02_sample.under10_new_rules_pct"), 2: t.value("02_sample.under10_local_agreement_pct"),
+                 3: t.value("02_sample.under10_dont_know_pct")}
+    df["new_rules_2024"] = np.nan
+    df.loc[nr_idx, "new_rules_2024"] = assign(rng, nr_idx, split_counts(len(nr_idx), nr_shares))
+
+    # Export order: by respondent id, export column names.
+    df = df.sort_values("resp_id").reset_index(drop=True)
+    return df.rename(columns={name: v.source for name, v in V.items()})[[v.source for v in V.values()]]
+
+
+def _has(t: Targets, key: str) -> bool:
+    return key in t.by_result
+
+
+def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None = None) -> str:
+    """Write the export as SPSS .sav with variable and value labels; return its sha256."""
+    import pyreadstat
+
+    cb = codebook or load_codebook()
+    path = paths.resolve(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    by_source = cb.by_source()
+    labels = {s: v.question or v.label for s, v in by_source.items()}
+    value_labels = {s: {float(k): lab for k, lab in v.values.items()} for s, v in by_source.items() if v.values}
+    tmp = path.with_name(f".{path.name}.tmp")
+    pyreadstat.write_sav(frame, str(tmp), file_label=FILE_LABEL, column_labels=labels,
+                         variable_value_labels=value_labels)
+    data = bytearray(tmp.read_bytes())
+    data[92:92 + len(SAV_TIMESTAMP)] = SAV_TIMESTAMP  # no write time in the file: same data, same bytes
+    tmp.write_bytes(bytes(data))
+    tmp.replace(path)
+    return hashlib.sha256(bytes(data)).hexdigest()
+
+
+def write_manifest(files: dict[str, str], manifest: Path = paths.RAW_MANIFEST) -> None:
+    """Record sha256 checksums of the raw inputs (``sha256  name`` lines, like sha256sum)."""
+    existing = {}
+    if manifest.exists():
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                digest, name = line.split(maxsplit=1)
+                existing[name.strip()] = digest
+    existing.update(files)
+    lines = ["# sha256 of the files in data/raw (check: cd data/raw && sha256sum -c MANIFEST.sha256)"]
+    lines += [f"{d}  {n}" for n, d in sorted(existing.items())]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def generate(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED, size: float = 1.0) -> Path:
+    """Synthesize, write the .sav and record it in the manifest."""
+    out = paths.resolve(out)
+    digest = write_sav(synthesize(seed=seed, size=size), out)
+    if out.parent == paths.RAW:
+        write_manifest({out.name: digest})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--size", type=float, default=1.0, help="respondents as a multiple of the report's 2950")
+    ap.add_argument("--out", default=str(paths.SYNTHETIC_EXPORT))
+    args = ap.parse_args(argv)
+    out = generate(args.out, args.seed, args.size)
+    print(f"wrote {paths.relative(out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
