@@ -1,0 +1,128 @@
+"""The report's statistics: chi-square, t-test, one-way ANOVA with Tukey HSD, Cronbach's alpha.
+
+Each test returns a ``TestResult`` with the statistic, degrees of freedom, p,
+an effect size and the verdict at the chosen alpha, so a notebook can show
+them and compare the verdict with the report's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+
+@dataclass
+class TestResult:
+    test: str                 # 'chi2', 'welch_t', 'anova', 'tukey'
+    statistic: float
+    df: float | tuple
+    p: float
+    effect: float             # Cramér's V, Cohen's d, eta squared, mean difference
+    effect_name: str
+    n: int
+    alpha: float = 0.05
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.p < self.alpha)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["significant"] = self.significant
+        return d
+
+    def describe(self, lang: str = "nb") -> str:
+        """E.g. 'χ²(3) = 85,2, p < ,001, Cramérs V = 0,19'."""
+        from src.helpers import fmt_number
+
+        def f(x, d=2):
+            return fmt_number(x, d, lang)
+
+        p = ("< ,001" if lang == "nb" else "< .001") if self.p < 0.001 else "= " + f(self.p, 3).replace("0,", ",", 1)
+        if self.test == "chi2":
+            head = f"χ²({int(self.df)}) = {f(self.statistic)}"
+        elif self.test == "welch_t":
+            head = f"t({f(self.df, 1)}) = {f(self.statistic)}"
+        elif self.test == "anova":
+            head = f"F({int(self.df[0])}, {int(self.df[1])}) = {f(self.statistic)}"
+        else:
+            head = f"{self.test} = {f(self.statistic)}"
+        return f"{head}, p {p}, {self.effect_name} = {f(self.effect)}"
+
+
+def chi_square(data: pd.DataFrame, row: str, col: str, alpha: float = 0.05) -> TestResult:
+    """Pearson chi-square test of independence on the crosstab of two coded variables."""
+    table = pd.crosstab(data[row], data[col])
+    table = table.loc[table.sum(axis=1) > 0, table.sum(axis=0) > 0]
+    chi2, p, dof, expected = sps.chi2_contingency(table.to_numpy(), correction=False)
+    n = int(table.to_numpy().sum())
+    k = min(table.shape) - 1
+    v = float(np.sqrt(chi2 / (n * k))) if n and k else float("nan")
+    return TestResult("chi2", float(chi2), int(dof), float(p), v, "Cramérs V", n, alpha,
+                      {"min_expected": float(expected.min()), "table": table.to_dict()})
+
+
+def t_test(values: pd.Series, groups: pd.Series, a, b, alpha: float = 0.05) -> TestResult:
+    """Independent t-test of the mean of ``values`` between group codes ``a`` and ``b``.
+
+    Reports Welch's t (unequal variances) with Cohen's d (pooled SD); the
+    Student t p-value is kept in ``detail`` since SPSS prints both.
+    """
+    x = pd.to_numeric(values[groups == a], errors="coerce").dropna().to_numpy(float)
+    y = pd.to_numeric(values[groups == b], errors="coerce").dropna().to_numpy(float)
+    welch = sps.ttest_ind(x, y, equal_var=False)
+    student = sps.ttest_ind(x, y, equal_var=True)
+    nx, ny = len(x), len(y)
+    sp = np.sqrt(((nx - 1) * x.var(ddof=1) + (ny - 1) * y.var(ddof=1)) / (nx + ny - 2))
+    d = float((x.mean() - y.mean()) / sp) if sp > 0 else float("nan")
+    vx, vy = x.var(ddof=1) / nx, y.var(ddof=1) / ny
+    df = float((vx + vy) ** 2 / (vx ** 2 / (nx - 1) + vy ** 2 / (ny - 1)))
+    return TestResult("welch_t", float(welch.statistic), df, float(welch.pvalue), d, "Cohens d", nx + ny, alpha,
+                      {"mean_a": float(x.mean()), "mean_b": float(y.mean()), "n_a": nx, "n_b": ny,
+                       "student_t": float(student.statistic), "student_p": float(student.pvalue)})
+
+
+def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05) -> tuple[TestResult, pd.DataFrame]:
+    """One-way ANOVA with eta squared, and Tukey HSD pairwise comparisons."""
+    from statsmodels.stats.multicomp import pairwise_tukeyhsd
+
+    frame = pd.DataFrame({"y": pd.to_numeric(values, errors="coerce"), "g": groups}).dropna()
+    samples = [grp["y"].to_numpy(float) for _, grp in frame.groupby("g")]
+    f, p = sps.f_oneway(*samples)
+    grand = frame["y"].mean()
+    ss_between = sum(len(s) * (s.mean() - grand) ** 2 for s in samples)
+    ss_total = ((frame["y"] - grand) ** 2).sum()
+    k, n = len(samples), len(frame)
+    result = TestResult("anova", float(f), (k - 1, n - k), float(p), float(ss_between / ss_total), "eta²", n, alpha,
+                        {"means": {str(g): float(grp["y"].mean()) for g, grp in frame.groupby("g")}})
+    tk = pairwise_tukeyhsd(frame["y"].to_numpy(float), frame["g"].astype(str).to_numpy(), alpha=alpha)
+    rows = pd.DataFrame(tk.summary().data[1:], columns=tk.summary().data[0])
+    rows = rows.rename(columns={"group1": "a", "group2": "b", "meandiff": "diff", "p-adj": "p", "reject": "significant"})
+    return result, rows[["a", "b", "diff", "p", "lower", "upper", "significant"]]
+
+
+def cronbach_alpha(items: pd.DataFrame) -> tuple[float, pd.DataFrame]:
+    """Cronbach's alpha over complete cases, with item-total statistics.
+
+    Returns (alpha, table) where the table has, per item: its mean, the
+    corrected item-total correlation and alpha if the item is deleted.
+    """
+    x = items.apply(pd.to_numeric, errors="coerce").dropna()
+
+    def alpha_of(frame: pd.DataFrame) -> float:
+        k = frame.shape[1]
+        if k < 2:
+            return float("nan")
+        return float(k / (k - 1) * (1 - frame.var(ddof=1).sum() / frame.sum(axis=1).var(ddof=1)))
+
+    rows = []
+    for col in x.columns:
+        rest = x.drop(columns=col)
+        rows.append({"item": col, "mean": float(x[col].mean()),
+                     "item_total_r": float(np.corrcoef(x[col], rest.sum(axis=1))[0, 1]),
+                     "alpha_if_deleted": alpha_of(rest)})
+    return alpha_of(x), pd.DataFrame(rows).assign(n=len(x))
