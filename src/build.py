@@ -210,8 +210,8 @@ def render(params: dict, renderer: str = "auto") -> Path:
         log("Rendering the book with Quarto (HTML + PDF) …")
         index = render_quarto(stage, reports)
     else:
-        if renderer == "auto":
-            log("Quarto not found: rendering the HTML book with the nbconvert fallback (no PDF).")
+        log("Quarto not found: rendering the HTML book with the nbconvert fallback (no PDF)."
+            if renderer == "auto" else "Rendering the HTML book with the nbconvert fallback (--renderer fallback).")
         index = render_fallback(stage, reports)
     book = reports / paths.BOOK_DIR
     trash = reports / ".old-book"

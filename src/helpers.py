@@ -98,10 +98,15 @@ def apply_exclusions(data: pd.DataFrame, codebook: Codebook | None = None):
 
 
 def apply_recodes(data: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
-    """Add every recode of the codebook as a column (codes not mapped -> missing)."""
+    """Add every recode of the codebook as a column (codes not mapped -> missing).
+
+    Recodes whose source column is absent from ``data`` are skipped.
+    """
     cb = codebook or load_codebook()
     out = data.copy()
     for name, rec in cb.recodes.items():
+        if rec.source not in out:
+            continue
         src = out[rec.source]
         out[name] = src.map(rec.map).astype("Int64")
     return out
@@ -277,15 +282,29 @@ def round_half_up(x: float, ndigits: int = 0) -> float:
     return float(Decimal(str(x)).quantize(q, rounding=ROUND_HALF_UP))
 
 
+def round_as_report(x: float, ndigits: int = 0) -> float:
+    """The report's rounding of percentages: to one more decimal first, then half up.
+
+    Every percentage in the report's count tables is the count/base rounded to
+    one decimal and then to a whole number (e.g. 78/2233 = 3.49 % -> 3.5 -> 4),
+    which is why Tabell 8's column sums to 102. The book prints whole numbers
+    the same way; the CSV files keep the unrounded values.
+    """
+    return round_half_up(round_half_up(x, ndigits + 1), ndigits)
+
+
 def fmt_number(x, decimals: int = 0, lang: str = "nb") -> str:
-    """A number as the report prints it (decimal comma in Norwegian, thin space thousands)."""
+    """A number as the report prints it (decimal comma in Norwegian, thin space thousands).
+
+    Whole numbers are rounded as the report rounds them (``round_as_report``).
+    """
     if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA:
         return "–"
     if isinstance(x, (bool, np.bool_)):
         return ("ja" if x else "nei") if lang == "nb" else ("yes" if x else "no")
     if isinstance(x, str):
         return x
-    r = round_half_up(float(x), decimals)
+    r = round_as_report(float(x), 0) if decimals == 0 else round_half_up(float(x), decimals)
     text = f"{r:,.{decimals}f}"
     if lang == "nb":
         text = text.replace(",", "\u202f").replace(".", ",")
@@ -345,7 +364,10 @@ def status_of(entry: dict, reproduced) -> str:
     if entry.get("unit") == "verdict":
         ok = bool(reproduced) == bool(entry["value"])
     else:
-        ok = abs(float(reproduced) - float(entry["value"])) <= float(entry["tolerance"]) + 1e-9
+        value, printed = float(reproduced), float(entry["value"])
+        ok = abs(value - printed) <= float(entry["tolerance"]) + 1e-9
+        if not ok and entry.get("unit") == "percent" and float(entry["tolerance"]) == 0.5:
+            ok = round_as_report(value) == printed   # the report's own rounding (see round_as_report)
     if ok:
         return "ok"
     return entry.get("flag") or "avvik"

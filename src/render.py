@@ -133,7 +133,6 @@ main{flex:1;max-width:62rem;padding:1.5rem 2.5rem 4rem}
 table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem}
 th,td{border-bottom:1px solid #dee2e6;padding:.25rem .7rem;text-align:left}
 th{border-bottom:2px solid #adb5bd}
-td:not(:first-child),th:not(:first-child){text-align:right}
 .caption{font-weight:600;margin:1.2rem 0 .2rem}
 figure{margin:1rem 0}
 figcaption{font-weight:600;margin-top:.3rem}

@@ -164,7 +164,7 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     role_labels = cb.value_labels("role")
     sample_roles = scale({c: t.count("tabell_02", role_labels[c]) for c in (1, 2, 3, 4)}, size)
     untrained = scale(A["untrained_roles"], size)
-    n_amu = int(round((t.value("02_sample.excluded_amu_only") if _has(t, "02_sample.excluded_amu_only") else 384) * size))
+    n_amu = int(round(t.value("02_sample.n_excluded_amu_only") * size))
     no_role = scale(A["no_role"], size)
     n_total = sum(sample_roles.values()) + sum(untrained.values()) + n_amu + sum(no_role.values())
 
@@ -183,7 +183,7 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
         df.loc[idx.difference(no), "basic_training"] = 1
     sample = df.index[df["basic_training"] == 1]
     n_sample = len(sample)
-    share_partial = 100 - t.value("02_sample.basic_training_full_pct")  # report 4.3: 92 % all, 8 % partly
+    share_partial = 100 - t.value("04_training.basic_training_full_pct")  # report 4.3: 92 % all, 8 % partly
     n_partial = int(round(n_sample * share_partial / 100))
     hvo = sample[df.loc[sample, "role"] == 4]
     hvo_partial = pick(rng, hvo, int(round(A["hvo_partial_training"] * size)))
@@ -252,10 +252,6 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     # Export order: by respondent id, export column names.
     df = df.sort_values("resp_id").reset_index(drop=True)
     return df.rename(columns={name: v.source for name, v in V.items()})[[v.source for v in V.values()]]
-
-
-def _has(t: Targets, key: str) -> bool:
-    return key in t.by_result
 
 
 def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None = None) -> str:

@@ -1,0 +1,89 @@
+"""The house style for figures: horizontal bars for shares, diverging stacked bars for scales.
+
+Figures are deterministic (fixed font, no timestamps or software stamps in
+the files), saved as PNG (for the HTML book) and SVG, and their plotted
+numbers go to ``figur_NN.csv`` beside the tables.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "verneombud",
+    "svg.fonttype": "none",
+}
+BAR = "#1f4e79"
+# 5-point scale, negative to positive: two reds, a grey, two blues
+DIVERGING = ["#b2182b", "#ef8a62", "#bdbdbd", "#67a9cf", "#2166ac"]
+
+
+def _wrap(label: str, width: int = 48) -> str:
+    return "\n".join(textwrap.wrap(str(label), width)) or str(label)
+
+
+def share_bars(shares: pd.Series, xlabel: str = "Prosent", sort: bool = True, width: float = 7.0):
+    """Horizontal bars of percentages (index = labels), value printed at each bar."""
+    s = shares.sort_values() if sort else shares.iloc[::-1]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(width, 0.38 * len(s) + 0.9))
+        ax.barh([_wrap(i) for i in s.index], s.to_numpy(float), color=BAR)
+        for y, v in enumerate(s.to_numpy(float)):
+            ax.text(v + 1, y, f"{v:.0f}", va="center", fontsize=8)
+        ax.set_xlim(0, 100)
+        ax.set_xlabel(xlabel)
+        fig.tight_layout()
+    return fig
+
+
+def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float = 7.5):
+    """Stacked bars of a 5-point scale per item (rows = items, columns = options in scale order, percents).
+
+    Negative options go left of zero, positive right; the neutral option is
+    split across zero. Percentages of 4 or more are printed in the bars.
+    """
+    cols = list(dist.columns)
+    mid = len(cols) // 2
+    neutral = neutral or (cols[mid] if len(cols) % 2 else None)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(width, 0.55 * len(dist) + 1.3))
+        labels = [_wrap(i, 44) for i in dist.index][::-1]
+        values = dist.iloc[::-1].to_numpy(float)
+        ys = np.arange(len(dist))
+        left = -(values[:, :mid].sum(axis=1) + (values[:, mid] / 2 if neutral else 0))
+        for k, col in enumerate(cols):
+            v = values[:, k]
+            ax.barh(ys, v, left=left, color=DIVERGING[k % len(DIVERGING)], label=col, height=0.7)
+            for y, (l0, w) in enumerate(zip(left, v)):
+                if w >= 4:
+                    ax.text(l0 + w / 2, y, f"{w:.0f}", ha="center", va="center", fontsize=7,
+                            color="white" if k in (0, len(cols) - 1) else "black")
+            left = left + v
+        ax.axvline(0, color="black", linewidth=0.6)
+        ax.set_yticks(ys, labels)
+        ax.set_xlabel("Prosent")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{abs(x):.0f}"))
+        ax.legend(ncol=len(cols), loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False, fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def save(fig, name: str, folder: Path) -> dict[str, Path]:
+    """Write ``name``.png and .svg without timestamps; returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
+    fig.savefig(out["png"], dpi=150, metadata={"Software": None})
+    fig.savefig(out["svg"], metadata={"Date": None, "Creator": None})
+    return out

@@ -1,0 +1,41 @@
+"""Shared fixtures: the codebook, the published numbers, a synthetic export."""
+
+from __future__ import annotations
+
+import pytest
+
+from src import helpers as h
+from src import synthesize
+from src.codebook import load as load_codebook
+
+
+@pytest.fixture(scope="session")
+def codebook():
+    return load_codebook()
+
+
+@pytest.fixture(scope="session")
+def published():
+    return h.load_published()
+
+
+@pytest.fixture(scope="session")
+def synthetic_frame(codebook, published):
+    """The default synthetic export as a frame (export column names)."""
+    return synthesize.synthesize(codebook=codebook, entries=published)
+
+
+@pytest.fixture(scope="session")
+def synthetic_sav(tmp_path_factory, synthetic_frame, codebook):
+    """The default synthetic export written as .sav in a temporary folder."""
+    path = tmp_path_factory.mktemp("raw") / "verneombud_2024_synthetic.sav"
+    synthesize.write_sav(synthetic_frame, path, codebook)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample(synthetic_sav, codebook):
+    """The analysis sample with recodes, as 01_cleaning makes it."""
+    export = h.read_export(synthetic_sav, codebook)
+    s, _, _ = h.apply_exclusions(export.data, codebook)
+    return h.apply_recodes(h.drop_free_text(s, codebook), codebook)

@@ -1,0 +1,119 @@
+"""End to end: a build in a temporary copy of the project, good and bad inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from src import paths
+
+pytestmark = pytest.mark.slow
+
+PROJECT_FILES = ["src", "notebooks", "data/codebook.yml", "data/reference", "params.yml", "_quarto.yml", "index.qmd"]
+
+
+def run_build(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", *args],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A fresh copy of the project, built once from scratch."""
+    root = tmp_path_factory.mktemp("project")
+    for rel in PROJECT_FILES:
+        src = paths.ROOT / rel
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    proc = run_build(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root, proc
+
+
+def test_build_generates_data_runs_notebooks_and_renders_the_book(built):
+    root, proc = built
+    assert "generating the calibrated synthetic export" in proc.stdout
+    assert "nbconvert fallback" in proc.stdout
+    assert (root / "data/raw/verneombud_2024_synthetic.sav").exists()
+    assert (root / "data/raw/MANIFEST.sha256").read_text().count("verneombud_2024_synthetic.sav") == 1
+    book = root / "reports/book"
+    for page in ("index.html", "01_cleaning.html", "02_sample.html"):
+        assert (book / page).exists(), page
+    index = (book / "index.html").read_text(encoding="utf-8")
+    assert "SYNTETISKE data" in index and "verneombud_2024_synthetic.sav" in index
+    chapter = (book / "02_sample.html").read_text(encoding="utf-8")
+    assert "SYNTETISKE data" in chapter          # every chapter says which data built it
+    assert "Rapportens tabell 2" in chapter
+    assert "Traceback" not in chapter
+
+
+def test_build_writes_tables_as_the_report_prints_them(built):
+    root, _ = built
+    tables = root / "reports/tables"
+    t2 = pd.read_csv(tables / "tabell_02.csv")
+    assert list(t2.columns) == ["Rolle", "Antall", "Prosent"]
+    assert t2.set_index("Rolle").loc["Verneombud totalt", "Antall"] == 1759
+    t4 = pd.read_csv(tables / "tabell_04.csv")
+    assert list(t4.columns) == ["Bransjer/næringsområder", "Antall svar", "Prosent", "Antall sysselsatte i Norge"]
+    t5 = pd.read_csv(tables / "tabell_05.csv").set_index("Virksomhetsstørrelse")
+    assert t5.loc["Totalt", "Antall svar"] == 2245
+    import json
+    results = json.loads((root / "reports/results.json").read_text(encoding="utf-8"))
+    assert results["02_sample.n_sample"] == 2247
+    assert round(results["02_sample.gender_women_pct"]) == 60
+    derived = pd.read_parquet(root / "data/derived/respondents.parquet")
+    assert len(derived) == 2247 and "industry_other_text" not in derived
+
+
+def test_bad_export_stops_the_build_and_changes_nothing(built):
+    root, _ = built
+    before = {d: snapshot(root / d) for d in ("data/derived", "reports/tables", "reports/book", "reports/executed")}
+    good = root / "data/raw/verneombud_2024_synthetic.sav"
+    bad = root / "data/raw/truncated_export.sav"
+    bad.write_bytes(good.read_bytes()[:4000])
+    proc = run_build(root, "-p", "raw_path=data/raw/truncated_export.sav")
+    assert proc.returncode == 1
+    assert "01_cleaning failed" in proc.stderr
+    assert "ExportError" in proc.stderr and "truncated_export.sav" in proc.stderr
+    assert "cannot be read as SPSS .sav" in proc.stderr
+    for d, snap in before.items():
+        assert snapshot(root / d) == snap, f"{d} changed after a failed build"
+    assert (root / "reports/failed/01_cleaning.ipynb").exists()
+    bad.unlink()
+
+
+def test_bad_parameters_are_refused_before_anything_runs(built):
+    root, _ = built
+    proc = run_build(root, "-p", "alpha=high", "-p", "colour=red")
+    assert proc.returncode == 1
+    assert "'alpha' must be float, got str 'high'" in proc.stderr
+    assert "unknown parameter(s) ['colour']" in proc.stderr
+    proc = run_build(root, "-p", "raw_path=data/raw/nothing_here.sav")
+    assert proc.returncode == 1 and "raw_path data/raw/nothing_here.sav does not exist" in proc.stderr
+
+
+def test_changed_raw_file_is_refused(built):
+    root, _ = built
+    manifest = root / "data/raw/MANIFEST.sha256"
+    text = manifest.read_text()
+    manifest.write_text(text.replace(text.split("\n")[1][:8], "00000000", 1))
+    try:
+        proc = run_build(root, "--no-render")
+        assert proc.returncode == 1 and "has changed since it was recorded" in proc.stderr
+    finally:
+        manifest.write_text(text)

@@ -1,0 +1,117 @@
+"""Helpers on small hand-made data where the right answer is known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src import helpers as h
+
+
+def test_share_is_percent_of_valid_answers():
+    s = pd.Series([1, 1, 2, None, 3], dtype="Int64")
+    assert h.share(s, 1) == 50.0
+    assert h.share(s, [1, 2]) == 75.0
+    assert h.share(s, 1, base_codes=[1, 2]) == pytest.approx(200 / 3)
+    assert np.isnan(h.share(pd.Series([None], dtype="Int64"), 1))
+
+
+def test_frequency_table_counts_percents_and_missing_codes(codebook):
+    df = pd.DataFrame({"firm_size": pd.array([1, 1, 3, 9, None], dtype="Int64")})
+    t = h.frequency_table(df, "firm_size", codebook).set_index("Virksomhetsstørrelse")
+    assert t.loc["1-4 ansatte", "Antall"] == 2
+    assert t.loc["Totalt", "Antall"] == 3          # 'Vet ikke' (code 9) is a missing code
+    assert t.loc["1-4 ansatte", "Prosent"] == pytest.approx(200 / 3)
+    assert "Vet ikke" not in t.index
+    t2 = h.frequency_table(df, "firm_size", codebook, include_missing=True).set_index("Virksomhetsstørrelse")
+    assert t2.loc["Vet ikke", "Antall"] == 1 and t2.loc["Totalt", "Antall"] == 4
+
+
+def test_frequency_table_english_labels(codebook):
+    df = pd.DataFrame({"gender": pd.array([1, 2, 2], dtype="Int64")})
+    t = h.frequency_table(df, "gender", codebook, lang="en", total_label="Total")
+    assert t.iloc[:, 0].tolist() == ["Woman", "Man", "Total"]
+
+
+def test_round_half_up_and_norwegian_number_format():
+    assert h.round_half_up(0.5) == 1 and h.round_half_up(2.5) == 3 and h.round_half_up(-0.5) == -1
+    assert h.round_half_up(3.45, 1) == 3.5
+    assert h.fmt_number(4.05, 1) == "4,1"
+    assert h.fmt_number(2247) == "2\u202f247"
+    assert h.fmt_number(4.05, 1, lang="en") == "4.1"
+    assert h.fmt_number(float("nan")) == "–"
+
+
+def test_whole_percentages_are_rounded_as_the_report_rounds_them():
+    # Tabell 3 'Annet': 78/2233 = 3.493 % is printed 4 (3.493 -> 3.5 -> 4)
+    assert h.round_as_report(100 * 78 / 2233) == 4
+    assert h.fmt_number(100 * 78 / 2233) == "4"
+    assert h.round_as_report(3.449) == 3
+    entry = {"value": 4, "tolerance": 0.5, "unit": "percent", "flag": "inconsistent"}
+    assert h.status_of(entry, 100 * 78 / 2233) == "ok"
+    assert h.status_of(entry, 3.44) == "inconsistent"
+
+
+def test_markdown_table_rounds_and_aligns():
+    t = pd.DataFrame({"Rolle": ["VO", "Totalt"], "Antall": [3, 4], "Prosent": [75.0, 100.0]})
+    md = h.markdown_table(t).splitlines()
+    assert md[0] == "| Rolle | Antall | Prosent |"
+    assert md[1] == "|:--|--:|--:|"
+    assert md[2] == "| VO | 3 | 75 |"
+
+
+def test_check_params_lists_every_problem():
+    with pytest.raises(h.ParameterError) as info:
+        h.check_params({"alpha": "0.05", "weighted": "no", "lang": "de", "colour": 1})
+    msg = str(info.value)
+    for part in ("unknown parameter(s) ['colour']", "'alpha' must be float, got str", "'weighted' must be bool",
+                 "'lang' must be 'nb' or 'en'"):
+        assert part in msg
+    assert h.check_params({"alpha": 0.01, "weighted": False, "lang": "en"})
+    with pytest.raises(h.ParameterError, match="between 0 and 1"):
+        h.check_params({"alpha": 5})
+
+
+def test_status_of_uses_the_tolerance():
+    e = {"value": 70, "tolerance": 0.5, "unit": "percent", "flag": None}
+    assert h.status_of(e, 69.8) == "ok"
+    assert h.status_of(e, 69.4) == "avvik"
+    assert h.status_of(dict(e, flag="inconsistent"), 69.4) == "inconsistent"
+    assert h.status_of(e, None) == "mangler"
+    assert h.status_of({"value": True, "tolerance": 0, "unit": "verdict"}, False) == "avvik"
+
+
+def test_results_are_recorded_and_written(tmp_path, codebook):
+    ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"))
+    assert ch.result("x_pct", np.float64(12.5)) == 12.5
+    data = json.loads((tmp_path / "r" / "results" / "02_sample.json").read_text())
+    assert data == {"02_sample.x_pct": 12.5}
+
+
+def test_chapter_without_derived_data_says_run_cleaning_first(tmp_path):
+    ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "none"), reports_dir=str(tmp_path / "r"))
+    with pytest.raises(FileNotFoundError, match="run 01_cleaning first"):
+        ch.data
+
+
+def test_write_derived_is_atomic_on_failure(tmp_path):
+    target = tmp_path / "respondents.parquet"
+    target.write_bytes(b"previous")
+
+    def boom(p):
+        p.write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        h._atomic_write(target, boom)
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["respondents.parquet"]
+
+
+def test_recode_table_follows_the_chain(codebook):
+    t = h.recode_table(codebook, "industry", ["industry_11", "industry_group"]).set_index("Bransje/næringsområde")
+    assert t.loc["Sykehustjenester"].tolist() == ["Helse og omsorg", "Helse og omsorg"]
+    assert t.loc["Informasjon/kommunikasjon"].tolist() == ["IT og medier", "Andre bransjer"]
