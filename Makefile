@@ -33,7 +33,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(ARGS)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/
+	$(VENV)/bin/jupyter lab --notebook-dir=.
 
 synth: $(STAMP)
 	rm -f data/raw/verneombud_2024_synthetic.sav
