@@ -62,9 +62,14 @@ def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng:
     pool = np.flatnonzero(answered)
 
     def losses(n, d):
+        # aim inside slack x tolerance; being outside the tolerance itself costs far more
+        shape = (-1,) + (1,) * (n.ndim - 1)
+        g, tl = goal.reshape(shape), tol.reshape(shape)
         with np.errstate(invalid="ignore", divide="ignore"):
-            miss = np.abs(n / d - goal.reshape(-1, *([1] * (n.ndim - 1)))) - slack * tol.reshape(-1, *([1] * (n.ndim - 1)))
-        return np.nansum((np.clip(miss, 0, None) / tol.reshape(-1, *([1] * (n.ndim - 1)))) ** 2, axis=0)
+            dist = np.abs(n / d - g)
+        inner = np.clip(dist - slack * tl, 0, None) / tl
+        outer = np.clip(dist - 0.97 * tl, 0, None) / tl
+        return np.nansum(inner ** 2 + 100 * outer ** 2 + 10 * (outer > 0), axis=0)
 
     current = float(losses(num, den))
     stale = 0

@@ -16,7 +16,10 @@ import yaml
 
 from src import paths
 
-VARIABLE_TYPES = {"id", "single", "text"}
+VARIABLE_TYPES = {"id", "single", "text", "binary"}
+GROUP_TYPES = {"multi", "grid"}
+BINARY_VALUES = {0: "Ikke valgt", 1: "Valgt"}
+BINARY_VALUES_EN = {0: "Not selected", 1: "Selected"}
 LANGS = {"nb", "en"}
 
 
@@ -37,11 +40,26 @@ class Variable:
     missing: tuple[int, ...] = ()
     routing: str | None = None
     free_text: bool = False
+    group: str | None = None      # the multi-select question or grid the variable belongs to
+    scale: str | None = None      # the named scale of a grid item
 
     @property
     def valid_codes(self) -> list[int]:
         """Codes that count as a substantive answer (the percent base)."""
         return [c for c in self.values if c not in self.missing]
+
+
+@dataclass(frozen=True)
+class Group:
+    """A multi-select question (one 0/1 column per option) or a grid of items on one scale."""
+
+    name: str
+    type: str                     # 'multi' or 'grid'
+    label: str
+    question: str | None
+    members: tuple[str, ...]      # expanded variable names, in questionnaire order
+    label_en: str | None = None
+    scale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,8 @@ class Codebook:
     recodes: dict[str, Recode]
     exclusions: tuple[Exclusion, ...]
     path: Path
+    groups: dict[str, Group] = field(default_factory=dict)
+    scales: dict[str, dict[int, str]] = field(default_factory=dict)
 
     # -- look-ups ---------------------------------------------------------
     @property
@@ -139,8 +159,12 @@ def parse(raw: dict, path: Path) -> Codebook:
         problems.append("survey.id (the respondent id variable) is missing")
     conditions = {str(k): str(v) for k, v in (raw.get("conditions") or {}).items()}
 
+    scales = {str(k): _int_keys(v, f"scales.{k}") for k, v in (raw.get("scales") or {}).items()}
+    scales_en = {str(k): _int_keys(v, f"scales_en.{k}") for k, v in (raw.get("scales_en") or {}).items()}
+    specs, groups = _expand_groups(raw.get("variables") or {}, scales, scales_en, problems)
+
     variables: dict[str, Variable] = {}
-    for name, spec in (raw.get("variables") or {}).items():
+    for name, spec in specs.items():
         where = f"variables.{name}"
         spec = dict(spec or {})
         vtype = spec.get("type")
@@ -169,6 +193,8 @@ def parse(raw: dict, path: Path) -> Codebook:
             missing=missing,
             routing=spec.get("routing"),
             free_text=bool(spec.get("free_text", False)),
+            group=spec.get("group"),
+            scale=spec.get("scale"),
         )
 
     sources = [v.source for v in variables.values()]
@@ -231,7 +257,57 @@ def parse(raw: dict, path: Path) -> Codebook:
             + "\n".join(f"  - {p}" for p in problems)
         )
     return Codebook(survey=survey, conditions=conditions, variables=variables, recodes=recodes,
-                    exclusions=tuple(exclusions), path=path)
+                    exclusions=tuple(exclusions), path=path, groups=groups, scales=scales)
+
+
+def _expand_groups(raw_vars: dict, scales: dict, scales_en: dict, problems: list[str]):
+    """Expand multi-select questions and grids into one variable per option/item.
+
+    ``multi``: options k -> variable ``<name>_<key>`` (source ``<prefix><k>``),
+    coded 1 = selected, 0 = not selected, missing = not asked.
+    ``grid``: items k -> variable ``<name>_<key>`` on the grid's named scale.
+    """
+    specs, groups = {}, {}
+    for name, spec in raw_vars.items():
+        spec = dict(spec or {})
+        gtype = spec.get("type")
+        if gtype not in GROUP_TYPES:
+            specs[name] = spec
+            continue
+        where = f"variables.{name}"
+        prefix = spec.get("source_prefix")
+        entries = spec.get("options" if gtype == "multi" else "items") or {}
+        if not prefix or not entries:
+            problems.append(f"{where}: a {gtype} question needs source_prefix and "
+                            + ("options" if gtype == "multi" else "items"))
+            continue
+        scale = spec.get("scale")
+        if gtype == "grid" and scale not in scales:
+            problems.append(f"{where}.scale is {scale!r}, not one of the codebook's scales {sorted(scales)}")
+            continue
+        members = []
+        for k, item in entries.items():
+            item = item if isinstance(item, dict) else {"label": item}
+            key = str(item.get("name") or k)
+            var = f"{name}_{key}"
+            specs[var] = {
+                "source": f"{prefix}{k}",
+                "type": "binary" if gtype == "multi" else "single",
+                "label": item.get("label", var),
+                "label_en": item.get("label_en"),
+                "question": spec.get("question"),
+                "values": dict(BINARY_VALUES) if gtype == "multi" else dict(scales[scale]),
+                "values_en": dict(BINARY_VALUES_EN) if gtype == "multi" else dict(scales_en.get(scale, {})),
+                "routing": item.get("routing", spec.get("routing")),
+                "free_text": False,
+                "group": name,
+                "scale": scale,
+            }
+            members.append(var)
+        groups[name] = Group(name=name, type=gtype, label=str(spec.get("label", name)),
+                             question=spec.get("question"), members=tuple(members),
+                             label_en=spec.get("label_en"), scale=scale)
+    return specs, groups
 
 
 def load(path: str | Path | None = None) -> Codebook:

@@ -249,9 +249,240 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     df["new_rules_2024"] = np.nan
     df.loc[nr_idx, "new_rules_2024"] = assign(rng, nr_idx, split_counts(len(nr_idx), nr_shares))
 
+    # -- every further question, generically from the published numbers ---
+    spec = load_synthesis_spec()
+    df, _ = generate_questions(df, cb, entries if entries is not None else load_published(), spec, rng, size)
+
     # Export order: by respondent id, export column names.
     df = df.sort_values("resp_id").reset_index(drop=True)
     return df.rename(columns={name: v.source for name, v in V.items()})[[v.source for v in V.values()]]
+
+
+# ---------------------------------------------------------------------------
+# The generic engine: questions 4.2-4.13 from published.yml + measures.yml
+# ---------------------------------------------------------------------------
+
+SYNTHESIS_SPEC = paths.REFERENCE / "synthesis.yml"
+
+
+def load_synthesis_spec(path=None) -> dict:
+    import yaml
+
+    p = paths.resolve(path) if path else SYNTHESIS_SPEC
+    if not p.exists():
+        return {"questions": {}, "latents": {}}
+    with open(p, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {"questions": {}, "latents": {}}
+
+
+def index_targets(entries: list[dict], cb: Codebook, specs: dict | None = None) -> dict[str, list[tuple[dict, dict]]]:
+    """Calibrated published entries by the variable (or grid) they describe: {var: [(entry, spec)]}."""
+    from src import measures as ms
+
+    specs = specs or ms.load()
+    out: dict[str, list] = {}
+    for e in entries:
+        if not e.get("calibrated") or e.get("flag") == "inconsistent":
+            continue
+        try:
+            spec = ms.resolve(e.get("lookup") or {}, cb, specs)
+        except ms.MeasureError:
+            continue
+        if not spec or spec.get("universe") in ("excluded", "all") and spec.get("stat") == "rows":
+            continue
+        key = spec.get("var") or spec.get("grid")
+        if key:
+            out.setdefault(key, []).append((e, spec))
+    return out
+
+
+def _mask(frame: pd.DataFrame, where: str | None, cb: Codebook) -> np.ndarray | None:
+    """Boolean mask of ``where`` on the current data; None when it refers to a column not made yet."""
+    if not where:
+        return np.ones(len(frame), dtype=bool)
+    try:
+        m = frame.eval(cb.expand(where), engine="python")
+    except (KeyError, NameError, pd.errors.UndefinedVariableError):
+        return None
+    return pd.Series(m, index=frame.index).fillna(False).astype(bool).to_numpy()
+
+
+def _latent(name: str, frame: pd.DataFrame, spec: dict, cache: dict, rng) -> np.ndarray:
+    """A respondent-level trait: standard normal plus shifts by answers already made."""
+    if name not in cache:
+        lat = (spec.get("latents") or {}).get(name) or {}
+        z = rng.normal(size=len(frame))
+        for var, shifts in (lat.get("shifts") or {}).items():
+            if var in frame:
+                z = z + frame[var].map({int(k): float(v) for k, v in shifts.items()}).fillna(0).to_numpy(float)
+        for other, weight in (lat.get("with") or {}).items():
+            z = z + float(weight) * _latent(other, frame, spec, cache, rng)
+        cache[name] = z
+    return cache[name]
+
+
+def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec: dict, rng, size: float = 1.0):
+    """Generate every question listed in the synthesis spec, in questionnaire order.
+
+    For each variable: who answers (routing, the published n, drop-off by a
+    persistence trait), the exact marginal counts (published shares of the
+    whole sample), answers ranked by a latent trait so they co-vary, and
+    then ``calibrate.refine`` towards the published subgroup statistics.
+    Returns the frame and a calibration report {target: (achieved, published)}.
+    """
+    from src import calibrate as cal
+    from src.helpers import apply_recodes
+
+    index = index_targets(entries, cb)
+    latents: dict[str, np.ndarray] = {}
+    persistence = rng.normal(size=len(df))
+    report = {}
+    for qname, qspec in (spec.get("questions") or {}).items():
+        qspec = qspec or {}
+        members = list(cb.groups[qname].members) if qname in cb.groups else [qname]
+        cur = apply_recodes(df, cb)
+        n_range = _n_range(index.get(qname, []), size)
+        for k, var in enumerate(members):
+            v = cb.variables[var]
+            routed = _mask(cur, cb.expand(v.routing) if v.routing else None, cb)
+            pool = np.flatnonzero(routed)
+            if v.type == "text":
+                df[var] = _open_answers(cur, pool, qspec, rng)
+                continue
+            targets = index.get(var, [])
+            n = _answer_count(targets, n_range, k, len(members), len(pool), qspec, size)
+            order = persistence[pool] + float(qspec.get("nonresponse_noise", 0.3)) * rng.normal(size=len(pool))
+            answering = pool[np.argsort(-order, kind="stable")[:n]]
+            counts = _marginal_counts(var, targets, len(answering), cb, qspec, size, cur, answering)
+            score = None
+            if qspec.get("latent"):
+                score = float(qspec.get("loading", 1.0)) * _latent(qspec["latent"], cur, spec, latents, rng)[answering]
+            ordered = dict(sorted(counts.items(), key=lambda kv: -kv[0])) if score is not None else counts
+            values = np.full(len(df), np.nan)
+            values[answering] = assign(rng, pd.Index(answering), ordered, score=score,
+                                       noise=float(qspec.get("noise", 1.0))).to_numpy()
+            group_targets = []
+            for e, sp in targets:
+                if not sp.get("where") or sp.get("stat") not in ("pct", "mean", "count"):
+                    continue
+                m = _mask(cur, sp["where"], cb)
+                if m is None:
+                    continue
+                valid = list(sp.get("base") or cb.value_labels(var))
+                name = e["id"]
+                if sp["stat"] == "mean":
+                    group_targets.append(cal.mean_target(name, m, {c: c for c in valid}, float(e["value"]),
+                                                         float(e["tolerance"])))
+                elif sp["stat"] == "pct":
+                    group_targets.append(cal.share_target(name, m, sp.get("codes", []), float(e["value"]), valid,
+                                                          float(e["tolerance"])))
+            if group_targets:
+                answered = np.zeros(len(df), dtype=bool)
+                answered[answering] = True
+                values, rep = cal.refine(values, answered, group_targets, rng)
+                report.update(rep)
+            df[var] = values
+            cur[var] = values
+    return df, report
+
+
+def _open_answers(cur: pd.DataFrame, pool: np.ndarray, qspec: dict, rng) -> pd.Series:
+    """Short, non-identifying phrases for an open question, by coded theme where one is given."""
+    out = pd.Series(pd.NA, index=cur.index, dtype="object")
+    phrases = qspec.get("phrases") or []
+    if qspec.get("text_for"):
+        codes = cur[qspec["text_for"]].to_numpy()
+        for i in pool:
+            if codes[i] == codes[i]:  # answered
+                options = phrases.get(int(codes[i])) or phrases.get(str(int(codes[i]))) or ["(uten innhold)"]
+                out.iloc[i] = options[rng.integers(len(options))]
+        return out
+    if phrases:
+        n = int(round(len(pool) * float(qspec.get("answer_rate", 1.0))))
+        for i in pool[:n]:
+            out.iloc[i] = phrases[rng.integers(len(phrases))]
+    return out
+
+
+def _n_range(targets: list[tuple[dict, dict]], size: float) -> tuple[int, int] | None:
+    lo = hi = None
+    for e, sp in targets:
+        if sp.get("stat") == "n_min":
+            lo = int(round(e["value"] * size))
+        if sp.get("stat") == "n_max":
+            hi = int(round(e["value"] * size))
+    return (lo, hi) if lo is not None and hi is not None else None
+
+
+def _answer_count(targets, n_range, k: int, n_items: int, n_routed: int, qspec: dict, size: float) -> int:
+    """How many of the routed respondents answer this variable."""
+    for e, sp in targets:
+        if sp.get("stat") == "n" and not sp.get("where"):
+            return min(n_routed, int(round(e["value"] * size)))
+    if n_range:
+        lo, hi = n_range
+        n = hi - (hi - lo) * k // max(1, n_items - 1)
+        return min(n_routed, n)
+    if "n" in qspec:
+        return min(n_routed, int(round(qspec["n"] * size)))
+    return int(round(n_routed * float(qspec.get("answer_rate", 1.0))))
+
+
+def _marginal_counts(var: str, targets, n: int, cb: Codebook, qspec: dict, size: float,
+                     cur: pd.DataFrame | None = None, answering: np.ndarray | None = None) -> dict:
+    """Exact answer counts for the whole sample.
+
+    Published counts are kept as they are; published shares of the whole
+    sample become counts on ``n``; where the report gives only subgroup shares
+    (e.g. AMU membership 22 % of VO, 93 % of HVO) the marginal they imply is
+    used; codes with nothing published share the rest (weights ``rest``, or
+    the spec's ``shares``).
+    """
+    codes = list(cb.value_labels(var, with_missing=True))
+    fixed, shares = {}, {}
+    for e, sp in targets:
+        if sp.get("where") or sp.get("base") or len(sp.get("codes", [])) != 1:
+            continue
+        code = sp["codes"][0]
+        if sp.get("stat") == "count":
+            fixed[code] = int(round(e["value"] * size))
+        elif sp.get("stat") == "pct":
+            shares[code] = float(e["value"])
+    if cur is not None and answering is not None:
+        for code, share in _implied_shares(targets, cur, answering, cb).items():
+            shares.setdefault(code, share)
+    for c, w in (qspec.get("shares") or {}).items():
+        shares.setdefault(int(c), float(w))
+    counts = dict(fixed)
+    for c, share in shares.items():
+        if c not in counts:
+            counts[c] = int(round(n * share / 100))
+    rest = [c for c in codes if c not in counts]
+    left = n - sum(counts.values())
+    if rest and left >= 0:
+        weights = qspec.get("rest") or {}
+        counts.update(split_counts(left, {c: float(weights.get(c, 1)) for c in rest}))
+    elif left != 0:
+        free = [c for c in counts if c not in fixed] or list(counts)
+        big = max(free, key=lambda c: counts[c])
+        counts[big] += left
+    return {c: max(0, counts.get(c, 0)) for c in codes}
+
+
+def _implied_shares(targets, cur: pd.DataFrame, answering: np.ndarray, cb: Codebook) -> dict:
+    """Whole-sample shares implied by subgroup shares whose groups split the answering respondents."""
+    by_code: dict[int, list] = {}
+    for e, sp in targets:
+        if sp.get("stat") == "pct" and sp.get("where") and not sp.get("base") and len(sp.get("codes", [])) == 1:
+            m = _mask(cur, sp["where"], cb)
+            if m is not None:
+                by_code.setdefault(sp["codes"][0], []).append((m[answering], float(e["value"])))
+    out = {}
+    for code, parts in by_code.items():
+        masks = np.array([m for m, _ in parts])
+        if masks.sum(axis=0).max() <= 1 and masks.any(axis=0).mean() >= 0.95:   # a partition
+            out[code] = float(sum(m.sum() * v for m, v in parts) / masks.any(axis=0).sum())
+    return out
 
 
 def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None = None) -> str:

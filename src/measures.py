@@ -1,0 +1,258 @@
+"""How each published number is computed from the respondent data.
+
+``data/reference/measures.yml`` says, declaratively, how to compute every
+entry of ``published.yml`` from the analysis sample (after the codebook's
+recodes): table layouts (``tables:``, keyed by ``tabell_NN`` / ``figur_NN``)
+and single numbers (``results:``, keyed by the result key). The fidelity
+score of the synthetic export (``src/fidelity.py``) evaluates them; chapter
+notebooks can state the same numbers with ``measure()``.
+
+A result spec has ``stat`` and its arguments:
+
+=========  ================================================================
+count      respondents answering one of ``codes`` (``var``)
+pct        percent of the valid answers to ``var`` that are in ``codes``
+           (``base``: the codes forming the denominator, default all valid)
+mean       mean code of the valid answers to ``var`` (scale values)
+n          number of valid answers to ``var``
+alpha      Cronbach's alpha of the items of grid ``grid`` (or ``vars``)
+test       ``test``: chi2 | ttest | anova | tukey of ``var`` by ``by``
+           (``groups``: the two codes compared for ttest/tukey); the value
+           is the verdict p < alpha
+reference  a figure from ``data/reference/population_margins.yml``
+           (``path``: dotted path inside it; in a table column, the row
+           label is appended to the path)
+rows       number of respondents (``universe``: sample, excluded or all)
+external   not computable from this survey (e.g. the 2007 study); never scored
+=========  ================================================================
+
+Every spec may add ``where`` (a pandas query over analysis names) to
+restrict the respondents, and ``universe: excluded`` to use the respondents
+01_cleaning excluded instead of the analysis sample.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from src import paths
+from src import stats as st
+from src.codebook import Codebook
+
+MEASURES = paths.REFERENCE / "measures.yml"
+TOTAL_LABELS = {"Totalt", "Total", "Totalt "}
+
+
+class MeasureError(ValueError):
+    """A measure spec cannot be evaluated (names the key and what is wrong)."""
+
+
+def load(path: str | Path | None = None) -> dict:
+    return _load(str(paths.resolve(path) if path else MEASURES))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh) or {}
+    return {"tables": raw.get("tables") or {}, "results": raw.get("results") or {}}
+
+
+def _subset(data: pd.DataFrame, where: str | None, cb: Codebook) -> pd.DataFrame:
+    if not where:
+        return data
+    mask = data.eval(cb.expand(where), engine="python")
+    return data[pd.Series(mask, index=data.index).fillna(False).astype(bool)]
+
+
+def _valid(values: pd.Series, var: str, cb: Codebook, base=None) -> pd.Series:
+    codes = list(base) if base is not None else list(cb.value_labels(var))
+    return values[values.isin(codes)]
+
+
+def _codes(spec: dict) -> list:
+    c = spec.get("codes", spec.get("code"))
+    return [c] if np.isscalar(c) else list(c)
+
+
+def _grid_vars(spec: dict, cb: Codebook) -> list[str]:
+    if "grid" in spec:
+        return list(cb.groups[spec["grid"]].members)
+    return list(spec["vars"])
+
+
+def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataFrame | None = None,
+             alpha: float = 0.05, key: str = "?"):
+    """The value of one result spec on the data (None for ``external``)."""
+    stat = spec.get("stat")
+    universe = spec.get("universe", "sample")
+    if universe == "all" and excluded is not None:
+        frame = pd.concat([data, excluded], ignore_index=True)
+    else:
+        frame = excluded if universe == "excluded" else data
+    if frame is None:
+        raise MeasureError(f"{key}: universe 'excluded' needs the excluded respondents")
+    try:
+        frame = _subset(frame, spec.get("where"), cb)
+        if stat in ("count", "pct", "mean", "n"):
+            var = spec["var"]
+            valid = _valid(frame[var], var, cb, spec.get("base"))
+            if stat == "n":
+                return int(len(valid))
+            if stat == "mean":
+                scores = spec.get("scores")
+                v = valid.map(lambda c: scores[int(c)]) if scores else valid.astype(float)
+                return float(v.mean()) if len(v) else float("nan")
+            hits = int(valid.isin(_codes(spec)).sum())
+            if stat == "count":
+                return hits
+            return float(100 * hits / len(valid)) if len(valid) else float("nan")
+        if stat == "alpha":
+            return st.cronbach_alpha(frame[_grid_vars(spec, cb)])[0]
+        if stat == "test":
+            return test(spec, frame, cb, alpha).significant
+        if stat == "rows":
+            return int(len(frame))
+        if stat == "reference":
+            return reference(spec["path"])
+        if stat == "external":
+            return None
+    except KeyError as exc:
+        raise MeasureError(f"{key}: unknown variable or group {exc} in {spec}") from None
+    raise MeasureError(f"{key}: unknown stat {stat!r}")
+
+
+def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05) -> st.TestResult:
+    """Run the test a spec names (chi2, ttest, anova, tukey)."""
+    kind, var, by = spec["test"], spec["var"], spec["by"]
+    frame = frame[frame[by].notna()]
+    if kind == "chi2":
+        frame = frame[frame[var].isin(list(cb.value_labels(var)))]
+        if spec.get("groups"):
+            frame = frame[frame[by].isin(spec["groups"])]
+        return st.chi_square(frame, var, by, alpha)
+    values = frame[var].where(frame[var].isin(list(cb.value_labels(var)))) if var in cb.variables else frame[var]
+    if kind == "ttest":
+        a, b = spec["groups"]
+        return st.t_test(values, frame[by], a, b, alpha)
+    if kind in ("anova", "tukey"):
+        result, tukey = st.anova(values, frame[by], alpha)
+        if kind == "anova":
+            return result
+        a, b = (str(g) for g in spec["groups"])
+        row = tukey[((tukey["a"] == a) & (tukey["b"] == b)) | ((tukey["a"] == b) & (tukey["b"] == a))]
+        if row.empty:
+            raise MeasureError(f"Tukey comparison {a} vs {b} of {var} by {by}: no such groups")
+        r = row.iloc[0]
+        return st.TestResult("tukey", float(r["diff"]), 0, float(r["p"]), float(r["diff"]), "mean diff",
+                             int(result.n), alpha)
+    raise MeasureError(f"unknown test {kind!r}")
+
+
+def reference(path: str):
+    """A value of population_margins.yml by dotted path, e.g. 'sector_share.values.Offentlig'."""
+    node = yaml.safe_load(paths.POPULATION_MARGINS.read_text(encoding="utf-8"))
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+# ---------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------
+
+def _column_spec(col_spec) -> dict:
+    return {"stat": col_spec} if isinstance(col_spec, str) else dict(col_spec)
+
+
+def table_cell(table: str, row: str, column: str, data: pd.DataFrame, cb: Codebook, specs: dict | None = None,
+               excluded: pd.DataFrame | None = None):
+    """The value of one printed cell, from the table's layout spec."""
+    spec = cell_spec(table, row, column, cb, specs)
+    if spec["stat"] == "reference":
+        return reference(spec["path"])
+    return evaluate(spec, data, cb, excluded=excluded, key=f"{table}/{row}/{column}")
+
+
+def resolve(lookup: dict, cb: Codebook, specs: dict | None = None) -> dict | None:
+    """The result spec behind a published entry's lookup (None when measures.yml has none)."""
+    specs = specs or load()
+    if "table" in lookup:
+        if lookup["table"] not in specs["tables"]:
+            return None
+        return cell_spec(lookup["table"], lookup["row"], lookup["column"], cb, specs)
+    return specs["results"].get(lookup.get("result"))
+
+
+def cell_spec(table: str, row: str, column: str, cb: Codebook, specs: dict | None = None) -> dict:
+    """The result spec of one printed cell: stat, var, codes and where."""
+    specs = specs or load()
+    try:
+        layout = specs["tables"][table]
+    except KeyError:
+        raise MeasureError(f"measures.yml has no layout for {table}") from None
+    col = layout.get("columns", {})
+    if col == "scale":
+        scale = cb.scales[cb.groups[layout["grid"]].scale]
+        code = next((c for c, lab in scale.items() if lab == column), None)
+        if code is None:
+            raise MeasureError(f"{table}: column '{column}' is not a label of the grid's scale")
+        cspec = {"stat": "pct", "code": code}
+    else:
+        if column not in col:
+            raise MeasureError(f"{table}: no spec for column '{column}'")
+        cspec = _column_spec(col[column])
+    spec = dict(cspec)
+    where = [w for w in (layout.get("where"), cspec.get("where")) if w]
+    if spec["stat"] == "reference":
+        return {"stat": "reference", "path": f"{spec['path']}.{row}"}
+
+    if "grid" in layout or "multi" in layout:
+        group = cb.groups[layout.get("grid") or layout.get("multi")]
+        var = next((m for m in group.members if cb.variables[m].label == row), None)
+        if var is None:
+            raise MeasureError(f"{table}: row '{row}' is not an item of {group.name}")
+        spec["var"] = var
+        if "multi" in layout:
+            spec.setdefault("code", 1)
+    elif "rows" in layout:
+        spec["var"] = layout["var"]
+        if row not in TOTAL_LABELS:   # 'Totalt' is everyone answering
+            where.append(f"{layout['rows']} == {_code_of(layout['rows'], row, cb, table)}")
+    else:
+        var = layout["var"]
+        spec["var"] = var
+        if row in TOTAL_LABELS:
+            spec["stat"] = {"count": "n", "pct": "pct"}.get(spec["stat"], spec["stat"])
+            spec["code"] = list(cb.value_labels(var))
+        else:
+            spec["code"] = _codes_of_row(layout, row, cb, table)
+    if "code" not in spec and "codes" not in spec and spec["stat"] in ("count", "pct"):
+        spec["code"] = _code_of(spec["var"], column, cb, table)
+    spec["where"] = " and ".join(f"({w})" for w in where) if where else None
+    if "code" in spec:
+        spec["codes"] = _codes(spec)
+        del spec["code"]
+    return spec
+
+
+def _code_of(var: str, label: str, cb: Codebook, table: str) -> int:
+    for code, lab in cb.value_labels(var, with_missing=True).items():
+        if lab == label:
+            return code
+    raise MeasureError(f"{table}: '{label}' is not a value label of {var}")
+
+
+def _codes_of_row(layout: dict, row: str, cb: Codebook, table: str) -> list[int]:
+    var = layout["var"]
+    if layout.get("subtotals"):
+        rec = cb.recodes[layout["subtotals"]]
+        for group, sub in rec.subtotals.items():
+            if sub == row:
+                return [c for c, g in rec.map.items() if g == group]
+    return [_code_of(var, row, cb, table)]
