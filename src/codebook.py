@@ -81,6 +81,17 @@ class Recode:
 
 
 @dataclass(frozen=True)
+class Index:
+    """A derived scale score: the mean of a grid's items (e.g. 'opplevd nytteverdi i praksis')."""
+
+    name: str
+    label: str
+    members: tuple[str, ...]
+    min_items: int
+    label_en: str | None = None
+
+
+@dataclass(frozen=True)
 class Exclusion:
     key: str
     label: str
@@ -98,18 +109,21 @@ class Codebook:
     path: Path
     groups: dict[str, Group] = field(default_factory=dict)
     scales: dict[str, dict[int, str]] = field(default_factory=dict)
+    indices: dict[str, Index] = field(default_factory=dict)
 
     # -- look-ups ---------------------------------------------------------
     @property
     def id(self) -> str:
         return self.survey["id"]
 
-    def item(self, name: str) -> Variable | Recode:
-        """A variable or a recode by analysis name."""
+    def item(self, name: str) -> Variable | Recode | Index:
+        """A variable, a recode or an index by analysis name."""
         if name in self.variables:
             return self.variables[name]
         if name in self.recodes:
             return self.recodes[name]
+        if name in self.indices:
+            return self.indices[name]
         raise KeyError(f"'{name}' is neither a variable nor a recode in {paths.relative(self.path)}")
 
     def label(self, name: str, lang: str = "nb") -> str:
@@ -117,8 +131,10 @@ class Codebook:
         return (item.label_en or item.label) if lang == "en" else item.label
 
     def value_labels(self, name: str, lang: str = "nb", with_missing: bool = False) -> dict[int, str]:
-        """Code -> label in display order; missing codes left out unless asked for."""
+        """Code -> label in display order; missing codes left out unless asked for (empty for an index)."""
         item = self.item(name)
+        if isinstance(item, Index):
+            return {}
         labels = dict(item.values)
         if lang == "en":
             labels.update(item.values_en)
@@ -251,13 +267,23 @@ def parse(raw: dict, path: Path) -> Codebook:
         exclusions.append(Exclusion(key=spec["key"], label=spec["label"], when=spec["when"],
                                     label_en=spec.get("label_en")))
 
+    indices = {}
+    for name, spec in (raw.get("indices") or {}).items():
+        grid = groups.get(spec.get("mean_of"))
+        if grid is None or grid.type != "grid":
+            problems.append(f"indices.{name}.mean_of must name a grid, got {spec.get('mean_of')!r}")
+            continue
+        k = spec.get("min_items", "all")
+        indices[name] = Index(name=name, label=str(spec.get("label", name)), members=grid.members,
+                              min_items=len(grid.members) if k == "all" else int(k), label_en=spec.get("label_en"))
+
     if problems:
         raise CodebookError(
             f"{paths.relative(path)} is inconsistent ({len(problems)} problem(s)):\n"
             + "\n".join(f"  - {p}" for p in problems)
         )
     return Codebook(survey=survey, conditions=conditions, variables=variables, recodes=recodes,
-                    exclusions=tuple(exclusions), path=path, groups=groups, scales=scales)
+                    exclusions=tuple(exclusions), path=path, groups=groups, scales=scales, indices=indices)
 
 
 def _expand_groups(raw_vars: dict, scales: dict, scales_en: dict, problems: list[str]):

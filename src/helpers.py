@@ -109,6 +109,14 @@ def apply_recodes(data: pd.DataFrame, codebook: Codebook | None = None) -> pd.Da
             continue
         src = out[rec.source]
         out[name] = src.map(rec.map).astype("Int64")
+    for name, idx in cb.indices.items():
+        if not all(m in out for m in idx.members):
+            continue
+        items = out[list(idx.members)].apply(pd.to_numeric).astype(float)
+        for m in idx.members:   # only answers on the scale count
+            items[m] = items[m].where(items[m].isin(list(cb.value_labels(m))))
+        enough = items.notna().sum(axis=1) >= idx.min_items
+        out[name] = items.mean(axis=1).where(enough)
     return out
 
 

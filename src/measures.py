@@ -71,6 +71,8 @@ def _subset(data: pd.DataFrame, where: str | None, cb: Codebook) -> pd.DataFrame
 
 
 def _valid(values: pd.Series, var: str, cb: Codebook, base=None) -> pd.Series:
+    if var in cb.indices:
+        return values.dropna()
     codes = list(base) if base is not None else list(cb.value_labels(var))
     return values[values.isin(codes)]
 
@@ -137,6 +139,7 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05) -> 
             frame = frame[frame[by].isin(spec["groups"])]
         return st.chi_square(frame, var, by, alpha)
     values = frame[var].where(frame[var].isin(list(cb.value_labels(var)))) if var in cb.variables else frame[var]
+    # (indices and recodes are used as they are)
     if kind == "ttest":
         a, b = spec["groups"]
         return st.t_test(values, frame[by], a, b, alpha)

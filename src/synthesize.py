@@ -339,9 +339,14 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
     report = {}
     for qname, qspec in (spec.get("questions") or {}).items():
         qspec = qspec or {}
-        members = list(cb.groups[qname].members) if qname in cb.groups else [qname]
+        group = cb.groups.get(qname)
+        members = list(group.members) if group else [qname]
+        exclusive = f"{qname}_{qspec['exclusive']}" if qspec.get("exclusive") else None
+        if exclusive:   # the 'none of these' option first; the others only among those who did not tick it
+            members = [exclusive] + [m for m in members if m != exclusive]
         cur = apply_recodes(df, cb)
         n_range = _n_range(index.get(qname, []), size)
+        shared_answering = None
         for k, var in enumerate(members):
             v = cb.variables[var]
             routed = _mask(cur, cb.expand(v.routing) if v.routing else None, cb)
@@ -353,7 +358,16 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
             n = _answer_count(targets, n_range, k, len(members), len(pool), qspec, size)
             order = persistence[pool] + float(qspec.get("nonresponse_noise", 0.3)) * rng.normal(size=len(pool))
             answering = pool[np.argsort(-order, kind="stable")[:n]]
+            if group is not None and group.type == "multi":
+                # one question: the same respondents answer every option
+                shared_answering = answering if shared_answering is None else shared_answering
+                answering = shared_answering
             counts = _marginal_counts(var, targets, len(answering), cb, qspec, size, cur, answering)
+            if exclusive and var != exclusive:
+                ticked_none = answering[cur[exclusive].to_numpy()[answering] == 1]
+                answering = answering[cur[exclusive].to_numpy()[answering] != 1]
+                k1 = min(counts.get(1, 0), len(answering))
+                counts = {1: k1, 0: len(answering) - k1}
             score = None
             if qspec.get("latent"):
                 score = float(qspec.get("loading", 1.0)) * _latent(qspec["latent"], cur, spec, latents, rng)[answering]
@@ -381,6 +395,8 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
                 answered[answering] = True
                 values, rep = cal.refine(values, answered, group_targets, rng)
                 report.update(rep)
+            if exclusive and var != exclusive:
+                values[ticked_none] = 0
             df[var] = values
             cur[var] = values
     return df, report
