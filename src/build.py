@@ -91,16 +91,17 @@ def read_manifest(manifest: Path = paths.RAW_MANIFEST) -> dict[str, str]:
 def ensure_input(params: dict) -> Path:
     """The raw export the build will read; generates the default synthetic one if absent."""
     raw = paths.resolve(params["raw_path"])
-    if not raw.exists():
-        if raw == paths.SYNTHETIC_EXPORT:
-            from src.synthesize import generate
+    if raw == paths.SYNTHETIC_EXPORT:
+        from src.synthesize import generate, is_current
 
-            log(f"No export in {paths.relative(raw.parent)}: generating the calibrated synthetic export …")
+        if not is_current(raw):
+            why = "No export in" if not raw.exists() else "The generator or its targets changed since the export in"
+            log(f"{why} {paths.relative(raw.parent)}: generating the calibrated synthetic export …")
             t0 = time.perf_counter()
             generate(raw)
             log(f"  wrote {paths.relative(raw)} ({time.perf_counter() - t0:.1f} s)")
-        else:
-            raise BuildError(f"raw_path {params['raw_path']} does not exist ({raw})")
+    elif not raw.exists():
+        raise BuildError(f"raw_path {params['raw_path']} does not exist ({raw})")
     if raw.parent == paths.RAW:
         expected = read_manifest().get(raw.name)
         if expected and expected != sha256(raw):

@@ -94,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write the per-entry scores to this CSV")
     args = ap.parse_args(argv)
     raw = paths.resolve(args.raw)
-    if not raw.exists() and raw == paths.SYNTHETIC_EXPORT:
-        from src.synthesize import generate
+    if raw == paths.SYNTHETIC_EXPORT:
+        from src.synthesize import generate, is_current
 
-        generate(raw)
+        if not is_current(raw):
+            generate(raw)
     sample, excluded = prepare(raw)
     scores = score(sample, excluded)
     if args.out:

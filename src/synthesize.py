@@ -535,10 +535,35 @@ def write_manifest(files: dict[str, str], manifest: Path = paths.RAW_MANIFEST) -
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+GENERATOR_INPUTS = ["src/synthesize.py", "src/calibrate.py", "src/measures.py", "data/codebook.yml",
+                    "data/reference/published.yml", "data/reference/measures.yml", "data/reference/synthesis.yml"]
+
+
+def fingerprint(seed: int = DEFAULT_SEED, size: float = 1.0) -> str:
+    """sha256 over everything the synthetic export is made from (code, codebook, targets, seed, size)."""
+    h = hashlib.sha256(f"seed={seed};size={size}".encode())
+    for rel in GENERATOR_INPUTS:
+        p = paths.ROOT / rel
+        h.update(rel.encode() + b"\0" + (p.read_bytes() if p.exists() else b""))
+    return h.hexdigest()
+
+
+def fingerprint_file(out: Path) -> Path:
+    return out.with_name(out.name + ".inputs")
+
+
+def is_current(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED, size: float = 1.0) -> bool:
+    """True when ``out`` exists and was generated from the present generator inputs."""
+    out = paths.resolve(out)
+    fp = fingerprint_file(out)
+    return out.exists() and fp.exists() and fp.read_text().strip() == fingerprint(seed, size)
+
+
 def generate(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED, size: float = 1.0) -> Path:
-    """Synthesize, write the .sav and record it in the manifest."""
+    """Synthesize, write the .sav, record it in the manifest and note what it was made from."""
     out = paths.resolve(out)
     digest = write_sav(synthesize(seed=seed, size=size), out)
+    fingerprint_file(out).write_text(fingerprint(seed, size) + "\n", encoding="utf-8")
     if out.parent == paths.RAW:
         write_manifest({out.name: digest})
     return out
