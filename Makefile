@@ -7,6 +7,7 @@
 #   make test                 run the test suite
 #   make lab                  JupyterLab on the project, with the project's kernel
 #   make synth                regenerate the synthetic export
+#   make fidelity             score the synthetic export against every published number
 #   make clean                remove derived data and reports (keeps .venv)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -14,7 +15,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test lab synth clean distclean venv
+.PHONY: book test lab synth fidelity clean distclean venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -38,6 +39,9 @@ lab: $(STAMP)
 synth: $(STAMP)
 	rm -f data/raw/verneombud_2024_synthetic.sav
 	$(PY) -m src.synthesize $(ARGS)
+
+fidelity: $(STAMP)
+	$(PY) -m src.fidelity --misses $(ARGS)
 
 clean:
 	rm -rf data/derived/*.parquet data/derived/*.json reports/executed reports/tables reports/figures \

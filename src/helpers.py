@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -350,10 +351,18 @@ def _display_markdown(text: str) -> None:
 # ---------------------------------------------------------------------------
 
 def load_published(path: str | Path | None = None) -> list[dict]:
-    """The report's numbers (data/reference/published.yml), one dict per entry."""
+    """The report's numbers (data/reference/published.yml), one dict per entry (fresh copies)."""
+    import copy
+
     p = paths.resolve(path) if path else paths.PUBLISHED
-    with open(p, encoding="utf-8") as fh:
-        return list((yaml.safe_load(fh) or {}).get("entries") or [])
+    return copy.deepcopy(_published(str(p), p.stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=2)
+def _published(path: str, mtime: int) -> list[dict]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: 10x faster on this 600 kB file
+    with open(path, encoding="utf-8") as fh:
+        return list((yaml.load(fh, Loader=loader) or {}).get("entries") or [])
 
 
 def published_value(table: str, row: str, column: str, entries: list[dict] | None = None):
