@@ -135,7 +135,7 @@ def run_notebooks(params: dict, names: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(src), str(out), parameters=nb_params, cwd=str(paths.ROOT),
-                                progress_bar=False, log_output=False)
+                                progress_bar=False, log_output=False, kernel_manager_class=kernel_manager_class())
         except pm.PapermillExecutionError as exc:
             failed = reports / "failed"
             failed.mkdir(parents=True, exist_ok=True)
@@ -154,6 +154,24 @@ def run_notebooks(params: dict, names: list[str] | None = None) -> dict:
     _promote(stage, reports)
     merge_results(reports)
     return timings
+
+
+def kernel_manager_class():
+    """Kernels talk over IPC sockets (files), not TCP ports.
+
+    No port can be taken by another kernel starting at the same moment (the
+    papermill port race of parallel runs), and nothing is sent over the
+    network unencrypted (ipykernel warns about that for TCP).
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+    return IPCKernelManager
 
 
 def _first_line(text: str) -> str:
