@@ -482,6 +482,90 @@ class Chapter:
             _display_markdown(markdown_table(table, decimals, self.lang))
         return table
 
+    # -- numbers computed by their spec in data/reference/measures.yml ------
+    def layout_table(self, name: str, decimals: dict[str, int] | None = None, show: bool = True) -> pd.DataFrame:
+        """Build a printed table (or a figure's numbers) from its layout in measures.yml, write and show it."""
+        from src import measures as ms
+
+        table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none())
+        return self.table(table, name, decimals, show)
+
+    def state(self, key: str):
+        """Compute one stated number from its spec in measures.yml and record it under ``key``."""
+        from src import measures as ms
+
+        spec = ms.load()["results"].get(key)
+        if spec is None:
+            raise KeyError(f"measures.yml has no spec for '{key}'")
+        value = ms.evaluate(spec, self.data, self.codebook, excluded=self._excluded_or_none(),
+                            alpha=self.alpha, key=key)
+        return self.result(key.split(".", 1)[1] if key.startswith(self.notebook + ".") else key, value)
+
+    def verdict(self, key: str):
+        """Run the test behind a significance statement; record the verdict and its statistics."""
+        from src import measures as ms
+
+        spec = ms.load()["results"][key]
+        frame = self.excluded if spec.get("universe") == "excluded" else self.data
+        if spec.get("where"):
+            frame = frame[frame.eval(self.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
+        test = ms.test(spec, frame, self.codebook, self.alpha)
+        short = key.split(".", 1)[1]
+        base = short[: -len(".significant")] if short.endswith(".significant") else short
+        self.result(short, test.significant)
+        for k, v in (("statistic", test.statistic), ("p", test.p), ("effect", test.effect)):
+            self.result(f"{base}.{k}", v)
+        return test
+
+    def verdict_table(self, keys: list[str]) -> pd.DataFrame:
+        """The report's verdicts beside ours, with the test statistics (one row per comparison)."""
+        published = {(e.get("lookup") or {}).get("result"): e for e in self.published}
+        rows = []
+        for key in keys:
+            t = self.verdict(key)
+            e = published.get(key, {})
+            rows.append({"Sammenligning": e.get("label", key), "Test": t.describe(self.lang),
+                         "Rapporten": "signifikant" if e.get("value") else "ikke signifikant",
+                         "Reprodusert": "signifikant" if t.significant else "ikke signifikant",
+                         "Samsvar": "ja" if bool(e.get("value")) == t.significant else "nei"})
+        return pd.DataFrame(rows)
+
+    def figure(self, name: str, kind: str = "auto", value_column: str | None = None) -> pd.DataFrame:
+        """Draw a report figure in the house style from its layout in measures.yml.
+
+        Its plotted numbers go to ``reports/tables/<name>.csv``, the figure to
+        ``reports/figures/<name>.png`` and ``.svg``; the PNG is shown.
+        ``kind``: 'diverging' (a grid on a 5-point scale), 'bars' (shares), or
+        'auto' (diverging for a grid laid out by scale, bars otherwise).
+        """
+        from IPython.display import Image, display
+
+        from src import measures as ms
+        from src import plots
+
+        table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none())
+        self.table(table, name, show=False)
+        layout = ms.load()["tables"][name]
+        frame = table.set_index(table.columns[0])
+        if kind == "auto":
+            kind = "diverging" if layout.get("columns") == "scale" else "bars"
+        if kind == "diverging":
+            fig = plots.diverging_bars(frame)
+        else:
+            fig = plots.share_bars(frame[value_column or frame.columns[0]])
+        out = plots.save(fig, name, self.reports_dir / paths.FIGURES_DIR)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        display(Image(filename=str(out["png"])))
+        return table
+
+    def _excluded_or_none(self):
+        try:
+            return self.excluded
+        except FileNotFoundError:
+            return None
+
     def md(self, text: str) -> None:
         """Show prose (Markdown) whose numbers were computed by the caller."""
         _display_markdown(text)
@@ -509,12 +593,21 @@ class Chapter:
         return view
 
     def show_comparison(self, table_name: str) -> pd.DataFrame:
+        """One line: how many printed cells we reproduce within tolerance; the cells that differ listed.
+
+        Every cell's comparison is written to ``reports/tables/avstemming_<table>.csv``.
+        """
         view = self.compare(table_name)
+        self.table(view, f"avstemming_{table_name}", show=False)
         ok = int((view["Status"] == "ok").sum())
-        _display_markdown(
-            f"**Rapporten mot reprodusert, {table_name.replace('_', ' ')}:** {ok} av {len(view)} celler innenfor "
-            "avrundingstoleransen.\n\n" + markdown_table(view, {"Reprodusert": 1, "Toleranse": 2}, self.lang)
-        )
+        text = (f"**Rapporten mot reprodusert, {table_name.replace('_', ' ')}:** {ok} av {len(view)} trykte celler "
+                "innenfor avrundingstoleransen")
+        off = view[view["Status"] != "ok"]
+        if off.empty:
+            _display_markdown(text + ".")
+        else:
+            _display_markdown(text + "; disse skiller seg fra rapporten:\n\n"
+                              + markdown_table(off, {"Reprodusert": 1, "Toleranse": 2}, self.lang))
         return view
 
     def compare_results(self, keys: list[str] | None = None) -> pd.DataFrame:

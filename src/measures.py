@@ -259,3 +259,58 @@ def _codes_of_row(layout: dict, row: str, cb: Codebook, table: str) -> list[int]
             if sub == row:
                 return [c for c, g in rec.map.items() if g == group]
     return [_code_of(var, row, cb, table)]
+
+
+def row_labels(layout: dict, cb: Codebook, lang: str = "nb") -> list[str]:
+    """The rows a layout prints, in order (value labels, subtotal rows, items; 'Totalt' last where it has one)."""
+    if "grid" in layout or "multi" in layout:
+        group = cb.groups[layout.get("grid") or layout.get("multi")]
+        return [cb.variables[m].label for m in group.members]
+    if "rows" in layout:
+        return list(cb.value_labels(layout["rows"]).values()) + ["Totalt"]
+    var = layout["var"]
+    labels = list(cb.value_labels(var).values())
+    if layout.get("subtotals"):
+        rec = cb.recodes[layout["subtotals"]]
+        labels = []
+        for group in rec.values:
+            members = [c for c, g in rec.map.items() if g == group]
+            labels += [cb.value_labels(var)[c] for c in members]
+            if group in rec.subtotals and len(members) > 1:
+                labels.append(rec.subtotals[group])
+    return labels + [layout.get("total_label", "Totalt")]
+
+
+def build_table(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None = None,
+                excluded: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A printed table (or a figure's numbers) computed cell by cell from its layout in measures.yml.
+
+    First column: the row labels under the layout's ``header`` (default: the
+    variable's label); then one column per printed column header. The same
+    cell specs are what the fidelity score evaluates.
+    """
+    specs = specs or load()
+    layout = specs["tables"][name]
+    if layout.get("columns") == "scale":
+        columns = list(cb.scales[cb.groups[layout["grid"]].scale].values())
+    else:
+        columns = list(layout["columns"])
+    rows = row_labels(layout, cb)
+    header = layout.get("header") or cb.label(layout.get("rows") or layout.get("var") or
+                                              layout.get("grid") or layout.get("multi"))
+    out = {header: rows}
+    if layout.get("group_column") and layout.get("subtotals"):
+        rec = cb.recodes[layout["subtotals"]]
+        var_labels = {lab: c for c, lab in cb.value_labels(layout["var"]).items()}
+        sub_labels = {lab: g for g, lab in rec.subtotals.items()}
+        out[layout["group_column"]] = [
+            rec.values.get(rec.map.get(var_labels[r]) if r in var_labels else sub_labels.get(r), "") for r in rows]
+    for col in columns:
+        values = []
+        for row in rows:
+            try:
+                values.append(table_cell(name, row, col, data, cb, specs, excluded))
+            except (KeyError, MeasureError):
+                values.append(np.nan)
+        out[col] = values
+    return pd.DataFrame(out)
