@@ -242,6 +242,84 @@ def render(params: dict, renderer: str = "auto") -> Path:
     return book / index.name
 
 
+def write_scorecard(params: dict) -> str:
+    """reports/_scorecard.md (the appendix) and reports/scorecard.csv; returns the headline."""
+    from src import scorecard
+
+    reports = paths.resolve(params["reports_dir"])
+    scores = scorecard.score_book(reports)
+    scores.to_csv(reports / "scorecard.csv", index=False, encoding="utf-8", lineterminator="\n")
+    (reports / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"]), encoding="utf-8")
+    return scorecard.headline(scores)
+
+
+def write_build_info(params: dict, timings: dict) -> dict:
+    """reports/build_info.json and reports/_build_info.md: what built the book (the reproducibility appendix)."""
+    import platform
+    import subprocess
+    from datetime import datetime, timezone
+    from importlib import metadata
+
+    from src.helpers import markdown_table
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=paths.ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    pins = [line.split("==")[0] for line in (paths.ROOT / "requirements.txt").read_text().splitlines()
+            if "==" in line]
+    key = ["pandas", "numpy", "scipy", "statsmodels", "seaborn", "matplotlib", "papermill", "nbconvert",
+           "pyreadstat", "pyarrow", "PyYAML", "jupyterlab", "ipykernel"]
+    versions = {}
+    for name in key + [p for p in pins if p not in key]:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "ikke installert"
+    info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
+    data = json.loads(info_path.read_text(encoding="utf-8"))
+    commit = git("rev-parse", "HEAD") or "ukjent (ikke et git-arkiv)"
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit[:1] != "u" else None
+    info = {
+        "built_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "python": platform.python_version(), "platform": platform.platform(),
+        "git_commit": commit, "git_dirty": dirty, "params": params, "timings_s": timings,
+        "data": {k: data[k] for k in ("file", "sha256", "synthetic", "n_rows", "n_sample")},
+        "packages": versions,
+    }
+    reports = paths.resolve(params["reports_dir"])
+    write_json(reports / "build_info.json", info)
+    import pandas as pd
+
+    lines = [
+        f"**Bygget:** {info['built_utc']} · **Python** {info['python']} på {info['platform']}",
+        "",
+        f"**Git:** `{commit}`" + ({True: " — med endringer som ikke er committet", False: " — rent arbeidstre",
+                                   None: ""}[dirty]),
+        "",
+        f"**Data:** `{data['file']}` ({'syntetiske' if data['synthetic'] else 'reelle'} data), sha256 "
+        f"`{data['sha256']}`, {data['n_rows']} respondenter, {data['n_sample']} i analyseutvalget.",
+        "",
+        "**Parametere:**",
+        "",
+        markdown_table(pd.DataFrame({"Parameter": list(params), "Verdi": [str(v) for v in params.values()]})),
+        "",
+        "**Kjøretid per notatbok (sekunder, med oppstart av kjernen):**",
+        "",
+        markdown_table(pd.DataFrame({"Notatbok": list(timings), "Sekunder": list(timings.values())}),
+                       {"Sekunder": 1}),
+        "",
+        "**Programvare (versjoner i miljøet):**",
+        "",
+        markdown_table(pd.DataFrame({"Pakke": list(versions), "Versjon": list(versions.values())})),
+    ]
+    (reports / "_build_info.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return info
+
+
 def build(params_file: str | None = None, overrides: list[str] | None = None, renderer: str = "auto",
           notebooks: list[str] | None = None, render_book: bool = True) -> dict:
     t0 = time.perf_counter()
@@ -249,11 +327,14 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
     ensure_input(params)
     timings = run_notebooks(params, notebooks)
     write_provenance(params)
-    summary = {"timings": timings}
+    headline = write_scorecard(params)
+    write_build_info(params, timings)
+    summary = {"timings": timings, "scorecard": headline}
     if render_book:
         index = render(params, renderer)
         summary["book"] = paths.relative(index)
         log(f"Book: {paths.relative(index)}")
+    log(headline)
     log(f"Build finished in {time.perf_counter() - t0:.1f} s.")
     return summary
 

@@ -130,7 +130,7 @@ nav.sidebar a{color:#1f4e79;text-decoration:none}
 nav.sidebar a.active{font-weight:700}
 nav.sidebar .appendix{margin-top:1rem;font-weight:600;color:#555}
 main{flex:1;max-width:62rem;padding:1.5rem 2.5rem 4rem}
-table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem}
+table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;display:block;overflow-x:auto;max-width:100%}
 th,td{border-bottom:1px solid #dee2e6;padding:.25rem .7rem;text-align:left}
 th{border-bottom:2px solid #adb5bd}
 .caption{font-weight:600;margin:1.2rem 0 .2rem}
@@ -234,6 +234,17 @@ def _html_output(text: str):
     return nbformat.v4.new_output("display_data", data={"text/html": text})
 
 
+def _normalise(rel: Path) -> str:
+    """'appendices/../reports/x.md' -> 'reports/x.md' (without touching the file system)."""
+    parts = []
+    for part in rel.parts:
+        if part == "..":
+            parts.pop() if parts else None
+        elif part != ".":
+            parts.append(part)
+    return "/".join(parts)
+
+
 def _include(path: Path) -> str:
     if not path.exists():
         raise FileNotFoundError(f"index.qmd includes {path}, which the build did not write")
@@ -275,8 +286,9 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
             body, _ = exporter.from_notebook_node(nb)
         else:
             title, text = _qmd_title(src.read_text(encoding="utf-8"))
-            text = INCLUDE.sub(lambda m: _include(locate(m.group(1))), text)
-            body = f"<h1>{html.escape(title)}</h1>\n" + markdown_to_html(text) if i == 0 else markdown_to_html(text)
+            here = Path(rel).parent
+            text = INCLUDE.sub(lambda m: _include(locate(_normalise(here / m.group(1)))), text)
+            body = f"<h1>{html.escape(title)}</h1>\n" + markdown_to_html(text)
         pages.append((rel, out_name, title, body))
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ from src import paths
 
 pytestmark = pytest.mark.slow
 
-PROJECT_FILES = ["src", "notebooks", "data/codebook.yml", "data/reference", "params.yml", "_quarto.yml", "index.qmd"]
+PROJECT_FILES = ["src", "notebooks", "data/codebook.yml", "data/reference", "params.yml", "_quarto.yml", "index.qmd",
+                 "appendices", "requirements.txt"]
 
 
 def run_build(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -60,6 +61,10 @@ def test_build_generates_data_runs_notebooks_and_renders_the_book(built):
     assert "SYNTETISKE data" in chapter          # every chapter says which data built it
     assert "Rapportens tabell 2" in chapter
     assert "Traceback" not in chapter
+    assert "Scorecard:" in proc.stdout and "reproduced within tolerance" in proc.stdout
+    assert (book / "scorecard.html").exists() and (book / "reproducibility.html").exists()
+    repro = (book / "reproducibility.html").read_text(encoding="utf-8")
+    assert "pandas" in repro and "01_cleaning" in repro and "sha256" in repro
 
 
 def test_build_writes_tables_as_the_report_prints_them(built):
