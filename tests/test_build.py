@@ -122,3 +122,23 @@ def test_changed_raw_file_is_refused(built):
         assert proc.returncode == 1 and "has changed since it was recorded" in proc.stderr
     finally:
         manifest.write_text(text)
+
+
+def test_two_cold_builds_give_identical_outputs(built, tmp_path_factory):
+    """Same inputs, same numbers: tables, results and derived data are byte-identical."""
+    root, _ = built
+    other = tmp_path_factory.mktemp("project_again")
+    for rel in PROJECT_FILES:
+        src, dst = root / rel, other / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    proc = run_build(other, "--no-render")
+    assert proc.returncode == 0, proc.stderr
+    for d in ("reports/tables", "data/derived"):
+        assert snapshot(root / d) == snapshot(other / d), d
+    assert (root / "reports/results.json").read_bytes() == (other / "reports/results.json").read_bytes()
+    assert (root / "data/raw/verneombud_2024_synthetic.sav").read_bytes() == \
+        (other / "data/raw/verneombud_2024_synthetic.sav").read_bytes()
