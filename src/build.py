@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from src import paths
-from src.export import ExportError, sha256
+from src.export import ExportError, read_manifest, sha256
 from src.helpers import ParameterError, check_params, write_json
 from src.render import notebook_order, quarto_available, render_fallback, render_quarto
 
@@ -77,16 +77,6 @@ def _read_yaml_mapping(path: Path) -> dict:
 
 
 # -- 2. input ----------------------------------------------------------------
-
-def read_manifest(manifest: Path = paths.RAW_MANIFEST) -> dict[str, str]:
-    out = {}
-    if manifest.exists():
-        for line in manifest.read_text(encoding="utf-8").splitlines():
-            if line.strip() and not line.startswith("#"):
-                digest, name = line.split(maxsplit=1)
-                out[name.strip()] = digest
-    return out
-
 
 def ensure_input(params: dict) -> Path:
     """The raw export the build will read; generates the default synthetic one if absent."""

@@ -50,6 +50,17 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def read_manifest(manifest: Path = paths.RAW_MANIFEST) -> dict[str, str]:
+    """File name -> sha256 from data/raw/MANIFEST.sha256 (sha256sum format)."""
+    out = {}
+    if manifest.exists():
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                digest, name = line.split(maxsplit=1)
+                out[name.strip()] = digest
+    return out
+
+
 def _listed(items, n=MAX_LISTED) -> str:
     items = list(items)
     shown = ", ".join(str(i) for i in items[:n])

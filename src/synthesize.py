@@ -523,12 +523,9 @@ def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None =
 
 def write_manifest(files: dict[str, str], manifest: Path = paths.RAW_MANIFEST) -> None:
     """Record sha256 checksums of the raw inputs (``sha256  name`` lines, like sha256sum)."""
-    existing = {}
-    if manifest.exists():
-        for line in manifest.read_text(encoding="utf-8").splitlines():
-            if line.strip() and not line.startswith("#"):
-                digest, name = line.split(maxsplit=1)
-                existing[name.strip()] = digest
+    from src.export import read_manifest
+
+    existing = read_manifest(manifest)
     existing.update(files)
     lines = ["# sha256 of the files in data/raw (check: cd data/raw && sha256sum -c MANIFEST.sha256)"]
     lines += [f"{d}  {n}" for n, d in sorted(existing.items())]
