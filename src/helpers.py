@@ -375,11 +375,14 @@ def published_value(table: str, row: str, column: str, entries: list[dict] | Non
 
 
 def status_of(entry: dict, reproduced) -> str:
-    """'ok', 'avvik' (outside tolerance), 'mangler' (not computed) or the entry's flag."""
+    """'ok', 'avvik' (outside tolerance), 'inconsistent' (outside it where the report contradicts itself) or 'mangler'."""
     if reproduced is None or (isinstance(reproduced, float) and np.isnan(reproduced)):
         return "mangler"
     if entry.get("unit") == "verdict":
         ok = bool(reproduced) == bool(entry["value"])
+    elif entry.get("bound") in ("lower", "upper"):   # 'over 70 prosent', 'i underkant av 10 prosent'
+        value, printed = float(reproduced), float(entry["value"])
+        ok = value >= printed if entry["bound"] == "lower" else value <= printed
     else:
         value, printed = float(reproduced), float(entry["value"])
         ok = abs(value - printed) <= float(entry["tolerance"]) + 1e-9
@@ -387,7 +390,7 @@ def status_of(entry: dict, reproduced) -> str:
             ok = round_as_report(value) == printed   # the report's own rounding (see round_as_report)
     if ok:
         return "ok"
-    return entry.get("flag") or "avvik"
+    return "inconsistent" if entry.get("flag") == "inconsistent" else "avvik"
 
 
 # ---------------------------------------------------------------------------

@@ -15,10 +15,13 @@ pct        percent of the valid answers to ``var`` that are in ``codes``
            (``base``: the codes forming the denominator, default all valid)
 mean       mean code of the valid answers to ``var`` (scale values)
 n          number of valid answers to ``var``
+n_min      fewest / most valid answers over the items of grid ``grid`` (or
+n_max      ``vars``): a figure's printed n range
 alpha      Cronbach's alpha of the items of grid ``grid`` (or ``vars``)
 test       ``test``: chi2 | ttest | anova | tukey of ``var`` by ``by``
            (``groups``: the two codes compared for ttest/tukey); the value
-           is the verdict p < alpha
+           is the verdict p < alpha. With ``grid`` (or ``vars``) instead of
+           ``var``: a verdict about every item, true when any item differs
 reference  a figure from ``data/reference/population_margins.yml``
            (``path``: dotted path inside it; in a table column, the row
            label is appended to the path)
@@ -114,9 +117,14 @@ def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataF
             if stat == "count":
                 return hits
             return float(100 * hits / len(valid)) if len(valid) else float("nan")
+        if stat in ("n_min", "n_max"):
+            ns = [len(_valid(frame[v], v, cb)) for v in _grid_vars(spec, cb)]
+            return int(min(ns) if stat == "n_min" else max(ns))
         if stat == "alpha":
             return st.cronbach_alpha(frame[_grid_vars(spec, cb)])[0]
         if stat == "test":
+            if "var" not in spec:   # a verdict about every item of a grid: significant for any of them
+                return any(test({**spec, "var": v}, frame, cb, alpha).significant for v in _grid_vars(spec, cb))
             return test(spec, frame, cb, alpha).significant
         if stat == "rows":
             return int(len(frame))

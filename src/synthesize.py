@@ -282,7 +282,7 @@ def index_targets(entries: list[dict], cb: Codebook, specs: dict | None = None) 
     specs = specs or ms.load()
     out: dict[str, list] = {}
     for e in entries:
-        if not e.get("calibrated") or e.get("flag") == "inconsistent":
+        if not e.get("calibrated") or e.get("flag") == "inconsistent" or e.get("bound"):
             continue
         try:
             spec = ms.resolve(e.get("lookup") or {}, cb, specs)
@@ -370,7 +370,10 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
                 counts = {1: k1, 0: len(answering) - k1}
             score = None
             if qspec.get("latent"):
-                score = float(qspec.get("loading", 1.0)) * _latent(qspec["latent"], cur, spec, latents, rng)[answering]
+                loading = qspec.get("loading", 1.0)
+                if isinstance(loading, dict):   # per item of a grid / option of a multi-select, by its name
+                    loading = loading.get(var[len(qname) + 1:], 1.0)
+                score = float(loading) * _latent(qspec["latent"], cur, spec, latents, rng)[answering]
             ordered = dict(sorted(counts.items(), key=lambda kv: -kv[0])) if score is not None else counts
             values = np.full(len(df), np.nan)
             values[answering] = assign(rng, pd.Index(answering), ordered, score=score,
@@ -399,7 +402,31 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
                 values[ticked_none] = 0
             df[var] = values
             cur[var] = values
+        if group is not None and group.type == "multi" and qspec.get("at_least_one") and shared_answering is not None:
+            rows = shared_answering
+            if exclusive:
+                rows = rows[df[exclusive].to_numpy()[rows] != 1]
+            options = [m for m in members if m != exclusive]
+            df[options] = _at_least_one(df[options].to_numpy(), rows, rng)
     return df, report
+
+
+def _at_least_one(ticks: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
+    """Every respondent in ``rows`` ticks at least one option (a multi-select answer is never empty).
+
+    Moves a tick of the same option from a respondent with two or more ticks
+    to one with none, so every option's count stays as published.
+    """
+    ticks = ticks.copy()
+    sub = np.nan_to_num(ticks[rows]).astype(int)
+    for u in rng.permutation(np.flatnonzero(sub.sum(axis=1) == 0)):
+        donors = np.argwhere((sub == 1) & (sub.sum(axis=1) >= 2)[:, None])
+        if len(donors) == 0:
+            break
+        d, c = donors[rng.integers(len(donors))]
+        sub[d, c], sub[u, c] = 0, 1
+    ticks[rows] = sub
+    return ticks
 
 
 def _open_answers(cur: pd.DataFrame, pool: np.ndarray, qspec: dict, rng) -> pd.Series:

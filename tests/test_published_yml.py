@@ -160,9 +160,19 @@ def test_top_level():
     assert set(d) == {"schema_version", "description", "entries", "inconsistencies"}
 
 
+OPTIONAL_KEYS = {"bound"}   # one-sided wordings ('over 70 prosent'): lower | upper
+
+
 def test_entry_keys_exact():
-    bad = [f"{show(e)}: keys {sorted(set(e) ^ set(KEYS))} differ" for e in entries() if set(e) != set(KEYS)]
+    bad = [f"{show(e)}: keys {sorted((set(e) - OPTIONAL_KEYS) ^ set(KEYS))} differ" for e in entries()
+           if set(e) - OPTIONAL_KEYS != set(KEYS)]
     fail_if(bad, "entries without exactly the schema's keys")
+
+
+def test_bounds_are_lower_or_upper_on_one_sided_wordings():
+    bad = [show(e) for e in entries() if "bound" in e and (e["bound"] not in ("lower", "upper")
+                                                           or "one-sided" not in (e["note"] or "").lower())]
+    fail_if(bad, "bound must be lower/upper and the note must quote the one-sided wording")
 
 
 def test_ids_unique_and_well_formed():
