@@ -124,6 +124,8 @@ class Codebook:
             return self.recodes[name]
         if name in self.indices:
             return self.indices[name]
+        if name in self.groups:
+            return self.groups[name]
         raise KeyError(f"'{name}' is neither a variable nor a recode in {paths.relative(self.path)}")
 
     def label(self, name: str, lang: str = "nb") -> str:
@@ -133,7 +135,7 @@ class Codebook:
     def value_labels(self, name: str, lang: str = "nb", with_missing: bool = False) -> dict[int, str]:
         """Code -> label in display order; missing codes left out unless asked for (empty for an index)."""
         item = self.item(name)
-        if isinstance(item, Index):
+        if isinstance(item, (Index, Group)):
             return {}
         labels = dict(item.values)
         if lang == "en":

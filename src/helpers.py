@@ -256,6 +256,24 @@ def load_margins(path: str | Path | None = None) -> dict:
         return yaml.safe_load(fh) or {}
 
 
+def multi_table(data: pd.DataFrame, group: str, codebook: Codebook | None = None, lang: str = "nb",
+                row_header: str | None = None) -> pd.DataFrame:
+    """A multi-select question: per option, how many ticked it and the percent of those who answered.
+
+    The percentages sum to more than 100 when several options could be ticked.
+    """
+    cb = codebook or load_codebook()
+    g = cb.groups[group]
+    answered = data[list(g.members)].notna().any(axis=1)
+    n = int(answered.sum())
+    rows = [((cb.variables[m].label_en if lang == "en" and cb.variables[m].label_en else cb.variables[m].label),
+             int((data.loc[answered, m] == 1).sum())) for m in g.members]
+    table = pd.DataFrame(rows, columns=[row_header or (g.label_en if lang == "en" and g.label_en else g.label),
+                                        "Antall"])
+    table["Prosent"] = 100 * table["Antall"] / n if n else np.nan
+    return table
+
+
 def check_min_answers(data: pd.DataFrame, recode: str, codebook: Codebook | None = None) -> pd.DataFrame:
     """Check a 'groups with more than N answers' recode rule against the data.
 

@@ -123,8 +123,6 @@ def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataF
         if stat == "alpha":
             return st.cronbach_alpha(frame[_grid_vars(spec, cb)])[0]
         if stat == "test":
-            if "var" not in spec:   # a verdict about every item of a grid: significant for any of them
-                return any(test({**spec, "var": v}, frame, cb, alpha).significant for v in _grid_vars(spec, cb))
             return test(spec, frame, cb, alpha).significant
         if stat == "rows":
             return int(len(frame))
@@ -138,7 +136,17 @@ def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataF
 
 
 def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05) -> st.TestResult:
-    """Run the test a spec names (chi2, ttest, anova, tukey)."""
+    """Run the test a spec names (chi2, ttest, anova, tukey).
+
+    With ``grid`` (or ``vars``) instead of ``var`` the verdict is about every
+    item: the test of each item is run and the one with the smallest p is
+    returned (significant when any item differs); ``detail['items']`` has all.
+    """
+    if "var" not in spec:
+        results = {v: test({**spec, "var": v}, frame, cb, alpha) for v in _grid_vars(spec, cb)}
+        best = min(results.values(), key=lambda r: r.p)
+        best.detail = dict(best.detail, items={v: r.p for v, r in results.items()})
+        return best
     kind, var, by = spec["test"], spec["var"], spec["by"]
     frame = frame[frame[by].notna()]
     if kind == "chi2":

@@ -48,7 +48,7 @@ def share_bars(shares: pd.Series, xlabel: str = "Prosent", sort: bool = True, wi
     return fig
 
 
-def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float = 7.5):
+def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float = 8.0):
     """Stacked bars of a 5-point scale per item (rows = items, columns = options in scale order, percents).
 
     Negative options go left of zero, positive right; the neutral option is
@@ -58,7 +58,7 @@ def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float 
     mid = len(cols) // 2
     neutral = neutral or (cols[mid] if len(cols) % 2 else None)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(width, 0.55 * len(dist) + 1.3))
+        fig, ax = plt.subplots(figsize=(width, 0.6 * len(dist) + 1.5))
         labels = [_wrap(i, 44) for i in dist.index][::-1]
         values = dist.iloc[::-1].to_numpy(float)
         ys = np.arange(len(dist))
@@ -75,7 +75,8 @@ def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float 
         ax.set_yticks(ys, labels)
         ax.set_xlabel("Prosent")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{abs(x):.0f}"))
-        ax.legend(ncol=len(cols), loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False, fontsize=8)
+        ax.legend(ncol=len(cols), loc="lower center", bbox_to_anchor=(0.4, 1.02), frameon=False,
+                  fontsize=7, handlelength=1.0, columnspacing=0.8)
         fig.tight_layout()
     return fig
 

@@ -56,3 +56,13 @@ def test_table_cells_carry_quarto_label_and_caption(path):
             opts, _ = render.cell_options(cell.source)
             assert str(opts.get("label", "")).startswith("tbl-"), cell.source[:80]
             assert opts.get("tbl-cap"), cell.source[:80]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_figure_cells_carry_quarto_label_and_caption(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "ch.figure(" in cell.source:
+            opts, _ = render.cell_options(cell.source)
+            assert str(opts.get("label", "")).startswith("fig-"), cell.source[:80]
+            assert opts.get("fig-cap"), cell.source[:80]
