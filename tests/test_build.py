@@ -142,3 +142,16 @@ def test_two_cold_builds_give_identical_outputs(built, tmp_path_factory):
     assert (root / "reports/results.json").read_bytes() == (other / "reports/results.json").read_bytes()
     assert (root / "data/raw/verneombud_2024_synthetic.sav").read_bytes() == \
         (other / "data/raw/verneombud_2024_synthetic.sav").read_bytes()
+
+
+def test_every_number_the_chapters_compute_matches_the_report(built):
+    """The scorecard of the built book: what the notebooks wrote, against published.yml."""
+    root, _ = built
+    scores = pd.read_csv(root / "reports/scorecard.csv")
+    built_chapters = {p.stem for p in (root / "reports/executed").glob("*.ipynb")}
+    mine = scores[scores["chapter"].isin(built_chapters)]
+    assert len(mine) > 300
+    off = mine[mine["status"] == "avvik"]
+    assert off.empty, off[["id", "published", "reproduced"]].to_string()
+    missing = mine[mine["status"] == "mangler"]
+    assert missing.empty, missing[["id", "chapter"]].to_string()
