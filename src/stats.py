@@ -47,8 +47,12 @@ class TestResult:
             head = f"χ²({int(self.df)}) = {f(self.statistic)}"
         elif self.test == "welch_t":
             head = f"t({f(self.df, 1)}) = {f(self.statistic)}"
-        elif self.test == "anova":
-            head = f"F({int(self.df[0])}, {int(self.df[1])}) = {f(self.statistic)}"
+        elif self.test in ("anova", "rao_scott_f", "wald_f"):
+            d1, d2 = self.df
+            head = (f"F({f(d1, 2 if d1 != int(d1) else 0)}, {f(d2, 1 if d2 != int(d2) else 0)}) = "
+                    f"{f(self.statistic)}" + (" (Rao-Scott)" if self.test == "rao_scott_f" else ""))
+        elif self.test == "svyglm_t":
+            head = f"t({f(self.df, 0)}) = {f(self.statistic)} (vektet regresjon)"
         else:
             head = f"{self.test} = {f(self.statistic)}"
         return f"{head}, p {p}, {self.effect_name} = {f(self.effect)}"
