@@ -233,7 +233,9 @@ def cell_spec(table: str, row: str, column: str, cb: Codebook, specs: dict | Non
 
     if "grid" in layout or "multi" in layout:
         group = cb.groups[layout.get("grid") or layout.get("multi")]
-        var = next((m for m in group.members if cb.variables[m].label == row), None)
+        # row_vars: printed row label -> item, where the table shortens an item's label
+        var = (layout.get("row_vars") or {}).get(row) or next(
+            (m for m in group.members if cb.variables[m].label == row), None)
         if var is None:
             raise MeasureError(f"{table}: row '{row}' is not an item of {group.name}")
         spec["var"] = var

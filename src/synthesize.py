@@ -327,7 +327,9 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
     For each variable: who answers (routing, the published n, drop-off by a
     persistence trait), the exact marginal counts (published shares of the
     whole sample), answers ranked by a latent trait so they co-vary, and
-    then ``calibrate.refine`` towards the published subgroup statistics.
+    then ``calibrate.refine`` towards the published subgroup statistics. A
+    grid item or multi-select option may override the question's spec
+    (``items: {<item key>: {latent:, rest:, ...}}``).
     Returns the frame and a calibration report {target: (achieved, published)}.
     """
     from src import calibrate as cal
@@ -338,18 +340,25 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
     persistence = rng.normal(size=len(df))
     report = {}
     for qname, qspec in (spec.get("questions") or {}).items():
-        qspec = qspec or {}
+        qspec = base_spec = qspec or {}
         group = cb.groups.get(qname)
         members = list(group.members) if group else [qname]
         exclusive = f"{qname}_{qspec['exclusive']}" if qspec.get("exclusive") else None
         if exclusive:   # the 'none of these' option first; the others only among those who did not tick it
             members = [exclusive] + [m for m in members if m != exclusive]
+        df = df.copy()   # one block per dtype again: many grids add hundreds of columns one by one
         cur = apply_recodes(df, cb)
         n_range = _n_range(index.get(qname, []), size)
         shared_answering = None
+        routing_masks = {}
         for k, var in enumerate(members):
             v = cb.variables[var]
-            routed = _mask(cur, cb.expand(v.routing) if v.routing else None, cb)
+            # a grid item / multi option may override the question's spec (``items: {<key>: {...}}``)
+            item_spec = (qspec.get("items") or {}).get(var[len(qname) + 1:]) if group else None
+            qspec = {**base_spec, **item_spec} if item_spec else base_spec
+            if v.routing not in routing_masks:   # the items of a grid share one routing: evaluate it once
+                routing_masks[v.routing] = _mask(cur, cb.expand(v.routing) if v.routing else None, cb)
+            routed = routing_masks[v.routing]
             pool = np.flatnonzero(routed)
             if v.type == "text":
                 df[var] = _open_answers(cur, pool, qspec, rng)
@@ -437,7 +446,9 @@ def _open_answers(cur: pd.DataFrame, pool: np.ndarray, qspec: dict, rng) -> pd.S
         codes = cur[qspec["text_for"]].to_numpy()
         for i in pool:
             if codes[i] == codes[i]:  # answered
-                options = phrases.get(int(codes[i])) or phrases.get(str(int(codes[i]))) or ["(uten innhold)"]
+                options = phrases.get(int(codes[i])) or phrases.get(str(int(codes[i])))
+                if not options:   # a theme written in another open field: nothing here
+                    continue
                 out.iloc[i] = options[rng.integers(len(options))]
         return out
     if phrases:
@@ -478,32 +489,50 @@ def _marginal_counts(var: str, targets, n: int, cb: Codebook, qspec: dict, size:
     Published counts are kept as they are; published shares of the whole
     sample become counts on ``n``; where the report gives only subgroup shares
     (e.g. AMU membership 22 % of VO, 93 % of HVO) the marginal they imply is
-    used; codes with nothing published share the rest (weights ``rest``, or
-    the spec's ``shares``).
+    used (where both are printed, the whole-sample share moves within its
+    printing tolerance towards the implied one); a printed share of several
+    codes (e.g. 'i stor' + 'i svært stor grad') is split among them by the
+    ``rest`` weights; codes with nothing published share the rest (weights
+    ``rest``, or the spec's ``shares``).
     """
     codes = list(cb.value_labels(var, with_missing=True))
-    fixed, shares = {}, {}
+    fixed, shares, merged, tolerance = {}, {}, [], {}
     for e, sp in targets:
-        if sp.get("where") or sp.get("base") or len(sp.get("codes", [])) != 1:
+        if sp.get("where") or sp.get("base"):
+            continue
+        if sp.get("stat") == "pct" and len(sp.get("codes", [])) > 1:   # e.g. 'i stor' + 'i svært stor grad'
+            merged.append((list(sp["codes"]), float(e["value"])))
+        if len(sp.get("codes", [])) != 1:
             continue
         code = sp["codes"][0]
         if sp.get("stat") == "count":
             fixed[code] = int(round(e["value"] * size))
         elif sp.get("stat") == "pct":
             shares[code] = float(e["value"])
+            tolerance[code] = float(e.get("tolerance") or 0)
     if cur is not None and answering is not None:
         for code, share in _implied_shares(targets, cur, answering, cb).items():
+            if code in tolerance:   # printed share and subgroup shares: within the printing, towards the latter
+                t = 0.8 * tolerance[code]
+                shares[code] = min(max(share, shares[code] - t), shares[code] + t)
             shares.setdefault(code, share)
+    in_merged = {c for group, _ in merged for c in group}
     for c, w in (qspec.get("shares") or {}).items():
-        shares.setdefault(int(c), float(w))
+        if int(c) not in in_merged:
+            shares.setdefault(int(c), float(w))
     counts = dict(fixed)
     for c, share in shares.items():
         if c not in counts:
             counts[c] = int(round(n * share / 100))
+    weights = qspec.get("rest") or {}
+    for group, share in merged:   # a published share of several codes, split by the ``rest`` weights
+        free = [c for c in group if c not in counts]
+        if free:
+            total = max(0, int(round(n * share / 100)) - sum(counts.get(c, 0) for c in group))
+            counts.update(split_counts(total, {c: float(weights.get(c, 1)) for c in free}))
     rest = [c for c in codes if c not in counts]
     left = n - sum(counts.values())
     if rest and left >= 0:
-        weights = qspec.get("rest") or {}
         counts.update(split_counts(left, {c: float(weights.get(c, 1)) for c in rest}))
     elif left != 0:
         free = [c for c in counts if c not in fixed] or list(counts)
