@@ -38,12 +38,21 @@ class Target:
 
 
 def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng: np.random.Generator,
-           max_rounds: int = 4000, candidates: int = 96, slack: float = 0.35) -> tuple[np.ndarray, dict]:
+           max_rounds: int = 4000, candidates: int = 96, slack: float = 0.35,
+           kicks: int = 0) -> tuple[np.ndarray, dict]:
     """Swap answers between respondents until every target is within ``slack`` x tolerance.
 
     ``values`` holds the answer codes (any value where not ``answered``).
     Returns the new values and a report {target name: (achieved, published)}.
     Marginal counts are unchanged by construction.
+
+    ``kicks``: when no improving swap is found while a target is still outside
+    its tolerance, make up to this many random swaps that change the worst
+    target's base (else its count), leave those two respondents alone from
+    then on, and search on; the best state seen is returned. Small groups
+    need this: 9 %, 29 % and 63 % of Industri's ~95 answers print together
+    only for 91 or 94 valid answers, which one improving swap at a time
+    (never moving a 'Vet ikke' in or out) cannot reach.
     """
     values = np.asarray(values, dtype=float).copy()
     answered = np.asarray(answered, dtype=bool)
@@ -73,14 +82,26 @@ def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng:
 
     current = float(losses(num, den))
     stale = 0
+    frozen = np.zeros(len(values), dtype=bool)   # respondents moved by a kick
+    best_state = None
     for _ in range(max_rounds):
-        if current == 0 or stale > 30:
+        kick = False
+        if current == 0:
             break
+        if stale > 30:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                outside = bool((np.abs(num / den - goal) > 0.97 * tol).any())
+            if kicks <= 0 or not outside:
+                break
+            if best_state is None or current < best_state[0]:
+                best_state = (current, code_idx.copy(), num.copy(), den.copy())
+            kicks -= 1
+            kick, stale = True, 0
         with np.errstate(invalid="ignore", divide="ignore"):
             err = np.nan_to_num((num / den - goal) / tol)
         t = int(np.argmax(np.abs(err)))
-        members = pool[M[t, pool]]
-        others = pool[~M[t, pool]]
+        members = pool[M[t, pool] & ~frozen[pool]]
+        others = pool[~M[t, pool] & ~frozen[pool]]
         if len(members) == 0 or len(others) == 0:
             stale += 1
             continue
@@ -93,13 +114,23 @@ def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng:
         new_num, new_den = num[:, None] + dn, den[:, None] + dd
         cand = losses(new_num, new_den)
         best = int(np.argmin(cand))
-        if cand[best] < current - 1e-12:
+        if kick:   # a random swap that changes the worst target's base (else its count)
+            moves = np.flatnonzero(dd[t] != 0) if (dd[t] != 0).any() else np.flatnonzero(dn[t] != 0)
+            if len(moves) == 0:
+                continue
+            best = int(rng.choice(moves))
+        if kick or cand[best] < current - 1e-12:
             a, b = i[best], j[best]
             code_idx[a], code_idx[b] = code_idx[b], code_idx[a]
             num, den, current = new_num[:, best], new_den[:, best], float(cand[best])
-            stale = 0
+            if kick:
+                frozen[[a, b]] = True
+            else:
+                stale = 0
         else:
             stale += 1
+    if best_state is not None and best_state[0] < current:
+        current, code_idx, num, den = best_state
     out = values.copy()
     out[answered] = codes[code_idx[answered]]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -12,9 +12,14 @@ A result spec has ``stat`` and its arguments:
 =========  ================================================================
 count      respondents answering one of ``codes`` (``var``)
 pct        percent of the valid answers to ``var`` that are in ``codes``
-           (``base``: the codes forming the denominator, default all valid)
+           (``base``: the codes forming the denominator, default all valid;
+           ``vars`` instead of ``var``: percent of those answering all of
+           them who gave one of ``codes`` to any, e.g. ticked either of two
+           options of a multi-select question)
 mean       mean code of the valid answers to ``var`` (scale values)
 n          number of valid answers to ``var``
+n_min      fewest valid answers to an item of grid ``grid`` (figures that
+n_max      print 'n=971-999'); most valid answers to an item
 n_min      fewest / most valid answers over the items of grid ``grid`` (or
 n_max      ``vars``): a figure's printed n range
 alpha      Cronbach's alpha of the items of grid ``grid`` (or ``vars``)
@@ -104,6 +109,16 @@ def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataF
         raise MeasureError(f"{key}: universe 'excluded' needs the excluded respondents")
     try:
         frame = _subset(frame, spec.get("where"), cb)
+        if stat in ("count", "pct") and "vars" in spec and "var" not in spec:
+            cols = list(spec["vars"])
+            valid = pd.concat([frame[v].isin(list(cb.value_labels(v))) for v in cols], axis=1).all(axis=1)
+            hits = int(frame.loc[valid, cols].isin(_codes(spec)).any(axis=1).sum())
+            if stat == "count":
+                return hits
+            return float(100 * hits / int(valid.sum())) if valid.any() else float("nan")
+        if stat in ("n_min", "n_max"):
+            counts = [len(_valid(frame[v], v, cb)) for v in _grid_vars(spec, cb)]
+            return int(min(counts) if stat == "n_min" else max(counts))
         if stat in ("count", "pct", "mean", "n"):
             var = spec["var"]
             valid = _valid(frame[var], var, cb, spec.get("base"))

@@ -402,10 +402,12 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
                 elif sp["stat"] == "pct":
                     group_targets.append(cal.share_target(name, m, sp.get("codes", []), float(e["value"]), valid,
                                                           float(e["tolerance"])))
+            group_targets += _balance_targets(var, qspec.get("balance"), values, answering, cur, cb)
             if group_targets:
                 answered = np.zeros(len(df), dtype=bool)
                 answered[answering] = True
-                values, rep = cal.refine(values, answered, group_targets, rng)
+                values, rep = cal.refine(values, answered, group_targets, rng,
+                                         slack=float(qspec.get("slack", 0.35)), kicks=int(qspec.get("kicks", 0)))
                 report.update(rep)
             if exclusive and var != exclusive:
                 values[ticked_none] = 0
@@ -436,6 +438,36 @@ def _at_least_one(ticks: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
         sub[d, c], sub[u, c] = 0, 1
     ticks[rows] = sub
     return ticks
+
+
+def _balance_targets(var: str, balance, values: np.ndarray, answering: np.ndarray, cur: pd.DataFrame,
+                     cb: Codebook) -> list:
+    """Targets that make the answers independent of the ``balance`` variables.
+
+    Where the report says there is no difference between groups (e.g. no
+    sector difference in how useful mixed roles were), the generator's
+    traits can still create one through other variables (those who attend
+    with colleagues differ by sector). Each group of a balance variable gets
+    the overall mean of the answers as its target, within a tenth of a scale
+    point, so any difference left is sampling noise. An assumption, said in
+    synthesis.yml.
+    """
+    from src import calibrate as cal
+
+    if not balance:
+        return []
+    valid = list(cb.value_labels(var))
+    vals = values[answering]
+    ok = np.isin(vals, valid)
+    if not ok.any():
+        return []
+    overall = float(vals[ok].mean())
+    out = []
+    for bvar in ([balance] if isinstance(balance, str) else balance):
+        for code in cb.value_labels(bvar):
+            mask = (cur[bvar] == code).fillna(False).to_numpy(bool)
+            out.append(cal.mean_target(f"balance:{var}:{bvar}={code}", mask, {c: c for c in valid}, overall, 0.05))
+    return out
 
 
 def _open_answers(cur: pd.DataFrame, pool: np.ndarray, qspec: dict, rng) -> pd.Series:
