@@ -62,8 +62,6 @@ def check_params(params: dict, where: str = "parameters") -> dict:
     a = params.get("alpha")
     if isinstance(a, (int, float)) and not isinstance(a, bool) and not 0 < a < 1:
         problems.append(f"'alpha' must be between 0 and 1, got {a!r}")
-    if params.get("weighted") is True:
-        problems.append("'weighted: true' is not available yet: survey weighting (raking) is not implemented")
     if problems:
         raise ParameterError(f"Invalid {where}:\n" + "\n".join(f"  - {p}" for p in problems))
     return params
@@ -121,6 +119,40 @@ def apply_recodes(data: pd.DataFrame, codebook: Codebook | None = None) -> pd.Da
     return out
 
 
+RAKING_VARIABLES = ("sector_group", "size_group", "industry_group")
+WEIGHT_CAP = 5.0   # no weight above 5 x the mean weight (trimmed, then raked again)
+
+
+def add_weights(sample: pd.DataFrame, codebook: Codebook | None = None):
+    """Raking weights for the analysis sample (column ``weight``), and the raking result.
+
+    Margins: sector (SSB 13472), firm size (SSB 14150) and the industry groups
+    (Tabell 4's SSB column) from data/reference/population_margins.yml. The
+    report does not weight: the weights serve the sensitivity analysis
+    (``weighted: true``), never the default numbers. Respondents missing a
+    raking variable keep it missing and are raked on the others
+    (``weighting.rake(missing='available')``).
+    """
+    from src import weighting as wt
+
+    cb = codebook or load_codebook()
+    margins = wt.population_margins(industry="industry_group", codebook=cb)
+    margins = {v: margins[v] for v in RAKING_VARIABLES}
+    result = wt.rake(sample, margins, weight_cap=WEIGHT_CAP, missing="available")
+    return sample.assign(weight=result.weights.to_numpy()), result
+
+
+def raking_table(result, codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:
+    """The raking margins for readers: variable and category labels, sample, target and weighted percent."""
+    cb = codebook or load_codebook()
+    m = result.margins
+    return pd.DataFrame({
+        "Variabel": [cb.label(v, lang) for v in m["variable"]],
+        "Kategori": [cb.value_labels(v, lang).get(int(c), str(c)) for v, c in zip(m["variable"], m["code"])],
+        "Antall": m["n"], "Utvalget": m["sample_pct"], "SSB": m["target_pct"], "Vektet": m["achieved_pct"],
+    })
+
+
 def drop_free_text(data: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
     """Remove open answers: only coded themes and counts may leave 01_cleaning."""
     cb = codebook or load_codebook()
@@ -158,19 +190,19 @@ def _json_default(o):
 
 
 def write_derived(sample: pd.DataFrame, excluded: pd.DataFrame, export: Export,
-                  flow: pd.DataFrame, derived_dir: str | Path) -> dict:
+                  flow: pd.DataFrame, derived_dir: str | Path, rake_result=None) -> dict:
     """Write the derived data atomically (each file replaced whole, info last)."""
     out = paths.resolve(derived_dir)
     for frame, name in ((sample, paths.RESPONDENTS_FILE), (excluded, paths.EXCLUDED_FILE)):
         _atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
-    info = data_info(export, flow)
+    info = data_info(export, flow, rake_result)
     write_json(out / paths.DATA_INFO_FILE, info)
     return info
 
 
-def data_info(export: Export, flow: pd.DataFrame) -> dict:
-    """What built the derived data: the file, its checksum, kind, and the flow."""
-    return {
+def data_info(export: Export, flow: pd.DataFrame, rake_result=None) -> dict:
+    """What built the derived data: the file, its checksum, kind, the flow and the weighting."""
+    info = {
         "file": export.path.name,
         "path": paths.relative(export.path),
         "sha256": export.sha256,
@@ -180,6 +212,12 @@ def data_info(export: Export, flow: pd.DataFrame) -> dict:
         "n_sample": int(flow.set_index("key").loc["sample", "Antall"]),
         "flow": {k: int(n) for k, n in zip(flow["key"], flow["Antall"])},
     }
+    if rake_result is not None:
+        info["weighting"] = {"variables": list(RAKING_VARIABLES), "cap": WEIGHT_CAP,
+                             "converged": bool(rake_result.converged), "iterations": int(rake_result.iterations),
+                             "design_effect": float(rake_result.design_effect),
+                             "effective_n": float(rake_result.effective_n)}
+    return info
 
 
 # ---------------------------------------------------------------------------
@@ -198,7 +236,8 @@ def share(values: pd.Series, codes, base_codes=None) -> float:
 def frequency_table(data: pd.DataFrame, var: str, codebook: Codebook | None = None, *,
                     lang: str = "nb", subtotals: str | None = None, row_header: str | None = None,
                     count_col: str = "Antall", pct_col: str = "Prosent", total_label: str = "Totalt",
-                    include_missing: bool = False, group_header: str | None = None) -> pd.DataFrame:
+                    include_missing: bool = False, group_header: str | None = None,
+                    weights: pd.Series | None = None) -> pd.DataFrame:
     """Counts and percent of valid answers, one row per value label, in codebook order.
 
     ``subtotals`` names a recode of ``var`` (e.g. ``role_group``): its detail
@@ -233,6 +272,19 @@ def frequency_table(data: pd.DataFrame, var: str, codebook: Codebook | None = No
     if not group_header:
         table = table.drop(columns="_group")
     table[pct_col] = 100 * table[count_col] / total if total else np.nan
+    if weights is not None:   # weighted percentages; the counts stay the respondents counted
+        wsum = pd.Series(weights, index=data.index)[valid.index].groupby(valid).sum().reindex(list(labels), fill_value=0)
+        label_codes = {labels[c]: [c] for c in labels}
+        if subtotals:
+            rec = cb.recodes[subtotals]
+            for group, sub in rec.subtotals.items():
+                label_codes[sub] = [c for c in labels if rec.map.get(c) == group]
+            wtotal = float(wsum[[c for c in labels if c in rec.map]].sum())
+        else:
+            wtotal = float(wsum.sum())
+        label_codes[total_label] = [c for c in labels if not subtotals or c in cb.recodes[subtotals].map]
+        table[pct_col] = [100 * float(wsum[label_codes[r]].sum()) / wtotal if wtotal else np.nan
+                          for r in table[header]]
     return table
 
 
@@ -257,7 +309,7 @@ def load_margins(path: str | Path | None = None) -> dict:
 
 
 def multi_table(data: pd.DataFrame, group: str, codebook: Codebook | None = None, lang: str = "nb",
-                row_header: str | None = None) -> pd.DataFrame:
+                row_header: str | None = None, weights: pd.Series | None = None) -> pd.DataFrame:
     """A multi-select question: per option, how many ticked it and the percent of those who answered.
 
     The percentages sum to more than 100 when several options could be ticked.
@@ -271,6 +323,9 @@ def multi_table(data: pd.DataFrame, group: str, codebook: Codebook | None = None
     table = pd.DataFrame(rows, columns=[row_header or (g.label_en if lang == "en" and g.label_en else g.label),
                                         "Antall"])
     table["Prosent"] = 100 * table["Antall"] / n if n else np.nan
+    if weights is not None:   # weighted percentages; the counts stay the respondents counted
+        w = pd.Series(weights, index=data.index)[answered]
+        table["Prosent"] = [100 * float(w[(data.loc[answered, m] == 1)].sum()) / float(w.sum()) for m in g.members]
     return table
 
 
@@ -469,6 +524,11 @@ class Chapter:
         return self._excluded
 
     @property
+    def weights(self) -> pd.Series | None:
+        """The raking weights when the chapter runs weighted, else None (pass to frequency_table etc.)."""
+        return self.data["weight"] if self.weighted else None
+
+    @property
     def info(self) -> dict:
         if self._info is None:
             self._info = json.loads(self._require(paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
@@ -482,9 +542,14 @@ class Chapter:
 
     # -- outputs -----------------------------------------------------------
     def banner(self, info: dict | None = None) -> None:
-        """Show which data built this chapter (synthetic or real, file, sha256, n)."""
+        """Show which data built this chapter (synthetic or real, file, sha256, n; weighted or not)."""
         info = info or self.info
-        _display_markdown(data_banner(info, self.lang))
+        text = data_banner(info, self.lang)
+        if self.weighted:
+            text += ("\n\n::: {.callout-important}\n**Vektede resultater** (følsomhetsanalyse): prosenter og "
+                     "gjennomsnitt er vektet til SSBs fordeling på sektor, virksomhetsstørrelse og bransje, og testene "
+                     "er designbaserte. Rapporten selv er uvektet.\n:::")
+        _display_markdown(text)
 
     def result(self, key: str, value):
         """Record one stated number under ``<notebook>.<key>``; returns the value."""
@@ -508,7 +573,8 @@ class Chapter:
         """Build a printed table (or a figure's numbers) from its layout in measures.yml, write and show it."""
         from src import measures as ms
 
-        table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none())
+        table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
+                               weighted=self.weighted)
         return self.table(table, name, decimals, show)
 
     def state(self, key: str):
@@ -519,7 +585,7 @@ class Chapter:
         if spec is None:
             raise KeyError(f"measures.yml has no spec for '{key}'")
         value = ms.evaluate(spec, self.data, self.codebook, excluded=self._excluded_or_none(),
-                            alpha=self.alpha, key=key)
+                            alpha=self.alpha, key=key, weighted=self.weighted)
         return self.result(key.split(".", 1)[1] if key.startswith(self.notebook + ".") else key, value)
 
     def verdict(self, key: str):
@@ -530,7 +596,8 @@ class Chapter:
         frame = self.excluded if spec.get("universe") == "excluded" else self.data
         if spec.get("where"):
             frame = frame[frame.eval(self.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
-        test = ms.test(spec, frame, self.codebook, self.alpha)
+        weights = frame[ms.WEIGHT] if self.weighted and spec.get("universe", "sample") == "sample" else None
+        test = ms.test(spec, frame, self.codebook, self.alpha, weights=weights)
         short = key.split(".", 1)[1]
         base = short[: -len(".significant")] if short.endswith(".significant") else short
         self.result(short, test.significant)
@@ -564,7 +631,8 @@ class Chapter:
         from src import measures as ms
         from src import plots
 
-        table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none())
+        table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
+                               weighted=self.weighted)
         self.table(table, name, show=False)
         layout = ms.load()["tables"][name]
         frame = table.set_index(table.columns[0])

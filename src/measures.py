@@ -96,9 +96,19 @@ def _grid_vars(spec: dict, cb: Codebook) -> list[str]:
     return list(spec["vars"])
 
 
+WEIGHT = "weight"   # the raking weight column 01_cleaning adds to the analysis sample
+
+
 def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataFrame | None = None,
-             alpha: float = 0.05, key: str = "?"):
-    """The value of one result spec on the data (None for ``external``)."""
+             alpha: float = 0.05, key: str = "?", weighted: bool = False):
+    """The value of one result spec on the data (None for ``external``).
+
+    ``weighted``: percentages and means use the raking weights (column
+    ``weight``) and the tests their design-based versions (Rao-Scott
+    chi-square, weighted regression); counts and n stay unweighted.
+    """
+    if weighted and spec.get("universe", "sample") == "sample":
+        return _evaluate_weighted(spec, data, cb, alpha=alpha, key=key)
     stat = spec.get("stat")
     universe = spec.get("universe", "sample")
     if universe == "all" and excluded is not None:
@@ -150,7 +160,34 @@ def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataF
     raise MeasureError(f"{key}: unknown stat {stat!r}")
 
 
-def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05) -> st.TestResult:
+def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: float, key: str):
+    """Weighted shares and means over the whole sample (the subgroup as a domain, as R's survey does)."""
+    from src import weighting as wt
+
+    stat = spec.get("stat")
+    if WEIGHT not in data:
+        raise MeasureError(f"{key}: weighted results need the '{WEIGHT}' column (run 01_cleaning)")
+    if stat not in ("pct", "mean", "test"):
+        return evaluate(spec, data, cb, alpha=alpha, key=key)
+    domain = pd.Series(True, index=data.index)
+    if spec.get("where"):
+        domain = pd.Series(data.eval(cb.expand(spec["where"]), engine="python"), index=data.index)
+        domain = domain.fillna(False).astype(bool)
+    w = data[WEIGHT].to_numpy(float)
+    if stat == "test":
+        return test(spec, data[domain], cb, alpha, weights=data.loc[domain, WEIGHT]).significant
+    if "vars" in spec:
+        raise MeasureError(f"{key}: weighted any-of shares are not supported")
+    var = spec["var"]
+    base = list(spec.get("base") or cb.value_labels(var)) if var not in cb.indices else None
+    values = data[var].where(domain)
+    if stat == "mean":
+        v = values if base is None else values.where(values.isin(base))
+        return float(wt.weighted_mean(pd.to_numeric(v).astype(float), w).estimate)
+    return float(wt.weighted_share(values.astype(float), w, _codes(spec), base_codes=base).estimate)
+
+
+def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, weights=None) -> st.TestResult:
     """Run the test a spec names (chi2, ttest, anova, tukey).
 
     With ``grid`` (or ``vars``) instead of ``var`` the verdict is about every
@@ -158,11 +195,13 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05) -> 
     returned (significant when any item differs); ``detail['items']`` has all.
     """
     if "var" not in spec:
-        results = {v: test({**spec, "var": v}, frame, cb, alpha) for v in _grid_vars(spec, cb)}
+        results = {v: test({**spec, "var": v}, frame, cb, alpha, weights) for v in _grid_vars(spec, cb)}
         best = min(results.values(), key=lambda r: r.p)
         best.detail = dict(best.detail, items={v: r.p for v, r in results.items()})
         return best
     kind, var, by = spec["test"], spec["var"], spec["by"]
+    if weights is not None:
+        return _weighted_test(spec, frame, cb, alpha, weights)
     frame = frame[frame[by].notna()]
     if kind == "chi2":
         frame = frame[frame[var].isin(list(cb.value_labels(var)))]
@@ -188,6 +227,31 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05) -> 
     raise MeasureError(f"unknown test {kind!r}")
 
 
+def _weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, weights) -> st.TestResult:
+    """The design-based version of a test: Rao-Scott chi-square, weighted regression t and Wald F.
+
+    Tukey's HSD has no design-based counterpart here: a pairwise comparison of
+    three or more groups is the weighted t-test of the pair, unadjusted.
+    """
+    from src import weighting as wt
+
+    kind, var, by = spec["test"], spec["var"], spec["by"]
+    frame = frame.assign(_w=np.asarray(weights, dtype=float))
+    if spec.get("groups") and kind == "chi2":
+        frame = frame[frame[by].isin(spec["groups"])]
+    if kind == "chi2":
+        keep = frame[var].isin(list(cb.value_labels(var))) & frame[by].notna()
+        return wt.rao_scott_chi2(frame[keep], var, by, frame.loc[keep, "_w"], alpha)
+    values = frame[var].where(frame[var].isin(list(cb.value_labels(var)))) if var in cb.variables else frame[var]
+    values = pd.to_numeric(values).astype(float)
+    if kind in ("ttest", "tukey"):
+        a, b = spec["groups"]
+        return wt.weighted_mean_difference(values, frame[by], frame["_w"], a, b, alpha)
+    if kind == "anova":
+        return wt.weighted_anova(values, frame[by], frame["_w"], alpha)
+    raise MeasureError(f"unknown test {kind!r}")
+
+
 def reference(path: str):
     """A value of population_margins.yml by dotted path, e.g. 'sector_share.values.Offentlig'."""
     node = yaml.safe_load(paths.POPULATION_MARGINS.read_text(encoding="utf-8"))
@@ -205,12 +269,12 @@ def _column_spec(col_spec) -> dict:
 
 
 def table_cell(table: str, row: str, column: str, data: pd.DataFrame, cb: Codebook, specs: dict | None = None,
-               excluded: pd.DataFrame | None = None):
+               excluded: pd.DataFrame | None = None, weighted: bool = False):
     """The value of one printed cell, from the table's layout spec."""
     spec = cell_spec(table, row, column, cb, specs)
     if spec["stat"] == "reference":
         return reference(spec["path"])
-    return evaluate(spec, data, cb, excluded=excluded, key=f"{table}/{row}/{column}")
+    return evaluate(spec, data, cb, excluded=excluded, key=f"{table}/{row}/{column}", weighted=weighted)
 
 
 def resolve(lookup: dict, cb: Codebook, specs: dict | None = None) -> dict | None:
@@ -315,7 +379,7 @@ def row_labels(layout: dict, cb: Codebook, lang: str = "nb") -> list[str]:
 
 
 def build_table(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None = None,
-                excluded: pd.DataFrame | None = None) -> pd.DataFrame:
+                excluded: pd.DataFrame | None = None, weighted: bool = False) -> pd.DataFrame:
     """A printed table (or a figure's numbers) computed cell by cell from its layout in measures.yml.
 
     First column: the row labels under the layout's ``header`` (default: the
@@ -342,7 +406,7 @@ def build_table(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None 
         values = []
         for row in rows:
             try:
-                values.append(table_cell(name, row, col, data, cb, specs, excluded))
+                values.append(table_cell(name, row, col, data, cb, specs, excluded, weighted))
             except (KeyError, MeasureError):
                 values.append(np.nan)
         out[col] = values
