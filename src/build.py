@@ -232,6 +232,21 @@ def render(params: dict, renderer: str = "auto") -> Path:
     return book / index.name
 
 
+def run_weighted(params: dict) -> dict:
+    """The chapters again with weighted: true into reports/weighted/, and the weighting appendix."""
+    from src import sensitivity
+
+    reports = paths.resolve(params["reports_dir"])
+    chapters = [n for n in notebook_order() if n != "01_cleaning"]
+    log("Weighted sensitivity run (the same chapters with weighted: true) …")
+    timings = run_notebooks(dict(params, weighted=True, reports_dir=str(reports / sensitivity.WEIGHTED_DIR)), chapters)
+    table = sensitivity.compare(reports)
+    table.to_csv(reports / "weighting_comparison.csv", index=False, encoding="utf-8", lineterminator="\n")
+    info = json.loads((paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
+    (reports / "_weighting.md").write_text(sensitivity.markdown(table, info, params["lang"]), encoding="utf-8")
+    return {f"{k} (vektet)": v for k, v in timings.items()}
+
+
 def write_scorecard(params: dict) -> str:
     """reports/_scorecard.md (the appendix) and reports/scorecard.csv; returns the headline."""
     from src import scorecard
@@ -316,6 +331,8 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
     params = load_params(params_file, overrides)
     ensure_input(params)
     timings = run_notebooks(params, notebooks)
+    if not params["weighted"] and not notebooks:
+        timings.update(run_weighted(params))
     write_provenance(params)
     headline = write_scorecard(params)
     write_build_info(params, timings)

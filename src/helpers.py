@@ -586,7 +586,11 @@ class Chapter:
             raise KeyError(f"measures.yml has no spec for '{key}'")
         value = ms.evaluate(spec, self.data, self.codebook, excluded=self._excluded_or_none(),
                             alpha=self.alpha, key=key, weighted=self.weighted)
-        return self.result(key.split(".", 1)[1] if key.startswith(self.notebook + ".") else key, value)
+        short = key.split(".", 1)[1] if key.startswith(self.notebook + ".") else key
+        ci = ms.interval(spec, self.data, self.codebook, self.weighted) if spec.get("stat") in ("pct", "mean") else None
+        if ci is not None:   # 95 % confidence interval beside the number (for the weighting appendix)
+            self.results[f"{self.notebook}.{short}.ci95"] = [ci[1], ci[2]]
+        return self.result(short, value)
 
     def verdict(self, key: str):
         """Run the test behind a significance statement; record the verdict and its statistics."""

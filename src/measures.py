@@ -187,6 +187,29 @@ def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: f
     return float(wt.weighted_share(values.astype(float), w, _codes(spec), base_codes=base).estimate)
 
 
+def interval(spec: dict, data: pd.DataFrame, cb: Codebook, weighted: bool = False, level: float = 0.95):
+    """(estimate, low, high) of a share or mean spec: design-based with the raking weights, or with
+    equal weights (the simple-random-sample interval) when unweighted; None for other specs."""
+    from src import weighting as wt
+
+    if spec.get("stat") not in ("pct", "mean") or spec.get("universe", "sample") != "sample" or "vars" in spec:
+        return None
+    domain = pd.Series(True, index=data.index)
+    if spec.get("where"):
+        domain = pd.Series(data.eval(cb.expand(spec["where"]), engine="python"), index=data.index)
+        domain = domain.fillna(False).astype(bool)
+    w = data[WEIGHT].to_numpy(float) if weighted else np.ones(len(data))
+    var = spec["var"]
+    base = list(spec.get("base") or cb.value_labels(var)) if var not in cb.indices else None
+    values = data[var].where(domain)
+    if spec["stat"] == "mean":
+        v = values if base is None else values.where(values.isin(base))
+        est = wt.weighted_mean(pd.to_numeric(v).astype(float), w, level=level)
+    else:
+        est = wt.weighted_share(values.astype(float), w, _codes(spec), base_codes=base, level=level)
+    return float(est.estimate), float(est.ci_low), float(est.ci_high)
+
+
 def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, weights=None) -> st.TestResult:
     """Run the test a spec names (chi2, ttest, anova, tukey).
 

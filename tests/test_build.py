@@ -63,6 +63,9 @@ def test_build_generates_data_runs_notebooks_and_renders_the_book(built):
     assert "Traceback" not in chapter
     assert "Scorecard:" in proc.stdout and "reproduced within tolerance" in proc.stdout
     assert (book / "scorecard.html").exists() and (book / "reproducibility.html").exists()
+    weighting = (book / "weighting.html").read_text(encoding="utf-8")
+    assert "designeffekt" in weighting and "Signifikansutsagn" in weighting
+    assert (root / "reports/weighted/results.json").exists()
     repro = (book / "reproducibility.html").read_text(encoding="utf-8")
     assert "pandas" in repro and "01_cleaning" in repro and "sha256" in repro
 

@@ -1,0 +1,92 @@
+"""The weighting appendix: the book's numbers unweighted (as the report) and weighted, side by side.
+
+The build runs the chapters a second time with ``weighted: true`` into
+``reports/weighted/``; this module sets the two ``results.json`` side by
+side for every number the report states (shares and means with their 95 %
+confidence intervals, and the significance verdicts), and says which
+verdicts change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from src import helpers as h
+from src import paths
+
+WEIGHTED_DIR = "weighted"
+
+
+def compare(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None = None) -> pd.DataFrame:
+    """One row per published number computed in both runs."""
+    reports = paths.resolve(reports_dir)
+    plain = json.loads((reports / paths.RESULTS_FILE).read_text(encoding="utf-8"))
+    wpath = reports / WEIGHTED_DIR / paths.RESULTS_FILE
+    weighted = json.loads(wpath.read_text(encoding="utf-8")) if wpath.exists() else {}
+    rows = []
+    for e in entries if entries is not None else h.load_published():
+        key = (e.get("lookup") or {}).get("result")
+        if not key or key not in plain or key not in weighted or e["unit"] not in ("percent", "mean", "verdict"):
+            continue
+        rows.append({
+            "id": e["id"], "chapter": e["chapter"], "label": e["label"], "group": e.get("group"), "unit": e["unit"],
+            "published": e["value"], "unweighted": plain[key], "weighted": weighted[key],
+            "unweighted_ci": plain.get(f"{key}.ci95"), "weighted_ci": weighted.get(f"{key}.ci95"),
+        })
+    out = pd.DataFrame(rows, columns=["id", "chapter", "label", "group", "unit", "published", "unweighted",
+                                      "weighted", "unweighted_ci", "weighted_ci"])
+    numeric = out["unit"] != "verdict"
+    out["shift"] = np.where(numeric, pd.to_numeric(out["weighted"].where(numeric), errors="coerce")
+                            - pd.to_numeric(out["unweighted"].where(numeric), errors="coerce"), np.nan)
+    out["verdict_changes"] = np.where(~numeric, out["weighted"].astype(str) != out["unweighted"].astype(str), False)
+    return out
+
+
+def _ci(ci, decimals: int, lang: str) -> str:
+    if not ci:
+        return ""
+    return f"({h.fmt_number(ci[0], decimals, lang)}–{h.fmt_number(ci[1], decimals, lang)})"
+
+
+def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", top: int = 30) -> str:
+    """The appendix text: raking summary, every verdict that changes, the largest shifts."""
+    parts = []
+    if info and info.get("weighting"):
+        wi = info["weighting"]
+        parts.append(
+            f"Vektene er raket til SSBs fordeling av sysselsatte på sektor, virksomhetsstørrelse og bransje "
+            f"(kappet ved {h.fmt_number(wi['cap'], 0, lang)} × snittet); designeffekt (Kish) "
+            f"{h.fmt_number(wi['design_effect'], 2, lang)}, effektivt utvalg {h.fmt_number(wi['effective_n'], 0, lang)}"
+            f" av {info['n_sample']}. Det forutsetter at verneombudene burde fordele seg som de sysselsatte.\n")
+    verdicts = table[table["unit"] == "verdict"]
+    changed = verdicts[verdicts["verdict_changes"]]
+    parts.append(f"**Signifikansutsagn:** {len(changed)} av {len(verdicts)} endres når resultatene vektes.\n")
+    if len(changed):
+        view = changed.assign(
+            Sammenligning=changed["label"],
+            Rapporten=["signifikant" if v else "ikke signifikant" for v in changed["published"]],
+            Uvektet=["signifikant" if v else "ikke signifikant" for v in changed["unweighted"]],
+            Vektet=["signifikant" if v else "ikke signifikant" for v in changed["weighted"]],
+        )[["Sammenligning", "Rapporten", "Uvektet", "Vektet"]]
+        parts.append(h.markdown_table(view, lang=lang) + "\n")
+    numbers = table[table["unit"] != "verdict"].copy()
+    numbers["abs_shift"] = numbers["shift"].abs()
+    numbers = numbers.sort_values("abs_shift", ascending=False).head(top)
+    if len(numbers):
+        dec = [1 if u == "mean" else 0 for u in numbers["unit"]]
+        view = pd.DataFrame({
+            "Tall": [lab + (f" ({g})" if isinstance(g, str) and g else "") for lab, g in zip(numbers["label"], numbers["group"])],
+            "Rapporten": [h.fmt_number(v, d, lang) for v, d in zip(numbers["published"], dec)],
+            "Uvektet (95 % KI)": [f"{h.fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
+                                  for v, c, d in zip(numbers["unweighted"], numbers["unweighted_ci"], dec)],
+            "Vektet (95 % KI)": [f"{h.fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
+                                 for v, c, d in zip(numbers["weighted"], numbers["weighted_ci"], dec)],
+            "Endring": [h.fmt_number(v, d + 1, lang) for v, d in zip(numbers["shift"], dec)],
+        })
+        parts.append(f"**De {len(numbers)} andelene og gjennomsnittene som flytter seg mest** (alle står i "
+                     "`reports/weighting_comparison.csv`):\n\n" + h.markdown_table(view, lang=lang) + "\n")
+    return "\n".join(parts)
