@@ -960,6 +960,8 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
                 continue
             known = sum(float(v) for v in values.values() if v is not None)
             if nulls:
+                # the yml's own total (with its source) wins over the argument's default
+                total_employed = float(spec.get("total_employed") or total_employed)
                 residual = float(total_employed) - known
                 if residual <= 0:
                     problems.append(f"{block}: total_employed={total_employed} is not above the listed {known:.0f}")
