@@ -890,7 +890,7 @@ def replicate_se(statistic: Callable[[np.ndarray], float], replicates: Replicate
 # Population margins (data/reference/population_margins.yml)
 # ---------------------------------------------------------------------------
 
-def population_margins(path: str | Path | None = None, *, total_employed: float = TOTAL_EMPLOYED_2023,
+def population_margins(path: str | Path | None = None, *, total_employed: float | None = None,
                        industry: str = "industry_11", codebook=None) -> dict:
     """The raking margins {variable: {code: share}} from population_margins.yml, keyed by codebook codes.
 
@@ -906,7 +906,8 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
     * 'Andre bransjer' (industry_11 code 11) is null in the yml (the report
       prints '-'). Its employment is derived as ``total_employed`` minus the
       ten listed industries, and every industry share is divided by
-      ``total_employed``. Default: ``TOTAL_EMPLOYED_2023`` = 2 900 000, SSB's
+      ``total_employed`` (the argument, else the yml's ``total_employed``,
+      else ``TOTAL_EMPLOYED_2023``). Default: 2 900 000, SSB's
       number of employed persons in Norway in 2023, rounded ("about 2.9
       million"); with the listed 2 304 200 this gives 595 800 (20.5 %).
       The figure should be added to the yml with its exact SSB table; once
@@ -960,8 +961,8 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
                 continue
             known = sum(float(v) for v in values.values() if v is not None)
             if nulls:
-                # the yml's own total (with its source) wins over the argument's default
-                total_employed = float(spec.get("total_employed") or total_employed)
+                # an explicit argument, else the yml's own total (with its source), else the default
+                total_employed = float(total_employed or spec.get("total_employed") or TOTAL_EMPLOYED_2023)
                 residual = float(total_employed) - known
                 if residual <= 0:
                     problems.append(f"{block}: total_employed={total_employed} is not above the listed {known:.0f}")
