@@ -615,11 +615,17 @@ class Chapter:
         rows = []
         for key in keys:
             t = self.verdict(key)
-            e = published.get(key, {})
-            rows.append({"Sammenligning": e.get("label", key), "Test": t.describe(self.lang),
-                         "Rapporten": "signifikant" if e.get("value") else "ikke signifikant",
-                         "Reprodusert": "signifikant" if t.significant else "ikke signifikant",
-                         "Samsvar": "ja" if bool(e.get("value")) == t.significant else "nei"})
+            e = published.get(key)
+            if e is None:   # a test the book adds: the report has no verdict to compare with
+                label = _verdict_label(key)
+                report, agree = "ikke testet i rapporten", "–"
+            else:
+                label = e["label"]
+                report = "signifikant" if e["value"] else "ikke signifikant"
+                agree = "ja" if bool(e["value"]) == t.significant else (
+                    "nei (rapporten motsier seg selv her)" if e.get("flag") == "inconsistent" else "nei")
+            rows.append({"Sammenligning": label, "Test": t.describe(self.lang), "Rapporten": report,
+                         "Reprodusert": verdict_text(t), "Samsvar": agree})
         return pd.DataFrame(rows)
 
     def figure(self, name: str, kind: str = "auto", value_column: str | None = None) -> pd.DataFrame:
@@ -715,6 +721,20 @@ class Chapter:
                          "Kilde": e["source"], "Rapporten": e["value"], "Reprodusert": value,
                          "Toleranse": e["tolerance"], "Status": status_of(e, value)})
         return pd.DataFrame(rows, columns=["Tall", "Kilde", "Rapporten", "Reprodusert", "Toleranse", "Status"])
+
+
+def verdict_text(test, lang: str = "nb") -> str:
+    """'signifikant' / 'ikke signifikant' (at the chapter's alpha) for prose and tables."""
+    if lang == "en":
+        return "significant" if test.significant else "not significant"
+    return "signifikant" if test.significant else "ikke signifikant"
+
+
+def _verdict_label(key: str) -> str:
+    """A readable name for a book-only test key, e.g. '03_role.t07_allotted_time.vo_vs_hvo.significant'."""
+    parts = key.split(".")
+    measure, groups = (parts[1], parts[2]) if len(parts) > 3 else (parts[-2], "")
+    return f"{measure.replace('_', ' ')}: {groups.replace('_vs_', ' mot ').replace('_', ' ')}".strip(": ")
 
 
 def data_banner(info: dict, lang: str = "nb") -> str:

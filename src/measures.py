@@ -176,8 +176,11 @@ def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: f
     w = data[WEIGHT].to_numpy(float)
     if stat == "test":
         return test(spec, data[domain], cb, alpha, weights=data.loc[domain, WEIGHT]).significant
-    if "vars" in spec:
-        raise MeasureError(f"{key}: weighted any-of shares are not supported")
+    if "vars" in spec:   # any-of share: ticked any of the options, among those valid on all of them
+        cols = list(spec["vars"])
+        valid = pd.concat([data[v].isin(list(cb.value_labels(v))) for v in cols], axis=1).all(axis=1) & domain
+        hit = data[cols].isin(_codes(spec)).any(axis=1).astype(float).where(valid)
+        return float(wt.weighted_share(hit, w, [1.0]).estimate)
     var = spec["var"]
     base = list(spec.get("base") or cb.value_labels(var)) if var not in cb.indices else None
     values = data[var].where(domain)

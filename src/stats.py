@@ -51,6 +51,10 @@ class TestResult:
             d1, d2 = self.df
             head = (f"F({f(d1, 2 if d1 != int(d1) else 0)}, {f(d2, 1 if d2 != int(d2) else 0)}) = "
                     f"{f(self.statistic)}" + (" (Rao-Scott)" if self.test == "rao_scott_f" else ""))
+        elif self.test == "tukey":
+            head = ("Tukey HSD, forskjell i gjennomsnitt " if lang == "nb" else "Tukey HSD, mean difference ") + \
+                f"{f(self.statistic)}"
+            return f"{head}, justert p {p}"
         elif self.test == "svyglm_t":
             head = f"t({f(self.df, 0)}) = {f(self.statistic)} (vektet regresjon)"
         else:
