@@ -346,6 +346,11 @@ def cell_spec(table: str, row: str, column: str, cb: Codebook, specs: dict | Non
         spec["var"] = var
         if "multi" in layout:
             spec.setdefault("code", 1)
+    elif "vars" in layout:   # rows are variables or indices of different questions, by their labels
+        var = next((v for v in layout["vars"] if cb.label(v) == row), None)
+        if var is None:
+            raise MeasureError(f"{table}: row '{row}' is not the label of any of {layout['vars']}")
+        spec["var"] = var
     elif "rows" in layout:
         spec["var"] = layout["var"]
         if row not in TOTAL_LABELS:   # 'Totalt' is everyone answering

@@ -312,6 +312,9 @@ def _latent(name: str, frame: pd.DataFrame, spec: dict, cache: dict, rng) -> np.
     if name not in cache:
         lat = (spec.get("latents") or {}).get(name) or {}
         z = rng.normal(size=len(frame))
+        for var in lat.get("balance") or []:   # no chance differences between these groups (mean 0 in each)
+            if var in frame:
+                z = z - pd.Series(z).groupby(frame[var].to_numpy()).transform("mean").fillna(0).to_numpy()
         for var, shifts in (lat.get("shifts") or {}).items():
             if var in frame:
                 z = z + frame[var].map({int(k): float(v) for k, v in shifts.items()}).fillna(0).to_numpy(float)
@@ -387,21 +390,7 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
             values = np.full(len(df), np.nan)
             values[answering] = assign(rng, pd.Index(answering), ordered, score=score,
                                        noise=float(qspec.get("noise", 1.0))).to_numpy()
-            group_targets = []
-            for e, sp in targets:
-                if not sp.get("where") or sp.get("stat") not in ("pct", "mean", "count"):
-                    continue
-                m = _mask(cur, sp["where"], cb)
-                if m is None:
-                    continue
-                valid = list(sp.get("base") or cb.value_labels(var))
-                name = e["id"]
-                if sp["stat"] == "mean":
-                    group_targets.append(cal.mean_target(name, m, {c: c for c in valid}, float(e["value"]),
-                                                         float(e["tolerance"])))
-                elif sp["stat"] == "pct":
-                    group_targets.append(cal.share_target(name, m, sp.get("codes", []), float(e["value"]), valid,
-                                                          float(e["tolerance"])))
+            group_targets = _group_targets(var, targets, cur, cb)
             group_targets += _balance_targets(var, qspec.get("balance"), values, answering, cur, cb)
             if group_targets:
                 answered = np.zeros(len(df), dtype=bool)
@@ -419,7 +408,31 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
                 rows = rows[df[exclusive].to_numpy()[rows] != 1]
             options = [m for m in members if m != exclusive]
             df[options] = _at_least_one(df[options].to_numpy(), rows, rng)
+        for idx in cb.indices.values():   # index means by group (e.g. Tabell 28): by swapping whole answer rows
+            if group is not None and tuple(idx.members) == tuple(group.members) and index.get(idx.name):
+                hold = ((spec.get("latents") or {}).get(base_spec.get("latent")) or {}).get("balance") or []
+                report.update(_calibrate_index(df, idx, index, cb, rng, hold))
     return df, report
+
+
+def _group_targets(var: str, targets, cur: pd.DataFrame, cb: Codebook) -> list:
+    """The calibration targets of ``var`` within groups (published statistics with a ``where``)."""
+    from src import calibrate as cal
+
+    out = []
+    for e, sp in targets:
+        if not sp.get("where") or sp.get("stat") not in ("pct", "mean", "count"):
+            continue
+        m = _mask(cur, sp["where"], cb)
+        if m is None:
+            continue
+        valid = list(sp.get("base") or cb.value_labels(var))
+        if sp["stat"] == "mean":
+            out.append(cal.mean_target(e["id"], m, {c: c for c in valid}, float(e["value"]), float(e["tolerance"])))
+        elif sp["stat"] == "pct":
+            out.append(cal.share_target(e["id"], m, sp.get("codes", []), float(e["value"]), valid,
+                                        float(e["tolerance"])))
+    return out
 
 
 def _at_least_one(ticks: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
@@ -438,6 +451,59 @@ def _at_least_one(ticks: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
         sub[d, c], sub[u, c] = 0, 1
     ticks[rows] = sub
     return ticks
+
+
+def _calibrate_index(df: pd.DataFrame, idx, index: dict, cb: Codebook, rng, hold=()) -> dict:
+    """Move an index's group means to the published ones by swapping respondents' whole answer rows.
+
+    An index (the mean of a grid's items) is not a question, so the item swaps
+    cannot reach its group means. Swapping all of two respondents' answers to
+    the grid keeps every item's marginal and the items' correlations (hence
+    Cronbach's alpha); the items' own group targets are then refined again.
+    The index means of the groups of ``hold`` (the latent's balanced groups)
+    are kept as they were, so the swaps add no chance difference between them.
+    """
+    from src import calibrate as cal
+    from src.helpers import apply_recodes
+
+    members = list(idx.members)
+    cur = apply_recodes(df, cb)
+    raw = df[members].to_numpy(float)
+    valid = np.column_stack([np.isin(raw[:, j], list(cb.value_labels(m))) for j, m in enumerate(members)])
+    complete = valid.sum(axis=1) >= idx.min_items
+    if complete.sum() < 2:
+        return {}
+    rows, pattern = np.unique(np.nan_to_num(raw[complete], nan=-1.0), axis=0, return_inverse=True)
+    pattern = np.asarray(pattern).reshape(-1)
+    row_valid = np.column_stack([np.isin(rows[:, j], list(cb.value_labels(m))) for j, m in enumerate(members)])
+    score = np.nanmean(np.where(row_valid, rows, np.nan), axis=1)
+    scale = {p: float(sc) for p, sc in enumerate(score)}
+    targets = []
+    for e, sp in index[idx.name]:
+        m = _mask(cur, sp.get("where"), cb) if sp.get("where") and sp.get("stat") == "mean" else None
+        if m is not None:
+            targets.append(cal.mean_target(e["id"], m, scale, float(e["value"]), float(e["tolerance"])))
+    if not targets:
+        return {}
+    values = np.full(len(df), np.nan)
+    values[complete] = pattern
+    index_now = pd.Series(np.where(complete, score[np.where(complete, values, 0).astype(int)], np.nan))
+    for var in hold:
+        for code, mean in index_now.groupby(cur[var].to_numpy()).mean().items():
+            targets.append(cal.mean_target(f"hold {var}={code}", (cur[var] == code).fillna(False).to_numpy(),
+                                           scale, float(mean), 0.01))
+    values, report = cal.refine(values, complete, targets, rng)
+    report = {k: v for k, v in report.items() if not k.startswith("hold ")}
+    new = rows[values[complete].astype(int)]
+    df.loc[complete, members] = np.where(new == -1.0, np.nan, new)
+    cur = apply_recodes(df, cb)
+    for m in members:   # the rows moved: the items' own group targets again
+        group_targets = _group_targets(m, index.get(m, []), cur, cb)
+        if group_targets:
+            values, rep = cal.refine(df[m].to_numpy(float), df[m].notna().to_numpy(), group_targets, rng)
+            df[m] = values
+            report.update(rep)
+    return report
 
 
 def _balance_targets(var: str, balance, values: np.ndarray, answering: np.ndarray, cur: pd.DataFrame,
@@ -507,6 +573,8 @@ def _answer_count(targets, n_range, k: int, n_items: int, n_routed: int, qspec: 
             return min(n_routed, int(round(e["value"] * size)))
     if n_range:
         lo, hi = n_range
+        if "n" in qspec:   # an item's assumed n inside the printed range
+            return min(n_routed, max(lo, min(hi, int(round(qspec["n"] * size)))))
         n = hi - (hi - lo) * k // max(1, n_items - 1)
         return min(n_routed, n)
     if "n" in qspec:
