@@ -255,6 +255,7 @@ def write_scorecard(params: dict) -> str:
     scores = scorecard.score_book(reports)
     scores.to_csv(reports / "scorecard.csv", index=False, encoding="utf-8", lineterminator="\n")
     (reports / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"]), encoding="utf-8")
+    (reports / "_scorecard_front.md").write_text(scorecard.front(scores, params["lang"]), encoding="utf-8")
     return scorecard.headline(scores)
 
 

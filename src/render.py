@@ -245,6 +245,14 @@ def _normalise(rel: Path) -> str:
     return "/".join(parts)
 
 
+SOURCE_LINK = re.compile(r'href="(?:\.\./)*(?:[\w-]+/)*([\w-]+)\.(?:ipynb|qmd)(#[^"]*)?"')
+
+
+def _flat_links(html_text: str) -> str:
+    """Links to source files (Quarto style: 'reports/executed/02_sample.ipynb#tbl-t02') -> the fallback's pages."""
+    return SOURCE_LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', html_text)
+
+
 def _include(path: Path) -> str:
     if not path.exists():
         raise FileNotFoundError(f"index.qmd includes {path}, which the build did not write")
@@ -304,7 +312,7 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
         prev_link = f'<a href="{pages[i - 1][1]}">← {html.escape(pages[i - 1][2])}</a>' if i > 0 else "<span></span>"
         next_link = f'<a href="{pages[i + 1][1]}">{html.escape(pages[i + 1][2])} →</a>' if i + 1 < len(pages) else "<span></span>"
         pager = f'<div class="pager">{prev_link}{next_link}</div>'
-        (out_dir / out_name).write_text(_page(title, book_title, nav, body, pager, lang), encoding="utf-8")
+        (out_dir / out_name).write_text(_flat_links(_page(title, book_title, nav, body, pager, lang)), encoding="utf-8")
     return out_dir / "index.html"
 
 

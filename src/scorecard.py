@@ -59,7 +59,8 @@ def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | No
         else:
             value = results.get(lk.get("result"))
         status = h.status_of(e, value)
-        link = f"{e['chapter']}.html" + (f"#{anchor(lk)}" if anchor(lk) else "")
+        # links point at the source notebook (Quarto resolves them; the fallback renderer maps them)
+        link = f"../reports/executed/{e['chapter']}.ipynb" + (f"#{anchor(lk)}" if anchor(lk) else "")
         rows.append({"id": e["id"], "chapter": e["chapter"], "source": e["source"], "label": e["label"],
                      "group": e.get("group"), "published": e["value"], "reproduced": value,
                      "tolerance": e["tolerance"], "calibrated": bool(e["calibrated"]), "flag": e.get("flag"),
@@ -101,3 +102,21 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
         view.columns = ["Tall", "Kilde", "Gruppe", "Rapporten", "Reprodusert", "Toleranse", "Status"]
         parts.append("Tall utenfor toleransen:\n\n" + h.markdown_table(view.fillna(""), {"Reprodusert": 2}, lang))
     return "\n".join(parts) + "\n"
+
+
+def front(scores: pd.DataFrame, lang: str = "nb") -> str:
+    """The front page's one-screen status: how much of the report the book reproduces, per chapter."""
+    computed = scores[scores["status"] != "mangler"]
+    ok = int((computed["status"] == "ok").sum())
+    rows = []
+    for chapter, part in scores.groupby("chapter"):
+        comp = part[part["status"] != "mangler"]
+        rows.append({"Kapittel": f"[{chapter}](reports/executed/{chapter}.ipynb)", "Publiserte tall": len(part),
+                     "Beregnet": len(comp),
+                     "Innenfor toleranse": int((comp["status"] == "ok").sum()),
+                     "Selvmotsigelse i rapporten": int((comp["status"] == "inconsistent").sum()),
+                     "Avvik": int((comp["status"] == "avvik").sum())})
+    pct = h.fmt_number(100 * ok / len(computed), 1, lang) if len(computed) else "–"
+    return (f"**Status:** boken regner ut {len(computed)} av rapportens {len(scores)} publiserte tall; {ok} "
+            f"({pct} prosent) ligger innenfor rapportens avrunding. Se [avstemmingen](appendices/scorecard.qmd) for hvert tall.\n\n"
+            + h.markdown_table(pd.DataFrame(rows), lang=lang) + "\n")

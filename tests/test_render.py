@@ -76,3 +76,8 @@ def test_cell_options_are_parsed_like_quarto():
 
 def test_notebook_order_follows_quarto_yml():
     assert render.notebook_order()[:2] == ["01_cleaning", "02_sample"]
+
+
+def test_links_to_source_files_become_fallback_pages():
+    html = '<a href="../reports/executed/02_sample.ipynb#tbl-t02">x</a> <a href="appendices/scorecard.qmd">y</a>'
+    assert render._flat_links(html) == '<a href="02_sample.html#tbl-t02">x</a> <a href="scorecard.html">y</a>'
