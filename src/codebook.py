@@ -60,6 +60,7 @@ class Group:
     members: tuple[str, ...]      # expanded variable names, in questionnaire order
     label_en: str | None = None
     scale: str | None = None
+    themes: dict[str, str] = field(default_factory=dict)   # member variable -> theme label (multi-select)
 
 
 @dataclass(frozen=True)
@@ -332,9 +333,17 @@ def _expand_groups(raw_vars: dict, scales: dict, scales_en: dict, problems: list
                 "scale": scale,
             }
             members.append(var)
+        # themes: option name -> theme label (the report's grouping of the options; the order a
+        # theme first appears in is the report's ranking of the themes)
+        themes = {}
+        for key, theme in (spec.get("themes") or {}).items():
+            if f"{name}_{key}" not in members:
+                problems.append(f"{where}.themes: '{key}' is not an option of {name}")
+            else:
+                themes[f"{name}_{key}"] = str(theme)
         groups[name] = Group(name=name, type=gtype, label=str(spec.get("label", name)),
                              question=spec.get("question"), members=tuple(members),
-                             label_en=spec.get("label_en"), scale=scale)
+                             label_en=spec.get("label_en"), scale=scale, themes=themes)
     return specs, groups
 
 

@@ -749,3 +749,10 @@ def data_banner(info: dict, lang: str = "nb") -> str:
     return (f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"
             f"**Datagrunnlag:** {kind} — fil `{info['file']}`, sha256 `{info['sha256']}`, "
             f"{info['n_rows']} respondenter, {info['n_sample']} i analyseutvalget.\n:::")
+
+
+# Group differences picked from the data, theme rankings and the summary of differences
+# (defined in src/comparisons.py, which uses the Chapter above).
+from src.comparisons import (  # noqa: E402,F401
+    comparison_overview, comparison_summary, group_key, mean_gaps, option_differences, theme_ranking,
+)

@@ -393,7 +393,8 @@ def row_labels(layout: dict, cb: Codebook, lang: str = "nb") -> list[str]:
     """The rows a layout prints, in order (value labels, subtotal rows, items; 'Totalt' last where it has one)."""
     if "grid" in layout or "multi" in layout:
         group = cb.groups[layout.get("grid") or layout.get("multi")]
-        return [cb.variables[m].label for m in group.members]
+        printed = {v: r for r, v in (layout.get("row_vars") or {}).items()}   # the table's shortened labels
+        return [printed.get(m, cb.variables[m].label) for m in group.members]
     if "rows" in layout:
         return list(cb.value_labels(layout["rows"]).values()) + ["Totalt"]
     var = layout["var"]

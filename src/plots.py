@@ -37,9 +37,12 @@ def _wrap(label: str, width: int = 48) -> str:
 def share_bars(shares: pd.Series, xlabel: str = "Prosent", sort: bool = True, width: float = 7.0):
     """Horizontal bars of percentages (index = labels), value printed at each bar."""
     s = shares.sort_values() if sort else shares.iloc[::-1]
+    labels = [_wrap(i) for i in s.index]
+    lines = max((label.count("\n") + 1 for label in labels), default=1)
+    per_bar = 0.38 if lines <= 2 else 0.19 * lines   # labels wrapped on three lines or more need taller rows
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(width, 0.38 * len(s) + 0.9))
-        ax.barh([_wrap(i) for i in s.index], s.to_numpy(float), color=BAR)
+        fig, ax = plt.subplots(figsize=(width, per_bar * len(s) + 0.9))
+        ax.barh(labels, s.to_numpy(float), color=BAR)
         for y, v in enumerate(s.to_numpy(float)):
             ax.text(v + 1, y, f"{v:.0f}", va="center", fontsize=8)
         ax.set_xlim(0, 100)

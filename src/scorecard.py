@@ -7,6 +7,7 @@ chapters actually state. Each entry of ``published.yml`` gets a status:
 - ``ok``            within the printed tolerance (or the report's own rounding)
 - ``avvik``         outside it
 - ``inconsistent``  outside it where the report contradicts itself (see the note)
+- ``ekstern``       not computable from this survey (measures.yml: ``external``, e.g. the 2007 study)
 - ``mangler``       the book does not compute it (yet)
 """
 
@@ -21,7 +22,7 @@ import pandas as pd
 from src import helpers as h
 from src import paths
 
-STATUSES = ["ok", "avvik", "inconsistent", "mangler"]
+STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
 
 
 def anchor(lookup: dict) -> str | None:
@@ -40,6 +41,9 @@ def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | No
     entries = entries if entries is not None else h.load_published()
     results_path = reports / paths.RESULTS_FILE
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
+    from src import measures as ms
+
+    external = {k for k, spec in ms.load()["results"].items() if spec.get("stat") == "external"}
     tables: dict[str, pd.DataFrame | None] = {}
     rows = []
     for e in entries:
@@ -58,7 +62,7 @@ def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | No
                     value = None if isinstance(value, float) and np.isnan(value) else value
         else:
             value = results.get(lk.get("result"))
-        status = h.status_of(e, value)
+        status = "ekstern" if value is None and lk.get("result") in external else h.status_of(e, value)
         # links point at the source notebook (Quarto resolves them; the fallback renderer maps them)
         link = f"../reports/executed/{e['chapter']}.ipynb" + (f"#{anchor(lk)}" if anchor(lk) else "")
         rows.append({"id": e["id"], "chapter": e["chapter"], "source": e["source"], "label": e["label"],
@@ -74,16 +78,17 @@ def summary(scores: pd.DataFrame) -> pd.DataFrame:
     for chapter, part in list(scores.groupby("chapter")) + [("alle", scores)]:
         for cal_name, sub in (("kalibrert", part[part["calibrated"]]), ("ikke kalibrert", part[~part["calibrated"]])):
             counts = sub["status"].value_counts().reindex(STATUSES, fill_value=0)
-            computed = len(sub) - counts["mangler"]
+            computed = len(sub) - counts["mangler"] - counts["ekstern"]
             rows.append({"Kapittel": chapter, "Kalibrert": cal_name, "Tall": len(sub), "Beregnet": computed,
                          "Ok": counts["ok"], "Avvik": counts["avvik"], "Selvmotsigende": counts["inconsistent"],
-                         "Mangler": counts["mangler"], "% ok": 100 * counts["ok"] / computed if computed else np.nan})
+                         "Ekstern": counts["ekstern"], "Mangler": counts["mangler"],
+                         "% ok": 100 * counts["ok"] / computed if computed else np.nan})
     return pd.DataFrame(rows)
 
 
 def headline(scores: pd.DataFrame) -> str:
     """The one-line overall figure the build prints at the end."""
-    computed = scores[scores["status"] != "mangler"]
+    computed = scores[~scores["status"].isin(["mangler", "ekstern"])]
     ok = int((computed["status"] == "ok").sum())
     pct = 100 * ok / len(computed) if len(computed) else float("nan")
     return (f"Scorecard: {ok} of {len(computed)} computed published numbers reproduced within tolerance "
@@ -106,11 +111,11 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
 
 def front(scores: pd.DataFrame, lang: str = "nb") -> str:
     """The front page's one-screen status: how much of the report the book reproduces, per chapter."""
-    computed = scores[scores["status"] != "mangler"]
+    computed = scores[~scores["status"].isin(["mangler", "ekstern"])]
     ok = int((computed["status"] == "ok").sum())
     rows = []
     for chapter, part in scores.groupby("chapter"):
-        comp = part[part["status"] != "mangler"]
+        comp = part[~part["status"].isin(["mangler", "ekstern"])]
         rows.append({"Kapittel": f"[{chapter}](reports/executed/{chapter}.ipynb)", "Publiserte tall": len(part),
                      "Beregnet": len(comp),
                      "Innenfor toleranse": int((comp["status"] == "ok").sum()),
