@@ -161,3 +161,22 @@ def test_every_number_the_chapters_compute_matches_the_report(built):
     assert len(off) <= 0.05 * len(mine[~mine["calibrated"]]) + 1, off[["id", "published", "reproduced"]].to_string()
     missing = mine[mine["status"] == "mangler"]
     assert missing.empty, missing[["id", "chapter"]].to_string()
+
+
+def test_open_answers_never_reach_the_reports(built, codebook):
+    """No free-text answer of the export appears verbatim in tables, results, notebooks or the book."""
+    from src import helpers as h
+
+    root, _ = built
+    export = h.read_export(root / "data/raw/verneombud_2024_synthetic.sav", codebook)
+    texts = set()
+    for name, var in codebook.variables.items():
+        if var.free_text:
+            texts |= {t for t in export.data[name].dropna().astype(str) if len(t) >= 15}
+    assert texts, "the synthetic export should contain open answers to check"
+    published = ""
+    for p in (root / "reports").rglob("*"):
+        if p.is_file() and p.suffix in (".csv", ".json", ".ipynb", ".html", ".md"):
+            published += p.read_text(encoding="utf-8", errors="ignore")
+    leaked = sorted(t for t in texts if t in published)
+    assert not leaked, f"open answers found in reports/: {leaked[:5]}"
