@@ -617,7 +617,7 @@ class Chapter:
             t = self.verdict(key)
             e = published.get(key)
             if e is None:   # a test the book adds: the report has no verdict to compare with
-                label = _verdict_label(key)
+                label = _verdict_label(key, self.codebook)
                 report, agree = "ikke testet i rapporten", "–"
             else:
                 label = e["label"]
@@ -710,16 +710,19 @@ class Chapter:
         return view
 
     def compare_results(self, keys: list[str] | None = None) -> pd.DataFrame:
-        """Published vs reproduced for the stated numbers this notebook recorded."""
+        """Published vs reproduced for the stated numbers this notebook recorded ('ekstern': another study's)."""
+        from src import measures as ms
+
         rows = []
         for e in self.published:
             key = (e.get("lookup") or {}).get("result")
             if not key or not key.startswith(self.notebook + ".") or (keys and key not in keys):
                 continue
             value = self.results.get(key)
+            external = value is None and (ms.load()["results"].get(key) or {}).get("stat") == "external"
             rows.append({"Tall": e["label"] + (f" ({e['group']})" if e.get("group") else ""),
                          "Kilde": e["source"], "Rapporten": e["value"], "Reprodusert": value,
-                         "Toleranse": e["tolerance"], "Status": status_of(e, value)})
+                         "Toleranse": e["tolerance"], "Status": "ekstern" if external else status_of(e, value)})
         return pd.DataFrame(rows, columns=["Tall", "Kilde", "Rapporten", "Reprodusert", "Toleranse", "Status"])
 
 
@@ -730,11 +733,30 @@ def verdict_text(test, lang: str = "nb") -> str:
     return "signifikant" if test.significant else "ikke signifikant"
 
 
-def _verdict_label(key: str) -> str:
-    """A readable name for a book-only test key, e.g. '03_role.t07_allotted_time.vo_vs_hvo.significant'."""
+def _verdict_label(key: str, codebook: Codebook | None = None) -> str:
+    """A readable name for a book-only test key, from its spec in measures.yml and the codebook.
+
+    '07_usefulness.t27_presenter.bransjetilpasning.significant' (an ANOVA by
+    ``tailoring``) -> 'Kursholderen(e) hadde gode formidlingsevner (Bransjerettet / Delvis bransje /
+    Generelt)'; a pairwise test names its two groups ('Korte under 2 dager mot Middels 2-4 dager').
+    Without a codebook: '<measure>: <groups>' as before.
+    """
+    from src import measures as ms
+
     parts = key.split(".")
     measure, groups = (parts[1], parts[2]) if len(parts) > 3 else (parts[-2], "")
-    return f"{measure.replace('_', ' ')}: {groups.replace('_vs_', ' mot ').replace('_', ' ')}".strip(": ")
+    spec = ms.load()["results"].get(key) or {}
+    var, by = spec.get("var") or spec.get("grid"), spec.get("by")
+    if codebook is None or not var or not by:
+        return f"{measure.replace('_', ' ')}: {groups.replace('_vs_', ' mot ').replace('_', ' ')}".strip(": ")
+    labels = codebook.value_labels(by)
+    if spec.get("groups") and len(spec["groups"]) == 2:
+        between = " mot ".join(labels.get(g, str(g)) for g in spec["groups"])
+    elif len(labels) <= 4:
+        between = " / ".join(labels.values())
+    else:
+        between = f"alle {len(labels)} grupper av «{codebook.label(by)}»"
+    return f"{codebook.label(var)} ({between})"
 
 
 def data_banner(info: dict, lang: str = "nb") -> str:
@@ -756,3 +778,99 @@ def data_banner(info: dict, lang: str = "nb") -> str:
 from src.comparisons import (  # noqa: E402,F401
     comparison_overview, comparison_summary, group_key, mean_gaps, option_differences, theme_ranking,
 )
+
+
+def external_value(ch: "Chapter", key: str):
+    """A number the report quotes from another study (e.g. SINTEF's 2007 survey), read from published.yml.
+
+    Only for keys whose measure is ``stat: external`` in measures.yml: the value
+    is the report's (the published.yml entry whose ``lookup.result`` is
+    ``key``), never computed and never typed into a notebook. It is *not*
+    recorded as a result: the book does not reproduce it, so the scorecard and
+    ``compare_results`` list it as 'ekstern' rather than as reproduced. Where the
+    book shows it (``study_comparison``), it goes into that figure's CSV.
+    """
+    from src import measures as ms
+
+    spec = ms.load()["results"].get(key)
+    if not spec or spec.get("stat") != "external":
+        raise KeyError(f"measures.yml: '{key}' is not an external number (stat: external); compute it with ch.state")
+    entries = [e for e in ch.published if (e.get("lookup") or {}).get("result") == key]
+    if len(entries) != 1:
+        raise KeyError(f"published.yml: {len(entries)} entries with lookup.result '{key}', expected 1")
+    return entries[0]["value"]
+
+
+def stated_value(ch: "Chapter", key: str):
+    """``ch.state(key)`` (computed and recorded), or ``external_value(ch, key)`` (read, not recorded) when
+    measures.yml marks the number external."""
+    from src import measures as ms
+
+    spec = ms.load()["results"].get(key) or {}
+    return external_value(ch, key) if spec.get("stat") == "external" else ch.state(key)
+
+
+def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories: dict[str, str],
+                     studies: dict[str, str]) -> pd.DataFrame:
+    """This survey beside an earlier one: stacked shares per item, one bar per study (a figure).
+
+    ``items`` maps a result-key prefix to the item's variable (its label names
+    the panel), e.g. ``{"07_usefulness.f10_adapted_today": "training_general_adapted_today"}``;
+    ``categories`` maps a column label to the key suffix of its share, e.g.
+    ``{"Helt enig": "_fully_agree_pct"}``; ``studies`` maps a study label to the
+    suffix of its keys, e.g. ``{"2007": ".2007", "2024": ""}``. Every number is
+    ``stated_value`` of ``prefix + category suffix + study suffix``: computed by
+    its measure, or read from published.yml when it is another study's.
+    Writes ``reports/tables/<name>.csv`` (a row per item and study, a column per
+    category and their sum, 'Sum'), the figure to ``reports/figures/<name>.png``
+    and ``.svg``, shows the PNG and returns the table.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    from src import plots
+
+    item_col, study_col = "Påstand", "Undersøkelse"
+    rows = []
+    for prefix, var in items.items():
+        for study, suffix in studies.items():
+            row = {item_col: ch.codebook.label(var, ch.lang), study_col: study}
+            for label, cat in categories.items():
+                row[label] = stated_value(ch, f"{prefix}{cat}{suffix}")
+            row["Sum"] = sum(row[label] for label in categories)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    ch.table(table, name, show=False)
+    fig = plots.comparison_bars(table, item_col, study_col, list(categories))
+    out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
+    plt.close(fig)
+    display(Image(filename=str(out["png"])))
+    return table
+
+
+def reliability_table(ch: "Chapter", key: str) -> pd.DataFrame:
+    """Item-total statistics of the index behind an alpha result (``stat: alpha`` in measures.yml).
+
+    One row per item (its codebook label): mean, corrected item-total
+    correlation, Cronbach's alpha if the item is left out, and the complete
+    answers the statistics rest on (``stats.cronbach_alpha``, unweighted as
+    alpha always is here). The alpha itself is stated with ``ch.state(key)``.
+    """
+    from src import measures as ms
+    from src import stats as st
+
+    spec = ms.load()["results"][key]
+    if spec.get("stat") != "alpha":
+        raise KeyError(f"measures.yml: '{key}' is not an alpha (stat: alpha)")
+    frame = ch.data
+    if spec.get("where"):
+        frame = frame[frame.eval(ch.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
+    items = list(ch.codebook.groups[spec["grid"]].members) if "grid" in spec else list(spec["vars"])
+    _, stats = st.cronbach_alpha(frame[items])
+    return pd.DataFrame({
+        "Påstand": [ch.codebook.label(v, ch.lang) for v in stats["item"]],
+        "Gjennomsnitt": stats["mean"],
+        "Korrigert item-total-korrelasjon": stats["item_total_r"],
+        "Alpha uten påstanden": stats["alpha_if_deleted"],
+        "Antall (komplette svar)": stats["n"],
+    })

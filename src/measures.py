@@ -397,6 +397,8 @@ def row_labels(layout: dict, cb: Codebook, lang: str = "nb") -> list[str]:
         return [printed.get(m, cb.variables[m].label) for m in group.members]
     if "rows" in layout:
         return list(cb.value_labels(layout["rows"]).values()) + ["Totalt"]
+    if "vars" in layout:   # one row per variable or index, by its label (no 'Totalt')
+        return [cb.label(v) for v in layout["vars"]]
     var = layout["var"]
     labels = list(cb.value_labels(var).values())
     if layout.get("subtotals"):

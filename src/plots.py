@@ -91,3 +91,42 @@ def save(fig, name: str, folder: Path) -> dict[str, Path]:
     fig.savefig(out["png"], dpi=150, metadata={"Software": None})
     fig.savefig(out["svg"], metadata={"Date": None, "Creator": None})
     return out
+
+
+def comparison_bars(table: pd.DataFrame, item: str, study: str, categories: list[str],
+                    colors: list[str] | None = None, width: float = 8.0):
+    """Stacked bars of shares, one panel per item, one bar per study inside it (e.g. 2007 beside 2024).
+
+    ``table`` has a row per item and study (columns ``item`` and ``study`` name
+    them) and a column per stacked category (percent). Each segment of 4 or
+    more is printed in the bar and the sum at its end; the item labels are the
+    panel titles, the studies the y labels, in the table's order.
+    """
+    colors = colors or [DIVERGING[4], DIVERGING[3]]
+    items = list(dict.fromkeys(table[item]))
+    studies = list(dict.fromkeys(table[study]))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(items), 1, sharex=True, squeeze=False,
+                                 figsize=(width, (0.45 * len(studies) + 0.75) * len(items) + 0.6))
+        for ax, name in zip(axes[:, 0], items):
+            part = table[table[item] == name].set_index(study).reindex(studies)
+            ys = np.arange(len(studies))[::-1]
+            left = np.zeros(len(studies))
+            for k, cat in enumerate(categories):
+                v = part[cat].to_numpy(float)
+                ax.barh(ys, v, left=left, color=colors[k % len(colors)], height=0.7,
+                        label=cat if ax is axes[0, 0] else None)
+                for y, l0, w in zip(ys, left, v):
+                    if w >= 4:
+                        ax.text(l0 + w / 2, y, f"{w:.0f}", ha="center", va="center", fontsize=8,
+                                color="white" if k == 0 else "black")
+                left = left + v
+            for y, total in zip(ys, left):
+                ax.text(total + 1, y, f"{total:.0f}", va="center", fontsize=8, fontweight="bold")
+            ax.set_yticks(ys, studies)
+            ax.set_title(_wrap(name, 90), fontsize=9, loc="left")
+            ax.set_xlim(0, 100)
+        axes[-1, 0].set_xlabel("Prosent")
+        fig.legend(loc="upper center", ncol=len(categories), frameon=False, fontsize=8)
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
+    return fig

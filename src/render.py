@@ -129,7 +129,7 @@ nav.sidebar li{margin:.3rem 0}
 nav.sidebar a{color:#1f4e79;text-decoration:none}
 nav.sidebar a.active{font-weight:700}
 nav.sidebar .appendix{margin-top:1rem;font-weight:600;color:#555}
-main{flex:1;min-width:0;max-width:62rem;padding:1.5rem 2.5rem 4rem;overflow-wrap:anywhere}
+main{flex:1;min-width:0;max-width:62rem;padding:1.5rem 2.5rem 4rem;overflow-wrap:break-word}
 table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;display:block;overflow-x:auto;max-width:100%}
 th,td{border-bottom:1px solid #dee2e6;padding:.25rem .7rem;text-align:left}
 th{border-bottom:2px solid #adb5bd}
