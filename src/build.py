@@ -141,7 +141,8 @@ def run_notebooks(params: dict, names: list[str] | None = None) -> dict:
             ) from None
         timings[name] = round(time.perf_counter() - t0, 2)
         log(f"      done in {timings[name]:.1f} s")
-    _promote(stage, reports)
+    subset = set(names) != set(notebook_order())
+    _promote(stage, reports, replace=not subset)
     merge_results(reports)
     return timings
 
@@ -168,8 +169,23 @@ def _first_line(text: str) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
-def _promote(stage: Path, reports: Path) -> None:
-    """Replace reports/{executed,tables,figures,results} by the staged ones."""
+def _promote(stage: Path, reports: Path, replace: bool = True) -> None:
+    """Move the staged outputs into reports/.
+
+    A full build replaces reports/{executed,tables,figures,results} whole (no
+    stale file of a removed table survives); a build of some notebooks
+    (``--notebooks``) only replaces the files those notebooks wrote, so the
+    other chapters' outputs stay and the book still renders.
+    """
+    if not replace:
+        for sub in (paths.EXECUTED_DIR, paths.TABLES_DIR, paths.FIGURES_DIR, paths.RESULTS_DIR):
+            (reports / sub).mkdir(parents=True, exist_ok=True)
+            if (stage / sub).exists():
+                for f in (stage / sub).iterdir():
+                    f.replace(reports / sub / f.name)
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(reports / "failed", ignore_errors=True)
+        return
     for sub in (paths.EXECUTED_DIR, paths.TABLES_DIR, paths.FIGURES_DIR, paths.RESULTS_DIR):
         new, old = stage / sub, reports / sub
         if not new.exists():

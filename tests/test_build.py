@@ -180,3 +180,15 @@ def test_open_answers_never_reach_the_reports(built, codebook):
             published += p.read_text(encoding="utf-8", errors="ignore")
     leaked = sorted(t for t in texts if t in published)
     assert not leaked, f"open answers found in reports/: {leaked[:5]}"
+
+
+def test_rebuilding_some_notebooks_keeps_the_other_chapters(built):
+    """A researcher reruns one chapter: its outputs are replaced, the others stay, the book renders."""
+    root, _ = built
+    before = sorted(p.name for p in (root / "reports/executed").glob("*.ipynb"))
+    other_table = (root / "reports/tables/tabell_02.csv").read_bytes()
+    proc = run_build(root, "--notebooks", "01_cleaning,03_role")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (root / "reports/executed").glob("*.ipynb")) == before
+    assert (root / "reports/tables/tabell_02.csv").read_bytes() == other_table
+    assert (root / "reports/book/03_role.html").exists() and (root / "reports/book/09_barriers.html").exists()
