@@ -59,7 +59,6 @@ def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng:
     if not targets or answered.sum() < 2:
         return values, {}
     codes = np.unique(values[answered])
-    T = len(targets)
     WN = np.array([[tg.num.get(float(c), 0.0) for c in codes] for tg in targets])
     WD = np.array([[tg.den.get(float(c), 0.0) for c in codes] for tg in targets])
     M = np.array([tg.mask & answered for tg in targets])

@@ -191,12 +191,12 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     df.loc[hvo_partial.union(vo_partial), "basic_training"] = 2
 
     # -- background of the analysis sample (report 4.1) ------------------
-    def answering(name: str, pool: pd.Index, blank: int) -> pd.Index:
+    def answering(pool: pd.Index, blank: int) -> pd.Index:
         return pool.difference(pick(rng, pool, blank))
 
     industry_labels = cb.value_labels("industry")
     industry_counts = scale({c: t.count("tabell_03", lab) for c, lab in industry_labels.items()}, size)
-    ind_idx = answering("industry", sample, n_sample - sum(industry_counts.values()))
+    ind_idx = answering(sample, n_sample - sum(industry_counts.values()))
     df["industry"] = np.nan
     df.loc[ind_idx, "industry"] = assign(rng, ind_idx, industry_counts)
     ind11 = df["industry"].map(cb.recodes["industry_11"].map)
@@ -207,7 +207,7 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     df.loc[other, "industry_other_text"] = [phrases[i] for i in rng.integers(0, len(phrases), len(other))]
 
     # Sector: 74/26 among public/private, 1.3 % 'annet' (footnote 19).
-    sec_idx = answering("sector", sample, int(round(A["nonresponse"]["sector"] * size)))
+    sec_idx = answering(sample, int(round(A["nonresponse"]["sector"] * size)))
     n_other = int(round(len(sec_idx) * t.value("02_sample.sector_other_pct") / 100))
     n_public = int(round((len(sec_idx) - n_other) * t.value("02_sample.sector_public_pct") / 100))
     sector_counts = {1: n_public, 3: n_other, 2: len(sec_idx) - n_public - n_other}
@@ -218,14 +218,14 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     # Firm size: Tabell 5 exactly; larger firms more common in the public sector.
     size_labels = cb.value_labels("firm_size")
     size_counts = scale({c: t.count("tabell_05", lab, "Antall svar") for c, lab in size_labels.items()}, size)
-    size_idx = answering("firm_size", sample, n_sample - sum(size_counts.values()))
+    size_idx = answering(sample, n_sample - sum(size_counts.values()))
     shift = df.loc[size_idx, "sector"].map(A["large_firm_shift"]).fillna(0).to_numpy()
     largest_first = dict(sorted(size_counts.items(), key=lambda kv: -kv[0]))
     df["firm_size"] = np.nan
     df.loc[size_idx, "firm_size"] = assign(rng, size_idx, largest_first, score=shift, noise=1.0)
 
     # Gender: 60/40 among those answering.
-    gen_idx = answering("gender", sample, int(round(A["nonresponse"]["gender"] * size)))
+    gen_idx = answering(sample, int(round(A["nonresponse"]["gender"] * size)))
     n_women = int(round(len(gen_idx) * t.value("02_sample.gender_women_pct") / 100))
     p_female = ind11.loc[gen_idx].map(A["female_propensity"]).fillna(.6)
     df["gender"] = np.nan
@@ -233,7 +233,7 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
                                        score=logit(p_female), noise=0.8)
 
     # Office work: 28 % mainly office work; the other 72 % split (not published).
-    off_idx = answering("office_work", sample, int(round(A["nonresponse"]["office_work"] * size)))
+    off_idx = answering(sample, int(round(A["nonresponse"]["office_work"] * size)))
     n_office = int(round(len(off_idx) * t.value("02_sample.office_work_pct") / 100))
     rest = len(off_idx) - n_office
     p_office = ind11.loc[off_idx].map(A["office_propensity"]).fillna(.3)
@@ -243,7 +243,7 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
 
     # Under 10 employees: was the role established under the 2024 rules?
     small = df.index[df["firm_size"].isin([1, 2])]
-    nr_idx = answering("new_rules_2024", small, min(len(small), int(round(A["nonresponse"]["new_rules_2024"] * size))))
+    nr_idx = answering(small, min(len(small), int(round(A["nonresponse"]["new_rules_2024"] * size))))
     nr_shares = {1: t.value("02_sample.under10_new_rules_pct"), 2: t.value("02_sample.under10_local_agreement_pct"),
                  3: t.value("02_sample.under10_dont_know_pct")}
     df["new_rules_2024"] = np.nan
