@@ -86,6 +86,11 @@ def apply_exclusions(data: pd.DataFrame, codebook: Codebook | None = None):
         reason[hit] = rule.key
     sample = data[reason.isna()].copy()
     excluded = data[reason.notna()].copy()
+    if sample.empty:
+        counts = ", ".join(f"{rule.key}: {int((reason == rule.key).sum())}" for rule in cb.exclusions)
+        raise ValueError(f"all {len(data)} respondents were excluded by the codebook's exclusion rules ({counts}); "
+                         "no analysis sample is left — is this the right export, and are 'role' and "
+                         "'basic_training' coded as in data/codebook.yml?")
     excluded["exclusion"] = reason[reason.notna()]
     rows = [("Svarte på hele eller deler av undersøkelsen", "all", len(data))]
     for rule in cb.exclusions:

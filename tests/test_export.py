@@ -100,3 +100,19 @@ def test_csv_export_in_utf8_reads_and_latin1_is_refused(tmp_path, synthetic_fram
     bad = tmp_path / "latin1.csv"
     bad.write_bytes(good.read_text(encoding="utf-8").encode("latin-1", errors="replace"))
     assert "not UTF-8" in str(problems(bad, codebook))
+
+
+def test_likert_value_out_of_range_is_named(tmp_path, synthetic_frame, codebook):
+    src = next(v.source for v in codebook.variables.values() if v.scale == "agree5")
+    frame = synthetic_frame.copy()
+    row = frame.index[frame[src].notna()][0]
+    frame.loc[row, src] = 7.0
+    err = problems(write(frame, tmp_path / "x.sav", codebook), codebook)
+    assert f"column '{src}'" in str(err) and "value(s) 7 (1 rows)" in str(err) and "codes 1–5" in str(err)
+
+
+def test_all_rows_excluded_is_a_clear_error(synthetic_sav, codebook):
+    export = h.read_export(synthetic_sav, codebook)
+    amu_only = export.data.assign(role=pd.array([5] * len(export.data), dtype="Int64"))
+    with pytest.raises(ValueError, match=r"all 2950 respondents were excluded .*amu_only: 2950"):
+        h.apply_exclusions(amu_only, codebook)
