@@ -280,7 +280,9 @@ def _weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, 
 
 def reference(path: str):
     """A value of population_margins.yml by dotted path, e.g. 'sector_share.values.Offentlig'."""
-    node = yaml.safe_load(paths.POPULATION_MARGINS.read_text(encoding="utf-8"))
+    from src.helpers import load_margins
+
+    node = load_margins()
     for part in path.split("."):
         node = node[part]
     return node

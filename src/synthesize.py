@@ -7,7 +7,8 @@ published numbers hold: the counts of the report's tables exactly, its
 stated shares to the printed rounding. The targets are read from
 ``data/reference/published.yml`` (entries with ``calibrated: true``), so no
 number is typed twice. What the report does not publish (which industries
-are public, how answers co-vary) is an assumption, set out in ``ASSUMPTIONS``
+are public, how answers co-vary) is an assumption, set out in
+``data/reference/synthesis.yml`` (``background:`` for the 4.1 block)
 below, and the fidelity score shows which published numbers the data were
 *not* calibrated on.
 
@@ -35,41 +36,6 @@ DEFAULT_SEED = 20241008
 FILE_LABEL = "SYNTHETIC calibrated export - not real survey answers"
 SAV_TIMESTAMP = b"08 Oct 2400:00:00"  # creation date (9 bytes) + time (8 bytes) in the header
 
-# Assumptions for what the report does not publish. Each is a documented
-# modelling choice, not a result; the book says the data are synthetic.
-ASSUMPTIONS = {
-    # Roles of the 186 excluded for lacking basic training (not published).
-    "untrained_roles": {1: 160, 2: 6, 3: 4, 4: 16},
-    # The 133 'no role or no answer': split between 'none of the roles' and blank.
-    "no_role": {"none": 98, "blank": 35},
-    # HVO with partial basic training (report: 98 % of HVO had all of it).
-    "hvo_partial_training": 10,
-    # Item non-response among the 2247 (answers = 2247 - these), where the
-    # report prints no base n for the question.
-    "nonresponse": {"gender": 7, "sector": 7, "office_work": 9, "new_rules_2024": 1},
-    # Share of public-sector employment by industry (Tabell 3 codes), used as
-    # a propensity: who answers 'offentlig'. Exact sector totals are kept.
-    "public_propensity": {
-        1: .25, 2: .02, 3: .15, 4: .55, 5: .97, 6: .02, 7: .15, 8: .35, 9: .25, 10: .97,
-        11: .05, 12: .20, 13: .15, 14: .35, 15: .80, 16: .65, 17: .45, 18: .03, 19: .99,
-        20: .10, 21: .60, 22: .99, 23: .30, 24: .92, 25: .97, 26: .92, 27: .15, 28: .04,
-        29: .03, 30: .50,
-    },
-    # Women's propensity by industry group (Tabell 4 codes via the codebook recode).
-    "female_propensity": {1: .85, 2: .45, 3: .25, 4: .08, 5: .72, 6: .60, 7: .45, 8: .35,
-                          9: .25, 10: .60, 11: .40},
-    # 'Office-ness' by industry group: higher -> mainly office work.
-    "office_propensity": {1: .05, 2: .20, 3: .10, 4: .10, 5: .15, 6: .70, 7: .75, 8: .85,
-                          9: .30, 10: .90, 11: .30},
-    # 'Size' propensity by sector (1 public, 2 private, 3 other): larger firms
-    # are more common among public employers in the sample.
-    "large_firm_shift": {1: .6, 2: -.9, 3: 0.0},
-    # Open answers to 'Annet, beskriv' (short, non-identifying).
-    "other_industry_phrases": [
-        "Frivillig organisasjon", "Kirke og trossamfunn", "Interesseorganisasjon", "Vakt og sikkerhet",
-        "Renhold", "Forskning", "Kommunal teknisk drift", "Museum", "Havn", "Flyplass",
-    ],
-}
 
 
 class Targets:
@@ -157,7 +123,8 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     cb = codebook or load_codebook()
     t = Targets(entries if entries is not None else load_published())
     rng = np.random.default_rng(seed)
-    A = ASSUMPTIONS
+    spec = load_synthesis_spec()
+    A = spec["background"]
     V = cb.variables
 
     # -- who answered: the sample flow of report 4.1 ----------------------
@@ -250,7 +217,6 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     df.loc[nr_idx, "new_rules_2024"] = assign(rng, nr_idx, split_counts(len(nr_idx), nr_shares))
 
     # -- every further question, generically from the published numbers ---
-    spec = load_synthesis_spec()
     df, _ = generate_questions(df, cb, entries if entries is not None else load_published(), spec, rng, size)
 
     # Export order: by respondent id, export column names.

@@ -118,7 +118,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats as sps
 
 from src import paths
@@ -928,9 +927,10 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
     if codebook is None:
         from src.codebook import load
         codebook = load()
+    from src.helpers import load_margins
+
     p = paths.resolve(path) if path else paths.POPULATION_MARGINS
-    with open(p, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
+    raw = load_margins(p)
     where = paths.relative(p)
     problems: list[str] = []
     out: dict[str, dict] = {}
