@@ -8,7 +8,6 @@ rows, and what was expected.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from src import paths
 from src.codebook import Codebook
+from src.inputs import read_manifest, sha256  # noqa: F401  (re-exported)
 
 SUPPORTED = {".sav": "SPSS", ".csv": "CSV (UTF-8)"}
 MAX_LISTED = 5  # offending values / rows named per problem
@@ -40,25 +40,6 @@ class Export:
     n_rows: int
     synthetic: bool           # the file says it is synthetic (name or file label)
     file_label: str
-
-
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def read_manifest(manifest: Path = paths.RAW_MANIFEST) -> dict[str, str]:
-    """File name -> sha256 from data/raw/MANIFEST.sha256 (sha256sum format)."""
-    out = {}
-    if manifest.exists():
-        for line in manifest.read_text(encoding="utf-8").splitlines():
-            if line.strip() and not line.startswith("#"):
-                digest, name = line.split(maxsplit=1)
-                out[name.strip()] = digest
-    return out
 
 
 def _listed(items, n=MAX_LISTED) -> str:

@@ -28,43 +28,7 @@ from src import paths
 from src.codebook import Codebook, load as load_codebook
 from src.export import Export, read_export, routed  # noqa: F401  (re-exported for notebooks)
 
-PARAM_TYPES = {
-    "raw_path": str,
-    "derived_dir": str,
-    "reports_dir": str,
-    "weighted": bool,
-    "lang": str,
-    "alpha": float,
-}
-
-
-class ParameterError(ValueError):
-    """A notebook parameter has the wrong type or value."""
-
-
-def check_params(params: dict, where: str = "parameters") -> dict:
-    """Validate notebook parameters; raise ParameterError listing every problem."""
-    problems = []
-    unknown = sorted(set(params) - set(PARAM_TYPES))
-    if unknown:
-        problems.append(f"unknown parameter(s) {unknown}; known: {sorted(PARAM_TYPES)}")
-    for key, typ in PARAM_TYPES.items():
-        if key not in params:
-            continue
-        val = params[key]
-        ok = isinstance(val, typ) and not (typ is not bool and isinstance(val, bool))
-        if typ is float and isinstance(val, int) and not isinstance(val, bool):
-            ok = True
-        if not ok:
-            problems.append(f"'{key}' must be {typ.__name__}, got {type(val).__name__} {val!r}")
-    if isinstance(params.get("lang"), str) and params["lang"] not in ("nb", "en"):
-        problems.append(f"'lang' must be 'nb' or 'en', got {params['lang']!r}")
-    a = params.get("alpha")
-    if isinstance(a, (int, float)) and not isinstance(a, bool) and not 0 < a < 1:
-        problems.append(f"'alpha' must be between 0 and 1, got {a!r}")
-    if problems:
-        raise ParameterError(f"Invalid {where}:\n" + "\n".join(f"  - {p}" for p in problems))
-    return params
+from src.inputs import PARAM_TYPES, ParameterError, check_params  # noqa: F401  (re-exported)
 
 
 # ---------------------------------------------------------------------------

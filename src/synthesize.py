@@ -31,8 +31,9 @@ import pandas as pd
 from src import paths
 from src.codebook import Codebook, load as load_codebook
 from src.helpers import load_published
+from src.inputs import (DEFAULT_SEED, GENERATOR_INPUTS, fingerprint, fingerprint_file,  # noqa: F401
+                        is_current, write_manifest)
 
-DEFAULT_SEED = 20241008
 FILE_LABEL = "SYNTHETIC calibrated export - not real survey answers"
 SAV_TIMESTAMP = b"08 Oct 2400:00:00"  # creation date (9 bytes) + time (8 bytes) in the header
 
@@ -641,41 +642,6 @@ def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None =
     tmp.write_bytes(bytes(data))
     tmp.replace(path)
     return hashlib.sha256(bytes(data)).hexdigest()
-
-
-def write_manifest(files: dict[str, str], manifest: Path = paths.RAW_MANIFEST) -> None:
-    """Record sha256 checksums of the raw inputs (``sha256  name`` lines, like sha256sum)."""
-    from src.export import read_manifest
-
-    existing = read_manifest(manifest)
-    existing.update(files)
-    lines = ["# sha256 of the files in data/raw (check: cd data/raw && sha256sum -c MANIFEST.sha256)"]
-    lines += [f"{d}  {n}" for n, d in sorted(existing.items())]
-    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-GENERATOR_INPUTS = ["src/synthesize.py", "src/calibrate.py", "src/measures.py", "data/codebook.yml",
-                    "data/reference/published.yml", "data/reference/measures.yml", "data/reference/synthesis.yml"]
-
-
-def fingerprint(seed: int = DEFAULT_SEED, size: float = 1.0) -> str:
-    """sha256 over everything the synthetic export is made from (code, codebook, targets, seed, size)."""
-    h = hashlib.sha256(f"seed={seed};size={size}".encode())
-    for rel in GENERATOR_INPUTS:
-        p = paths.ROOT / rel
-        h.update(rel.encode() + b"\0" + (p.read_bytes() if p.exists() else b""))
-    return h.hexdigest()
-
-
-def fingerprint_file(out: Path) -> Path:
-    return out.with_name(out.name + ".inputs")
-
-
-def is_current(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED, size: float = 1.0) -> bool:
-    """True when ``out`` exists and was generated from the present generator inputs."""
-    out = paths.resolve(out)
-    fp = fingerprint_file(out)
-    return out.exists() and fp.exists() and fp.read_text().strip() == fingerprint(seed, size)
 
 
 def generate(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED, size: float = 1.0) -> Path:
