@@ -5,25 +5,28 @@
     python -m src.build -p raw_path=data/raw/export.sav -p alpha=0.01
     python -m src.build --renderer fallback   # skip Quarto even if installed
 
-Steps, each a function below:
+    python -m src.build -j 1 --force          # sequential, everything re-run
+
+Steps:
 
 1. ``load_params``    params.yml + overrides, type-checked (unknown keys refused)
 2. ``ensure_input``   the raw export; the default synthetic one is generated if absent,
                       and any file named in data/raw/MANIFEST.sha256 must match it
-3. ``run_notebooks``  01_cleaning, 02_sample, … in _quarto.yml order, executed by
-                      papermill into a staging folder; outputs swapped into reports/
-                      only when every notebook succeeded
-4. ``render``         Quarto if installed, else the nbconvert fallback, into a staging
-                      folder swapped into reports/book at the end
+3. ``pipeline.run``   the dependency graph of src/pipeline.py, run by doit: each
+                      notebook (papermill) re-executed only when something it reads
+                      changed, chapters in parallel; then the results, the appendices
+                      (``write_appendices``) and the book (``render``: Quarto if
+                      installed, else the nbconvert fallback, staged and swapped in)
 
-A failure anywhere leaves the previous reports/ and book in place, and a
-notebook that fails mid-way is kept for inspection in reports/failed/.
+A failing notebook stops the build with its cell and error, is kept in
+reports/failed/, and leaves its previous outputs and the rendered book in place.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -32,9 +35,8 @@ from pathlib import Path
 import yaml
 
 from src import paths
-from src.export import ExportError, read_manifest, sha256
-from src.helpers import ParameterError, check_params, write_json
-from src.render import notebook_order, quarto_available, render_fallback, render_quarto
+from src.inputs import ParameterError, check_params, is_current, read_manifest, sha256
+from src.pipeline import STATE_DIR
 
 
 class BuildError(RuntimeError):
@@ -82,9 +84,9 @@ def ensure_input(params: dict) -> Path:
     """The raw export the build will read; generates the default synthetic one if absent."""
     raw = paths.resolve(params["raw_path"])
     if raw == paths.SYNTHETIC_EXPORT:
-        from src.synthesize import generate, is_current
-
         if not is_current(raw):
+            from src.synthesize import generate
+
             why = "No export in" if not raw.exists() else "The generator or its targets changed since the export in"
             log(f"{why} {paths.relative(raw.parent)}: generating the calibrated synthetic export …")
             t0 = time.perf_counter()
@@ -103,113 +105,7 @@ def ensure_input(params: dict) -> Path:
     return raw
 
 
-# -- 3. notebooks ------------------------------------------------------------
-
-def run_notebooks(params: dict, names: list[str] | None = None) -> dict:
-    """Execute the notebooks in book order into a staging folder, then swap outputs in."""
-    import papermill as pm
-
-    names = names or notebook_order()
-    reports = paths.resolve(params["reports_dir"])
-    stage = reports / "_staging"
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / paths.EXECUTED_DIR).mkdir(parents=True)
-    nb_params = dict(params, reports_dir=str(stage))
-    timings = {}
-    for i, name in enumerate(names, 1):
-        src = paths.NOTEBOOKS / f"{name}.ipynb"
-        if not src.exists():
-            raise BuildError(f"_quarto.yml lists {name}, but {paths.relative(src)} does not exist")
-        out = stage / paths.EXECUTED_DIR / f"{name}.ipynb"
-        log(f"[{i}/{len(names)}] {name} …")
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(str(src), str(out), parameters=nb_params, cwd=str(paths.ROOT),
-                                progress_bar=False, log_output=False, kernel_manager_class=kernel_manager_class())
-        except pm.PapermillExecutionError as exc:
-            failed = reports / "failed"
-            failed.mkdir(parents=True, exist_ok=True)
-            kept = failed / f"{name}.ipynb"
-            if out.exists():
-                shutil.copy2(out, kept)
-            shutil.rmtree(stage, ignore_errors=True)
-            raise BuildError(
-                f"{name} failed in cell {exc.exec_count} with {exc.ename}: {_first_line(exc.evalue)}\n"
-                f"{exc.evalue.strip()}\n"
-                f"The partly executed notebook is kept in {paths.relative(kept)}; "
-                "the previous reports and book are unchanged."
-            ) from None
-        timings[name] = round(time.perf_counter() - t0, 2)
-        log(f"      done in {timings[name]:.1f} s")
-    subset = set(names) != set(notebook_order())
-    _promote(stage, reports, replace=not subset)
-    merge_results(reports)
-    return timings
-
-
-def kernel_manager_class():
-    """Kernels talk over IPC sockets (files), not TCP ports.
-
-    No port can be taken by another kernel starting at the same moment (the
-    papermill port race of parallel runs), and nothing is sent over the
-    network unencrypted (ipykernel warns about that for TCP).
-    """
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class IPCKernelManager(AsyncKernelManager):
-        @default("transport")
-        def _default_transport(self):
-            return "ipc"
-
-    return IPCKernelManager
-
-
-def _first_line(text: str) -> str:
-    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-
-
-def _promote(stage: Path, reports: Path, replace: bool = True) -> None:
-    """Move the staged outputs into reports/.
-
-    A full build replaces reports/{executed,tables,figures,results} whole (no
-    stale file of a removed table survives); a build of some notebooks
-    (``--notebooks``) only replaces the files those notebooks wrote, so the
-    other chapters' outputs stay and the book still renders.
-    """
-    if not replace:
-        for sub in (paths.EXECUTED_DIR, paths.TABLES_DIR, paths.FIGURES_DIR, paths.RESULTS_DIR):
-            (reports / sub).mkdir(parents=True, exist_ok=True)
-            if (stage / sub).exists():
-                for f in (stage / sub).iterdir():
-                    f.replace(reports / sub / f.name)
-        shutil.rmtree(stage, ignore_errors=True)
-        shutil.rmtree(reports / "failed", ignore_errors=True)
-        return
-    for sub in (paths.EXECUTED_DIR, paths.TABLES_DIR, paths.FIGURES_DIR, paths.RESULTS_DIR):
-        new, old = stage / sub, reports / sub
-        if not new.exists():
-            new.mkdir(parents=True)
-        trash = reports / f".old-{sub}"
-        shutil.rmtree(trash, ignore_errors=True)
-        if old.exists():
-            old.rename(trash)
-        new.rename(old)
-        shutil.rmtree(trash, ignore_errors=True)
-    shutil.rmtree(stage, ignore_errors=True)
-    shutil.rmtree(reports / "failed", ignore_errors=True)
-
-
-def merge_results(reports: Path) -> dict:
-    """reports/results/*.json -> reports/results.json (one flat, sorted mapping)."""
-    merged = {}
-    for f in sorted((reports / paths.RESULTS_DIR).glob("*.json")):
-        merged.update(json.loads(f.read_text(encoding="utf-8")))
-    write_json(reports / paths.RESULTS_FILE, merged)
-    return merged
-
-
-# -- 4. book -----------------------------------------------------------------
+# -- 3. what the graph's last steps do (the graph itself: src/pipeline.py) ----
 
 def write_provenance(params: dict) -> Path:
     """reports/_data_provenance.md: the data behind the book, for the front page."""
@@ -223,8 +119,10 @@ def write_provenance(params: dict) -> Path:
     return out
 
 
-def render(params: dict, renderer: str = "auto") -> Path:
+def render(params: dict, renderer: str = "auto") -> str:
     """Render the book into reports/book (staged, swapped in at the end)."""
+    from src.render import quarto_available, render_fallback, render_quarto
+
     reports = paths.resolve(params["reports_dir"])
     stage = reports / "_book_staging"
     shutil.rmtree(stage, ignore_errors=True)
@@ -245,22 +143,7 @@ def render(params: dict, renderer: str = "auto") -> Path:
         book.rename(trash)
     stage.rename(book)
     shutil.rmtree(trash, ignore_errors=True)
-    return book / index.name
-
-
-def run_weighted(params: dict) -> dict:
-    """The chapters again with weighted: true into reports/weighted/, and the weighting appendix."""
-    from src import sensitivity
-
-    reports = paths.resolve(params["reports_dir"])
-    chapters = [n for n in notebook_order() if n != "01_cleaning"]
-    log("Weighted sensitivity run (the same chapters with weighted: true) …")
-    timings = run_notebooks(dict(params, weighted=True, reports_dir=str(reports / sensitivity.WEIGHTED_DIR)), chapters)
-    table = sensitivity.compare(reports)
-    table.to_csv(reports / "weighting_comparison.csv", index=False, encoding="utf-8", lineterminator="\n")
-    info = json.loads((paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
-    (reports / "_weighting.md").write_text(sensitivity.markdown(table, info, params["lang"]), encoding="utf-8")
-    return {f"{k} (vektet)": v for k, v in timings.items()}
+    return paths.relative(book / index.name)
 
 
 def write_scorecard(params: dict) -> str:
@@ -275,14 +158,9 @@ def write_scorecard(params: dict) -> str:
     return scorecard.headline(scores)
 
 
-def write_build_info(params: dict, timings: dict) -> dict:
-    """reports/build_info.json and reports/_build_info.md: what built the book (the reproducibility appendix)."""
-    import platform
+def git_state() -> dict:
+    """The commit the book is built from and whether the tree has uncommitted changes."""
     import subprocess
-    from datetime import datetime, timezone
-    from importlib import metadata
-
-    from src.helpers import markdown_table
 
     def git(*args):
         try:
@@ -291,10 +169,39 @@ def write_build_info(params: dict, timings: dict) -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
 
+    commit = git("rev-parse", "HEAD")
+    return {"commit": commit or None,
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
+
+
+def notebook_timings(params: dict) -> dict:
+    """Seconds per executed notebook (papermill's record: kernel start-up included), in book order."""
+    from src.pipeline import WEIGHTED_DIR, notebook_order
+
+    reports = paths.resolve(params["reports_dir"])
+    timings = {}
+    for label, folder in (("", reports), (" (vektet)", reports / WEIGHTED_DIR)):
+        for name in notebook_order():
+            f = folder / paths.EXECUTED_DIR / f"{name}.ipynb"
+            if f.exists():
+                meta = json.loads(f.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
+                if meta.get("duration") is not None:
+                    timings[name + label] = round(meta["duration"], 2)
+    return timings
+
+
+def write_build_info(params: dict, timings: dict) -> dict:
+    """reports/build_info.json and reports/_build_info.md: what built the book (the reproducibility appendix)."""
+    import platform
+    from datetime import datetime, timezone
+    from importlib import metadata
+
+    from src.helpers import markdown_table, write_json
+
     pins = [line.split("==")[0] for line in (paths.ROOT / "requirements.txt").read_text().splitlines()
             if "==" in line]
     key = ["pandas", "numpy", "scipy", "statsmodels", "seaborn", "matplotlib", "papermill", "nbconvert",
-           "pyreadstat", "pyarrow", "PyYAML", "jupyterlab", "ipykernel"]
+           "pyreadstat", "pyarrow", "PyYAML", "jupyterlab", "ipykernel", "doit"]
     versions = {}
     for name in key + [p for p in pins if p not in key]:
         try:
@@ -303,8 +210,8 @@ def write_build_info(params: dict, timings: dict) -> dict:
             versions[name] = "ikke installert"
     info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
     data = json.loads(info_path.read_text(encoding="utf-8"))
-    commit = git("rev-parse", "HEAD") or "ukjent (ikke et git-arkiv)"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit[:1] != "u" else None
+    state = git_state()
+    commit, dirty = state["commit"] or "ukjent (ikke et git-arkiv)", state["dirty"]
     info = {
         "built_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "python": platform.python_version(), "platform": platform.platform(),
@@ -329,7 +236,8 @@ def write_build_info(params: dict, timings: dict) -> dict:
         "",
         markdown_table(pd.DataFrame({"Parameter": list(params), "Verdi": [str(v) for v in params.values()]})),
         "",
-        "**Kjøretid per notatbok (sekunder, med oppstart av kjernen):**",
+        "**Kjøretid per notatbok (sekunder, med oppstart av kjernen; fra siste gang notatboka ble kjørt — "
+        "byggingen kjører bare notatbøker som har endret seg):**",
         "",
         markdown_table(pd.DataFrame({"Notatbok": list(timings), "Sekunder": list(timings.values())}),
                        {"Sekunder": 1}),
@@ -342,40 +250,80 @@ def write_build_info(params: dict, timings: dict) -> dict:
     return info
 
 
+def write_weighting_appendix(params: dict) -> None:
+    """reports/_weighting.md and weighting_comparison.csv: the weighted run beside the unweighted one."""
+    from src import sensitivity
+
+    reports = paths.resolve(params["reports_dir"])
+    table = sensitivity.compare(reports)
+    table.to_csv(reports / "weighting_comparison.csv", index=False, encoding="utf-8", lineterminator="\n")
+    info = json.loads((paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
+    (reports / "_weighting.md").write_text(sensitivity.markdown(table, info, params["lang"]), encoding="utf-8")
+
+
+def write_appendices(params: dict) -> None:
+    """Everything the front page and the appendices include, from what the notebooks wrote."""
+    write_provenance(params)
+    if not params["weighted"]:
+        write_weighting_appendix(params)
+    headline = write_scorecard(params)
+    (paths.resolve(params["reports_dir"]) / STATE_DIR / "headline.txt").write_text(headline + "\n", encoding="utf-8")
+    write_build_info(params, notebook_timings(params))
+
+
 def build(params_file: str | None = None, overrides: list[str] | None = None, renderer: str = "auto",
-          notebooks: list[str] | None = None, render_book: bool = True) -> dict:
+          notebooks: list[str] | None = None, render_book: bool = True, jobs: int | None = None,
+          force: bool = False) -> dict:
+    """Bring the book up to date: re-run what changed (everything with ``force``), in parallel."""
+    from src import pipeline
+
     t0 = time.perf_counter()
     params = load_params(params_file, overrides)
     ensure_input(params)
-    timings = run_notebooks(params, notebooks)
-    if not params["weighted"] and not notebooks:
-        timings.update(run_weighted(params))
-    write_provenance(params)
-    headline = write_scorecard(params)
-    write_build_info(params, timings)
-    summary = {"timings": timings, "scorecard": headline}
+    if renderer == "quarto" and not shutil.which("quarto"):
+        raise BuildError("--renderer quarto was asked for, but quarto is not on PATH")
+    order = pipeline.notebook_order()
+    unknown = [n for n in notebooks or [] if n not in order]
+    if unknown:
+        raise BuildError(f"--notebooks: {unknown} not in the book (_quarto.yml lists {order})")
+    jobs = jobs or os.cpu_count() or 1
+    progress = pipeline.run(params, renderer, jobs=jobs, force=force, forced=notebooks, render_book=render_book)
+    if progress.failures or progress.errors or progress.exit_code:
+        raise BuildError("\n".join(progress.failures + progress.errors) or f"doit exit code {progress.exit_code}")
+    reports = paths.resolve(params["reports_dir"])
+    headline = (reports / STATE_DIR / "headline.txt").read_text(encoding="utf-8").strip()
     if render_book:
-        index = render(params, renderer)
-        summary["book"] = paths.relative(index)
-        log(f"Book: {paths.relative(index)}")
+        log(f"Book: {paths.relative(reports / paths.BOOK_DIR / 'index.html')}"
+            + ("" if "book" in progress.ran else " (up to date)"))
     log(headline)
-    log(f"Build finished in {time.perf_counter() - t0:.1f} s.")
-    return summary
+    log(f"Build finished in {time.perf_counter() - t0:.1f} s ({len(progress.ran)} steps run, "
+        f"{len(progress.skipped)} up to date, {jobs} parallel).")
+    return {"ran": progress.ran, "skipped": progress.skipped, "scorecard": headline}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Build the compendium: notebooks and book.")
+    ap = argparse.ArgumentParser(description="Build the compendium: notebooks and book, re-running what changed.")
     ap.add_argument("--params", help="YAML file with parameters overriding params.yml")
     ap.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override one parameter (repeatable), e.g. -p alpha=0.01")
     ap.add_argument("--renderer", choices=["auto", "quarto", "fallback"], default="auto")
-    ap.add_argument("--notebooks", help="comma-separated subset, e.g. 01_cleaning,02_sample")
+    ap.add_argument("--notebooks", help="re-run these notebooks even if up to date, e.g. 01_cleaning,03_role")
+    ap.add_argument("--force", action="store_true", help="re-run everything (a full rebuild)")
+    ap.add_argument("-j", "--jobs", type=int, default=None,
+                    help="notebooks run at once (default: the number of cores)")
     ap.add_argument("--no-render", action="store_true", help="execute the notebooks only")
     args = ap.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        print(f"\nBUILD FAILED: -j/--jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+        return 1
     try:
         build(args.params, args.overrides, args.renderer,
-              args.notebooks.split(",") if args.notebooks else None, not args.no_render)
-    except (BuildError, ParameterError, ExportError) as exc:
+              args.notebooks.split(",") if args.notebooks else None, not args.no_render, args.jobs, args.force)
+    except Exception as exc:
+        from src.export import ExportError
+
+        if not isinstance(exc, (BuildError, ParameterError, ExportError)):
+            raise
         print(f"\nBUILD FAILED: {exc}", file=sys.stderr)
         return 1
     return 0

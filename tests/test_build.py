@@ -128,7 +128,8 @@ def test_changed_raw_file_is_refused(built):
 
 
 def test_two_cold_builds_give_identical_outputs(built, tmp_path_factory):
-    """Same inputs, same numbers: tables, results and derived data are byte-identical."""
+    """Same inputs, same numbers: tables, results and derived data are byte-identical,
+    whether the notebooks ran in parallel (the first build) or one at a time (this one)."""
     root, _ = built
     other = tmp_path_factory.mktemp("project_again")
     for rel in PROJECT_FILES:
@@ -138,7 +139,7 @@ def test_two_cold_builds_give_identical_outputs(built, tmp_path_factory):
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, dst)
-    proc = run_build(other, "--no-render")
+    proc = run_build(other, "--no-render", "-j", "1")    # sequential here, parallel in the first build
     assert proc.returncode == 0, proc.stderr
     for d in ("reports/tables", "data/derived"):
         assert snapshot(root / d) == snapshot(other / d), d
@@ -192,3 +193,73 @@ def test_rebuilding_some_notebooks_keeps_the_other_chapters(built):
     assert sorted(p.name for p in (root / "reports/executed").glob("*.ipynb")) == before
     assert (root / "reports/tables/tabell_02.csv").read_bytes() == other_table
     assert (root / "reports/book/03_role.html").exists() and (root / "reports/book/09_barriers.html").exists()
+
+
+def steps_run(proc) -> set[str]:
+    return {line.split("done", 1)[1].split()[0] for line in proc.stdout.splitlines() if "] done " in line}
+
+
+def edit_code_cell(nb_path: Path, text: str) -> None:
+    import json
+
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    cell = [c for c in nb["cells"] if c["cell_type"] == "code"][-1]
+    cell["source"] = ["".join(cell["source"]) + text]
+    nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def test_rebuilds_rerun_only_what_changed(built):
+    """Incremental: no-op, a touched file with the same content, one edited chapter, an unrelated module."""
+    import os
+
+    root, _ = built
+    assert run_build(root).returncode == 0                       # up to date whatever the tests before did
+    book = snapshot(root / "reports/book")
+    proc = run_build(root)
+    assert proc.returncode == 0 and steps_run(proc) == set(), proc.stdout
+    assert "Up to date, not re-run: 20 of 20 steps" in proc.stdout and "(up to date)" in proc.stdout
+    assert snapshot(root / "reports/book") == book               # a no-op re-renders nothing
+
+    for p in [*(root / "notebooks").glob("*.ipynb"), *(root / "src").glob("*.py"), root / "data/codebook.yml"]:
+        os.utime(p, (p.stat().st_atime + 100, p.stat().st_mtime + 100))   # what a checkout or a clone does
+    proc = run_build(root)
+    assert steps_run(proc) == set(), "a new modification time with the same content re-ran steps"
+
+    (root / "src/bench.py").write_text((root / "src/bench.py").read_text() + "\n# edited\n")
+    proc = run_build(root)
+    assert steps_run(proc) == set(), "no notebook imports src/bench.py"
+
+    nb = root / "notebooks/06_topics.ipynb"
+    original = nb.read_bytes()
+    edit_code_cell(nb, "\n# a researcher's edit")
+    try:
+        proc = run_build(root)
+        assert proc.returncode == 0, proc.stderr
+        ran = steps_run(proc)
+        assert {"nb:06_topics", "vektet:06_topics", "book"} <= ran, proc.stdout
+        assert not {s for s in ran if s.startswith(("nb:", "vektet:"))} - {"nb:06_topics", "vektet:06_topics"}, \
+            "only the edited chapter re-runs (its results are unchanged, so the summary in 09 stays)"
+    finally:
+        nb.write_bytes(original)
+
+
+def test_a_failing_chapter_keeps_the_previous_book_and_its_outputs(built):
+    """A notebook that fails mid-way stops the build with its cell and error; nothing published changes."""
+    root, _ = built
+    assert run_build(root).returncode == 0
+    before = {d: snapshot(root / d) for d in ("reports/book", "reports/tables", "reports/executed")}
+    nb = root / "notebooks/04_training.ipynb"
+    original = nb.read_bytes()
+    edit_code_cell(nb, "\nraise ValueError('deliberate failure for the test')")
+    try:
+        proc = run_build(root)
+        assert proc.returncode == 1
+        assert "04_training failed in cell" in proc.stderr and "deliberate failure for the test" in proc.stderr
+        assert "reports/failed/04_training.ipynb" in proc.stderr
+        assert (root / "reports/failed/04_training.ipynb").exists()
+        for d, snap in before.items():
+            assert snapshot(root / d) == snap, f"{d} changed after a failed build"
+    finally:
+        nb.write_bytes(original)
+    proc = run_build(root)
+    assert proc.returncode == 0 and not (root / "reports/failed/04_training.ipynb").exists()

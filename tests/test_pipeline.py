@@ -1,0 +1,173 @@
+"""The build's dependency graph (src/pipeline.py): what each notebook depends on, staging, retries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from src import paths, pipeline
+
+
+def dep_names(name: str) -> set[str]:
+    return {p.name for p in pipeline.src_dependencies(paths.NOTEBOOKS / f"{name}.ipynb")}
+
+
+def test_notebooks_depend_on_the_src_modules_they_import_transitively():
+    deps = dep_names("02_sample")
+    assert {"helpers.py", "codebook.py", "export.py", "paths.py"} <= deps   # helpers imports codebook, export
+    assert "measures.py" in deps           # imported inside a helpers function: still a dependency
+    assert "synthesize.py" not in deps and "build.py" not in deps and "bench.py" not in deps
+
+
+def ast_imports(code: str) -> set[str]:
+    """What Python's parser says a piece of code imports from src (the reference for the fast reader)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.ImportFrom) and node.module == "src":
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("src."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("src.")}
+    return {m for m in found if (paths.ROOT / "src" / f"{m}.py").exists()}
+
+
+def test_imports_are_read_in_all_their_forms():
+    code = ("from src import helpers as h\nimport src.plots\nfrom src.stats import chi2\nimport os\n"
+            "from srcx import y\ndef f():\n    from src import (measures,\n        codebook as cb)\nimport os, src.paths as p\n")
+    assert pipeline._imports(code) == {"helpers", "plots", "stats", "measures", "codebook", "paths"}
+    assert pipeline._imports(code) == ast_imports(code)
+
+
+def test_the_fast_import_reader_never_misses_an_import_the_parser_finds():
+    """Missing one would leave a notebook stale; an extra one (an example in a docstring) only re-runs it."""
+    for f in (paths.ROOT / "src").glob("*.py"):
+        code = f.read_text(encoding="utf-8")
+        assert pipeline._imports(code) >= ast_imports(code), f.name
+    for nb in paths.NOTEBOOKS.glob("*.ipynb"):
+        code = pipeline.notebook_code(nb)
+        assert pipeline._imports(code) == ast_imports(code), nb.name
+
+
+def test_reference_files_are_the_analysis_inputs_not_the_generators():
+    names = {p.name for p in pipeline.reference_files()}
+    assert {"codebook.yml", "published.yml", "measures.yml", "requirements.txt"} <= names
+    assert "synthesis.yml" not in names
+
+
+def test_notebook_order_is_the_books():
+    order = pipeline.notebook_order()
+    assert order[0] == "01_cleaning" and order[-1] == "09_barriers" and len(order) == 9
+    assert pipeline.SUMMARISERS <= set(order)
+
+
+def graph(params: dict) -> dict:
+    creators = pipeline.tasks(params, "fallback")
+    notebook_tasks = {t["basename"]: t for t in creators["task_notebooks"]()}
+    return notebook_tasks | {k[5:]: creators[k]() for k in creators if k != "task_notebooks"}
+
+
+def test_the_graph_reads_what_each_step_needs():
+    from src.build import load_params
+
+    tasks = graph(load_params())
+    assert len([t for t in tasks if t.startswith("nb:")]) == 9
+    assert len([t for t in tasks if t.startswith("vektet:")]) == 8        # 01_cleaning is not re-run weighted
+    first = tasks["nb:01_cleaning"]
+    assert any(d.endswith(".sav") for d in first["file_dep"])
+    assert any(t.endswith("respondents.parquet") for t in first["targets"])
+    chapter = tasks["nb:03_role"]
+    assert any(d.endswith("respondents.parquet") for d in chapter["file_dep"])
+    assert not any(d.endswith("results/02_sample.json") for d in chapter["file_dep"])
+    summary = tasks["nb:09_barriers"]                # the summary of differences reads every earlier chapter
+    assert {f"reports/results/{n}.json" for n in pipeline.notebook_order()[:-1]} <= \
+        {paths.relative(d) for d in summary["file_dep"]}
+    weighted = tasks["vektet:03_role"]
+    assert "weighted" in paths.relative(weighted["targets"][0])
+    assert str(paths.ROOT / "src" / "render.py") in tasks["book"]["file_dep"]
+
+
+def test_a_weighted_main_run_has_no_separate_weighted_pass():
+    from src.build import load_params
+
+    tasks = graph(load_params(overrides=["weighted=true"]))
+    assert not [t for t in tasks if t.startswith("vektet:")]
+
+
+def test_promote_replaces_only_the_notebooks_own_outputs(tmp_path):
+    reports = tmp_path / "reports"
+    (reports / "tables").mkdir(parents=True)
+    (reports / "tables" / "other_chapter.csv").write_text("theirs")
+    for run, files in enumerate([{"tables/a.csv": "1", "tables/old.csv": "x"}, {"tables/a.csv": "2"}]):
+        stage = tmp_path / f"stage{run}"
+        for rel, text in files.items():
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            (stage / rel).write_text(text)
+        pipeline.promote(stage, reports, "05_x")
+        assert not stage.exists()
+    assert (reports / "tables" / "a.csv").read_text() == "2"
+    assert not (reports / "tables" / "old.csv").exists()          # the table the notebook no longer writes
+    assert (reports / "tables" / "other_chapter.csv").read_text() == "theirs"
+
+
+class FakePapermill:
+    """Stands in for papermill: fails to start a kernel ``fail`` times, then writes the notebook."""
+
+    class PapermillExecutionError(Exception):
+        pass
+
+    def __init__(self, fail: int):
+        self.fail, self.calls = fail, 0
+
+    def execute_notebook(self, src, out, parameters, **kw):
+        self.calls += 1
+        if self.calls <= self.fail:
+            raise RuntimeError("Kernel didn't respond in 60 seconds")
+        from pathlib import Path
+
+        Path(out).write_text(json.dumps({"cells": [], "metadata": {}}))
+        res = Path(parameters["reports_dir"])
+        res = res if res.is_absolute() else paths.ROOT / res
+        (res / "results").mkdir(parents=True, exist_ok=True)
+        (res / "results" / "02_sample.json").write_text("{}")
+
+
+@pytest.mark.parametrize("fail, ok", [(1, True), (pipeline.KERNEL_RETRIES + 1, False)])
+def test_a_kernel_that_fails_to_start_is_tried_again(tmp_path, monkeypatch, fail, ok):
+    import sys
+
+    fake = FakePapermill(fail)
+    monkeypatch.setitem(sys.modules, "papermill", fake)
+    monkeypatch.setattr(pipeline.time, "sleep", lambda s: None)
+    reports = tmp_path / "reports"
+    result = pipeline.execute("02_sample", {"lang": "nb"}, str(reports))
+    if ok:
+        assert result is None and fake.calls == 2
+        assert (reports / "executed" / "02_sample.ipynb").exists()
+    else:
+        assert "kernel failed" in result.get_msg() and fake.calls == pipeline.KERNEL_RETRIES + 1
+        assert not (reports / "executed").exists()
+    assert not (reports / "_staging" / "02_sample").exists()
+
+
+def test_progress_counts_what_ran_and_what_was_up_to_date():
+    import io
+
+    class T:
+        def __init__(self, name):
+            self.name, self.actions, self.subtask_of = name, [1], None
+
+    rep = pipeline.Progress(io.StringIO(), {})
+    rep.out = io.StringIO()
+    tasks = {n: T(n) for n in ("nb:01", "nb:02", "book")}
+    rep.initialize(tasks, list(tasks))
+    rep.skip_uptodate(tasks["nb:01"])
+    rep.execute_task(tasks["nb:02"])
+    rep.add_success(tasks["nb:02"])
+    rep.complete_run()
+    text = rep.out.getvalue()
+    assert "[ 2/3" in text and "done   nb:02" in text and "Up to date, not re-run: 1 of 3 steps (nb:01)" in text
+    assert rep.ran == ["nb:02"] and rep.skipped == ["nb:01"]
