@@ -4,7 +4,9 @@
 #   make book                 build everything: data -> notebooks -> book (reports/book/)
 #   make book PARAMS=my.yml   ... with parameters overridden from a file
 #   make book ARGS="-p raw_path=data/raw/export.sav"   ... or one by one
+#   make book ARGS="--force -j 1"   ... re-run everything, one notebook at a time
 #   make test                 run the test suite
+#   make bench                benchmark: cold / no-op / one-chapter rebuilds, compute floor, 10x and 100x size
 #   make lab                  JupyterLab on the project, with the project's kernel
 #   make synth                regenerate the synthetic export
 #   make fidelity             score the synthetic export against every published number
@@ -15,7 +17,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test lab synth fidelity clean distclean venv
+.PHONY: book test bench lab synth fidelity clean distclean venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -33,6 +35,9 @@ book: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)
 
+bench: $(STAMP)
+	$(PY) -m src.bench $(ARGS)
+
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
@@ -46,7 +51,7 @@ fidelity: $(STAMP)
 clean:
 	rm -rf data/derived/*.parquet data/derived/*.json reports/executed reports/tables reports/figures \
 	       reports/results reports/results.json reports/book reports/_staging reports/_book_staging \
-	       reports/failed reports/_data_provenance.md .quarto
+	       reports/failed reports/_data_provenance.md reports/.build reports/weighted .quarto
 
 distclean: clean
 	rm -rf $(VENV)
