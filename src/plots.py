@@ -88,8 +88,9 @@ def save(fig, name: str, folder: Path) -> dict[str, Path]:
     """Write ``name``.png and .svg without timestamps; returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     out = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
-    fig.savefig(out["png"], dpi=150, metadata={"Software": None})
-    fig.savefig(out["svg"], metadata={"Date": None, "Creator": None})
+    with plt.rc_context(STYLE):   # svg.hashsalt is read when saving: without it the SVG ids are random
+        fig.savefig(out["png"], dpi=150, metadata={"Software": None})
+        fig.savefig(out["svg"], metadata={"Date": None, "Creator": None})
     return out
 
 
