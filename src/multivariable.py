@@ -262,25 +262,68 @@ def fit_ols(frame: ModelFrame, level: float = 0.95) -> FittedModel:
 
 def _ordered_model_class():
     from statsmodels.miscmodels.ordinal_model import OrderedModel
+    from statsmodels.tools.numdiff import approx_fprime
 
-    class WeightedOrderedModel(OrderedModel):
-        """OrderedModel whose log-likelihood is the weighted sum over respondents (pseudo-ML)."""
+    class CaseWeightedOrderedModel(OrderedModel):
+        """``OrderedModel`` with case weights (the weighted sum of log-likelihoods) and an analytic score.
 
-        def __init__(self, endog, exog, case_weights, **kwds):
+        With all weights 1 this is ``OrderedModel`` itself. The analytic score
+        (statsmodels' own ``score_obs_`` leaves out the thresholds) makes the
+        fit and the Hessian cost k + 1 passes over the data instead of k²:
+        the parameters are (coefficients, first threshold, log increments).
+        """
+
+        def __init__(self, endog, exog, case_weights=None, **kwds):
             super().__init__(endog, exog, **kwds)
-            self.case_weights = np.asarray(case_weights, dtype=float)
+            n = len(np.asarray(self.endog))
+            self.case_weights = np.ones(n) if case_weights is None else np.asarray(case_weights, dtype=float)
 
         def loglike(self, params):
             return float(np.sum(self.case_weights * self.loglikeobs(params)))
 
-    return OrderedModel, WeightedOrderedModel
+        def _score_parts(self, params):
+            """Per respondent: the factor of x in the coefficients' score, and the thresholds' score."""
+            params = np.asarray(params, dtype=float)
+            k, n_cut = self.k_vars, self.k_levels - 1
+            y = np.asarray(self.endog, dtype=int)
+            low, upp = self._bounds(params)
+            prob = self.prob(low, upp) + 1e-20
+            f_low, f_upp = self.pdf(low), self.pdf(upp)   # 0 at the infinite ends
+            rows = np.arange(len(y))
+            g_cut = np.zeros((len(y), n_cut))            # derivative by each threshold
+            up = y < n_cut
+            g_cut[rows[up], y[up]] += f_upp[up] / prob[up]
+            lo = y > 0
+            g_cut[rows[lo], y[lo] - 1] -= f_low[lo] / prob[lo]
+            incr = np.exp(params[k + 1:])                # threshold j = first + sum of increments up to j
+            jac = np.zeros((n_cut, n_cut))
+            jac[:, 0] = 1.0
+            for j in range(1, n_cut):
+                jac[j:, j] = incr[j - 1]
+            return -(f_upp - f_low) / prob, g_cut, jac
+
+        def score_obs(self, params):
+            """Per-respondent (unweighted) derivative of the log-likelihood, n × (k + thresholds)."""
+            a, g_cut, jac = self._score_parts(params)
+            return np.column_stack([a[:, None] * self.exog, g_cut @ jac])
+
+        def score(self, params):
+            a, g_cut, jac = self._score_parts(params)
+            w = self.case_weights
+            return np.concatenate([(w * a) @ self.exog, (w @ g_cut) @ jac])
+
+        def hessian(self, params):
+            H = approx_fprime(np.asarray(params, dtype=float), self.score, centered=True)
+            return (H + H.T) / 2
+
+    return CaseWeightedOrderedModel
 
 
 def fit_ordinal(frame: ModelFrame, level: float = 0.95) -> FittedModel:
     """Cumulative (proportional-odds) logit of a 1–5 item; weighted: pseudo-ML with the design-based sandwich."""
     from src.weighting import _scores_variance
 
-    OrderedModel, WeightedOrderedModel = _ordered_model_class()
+    Model = _ordered_model_class()
     X = frame.X.to_numpy(float)
     _check_rank(frame, np.column_stack([np.ones(frame.n), X]))
     levels = np.sort(frame.y.unique())
@@ -289,30 +332,24 @@ def fit_ordinal(frame: ModelFrame, level: float = 0.95) -> FittedModel:
                          f"got {levels.tolist()}")
     y = pd.Series(pd.Categorical(frame.y.to_numpy(), categories=levels, ordered=True))
     k = X.shape[1]
+    w = None if frame.weights is None else frame.weights.to_numpy(float)
+    if w is not None:
+        w = w / w.mean()   # neither the estimate nor the sandwich depends on the scale; the optimiser does
+    model = Model(y, X, case_weights=w, distr="logit")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # convergence chatter is checked below
-        if frame.weights is None:
-            model = OrderedModel(y, X, distr="logit")
-            res = model.fit(method="bfgs", disp=False, maxiter=2000, gtol=1e-8)
-            params = np.asarray(res.params)
-            cov = np.asarray(res.cov_params())[:k, :k]
-            converged = res.mle_retvals.get("converged", True)
-            method = "ordinal logistisk regresjon (kumulativ logit), modellbaserte standardfeil"
-        else:
-            w = frame.weights.to_numpy(float)
-            w = w / w.mean()   # the estimate and the sandwich do not depend on the scale; the optimiser does
-            model = WeightedOrderedModel(y, X, case_weights=w, distr="logit")
-            res = model.fit(method="bfgs", disp=False, maxiter=2000, gtol=1e-8)
-            params = np.asarray(res.params)
-            H = model.hessian(params)                       # of the weighted log-likelihood
-            S = model.score_obs(params) * w[:, None]        # each respondent's weighted score
-            A = np.linalg.inv(-H)
-            cov = (A @ _scores_variance(S, frame.n_design) @ A)[:k, :k]
-            converged = res.mle_retvals.get("converged", True)
-            method = ("vektet ordinal logistisk regresjon (pseudo-ML), designbaserte standardfeil "
-                      "(som R: svyolr)")
-    if not converged:
+        warnings.simplefilter("ignore")   # convergence is checked below
+        res = model.fit(method="bfgs", disp=False, maxiter=1000, gtol=1e-6)
+    if not res.mle_retvals.get("converged", True):
         raise ModelError(f"'{frame.outcome}': the ordinal logit did not converge on {frame.n} respondents")
+    params = np.asarray(res.params)
+    A = np.linalg.inv(-model.hessian(params))
+    if w is None:
+        cov = A[:k, :k]
+        method = "ordinal logistisk regresjon (kumulativ logit), modellbaserte standardfeil"
+    else:
+        S = model.score_obs(params) * w[:, None]          # each respondent's weighted score
+        cov = (A @ _scores_variance(S, frame.n_design) @ A)[:k, :k]
+        method = "vektet ordinal logistisk regresjon (pseudo-ML), designbaserte standardfeil (som R: svyolr)"
     coef, se = params[:k], np.sqrt(np.diag(cov))
     q = sps.norm.ppf(0.5 + level / 2)
     p = 2 * sps.norm.sf(np.abs(coef / se))
