@@ -88,8 +88,9 @@ def save(fig, name: str, folder: Path) -> dict[str, Path]:
     """Write ``name``.png and .svg without timestamps; returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     out = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
-    fig.savefig(out["png"], dpi=150, metadata={"Software": None})
-    fig.savefig(out["svg"], metadata={"Date": None, "Creator": None})
+    with plt.rc_context(STYLE):   # svg.hashsalt is read when saving: without it the SVG ids are random
+        fig.savefig(out["png"], dpi=150, metadata={"Software": None})
+        fig.savefig(out["svg"], metadata={"Date": None, "Creator": None})
     return out
 
 
@@ -129,4 +130,61 @@ def comparison_bars(table: pd.DataFrame, item: str, study: str, categories: list
         axes[-1, 0].set_xlabel("Prosent")
         fig.legend(loc="upper center", ncol=len(categories), frameon=False, fontsize=8)
         fig.tight_layout(rect=(0, 0, 1, 0.94))
+    return fig
+
+
+def coefficient_plot(table: pd.DataFrame, alpha: float = 0.05, width: float = 10.0):
+    """Regression estimates with confidence intervals, one panel per model (a coefficient plot).
+
+    ``table`` has a row per model and term with columns ``Ledd`` (the term's
+    label, the y axis), ``Variabel`` (terms of one variable are kept together,
+    separated by a faint line), ``Modell`` (the panel title), ``Skala``
+    ('skalapoeng': a line at 0, or 'oddsforhold': a log axis with a line at 1),
+    ``Estimat``, ``KI nedre``, ``KI øvre`` and ``p``. Filled points are
+    significant at ``alpha``, open points not. Panels share the y axis, in the
+    table's order of terms and models; panels in scale points share the x axis.
+    """
+    terms = list(dict.fromkeys(table["Ledd"]))
+    variables = [table.loc[table["Ledd"] == t, "Variabel"].iloc[0] for t in terms]
+    models = list(dict.fromkeys(table["Modell"]))
+    ys = np.arange(len(terms))[::-1]
+    pos = dict(zip(terms, ys))
+    points = table[table["Skala"] != "oddsforhold"]
+    span = (float(points["KI nedre"].min()), float(points["KI øvre"].max())) if len(points) else (0.0, 0.0)
+    pad = 0.05 * (span[1] - span[0] or 1.0)
+    comma = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}".replace(".", ",").replace("-", "\u2212"))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(models), sharey=True, squeeze=False,
+                                 figsize=(width, 0.28 * len(terms) + 1.5))
+        for ax, name in zip(axes[0], models):
+            part = table[table["Modell"] == name]
+            odds = bool((part["Skala"] == "oddsforhold").all())
+            y = np.array([pos[t] for t in part["Ledd"]])
+            est = part["Estimat"].to_numpy(float)
+            lo, hi = part["KI nedre"].to_numpy(float), part["KI øvre"].to_numpy(float)
+            sig = part["p"].to_numpy(float) < alpha
+            ax.axvline(1.0 if odds else 0.0, color="black", linewidth=0.6)
+            ax.hlines(y, lo, hi, color=BAR, linewidth=1.2)
+            ax.scatter(est[sig], y[sig], color=BAR, s=18, zorder=3)
+            ax.scatter(est[~sig], y[~sig], facecolor="white", edgecolor=BAR, s=18, zorder=3)
+            for k in range(1, len(terms)):
+                if variables[k] != variables[k - 1]:
+                    ax.axhline(ys[k] + 0.5, color="#d9d9d9", linewidth=0.5)
+            if odds:
+                ax.set_xscale("log")
+                low, high = min(lo.min(), 1.0), max(hi.max(), 1.0)
+                ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if low / 1.5 <= t <= high * 1.5]
+                ax.set_xticks(ticks)
+                ax.set_xlim(low / 1.15, high * 1.15)
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+                ax.set_xlabel("Oddsforhold (logaritmisk akse)")
+            else:
+                ax.set_xlim(span[0] - pad, span[1] + pad)
+                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+                ax.set_xlabel("Forskjell i skalapoeng (1–5)")
+            ax.xaxis.set_major_formatter(comma)
+            ax.set_title(_wrap(name, 30), fontsize=9, loc="left")
+        axes[0, 0].set_yticks(ys, [_wrap(t, 46) for t in terms])
+        axes[0, 0].set_ylim(-0.6, len(terms) - 0.4)
+        fig.tight_layout()
     return fig
