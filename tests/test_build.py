@@ -141,7 +141,7 @@ def test_two_cold_builds_give_identical_outputs(built, tmp_path_factory):
             shutil.copy2(src, dst)
     proc = run_build(other, "--no-render", "-j", "1")    # sequential here, parallel in the first build
     assert proc.returncode == 0, proc.stderr
-    for d in ("reports/tables", "data/derived"):
+    for d in ("reports/tables", "reports/figures", "data/derived"):
         assert snapshot(root / d) == snapshot(other / d), d
     assert (root / "reports/results.json").read_bytes() == (other / "reports/results.json").read_bytes()
     assert (root / "data/raw/verneombud_2024_synthetic.sav").read_bytes() == \
