@@ -83,7 +83,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str]:
         return df, dict(meta.variable_value_labels or {}), meta.file_label or ""
     if suffix == ".csv":
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = path.read_bytes().decode("utf-8-sig")   # a byte-order mark (Excel's 'CSV UTF-8') is fine
         except UnicodeDecodeError as exc:
             raise ExportError(path, [
                 f"the CSV file is not UTF-8 (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
@@ -95,6 +95,12 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str]:
             df = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False)
         except Exception as exc:
             raise ExportError(path, [f"the CSV file cannot be parsed ({exc})"]) from None
+        if len(df.columns) == 1 and any(sep in df.columns[0] for sep in ";\t"):
+            sep = ";" if ";" in df.columns[0] else "\\t"
+            raise ExportError(path, [
+                f"the CSV file has a single column whose header is separated by '{sep}' "
+                f"({df.columns[0][:40]!r} …); expected comma-separated columns — re-export it with ',' as separator"
+            ])
         df = df.replace("", np.nan)
         return df, {}, ""
     raise ExportError(path, [
@@ -108,7 +114,7 @@ def _as_codes(col: pd.Series) -> tuple[pd.Series, list]:
     num = pd.to_numeric(col, errors="coerce")
     not_numeric = col[num.isna() & col.notna()]
     fractional = num[num.notna() & (num != np.floor(num.fillna(0)))]
-    bad = list(not_numeric.unique()) + list(fractional.unique())
+    bad = list(not_numeric.unique()) + [float(x) for x in fractional.unique()]   # 2.5, not np.float64(2.5)
     num = num.where(~num.index.isin(fractional.index))
     return num.round().astype("Int64"), bad
 
@@ -143,7 +149,7 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
 
     id_var = codebook.variables[codebook.id]
     ids = raw[id_var.source] if id_var.source in raw.columns else pd.Series(range(1, len(raw) + 1))
-    row_ids = ids.astype(str).where(ids.notna(), "(blank)")
+    row_ids = ids.map(_id_text)
 
     data = pd.DataFrame(index=raw.index)
     for source, var in by_source.items():
@@ -206,6 +212,15 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
         synthetic=synthetic,
         file_label=file_label,
     )
+
+
+def _id_text(value) -> str:
+    """A respondent id as the export shows it: 100451, not 100451.0 (SPSS stores numbers as doubles)."""
+    if pd.isna(value):
+        return "(blank)"
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _code_range(codes) -> str:
