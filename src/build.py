@@ -100,6 +100,9 @@ def ensure_input(params: dict) -> Path:
                 f"{paths.relative(paths.RAW_MANIFEST)} (sha256 differs). If the change is on purpose, "
                 "update the manifest (for the synthetic export: delete it and the .sav and rebuild)."
             )
+    from src.helpers import validate_export
+
+    validate_export(raw)   # 01_cleaning's checks (export, routing, exclusions) before any kernel starts
     return raw
 
 

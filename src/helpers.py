@@ -26,7 +26,7 @@ import yaml
 
 from src import paths
 from src.codebook import Codebook, load as load_codebook
-from src.export import Export, read_export, routed  # noqa: F401  (re-exported for notebooks)
+from src.export import Export, ExportError, read_export, routed  # noqa: F401  (re-exported for notebooks)
 
 PARAM_TYPES = {
     "raw_path": str,
@@ -71,6 +71,27 @@ def check_params(params: dict, where: str = "parameters") -> dict:
 # Cleaning: exclusions, recodes, derived data
 # ---------------------------------------------------------------------------
 
+class NoSampleError(ValueError):
+    """Every respondent of the export is excluded: no analysis sample is left."""
+
+
+def validate_export(path: str | Path, codebook: Codebook | None = None) -> Export:
+    """Every check 01_cleaning makes on an export, without running it (the build calls this first).
+
+    ``read_export`` (file type, encoding, columns, codes, value labels, ids,
+    routing) and the exclusions: an export in which every respondent is
+    excluded is an ``ExportError`` naming the file and the counts per rule.
+    Returns the export.
+    """
+    cb = codebook or load_codebook()
+    export = read_export(path, cb)
+    try:
+        apply_exclusions(export.data, cb)
+    except NoSampleError as exc:
+        raise ExportError(export.path, [str(exc)]) from None
+    return export
+
+
 def apply_exclusions(data: pd.DataFrame, codebook: Codebook | None = None):
     """Split respondents into the analysis sample and the excluded.
 
@@ -88,7 +109,7 @@ def apply_exclusions(data: pd.DataFrame, codebook: Codebook | None = None):
     excluded = data[reason.notna()].copy()
     if sample.empty:
         counts = ", ".join(f"{rule.key}: {int((reason == rule.key).sum())}" for rule in cb.exclusions)
-        raise ValueError(f"all {len(data)} respondents were excluded by the codebook's exclusion rules ({counts}); "
+        raise NoSampleError(f"all {len(data)} respondents were excluded by the codebook's exclusion rules ({counts}); "
                          "no analysis sample is left — is this the right export, and are 'role' and "
                          "'basic_training' coded as in data/codebook.yml?")
     excluded["exclusion"] = reason[reason.notna()]
