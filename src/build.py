@@ -102,7 +102,32 @@ def ensure_input(params: dict) -> Path:
                 f"{paths.relative(paths.RAW_MANIFEST)} (sha256 differs). If the change is on purpose, "
                 "update the manifest (for the synthetic export: delete it and the .sav and rebuild)."
             )
+    validate_input(params, raw)
     return raw
+
+
+VALIDATION_INPUTS = ("data/codebook.yml", "src/export.py", "src/helpers.py", "src/codebook.py", "src/inputs.py")
+
+
+def validate_input(params: dict, raw: Path) -> None:
+    """01_cleaning's checks of the export (columns, codes, labels, routing, exclusions) before any kernel starts.
+
+    Skipped when this very export passed them with the present codebook and
+    checking code (reading the export takes seconds; a no-op rebuild must not).
+    """
+    import hashlib
+
+    key = hashlib.sha256(sha256(raw).encode())
+    for rel in VALIDATION_INPUTS:
+        key.update((paths.ROOT / rel).read_bytes())
+    stamp = paths.resolve(params["reports_dir"]) / STATE_DIR / "validated-input"
+    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() == key.hexdigest():
+        return
+    from src.helpers import validate_export
+
+    validate_export(raw)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key.hexdigest() + "\n", encoding="utf-8")
 
 
 # -- 3. what the graph's last steps do (the graph itself: src/pipeline.py) ----

@@ -8,6 +8,7 @@ rows, and what was expected.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str]:
         return df, dict(meta.variable_value_labels or {}), meta.file_label or ""
     if suffix == ".csv":
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = path.read_bytes().decode("utf-8-sig")   # a byte-order mark (Excel's 'CSV UTF-8') is fine
         except UnicodeDecodeError as exc:
             raise ExportError(path, [
                 f"the CSV file is not UTF-8 (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
@@ -76,6 +77,12 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str]:
             df = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False)
         except Exception as exc:
             raise ExportError(path, [f"the CSV file cannot be parsed ({exc})"]) from None
+        if len(df.columns) == 1 and any(sep in df.columns[0] for sep in ";\t"):
+            sep = ";" if ";" in df.columns[0] else "\\t"
+            raise ExportError(path, [
+                f"the CSV file has a single column whose header is separated by '{sep}' "
+                f"({df.columns[0][:40]!r} …); expected comma-separated columns — re-export it with ',' as separator"
+            ])
         df = df.replace("", np.nan)
         return df, {}, ""
     raise ExportError(path, [
@@ -89,7 +96,7 @@ def _as_codes(col: pd.Series) -> tuple[pd.Series, list]:
     num = pd.to_numeric(col, errors="coerce")
     not_numeric = col[num.isna() & col.notna()]
     fractional = num[num.notna() & (num != np.floor(num.fillna(0)))]
-    bad = list(not_numeric.unique()) + list(fractional.unique())
+    bad = list(not_numeric.unique()) + [float(x) for x in fractional.unique()]   # 2.5, not np.float64(2.5)
     num = num.where(~num.index.isin(fractional.index))
     return num.round().astype("Int64"), bad
 
@@ -124,7 +131,7 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
 
     id_var = codebook.variables[codebook.id]
     ids = raw[id_var.source] if id_var.source in raw.columns else pd.Series(range(1, len(raw) + 1))
-    row_ids = ids.astype(str).where(ids.notna(), "(blank)")
+    row_ids = ids.map(_id_text)
 
     data = pd.DataFrame(index=raw.index)
     for source, var in by_source.items():
@@ -189,6 +196,15 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
     )
 
 
+def _id_text(value) -> str:
+    """A respondent id as the export shows it: 100451, not 100451.0 (SPSS stores numbers as doubles)."""
+    if pd.isna(value):
+        return "(blank)"
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _code_range(codes) -> str:
     codes = sorted(codes)
     if codes == list(range(codes[0], codes[-1] + 1)) and len(codes) > 3:
@@ -201,16 +217,20 @@ def routed(data: pd.DataFrame, codebook: Codebook, name: str) -> pd.Series:
     var = codebook.variables[name]
     if not var.routing:
         return pd.Series(True, index=data.index)
-    mask = data.eval(codebook.expand(var.routing), engine="python")
+    expr = codebook.expand(var.routing)
+    used = [c for c in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", expr)) if c in data.columns]
+    mask = data[used].eval(expr, engine="python")   # only the columns it names: eval is slow on 195 columns
     return pd.Series(mask, index=data.index).fillna(False).astype(bool)
 
 
 def _routing_problems(data: pd.DataFrame, codebook: Codebook, row_ids: pd.Series) -> list[str]:
-    problems = []
+    problems, asked_by = [], {}
     for name, var in codebook.variables.items():
         if not var.routing or name not in data:
             continue
-        asked = routed(data, codebook, name)
+        if var.routing not in asked_by:   # many questions share a routing ('eligible')
+            asked_by[var.routing] = routed(data, codebook, name)
+        asked = asked_by[var.routing]
         wrong = data[name].notna() & ~asked
         if wrong.any():
             problems.append(

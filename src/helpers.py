@@ -26,7 +26,7 @@ import yaml
 
 from src import paths
 from src.codebook import Codebook, load as load_codebook
-from src.export import Export, read_export, routed  # noqa: F401  (re-exported for notebooks)
+from src.export import Export, ExportError, read_export, routed  # noqa: F401  (re-exported for notebooks)
 
 from src.inputs import PARAM_TYPES, ParameterError, check_params  # noqa: F401  (re-exported)
 
@@ -34,6 +34,27 @@ from src.inputs import PARAM_TYPES, ParameterError, check_params  # noqa: F401  
 # ---------------------------------------------------------------------------
 # Cleaning: exclusions, recodes, derived data
 # ---------------------------------------------------------------------------
+
+class NoSampleError(ValueError):
+    """Every respondent of the export is excluded: no analysis sample is left."""
+
+
+def validate_export(path: str | Path, codebook: Codebook | None = None) -> Export:
+    """Every check 01_cleaning makes on an export, without running it (the build calls this first).
+
+    ``read_export`` (file type, encoding, columns, codes, value labels, ids,
+    routing) and the exclusions: an export in which every respondent is
+    excluded is an ``ExportError`` naming the file and the counts per rule.
+    Returns the export.
+    """
+    cb = codebook or load_codebook()
+    export = read_export(path, cb)
+    try:
+        apply_exclusions(export.data, cb)
+    except NoSampleError as exc:
+        raise ExportError(export.path, [str(exc)]) from None
+    return export
+
 
 def apply_exclusions(data: pd.DataFrame, codebook: Codebook | None = None):
     """Split respondents into the analysis sample and the excluded.
@@ -52,7 +73,7 @@ def apply_exclusions(data: pd.DataFrame, codebook: Codebook | None = None):
     excluded = data[reason.notna()].copy()
     if sample.empty:
         counts = ", ".join(f"{rule.key}: {int((reason == rule.key).sum())}" for rule in cb.exclusions)
-        raise ValueError(f"all {len(data)} respondents were excluded by the codebook's exclusion rules ({counts}); "
+        raise NoSampleError(f"all {len(data)} respondents were excluded by the codebook's exclusion rules ({counts}); "
                          "no analysis sample is left — is this the right export, and are 'role' and "
                          "'basic_training' coded as in data/codebook.yml?")
     excluded["exclusion"] = reason[reason.notna()]
@@ -362,19 +383,25 @@ def fmt_number(x, decimals: int = 0, lang: str = "nb") -> str:
     return text
 
 
-def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, lang: str = "nb") -> str:
-    """A pipe table (renders in Quarto HTML and PDF, and in the fallback book)."""
+def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, lang: str = "nb",
+                   hidden: pd.DataFrame | None = None, hidden_text: str = "") -> str:
+    """A pipe table (renders in Quarto HTML and PDF, and in the fallback book).
+
+    ``hidden``: a boolean frame like ``table``; its True cells are printed as ``hidden_text`` (e.g. «<5»).
+    """
     decimals = decimals or {}
     cols = list(table.columns)
     lines = ["| " + " | ".join(str(c) for c in cols) + " |"]
     aligns = ["--:" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
               else ":--" for c in cols]
     lines.append("|" + "|".join(aligns) + "|")
-    for _, row in table.iterrows():
+    for i, (_, row) in enumerate(table.iterrows()):
         cells = []
         for c in cols:
             v = row[c]
-            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+            if hidden is not None and c in hidden.columns and bool(hidden[c].iloc[i]):
+                cells.append(hidden_text)
+            elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
                 cells.append(fmt_number(v, decimals.get(c, 0), lang))
             else:
                 cells.append(str(v).replace("|", "\\|"))
@@ -449,9 +476,10 @@ class Chapter:
     """
 
     def __init__(self, notebook: str, derived_dir: str = "data/derived", reports_dir: str = "reports",
-                 weighted: bool = False, lang: str = "nb", alpha: float = 0.05, raw_path: str | None = None):
+                 weighted: bool = False, lang: str = "nb", alpha: float = 0.05, raw_path: str | None = None,
+                 min_cell: int = 5):
         params = {"derived_dir": derived_dir, "reports_dir": reports_dir, "weighted": weighted,
-                  "lang": lang, "alpha": alpha}
+                  "lang": lang, "alpha": alpha, "min_cell": min_cell}
         if raw_path is not None:
             params["raw_path"] = raw_path
         check_params(params, where=f"parameters of {notebook}")
@@ -461,6 +489,7 @@ class Chapter:
         self.weighted = weighted
         self.lang = lang
         self.alpha = float(alpha)
+        self.min_cell = min_cell
         self.codebook = load_codebook()
         self.results: dict[str, object] = {}
         self._data = None
@@ -512,6 +541,8 @@ class Chapter:
     # -- outputs -----------------------------------------------------------
     def banner(self, info: dict | None = None) -> None:
         """Show which data built this chapter (synthetic or real, file, sha256, n; weighted or not)."""
+        if info is not None:   # 01_cleaning: the export it just read (data_info.json is not written yet)
+            self._info = info
         info = info or self.info
         text = data_banner(info, self.lang)
         if self.weighted:
@@ -528,13 +559,53 @@ class Chapter:
         write_json(self._results_path, self.results)
         return value
 
+    @property
+    def min_cell_in_force(self) -> int:
+        """The small-cell threshold for this chapter's tables: ``min_cell`` on real data, 0 on synthetic data.
+
+        Real unless the data say they are synthetic: when data_info.json cannot
+        be read, the tables are protected.
+        """
+        from src import suppression
+
+        if not self.min_cell:
+            return 0
+        try:
+            synthetic = bool(self.info.get("synthetic"))
+        except FileNotFoundError:
+            synthetic = False
+        return suppression.threshold(self.min_cell, synthetic)
+
     def table(self, table: pd.DataFrame, name: str, decimals: dict[str, int] | None = None,
-              show: bool = True) -> pd.DataFrame:
-        """Write ``reports/tables/<name>.csv`` (unrounded) and show it rounded."""
+              show: bool = True, support: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
+        """Write ``reports/tables/<name>.csv`` (unrounded) and show it rounded; return the table as written.
+
+        On real data, cells resting on fewer than ``min_cell`` respondents are
+        hidden (``src/suppression.py``): shown as «<k», stored empty, with a
+        footnote. ``support`` gives each cell's (counts, bases); by default
+        'Antall…' columns are counts and 'Prosent…' columns count their row's
+        respondents.
+        """
+        from src import suppression
+
+        k = self.min_cell_in_force
+        hidden = None
+        if k:
+            counts, bases = support if support is not None else suppression.inferred_support(table)
+            hidden = suppression.mask(table, counts.set_axis(table.index[: len(counts)]),
+                                      bases.set_axis(table.index[: len(bases)]), k)
+            table = suppression.apply(table, hidden)
+            if not hidden.to_numpy().any():
+                hidden = None
         path = self.reports_dir / paths.TABLES_DIR / f"{name}.csv"
-        _atomic_write(path, lambda p: table.to_csv(p, index=False, encoding="utf-8", lineterminator="\n"))
+        _atomic_write(path, lambda p, t=table: t.to_csv(p, index=False, encoding="utf-8", lineterminator="\n"))
+        if hidden is not None:
+            self.result(f"suppressed_cells.{name}", int(hidden.to_numpy().sum()))
         if show:
-            _display_markdown(markdown_table(table, decimals, self.lang))
+            text = markdown_table(table, decimals, self.lang, hidden=hidden, hidden_text=f"<{k}")
+            if hidden is not None:
+                text += "\n\n" + suppression.footnote(int(hidden.to_numpy().sum()), k, self.lang)
+            _display_markdown(text)
         return table
 
     # -- numbers computed by their spec in data/reference/measures.yml ------
@@ -544,7 +615,15 @@ class Chapter:
 
         table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
                                weighted=self.weighted)
-        return self.table(table, name, decimals, show)
+        return self.table(table, name, decimals, show, support=self._layout_support(name))
+
+    def _layout_support(self, name: str):
+        """(counts, bases) of a layout table's cells when small cells are to be hidden, else None."""
+        from src import suppression
+
+        if not self.min_cell_in_force:
+            return None
+        return suppression.layout_support(name, self.data, self.codebook, excluded=self._excluded_or_none())
 
     def state(self, key: str):
         """Compute one stated number from its spec in measures.yml and record it under ``key``."""
@@ -612,9 +691,11 @@ class Chapter:
 
         table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
                                weighted=self.weighted)
-        self.table(table, name, show=False)
+        table = self.table(table, name, show=False, support=self._layout_support(name))
         layout = ms.load()["tables"][name]
         frame = table.set_index(table.columns[0])
+        if self.min_cell_in_force:
+            frame = frame.fillna(0)   # hidden small cells are drawn as 0 (the table says they are hidden)
         if kind == "auto":
             kind = "diverging" if layout.get("columns") == "scale" else "bars"
         if kind == "diverging":

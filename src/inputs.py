@@ -21,6 +21,7 @@ PARAM_TYPES = {
     "weighted": bool,
     "lang": str,
     "alpha": float,
+    "min_cell": int,
 }
 
 
@@ -48,6 +49,9 @@ def check_params(params: dict, where: str = "parameters") -> dict:
     a = params.get("alpha")
     if isinstance(a, (int, float)) and not isinstance(a, bool) and not 0 < a < 1:
         problems.append(f"'alpha' must be between 0 and 1, got {a!r}")
+    m = params.get("min_cell")
+    if isinstance(m, int) and not isinstance(m, bool) and m < 0:
+        problems.append(f"'min_cell' must be a whole number >= 0 (0 switches suppression off), got {m!r}")
     if problems:
         raise ParameterError(f"Invalid {where}:\n" + "\n".join(f"  - {p}" for p in problems))
     return params

@@ -1,0 +1,157 @@
+"""The bad-input corpus (tests/bad_inputs/cases.yml), each case through the real build command.
+
+Every case must end with its exact message on stderr, exit code 1, no
+traceback, no notebook started (the input is refused before any kernel), and
+derived data, reports and the previous book unchanged byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from src import paths, synthesize
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+CASES = yaml.safe_load((CORPUS / "cases.yml").read_text(encoding="utf-8"))["cases"]
+ID_COLUMN = "respondent_id"
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def previous_build(root: Path) -> tuple[Path, Path]:
+    """derived_dir and reports_dir holding a 'previous build' (sentinel files) that must survive."""
+    derived, reports = root / "derived", root / "reports"
+    files = {
+        derived / paths.RESPONDENTS_FILE: b"previous respondents",
+        derived / paths.DATA_INFO_FILE: b'{"previous": true}\n',
+        reports / paths.RESULTS_FILE: b'{"previous": true}\n',
+        reports / paths.TABLES_DIR / "tabell_02.csv": "Rolle,Antall\nforrige bygg,1\n".encode(),
+        reports / paths.EXECUTED_DIR / "02_sample.ipynb": b"{}",
+        reports / paths.BOOK_DIR / "index.html": "<p>Forrige bok</p>".encode(),
+    }
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return derived, reports
+
+
+def _rows(frame: pd.DataFrame, step: dict) -> pd.Index:
+    idx = frame.query(step["where"]).index if step.get("where") else frame.index
+    return idx[: step["first"]] if "first" in step else idx
+
+
+def mutate(frame: pd.DataFrame, steps: list[dict], out: Path, codebook) -> tuple[Path, list[str]]:
+    """Apply a case's mutation steps to the synthetic export; write it; return (path, ids touched)."""
+    import pyreadstat
+
+    frame, ids, labels, fmt, truncate = frame.copy(), [], {}, "sav", None
+    for step in steps:
+        (op, arg), = step.items()
+        if op == "set":
+            rows = _rows(frame, arg)
+            assert len(rows), f"mutation {step} selects no rows"
+            ids += [str(int(i)) for i in frame.loc[rows, ID_COLUMN]]
+            if arg["value"] is None:
+                frame[arg["column"]] = frame[arg["column"]].astype(float)
+            elif isinstance(arg["value"], str):
+                frame[arg["column"]] = frame[arg["column"]].astype(object)
+            frame.loc[rows, arg["column"]] = arg["value"]
+        elif op == "drop":
+            frame = frame.drop(columns=arg)
+        elif op == "rename":
+            frame = frame.rename(columns=arg)
+        elif op == "duplicate_id":
+            rows = frame.index[: arg["first"]]
+            frame.loc[rows, ID_COLUMN] = frame.loc[rows[0], ID_COLUMN]
+            ids.append(str(int(frame.loc[rows[0], ID_COLUMN])))
+        elif op == "keep_only":
+            for c in frame.columns:
+                if c != ID_COLUMN and c not in arg:
+                    frame[c] = None if frame[c].dtype == object else float("nan")
+        elif op == "rows":
+            frame = frame.iloc[:arg]
+        elif op == "labels":
+            labels.update({col: {float(k): v for k, v in lab.items()} for col, lab in arg.items()})
+        elif op == "write":
+            fmt = arg
+        elif op == "truncate":
+            truncate = arg
+        else:
+            raise ValueError(f"cases.yml: unknown mutation step {op!r}")
+    path = out.with_suffix(f".{fmt}")
+    if fmt == "csv":
+        frame.to_csv(path, index=False, encoding="utf-8")
+    elif labels:
+        value_labels = {s: {float(k): lab for k, lab in v.values.items()}
+                        for s, v in codebook.by_source().items() if v.values and s in frame}
+        value_labels.update(labels)
+        pyreadstat.write_sav(frame, str(path), variable_value_labels=value_labels)
+    else:
+        synthesize.write_sav(frame, path, codebook)
+    if truncate is not None:
+        path.write_bytes(path.read_bytes()[:truncate])
+    return path, list(dict.fromkeys(ids))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_bad_input_gives_its_message_and_changes_nothing(case, tmp_path, synthetic_frame, codebook):
+    derived, reports = previous_build(tmp_path / "previous")
+    args, raw_shown, ids = list(case.get("args") or []), None, []
+    source = case.get("input") or {}
+    if "file" in source:
+        raw = CORPUS / "files" / source["file"]
+        assert raw.exists(), raw
+    elif "mutate" in source:
+        raw, ids = mutate(synthetic_frame, source["mutate"], tmp_path / case["id"], codebook)
+    elif "path" in source:
+        raw = paths.resolve(source["path"])
+    else:
+        raw = None
+    if raw is not None:
+        args += ["-p", f"raw_path={raw}"]
+        raw_shown = paths.relative(raw)
+    if case.get("params"):
+        args += ["--params", (CORPUS / "files" / case["params"]).relative_to(paths.ROOT).as_posix()]
+    args += ["-p", f"derived_dir={derived}", "-p", f"reports_dir={reports}"]
+    before = {"derived": snapshot(derived), "reports": snapshot(reports)}
+    raw_before = snapshot(paths.RAW) if paths.RAW.exists() else {}
+
+    proc = subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", *args],
+                          cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()
+    for want in case.get("expect") or []:
+        want = want.format(raw=raw_shown, ids=", ".join(ids))
+        assert want in lines, f"expected the line\n{want!r}\nin stderr:\n{proc.stderr}"
+    for want in case.get("expect_in") or []:
+        assert want in proc.stderr, f"expected {want!r} in stderr:\n{proc.stderr}"
+    assert proc.stderr.count("BUILD FAILED") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "] start " not in proc.stdout, "a step was started: the input should be refused before any kernel"
+    assert {"derived": snapshot(derived), "reports": snapshot(reports)} == before, "the previous build changed"
+    assert (snapshot(paths.RAW) if paths.RAW.exists() else {}) == raw_before, "data/raw changed"
+
+
+def test_the_corpus_covers_what_issue_11_asks_for():
+    """At least 20 cases, each with an expected message, covering the listed kinds of bad input."""
+    ids = {c["id"] for c in CASES}
+    assert len(CASES) >= 20 and len(ids) == len(CASES)
+    assert all(c.get("expect") or c.get("expect_in") for c in CASES)
+    required = {"wrong_file_type", "truncated_sav", "csv_latin1", "renamed_variable", "missing_variable",
+                "unknown_value_code", "likert_out_of_range", "value_label_differs", "duplicate_respondent_ids",
+                "empty_file", "all_rows_excluded", "routed_question_answered", "parameter_wrong_type",
+                "parameter_unknown", "raw_path_missing"}
+    assert required <= ids, sorted(required - ids)
+    used = {c["input"]["file"] for c in CASES if "file" in (c.get("input") or {})} | {
+        c["params"] for c in CASES if c.get("params")}
+    assert used == {p.name for p in (CORPUS / "files").iterdir()}, "files/ holds a file no case uses, or lacks one"
