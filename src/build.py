@@ -117,6 +117,10 @@ def validate_input(params: dict, raw: Path) -> None:
     """
     import hashlib
 
+    if not raw.is_file():
+        from src.helpers import validate_export
+
+        validate_export(raw)   # says what is wrong with the path
     key = hashlib.sha256(sha256(raw).encode())
     for rel in VALIDATION_INPUTS:
         key.update((paths.ROOT / rel).read_bytes())
