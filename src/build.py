@@ -350,6 +350,8 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
     timings = run_notebooks(params, notebooks)
     if not params["weighted"] and not notebooks:
         timings.update(run_weighted(params))
+    from src import captions  # captions: English for lang=en, link to their cell, name the data (src/captions.py)
+    captions.annotate_book(params, log)
     write_provenance(params)
     headline = write_scorecard(params)
     write_build_info(params, timings)

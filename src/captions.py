@@ -85,6 +85,15 @@ def load_catalogue(path: Path = CATALOGUE) -> dict[str, str]:
     return {str(k): v.strip() for k, v in captions.items()}
 
 
+def load_terms(path: Path = CATALOGUE) -> dict[str, str]:
+    """Common Norwegian table words -> English (``terms:`` in captions_en.yml), for lang: en."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    terms = raw.get("terms") or {}
+    if not isinstance(terms, dict):
+        raise CaptionError(f"{paths.relative(path)}: 'terms' must map Norwegian words to English ones")
+    return {str(k): str(v) for k, v in terms.items()}
+
+
 def labelled_cells(nb) -> list[tuple[int, str, str, str]]:
     """(cell index, label, caption option key, caption) for every captioned code cell."""
     from src.render import cell_options
@@ -319,3 +328,45 @@ def annotate_book(params: dict, log=print) -> dict:
         log(f"  no English caption in {paths.relative(CATALOGUE)} for {name}: {', '.join(labels)} "
             "(the Norwegian caption is shown)")
     return result
+
+
+# ---------------------------------------------------------------------------
+# checking a rendered book
+# ---------------------------------------------------------------------------
+
+CAPTION_HTML = re.compile(r'<p class="caption">(.*?)</p>|<figcaption[^>]*>(.*?)</figcaption>', re.S)
+HREF = re.compile(r'href="([^"]+)"')
+CAPTION_SHA = re.compile(r"sha256 ([0-9a-f]{%d})\)" % SHORT_SHA)
+
+
+def book_captions(page: Path) -> list[str]:
+    """The inner HTML of every table and figure caption of a rendered page."""
+    return [a or b for a, b in CAPTION_HTML.findall(Path(page).read_text(encoding="utf-8"))]
+
+
+def caption_problems(book_dir: Path, sha256: str) -> list[str]:
+    """Every caption of the rendered HTML book without a working source link or with another data checksum.
+
+    A link works when its file exists in the book and the anchor is an id in it.
+    """
+    problems = []
+    book_dir = Path(book_dir)
+    for page in sorted(book_dir.rglob("*.html")):
+        if VIEW_DIR in page.parts:
+            continue
+        for cap in book_captions(page):
+            where = f"{page.relative_to(book_dir)}: «{re.sub('<[^>]+>', '', cap)[:70]}…»"
+            links = [h for h in HREF.findall(cap) if VIEW_DIR in h]
+            if not links:
+                problems.append(f"{where} has no link to its notebook cell")
+            for href in links:
+                target, _, anchor = html.unescape(href).partition("#")
+                path = (page.parent / target).resolve()
+                if not path.exists():
+                    problems.append(f"{where} links to {target}, which is not in the book")
+                elif not anchor or f'id="{anchor}"' not in path.read_text(encoding="utf-8"):
+                    problems.append(f"{where} links to #{anchor}, which {target} has no id for")
+            shas = CAPTION_SHA.findall(cap)
+            if shas != [short_sha(sha256)]:
+                problems.append(f"{where} states data sha256 {shas or 'none'}, expected {short_sha(sha256)}")
+    return problems

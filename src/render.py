@@ -70,6 +70,19 @@ def book_files(config: dict | None = None) -> list[str]:
     return _flatten(book.get("chapters")) + _flatten(book.get("appendices"))
 
 
+def book_parts(config: dict | None = None) -> dict[str, str]:
+    """The first file of each ``part:`` of the book -> the part's title (for the fallback's navigation)."""
+    config = config or load_config()
+    out = {}
+    for item in (config.get("book") or {}).get("chapters") or []:
+        if isinstance(item, dict) and item.get("part"):
+            files = _flatten([item])
+            if files:
+                title = item["part"]
+                out[files[0]] = Path(title).stem if str(title).endswith((".qmd", ".md")) else str(title)
+    return out
+
+
 def notebook_order(config: dict | None = None) -> list[str]:
     """Notebook names (e.g. '02_sample') in the order the book lists them."""
     names = []
@@ -329,6 +342,7 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
     fold_label = words["fold"]
 
     n_chapters = len(_flatten(book.get("chapters")))
+    parts = book_parts(config)
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
 
@@ -360,6 +374,8 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
         for j, (_, name, t, _) in enumerate(pages):
             if j == n_chapters and j < len(pages):
                 items.append(f'</ol><div class="appendix">{words["appendix"]}</div><ol>')
+            elif pages[j][0] in parts:
+                items.append(f'</ol><div class="appendix">{html.escape(parts[pages[j][0]])}</div><ol>')
             cls = ' class="active"' if j == i else ""
             items.append(f'<li><a href="{name}"{cls}>{html.escape(t)}</a></li>')
         nav = (f'<nav class="sidebar"><h1><a href="index.html">{html.escape(book_title)}</a></h1>'
