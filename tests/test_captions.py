@@ -165,3 +165,33 @@ def test_a_book_of_mixed_languages_is_refused(tmp_path):
     executed_notebook(tmp_path / "reports" / "executed" / "02_b.ipynb", lang="en")
     with pytest.raises(RuntimeError, match="different languages.*lang=en: 02_b; lang=nb: 01_a"):
         render.render_fallback(tmp_path / "book", tmp_path / "reports", tmp_path / "_quarto.yml")
+
+
+# -- English labels in tables and figures (lang: en) ----------------------------
+
+def test_english_labels_come_from_the_codebook_and_the_table_words(codebook):
+    from src import helpers as h
+
+    labels = h.english_labels(codebook)
+    assert labels["Rolle"] == "Role" and labels["Verneombud"] == "Safety representative"
+    assert labels["Antall"] == "Count" and labels["Totalt"] == "Total"
+    assert labels["Helt uenig"] == "Strongly disagree"              # scale labels of the grids
+
+
+def test_english_table_is_shown_in_english_and_written_as_the_report_prints_it(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from src import helpers as h
+
+    shown = []
+    monkeypatch.setattr(h, "_display_markdown", shown.append)
+    table = pd.DataFrame({"Rolle": ["Verneombud", "Hovedverneombud", "Totalt"], "Antall": [3, 1, 4],
+                          "Prosent": [75.0, 25.0, 100.0]})
+    for lang in ("nb", "en"):
+        ch = h.Chapter("02_sample", reports_dir=str(tmp_path / lang), lang=lang)
+        ch.table(table, "tabell_02", {"Prosent": 1})
+    nb_csv = (tmp_path / "nb" / "tables" / "tabell_02.csv").read_bytes()
+    assert (tmp_path / "en" / "tables" / "tabell_02.csv").read_bytes() == nb_csv     # same CSV in both
+    assert "| Rolle | Antall | Prosent |" in shown[0] and "75,0" in shown[0]
+    assert "| Role | Count | Percent |" in shown[1] and "| Senior safety representative |" in shown[1]
+    assert "75.0" in shown[1]                                        # decimals follow the translated header
