@@ -290,6 +290,28 @@ def write_view(path: Path, out_dir: Path | None = None) -> bool:
 # the whole book
 # ---------------------------------------------------------------------------
 
+def data_info(params: dict) -> dict:
+    """``<derived_dir>/data_info.json`` (file name and sha256 of the export the notebooks read)."""
+    info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
+    if not info_path.exists():
+        raise CaptionError(f"{paths.relative(info_path)} does not exist: run 01_cleaning first (make book does this)")
+    return json.loads(info_path.read_text(encoding="utf-8"))
+
+
+def annotate_executed(path: Path, params: dict, log=print) -> tuple[bool, list[str]]:
+    """One executed notebook, just after it ran: its captions and its notebook view (beside it).
+
+    For a build that runs notebooks one by one (or in parallel): each notebook
+    task calls this on its own output before promoting it.
+    """
+    changed, missing = annotate_notebook(Path(path), data_info(params))
+    write_view(Path(path))
+    if missing:
+        log(f"  no English caption in {paths.relative(CATALOGUE)} for {Path(path).stem}: {', '.join(missing)} "
+            "(the Norwegian caption is shown)")
+    return changed, missing
+
+
 def annotate_book(params: dict, log=print) -> dict:
     """Captions with provenance and in the book's language for every executed chapter; the notebook views.
 
@@ -297,10 +319,7 @@ def annotate_book(params: dict, log=print) -> dict:
     captions are put in the language it was executed in (papermill's ``lang`` parameter).
     Returns {'changed': [...], 'views': [...], 'missing_en': {notebook: [labels]}}.
     """
-    info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
-    if not info_path.exists():
-        raise CaptionError(f"{paths.relative(info_path)} does not exist: run 01_cleaning first (make book does this)")
-    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info = data_info(params)
     executed = paths.resolve(params["reports_dir"]) / paths.EXECUTED_DIR
     result = {"changed": [], "views": [], "missing_en": {}}
     notebooks = sorted(executed.glob("*.ipynb"))

@@ -195,3 +195,12 @@ def test_english_table_is_shown_in_english_and_written_as_the_report_prints_it(t
     assert "| Rolle | Antall | Prosent |" in shown[0] and "75,0" in shown[0]
     assert "| Role | Count | Percent |" in shown[1] and "| Senior safety representative |" in shown[1]
     assert "75.0" in shown[1]                                        # decimals follow the translated header
+
+
+def test_one_executed_notebook_is_annotated_with_its_view_beside_it(tmp_path):
+    params = make_project(tmp_path)
+    nb = tmp_path / "reports" / "executed" / "02_b.ipynb"
+    changed, missing = captions.annotate_executed(nb, params, log=lambda m: None)
+    assert changed and not missing
+    assert (nb.parent / captions.VIEW_DIR / "02_b.html").exists()
+    assert captions.annotate_executed(nb, params, log=lambda m: None) == (False, [])
