@@ -383,6 +383,52 @@ def fmt_number(x, decimals: int = 0, lang: str = "nb") -> str:
     return text
 
 
+def english_labels(codebook: Codebook | None = None) -> dict[str, str]:
+    """Norwegian label -> English label, for showing a table or figure when ``lang`` is 'en'.
+
+    From the codebook (``label_en`` of variables, recodes, indices and grids, and
+    the English value labels, scales included), then the common table words
+    (``terms:`` in data/reference/captions_en.yml: 'Antall', 'Prosent', 'Totalt', …).
+    A label the codebook has no English for stays Norwegian.
+    """
+    cb = codebook or load_codebook()
+    out: dict[str, str] = {}
+
+    def add(nb, en):
+        if nb and en and nb != en:
+            out.setdefault(str(nb), str(en))
+
+    for item in (*cb.variables.values(), *cb.recodes.values(), *cb.indices.values(), *cb.groups.values()):
+        add(item.label, item.label_en)
+    for name in (*cb.variables, *cb.recodes):
+        nb, en = cb.value_labels(name, "nb", True), cb.value_labels(name, "en", True)
+        for code, label in nb.items():
+            add(label, en.get(code))
+        rec = cb.recodes.get(name)
+        if rec is not None:
+            for group, sub in rec.subtotals.items():
+                add(sub, f"{en.get(group, rec.values.get(group))}, total")
+    for ex in cb.exclusions:
+        add(ex.label, ex.label_en)
+    from src.captions import load_terms
+
+    for nb, en in load_terms().items():
+        out.setdefault(nb, en)
+    return out
+
+
+def translate_table(table: pd.DataFrame, labels: dict[str, str],
+                    decimals: dict[str, int] | None = None) -> tuple[pd.DataFrame, dict[str, int] | None]:
+    """A copy of ``table`` for display with headers and text cells translated (numbers untouched)."""
+    shown = table.rename(columns=lambda c: labels.get(str(c), c))
+    for col in shown.columns:
+        if shown[col].dtype == object or str(shown[col].dtype).startswith(("string", "str")):
+            shown[col] = shown[col].map(lambda v: labels.get(v, v) if isinstance(v, str) else v)
+    if decimals:
+        decimals = {labels.get(k, k): v for k, v in decimals.items()}
+    return shown, decimals
+
+
 def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, lang: str = "nb",
                    hidden: pd.DataFrame | None = None, hidden_text: str = "") -> str:
     """A pipe table (renders in Quarto HTML and PDF, and in the fallback book).
@@ -602,11 +648,21 @@ class Chapter:
         if hidden is not None:
             self.result(f"suppressed_cells.{name}", int(hidden.to_numpy().sum()))
         if show:
-            text = markdown_table(table, decimals, self.lang, hidden=hidden, hidden_text=f"<{k}")
+            shown, shown_hidden = table, hidden
+            if self.lang == "en":   # the CSV keeps the report's labels; the book shows English ones
+                shown, decimals = translate_table(table, self._english(), decimals)
+                if hidden is not None:
+                    shown_hidden = hidden.set_axis(shown.columns, axis=1)
+            text = markdown_table(shown, decimals, self.lang, hidden=shown_hidden, hidden_text=f"<{k}")
             if hidden is not None:
                 text += "\n\n" + suppression.footnote(int(hidden.to_numpy().sum()), k, self.lang)
             _display_markdown(text)
         return table
+
+    def _english(self) -> dict[str, str]:
+        if getattr(self, "_english_labels", None) is None:
+            self._english_labels = english_labels(self.codebook)
+        return self._english_labels
 
     # -- numbers computed by their spec in data/reference/measures.yml ------
     def layout_table(self, name: str, decimals: dict[str, int] | None = None, show: bool = True) -> pd.DataFrame:
@@ -698,10 +754,16 @@ class Chapter:
             frame = frame.fillna(0)   # hidden small cells are drawn as 0 (the table says they are hidden)
         if kind == "auto":
             kind = "diverging" if layout.get("columns") == "scale" else "bars"
+        axis = "Prosent"
+        if self.lang == "en":   # the CSV keeps the report's labels; the figure shows English ones
+            labels = self._english()
+            value_column = labels.get(value_column, value_column) if value_column else None
+            frame = frame.rename(index=lambda r: labels.get(str(r), r), columns=lambda c: labels.get(str(c), c))
+            axis = labels.get(axis, axis)
         if kind == "diverging":
-            fig = plots.diverging_bars(frame)
+            fig = plots.diverging_bars(frame, xlabel=axis)
         else:
-            fig = plots.share_bars(frame[value_column or frame.columns[0]])
+            fig = plots.share_bars(frame[value_column or frame.columns[0]], xlabel=axis)
         out = plots.save(fig, name, self.reports_dir / paths.FIGURES_DIR)
         import matplotlib.pyplot as plt
 

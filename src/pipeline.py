@@ -120,9 +120,12 @@ def reference_files() -> list[Path]:
 
 # -- running one notebook -------------------------------------------------------
 
-def execute(name: str, params: dict, reports_dir: str, reads_results: bool = False):
+def execute(name: str, params: dict, reports_dir: str, reads_results: bool = False, in_book: bool = True):
     """Run one notebook with papermill into its staging folder; on success replace its previous outputs.
 
+    A notebook of the book (``in_book``) then gets its captions (a link to the
+    cell that made each table and figure, the data's checksum, the book's
+    language; src/captions.py) and its notebook view, as part of its outputs.
     Returns None on success, or doit's TaskFailed with the notebook, cell and error.
     Runs in a worker process when the build is parallel.
     """
@@ -169,6 +172,14 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
             time.sleep(1 + attempt)
     for f in borrowed:
         (stage / f).unlink()
+    if in_book:
+        from src import captions
+
+        try:
+            captions.annotate_executed(out, params)
+        except captions.CaptionError as exc:
+            shutil.rmtree(stage, ignore_errors=True)
+            return TaskFailed(f"{name}: {exc}")
     promote(stage, reports, name)
     shutil.rmtree(reports / "failed" / f"{name}.ipynb", ignore_errors=True)
     (reports / "failed" / f"{name}.ipynb").unlink(missing_ok=True)
@@ -255,7 +266,7 @@ def tasks(params: dict, renderer: str = "auto") -> dict:
                 source = paths.NOTEBOOKS / f"{name}.ipynb"
                 if not source.exists():
                     raise FileNotFoundError(f"_quarto.yml lists {name}, but {paths.relative(source)} does not exist")
-                deps = [source, *src_dependencies(source), *refs]
+                deps = [source, *src_dependencies(source), *refs, paths.ROOT / "src" / "captions.py"]
                 targets = [out_dir / paths.EXECUTED_DIR / f"{name}.ipynb", out_dir / paths.RESULTS_DIR / f"{name}.json"]
                 if name == order[0]:
                     deps.append(paths.resolve(params["raw_path"]))
@@ -267,7 +278,8 @@ def tasks(params: dict, renderer: str = "auto") -> dict:
                 run_params["reports_dir"] = paths.relative(out_dir)
                 yield {
                     "basename": f"{prefix}:{name}",
-                    "actions": [(execute, [name, dict(run_params), paths.relative(out_dir), name in SUMMARISERS])],
+                    "actions": [(execute, [name, dict(run_params), paths.relative(out_dir), name in SUMMARISERS,
+                                         out_dir == reports])],
                     "file_dep": [str(p) for p in deps],
                     "targets": [str(p) for p in targets],
                     "uptodate": [config_changed(json.dumps(run_params, sort_keys=True))],

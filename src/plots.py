@@ -51,7 +51,7 @@ def share_bars(shares: pd.Series, xlabel: str = "Prosent", sort: bool = True, wi
     return fig
 
 
-def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float = 8.0):
+def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float = 8.0, xlabel: str = "Prosent"):
     """Stacked bars of a 5-point scale per item (rows = items, columns = options in scale order, percents).
 
     Negative options go left of zero, positive right; the neutral option is
@@ -76,7 +76,7 @@ def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float 
             left = left + v
         ax.axvline(0, color="black", linewidth=0.6)
         ax.set_yticks(ys, labels)
-        ax.set_xlabel("Prosent")
+        ax.set_xlabel(xlabel)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{abs(x):.0f}"))
         ax.legend(ncol=len(cols), loc="lower center", bbox_to_anchor=(0.4, 1.02), frameon=False,
                   fontsize=7, handlelength=1.0, columnspacing=0.8)

@@ -24,6 +24,8 @@ import yaml
 
 from src import paths
 
+VIEW_DIR = "notebook-view"   # src/captions.py writes each chapter's notebook view there (caption links)
+PAGE_WORDS_NOTE_NB = "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."
 CELL_OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
 CALLOUT = re.compile(r"^:::\s*\{\.callout-(\w+)\}\s*\n(.*?)\n:::\s*$", re.S | re.M)
 INCLUDE = re.compile(r"\{\{<\s*include\s+(\S+)\s*>\}\}")
@@ -66,6 +68,19 @@ def book_files(config: dict | None = None) -> list[str]:
     config = config or load_config()
     book = config.get("book") or {}
     return _flatten(book.get("chapters")) + _flatten(book.get("appendices"))
+
+
+def book_parts(config: dict | None = None) -> dict[str, str]:
+    """The first file of each ``part:`` of the book -> the part's title (for the fallback's navigation)."""
+    config = config or load_config()
+    out = {}
+    for item in (config.get("book") or {}).get("chapters") or []:
+        if isinstance(item, dict) and item.get("part"):
+            files = _flatten([item])
+            if files:
+                title = item["part"]
+                out[files[0]] = Path(title).stem if str(title).endswith((".qmd", ".md")) else str(title)
+    return out
 
 
 def notebook_order(config: dict | None = None) -> list[str]:
@@ -148,13 +163,14 @@ details.code pre,pre{background:#f8f9fa;padding:.6rem;overflow-x:auto}
 """
 
 
-def _page(title: str, book_title: str, nav: str, body: str, pager: str, lang: str) -> str:
+def _page(title: str, book_title: str, nav: str, body: str, pager: str, lang: str,
+          note: str = PAGE_WORDS_NOTE_NB) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)} – {html.escape(book_title)}</title>\n<style>{CSS}</style>\n</head>\n"
         f'<body>\n<div class="layout">\n{nav}\n<main>\n{body}\n{pager}\n'
-        '<p class="renderer-note">Gjengitt uten Quarto (reserve-gjengivelse med nbconvert).</p>\n'
+        f'<p class="renderer-note">{html.escape(note)}</p>\n'
         "</main>\n</div>\n</body>\n</html>\n"
     )
 
@@ -183,6 +199,12 @@ def _qmd_title(text: str) -> tuple[str, str]:
     return str(title), text
 
 
+def inline_markdown(text: str) -> str:
+    """A caption's Markdown (links, emphasis) as inline HTML, without the paragraph around it."""
+    out = markdown_to_html(str(text)).strip()
+    return out[3:-4] if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1 else out
+
+
 def _prepare_notebook(nb, fold_label: str) -> None:
     """Apply the Quarto cell options to a notebook before nbconvert sees it.
 
@@ -209,7 +231,7 @@ def _prepare_notebook(nb, fold_label: str) -> None:
             new_outputs.append(_html_output(
                 f'<details class="code"><summary>{fold_label}</summary><pre><code>{html.escape(code)}</code></pre></details>'))
         if opts.get("tbl-cap"):
-            new_outputs.append(_html_output(f'{anchor}<p class="caption">{html.escape(str(opts["tbl-cap"]))}</p>'))
+            new_outputs.append(_html_output(f'{anchor}<p class="caption">{inline_markdown(opts["tbl-cap"])}</p>'))
             anchor = ""
         for out in cell.get("outputs", []):
             data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
@@ -217,17 +239,22 @@ def _prepare_notebook(nb, fold_label: str) -> None:
                 new_outputs.append(_html_output(markdown_to_html(data["text/markdown"])))
             elif "image/png" in data:
                 new_outputs.append(_html_output(
-                    f'<img alt="{html.escape(str(opts.get("fig-alt") or opts.get("fig-cap") or ""))}" '
+                    f'<img alt="{html.escape(_plain(opts.get("fig-alt") or opts.get("fig-cap") or ""))}" '
                     f'src="data:image/png;base64,{data["image/png"].strip()}">'))
             else:
                 new_outputs.append(out)
         if opts.get("fig-cap"):
             new_outputs.append(_html_output(
-                f'{anchor}<figcaption>{html.escape(str(opts["fig-cap"]))}</figcaption>'))
+                f'{anchor}<figcaption>{inline_markdown(opts["fig-cap"])}</figcaption>'))
         cell.source = ""
         cell.outputs = new_outputs
         keep.append(cell)
     nb.cells = keep
+
+
+def _plain(text) -> str:
+    """Caption text for an alt attribute: Markdown links reduced to their text."""
+    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", str(text))
 
 
 def _html_output(text: str):
@@ -259,15 +286,48 @@ def _include(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path: Path = paths.QUARTO_CONFIG) -> Path:
-    """Render the HTML book with nbconvert into ``out_dir``; returns index.html."""
+def book_lang(notebooks: list[Path], default: str = "nb") -> str:
+    """The language the executed chapters were built in (papermill's ``lang`` parameter).
+
+    Every chapter must agree: a book half in Norwegian and half in English is
+    refused, naming the notebooks of each language.
+    """
+    langs: dict[str, list[str]] = {}
+    for p in notebooks:
+        if Path(p).exists():
+            nb = nbformat.read(p, as_version=4)
+            lang = str(((nb.metadata.get("papermill") or {}).get("parameters") or {}).get("lang", default))
+            langs.setdefault(lang, []).append(Path(p).stem)
+    if len(langs) > 1:
+        detail = "; ".join(f"lang={k}: {', '.join(v)}" for k, v in sorted(langs.items()))
+        raise RuntimeError(f"the executed chapters were built in different languages ({detail}); "
+                           "rebuild them all with one lang (make book ARGS=\"-p lang=...\")")
+    return next(iter(langs), default)
+
+
+PAGE_WORDS = {
+    "nb": {"fold": "Vis kode", "appendix": "Vedlegg",
+           "note": "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."},
+    "en": {"fold": "Show code", "appendix": "Appendices",
+           "note": "Rendered without Quarto (nbconvert fallback)."},
+}
+
+
+def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path: Path = paths.QUARTO_CONFIG,
+                    lang: str | None = None) -> Path:
+    """Render the HTML book with nbconvert into ``out_dir``; returns index.html.
+
+    ``lang`` (labels of the page furniture and ``<html lang>``) defaults to the
+    language the executed chapters were built in, else ``lang`` in _quarto.yml.
+    Each chapter's notebook view (``executed/notebook-view/``, written by
+    src/captions.py, the target of the caption links) is copied to
+    ``<out_dir>/notebook-view/``.
+    """
     from nbconvert import HTMLExporter
 
     config = load_config(config_path)
     book = config.get("book") or {}
     book_title = str(book.get("title", "Bok"))
-    lang = str(config.get("lang", "nb"))
-    fold_label = "Vis kode" if lang == "nb" else "Show code"
     root = config_path.parent
     files = book_files(config)
 
@@ -277,17 +337,24 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
             return Path(reports_dir) / rel[len("reports/"):]
         return root / rel
 
+    lang = lang or book_lang([locate(f) for f in files if f.endswith(".ipynb")], str(config.get("lang", "nb")))
+    words = PAGE_WORDS.get(lang, PAGE_WORDS["nb"])
+    fold_label = words["fold"]
+
     n_chapters = len(_flatten(book.get("chapters")))
+    parts = book_parts(config)
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
 
     pages = []  # (source file, output name, title, body html)
+    views: set[Path] = set()
     for i, rel in enumerate(files):
         src = locate(rel)
         if not src.exists():
             raise FileNotFoundError(f"_quarto.yml lists {rel}, which does not exist (run the notebooks first)")
         out_name = "index.html" if i == 0 else Path(rel).stem + ".html"
         if src.suffix == ".ipynb":
+            views.add(src.parent / VIEW_DIR)
             nb = nbformat.read(src, as_version=4)
             title = _notebook_title(nb)
             _prepare_notebook(nb, fold_label)
@@ -300,11 +367,15 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
         pages.append((rel, out_name, title, body))
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    for view in sorted(v for v in views if v.is_dir()):
+        shutil.copytree(view, out_dir / VIEW_DIR, dirs_exist_ok=True)
     for i, (rel, out_name, title, body) in enumerate(pages):
         items = []
         for j, (_, name, t, _) in enumerate(pages):
             if j == n_chapters and j < len(pages):
-                items.append('</ol><div class="appendix">Vedlegg</div><ol>')
+                items.append(f'</ol><div class="appendix">{words["appendix"]}</div><ol>')
+            elif pages[j][0] in parts:
+                items.append(f'</ol><div class="appendix">{html.escape(parts[pages[j][0]])}</div><ol>')
             cls = ' class="active"' if j == i else ""
             items.append(f'<li><a href="{name}"{cls}>{html.escape(t)}</a></li>')
         nav = (f'<nav class="sidebar"><h1><a href="index.html">{html.escape(book_title)}</a></h1>'
@@ -312,12 +383,18 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
         prev_link = f'<a href="{pages[i - 1][1]}">← {html.escape(pages[i - 1][2])}</a>' if i > 0 else "<span></span>"
         next_link = f'<a href="{pages[i + 1][1]}">{html.escape(pages[i + 1][2])} →</a>' if i + 1 < len(pages) else "<span></span>"
         pager = f'<div class="pager">{prev_link}{next_link}</div>'
-        (out_dir / out_name).write_text(_flat_links(_page(title, book_title, nav, body, pager, lang)), encoding="utf-8")
+        (out_dir / out_name).write_text(_flat_links(_page(title, book_title, nav, body, pager, lang, words["note"])),
+                                        encoding="utf-8")
     return out_dir / "index.html"
 
 
 def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = paths.ROOT) -> Path:
-    """``quarto render`` of the project into ``out_dir`` (HTML and PDF per _quarto.yml)."""
+    """``quarto render`` of the project into ``out_dir`` (HTML and PDF per _quarto.yml).
+
+    When the chapters were executed with another ``lang`` than _quarto.yml's
+    (``make book ARGS="-p lang=en"``), that language is passed as a metadata
+    override (``-M lang:en``).
+    """
     if reports_dir is not None and Path(reports_dir).resolve() != (root / "reports").resolve():
         raise RuntimeError("the Quarto book reads reports/ (see _quarto.yml); build with reports_dir: reports "
                            "or use --renderer fallback")
@@ -325,6 +402,10 @@ def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = p
     if not exe:
         raise RuntimeError("quarto is not on PATH")
     cmd = [exe, "render", str(root), "--output-dir", str(out_dir)]
+    config = load_config(root / "_quarto.yml")
+    lang = book_lang([root / f for f in book_files(config) if f.endswith(".ipynb")], str(config.get("lang", "nb")))
+    if lang != str(config.get("lang", "nb")):
+        cmd += ["-M", f"lang:{lang}"]   # Quarto's labels (Figure/Table, Code, ...) in the chapters' language
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"quarto render failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")

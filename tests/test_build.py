@@ -16,7 +16,7 @@ from src import paths
 pytestmark = pytest.mark.slow
 
 PROJECT_FILES = ["src", "notebooks", "data/codebook.yml", "data/reference", "params.yml", "_quarto.yml", "index.qmd",
-                 "appendices", "requirements.txt"]
+                 "appendices", "typst", "requirements.txt"]
 
 
 def run_build(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -238,3 +238,66 @@ def test_a_failing_chapter_keeps_the_previous_book_and_its_outputs(built):
         nb.write_bytes(original)
     proc = run_build(root)
     assert proc.returncode == 0 and not (root / "reports/failed/04_training.ipynb").exists()
+
+
+def test_every_caption_links_to_the_cell_that_made_it_and_names_the_data(built):
+    """Every table and figure caption of the HTML book: a working link to its notebook cell, the data's sha256."""
+    import json
+
+    import nbformat
+
+    from src import captions, render
+
+    root, _ = built
+    info = json.loads((root / "data/derived/data_info.json").read_text(encoding="utf-8"))
+    book = root / "reports/book"
+    assert captions.caption_problems(book, info["sha256"]) == []
+    for name in render.notebook_order(render.load_config(root / "_quarto.yml")):
+        labelled = captions.labelled_cells(nbformat.read(root / "notebooks" / f"{name}.ipynb", as_version=4))
+        shown = captions.book_captions(book / f"{name}.html")
+        assert len(shown) == len(labelled), name
+        assert all(f"{name}.ipynb, celle" in c and info["file"] in c for c in shown), name
+    # the step is idempotent on the executed notebooks (a rebuild may run it again on unchanged ones)
+    before = snapshot(root / "reports/executed")
+    assert captions.annotate_book({"derived_dir": str(root / "data/derived"),
+                                   "reports_dir": str(root / "reports")}, log=lambda m: None)["changed"] == []
+    assert snapshot(root / "reports/executed") == before
+
+
+def test_every_file_the_book_lists_exists_after_a_build(built):
+    from src import render
+
+    root, _ = built
+    config = render.load_config(root / "_quarto.yml")
+    missing = [f for f in render.book_files(config) + config["project"]["render"] if not (root / f).exists()]
+    assert not missing
+    assert (root / "reports/executed/notebook-view/07_usefulness.html").exists()
+
+
+def test_english_book_has_english_captions_and_labels_and_the_same_numbers(built, tmp_path_factory):
+    """make book ARGS="-p lang=en": English captions and table labels; tables, results and scorecard unchanged."""
+    import json
+
+    from src import captions, render
+
+    root, _ = built
+    other = tmp_path_factory.mktemp("project_en") / "p"
+    shutil.copytree(root, other, ignore=shutil.ignore_patterns("__pycache__"))
+    proc = run_build(other, "-p", "lang=en")     # a parameter changed: every notebook runs again
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no English caption" not in proc.stdout
+    book = other / "reports/book"
+    chapter = (book / "02_sample.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in chapter and "Show code" in chapter
+    assert "Report Table 2: Distribution of roles" in chapter and "Rapportens tabell 2" not in chapter
+    assert "<th>Role</th>" in chapter or ">Role</th>" in chapter          # the table's labels from the codebook
+    assert "Senior safety representative" in chapter
+    shown = [c for p in sorted(book.glob("0*.html")) for c in captions.book_captions(p)]
+    assert shown and all("(Source: " in c and "Kilde:" not in c for c in shown)
+    assert not [c for c in shown if "Rapportens " in c]
+    info = json.loads((other / "data/derived/data_info.json").read_text(encoding="utf-8"))
+    assert captions.caption_problems(book, info["sha256"]) == []
+    # the numbers do not depend on the language: the report's tables and the scorecard are the same
+    for name in ("tabell_02.csv", "tabell_27.csv", "figur_11.csv"):
+        assert (other / "reports/tables" / name).read_bytes() == (root / "reports/tables" / name).read_bytes(), name
+    assert (other / "reports/scorecard.csv").read_bytes() == (root / "reports/scorecard.csv").read_bytes()

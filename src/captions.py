@@ -1,0 +1,391 @@
+"""Captions with provenance, in the book's language: a step run on the executed notebooks.
+
+After papermill has executed the chapters (``reports/executed/*.ipynb``) and
+before the book is rendered, :func:`annotate_book` rewrites every table and
+figure caption (the ``#| tbl-cap`` / ``#| fig-cap`` cell options) so that it
+
+* is in the book's language: the notebook's Norwegian caption, or, when the
+  notebooks ran with ``lang: en``, the English caption for the cell's label
+  from ``data/reference/captions_en.yml``;
+* ends with its source: a link to the notebook cell that made it and the data
+  it was made from, e.g. ``… (Kilde: [07_usefulness.ipynb, celle 12](notebook-view/07_usefulness.html#cell-fig-f08)
+  · data verneombud_2024_synthetic.sav, sha256 1a2b3c4d)``.
+
+The link target is a *notebook view* this step writes beside the executed
+notebooks (``reports/executed/notebook-view/<notebook>.html``, with a copy of
+the executed ``.ipynb`` to download): every cell with its code, options and
+outputs, each code cell anchored as ``cell-<label>`` and ``cell-<n>`` (``n`` =
+the execution count Jupyter shows). The link is relative to the chapter page,
+so it works in both renderers: Quarto writes the chapter
+``reports/executed/07_usefulness.ipynb`` to ``<book>/reports/executed/07_usefulness.html``
+and copies ``reports/executed/notebook-view/`` beside it (``project: resources``
+in ``_quarto.yml``); the nbconvert fallback writes the chapter to
+``<book>/07_usefulness.html`` and copies the folder to ``<book>/notebook-view/``.
+Quarto's own ``notebook-links``/``notebook-view`` only cover cells embedded with
+``{{< embed >}}``, and their page names and anchors are Quarto internals that
+could not be checked here; this page is the same in both books and tested.
+
+The step is idempotent and cheap: the caption as the notebook wrote it is kept
+in the cell's metadata (``compendium.caption``) and every run starts from it,
+so running twice never appends twice; a notebook (or view page) whose content
+would not change is not rewritten (its file time stays, for incremental builds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from src import paths
+
+CAPTION_KEYS = ("tbl-cap", "fig-cap")
+META_KEY = "compendium"
+VIEW_DIR = "notebook-view"
+CATALOGUE = paths.REFERENCE / "captions_en.yml"
+SHORT_SHA = 8
+BANNER_SHA = re.compile(r"sha256 `([0-9a-f]{64})`")
+
+WORDS = {
+    "nb": {"source": "Kilde", "cell": "celle", "data": "data", "download": "Last ned notatboken (.ipynb)",
+           "back": "Tilbake til kapitlet", "title": "Notatbok"},
+    "en": {"source": "Source", "cell": "cell", "data": "data", "download": "Download the notebook (.ipynb)",
+           "back": "Back to the chapter", "title": "Notebook"},
+}
+
+
+class CaptionError(ValueError):
+    """A caption catalogue or an executed notebook that the step cannot use."""
+
+
+# ---------------------------------------------------------------------------
+# the English caption catalogue
+# ---------------------------------------------------------------------------
+
+def load_catalogue(path: Path = CATALOGUE) -> dict[str, str]:
+    """label -> English caption, from captions_en.yml (``captions:`` section)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise CaptionError(f"{paths.relative(path)} is not valid YAML: {exc}") from None
+    captions = raw.get("captions")
+    if not isinstance(captions, dict):
+        raise CaptionError(f"{paths.relative(path)} needs a mapping 'captions: {{<cell label>: <English caption>}}'")
+    bad = sorted(str(k) for k, v in captions.items()
+                 if not isinstance(v, str) or not v.strip() or not str(k).startswith(("tbl-", "fig-")))
+    if bad:
+        raise CaptionError(f"{paths.relative(path)}: captions must be non-empty strings under tbl-/fig- labels; "
+                           f"check {bad}")
+    return {str(k): v.strip() for k, v in captions.items()}
+
+
+def load_terms(path: Path = CATALOGUE) -> dict[str, str]:
+    """Common Norwegian table words -> English (``terms:`` in captions_en.yml), for lang: en."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    terms = raw.get("terms") or {}
+    if not isinstance(terms, dict):
+        raise CaptionError(f"{paths.relative(path)}: 'terms' must map Norwegian words to English ones")
+    return {str(k): str(v) for k, v in terms.items()}
+
+
+def labelled_cells(nb) -> list[tuple[int, str, str, str]]:
+    """(cell index, label, caption option key, caption) for every captioned code cell."""
+    from src.render import cell_options
+
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        opts, _ = cell_options(cell.source)
+        for key in CAPTION_KEYS:
+            if opts.get(key) and opts.get("label"):
+                out.append((i, str(opts["label"]), key, str(opts[key])))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# one notebook
+# ---------------------------------------------------------------------------
+
+def short_sha(sha: str) -> str:
+    return sha[:SHORT_SHA]
+
+
+def source_note(name: str, number: int, label: str, info: dict, lang: str = "nb") -> str:
+    """' (Kilde: [02_sample.ipynb, celle 5](notebook-view/02_sample.html#cell-tbl-t02) · data <file>, sha256 xxxxxxxx)'."""
+    w = WORDS[lang]
+    link = f"{VIEW_DIR}/{name}.html#cell-{label}"
+    return (f" ({w['source']}: [{name}.ipynb, {w['cell']} {number}]({link}) · "
+            f"{w['data']} {info['file']}, sha256 {short_sha(info['sha256'])})")
+
+
+def _set_option(source: str, key: str, value: str) -> str:
+    """Replace the ``#| key: …`` line of a cell's option header (the value as a YAML/JSON string)."""
+    pattern = re.compile(rf"^(#\|\s*{re.escape(key)}\s*:).*$", re.M)
+    return pattern.sub(lambda m: f"{m.group(1)} {json.dumps(value, ensure_ascii=False)}", source, count=1)
+
+
+def notebook_data_sha(nb) -> str | None:
+    """The sha256 of the data the notebook's banner says it read (None if it shows none)."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = (out.get("data") or {}).get("text/markdown", "")
+            m = BANNER_SHA.search(text if isinstance(text, str) else "".join(text))
+            if m:
+                return m.group(1)
+    return None
+
+
+def notebook_lang(nb, default: str = "nb") -> str:
+    """The ``lang`` parameter papermill ran the notebook with."""
+    return str(((nb.metadata.get("papermill") or {}).get("parameters") or {}).get("lang", default))
+
+
+def annotate_notebook(path: Path, info: dict, lang: str | None = None,
+                      catalogue: dict[str, str] | None = None) -> tuple[bool, list[str]]:
+    """Rewrite the captions of one executed notebook in place.
+
+    Returns (changed, labels without an English caption). ``lang`` defaults to
+    the language the notebook was executed in. Raises CaptionError when the
+    notebook shows data other than ``info`` (a stale executed notebook).
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(text, as_version=4)
+    lang = lang or notebook_lang(nb)
+    if lang not in WORDS:
+        raise CaptionError(f"{paths.relative(path)}: unknown language {lang!r} (expected 'nb' or 'en')")
+    seen = notebook_data_sha(nb)
+    if seen and seen != info["sha256"]:
+        raise CaptionError(
+            f"{paths.relative(path)} was executed on data with sha256 {short_sha(seen)}…, but "
+            f"{paths.DATA_INFO_FILE} names {info['file']} with sha256 {short_sha(info['sha256'])}…: "
+            "execute the notebook again (make book) before rendering")
+    if lang == "en" and catalogue is None:
+        catalogue = load_catalogue()
+    missing = []
+    from src.render import cell_options
+
+    name = path.stem
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        opts, _ = cell_options(cell.source)
+        label = opts.get("label")
+        keys = [k for k in CAPTION_KEYS if opts.get(k)]
+        if not label or not keys:
+            continue
+        meta = cell.metadata.setdefault(META_KEY, {})
+        for key in keys:
+            original = meta.setdefault(key, str(opts[key]))   # the caption as the notebook wrote it
+            caption = original
+            if lang == "en":
+                if str(label) in catalogue:
+                    caption = catalogue[str(label)]
+                else:
+                    missing.append(str(label))
+            number = cell.get("execution_count") or i
+            cell.source = _set_option(cell.source, key, caption + source_note(name, number, str(label), info, lang))
+    new_text = nbformat.writes(nb)
+    if not new_text.endswith("\n"):
+        new_text += "\n"
+    changed = new_text != text
+    if changed:
+        tmp = path.with_suffix(".ipynb.tmp")
+        tmp.write_text(new_text, encoding="utf-8")
+        tmp.replace(path)
+    return changed, missing
+
+
+# ---------------------------------------------------------------------------
+# the notebook view (the link target)
+# ---------------------------------------------------------------------------
+
+VIEW_CSS = """
+body{margin:0 auto;max-width:62rem;padding:1.5rem 2rem 4rem;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212529;line-height:1.5}
+.cell{border-left:3px solid #dee2e6;margin:1rem 0;padding:.2rem 0 .2rem .8rem}
+.cell:target{border-left-color:#e0a800;background:#fffbea}
+.prompt{color:#6c757d;font:600 .8rem monospace}
+pre{background:#f8f9fa;padding:.6rem;overflow-x:auto;font-size:.85rem}
+table{border-collapse:collapse;font-size:.9rem;display:block;overflow-x:auto}
+th,td{border-bottom:1px solid #dee2e6;padding:.2rem .6rem;text-align:left}
+img{max-width:100%}
+.bar{display:flex;gap:1.5rem;font-size:.9rem}
+"""
+
+
+def _output_html(out) -> str:
+    from src.render import markdown_to_html
+
+    kind = out.get("output_type")
+    if kind == "stream":
+        return f"<pre>{html.escape(''.join(out.get('text', '')))}</pre>"
+    if kind == "error":
+        return f"<pre>{html.escape(out.get('ename', ''))}: {html.escape(out.get('evalue', ''))}</pre>"
+    data = out.get("data", {})
+    if "image/png" in data:
+        return f'<img alt="" src="data:image/png;base64,{data["image/png"].strip()}">'
+    if "text/markdown" in data:
+        return markdown_to_html(data["text/markdown"])
+    if "text/html" in data:
+        return data["text/html"]
+    if "text/plain" in data:
+        return f"<pre>{html.escape(data['text/plain'])}</pre>"
+    return ""
+
+
+def view_page(nb, name: str, lang: str = "nb", digest: str = "") -> str:
+    """The notebook as one HTML page: every cell, code shown, code cells anchored by label and number."""
+    from src.render import cell_options, markdown_to_html
+
+    w = WORDS[lang]
+    parts = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            parts.append(f'<div class="cell md">{markdown_to_html(cell.source)}</div>')
+            continue
+        if cell.cell_type != "code":
+            continue
+        opts, _ = cell_options(cell.source)
+        number = cell.get("execution_count") or i
+        ids = [f"cell-{number}"] + ([f"cell-{opts['label']}"] if opts.get("label") else [])
+        anchors = "".join(f'<a id="{html.escape(str(a))}"></a>' for a in ids[:-1])
+        outputs = "".join(_output_html(o) for o in cell.get("outputs", []))
+        parts.append(f'<div class="cell code" id="{html.escape(str(ids[-1]))}">{anchors}'
+                     f'<div class="prompt">[{number}]</div><pre><code>{html.escape(cell.source)}</code></pre>'
+                     f"{outputs}</div>")
+    return (f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="source-sha256" content="{digest}">\n'
+            f"<title>{w['title']}: {html.escape(name)}.ipynb</title>\n<style>{VIEW_CSS}</style>\n</head>\n<body>\n"
+            f"<h1>{html.escape(name)}.ipynb</h1>\n"
+            f'<p class="bar"><a href="{html.escape(name)}.ipynb" download>{w["download"]}</a>'
+            f'<a href="../{html.escape(name)}.html">{w["back"]}</a></p>\n'
+            + "\n".join(parts) + "\n</body>\n</html>\n")
+
+
+def write_view(path: Path, out_dir: Path | None = None) -> bool:
+    """Write ``notebook-view/<name>.html`` and a copy of the notebook beside ``path``; False if current."""
+    path = Path(path)
+    out_dir = out_dir or path.parent / VIEW_DIR
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    page, copy = out_dir / f"{path.stem}.html", out_dir / path.name
+    if page.exists() and copy.exists() and f'content="{digest}"' in page.read_text(encoding="utf-8")[:400] \
+            and copy.read_bytes() == raw:
+        return False
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    page.write_text(view_page(nb, path.stem, notebook_lang(nb), digest), encoding="utf-8")
+    shutil.copyfile(path, copy)
+    return True
+
+
+# ---------------------------------------------------------------------------
+# the whole book
+# ---------------------------------------------------------------------------
+
+def data_info(params: dict) -> dict:
+    """``<derived_dir>/data_info.json`` (file name and sha256 of the export the notebooks read)."""
+    info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
+    if not info_path.exists():
+        raise CaptionError(f"{paths.relative(info_path)} does not exist: run 01_cleaning first (make book does this)")
+    return json.loads(info_path.read_text(encoding="utf-8"))
+
+
+def annotate_executed(path: Path, params: dict, log=print) -> tuple[bool, list[str]]:
+    """One executed notebook, just after it ran: its captions and its notebook view (beside it).
+
+    For a build that runs notebooks one by one (or in parallel): each notebook
+    task calls this on its own output before promoting it.
+    """
+    changed, missing = annotate_notebook(Path(path), data_info(params))
+    write_view(Path(path))
+    if missing:
+        log(f"  no English caption in {paths.relative(CATALOGUE)} for {Path(path).stem}: {', '.join(missing)} "
+            "(the Norwegian caption is shown)")
+    return changed, missing
+
+
+def annotate_book(params: dict, log=print) -> dict:
+    """Captions with provenance and in the book's language for every executed chapter; the notebook views.
+
+    Reads ``<derived_dir>/data_info.json`` and ``<reports_dir>/executed/*.ipynb``; each notebook's
+    captions are put in the language it was executed in (papermill's ``lang`` parameter).
+    Returns {'changed': [...], 'views': [...], 'missing_en': {notebook: [labels]}}.
+    """
+    info = data_info(params)
+    executed = paths.resolve(params["reports_dir"]) / paths.EXECUTED_DIR
+    result = {"changed": [], "views": [], "missing_en": {}}
+    notebooks = sorted(executed.glob("*.ipynb"))
+    catalogue = None
+    for nb_path in notebooks:
+        # each notebook in the language it was executed in (its tables and labels are in that language)
+        lang = notebook_lang(nbformat.read(nb_path, as_version=4), params.get("lang", "nb"))
+        if lang == "en" and catalogue is None:
+            catalogue = load_catalogue()
+        changed, missing = annotate_notebook(nb_path, info, lang, catalogue)
+        if changed:
+            result["changed"].append(nb_path.stem)
+        if missing:
+            result["missing_en"][nb_path.stem] = missing
+        if write_view(nb_path):
+            result["views"].append(nb_path.stem)
+    # views of notebooks that are gone (a chapter removed) go too
+    view_dir = executed / VIEW_DIR
+    if view_dir.exists():
+        keep = {p.stem for p in notebooks}
+        for f in view_dir.iterdir():
+            if f.stem not in keep:
+                f.unlink()
+    for name, labels in result["missing_en"].items():
+        log(f"  no English caption in {paths.relative(CATALOGUE)} for {name}: {', '.join(labels)} "
+            "(the Norwegian caption is shown)")
+    return result
+
+
+# ---------------------------------------------------------------------------
+# checking a rendered book
+# ---------------------------------------------------------------------------
+
+CAPTION_HTML = re.compile(r'<p class="caption">(.*?)</p>|<figcaption[^>]*>(.*?)</figcaption>', re.S)
+HREF = re.compile(r'href="([^"]+)"')
+CAPTION_SHA = re.compile(r"sha256 ([0-9a-f]{%d})\)" % SHORT_SHA)
+
+
+def book_captions(page: Path) -> list[str]:
+    """The inner HTML of every table and figure caption of a rendered page."""
+    return [a or b for a, b in CAPTION_HTML.findall(Path(page).read_text(encoding="utf-8"))]
+
+
+def caption_problems(book_dir: Path, sha256: str) -> list[str]:
+    """Every caption of the rendered HTML book without a working source link or with another data checksum.
+
+    A link works when its file exists in the book and the anchor is an id in it.
+    """
+    problems = []
+    book_dir = Path(book_dir)
+    for page in sorted(book_dir.rglob("*.html")):
+        if VIEW_DIR in page.parts:
+            continue
+        for cap in book_captions(page):
+            where = f"{page.relative_to(book_dir)}: «{re.sub('<[^>]+>', '', cap)[:70]}…»"
+            links = [h for h in HREF.findall(cap) if VIEW_DIR in h]
+            if not links:
+                problems.append(f"{where} has no link to its notebook cell")
+            for href in links:
+                target, _, anchor = html.unescape(href).partition("#")
+                path = (page.parent / target).resolve()
+                if not path.exists():
+                    problems.append(f"{where} links to {target}, which is not in the book")
+                elif not anchor or f'id="{anchor}"' not in path.read_text(encoding="utf-8"):
+                    problems.append(f"{where} links to #{anchor}, which {target} has no id for")
+            shas = CAPTION_SHA.findall(cap)
+            if shas != [short_sha(sha256)]:
+                problems.append(f"{where} states data sha256 {shas or 'none'}, expected {short_sha(sha256)}")
+    return problems

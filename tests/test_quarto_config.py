@@ -1,0 +1,54 @@
+"""_quarto.yml: the book's structure (the report's parts, appendices) and the PDF (typst) settings."""
+
+from __future__ import annotations
+
+import yaml
+
+from src import paths, render
+
+CONFIG = yaml.safe_load(paths.QUARTO_CONFIG.read_text(encoding="utf-8"))
+
+
+def test_book_follows_the_reports_structure_method_results_appendices():
+    chapters = CONFIG["book"]["chapters"]
+    assert chapters[0] == "index.qmd"
+    parts = {c["part"]: c["chapters"] for c in chapters if isinstance(c, dict)}
+    assert list(parts) == ["Metode", "Resultater"]
+    assert parts["Metode"] == ["reports/executed/01_cleaning.ipynb"]
+    assert [f.split("/")[-1] for f in parts["Resultater"]] == [
+        f"{n}.ipynb" for n in ("02_sample", "03_role", "04_training", "05_course_format", "06_topics",
+                               "07_usefulness", "08_future", "09_barriers")]
+    assert CONFIG["book"]["appendices"] == ["appendices/scorecard.qmd", "appendices/weighting.qmd",
+                                           "appendices/reproducibility.qmd"]
+    # every notebook is a chapter, and Quarto renders exactly the book's files
+    assert sorted(render.notebook_order()) == sorted(p.stem for p in paths.NOTEBOOKS.glob("*.ipynb"))
+    assert CONFIG["project"]["render"] == render.book_files(CONFIG)
+    assert render.book_parts(CONFIG) == {"reports/executed/01_cleaning.ipynb": "Metode",
+                                         "reports/executed/02_sample.ipynb": "Resultater"}
+
+
+def test_source_files_of_the_book_exist():
+    for f in render.book_files(CONFIG):
+        if not f.startswith("reports/"):          # reports/ is written by the build (tests/test_build.py)
+            assert (paths.ROOT / f).exists(), f
+
+
+def test_pdf_is_typst_on_a4_with_figures_fitted_and_long_tables_breaking():
+    typst = CONFIG["format"]["typst"]
+    assert typst["papersize"] == "a4" and typst["toc"] is True and typst["number-sections"] is True
+    margin = typst["margin"]
+    text_width_in = (21.0 - 2 * float(margin["x"].removesuffix("cm"))) / 2.54
+    assert abs(typst["fig-width"] - text_width_in) < 0.1      # a figure Quarto draws fills the A4 text column
+    assert typst["fig-height"] <= (29.7 - 2 * float(margin["y"].removesuffix("cm"))) / 2.54
+    header = (paths.ROOT / typst["include-in-header"]).read_text(encoding="utf-8")
+    assert "#show figure: set block(breakable: true)" in header            # long tables split across pages
+    assert "#show image: it => layout(" in header and "max-figure-height" in header
+    assert "book" in CONFIG and CONFIG["book"]["author"]                     # typst fails without book.author
+
+
+def test_language_and_captions_follow_lang():
+    assert CONFIG["lang"] == "nb"
+    # no fixed 'Tabell'/'Figur': Quarto's words come from lang (nb by default, en when rendered with -M lang:en)
+    assert "crossref" not in CONFIG or not {"tbl-title", "fig-title"} & set(CONFIG["crossref"])
+    assert CONFIG["execute"]["enabled"] is False
+    assert "reports/executed/notebook-view/*" in CONFIG["project"]["resources"]   # the caption links' target
