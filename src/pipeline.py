@@ -53,7 +53,7 @@ WEIGHTED_DIR = "weighted"     # inside reports_dir: the weighted sensitivity run
 SUMMARISERS = {"09_barriers"}  # read the results of every earlier notebook (comparison_summary)
 KERNEL_RETRIES = 2            # a kernel that fails to start (not a failing cell) is tried again
 DERIVED_FILES = (paths.RESPONDENTS_FILE, paths.EXCLUDED_FILE, paths.DATA_INFO_FILE)
-BOOK_SOURCES = ("index.qmd", "_quarto.yml", "appendices")
+BOOK_SOURCES = ("index.qmd", "_quarto.yml", "appendices", "typst")
 
 
 # -- what a notebook reads ----------------------------------------------------
