@@ -53,8 +53,10 @@ dependency; agreement with R's ``survey`` package is checked in
   is archived (DESIGN.md, 'Known pitfalls').
 * statsmodels: ``DescrStatsW`` standard errors treat the weights as frequency
   weights (they change when the weights are rescaled), so it is not used for
-  standard errors; ``OrderedModel`` silently ignores weights, so no ordinal
-  model is offered here (``weighted_ordinal_model`` raises).
+  standard errors; ``OrderedModel`` silently ignores weights, so the weighted
+  ordinal logit (pseudo-likelihood with the design-based sandwich, the approach
+  of R's ``svyolr``) is built on its per-respondent likelihood in
+  ``src/multivariable.py`` (``fit_ordinal``), not here.
 
 Raking algorithm (``rake``)
 ---------------------------
@@ -126,7 +128,7 @@ from src.stats import TestResult
 __all__ = [
     "WeightingError", "WeightingWarning", "RakeResult", "rake", "kish_design_effect",
     "Estimate", "weighted_mean", "weighted_share",
-    "rao_scott_chi2", "weighted_mean_difference", "weighted_anova", "weighted_ordinal_model",
+    "rao_scott_chi2", "weighted_mean_difference", "weighted_anova",
     "ReplicateWeights", "jackknife_replicates", "replicate_se",
     "population_margins", "TOTAL_EMPLOYED_2023",
 ]
@@ -794,17 +796,6 @@ def weighted_anova(values, groups, weights, alpha: float = 0.05) -> TestResult:
     ss_total = np.sum(w * (y - grand) ** 2)
     return TestResult("wald_f", F, df, p, float(ss_between / ss_total), "eta² (vektet)", n, alpha,
                       {"means": means, "reference": str(levels[0]), "n_design": n_design})
-
-
-def weighted_ordinal_model(*args, **kwargs):
-    """Not offered: statsmodels' ``OrderedModel`` silently ignores weights.
-
-    A weighted ordinal regression needs a design-based implementation (R:
-    ``survey::svyolr``); compare weighted means or shares instead.
-    """
-    raise NotImplementedError(
-        "weighted ordinal models are not implemented: statsmodels' OrderedModel silently ignores weights, so its "
-        "results would be unweighted; use weighted_mean/weighted_share and the tests here, or R's survey::svyolr")
 
 
 # ---------------------------------------------------------------------------

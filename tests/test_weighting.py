@@ -329,11 +329,6 @@ def test_bad_weights_are_refused():
         W.weighted_mean(["a", "b"], [1.0, 1.0])
 
 
-def test_ordinal_models_are_refused():
-    with pytest.raises(NotImplementedError, match="OrderedModel silently ignores weights"):
-        W.weighted_ordinal_model()
-
-
 # ---------------------------------------------------------------------------
 # Design-based tests on hand-checkable cases
 # ---------------------------------------------------------------------------
