@@ -79,6 +79,29 @@ def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng:
         outer = np.clip(dist - 0.97 * tl, 0, None) / tl
         return np.nansum(inner ** 2 + 100 * outer ** 2 + 10 * (outer > 0), axis=0)
 
+    # Each target's group as positions in ``pool`` (sorted). A round draws its candidates from the
+    # worst target's members and non-members by position, so it costs the same whatever the number
+    # of respondents (materialising both lists every round made synthesis quadratic in n).
+    in_group = [np.flatnonzero(M[t, pool]) for t in range(len(targets))]
+    gaps = [g - np.arange(len(g)) for g in in_group]   # for finding the k-th non-member
+
+    def draw(t: int):
+        """``candidates`` random members and non-members of target t (as np.random's choice would draw them)."""
+        if frozen.any():   # after a kick: the plain way (rare; kicks are few)
+            members = pool[M[t, pool] & ~frozen[pool]]
+            others = pool[~M[t, pool] & ~frozen[pool]]
+            if len(members) == 0 or len(others) == 0:
+                return None
+            return rng.choice(members, size=candidates), rng.choice(others, size=candidates)
+        m = in_group[t]
+        n_others = len(pool) - len(m)
+        if len(m) == 0 or n_others == 0:
+            return None
+        i = pool[m[rng.integers(0, len(m), size=candidates)]]
+        k = rng.integers(0, n_others, size=candidates)
+        j = pool[k + np.searchsorted(gaps[t], k, side="right")]
+        return i, j
+
     current = float(losses(num, den))
     stale = 0
     frozen = np.zeros(len(values), dtype=bool)   # respondents moved by a kick
@@ -99,13 +122,11 @@ def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng:
         with np.errstate(invalid="ignore", divide="ignore"):
             err = np.nan_to_num((num / den - goal) / tol)
         t = int(np.argmax(np.abs(err)))
-        members = pool[M[t, pool] & ~frozen[pool]]
-        others = pool[~M[t, pool] & ~frozen[pool]]
-        if len(members) == 0 or len(others) == 0:
+        drawn = draw(t)
+        if drawn is None:
             stale += 1
             continue
-        i = rng.choice(members, size=candidates)
-        j = rng.choice(others, size=candidates)
+        i, j = drawn
         ci, cj = code_idx[i], code_idx[j]
         # change of every target's numerator and denominator if i and j swap answers
         dn = (WN[:, cj] - WN[:, ci]) * M[:, i] + (WN[:, ci] - WN[:, cj]) * M[:, j]

@@ -48,6 +48,11 @@ import yaml
 
 from src import paths
 
+# jsonschema (under nbformat, under papermill and the renderer) imports rfc3987_syntax for its
+# 'iri' format check, and that compiles a Lark grammar at import: 0.8 s in every process that
+# runs a notebook, measured. Notebook validation never uses that format, so it is left out.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 STATE_DIR = ".build"          # inside reports_dir: doit's state and each task's list of outputs
 WEIGHTED_DIR = "weighted"     # inside reports_dir: the weighted sensitivity run (see src/sensitivity.py)
 SUMMARISERS = {"09_barriers"}  # read the results of every earlier notebook (comparison_summary)
