@@ -406,18 +406,68 @@ def _at_least_one(ticks: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
     """Every respondent in ``rows`` ticks at least one option (a multi-select answer is never empty).
 
     Moves a tick of the same option from a respondent with two or more ticks
-    to one with none, so every option's count stays as published.
+    to one with none, so every option's count stays as published. The donor
+    ticks are drawn from those still eligible in row order (a Fenwick tree
+    over the eligible ticks, which only ever shrink), so each move costs
+    log n instead of a scan of every respondent.
     """
     ticks = ticks.copy()
     sub = np.nan_to_num(ticks[rows]).astype(int)
-    for u in rng.permutation(np.flatnonzero(sub.sum(axis=1) == 0)):
-        donors = np.argwhere((sub == 1) & (sub.sum(axis=1) >= 2)[:, None])
-        if len(donors) == 0:
+    width = sub.shape[1]
+    row_sum = sub.sum(axis=1)
+    eligible = np.flatnonzero(((sub == 1) & (row_sum >= 2)[:, None]).ravel())   # row-major tick positions
+    tree = _Fenwick(len(eligible))
+    for u in rng.permutation(np.flatnonzero(row_sum == 0)):
+        if tree.total == 0:
             break
-        d, c = donors[rng.integers(len(donors))]
+        k = tree.find(int(rng.integers(tree.total)))
+        d, c = divmod(int(eligible[k]), width)
+        tree.remove(k)
         sub[d, c], sub[u, c] = 0, 1
+        row_sum[d] -= 1
+        row_sum[u] += 1
+        if row_sum[d] == 1:   # its last tick is no longer a donor
+            last = d * width + int(np.flatnonzero(sub[d])[0])
+            j = int(np.searchsorted(eligible, last))
+            if j < len(eligible) and eligible[j] == last and tree.active(j):
+                tree.remove(j)
     ticks[rows] = sub
     return ticks
+
+
+class _Fenwick:
+    """Which of n items are still in (all are at the start); the k-th item still in, in log n."""
+
+    def __init__(self, n: int):
+        self.n, self.total = n, n
+        self.tree = [0] * (n + 1)
+        self.on = bytearray(b"\x01") * n
+        for i in range(1, n + 1):
+            self.tree[i] += 1
+            j = i + (i & -i)
+            if j <= n:
+                self.tree[j] += self.tree[i]
+
+    def active(self, i: int) -> bool:
+        return bool(self.on[i])
+
+    def remove(self, i: int) -> None:
+        self.on[i] = 0
+        self.total -= 1
+        i += 1
+        while i <= self.n:
+            self.tree[i] -= 1
+            i += i & -i
+
+    def find(self, k: int) -> int:
+        """Index of the (k+1)-th item still in (k counted from 0)."""
+        pos, step = 0, 1 << self.n.bit_length()
+        while step:
+            nxt = pos + step
+            if nxt <= self.n and self.tree[nxt] <= k:
+                pos, k = nxt, k - self.tree[nxt]
+            step >>= 1
+        return pos
 
 
 def _calibrate_index(df: pd.DataFrame, idx, index: dict, cb: Codebook, rng, hold=()) -> dict:

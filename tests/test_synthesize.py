@@ -107,3 +107,32 @@ def test_split_counts_and_assign_are_exact():
 def test_missing_calibration_target_is_named(codebook):
     with pytest.raises(KeyError, match="tabell_02"):
         synthesize.synthesize(codebook=codebook, entries=[])
+
+
+def test_at_least_one_moves_ticks_as_the_plain_scan_would():
+    """The Fenwick-tree version gives the same data as scanning every respondent for donors each move."""
+    import numpy as np
+
+    from src.synthesize import _at_least_one
+
+    def plain(ticks, rows, rng):
+        ticks = ticks.copy()
+        sub = np.nan_to_num(ticks[rows]).astype(int)
+        for u in rng.permutation(np.flatnonzero(sub.sum(axis=1) == 0)):
+            donors = np.argwhere((sub == 1) & (sub.sum(axis=1) >= 2)[:, None])
+            if len(donors) == 0:
+                break
+            d, c = donors[rng.integers(len(donors))]
+            sub[d, c], sub[u, c] = 0, 1
+        ticks[rows] = sub
+        return ticks
+
+    for seed in range(30):
+        g = np.random.default_rng(seed)
+        n, w = int(g.integers(5, 200)), int(g.integers(1, 7))
+        t = (g.random((n, w)) < g.uniform(0.05, 0.6)).astype(float)
+        rows = np.sort(g.choice(n, size=int(g.integers(1, n + 1)), replace=False))
+        fast = _at_least_one(t, rows, np.random.default_rng(seed))
+        assert np.array_equal(fast, plain(t, rows, np.random.default_rng(seed))), seed
+        counts_before, counts_after = t[rows].sum(axis=0), fast[rows].sum(axis=0)
+        assert np.array_equal(counts_before, counts_after)            # every option's count kept
