@@ -32,21 +32,7 @@ from pathlib import Path
 
 from src import paths
 
-PROJECT_FILES = ["src", "notebooks", "data/codebook.yml", "data/reference", "data/raw/README.md", "params.yml",
-                 "_quarto.yml", "index.qmd", "appendices", "requirements.txt"]
 CHAPTER = "05_course_format"     # the chapter the "touch one chapter" measurement edits
-
-
-def copy_project(dest: Path) -> Path:
-    """A copy of the project's sources (no reports, no derived data) with the synthetic export."""
-    for rel in PROJECT_FILES:
-        src, dst = paths.ROOT / rel, dest / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, dst)
-    return dest
 
 
 class PeakMemory:
@@ -202,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = ["-j", str(args.jobs)]
     out = print
     with tempfile.TemporaryDirectory(prefix="vo-bench-") as tmp:
-        root = copy_project(Path(tmp) / "project")
+        root = paths.copy_project(Path(tmp) / "project")
         out(f"Benchmark on {os.cpu_count()} cores, {args.repeat} run(s) per figure, -j {args.jobs}; "
             f"project copy in {root}\n")
         synth = [synthesis_time(root, 1, root / "data/raw/verneombud_2024_synthetic.sav") for _ in range(args.repeat)]

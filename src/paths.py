@@ -29,6 +29,11 @@ RAW_MANIFEST = RAW / "MANIFEST.sha256"
 
 REPORTS = ROOT / "reports"
 
+# What a build reads from the repository (no outputs, no data): a copy of these is a project
+# that builds (tests and the benchmark build such copies in temporary folders).
+PROJECT_SOURCES = ("src", "notebooks", "data/codebook.yml", "data/reference", "data/raw/README.md", "params.yml",
+                   "_quarto.yml", "index.qmd", "appendices", "typst", "requirements.txt")
+
 # Names inside a derived_dir / reports_dir (which are parameters).
 RESPONDENTS_FILE = "respondents.parquet"
 EXCLUDED_FILE = "excluded.parquet"
@@ -54,3 +59,17 @@ def relative(path: str | Path) -> str:
         return p.relative_to(ROOT).as_posix()
     except ValueError:
         return p.as_posix()
+
+
+def copy_project(dest: Path, root: Path = ROOT) -> Path:
+    """Copy the project's sources (``PROJECT_SOURCES`` of ``root``) to ``dest``: a project without outputs."""
+    import shutil
+
+    for rel in PROJECT_SOURCES:
+        src, dst = root / rel, dest / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dst)
+    return dest

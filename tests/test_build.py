@@ -15,9 +15,6 @@ from src import paths
 
 pytestmark = pytest.mark.slow
 
-PROJECT_FILES = ["src", "notebooks", "data/codebook.yml", "data/reference", "params.yml", "_quarto.yml", "index.qmd",
-                 "appendices", "typst", "requirements.txt"]
-
 
 def run_build(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", *args],
@@ -32,15 +29,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A fresh copy of the project, built once from scratch."""
-    root = tmp_path_factory.mktemp("project")
-    for rel in PROJECT_FILES:
-        src = paths.ROOT / rel
-        dst = root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst)
+    root = paths.copy_project(tmp_path_factory.mktemp("project"))
     proc = run_build(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return root, proc
@@ -106,14 +95,7 @@ def test_two_cold_builds_give_identical_outputs(built, tmp_path_factory):
     """Same inputs, same numbers: tables, results and derived data are byte-identical,
     whether the notebooks ran in parallel (the first build) or one at a time (this one)."""
     root, _ = built
-    other = tmp_path_factory.mktemp("project_again")
-    for rel in PROJECT_FILES:
-        src, dst = root / rel, other / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst)
+    other = paths.copy_project(tmp_path_factory.mktemp("project_again"), root)
     proc = run_build(other, "--no-render", "-j", "1")    # sequential here, parallel in the first build
     assert proc.returncode == 0, proc.stderr
     for d in ("reports/tables", "reports/figures", "data/derived"):
