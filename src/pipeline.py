@@ -186,7 +186,6 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
             shutil.rmtree(stage, ignore_errors=True)
             return TaskFailed(f"{name}: {exc}")
     promote(stage, reports, name)
-    shutil.rmtree(reports / "failed" / f"{name}.ipynb", ignore_errors=True)
     (reports / "failed" / f"{name}.ipynb").unlink(missing_ok=True)
     return None
 
@@ -423,10 +422,8 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
     loader = ModuleTaskLoader(creators)
     main = DoitMain(loader, extra_config={"GLOBAL": {}})
     if forced:   # re-run these notebooks whatever their state: forget them first
-        names = [f"{prefix}:{n}" for n in forced for prefix in ("nb", "vektet")
-                 if n != notebook_order()[0] or prefix == "nb"]
-        DoitMain(ModuleTaskLoader(creators)).run(["forget", *(n for n in names if not params["weighted"]
-                                                            or n.startswith("nb:"))])
+        names = [t["basename"] for t in creators["task_notebooks"]() if t["basename"].split(":", 1)[1] in forced]
+        DoitMain(ModuleTaskLoader(creators)).run(["forget", *names])
     args = ["run", "--process", str(max(1, jobs)), "--parallel-type", "process"] if jobs > 1 else ["run"]
     if force:
         args.append("--always-execute")
