@@ -7,7 +7,6 @@ derived data, reports and the previous book unchanged byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +15,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import snapshot
 from src import paths, synthesize
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = yaml.safe_load((CORPUS / "cases.yml").read_text(encoding="utf-8"))["cases"]
 ID_COLUMN = "respondent_id"
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def previous_build(root: Path) -> tuple[Path, Path]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import snapshot
 from src import paths
 
 pytestmark = pytest.mark.slow
@@ -19,11 +19,6 @@ pytestmark = pytest.mark.slow
 def run_build(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", *args],
                           cwd=root, capture_output=True, text=True, timeout=600)
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +255,7 @@ def test_english_book_has_english_captions_and_labels_and_the_same_numbers(built
     """make book ARGS="-p lang=en": English captions and table labels; tables, results and scorecard unchanged."""
     import json
 
-    from src import captions, render
+    from src import captions
 
     root, _ = built
     other = tmp_path_factory.mktemp("project_en") / "p"

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import textwrap
-import warnings
 
 import numpy as np
 import pandas as pd
