@@ -321,7 +321,7 @@ def _ordered_model_class():
 
 def fit_ordinal(frame: ModelFrame, level: float = 0.95) -> FittedModel:
     """Cumulative (proportional-odds) logit of a 1–5 item; weighted: pseudo-ML with the design-based sandwich."""
-    from src.weighting import _scores_variance
+    from src.weighting import scores_variance
 
     Model = _ordered_model_class()
     X = frame.X.to_numpy(float)
@@ -348,7 +348,7 @@ def fit_ordinal(frame: ModelFrame, level: float = 0.95) -> FittedModel:
         method = "ordinal logistisk regresjon (kumulativ logit), modellbaserte standardfeil"
     else:
         S = model.score_obs(params) * w[:, None]          # each respondent's weighted score
-        cov = (A @ _scores_variance(S, frame.n_design) @ A)[:k, :k]
+        cov = (A @ scores_variance(S, frame.n_design) @ A)[:k, :k]
         method = "vektet ordinal logistisk regresjon (pseudo-ML), designbaserte standardfeil (som R: svyolr)"
     coef, se = params[:k], np.sqrt(np.diag(cov))
     q = sps.norm.ppf(0.5 + level / 2)

@@ -129,7 +129,7 @@ __all__ = [
     "WeightingError", "WeightingWarning", "RakeResult", "rake", "kish_design_effect",
     "Estimate", "weighted_mean", "weighted_share",
     "rao_scott_chi2", "weighted_mean_difference", "weighted_anova",
-    "ReplicateWeights", "jackknife_replicates", "replicate_se",
+    "ReplicateWeights", "jackknife_replicates", "replicate_se", "scores_variance",
     "population_margins", "TOTAL_EMPLOYED_2023",
 ]
 
@@ -565,7 +565,7 @@ def _pairs(values, weights, name: str = "values") -> tuple[np.ndarray, np.ndarra
     return y[ok], w[ok], len(y)
 
 
-def _scores_variance(U: np.ndarray, n_design: int) -> np.ndarray:
+def scores_variance(U: np.ndarray, n_design: int) -> np.ndarray:
     """survey's one-stage variance of summed scores: N/(N-1) * sum over all N rows of (u - mean u)(u - mean u)'.
 
     ``U`` holds the scores of the respondents in the domain; the other
@@ -579,11 +579,11 @@ def _scores_variance(U: np.ndarray, n_design: int) -> np.ndarray:
 
 
 def _linearized_mean(y: np.ndarray, w: np.ndarray, n_design: int) -> tuple[float, float]:
-    """Ratio mean and its SE as survey::svymean: scores z = w (y - ybar) / sum(w), variance as _scores_variance."""
+    """Ratio mean and its SE as survey::svymean: scores z = w (y - ybar) / sum(w), variance as scores_variance."""
     total = w.sum()
     est = float(np.sum(w * y) / total)
     z = (w * (y - est) / total)[:, None]
-    return est, float(np.sqrt(_scores_variance(z, n_design)[0, 0]))
+    return est, float(np.sqrt(scores_variance(z, n_design)[0, 0]))
 
 
 def _ci(est: float, se: float, level: float) -> Estimate:
@@ -675,7 +675,7 @@ def rao_scott_chi2(data: pd.DataFrame, row: str, col: str, weights, alpha: float
     total = w.sum()
     p = E.T @ w / total                                   # cell proportions (svymean of the cell indicators)
     Z = (w / total)[:, None] * (E - p)                    # linearization scores
-    V = _scores_variance(Z, n_design)
+    V = scores_variance(Z, n_design)
 
     # Contrasts of the interaction, orthogonal to the main effects (R: qr.resid(qr(X1), X12[, interaction]))
     rf = np.tile(np.arange(nr), nc)
@@ -721,7 +721,7 @@ def _wls_sandwich(y: np.ndarray, X: np.ndarray, w: np.ndarray, n_design: int) ->
     beta = np.linalg.solve(A, X.T @ (w * y))
     r = y - X @ beta
     U = (w * r)[:, None] * X @ np.linalg.inv(A)            # influence of each respondent on beta
-    return beta, _scores_variance(U, n_design)
+    return beta, scores_variance(U, n_design)
 
 
 def _group_frame(values, groups, weights) -> tuple[np.ndarray, pd.Series, np.ndarray]:
