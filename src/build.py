@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from src import paths
-from src.inputs import ParameterError, check_params, is_current, read_manifest, sha256
+from src.inputs import ParameterError, check_output_dirs, check_params, is_current, read_manifest, sha256
 from src.pipeline import STATE_DIR
 
 
@@ -308,6 +308,7 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
 
     t0 = time.perf_counter()
     params = load_params(params_file, overrides)
+    check_output_dirs(params)   # real outputs never where git would pick them up
     ensure_input(params)
     if renderer == "quarto" and not shutil.which("quarto"):
         raise BuildError("--renderer quarto was asked for, but quarto is not on PATH")

@@ -152,3 +152,55 @@ def is_synthetic(path: str | Path, file_label: str, digest: str | None = None) -
     if not isinstance(record, dict) or record.get("file_label") != file_label or not file_label:
         return False
     return record.get("sha256") == (digest or sha256(path))
+
+
+# -- output folders git would commit ------------------------------------------
+
+OUTPUT_DIRS = ("derived_dir", "reports_dir")
+_PROBES = ("data_info.json", "results.json", "tables/probe.csv", "book/index.html")
+
+
+def unignored_output_dirs(params: dict, root: Path = paths.ROOT) -> list[str]:
+    """The output folders (``derived_dir``, ``reports_dir``) whose files git would not ignore.
+
+    Their files describe the respondents, so they must never be committable by
+    accident. A folder outside ``root`` is not git's concern here (the rule that
+    outputs stay inside the project is checked with the other parameters); a
+    folder inside it must be ignored by .gitignore when ``root`` is a git
+    checkout (``git check-ignore`` on files the build writes there). Outside a
+    git checkout nothing can be committed, and nothing is refused.
+    """
+    import subprocess
+
+    problems = []
+    for key in OUTPUT_DIRS:
+        if key not in params:
+            continue
+        folder = paths.resolve(params[key])
+        try:
+            rel = folder.relative_to(root)
+        except ValueError:
+            continue
+        probes = [(rel / p).as_posix() for p in _PROBES]
+        try:
+            proc = subprocess.run(["git", "check-ignore", "--no-index", *probes], cwd=root, capture_output=True,
+                                  text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if proc.returncode == 128:   # not a git checkout (or git cannot tell)
+            continue
+        ignored = set(proc.stdout.split())
+        missing = [p for p in probes if p not in ignored]
+        if missing:
+            problems.append(f"'{key}' = {params[key]!r}: git would not ignore what the build writes there "
+                            f"(e.g. {missing[0]}); the outputs describe respondents and must never be committed — "
+                            "use a folder .gitignore covers (data/derived/…, reports/…) or add it to .gitignore")
+    return problems
+
+
+def check_output_dirs(params: dict) -> dict:
+    """Raise ParameterError when an output folder is one git would not ignore (``unignored_output_dirs``)."""
+    problems = unignored_output_dirs(params)
+    if problems:
+        raise ParameterError("Invalid output folders:\n" + "\n".join(f"  - {p}" for p in problems))
+    return params
