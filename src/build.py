@@ -225,6 +225,7 @@ def write_build_info(params: dict, timings: dict) -> dict:
     from datetime import datetime, timezone
     from importlib import metadata
 
+    from src.escape import code_span, md_text
     from src.helpers import markdown_table, write_json
 
     pins = [line.split("==")[0] for line in (paths.ROOT / "requirements.txt").read_text().splitlines()
@@ -258,12 +259,12 @@ def write_build_info(params: dict, timings: dict) -> dict:
         f"**Git:** `{commit}`" + ({True: " — med endringer som ikke er committet", False: " — rent arbeidstre",
                                    None: ""}[dirty]),
         "",
-        f"**Data:** `{data['file']}` ({'syntetiske' if data['synthetic'] else 'reelle'} data), sha256 "
+        f"**Data:** {code_span(data['file'])} ({'syntetiske' if data['synthetic'] else 'reelle'} data), sha256 "
         f"`{data['sha256']}`, {data['n_rows']} respondenter, {data['n_sample']} i analyseutvalget.",
         "",
         "**Parametere:**",
         "",
-        markdown_table(pd.DataFrame({"Parameter": list(params), "Verdi": [str(v) for v in params.values()]})),
+        markdown_table(pd.DataFrame({"Parameter": list(params), "Verdi": [md_text(v) for v in params.values()]})),
         "",
         "**Kjøretid per notatbok (sekunder, med oppstart av kjernen; fra siste gang notatboka ble kjørt — "
         "byggingen kjører bare notatbøker som har endret seg):**",

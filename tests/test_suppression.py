@@ -74,13 +74,16 @@ def chapter(tmp_path, synthetic: bool, min_cell: int = 5) -> h.Chapter:
 
 @pytest.mark.parametrize("synthetic, min_cell, hidden", [(False, 5, True), (True, 5, False), (False, 0, False)])
 def test_chapter_tables_hide_small_cells_of_real_data_only(tmp_path, synthetic, min_cell, hidden):
-    table = pd.DataFrame({"Rolle": ["A", "B", "Totalt"], "Antall": [3, 40, 43], "Prosent": [7.0, 93.0, 100.0]})
+    # (a third row: with two, the other row's count would be hidden too, as 43 - 40 gives A away)
+    table = pd.DataFrame({"Rolle": ["A", "B", "C", "Totalt"], "Antall": [3, 40, 50, 93],
+                          "Prosent": [3.2, 43.0, 53.8, 100.0]})
     ch = chapter(tmp_path, synthetic, min_cell)
     written = ch.table(table, "tabell_test", show=False)
     stored = pd.read_csv(tmp_path / "reports" / paths.TABLES_DIR / "tabell_test.csv")
     assert pd.isna(stored.loc[0, "Antall"]) is hidden and pd.isna(written.loc[0, "Prosent"]) is hidden
-    assert stored.loc[1, "Antall"] == 40
-    assert ch.results.get("02_sample.suppressed_cells.tabell_test") == (2 if hidden else None)
+    assert pd.isna(stored.loc[1, "Antall"]) is hidden     # secondary: B hidden too, else 93 - 50 - 40 = A
+    assert stored.loc[2, "Antall"] == 50 and stored.loc[3, "Antall"] == 93
+    assert ch.results.get("02_sample.suppressed_cells.tabell_test") == (4 if hidden else None)
 
 
 def test_min_cell_must_be_a_whole_number_not_below_zero():
