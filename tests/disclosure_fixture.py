@@ -16,9 +16,11 @@ SMALL_GROUPS = {   # export column -> (codes, respondents kept)
 def small_groups_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The synthetic export with only a few respondents left in each of SMALL_GROUPS."""
     keep = pd.Series(True, index=frame.index)
+    trained = frame["s_2"].isin([1, 2])   # in the analysis sample (the kept ones must not be excluded)
     for col, (codes, n) in SMALL_GROUPS.items():
-        members = frame.index[frame[col].isin(codes)]
+        members = frame.index[frame[col].isin(codes) & trained]
         keep[members[n:]] = False
+        keep[frame.index[frame[col].isin(codes) & ~trained]] = False
     return frame[keep].reset_index(drop=True)
 
 
