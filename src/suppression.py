@@ -33,8 +33,9 @@ non-zero shown detail cell of that line is hidden too (the total itself if
 there is none), and this is repeated until every line has no hidden cell or at
 least two. A row's count and the percentage of that count (``Antall`` and
 ``Prosent``/``Prosent totalt``) are hidden together. Prose numbers get primary
-suppression; a prose number that repeats a table cell is read from the
-suppressed table.
+suppression; a prose number a notebook reads from a table it wrote comes from
+the suppressed table (a hidden cell prints as «–»), and 01_cleaning's flow
+prose follows the flow table's secondary suppression.
 
 The threshold applies to real exports only. The synthetic default export
 describes nobody and must reproduce the report's published counts, several of
