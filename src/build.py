@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from src import paths
-from src.inputs import ParameterError, check_params, is_current, read_manifest, sha256
+from src.inputs import ParameterError, check_output_dirs, check_params, is_current, read_manifest, sha256
 from src.pipeline import STATE_DIR
 
 
@@ -225,6 +225,7 @@ def write_build_info(params: dict, timings: dict) -> dict:
     from datetime import datetime, timezone
     from importlib import metadata
 
+    from src.escape import code_span, md_text
     from src.helpers import markdown_table, write_json
 
     pins = [line.split("==")[0] for line in (paths.ROOT / "requirements.txt").read_text().splitlines()
@@ -258,12 +259,12 @@ def write_build_info(params: dict, timings: dict) -> dict:
         f"**Git:** `{commit}`" + ({True: " — med endringer som ikke er committet", False: " — rent arbeidstre",
                                    None: ""}[dirty]),
         "",
-        f"**Data:** `{data['file']}` ({'syntetiske' if data['synthetic'] else 'reelle'} data), sha256 "
+        f"**Data:** {code_span(data['file'])} ({'syntetiske' if data['synthetic'] else 'reelle'} data), sha256 "
         f"`{data['sha256']}`, {data['n_rows']} respondenter, {data['n_sample']} i analyseutvalget.",
         "",
         "**Parametere:**",
         "",
-        markdown_table(pd.DataFrame({"Parameter": list(params), "Verdi": [str(v) for v in params.values()]})),
+        markdown_table(pd.DataFrame({"Parameter": list(params), "Verdi": [md_text(v) for v in params.values()]})),
         "",
         "**Kjøretid per notatbok (sekunder, med oppstart av kjernen; fra siste gang notatboka ble kjørt — "
         "byggingen kjører bare notatbøker som har endret seg):**",
@@ -308,6 +309,7 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
 
     t0 = time.perf_counter()
     params = load_params(params_file, overrides)
+    check_output_dirs(params)   # real outputs never where git would pick them up
     ensure_input(params)
     if renderer == "quarto" and not shutil.which("quarto"):
         raise BuildError("--renderer quarto was asked for, but quarto is not on PATH")

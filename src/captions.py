@@ -44,6 +44,7 @@ import nbformat
 import yaml
 
 from src import paths
+from src.escape import md_text
 
 CAPTION_KEYS = ("tbl-cap", "fig-cap")
 META_KEY = "compendium"
@@ -122,7 +123,7 @@ def source_note(name: str, number: int, label: str, info: dict, lang: str = "nb"
     w = WORDS[lang]
     link = f"{VIEW_DIR}/{name}.html#cell-{label}"
     return (f" ({w['source']}: [{name}.ipynb, {w['cell']} {number}]({link}) · "
-            f"{w['data']} {info['file']}, sha256 {short_sha(info['sha256'])})")
+            f"{w['data']} {md_text(info['file'])}, sha256 {short_sha(info['sha256'])})")   # escaped: from the input
 
 
 def _set_option(source: str, key: str, value: str) -> str:

@@ -50,7 +50,7 @@ def _record_test(ch: "Chapter", base: str, spec: dict):
     if spec.get("where"):
         frame = frame[frame.eval(ch.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
     weights = frame[ms.WEIGHT] if ch.weighted else None
-    test = ms.test(spec, frame, ch.codebook, ch.alpha, weights=weights)
+    test = ch.run_test(spec, frame, weights)   # not run (HiddenTest) when a group is below min_cell
     ch.result(f"{base}.significant", test.significant)
     for k, v in (("statistic", test.statistic), ("p", test.p), ("effect", test.effect), ("test", test.test)):
         ch.result(f"{base}.{k}", v)
@@ -97,16 +97,16 @@ def mean_gaps(ch: "Chapter", grids: dict[str, str], by: str = "role_group", grou
     for prefix, grid in grids.items():
         for var in cb.groups[grid].members:
             item = var[len(grid) + 1:]
-            means = {g: ch.result(f"{prefix}_{item}_mean.{keys[g]}",
-                                  _evaluate(ch, {"stat": "mean", "var": var, "where": f"{by} == {g}"}, var))
-                     for g in groups}
+            specs = {g: {"stat": "mean", "var": var, "where": f"{by} == {g}"} for g in groups}
+            means = {g: ch.result(f"{prefix}_{item}_mean.{keys[g]}", lambda g=g: _evaluate(ch, specs[g], var),
+                                  spec=specs[g]) for g in groups}   # hidden (suppression.Hidden) for a group below min_cell
             row = {header: cb.label(var, ch.lang), shown[a]: means[a], shown[b]: means[b], gap_col: means[b] - means[a]}
             if in_report is not None:
                 row[f"I rapportens {report_table.replace('_', ' ')}"] = "ja" if var in in_report else "nei"
             rows.append(row)
     table = pd.DataFrame(rows)
     if sort:
-        table = table.reindex(table[gap_col].abs().sort_values(ascending=False, kind="stable").index)
+        table = table.reindex(table[gap_col].map(float).abs().sort_values(ascending=False, kind="stable").index)
     if top:
         table = table.head(top)
     return table.reset_index(drop=True)
@@ -131,9 +131,9 @@ def option_differences(ch: "Chapter", group: str, prefix: str, by: str = "role_g
     rows = []
     for var in cb.groups[group].members:
         option = var[len(group) + 1:]
-        shares = {g: ch.result(f"{prefix}_{option}_pct.{keys[g]}",
-                               _evaluate(ch, {"stat": "pct", "var": var, "codes": [1], "where": f"{by} == {g}"}, var))
-                  for g in groups}
+        specs = {g: {"stat": "pct", "var": var, "codes": [1], "where": f"{by} == {g}"} for g in groups}
+        shares = {g: ch.result(f"{prefix}_{option}_pct.{keys[g]}", lambda g=g: _evaluate(ch, specs[g], var),
+                               spec=specs[g]) for g in groups}   # hidden for a small group or numerator
         base = f"{prefix}_{option}.{keys[a]}_vs_{keys[b]}"
         test = _record_test(ch, base, {"stat": "test", "test": "chi2", "var": var, "by": by, "groups": [a, b]})
         rows.append({cb.label(group, ch.lang): cb.label(var, ch.lang), f"Prosent {shown[a]}": shares[a],
@@ -142,7 +142,7 @@ def option_differences(ch: "Chapter", group: str, prefix: str, by: str = "role_g
                      "Reprodusert": verdict_text(test, ch.lang),
                      "Nevnt i rapporten": "ja" if f"{ch.notebook}.{base}.significant" in named else "nei"})
     table = pd.DataFrame(rows)
-    order = table["Differanse (prosentpoeng)"].abs().sort_values(ascending=False, kind="stable").index
+    order = table["Differanse (prosentpoeng)"].map(float).abs().sort_values(ascending=False, kind="stable").index
     return table.reindex(order).reset_index(drop=True)
 
 
@@ -170,11 +170,17 @@ def theme_ranking(ch: "Chapter", group: str) -> pd.DataFrame:
     for theme in report_order:
         members = [m for m in g.members if themes.get(m) == theme]
         shares = [100 * float(w[ticked[m]].sum() / w.sum()) for m in members]
+        n, fewest = int(answered.sum()), int(min(ticked[m].sum() for m in members))
+        any_of = int(ticked[members].any(axis=1).sum())
         rows.append({"Tema": theme, "Faktorer": "; ".join(cb.label(m, ch.lang) for m in members),
-                     "Antall faktorer": len(members), "Gjennomsnittlig andel (prosent)": float(np.mean(shares)),
-                     "Minst én av faktorene (prosent)": 100 * float(w[ticked[members].any(axis=1)].sum() / w.sum()),
+                     "Antall faktorer": len(members),
+                     "Gjennomsnittlig andel (prosent)": ch.protect(float(np.mean(shares)), count=fewest, base=n),
+                     "Minst én av faktorene (prosent)": ch.protect(
+                         100 * float(w[ticked[members].any(axis=1)].sum() / w.sum()), count=any_of, base=n),
                      "Rapportens rangering": report_order.index(theme) + 1})
-    table = pd.DataFrame(rows).sort_values("Gjennomsnittlig andel (prosent)", ascending=False, kind="stable")
+    table = pd.DataFrame(rows)
+    score = pd.to_numeric(table["Gjennomsnittlig andel (prosent)"].map(float), errors="coerce")
+    table = table.loc[score.sort_values(ascending=False, kind="stable").index]
     table.insert(1, "Rangering etter dataene", range(1, len(table) + 1))
     return table.reset_index(drop=True)
 

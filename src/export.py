@@ -17,7 +17,7 @@ import pandas as pd
 
 from src import paths
 from src.codebook import Codebook
-from src.inputs import read_manifest, sha256  # noqa: F401  (re-exported)
+from src.inputs import is_synthetic, read_manifest, sha256  # noqa: F401  (re-exported)
 
 SUPPORTED = {".sav": "SPSS", ".csv": "CSV (UTF-8)"}
 MAX_LISTED = 5  # offending values / rows named per problem
@@ -39,7 +39,7 @@ class Export:
     path: Path
     sha256: str
     n_rows: int
-    synthetic: bool           # the file says it is synthetic (name or file label)
+    synthetic: bool           # the generator's record matches its bytes and label (inputs.is_synthetic)
     file_label: str
 
 
@@ -185,13 +185,13 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
     if problems:
         raise ExportError(path, problems)
 
-    synthetic = "synthetic" in path.name.lower() or "synthetic" in file_label.lower()
+    digest = sha256(path)
     return Export(
         data=data.reset_index(drop=True),
         path=path,
-        sha256=sha256(path),
+        sha256=digest,
         n_rows=len(data),
-        synthetic=synthetic,
+        synthetic=is_synthetic(path, file_label, digest),   # by content, never by name
         file_label=file_label,
     )
 

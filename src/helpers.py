@@ -28,6 +28,7 @@ from src import paths
 from src.codebook import Codebook, load as load_codebook
 from src.export import Export, ExportError, read_export, routed  # noqa: F401  (re-exported for notebooks)
 
+from src.escape import code_span, html_text, md_text  # noqa: F401  (re-exported: what comes from inputs)
 from src.inputs import PARAM_TYPES, ParameterError, check_params  # noqa: F401  (re-exported)
 
 
@@ -136,11 +137,14 @@ def raking_table(result, codebook: Codebook | None = None, lang: str = "nb") -> 
     """The raking margins for readers: variable and category labels, sample, target and weighted percent."""
     cb = codebook or load_codebook()
     m = result.margins
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "Variabel": [cb.label(v, lang) for v in m["variable"]],
         "Kategori": [cb.value_labels(v, lang).get(int(c), str(c)) for v, c in zip(m["variable"], m["code"])],
         "Antall": m["n"], "Utvalget": m["sample_pct"], "SSB": m["target_pct"], "Vektet": m["achieved_pct"],
     })
+    n = pd.to_numeric(table["Antall"], errors="coerce")   # a category's shares rest on its respondents
+    table.attrs["support"] = (pd.DataFrame({"Antall": n, "Utvalget": n, "Vektet": n}), pd.DataFrame(index=table.index))
+    return table
 
 
 def drop_free_text(data: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
@@ -180,18 +184,30 @@ def _json_default(o):
 
 
 def write_derived(sample: pd.DataFrame, excluded: pd.DataFrame, export: Export,
-                  flow: pd.DataFrame, derived_dir: str | Path, rake_result=None) -> dict:
+                  flow: pd.DataFrame, derived_dir: str | Path, rake_result=None, min_cell: int = 5) -> dict:
     """Write the derived data atomically (each file replaced whole, info last)."""
     out = paths.resolve(derived_dir)
     for frame, name in ((sample, paths.RESPONDENTS_FILE), (excluded, paths.EXCLUDED_FILE)):
         _atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
-    info = data_info(export, flow, rake_result)
+    info = data_info(export, flow, rake_result, min_cell)
     write_json(out / paths.DATA_INFO_FILE, info)
     return info
 
 
-def data_info(export: Export, flow: pd.DataFrame, rake_result=None) -> dict:
-    """What built the derived data: the file, its checksum, kind, the flow and the weighting."""
+def data_info(export: Export, flow: pd.DataFrame, rake_result=None, min_cell: int = 5) -> dict:
+    """What built the derived data: the file, its checksum, kind, the flow and the weighting.
+
+    For real data the flow's counts of 1 to ``min_cell - 1`` (and the one
+    that would give them away by subtraction) are stored as ``null``.
+    """
+    from src import suppression
+
+    k = suppression.threshold(min_cell, export.synthetic)
+    counts = flow["Antall"]
+    if k:
+        hidden = suppression.complementary(flow[["Trinn", "Antall"]], suppression.mask(
+            flow[["Trinn", "Antall"]], flow[["Antall"]], pd.DataFrame(index=flow.index), k))
+        counts = counts.astype(object).where(~hidden["Antall"].to_numpy(), None)
     info = {
         "file": export.path.name,
         "path": paths.relative(export.path),
@@ -200,7 +216,7 @@ def data_info(export: Export, flow: pd.DataFrame, rake_result=None) -> dict:
         "kind": "syntetiske data" if export.synthetic else "reelle data",
         "n_rows": export.n_rows,
         "n_sample": int(flow.set_index("key").loc["sample", "Antall"]),
-        "flow": {k: int(n) for k, n in zip(flow["key"], flow["Antall"])},
+        "flow": {key: (None if n is None else int(n)) for key, n in zip(flow["key"], counts)},
     }
     if rake_result is not None:
         info["weighting"] = {"variables": list(RAKING_VARIABLES), "cap": WEIGHT_CAP,
@@ -348,7 +364,7 @@ def check_min_answers(data: pd.DataFrame, recode: str, codebook: Codebook | None
 
 def round_half_up(x: float, ndigits: int = 0) -> float:
     """Round as the report (SPSS/Excel) does: halves away from zero."""
-    if x is None or (isinstance(x, float) and np.isnan(x)):
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return x
     q = Decimal(1).scaleb(-ndigits)
     return float(Decimal(str(x)).quantize(q, rounding=ROUND_HALF_UP))
@@ -370,6 +386,10 @@ def fmt_number(x, decimals: int = 0, lang: str = "nb") -> str:
 
     Whole numbers are rounded as the report rounds them (``round_as_report``).
     """
+    from src.suppression import Hidden
+
+    if isinstance(x, Hidden):   # a number resting on fewer than min_cell respondents: not published
+        return str(x)
     if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA:
         return "–"
     if isinstance(x, (bool, np.bool_)):
@@ -437,7 +457,7 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
     """
     decimals = decimals or {}
     cols = list(table.columns)
-    lines = ["| " + " | ".join(str(c) for c in cols) + " |"]
+    lines = ["| " + " | ".join(html_text(c).replace("|", "\\|") for c in cols) + " |"]
     aligns = ["--:" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
               else ":--" for c in cols]
     lines.append("|" + "|".join(aligns) + "|")
@@ -449,10 +469,34 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
                 cells.append(hidden_text)
             elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
                 cells.append(fmt_number(v, decimals.get(c, 0), lang))
-            else:
-                cells.append(str(v).replace("|", "\\|"))
+            else:   # no raw HTML from a value (src/escape.py); the book's own Markdown (links, emphasis) stays
+                cells.append(html_text(v).replace("|", "\\|"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table with ``suppression.Hidden`` cells made NaN and their columns numeric again, where they were)."""
+    from src.suppression import Hidden
+
+    marked = pd.DataFrame(False, index=table.index, columns=table.columns)
+    cols = [c for c in table.columns if table[c].dtype == object]
+    if not cols:
+        return table, marked
+    out = table
+    for c in cols:
+        is_hidden = table[c].map(lambda v: isinstance(v, Hidden))
+        if is_hidden.any():
+            if out is table:
+                out = table.copy()
+            marked[c] = is_hidden.to_numpy()
+            col = table[c].where(~is_hidden, np.nan)
+            try:
+                col = pd.to_numeric(col)
+            except (TypeError, ValueError):
+                pass
+            out[c] = col
+    return out, marked
 
 
 def _display_markdown(text: str) -> None:
@@ -597,13 +641,64 @@ class Chapter:
                      "er designbaserte. Rapporten selv er uvektet.\n:::")
         _display_markdown(text)
 
-    def result(self, key: str, value):
-        """Record one stated number under ``<notebook>.<key>``; returns the value."""
+    def result(self, key: str, value, count=None, base=None, spec: dict | None = None, hidden: bool = False):
+        """Record one stated number under ``<notebook>.<key>``; returns the value.
+
+        Disclosure control: ``count`` (the respondents the number counts) and
+        ``base`` (the size of the group it is about), or ``spec`` (a result spec
+        of measures.yml, whose count and group are computed), say what it
+        rests on; on real data a number resting on 1 to ``min_cell - 1``
+        respondents (or ``hidden=True``, e.g. a cell secondary suppression hid)
+        is recorded as null, listed under ``<notebook>.suppressed_results``, and
+        returned as ``suppression.Hidden`` («færre enn 5» in prose). ``value`` may be a function of no
+        arguments: it is then called only when the number is published (a tiny group may not be computable).
+        """
+        from src import suppression
+
+        if spec is not None and self.min_cell_in_force:
+            count, base = suppression.cell_support(spec, self.data, self.codebook, self._excluded_or_none())
+        if callable(value):
+            value = (suppression.Hidden(self.min_cell_in_force, "stat" if base is not None else "count", self.lang)
+                     if suppression.small(count, base, self.min_cell_in_force) else value())
+        value = self.protect(value, count, base)
+        if hidden and self.min_cell_in_force and value is not None:
+            value = suppression.Hidden(self.min_cell_in_force, "count" if base is None else "stat", self.lang)
+        if isinstance(value, (suppression.Hidden, suppression.HiddenTest)):
+            listed = self.results.setdefault(f"{self.notebook}.suppressed_results", [])
+            if key not in listed:
+                listed.append(key)
+            self.results[f"{self.notebook}.{key}"] = None
+            self.results.pop(f"{self.notebook}.{key}.ci95", None)
+            write_json(self._results_path, self.results)
+            return value
         if isinstance(value, (np.floating, np.integer, np.bool_)):
             value = value.item()
         self.results[f"{self.notebook}.{key}"] = value
         write_json(self._results_path, self.results)
         return value
+
+    def protect(self, value, count=None, base=None, kind: str | None = None):
+        """``value``, or ``suppression.Hidden`` when on real data it rests on 1 to ``min_cell - 1`` respondents.
+
+        ``count``: the respondents it counts (a count's own value, a percentage's
+        numerator); ``base``: the size of the group it describes (a percentage's
+        or a mean's base, the smallest group of a test). ``kind`` ('count' or
+        'stat') says how prose names it; by default a number with a ``base`` is a 'stat'.
+        """
+        from src import suppression
+
+        k = self.min_cell_in_force
+        if not k or value is None or isinstance(value, (str, suppression.Hidden)):
+            return value
+        if suppression.small(count, base, k):
+            kind = kind or ("stat" if base is not None and not (isinstance(base, float) and np.isnan(base))
+                            else "count")
+            return suppression.Hidden(k, kind, self.lang)
+        return value
+
+    def count(self, n):
+        """A count for prose (e.g. ``len(untrained)``): ``n``, or «færre enn 5» when it is 1 to ``min_cell - 1``."""
+        return self.protect(int(n), count=int(n), kind="count")
 
     @property
     def min_cell_in_force(self) -> int:
@@ -636,10 +731,13 @@ class Chapter:
 
         k = self.min_cell_in_force
         hidden = None
+        support = support if support is not None else table.attrs.get("support")
+        table, marked = _take_hidden(table)   # numbers the chapter already hid (suppression.Hidden)
         if k:
             counts, bases = support if support is not None else suppression.inferred_support(table)
             hidden = suppression.mask(table, counts.set_axis(table.index[: len(counts)]),
-                                      bases.set_axis(table.index[: len(bases)]), k)
+                                      bases.set_axis(table.index[: len(bases)]), k) | marked
+            hidden = suppression.complementary(table, hidden) | marked   # no hidden cell recoverable by subtraction
             table = suppression.apply(table, hidden)
             if not hidden.to_numpy().any():
                 hidden = None
@@ -688,13 +786,22 @@ class Chapter:
         spec = ms.load()["results"].get(key)
         if spec is None:
             raise KeyError(f"measures.yml has no spec for '{key}'")
-        value = ms.evaluate(spec, self.data, self.codebook, excluded=self._excluded_or_none(),
-                            alpha=self.alpha, key=key, weighted=self.weighted)
+        from src import suppression
+
         short = key.split(".", 1)[1] if key.startswith(self.notebook + ".") else key
-        ci = ms.interval(spec, self.data, self.codebook, self.weighted) if spec.get("stat") in ("pct", "mean") else None
+        count = base = None
+        if self.min_cell_in_force:   # what the number rests on (unweighted respondents)
+            count, base = suppression.cell_support(spec, self.data, self.codebook, self._excluded_or_none())
+        hidden = suppression.small(count, base, self.min_cell_in_force)
+        value = suppression.Hidden(self.min_cell_in_force, "count" if spec.get("stat") in suppression.COUNT_STATS
+                                   else "stat", self.lang) if hidden else \
+            ms.evaluate(spec, self.data, self.codebook, excluded=self._excluded_or_none(),
+                        alpha=self.alpha, key=key, weighted=self.weighted)   # not computed when not published
+        ci = (ms.interval(spec, self.data, self.codebook, self.weighted)
+              if spec.get("stat") in ("pct", "mean") and not hidden else None)
         if ci is not None:   # 95 % confidence interval beside the number (for the weighting appendix)
             self.results[f"{self.notebook}.{short}.ci95"] = [ci[1], ci[2]]
-        return self.result(short, value)
+        return self.result(short, value, count, base)
 
     def verdict(self, key: str):
         """Run the test behind a significance statement; record the verdict and its statistics."""
@@ -705,12 +812,35 @@ class Chapter:
         if spec.get("where"):
             frame = frame[frame.eval(self.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
         weights = frame[ms.WEIGHT] if self.weighted and spec.get("universe", "sample") == "sample" else None
-        test = ms.test(spec, frame, self.codebook, self.alpha, weights=weights)
+        test = self.run_test(spec, frame, weights)
         short = key.split(".", 1)[1]
         base = short[: -len(".significant")] if short.endswith(".significant") else short
         self.result(short, test.significant)
         for k, v in (("statistic", test.statistic), ("p", test.p), ("effect", test.effect)):
             self.result(f"{base}.{k}", v)
+        return test
+
+    def run_test(self, spec: dict, frame: pd.DataFrame, weights=None):
+        """``measures.test`` of ``spec`` on ``frame``, or ``suppression.HiddenTest`` (not run) when a group it
+        compares is below ``min_cell`` on real data."""
+        from src import measures as ms
+        from src import suppression
+
+        hidden = self.protect_test(None, spec)
+        if isinstance(hidden, suppression.HiddenTest):
+            hidden.test = spec.get("test", "test")
+            return hidden
+        return ms.test(spec, frame, self.codebook, self.alpha, weights=weights)
+
+    def protect_test(self, test, spec: dict):
+        """``test``, or ``suppression.HiddenTest`` when on real data one of the groups it compares has 1 to
+        ``min_cell - 1`` respondents (its statistic, df, p, effect size and verdict are then not published)."""
+        from src import suppression
+
+        k = self.min_cell_in_force
+        if k and suppression.small(base=suppression.test_group_size(spec, self.data, self.codebook,
+                                                                    self._excluded_or_none()), k=k):
+            return suppression.HiddenTest(test, k, self.lang)
         return test
 
     def verdict_table(self, keys: list[str]) -> pd.DataFrame:
@@ -726,7 +856,7 @@ class Chapter:
             else:
                 label = e["label"]
                 report = "signifikant" if e["value"] else "ikke signifikant"
-                agree = "ja" if bool(e["value"]) == t.significant else (
+                agree = "–" if not isinstance(t.significant, bool) else "ja" if bool(e["value"]) == t.significant else (
                     "nei (rapporten motsier seg selv her)" if e.get("flag") == "inconsistent" else "nei")
             rows.append({"Sammenligning": label, "Test": t.describe(self.lang), "Rapporten": report,
                          "Reprodusert": verdict_text(t), "Samsvar": agree})
@@ -781,7 +911,11 @@ class Chapter:
         """Show prose (Markdown) whose numbers were computed by the caller."""
         _display_markdown(text)
 
-    def fmt(self, x, decimals: int = 0) -> str:
+    def fmt(self, x, decimals: int = 0, n=None) -> str:
+        """A number for prose; «færre enn 5» / «(skjult: …)» when it is hidden, or when ``n`` (the group it
+        rests on) is 1 to ``min_cell - 1`` on real data."""
+        if n is not None:
+            x = self.protect(x, base=n, kind="count" if decimals == 0 and x == n else "stat")
         return fmt_number(x, decimals, self.lang)
 
     def compare(self, table_name: str) -> pd.DataFrame:
@@ -832,17 +966,35 @@ class Chapter:
                 continue
             value = self.results.get(key)
             external = value is None and (ms.load()["results"].get(key) or {}).get("stat") == "external"
+            hidden = key[len(self.notebook) + 1:] in self.results.get(f"{self.notebook}.suppressed_results", [])
             rows.append({"Tall": e["label"] + (f" ({e['group']})" if e.get("group") else ""),
                          "Kilde": e["source"], "Rapporten": e["value"], "Reprodusert": value,
-                         "Toleranse": e["tolerance"], "Status": "ekstern" if external else status_of(e, value)})
+                         "Toleranse": e["tolerance"],
+                         "Status": "skjult" if hidden else "ekstern" if external else status_of(e, value)})
         return pd.DataFrame(rows, columns=["Tall", "Kilde", "Rapporten", "Reprodusert", "Toleranse", "Status"])
 
 
 def verdict_text(test, lang: str = "nb") -> str:
-    """'signifikant' / 'ikke signifikant' (at the chapter's alpha) for prose and tables."""
+    """'signifikant' / 'ikke signifikant' (at the chapter's alpha) for prose and tables; 'ikke vist' for a
+    test one of whose groups is below ``min_cell`` (``suppression.HiddenTest``)."""
+    from src.suppression import HiddenTest
+
+    if isinstance(test, HiddenTest):
+        return "not shown" if lang == "en" else "ikke vist"
     if lang == "en":
         return "significant" if test.significant else "not significant"
     return "signifikant" if test.significant else "ikke signifikant"
+
+
+def significance(test, lang: str = "nb") -> str:
+    """'statistisk signifikant' / 'ikke statistisk signifikant' for prose, 'ikke vist' for a hidden test."""
+    from src.suppression import HiddenTest
+
+    if isinstance(test, HiddenTest):
+        return "not shown" if lang == "en" else "ikke vist"
+    if lang == "en":
+        return "statistically significant" if test.significant else "not statistically significant"
+    return "statistisk signifikant" if test.significant else "ikke statistisk signifikant"
 
 
 def _verdict_label(key: str, codebook: Codebook | None = None) -> str:
@@ -876,12 +1028,12 @@ def data_banner(info: dict, lang: str = "nb") -> str:
     if lang == "en":
         kind = "SYNTHETIC data (calibrated to the report's published numbers)" if info["synthetic"] else "REAL survey data"
         return (f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"
-                f"**Data:** {kind} — file `{info['file']}`, sha256 `{info['sha256']}`, "
+                f"**Data:** {kind} — file {code_span(info['file'])}, sha256 {code_span(info['sha256'])}, "
                 f"{info['n_rows']} respondents, {info['n_sample']} in the analysis sample.\n:::")
     kind = ("SYNTETISKE data (kalibrert mot rapportens publiserte tall, ikke de reelle svarene)"
             if info["synthetic"] else "REELLE data fra undersøkelsen")
     return (f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"
-            f"**Datagrunnlag:** {kind} — fil `{info['file']}`, sha256 `{info['sha256']}`, "
+            f"**Datagrunnlag:** {kind} — fil {code_span(info['file'])}, sha256 {code_span(info['sha256'])}, "
             f"{info['n_rows']} respondenter, {info['n_sample']} i analyseutvalget.\n:::")
 
 
@@ -951,9 +1103,8 @@ def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories
                 row[label] = stated_value(ch, f"{prefix}{cat}{suffix}")
             row["Sum"] = sum(row[label] for label in categories)
             rows.append(row)
-    table = pd.DataFrame(rows)
-    ch.table(table, name, show=False)
-    fig = plots.comparison_bars(table, item_col, study_col, list(categories))
+    table = ch.table(pd.DataFrame(rows), name, show=False)   # hidden numbers are drawn as nothing
+    fig = plots.comparison_bars(table.fillna(0), item_col, study_col, list(categories))
     out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
     plt.close(fig)
     display(Image(filename=str(out["png"])))

@@ -103,7 +103,104 @@ def fingerprint_file(out: Path) -> Path:
 
 
 def is_current(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED, size: float = 1.0) -> bool:
-    """True when ``out`` exists and was generated from the present generator inputs."""
+    """True when ``out`` exists, was generated from the present generator inputs and still matches the
+    generator's record of it (else it would count as real data: see ``is_synthetic``)."""
     out = paths.resolve(out)
     fp = fingerprint_file(out)
-    return out.exists() and fp.exists() and fp.read_text().strip() == fingerprint(seed, size)
+    return (out.exists() and fp.exists() and fp.read_text().strip() == fingerprint(seed, size)
+            and synthetic_record_file(out).exists())
+
+
+# -- the synthetic export, recognised by its content ---------------------------
+#
+# Whether an export is synthetic decides whether small cells are hidden
+# (src/suppression.py), so it is never read from a name. The generator
+# (src/synthesize.py ``generate``) writes, beside the export, a record of the
+# sha256 of the very bytes it wrote and of the SPSS file label it gave them;
+# an export is synthetic only when that record exists, names its file label,
+# and matches its bytes. Anything else — a real export called "…synthetic…",
+# a synthetic export edited by hand, copied without its record, or rewritten
+# by another program — counts as real and is protected.
+
+def synthetic_record_file(out: str | Path) -> Path:
+    """The generator's record beside an export: ``<file>.synthetic.json``."""
+    out = Path(out)
+    return out.with_name(out.name + ".synthetic.json")
+
+
+def write_synthetic_record(out: str | Path, file_label: str) -> Path:
+    """Record that ``out`` (as it is now on disk) is the generator's synthetic export with ``file_label``."""
+    import json
+
+    out = Path(out)
+    record = {"file": out.name, "sha256": sha256(out), "file_label": file_label,
+              "written_by": "src/synthesize.py"}
+    p = synthetic_record_file(out)
+    p.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return p
+
+
+def is_synthetic(path: str | Path, file_label: str, digest: str | None = None) -> bool:
+    """True only when the generator's record beside ``path`` matches its file label and its sha256."""
+    import json
+
+    p = synthetic_record_file(path)
+    try:
+        record = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(record, dict) or record.get("file_label") != file_label or not file_label:
+        return False
+    return record.get("sha256") == (digest or sha256(path))
+
+
+# -- output folders git would commit ------------------------------------------
+
+OUTPUT_DIRS = ("derived_dir", "reports_dir")
+_PROBES = ("data_info.json", "results.json", "tables/probe.csv", "book/index.html")
+
+
+def unignored_output_dirs(params: dict, root: Path = paths.ROOT) -> list[str]:
+    """The output folders (``derived_dir``, ``reports_dir``) whose files git would not ignore.
+
+    Their files describe the respondents, so they must never be committable by
+    accident. A folder outside ``root`` is not git's concern here (the rule that
+    outputs stay inside the project is checked with the other parameters); a
+    folder inside it must be ignored by .gitignore when ``root`` is a git
+    checkout (``git check-ignore`` on files the build writes there). Outside a
+    git checkout nothing can be committed, and nothing is refused.
+    """
+    import subprocess
+
+    problems = []
+    for key in OUTPUT_DIRS:
+        if key not in params:
+            continue
+        folder = paths.resolve(params[key])
+        try:
+            rel = folder.relative_to(root)
+        except ValueError:
+            continue
+        probes = [(rel / p).as_posix() for p in _PROBES]
+        try:
+            proc = subprocess.run(["git", "check-ignore", "--no-index", *probes], cwd=root, capture_output=True,
+                                  text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if proc.returncode == 128:   # not a git checkout (or git cannot tell)
+            continue
+        ignored = set(proc.stdout.split())
+        missing = [p for p in probes if p not in ignored]
+        if missing:
+            problems.append(f"'{key}' = {params[key]!r}: git would not ignore what the build writes there "
+                            f"(e.g. {missing[0]}); the outputs describe respondents and must never be committed — "
+                            "use a folder .gitignore covers (data/derived/…, reports/…) or add it to .gitignore")
+    return problems
+
+
+def check_output_dirs(params: dict) -> dict:
+    """Raise ParameterError when an output folder is one git would not ignore (``unignored_output_dirs``)."""
+    problems = unignored_output_dirs(params)
+    if problems:
+        raise ParameterError("Invalid output folders:\n" + "\n".join(f"  - {p}" for p in problems))
+    return params

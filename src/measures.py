@@ -422,6 +422,8 @@ def build_table(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None 
     variable's label); then one column per printed column header. The same
     cell specs are what the fidelity score evaluates.
     """
+    from src import weighting as wt
+
     specs = specs or load()
     layout = specs["tables"][name]
     if layout.get("columns") == "scale":
@@ -444,6 +446,8 @@ def build_table(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None 
             try:
                 values.append(table_cell(name, row, col, data, cb, specs, excluded, weighted))
             except (KeyError, MeasureError):
+                values.append(np.nan)
+            except wt.WeightingError:   # a weighted cell of a group of one (real data hide it anyway)
                 values.append(np.nan)
         out[col] = values
     return pd.DataFrame(out)

@@ -388,6 +388,18 @@ def _outcome_label(outcome: str, codebook: Codebook, lang: str) -> str:
     return codebook.label(outcome, lang)
 
 
+def term_sizes(model: FittedModel) -> dict[str, int]:
+    """Per column of the design: the smaller of its category's respondents and its reference category's
+    (what a coefficient rests on, for disclosure control: ``suppression``)."""
+    X = model.frame.X
+    out = {}
+    for _, t in model.frame.terms.iterrows():
+        same = [c for c in model.frame.terms.loc[model.frame.terms["variable"] == t["variable"], "column"]]
+        in_ref = int((X[same].sum(axis=1) == 0).sum())
+        out[t["column"]] = int(min(int(X[t["column"]].sum()), in_ref))
+    return out
+
+
 def coefficient_table(models: list[FittedModel], codebook: Codebook | None = None,
                       lang: str = "nb") -> pd.DataFrame:
     """One row per model and term: label, estimate with its CI, p, the model and its n (unrounded).
@@ -412,7 +424,13 @@ def coefficient_table(models: list[FittedModel], codebook: Codebook | None = Non
                 "Koeffisient": float(m.coef[c]), "Standardfeil": float(m.se[c]),
                 "n": m.frame.n, "Metode": m.method,
             })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # what each row rests on: its category or the reference, whichever is smaller (Chapter.table hides small ones)
+    sizes = [term_sizes(m)[t["column"]] for m in models for _, t in m.frame.terms.iterrows()]
+    base = pd.Series(sizes, index=table.index, dtype=float)
+    table.attrs["support"] = (pd.DataFrame(index=table.index), pd.DataFrame(
+        {c: base for c in ("Estimat", "KI nedre", "KI øvre", "p", "Koeffisient", "Standardfeil")}))
+    return table
 
 
 def _slug(text: str) -> str:
@@ -422,6 +440,19 @@ def _slug(text: str) -> str:
     t = text.lower().replace("æ", "ae").replace("ø", "o").replace("å", "a")
     t = unicodedata.normalize("NFKD", t).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "_", t).strip("_")
+
+
+def result_sizes(models: list[FittedModel]) -> dict[str, int]:
+    """Per key of ``result_values``: the group size the number rests on (the model's n for ``.n``)."""
+    out: dict[str, int] = {}
+    for m in models:
+        base = f"mv.{m.frame.outcome}.{m.kind}"
+        sizes = term_sizes(m)
+        for _, t in m.frame.terms.iterrows():
+            key = f"{base}.{t['variable']}.{t['code']}"
+            for suffix in ("estimate", "ci95", "p", "significant"):
+                out[f"{key}.{suffix}"] = sizes[t["column"]]
+    return out
 
 
 def result_values(models: list[FittedModel], alpha: float = 0.05) -> dict[str, object]:
@@ -475,7 +506,7 @@ def _join(items: list[str]) -> str:
 
 
 def describe(models: list[FittedModel], codebook: Codebook | None = None, alpha: float = 0.05,
-             lang: str = "nb") -> str:
+             lang: str = "nb", min_cell: int = 0) -> str:
     """A plain-language paragraph (Norwegian) per model from the fitted results; nothing typed by hand.
 
     Says which course characteristics still differ significantly (p < alpha)
@@ -489,6 +520,9 @@ def describe(models: list[FittedModel], codebook: Codebook | None = None, alpha:
     parts = []
     for m in models:
         terms = m.frame.terms
+        if min_cell:   # real data: a category (or its reference) with 1 to min_cell - 1 respondents is not described
+            sizes = term_sizes(m)
+            terms = terms[[not 0 < sizes[c] < min_cell for c in terms["column"]]]
         sig = terms[[bool(m.p[c] < alpha) for c in terms["column"]]]
         outcome = _outcome_label(m.frame.outcome, cb, lang)
         text = (f"**{outcome}, {MODEL_NAMES[m.kind][lang]}** (n = {_num(m.frame.n, 0, lang)} med svar "
@@ -534,8 +568,11 @@ def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:
 
     cols = ["Ledd", "Variabel", "Modell", "Skala", "Estimat", "KI nedre", "KI øvre", "p", "n"]
     plotted = table[cols]
-    ch.table(plotted, name, show=False)
-    fig = plots.coefficient_plot(plotted, alpha=ch.alpha)
+    if "support" in table.attrs:
+        counts, bases = table.attrs["support"]
+        plotted.attrs["support"] = (counts, bases[[c for c in bases.columns if c in cols]])
+    plotted = ch.table(plotted, name, show=False)   # hidden rows (small groups) are not drawn
+    fig = plots.coefficient_plot(plotted[plotted["Estimat"].notna()], alpha=ch.alpha)
     out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
     plt.close(fig)
     display(Image(filename=str(out["png"])))

@@ -32,7 +32,7 @@ from src import paths
 from src.codebook import Codebook, load as load_codebook
 from src.helpers import load_published
 from src.inputs import (DEFAULT_SEED, GENERATOR_INPUTS, fingerprint, fingerprint_file,  # noqa: F401
-                        is_current, write_manifest)
+                        is_current, write_manifest, write_synthetic_record)
 
 FILE_LABEL = "SYNTHETIC calibrated export - not real survey answers"
 SAV_TIMESTAMP = b"08 Oct 2400:00:00"  # creation date (9 bytes) + time (8 bytes) in the header
@@ -699,6 +699,7 @@ def generate(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED,
     out = paths.resolve(out)
     digest = write_sav(synthesize(seed=seed, size=size), out)
     fingerprint_file(out).write_text(fingerprint(seed, size) + "\n", encoding="utf-8")
+    write_synthetic_record(out, FILE_LABEL)   # what makes it synthetic: these bytes, this label
     if out.parent == paths.RAW:
         write_manifest({out.name: digest})
     return out

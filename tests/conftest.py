@@ -40,6 +40,7 @@ def synthetic_sav(tmp_path_factory, synthetic_frame, codebook):
     """The default synthetic export written as .sav in a temporary folder."""
     path = tmp_path_factory.mktemp("raw") / "verneombud_2024_synthetic.sav"
     synthesize.write_sav(synthetic_frame, path, codebook)
+    synthesize.write_synthetic_record(path, synthesize.FILE_LABEL)   # as generate() does
     return path
 
 

@@ -27,7 +27,11 @@ def test_no_data_file_is_tracked_unless_marked_synthetic():
 
 
 def test_real_exports_and_derived_data_are_ignored():
-    for probe in ("data/raw/export_from_surveyxact.sav", "data/derived/respondents.parquet", "reports/results.json"):
+    for probe in ("data/raw/export_from_surveyxact.sav", "data/derived/respondents.parquet", "reports/results.json",
+                  # an export or a table saved anywhere else, and the custom folders of a build
+                  "export.sav", "data/export.sav", "notebooks/export.sav", "notebooks/tabell.csv", "uttrekk.xlsx",
+                  "data/derived_2024/respondents.parquet", "data/derived_2024/data_info.json",
+                  "reports_2024/results.json", "reports_2024/tables/tabell_02.csv"):
         proc = subprocess.run(["git", "check-ignore", "-q", probe], cwd=paths.ROOT)
         assert proc.returncode == 0, f"{probe} would not be ignored by git"
 
@@ -39,3 +43,35 @@ def test_derived_data_hold_no_free_text(sample, codebook):
     cleaned = h.drop_free_text(sample, codebook)
     free = [n for n, v in codebook.variables.items() if v.free_text]
     assert free and not set(free) & set(cleaned.columns)
+
+
+def test_the_committed_data_files_are_the_bad_input_corpus_only():
+    files = [f for f in tracked() if f.lower().endswith((".sav", ".zsav", ".por", ".parquet", ".xlsx", ".xls",
+                                                         ".csv", ".tsv"))]
+    assert files and all(f.startswith("tests/bad_inputs/files/") for f in files), files
+
+
+def test_output_folders_git_would_not_ignore_are_refused():
+    from src import inputs
+
+    tracked()   # skips outside a git checkout
+    ok = {"derived_dir": "data/derived_2024", "reports_dir": "reports_2024"}
+    assert inputs.unignored_output_dirs(ok) == []
+    assert inputs.unignored_output_dirs({"derived_dir": "data/derived", "reports_dir": "reports"}) == []
+    bad = {"derived_dir": "notebooks/derived", "reports_dir": "src/out"}
+    problems = inputs.unignored_output_dirs(bad)
+    assert len(problems) == 2 and "'derived_dir' = 'notebooks/derived'" in problems[0]
+    assert "git would not ignore" in problems[1]
+    with pytest.raises(inputs.ParameterError, match="Invalid output folders"):
+        inputs.check_output_dirs(bad)
+
+
+def test_the_build_refuses_an_output_folder_git_would_not_ignore():
+    import sys
+
+    tracked()   # skips outside a git checkout
+    proc = subprocess.run([sys.executable, "-m", "src.build", "--no-render", "-p", "reports_dir=notebooks/ut_2024"],
+                          cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "'reports_dir' = 'notebooks/ut_2024': git would not ignore what the build writes there" in proc.stderr
+    assert not (paths.ROOT / "notebooks/ut_2024").exists()

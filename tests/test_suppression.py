@@ -74,13 +74,16 @@ def chapter(tmp_path, synthetic: bool, min_cell: int = 5) -> h.Chapter:
 
 @pytest.mark.parametrize("synthetic, min_cell, hidden", [(False, 5, True), (True, 5, False), (False, 0, False)])
 def test_chapter_tables_hide_small_cells_of_real_data_only(tmp_path, synthetic, min_cell, hidden):
-    table = pd.DataFrame({"Rolle": ["A", "B", "Totalt"], "Antall": [3, 40, 43], "Prosent": [7.0, 93.0, 100.0]})
+    # (a third row: with two, the other row's count would be hidden too, as 43 - 40 gives A away)
+    table = pd.DataFrame({"Rolle": ["A", "B", "C", "Totalt"], "Antall": [3, 40, 50, 93],
+                          "Prosent": [3.2, 43.0, 53.8, 100.0]})
     ch = chapter(tmp_path, synthetic, min_cell)
     written = ch.table(table, "tabell_test", show=False)
     stored = pd.read_csv(tmp_path / "reports" / paths.TABLES_DIR / "tabell_test.csv")
     assert pd.isna(stored.loc[0, "Antall"]) is hidden and pd.isna(written.loc[0, "Prosent"]) is hidden
-    assert stored.loc[1, "Antall"] == 40
-    assert ch.results.get("02_sample.suppressed_cells.tabell_test") == (2 if hidden else None)
+    assert pd.isna(stored.loc[1, "Antall"]) is hidden     # secondary: B hidden too, else 93 - 50 - 40 = A
+    assert stored.loc[2, "Antall"] == 50 and stored.loc[3, "Antall"] == 93
+    assert ch.results.get("02_sample.suppressed_cells.tabell_test") == (4 if hidden else None)
 
 
 def test_min_cell_must_be_a_whole_number_not_below_zero():
@@ -133,3 +136,68 @@ def test_a_real_export_gets_its_small_cells_hidden_in_reports_tables(tmp_path, s
     assert results["02_sample.suppressed_cells.tabell_03"] == 2 * len(small)
     executed = (reports / "executed" / "02_sample.ipynb").read_text(encoding="utf-8")
     assert "«<5»" in executed and "| <5 | <5 |" in executed
+
+
+# -- secondary suppression, hidden numbers in prose, tests and results (issue 17) --------------------
+
+def test_secondary_suppression_hides_a_partner_where_a_total_would_give_a_cell_away():
+    t = pd.DataFrame({"Størrelse": ["1-4", "5-9", "10-29", "Totalt små", "50-99", "100-249", "Totalt"],
+                      "Antall": [3, 20, 30, 53, 60, 80, 193]})
+    primary = sp.mask(t, t[["Antall"]], pd.DataFrame(index=t.index), 5)
+    hidden = sp.complementary(t, primary)["Antall"].tolist()
+    # 1-4 is hidden, and 5-9 too (the smallest other cell under «Totalt små»); the rest is shown
+    assert hidden == [True, True, False, False, False, False, False]
+    # two hidden cells in a line: nothing more is needed
+    t2 = t.assign(Antall=[3, 2, 30, 35, 60, 80, 175])
+    assert sp.complementary(t2, sp.mask(t2, t2[["Antall"]], pd.DataFrame(index=t2.index), 5))["Antall"].sum() == 2
+
+
+def test_secondary_suppression_across_a_row_of_percentages_summing_to_100():
+    t = pd.DataFrame({"Bransje": ["A", "B"], "Fysisk": [98.5, 60.0], "Digitalt": [1.5, 40.0]})
+    counts = pd.DataFrame({"Fysisk": [197, 60], "Digitalt": [3, 40]})
+    hidden = sp.complementary(t, sp.mask(t, counts, pd.DataFrame({"Fysisk": [200, 100], "Digitalt": [200, 100]}), 5))
+    assert hidden.loc[0, ["Fysisk", "Digitalt"]].tolist() == [True, True]   # 100 - 98.5 would give 1.5 away
+    assert not hidden.loc[1].any()
+
+
+def test_a_hidden_number_reads_as_fewer_than_k_and_stays_hidden_in_arithmetic():
+    n = sp.Hidden(5)
+    assert f"Av de {n} som svarte" == "Av de færre enn 5 som svarte"
+    assert str(sp.Hidden(5, "stat")) == "(skjult: færre enn 5 svar)" and str(sp.Hidden(10, "count", "en")) == "fewer than 10"
+    assert isinstance(n + 3, sp.Hidden) and isinstance(sum([2, n]), sp.Hidden) and isinstance(abs(n - 1), sp.Hidden)
+    assert not (n > 2) and not (n < 2) and h.fmt_number(n) == "færre enn 5"
+
+
+def test_chapter_hides_small_counts_shares_means_and_tests_of_real_data(tmp_path, sample):
+    derived = tmp_path / "derived"
+    derived.mkdir()
+    small = sample[(sample["role_group"] == 1) | (sample.index.isin(sample.index[sample["role_group"] == 2][:3]))]
+    small.to_parquet(derived / paths.RESPONDENTS_FILE)
+    (derived / paths.DATA_INFO_FILE).write_text(json.dumps({"synthetic": False}), encoding="utf-8")
+    ch = h.Chapter("04_training", str(derived), str(tmp_path / "reports"))
+    hvo = ch.state("04_training.basic_training_full_pct.hvo")       # a share of 3 hovedverneombud
+    assert isinstance(hvo, sp.Hidden) and ch.fmt(hvo) == "(skjult: færre enn 5 svar)"
+    assert ch.results["04_training.basic_training_full_pct.hvo"] is None
+    assert "basic_training_full_pct.hvo" in ch.results["04_training.suppressed_results"]
+    assert "04_training.basic_training_full_pct.hvo.ci95" not in ch.results
+    assert isinstance(ch.state("04_training.basic_training_full_pct"), float)   # the whole sample is shown
+    t = ch.verdict("04_training.f01_important_necessary.vo_vs_hvo.significant")
+    assert isinstance(t, sp.HiddenTest) and h.verdict_text(t) == "ikke vist" and h.significance(t) == "ikke vist"
+    assert ch.results["04_training.f01_important_necessary.vo_vs_hvo.statistic"] is None
+    row = ch.verdict_table(["04_training.f01_important_necessary.vo_vs_hvo.significant"]).iloc[0]
+    assert row["Test"].startswith("ikke vist") and row["Samsvar"] == "–"
+    assert ch.count(3) == sp.Hidden(5) and ch.count(0) == 0 and ch.count(12) == 12
+    assert ch.fmt(66.7, 0, n=3) == "(skjult: færre enn 5 svar)" and ch.fmt(66.7, 0, n=30) == "67"
+    table = pd.DataFrame({"Påstand": ["a", "b"], "VO": [4.1, 3.9], "HVO": [sp.Hidden(5, "stat"), 4.0]})
+    written = ch.table(table, "hidden_cells", show=False)
+    assert pd.isna(written.loc[0, "HVO"]) and written.loc[1, "HVO"] == 4.0
+    assert ch.results["04_training.suppressed_cells.hidden_cells"] == 1
+
+
+def test_a_synthetic_chapter_hides_nothing(tmp_path, sample):
+    derived = tmp_path / "derived"
+    derived.mkdir()
+    sample[sample["role_group"] == 1].head(40).to_parquet(derived / paths.RESPONDENTS_FILE)
+    (derived / paths.DATA_INFO_FILE).write_text(json.dumps({"synthetic": True}), encoding="utf-8")
+    ch = h.Chapter("02_sample", str(derived), str(tmp_path / "reports"))
+    assert ch.count(3) == 3 and not isinstance(ch.state("02_sample.under10_n"), sp.Hidden)
