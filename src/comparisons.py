@@ -46,11 +46,7 @@ def _record_test(ch: "Chapter", base: str, spec: dict):
     """
     from src import measures as ms
 
-    frame = ch.data
-    if spec.get("where"):
-        frame = frame[frame.eval(ch.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
-    weights = frame[ms.WEIGHT] if ch.weighted else None
-    test = ms.test(spec, frame, ch.codebook, ch.alpha, weights=weights)
+    test = ms.run_test(spec, ch.data, ch.codebook, ch.alpha, weighted=ch.weighted)   # weighted: a domain
     ch.result(f"{base}.significant", test.significant)
     for k, v in (("statistic", test.statistic), ("p", test.p), ("effect", test.effect), ("test", test.test)):
         ch.result(f"{base}.{k}", v)

@@ -380,6 +380,8 @@ def fmt_number(x, decimals: int = 0, lang: str = "nb") -> str:
     text = f"{r:,.{decimals}f}"
     if lang == "nb":
         text = text.replace(",", "\u202f").replace(".", ",")
+    if text.startswith("-"):   # a minus sign, not a hyphen (and no «−0» for a negative that rounds to zero)
+        text = "\u2212" + text[1:] if text.strip("-0,.\u202f") else text[1:]
     return text
 
 
@@ -702,10 +704,9 @@ class Chapter:
 
         spec = ms.load()["results"][key]
         frame = self.excluded if spec.get("universe") == "excluded" else self.data
-        if spec.get("where"):
-            frame = frame[frame.eval(self.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
-        weights = frame[ms.WEIGHT] if self.weighted and spec.get("universe", "sample") == "sample" else None
-        test = ms.test(spec, frame, self.codebook, self.alpha, weights=weights)
+        # weighted: the subgroup is a domain of the full design (ms.run_test)
+        test = ms.run_test(spec, frame, self.codebook, self.alpha,
+                           weighted=self.weighted and spec.get("universe", "sample") == "sample")
         short = key.split(".", 1)[1]
         base = short[: -len(".significant")] if short.endswith(".significant") else short
         self.result(short, test.significant)

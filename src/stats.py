@@ -54,7 +54,12 @@ class TestResult:
         elif self.test == "tukey":
             head = ("Tukey HSD, forskjell i gjennomsnitt " if lang == "nb" else "Tukey HSD, mean difference ") + \
                 f"{f(self.statistic)}"
-            return f"{head}, justert p {p}"
+            ci = self.detail.get("ci")
+            if ci:
+                level = fmt_number(100 * (1 - self.alpha), 0, lang)
+                head += (f" [{level} % KI {f(ci[0])}; {f(ci[1])}]" if lang == "nb"
+                         else f" [{level} % CI {f(ci[0])}; {f(ci[1])}]")
+            return f"{head}, {'justert p' if lang == 'nb' else 'adjusted p'} {p}"
         elif self.test == "svyglm_t":
             head = f"t({f(self.df, 0)}) = {f(self.statistic)} (vektet regresjon)"
         else:
@@ -95,22 +100,62 @@ def t_test(values: pd.Series, groups: pd.Series, a, b, alpha: float = 0.05) -> T
 
 
 def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05) -> tuple[TestResult, pd.DataFrame]:
-    """One-way ANOVA with eta squared, and Tukey HSD pairwise comparisons."""
-    from statsmodels.stats.multicomp import pairwise_tukeyhsd
+    """One-way ANOVA with eta squared, and Tukey HSD pairwise comparisons.
 
+    The Tukey table has one row per pair of groups (I, J), I before J in
+    sorted order: ``diff`` = mean(I) − mean(J) as SPSS prints it for the row
+    «I vs J», its simultaneous (1 − alpha) confidence interval ``lower`` /
+    ``upper`` and the adjusted p unrounded (``scipy.stats.tukey_hsd``, the
+    Tukey-Kramer form for unequal group sizes, as SPSS and R's ``TukeyHSD``).
+    ``significant`` is p < alpha on that unrounded p. ``tukey_pair`` orients
+    a row to the pair as it is labelled.
+    """
     frame = pd.DataFrame({"y": pd.to_numeric(values, errors="coerce"), "g": groups}).dropna()
-    samples = [grp["y"].to_numpy(float) for _, grp in frame.groupby("g")]
+    grouped = list(frame.groupby("g"))
+    samples = [grp["y"].to_numpy(float) for _, grp in grouped]
     f, p = sps.f_oneway(*samples)
     grand = frame["y"].mean()
     ss_between = sum(len(s) * (s.mean() - grand) ** 2 for s in samples)
     ss_total = ((frame["y"] - grand) ** 2).sum()
     k, n = len(samples), len(frame)
     result = TestResult("anova", float(f), (k - 1, n - k), float(p), float(ss_between / ss_total), "eta²", n, alpha,
-                        {"means": {str(g): float(grp["y"].mean()) for g, grp in frame.groupby("g")}})
-    tk = pairwise_tukeyhsd(frame["y"].to_numpy(float), frame["g"].astype(str).to_numpy(), alpha=alpha)
-    rows = pd.DataFrame(tk.summary().data[1:], columns=tk.summary().data[0])
-    rows = rows.rename(columns={"group1": "a", "group2": "b", "meandiff": "diff", "p-adj": "p", "reject": "significant"})
-    return result, rows[["a", "b", "diff", "p", "lower", "upper", "significant"]]
+                        {"means": {_group_name(g): float(grp["y"].mean()) for g, grp in grouped}})
+    tk = sps.tukey_hsd(*samples)
+    ci = tk.confidence_interval(confidence_level=1 - alpha)
+    names = [_group_name(g) for g, _ in grouped]
+    rows = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            pij = float(tk.pvalue[i, j])
+            rows.append({"a": names[i], "b": names[j], "diff": float(tk.statistic[i, j]), "p": pij,
+                         "lower": float(ci.low[i, j]), "upper": float(ci.high[i, j]),
+                         "mean_a": float(samples[i].mean()), "mean_b": float(samples[j].mean()),
+                         "n_a": len(samples[i]), "n_b": len(samples[j]), "significant": bool(pij < alpha)})
+    columns = ["a", "b", "diff", "p", "lower", "upper", "mean_a", "mean_b", "n_a", "n_b", "significant"]
+    return result, pd.DataFrame(rows, columns=columns)
+
+
+def _group_name(g) -> str:
+    """A group code as text: 1, not 1.0 (codes arrive as floats when a column has gaps)."""
+    if isinstance(g, (float, np.floating)) and float(g).is_integer():
+        return str(int(g))
+    return str(g)
+
+
+def tukey_pair(table: pd.DataFrame, a, b) -> dict | None:
+    """The Tukey row of the pair «a vs b» oriented as labelled: diff = mean(a) − mean(b), its CI and p.
+
+    None when the table has no such pair.
+    """
+    a, b = _group_name(a), _group_name(b)
+    for _, r in table.iterrows():
+        if (r["a"], r["b"]) == (a, b):
+            return r.to_dict()
+        if (r["a"], r["b"]) == (b, a):   # the same comparison seen from the other side
+            d = r.to_dict()
+            return dict(d, a=a, b=b, diff=-d["diff"], lower=-d["upper"], upper=-d["lower"],
+                        mean_a=d["mean_b"], mean_b=d["mean_a"], n_a=d["n_b"], n_b=d["n_a"])
+    return None
 
 
 def cronbach_alpha(items: pd.DataFrame) -> tuple[float, pd.DataFrame]:
