@@ -263,7 +263,9 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, wei
         frame = frame[frame[var].isin(list(cb.value_labels(var)))]
         if spec.get("groups"):
             frame = frame[frame[by].isin(spec["groups"])]
-        return st.chi_square(frame, var, by, alpha)
+        result = st.chi_square(frame, var, by, alpha)
+        result.detail["dont_know_category"] = _dont_know_kept(frame, var, cb)
+        return result
     values = frame[var].where(frame[var].isin(list(cb.value_labels(var)))) if var in cb.variables else frame[var]
     # (indices and recodes are used as they are)
     if kind == "ttest":
@@ -284,6 +286,13 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, wei
                               "n_b": int(r["n_b"]), "ci": [float(r["lower"]), float(r["upper"])],
                               "n_anova": int(result.n)})
     raise MeasureError(f"unknown test {kind!r}")
+
+
+def _dont_know_kept(frame: pd.DataFrame, var: str, cb: Codebook) -> list[str]:
+    """The «Vet ikke» labels that are categories of the crosstab (valid codes the answers use)."""
+    used = set(frame[var].dropna().tolist())
+    return [lab for code, lab in cb.value_labels(var).items()
+            if code in used and str(lab).strip().lower().startswith("vet ikke")]
 
 
 def _weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, weights,
@@ -307,7 +316,9 @@ def _weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, 
         if spec.get("groups"):
             inside &= frame[by].isin(spec["groups"])
         design = pd.DataFrame({var: frame[var].where(inside), by: frame[by].where(inside)}, index=frame.index)
-        return wt.rao_scott_chi2(design, var, by, w.to_numpy(), alpha)
+        result = wt.rao_scott_chi2(design, var, by, w.to_numpy(), alpha)
+        result.detail["dont_know_category"] = _dont_know_kept(design, var, cb)
+        return result
     values = frame[var].where(frame[var].isin(list(cb.value_labels(var)))) if var in cb.variables else frame[var]
     values = pd.to_numeric(values.where(inside)).astype(float)
     groups = frame[by].where(inside)

@@ -14,6 +14,18 @@ import pandas as pd
 from scipy import stats as sps
 
 
+# (Norwegian, English) name of each test's variant, shown beside its statistic
+VARIANTS = {
+    "chi2": ("Pearsons kjikvadrat (uten kontinuitetskorreksjon)", "Pearson chi-square (no continuity correction)"),
+    "welch_t": ("Welchs t-test (ulike varianser)", "Welch's t-test (unequal variances)"),
+    "anova": ("enveis ANOVA", "one-way ANOVA"),
+    "tukey": ("Tukeys HSD (Tukey-Kramer), forskjell I − J", "Tukey's HSD (Tukey-Kramer), difference I − J"),
+    "rao_scott_f": ("Rao-Scott-korrigert kjikvadrat (vektet)", "Rao-Scott corrected chi-square (weighted)"),
+    "svyglm_t": ("vektet regresjon (designbasert t)", "weighted regression (design-based t)"),
+    "wald_f": ("Wald F (vektet)", "Wald F (weighted)"),
+}
+
+
 @dataclass
 class TestResult:
     test: str                 # 'chi2', 'welch_t', 'anova', 'tukey'
@@ -30,6 +42,21 @@ class TestResult:
     def significant(self) -> bool:
         return bool(self.p < self.alpha)
 
+    def variant(self, lang: str = "nb") -> str:
+        """Which form of the test this is, as a reviewer with SPSS habits needs it said.
+
+        E.g. «Pearsons kjikvadrat (uten kontinuitetskorreksjon)» — SPSS's «Pearson
+        Chi-Square» row, not Yates' —, «Welchs t-test (ulike varianser)», and
+        for a crosstab that keeps «Vet ikke» as a category, that it does.
+        """
+        names = VARIANTS.get(self.test, (self.test, self.test))
+        text = names[0] if lang == "nb" else names[1]
+        kept = self.detail.get("dont_know_category") or []
+        if kept:
+            labels = ", ".join(f"«{k}»" for k in kept)
+            text += f", {labels} med som kategori" if lang == "nb" else f", {labels} kept as a category"
+        return text
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d["significant"] = self.significant
@@ -42,7 +69,10 @@ class TestResult:
         def f(x, d=2):
             return fmt_number(x, d, lang)
 
-        p = ("< ,001" if lang == "nb" else "< .001") if self.p < 0.001 else "= " + f(self.p, 3).replace("0,", ",", 1)
+        from src.helpers import fmt_p
+
+        p = fmt_p(self.p, lang)
+        p = p if p.startswith("<") else "= " + p
         if self.test == "chi2":
             head = f"χ²({int(self.df)}) = {f(self.statistic)}"
         elif self.test == "welch_t":
