@@ -748,7 +748,7 @@ class Chapter:
                 report = "signifikant" if e["value"] else "ikke signifikant"
                 agree = "ja" if bool(e["value"]) == t.significant else (
                     "nei (rapporten motsier seg selv her)" if e.get("flag") == "inconsistent" else "nei")
-            rows.append({"Sammenligning": label, "Test": f"{t.variant(self.lang)}: {t.describe(self.lang)}",
+            rows.append({"Sammenligning": label, "Test": t.describe(self.lang, variant=True),
                          "Rapporten": report, "Reprodusert": verdict_text(t, self.lang), "Samsvar": agree,
                          "Merknad": notes.get(e["id"], "") if e is not None and e.get("flag") == "inconsistent" else ""})
         return _without_empty_notes(pd.DataFrame(rows))

@@ -19,7 +19,7 @@ VARIANTS = {
     "chi2": ("Pearsons kjikvadrat (uten kontinuitetskorreksjon)", "Pearson chi-square (no continuity correction)"),
     "welch_t": ("Welchs t-test (ulike varianser)", "Welch's t-test (unequal variances)"),
     "anova": ("enveis ANOVA", "one-way ANOVA"),
-    "tukey": ("Tukeys HSD (Tukey-Kramer), forskjell I − J", "Tukey's HSD (Tukey-Kramer), difference I − J"),
+    "tukey": ("Tukeys HSD (Tukey-Kramer)", "Tukey's HSD (Tukey-Kramer)"),
     "rao_scott_f": ("Rao-Scott-korrigert kjikvadrat (vektet)", "Rao-Scott corrected chi-square (weighted)"),
     "svyglm_t": ("vektet regresjon (designbasert t)", "weighted regression (design-based t)"),
     "wald_f": ("Wald F (vektet)", "Wald F (weighted)"),
@@ -62,17 +62,20 @@ class TestResult:
         d["significant"] = self.significant
         return d
 
-    def describe(self, lang: str = "nb") -> str:
-        """E.g. 'χ²(3) = 85,2, p < ,001, Cramérs V = 0,19'."""
-        from src.helpers import fmt_number
+    def describe(self, lang: str = "nb", variant: bool = False) -> str:
+        """E.g. 'χ²(3) = 85,2, p < ,001, Cramérs V = 0,19'.
+
+        ``variant``: led by the test's variant (``variant()``), e.g. «Pearsons
+        kjikvadrat (uten kontinuitetskorreksjon): χ²(3) = …», as the verdict tables show it.
+        """
+        from src.helpers import fmt_number, fmt_p
 
         def f(x, d=2):
             return fmt_number(x, d, lang)
 
-        from src.helpers import fmt_p
-
         p = fmt_p(self.p, lang)
         p = p if p.startswith("<") else "= " + p
+        lead = f"{self.variant(lang)}: " if variant else ""
         if self.test == "chi2":
             head = f"χ²({int(self.df)}) = {f(self.statistic)}"
         elif self.test == "welch_t":
@@ -80,21 +83,24 @@ class TestResult:
         elif self.test in ("anova", "rao_scott_f", "wald_f"):
             d1, d2 = self.df
             head = (f"F({f(d1, 2 if d1 != int(d1) else 0)}, {f(d2, 1 if d2 != int(d2) else 0)}) = "
-                    f"{f(self.statistic)}" + (" (Rao-Scott)" if self.test == "rao_scott_f" else ""))
+                    f"{f(self.statistic)}" + (" (Rao-Scott)" if self.test == "rao_scott_f" and not variant else ""))
         elif self.test == "tukey":
-            head = ("Tukey HSD, forskjell i gjennomsnitt " if lang == "nb" else "Tukey HSD, mean difference ") + \
-                f"{f(self.statistic)}"
+            name = "" if variant else "Tukey HSD, "
+            head = name + ("forskjell i gjennomsnitt " if lang == "nb" else "mean difference ")
+            if variant:
+                head += "(I − J) "
+            head += f(self.statistic)
             ci = self.detail.get("ci")
             if ci:
                 level = fmt_number(100 * (1 - self.alpha), 0, lang)
                 head += (f" [{level} % KI {f(ci[0])}; {f(ci[1])}]" if lang == "nb"
                          else f" [{level} % CI {f(ci[0])}; {f(ci[1])}]")
-            return f"{head}, {'justert p' if lang == 'nb' else 'adjusted p'} {p}"
+            return f"{lead}{head}, {'justert p' if lang == 'nb' else 'adjusted p'} {p}"
         elif self.test == "svyglm_t":
-            head = f"t({f(self.df, 0)}) = {f(self.statistic)} (vektet regresjon)"
+            head = f"t({f(self.df, 0)}) = {f(self.statistic)}" + ("" if variant else " (vektet regresjon)")
         else:
             head = f"{self.test} = {f(self.statistic)}"
-        return f"{head}, p {p}, {self.effect_name} = {f(self.effect)}"
+        return f"{lead}{head}, p {p}, {self.effect_name} = {f(self.effect)}"
 
 
 def chi_square(data: pd.DataFrame, row: str, col: str, alpha: float = 0.05) -> TestResult:

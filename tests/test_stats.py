@@ -118,6 +118,8 @@ def test_tukey_verdict_is_oriented_to_the_pair_as_labelled(pair):
     assert text.startswith("Tukey HSD, forskjell i gjennomsnitt ") and "95 % KI" in text
     if r.statistic < 0:
         assert "\u2212" in text and "-" not in text
+    shown = r.describe(variant=True)   # as the verdict tables show it: the variant once, then the pair's numbers
+    assert shown.startswith("Tukeys HSD (Tukey-Kramer): forskjell i gjennomsnitt (I − J) ") and shown.count("Tukey") == 2
 
 
 def test_tukey_pair_missing_is_none():
@@ -150,3 +152,14 @@ def test_tukey_against_r_tukeyhsd(tmp_path):
         assert r["diff"] == pytest.approx(float(diff), rel=1e-10)
         assert (r["lower"], r["upper"]) == (pytest.approx(float(lwr), rel=1e-6), pytest.approx(float(upr), rel=1e-6))
         assert r["p"] == pytest.approx(float(padj), rel=1e-6, abs=1e-12)
+
+
+def test_variant_named_once_before_the_statistic():
+    r = stats.TestResult("chi2", 85.234, 3, 0.0000001, 0.191, "Cramérs V", 2000,
+                         detail={"dont_know_category": ["Vet ikke"]})
+    assert r.describe(variant=True) == ("Pearsons kjikvadrat (uten kontinuitetskorreksjon), «Vet ikke» med som "
+                                        "kategori: χ²(3) = 85,23, p < ,001, Cramérs V = 0,19")
+    w = stats.TestResult("welch_t", -2.5, 40.3, 0.0166, -0.4, "Cohens d", 50)
+    assert w.describe(variant=True) == "Welchs t-test (ulike varianser): t(40,3) = \u22122,50, p = ,017, Cohens d = \u22120,40"
+    rs = stats.TestResult("rao_scott_f", 3.2, (1.0, 2246.0), 0.07, 0.05, "Cramérs V (vektet)", 2247)
+    assert rs.describe(variant=True).count("Rao-Scott") == 1
