@@ -159,16 +159,57 @@ def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05) -> tuple[Te
     tk = sps.tukey_hsd(*samples)
     ci = tk.confidence_interval(confidence_level=1 - alpha)
     names = [_group_name(g) for g, _ in grouped]
+    mse = sum(((s - s.mean()) ** 2).sum() for s in samples) / (n - k)
     rows = []
     for i in range(k):
         for j in range(i + 1, k):
             pij = float(tk.pvalue[i, j])
+            if pij < TAIL_P:   # scipy's integration loses its relative precision out here (and reaches 0)
+                q = abs(samples[i].mean() - samples[j].mean()) / np.sqrt(mse / 2 * (1 / len(samples[i]) + 1 / len(samples[j])))
+                pij = studentized_range_sf(float(q), k, n - k)
             rows.append({"a": names[i], "b": names[j], "diff": float(tk.statistic[i, j]), "p": pij,
                          "lower": float(ci.low[i, j]), "upper": float(ci.high[i, j]),
                          "mean_a": float(samples[i].mean()), "mean_b": float(samples[j].mean()),
                          "n_a": len(samples[i]), "n_b": len(samples[j]), "significant": bool(pij < alpha)})
     columns = ["a", "b", "diff", "p", "lower", "upper", "mean_a", "mean_b", "n_a", "n_b", "significant"]
     return result, pd.DataFrame(rows, columns=columns)
+
+
+TAIL_P = 1e-6   # below this the Tukey p comes from studentized_range_sf, not scipy's studentized_range.sf
+
+
+def studentized_range_sf(q: float, k: int, df: float, nz: int = 801, ns: int = 401) -> float:
+    """P(Q > q) for the studentized range of ``k`` means on ``df`` degrees of freedom, accurate far in the tail.
+
+    scipy's ``studentized_range.sf`` (and R's ``ptukey``) compute 1 − cdf and
+    lose relative precision below about 1e-9 (scipy returns 0 or a floor near
+    1e-13 for a p of 1e-25). Here the tail is integrated directly: for the
+    range of k standard normals, P(R > x) = k ∫ φ(z) Φ(z − x) Σ_j Φ(z)^(k−2−j) (Φ(z) − Φ(z − x))^j dz
+    (no cancellation), then averaged over the distribution of the pooled SD
+    ratio s = sqrt(χ²_df / df), P(Q > q) = ∫ f(s) P(R > q s) ds; both by
+    Simpson's rule on grids around the integrands' peaks.
+    """
+    from scipy.integrate import simpson
+    from scipy.special import gammaln
+
+    if not np.isfinite(df):
+        s = np.array([1.0])
+    else:
+        peak = np.sqrt((df - 1) / (df + q * q / 2))
+        width = 1 / np.sqrt(2 * (df + q * q / 2))
+        s = np.linspace(max(peak - 16 * width, 1e-9), peak + 16 * width, ns)
+    x = q * s[:, None]
+    u = np.linspace(-14, 14, nz)
+    z = x / 2 + u[None, :]                       # the integrand peaks at z = x / 2
+    cdf, low = sps.norm.cdf(z), sps.norm.cdf(z - x)
+    inside = cdf - low
+    inner = sps.norm.pdf(z) * low * sum(cdf ** (k - 2 - j) * inside ** j for j in range(k - 1))
+    tail = k * simpson(inner, x=u, axis=1)
+    if not np.isfinite(df):
+        return float(tail[0])
+    log_c = df / 2 * np.log(df) - gammaln(df / 2) - (df / 2 - 1) * np.log(2)
+    density = np.exp(log_c + (df - 1) * np.log(s) - df * s * s / 2)
+    return float(simpson(density * tail, x=s))
 
 
 def _group_name(g) -> str:

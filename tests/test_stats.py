@@ -163,3 +163,30 @@ def test_variant_named_once_before_the_statistic():
     assert w.describe(variant=True) == "Welchs t-test (ulike varianser): t(40,3) = \u22122,50, p = ,017, Cohens d = \u22120,40"
     rs = stats.TestResult("rao_scott_f", 3.2, (1.0, 2246.0), 0.07, 0.05, "Cramérs V (vektet)", 2247)
     assert rs.describe(variant=True).count("Rao-Scott") == 1
+
+
+@pytest.mark.parametrize("k, df", [(3, 1900), (3, 50), (5, 200), (8, 1200)])
+def test_studentized_range_tail_agrees_with_scipy_where_scipy_is_accurate(k, df):
+    from scipy.stats import studentized_range
+
+    for q in (2.0, 4.0, 6.0):
+        assert stats.studentized_range_sf(q, k, df) == pytest.approx(studentized_range.sf(q, k, df), rel=1e-8)
+
+
+@pytest.mark.parametrize("df", [30, 400, 1900])
+def test_studentized_range_of_two_means_is_the_t_test_far_in_the_tail(df):
+    """k = 2: Q = |t| √2 exactly, so P(Q > q) = 2 P(T > q / √2), which scipy's t gives to full precision."""
+    from scipy.stats import t
+
+    for q in (8.0, 12.0, 16.0, 20.0):
+        exact = 2 * t.sf(q / np.sqrt(2), df)
+        assert stats.studentized_range_sf(q, 2, df) == pytest.approx(exact, rel=1e-6)
+
+
+def test_tukey_p_far_in_the_tail_is_not_zero():
+    rng = np.random.default_rng(3)
+    values = pd.Series(np.concatenate([rng.normal(m, 1, 600) for m in (0.0, 0.1, 0.9)]))
+    groups = pd.Series(np.repeat([1, 2, 3], 600))
+    _, tukey = stats.anova(values, groups)
+    p = tukey.set_index(["a", "b"]).loc[("1", "3"), "p"]
+    assert 0 < p < 1e-30
