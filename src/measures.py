@@ -272,7 +272,7 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, wei
         a, b = spec["groups"]
         return st.t_test(values, frame[by], a, b, alpha)
     if kind in ("anova", "tukey"):
-        result, tukey = st.anova(values, frame[by], alpha)
+        result, tukey = _anova_once(values, frame[by], alpha)
         if kind == "anova":
             return result
         a, b = spec["groups"]
@@ -286,6 +286,22 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, wei
                               "n_b": int(r["n_b"]), "ci": [float(r["lower"]), float(r["upper"])],
                               "n_anova": int(result.n)})
     raise MeasureError(f"unknown test {kind!r}")
+
+
+_ANOVAS: dict = {}   # content hash of (values, groups, alpha) -> (ANOVA, Tukey table); a few dozen entries
+
+
+def _anova_once(values: pd.Series, groups: pd.Series, alpha: float):
+    """``stats.anova`` computed once per variable, grouping and filter: the pairs of one Tukey table
+    (three verdicts of a three-group comparison) and its ANOVA share it. Keyed by the data's content."""
+    frame = pd.DataFrame({"y": pd.to_numeric(values, errors="coerce").astype(float), "g": groups})
+    key = (int(pd.util.hash_pandas_object(frame, index=True).sum()), len(frame), float(alpha))
+    if key not in _ANOVAS:
+        if len(_ANOVAS) > 64:
+            _ANOVAS.clear()
+        _ANOVAS[key] = st.anova(values, groups, alpha)
+    result, tukey = _ANOVAS[key]
+    return st.TestResult(**{**result.__dict__, "detail": dict(result.detail)}), tukey.copy()
 
 
 def _dont_know_kept(frame: pd.DataFrame, var: str, cb: Codebook) -> list[str]:

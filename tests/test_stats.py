@@ -190,3 +190,22 @@ def test_tukey_p_far_in_the_tail_is_not_zero():
     _, tukey = stats.anova(values, groups)
     p = tukey.set_index(["a", "b"]).loc[("1", "3"), "p"]
     assert 0 < p < 1e-30
+
+
+def test_tukey_table_computed_once_per_variable_grouping_and_filter(monkeypatch):
+    from src import measures as ms
+
+    values, groups = _three_groups(seed=11)
+    frame = pd.DataFrame({"y": values, "g": groups})
+    calls = []
+    real = stats.anova
+    monkeypatch.setattr(ms.st, "anova", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ms._ANOVAS.clear()
+    pairs = [(1, 2), (1, 3), (2, 3)]
+    first = [ms.test({"test": "tukey", "var": "y", "by": "g", "groups": list(p)}, frame, _Cb()) for p in pairs]
+    ms.test({"test": "anova", "var": "y", "by": "g"}, frame, _Cb())
+    assert len(calls) == 1
+    ms.test({"test": "tukey", "var": "y", "by": "g", "groups": [1, 2]}, frame[frame["g"] != 3], _Cb())   # a filter
+    assert len(calls) == 2
+    again = ms.test({"test": "tukey", "var": "y", "by": "g", "groups": [1, 3]}, frame, _Cb())
+    assert again.p == first[1].p and again.statistic == first[1].statistic
