@@ -18,7 +18,7 @@ from src import paths
 from src.helpers import Chapter, fmt_number, verdict_text  # noqa: F401  (Chapter for type hints)
 
 OMNIBUS_GROUPS = {"bransjer": "alle bransjer", "storrelse": "alle størrelsesgrupper"}   # published.yml's key convention
-TEST_NAMES = {"chi2": "kjikvadrat", "welch_t": "t-test (Welch)", "ttest": "t-test (Welch)", "anova": "enveis ANOVA",
+TEST_NAMES = {"chi2": "Pearsons kjikvadrat", "welch_t": "t-test (Welch)", "ttest": "t-test (Welch)", "anova": "enveis ANOVA",
               "tukey": "Tukey HSD", "rao_scott_f": "Rao-Scott (vektet)", "svyglm_t": "vektet regresjon",
               "wald_f": "Wald F (vektet)"}
 EFFECT_NAMES = {"chi2": "Cramérs V", "rao_scott_f": "Cramérs V (vektet)", "welch_t": "Cohens d", "ttest": "Cohens d",
@@ -44,13 +44,8 @@ def _record_test(ch: "Chapter", base: str, spec: dict):
     Adds ``<base>.test`` (the test's name) so the summary of differences can
     say which test gave the p-value.
     """
-    from src import measures as ms
-
-    frame = ch.data
-    if spec.get("where"):
-        frame = frame[frame.eval(ch.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
-    weights = frame[ms.WEIGHT] if ch.weighted else None
-    test = ch.run_test(spec, frame, weights)   # not run (HiddenTest) when a group is below min_cell
+    # not run (HiddenTest) when a group is below min_cell; weighted: a domain of the full design
+    test = ch.run_test(spec, ch.data, weighted=ch.weighted)
     ch.result(f"{base}.significant", test.significant)
     for k, v in (("statistic", test.statistic), ("p", test.p), ("effect", test.effect), ("test", test.test)):
         ch.result(f"{base}.{k}", v)
@@ -200,6 +195,39 @@ def _split_verdict_label(label: str) -> tuple[str, str]:
     return label, ""
 
 
+def _all_groups(cb, spec: dict, lang: str) -> str:
+    """An omnibus test's groups by their labels ('Bransjerettet / Delvis bransje / Generelt'), from its ``by``."""
+    by = spec.get("by")
+    if not by or spec.get("groups"):
+        return ""
+    try:
+        return " / ".join(cb.value_labels(by, lang).values())
+    except KeyError:
+        return ""
+
+
+def _model_term_row(ch: "Chapter", notebook: str, measure: str, code: str, results: dict, base: str) -> dict:
+    """The summary row of one term of a multivariable model, under its labels: the category against the
+    model's reference category (e.g. 'Digitalt kurs vs Fysisk kurs (justert)'), the outcome as the measure."""
+    from src import multivariable as mv
+
+    cb = ch.codebook
+    _, outcome, kind, variable = measure.split(".", 3)
+    labels = cb.value_labels(variable, ch.lang)
+    ref = mv.PREDICTORS.get(variable)
+    try:
+        shown = labels.get(int(code), code)
+    except ValueError:
+        shown = code
+    between = f"{shown} vs {labels.get(ref, ref)}" if ref is not None else f"{cb.label(variable, ch.lang)} = {shown}"
+    return {"Kapittel": notebook, "Sammenligning": f"{between} (justert for de andre kjennetegnene)",
+            "Mål": cb.label(outcome, ch.lang), "Verdier": "",
+            "Test": mv.MODEL_NAMES.get(kind, {}).get(ch.lang, kind) + ", koeffisient",
+            "p": float(results[f"{base}.p"]) if results.get(f"{base}.p") is not None else np.nan,
+            "Effekt": results.get(f"{base}.estimate", np.nan), "Rapporten": "ikke testet i rapporten",
+            "Reprodusert": "signifikant" if results[f"{base}.significant"] else "ikke signifikant", "Samsvar": "–"}
+
+
 def comparison_summary(ch: "Chapter") -> pd.DataFrame:
     """Every group comparison the book has made so far, from the chapters' saved results.
 
@@ -250,6 +278,9 @@ def comparison_summary(ch: "Chapter") -> pd.DataFrame:
         measure, _, groups = rest.rpartition(".")
         if not measure:
             continue
+        if measure.startswith("mv."):   # a term of a multivariable model: <outcome>.<kind>.<variable>, code
+            rows.append(_model_term_row(ch, notebook, measure, groups, results, base))
+            continue
         spec = specs["results"].get(key) or {}
         e = published.get(key)
         test = results.get(f"{base}.test") or spec.get("test") or ""
@@ -270,7 +301,8 @@ def comparison_summary(ch: "Chapter") -> pd.DataFrame:
         rows.append({
             "Kapittel": notebook,
             "Sammenligning": (" vs ".join(group_labels.get(g, g.replace("_", " ")) for g in pair) if pair
-                              else OMNIBUS_GROUPS.get(groups) or between or groups.replace("_", " ")),
+                              else OMNIBUS_GROUPS.get(groups) or between or _all_groups(cb, spec, ch.lang)
+                              or groups.replace("_", " ")),
             "Mål": what,
             "Verdier": "; ".join(values),
             "Test": ", ".join(x for x in (TEST_NAMES.get(test, test), EFFECT_NAMES.get(test, "")) if x),

@@ -9,6 +9,8 @@ rows, and what was expected.
 from __future__ import annotations
 
 import re
+import stat
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,20 +51,26 @@ def _listed(items, n=MAX_LISTED) -> str:
     return shown + (f" … (+{len(items) - n} more)" if len(items) > n else "")
 
 
-def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str]:
-    """(frame with export column names, value labels per column, file label)."""
+def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str, dict]:
+    """(frame with export column names, value labels per column, file label, declared user-missing values).
+
+    A ``.sav`` is read with ``user_missing=True``: a code the export declares
+    user-missing (SPSS «Missing Values», e.g. «Vet ikke») is kept as the code
+    it is, so the codebook decides what it means; without it pyreadstat would
+    blank the answer.
+    """
     suffix = path.suffix.lower()
     if suffix == ".sav":
         import pyreadstat
 
         try:
-            df, meta = pyreadstat.read_sav(str(path), apply_value_formats=False)
+            df, meta = pyreadstat.read_sav(str(path), apply_value_formats=False, user_missing=True)
         except Exception as exc:  # pyreadstat raises several types
             raise ExportError(path, [
                 f"the file cannot be read as SPSS .sav ({type(exc).__name__}: {exc}); "
                 "it may be truncated, damaged or not an SPSS file"
             ]) from None
-        return df, dict(meta.variable_value_labels or {}), meta.file_label or ""
+        return df, dict(meta.variable_value_labels or {}), meta.file_label or "", dict(meta.missing_ranges or {})
     if suffix == ".csv":
         try:
             text = path.read_bytes().decode("utf-8-sig")   # a byte-order mark (Excel's 'CSV UTF-8') is fine
@@ -84,7 +92,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str]:
                 f"({df.columns[0][:40]!r} …); expected comma-separated columns — re-export it with ',' as separator"
             ])
         df = df.replace("", np.nan)
-        return df, {}, ""
+        return df, {}, "", {}
     raise ExportError(path, [
         f"the file type '{suffix or '(none)'}' is not supported; expected one of "
         + ", ".join(f"{k} ({v})" for k, v in SUPPORTED.items())
@@ -92,7 +100,14 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str]:
 
 
 def _as_codes(col: pd.Series) -> tuple[pd.Series, list]:
-    """Numeric codes as nullable Int64, plus the entries that are not whole numbers."""
+    """Numeric codes as nullable Int64, plus the entries that are not whole numbers.
+
+    Codes stored as SPSS strings are read as numbers; a blank string (SPSS pads
+    an empty string variable with spaces) is a missing answer, not a bad code.
+    """
+    if not pd.api.types.is_numeric_dtype(col):
+        col = col.where(~col.astype(str).str.strip().eq("") & col.notna())
+        col = col.map(lambda v: v.strip() if isinstance(v, str) else v)
     num = pd.to_numeric(col, errors="coerce")
     not_numeric = col[num.isna() & col.notna()]
     fractional = num[num.notna() & (num != np.floor(num.fillna(0)))]
@@ -108,10 +123,16 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
         raise ExportError(path, [f"the file does not exist (raw_path = {paths.relative(path)})"])
     if path.is_dir():
         raise ExportError(path, ["raw_path is a folder; it must name the export file"])
+    if not path.is_file():   # checked before reading: a FIFO would block, /dev/zero never ends
+        mode = path.stat().st_mode
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise ExportError(path, [f"raw_path is {kind}, not a file; it must name the export file (.sav or .csv)"])
     if path.stat().st_size == 0:
         raise ExportError(path, ["the file is empty (0 bytes)"])
 
-    raw, value_labels, file_label = _read_raw(path)
+    raw, value_labels, file_label, declared_missing = _read_raw(path)
     problems: list[str] = []
     if len(raw) == 0:
         raise ExportError(path, ["the export has no respondents (0 rows)"])
@@ -141,9 +162,14 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
         if var.type == "text":
             data[var.name] = col.astype("string").where(col.notna() & (col.astype(str).str.strip() != ""))
             continue
-        codes, bad = _as_codes(col)
-        if bad:
-            problems.append(f"column '{source}' ({var.name}): values {_listed(repr(b) for b in bad)} are not whole-number codes")
+        if var.type == "id":
+            codes, problem = _ids(col)
+            if problem:
+                problems.append(f"column '{source}' ({var.name}): {problem}")
+        else:
+            codes, bad = _as_codes(col)
+            if bad:
+                problems.append(f"column '{source}' ({var.name}): values {_listed(repr(b) for b in bad)} are not whole-number codes")
         data[var.name] = codes
         if var.type == "id":
             if codes.isna().any():
@@ -156,7 +182,13 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
                 )
             continue
         allowed = set(var.values)
-        outside = codes.notna() & ~codes.isin(list(allowed))
+        unknown_missing = _unknown_missing(declared_missing.get(source), codes, allowed)
+        if unknown_missing:
+            problems.append(
+                f"column '{source}' ({var.name}): the export declares {_listed(unknown_missing)} as user-missing "
+                f"(SPSS Missing Values), but the codebook has no such code (its codes: {_code_range(allowed)}); "
+                "add the code to the variable's values (and missing) in the codebook")
+        outside = codes.notna() & ~codes.isin(list(allowed)) & ~codes.isin([int(c) for c in unknown_missing])
         if outside.any():
             vals = codes[outside]
             counts = vals.value_counts().sort_index()
@@ -168,11 +200,11 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
             )
         labels = value_labels.get(source)
         if labels:
-            export_labels = {int(k): str(v).strip() for k, v in labels.items()}
-            diffs = [
+            export_labels = {int(k): _nfc(v) for k, v in labels.items()}
+            diffs = [   # compared in Unicode NFC: 'ø' typed as o + combining stroke is the same label
                 f"{code}: export '{export_labels[code]}' vs codebook '{var.values[code]}'"
                 for code in sorted(set(export_labels) & allowed)
-                if export_labels[code] != var.values[code].strip()
+                if export_labels[code] != _nfc(var.values[code])
             ]
             extra = sorted(set(export_labels) - allowed)
             if diffs:
@@ -194,6 +226,43 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
         synthetic=is_synthetic(path, file_label, digest),   # by content, never by name
         file_label=file_label,
     )
+
+
+def _nfc(text) -> str:
+    return unicodedata.normalize("NFC", str(text)).strip()
+
+
+def _ids(col: pd.Series) -> tuple[pd.Series, str | None]:
+    """Respondent ids: whole numbers as Int64, or text ids («R100001») as strings; a problem or None."""
+    text = col.map(lambda v: v.strip() if isinstance(v, str) else v)
+    text = text.where(text.notna() & (text.astype(str).str.strip() != ""))
+    num = pd.to_numeric(text, errors="coerce")
+    if num.notna().sum() == text.notna().sum():          # every id a number
+        if (num.dropna() != np.floor(num.dropna())).any():
+            bad = [float(x) for x in num[num.notna() & (num != np.floor(num.fillna(0)))].unique()]
+            return num.round().astype("Int64"), f"ids {_listed(bad)} are not whole numbers"
+        return num.round().astype("Int64"), None
+    return text.map(_id_text).where(text.notna()).astype("string"), None
+
+
+def _unknown_missing(ranges, codes: pd.Series, allowed: set) -> list[int]:
+    """The codes an export declares user-missing that the codebook does not know.
+
+    A discrete declared code is checked whether or not it occurs; a range
+    (lo < hi) by the codes in it that the data use.
+    """
+    unknown = set()
+    for r in ranges or []:
+        lo, hi = r.get("lo"), r.get("hi")
+        if not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)):
+            continue
+        if lo == hi:
+            if float(lo).is_integer() and int(lo) not in allowed:
+                unknown.add(int(lo))
+        else:
+            used = codes[codes.notna() & (codes >= lo) & (codes <= hi)]
+            unknown |= {int(c) for c in used.unique() if int(c) not in allowed}
+    return sorted(unknown)
 
 
 def _id_text(value) -> str:

@@ -400,7 +400,23 @@ def fmt_number(x, decimals: int = 0, lang: str = "nb") -> str:
     text = f"{r:,.{decimals}f}"
     if lang == "nb":
         text = text.replace(",", "\u202f").replace(".", ",")
+    if text.startswith("-"):   # a minus sign, not a hyphen (and no «−0» for a negative that rounds to zero)
+        text = "\u2212" + text[1:] if text.strip("-0,.\u202f") else text[1:]
     return text
+
+
+def fmt_p(p: float, lang: str = "nb") -> str:
+    """A p-value as the report (and SPSS) prints it: «,012», and «< ,001» for what SPSS shows as ,000."""
+    if p < 0.001:
+        return "< ,001" if lang == "nb" else "< .001"
+    text = f"{round_half_up(float(p), 3):.3f}"
+    text = text[1:] if text.startswith("0") else text
+    return text.replace(".", ",") if lang == "nb" else text
+
+
+def _is_p_column(name) -> bool:
+    """A column of p-values: headed «p» or «p (…)» (e.g. «p (Holm)»)."""
+    return str(name) == "p" or str(name).startswith("p (")
 
 
 def english_labels(codebook: Codebook | None = None) -> dict[str, str]:
@@ -467,6 +483,8 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
             v = row[c]
             if hidden is not None and c in hidden.columns and bool(hidden[c].iloc[i]):
                 cells.append(hidden_text)
+            elif _is_p_column(c) and isinstance(v, (float, np.floating)) and not np.isnan(v):
+                cells.append(fmt_p(v, lang))
             elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
                 cells.append(fmt_number(v, decimals.get(c, 0), lang))
             else:   # no raw HTML from a value (src/escape.py); the book's own Markdown (links, emphasis) stays
@@ -809,10 +827,8 @@ class Chapter:
 
         spec = ms.load()["results"][key]
         frame = self.excluded if spec.get("universe") == "excluded" else self.data
-        if spec.get("where"):
-            frame = frame[frame.eval(self.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
-        weights = frame[ms.WEIGHT] if self.weighted and spec.get("universe", "sample") == "sample" else None
-        test = self.run_test(spec, frame, weights)
+        # weighted: the subgroup is a domain of the full design (measures.run_test)
+        test = self.run_test(spec, frame, weighted=self.weighted and spec.get("universe", "sample") == "sample")
         short = key.split(".", 1)[1]
         base = short[: -len(".significant")] if short.endswith(".significant") else short
         self.result(short, test.significant)
@@ -820,9 +836,10 @@ class Chapter:
             self.result(f"{base}.{k}", v)
         return test
 
-    def run_test(self, spec: dict, frame: pd.DataFrame, weights=None):
-        """``measures.test`` of ``spec`` on ``frame``, or ``suppression.HiddenTest`` (not run) when a group it
-        compares is below ``min_cell`` on real data."""
+    def run_test(self, spec: dict, frame: pd.DataFrame, weighted: bool = False):
+        """``measures.run_test`` of ``spec`` on ``frame`` (its ``where`` subgroup; weighted, a domain of the
+        full design), or ``suppression.HiddenTest`` (not run) when a group it compares is below ``min_cell``
+        on real data."""
         from src import measures as ms
         from src import suppression
 
@@ -830,7 +847,7 @@ class Chapter:
         if isinstance(hidden, suppression.HiddenTest):
             hidden.test = spec.get("test", "test")
             return hidden
-        return ms.test(spec, frame, self.codebook, self.alpha, weights=weights)
+        return ms.run_test(spec, frame, self.codebook, self.alpha, weighted=weighted)
 
     def protect_test(self, test, spec: dict):
         """``test``, or ``suppression.HiddenTest`` when on real data one of the groups it compares has 1 to
@@ -845,7 +862,10 @@ class Chapter:
 
     def verdict_table(self, keys: list[str]) -> pd.DataFrame:
         """The report's verdicts beside ours, with the test statistics (one row per comparison)."""
+        from src import scorecard
+
         published = {(e.get("lookup") or {}).get("result"): e for e in self.published}
+        notes = scorecard.explanations()
         rows = []
         for key in keys:
             t = self.verdict(key)
@@ -858,9 +878,10 @@ class Chapter:
                 report = "signifikant" if e["value"] else "ikke signifikant"
                 agree = "–" if not isinstance(t.significant, bool) else "ja" if bool(e["value"]) == t.significant else (
                     "nei (rapporten motsier seg selv her)" if e.get("flag") == "inconsistent" else "nei")
-            rows.append({"Sammenligning": label, "Test": t.describe(self.lang), "Rapporten": report,
-                         "Reprodusert": verdict_text(t), "Samsvar": agree})
-        return pd.DataFrame(rows)
+            rows.append({"Sammenligning": label, "Test": t.describe(self.lang, variant=True),
+                         "Rapporten": report, "Reprodusert": verdict_text(t, self.lang), "Samsvar": agree,
+                         "Merknad": notes.get(e["id"], "") if e is not None and e.get("flag") == "inconsistent" else ""})
+        return _without_empty_notes(pd.DataFrame(rows))
 
     def figure(self, name: str, kind: str = "auto", value_column: str | None = None) -> pd.DataFrame:
         """Draw a report figure in the house style from its layout in measures.yml.
@@ -919,7 +940,14 @@ class Chapter:
         return fmt_number(x, decimals, self.lang)
 
     def compare(self, table_name: str) -> pd.DataFrame:
-        """Published vs reproduced for every cell of one table that the report prints."""
+        """Published vs reproduced for every cell of one table that the report prints.
+
+        As shown: the report's value as printed («3,9», «minst 200»), ours with
+        one decimal more (counts whole, verdicts in words), the tolerance, the
+        status and, where the report contradicts itself, the explanation
+        (``scorecard.comparison_row``).
+        """
+        from src import scorecard
         path = self.reports_dir / paths.TABLES_DIR / f"{table_name}.csv"
         ours = pd.read_csv(path, encoding="utf-8")
         ours = ours.set_index(ours.columns[0])
@@ -932,32 +960,34 @@ class Chapter:
                 value = ours.loc[lk["row"], lk["column"]]
             except KeyError:
                 value = None
-            rows.append({"Rad": lk["row"], "Kolonne": lk["column"], "Rapporten": e["value"],
-                         "Reprodusert": value, "Toleranse": e["tolerance"], "Status": status_of(e, value)})
-        view = pd.DataFrame(rows, columns=["Rad", "Kolonne", "Rapporten", "Reprodusert", "Toleranse", "Status"])
-        return view
+            rows.append({"Rad": lk["row"], "Kolonne": lk["column"],
+                         **scorecard.comparison_row(e, value, status_of(e, value), self.lang)})
+        return _without_empty_notes(pd.DataFrame(rows, columns=COMPARISON_COLUMNS))
 
     def show_comparison(self, table_name: str) -> pd.DataFrame:
         """One line: how many printed cells we reproduce within tolerance; the cells that differ listed.
 
         Every cell's comparison is written to ``reports/tables/avstemming_<table>.csv``.
         """
+        from src import scorecard
+
         view = self.compare(table_name)
         self.table(view, f"avstemming_{table_name}", show=False)
-        ok = int((view["Status"] == "ok").sum())
+        ok = int((view["Status"] == scorecard.status_text("ok", self.lang)).sum())
         text = (f"**Rapporten mot reprodusert, {table_name.replace('_', ' ')}:** {ok} av {len(view)} trykte celler "
                 "innenfor avrundingstoleransen")
-        off = view[view["Status"] != "ok"]
+        off = _without_empty_notes(view[view["Status"] != scorecard.status_text("ok", self.lang)])
         if off.empty:
             _display_markdown(text + ".")
         else:
             _display_markdown(text + "; disse skiller seg fra rapporten:\n\n"
-                              + markdown_table(off, {"Reprodusert": 1, "Toleranse": 2}, self.lang))
+                              + markdown_table(off, lang=self.lang))
         return view
 
     def compare_results(self, keys: list[str] | None = None) -> pd.DataFrame:
         """Published vs reproduced for the stated numbers this notebook recorded ('ekstern': another study's)."""
         from src import measures as ms
+        from src import scorecard
 
         rows = []
         for e in self.published:
@@ -967,11 +997,20 @@ class Chapter:
             value = self.results.get(key)
             external = value is None and (ms.load()["results"].get(key) or {}).get("stat") == "external"
             hidden = key[len(self.notebook) + 1:] in self.results.get(f"{self.notebook}.suppressed_results", [])
-            rows.append({"Tall": e["label"] + (f" ({e['group']})" if e.get("group") else ""),
-                         "Kilde": e["source"], "Rapporten": e["value"], "Reprodusert": value,
-                         "Toleranse": e["tolerance"],
-                         "Status": "skjult" if hidden else "ekstern" if external else status_of(e, value)})
-        return pd.DataFrame(rows, columns=["Tall", "Kilde", "Rapporten", "Reprodusert", "Toleranse", "Status"])
+            status = "skjult" if hidden else "ekstern" if external else status_of(e, value)
+            rows.append({"Tall": scorecard.entry_label(e), "Kilde": e["source"],
+                         **scorecard.comparison_row(e, str(value) if hidden else value, status, self.lang)})
+        return _without_empty_notes(pd.DataFrame(rows, columns=["Tall", "Kilde", *COMPARISON_COLUMNS[2:]]))
+
+
+COMPARISON_COLUMNS = ["Rad", "Kolonne", "Rapporten", "Reprodusert", "Toleranse", "Status", "Merknad"]
+
+
+def _without_empty_notes(view: pd.DataFrame) -> pd.DataFrame:
+    """A comparison view without its «Merknad» column when no row has an explanation."""
+    if "Merknad" in view and not view["Merknad"].fillna("").astype(str).str.strip().any():
+        return view.drop(columns="Merknad")
+    return view
 
 
 def verdict_text(test, lang: str = "nb") -> str:
@@ -981,9 +1020,13 @@ def verdict_text(test, lang: str = "nb") -> str:
 
     if isinstance(test, HiddenTest):
         return "not shown" if lang == "en" else "ikke vist"
+    return verdict_word(test.significant, lang)
+
+
+def verdict_word(significant: bool, lang: str = "nb") -> str:
     if lang == "en":
-        return "significant" if test.significant else "not significant"
-    return "signifikant" if test.significant else "ikke signifikant"
+        return "significant" if significant else "not significant"
+    return "signifikant" if significant else "ikke signifikant"
 
 
 def significance(test, lang: str = "nb") -> str:

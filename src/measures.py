@@ -175,7 +175,7 @@ def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: f
         domain = domain.fillna(False).astype(bool)
     w = data[WEIGHT].to_numpy(float)
     if stat == "test":
-        return test(spec, data[domain], cb, alpha, weights=data.loc[domain, WEIGHT]).significant
+        return test(spec, data, cb, alpha, weights=data[WEIGHT], domain=domain).significant
     if "vars" in spec:   # any-of share: ticked any of the options, among those valid on all of them
         cols = list(spec["vars"])
         valid = pd.concat([data[v].isin(list(cb.value_labels(v))) for v in cols], axis=1).all(axis=1) & domain
@@ -213,68 +213,136 @@ def interval(spec: dict, data: pd.DataFrame, cb: Codebook, weighted: bool = Fals
     return float(est.estimate), float(est.ci_low), float(est.ci_high)
 
 
-def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, weights=None) -> st.TestResult:
+def domain(spec: dict, data: pd.DataFrame, cb: Codebook) -> pd.Series:
+    """The respondents a spec's ``where`` keeps, as a boolean mask over ``data`` (all when it has none)."""
+    if not spec.get("where"):
+        return pd.Series(True, index=data.index)
+    mask = pd.Series(data.eval(cb.expand(spec["where"]), engine="python"), index=data.index)
+    return mask.fillna(False).astype(bool)
+
+
+def run_test(spec: dict, data: pd.DataFrame, cb: Codebook, alpha: float = 0.05,
+             weighted: bool = False) -> st.TestResult:
+    """The test behind a verdict spec on the sample: the ``where`` subgroup of ``data``.
+
+    Unweighted, the subgroup's rows are tested. Weighted, the subgroup is a
+    domain of the full design (``data`` with its ``weight`` column), as R's
+    ``svychisq(~a + b, subset(design, …))`` and ``svyglm(…, subset(design, …))``:
+    the variance uses every row of the sample, not a design rebuilt on the subgroup.
+    """
+    mask = domain(spec, data, cb)
+    if weighted:
+        if WEIGHT not in data:
+            raise MeasureError(f"weighted tests need the '{WEIGHT}' column (run 01_cleaning)")
+        return test(spec, data, cb, alpha, weights=data[WEIGHT], domain=mask)
+    return test(spec, data[mask], cb, alpha)
+
+
+def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, weights=None,
+         domain: pd.Series | None = None) -> st.TestResult:
     """Run the test a spec names (chi2, ttest, anova, tukey).
+
+    With ``weights`` the design-based test is run on ``frame`` as the whole
+    design; ``domain`` (a boolean mask over ``frame``) restricts the estimate
+    to a subgroup without rebuilding the design on it (see ``run_test``).
 
     With ``grid`` (or ``vars``) instead of ``var`` the verdict is about every
     item: the test of each item is run and the one with the smallest p is
     returned (significant when any item differs); ``detail['items']`` has all.
     """
     if "var" not in spec:
-        results = {v: test({**spec, "var": v}, frame, cb, alpha, weights) for v in _grid_vars(spec, cb)}
+        results = {v: test({**spec, "var": v}, frame, cb, alpha, weights, domain) for v in _grid_vars(spec, cb)}
         best = min(results.values(), key=lambda r: r.p)
         best.detail = dict(best.detail, items={v: r.p for v, r in results.items()})
         return best
     kind, var, by = spec["test"], spec["var"], spec["by"]
     if weights is not None:
-        return _weighted_test(spec, frame, cb, alpha, weights)
+        return _weighted_test(spec, frame, cb, alpha, weights, domain)
     frame = frame[frame[by].notna()]
     if kind == "chi2":
         frame = frame[frame[var].isin(list(cb.value_labels(var)))]
         if spec.get("groups"):
             frame = frame[frame[by].isin(spec["groups"])]
-        return st.chi_square(frame, var, by, alpha)
+        result = st.chi_square(frame, var, by, alpha)
+        result.detail["dont_know_category"] = _dont_know_kept(frame, var, cb)
+        return result
     values = frame[var].where(frame[var].isin(list(cb.value_labels(var)))) if var in cb.variables else frame[var]
     # (indices and recodes are used as they are)
     if kind == "ttest":
         a, b = spec["groups"]
         return st.t_test(values, frame[by], a, b, alpha)
     if kind in ("anova", "tukey"):
-        result, tukey = st.anova(values, frame[by], alpha)
+        result, tukey = _anova_once(values, frame[by], alpha)
         if kind == "anova":
             return result
-        a, b = (str(g) for g in spec["groups"])
-        row = tukey[((tukey["a"] == a) & (tukey["b"] == b)) | ((tukey["a"] == b) & (tukey["b"] == a))]
-        if row.empty:
+        a, b = spec["groups"]
+        r = st.tukey_pair(tukey, a, b)
+        if r is None:
             raise MeasureError(f"Tukey comparison {a} vs {b} of {var} by {by}: no such groups")
-        r = row.iloc[0]
+        # oriented as labelled (a vs b): mean(a) − mean(b), its CI, the unrounded adjusted p
         return st.TestResult("tukey", float(r["diff"]), 0, float(r["p"]), float(r["diff"]), "mean diff",
-                             int(result.n), alpha)
+                             int(result.n), alpha,
+                             {"mean_a": float(r["mean_a"]), "mean_b": float(r["mean_b"]), "n_a": int(r["n_a"]),
+                              "n_b": int(r["n_b"]), "ci": [float(r["lower"]), float(r["upper"])],
+                              "n_anova": int(result.n)})
     raise MeasureError(f"unknown test {kind!r}")
 
 
-def _weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, weights) -> st.TestResult:
+_ANOVAS: dict = {}   # content hash of (values, groups, alpha) -> (ANOVA, Tukey table); a few dozen entries
+
+
+def _anova_once(values: pd.Series, groups: pd.Series, alpha: float):
+    """``stats.anova`` computed once per variable, grouping and filter: the pairs of one Tukey table
+    (three verdicts of a three-group comparison) and its ANOVA share it. Keyed by the data's content."""
+    frame = pd.DataFrame({"y": pd.to_numeric(values, errors="coerce").astype(float), "g": groups})
+    key = (int(pd.util.hash_pandas_object(frame, index=True).sum()), len(frame), float(alpha))
+    if key not in _ANOVAS:
+        if len(_ANOVAS) > 64:
+            _ANOVAS.clear()
+        _ANOVAS[key] = st.anova(values, groups, alpha)
+    result, tukey = _ANOVAS[key]
+    return st.TestResult(**{**result.__dict__, "detail": dict(result.detail)}), tukey.copy()
+
+
+def _dont_know_kept(frame: pd.DataFrame, var: str, cb: Codebook) -> list[str]:
+    """The «Vet ikke» labels that are categories of the crosstab (valid codes the answers use)."""
+    used = set(frame[var].dropna().tolist())
+    return [lab for code, lab in cb.value_labels(var).items()
+            if code in used and str(lab).strip().lower().startswith("vet ikke")]
+
+
+def _weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, weights,
+                   domain: pd.Series | None = None) -> st.TestResult:
     """The design-based version of a test: Rao-Scott chi-square, weighted regression t and Wald F.
 
+    ``frame`` is the whole design; the respondents outside ``domain``, outside
+    the compared groups or without a valid answer are a domain left out (their
+    values are blanked, their rows kept), as R's ``subset(design, …)``.
     Tukey's HSD has no design-based counterpart here: a pairwise comparison of
     three or more groups is the weighted t-test of the pair, unadjusted.
     """
     from src import weighting as wt
 
     kind, var, by = spec["test"], spec["var"], spec["by"]
-    frame = frame.assign(_w=np.asarray(weights, dtype=float))
-    if spec.get("groups") and kind == "chi2":
-        frame = frame[frame[by].isin(spec["groups"])]
+    w = pd.Series(np.asarray(weights, dtype=float), index=frame.index)
+    inside = pd.Series(True, index=frame.index) if domain is None else domain.reindex(frame.index).fillna(False)
+    inside = inside.astype(bool) & frame[by].notna()
     if kind == "chi2":
-        keep = frame[var].isin(list(cb.value_labels(var))) & frame[by].notna()
-        return wt.rao_scott_chi2(frame[keep], var, by, frame.loc[keep, "_w"], alpha)
+        inside &= frame[var].isin(list(cb.value_labels(var)))
+        if spec.get("groups"):
+            inside &= frame[by].isin(spec["groups"])
+        design = pd.DataFrame({var: frame[var].where(inside), by: frame[by].where(inside)}, index=frame.index)
+        result = wt.rao_scott_chi2(design, var, by, w.to_numpy(), alpha)
+        result.detail["dont_know_category"] = _dont_know_kept(design, var, cb)
+        return result
     values = frame[var].where(frame[var].isin(list(cb.value_labels(var)))) if var in cb.variables else frame[var]
-    values = pd.to_numeric(values).astype(float)
+    values = pd.to_numeric(values.where(inside)).astype(float)
+    groups = frame[by].where(inside)
     if kind in ("ttest", "tukey"):
         a, b = spec["groups"]
-        return wt.weighted_mean_difference(values, frame[by], frame["_w"], a, b, alpha)
+        return wt.weighted_mean_difference(values, groups, w, a, b, alpha)
     if kind == "anova":
-        return wt.weighted_anova(values, frame[by], frame["_w"], alpha)
+        return wt.weighted_anova(values, groups, w, alpha)
     raise MeasureError(f"unknown test {kind!r}")
 
 

@@ -14,6 +14,7 @@ chapters actually state. Each entry of ``published.yml`` gets a status:
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,98 @@ from src import helpers as h
 from src import paths
 
 STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
+# the statuses as the book shows them (the codes above stay the machine-readable values)
+STATUS_TEXT = {"ok": "ok", "avvik": "avvik", "inconsistent": "avvik, rapporten motsier seg selv",
+               "ekstern": "ekstern kilde", "mangler": "ikke beregnet"}
+BOUND_WORDS = {"lower": "minst", "upper": "høyst"}
+
+
+def printed_decimals(entry: dict) -> int:
+    """How many decimals the report prints a published number with.
+
+    From the tolerance the printing implies (0,05 -> 1, 0,005 -> 2) and from
+    the value itself (1.3 has one decimal even where the tolerance is wider).
+    """
+    import math
+
+    value, tol = entry.get("value"), float(entry.get("tolerance") or 0)
+    d_tol = int(round(-math.log10(2 * tol))) if 0 < tol < 0.5 else 0
+    d_val = 0
+    if isinstance(value, float) and not float(value).is_integer():
+        d_val = len(repr(value).split(".")[1].rstrip("0"))
+    return max(d_tol, d_val)
+
+
+def published_text(entry: dict, lang: str = "nb") -> str:
+    """A published number exactly as the report prints it: «3,9», «0,93», «minst 200», «signifikant»."""
+    value = entry.get("value")
+    if entry.get("unit") == "verdict" or isinstance(value, bool):
+        return h.verdict_word(bool(value), lang)
+    text = h.fmt_number(value, printed_decimals(entry), lang)
+    if entry.get("bound") in BOUND_WORDS:
+        word = BOUND_WORDS[entry["bound"]] if lang == "nb" else {"lower": "at least", "upper": "at most"}[entry["bound"]]
+        text = f"{word} {text}"
+    return text
+
+
+def tolerance_text(entry: dict, lang: str = "nb") -> str:
+    """The tolerance as printed beside the number: «±0,05», «±0,5», «0» (counts), «–» (verdicts, one-sided bounds)."""
+    if entry.get("unit") == "verdict" or entry.get("bound") in BOUND_WORDS:
+        return "–"
+    tol = float(entry.get("tolerance") or 0)
+    if tol == 0:
+        return "0"
+    decimals = printed_decimals({"value": tol, "tolerance": 0})
+    return "±" + h.fmt_number(tol, decimals, lang)
+
+
+def reproduced_text(entry: dict, value, lang: str = "nb") -> str:
+    """The book's value beside the printed one: a count as a whole number, a verdict in words, a share or
+    mean with one decimal more than the report prints; «–» when not computed."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if entry.get("unit") == "verdict" or isinstance(value, (bool, np.bool_)):
+        return h.verdict_word(bool(value), lang)
+    if isinstance(value, str):
+        return value
+    if entry.get("unit") == "count":
+        return h.fmt_number(float(value), 0, lang)
+    return h.fmt_number(float(value), printed_decimals(entry) + 1, lang)
+
+
+def status_text(status: str, lang: str = "nb") -> str:
+    return STATUS_TEXT.get(status, status) if lang == "nb" else status
+
+
+def explanations(path: str | Path | None = None) -> dict[str, str]:
+    """Entry id -> the explanation of the report's inconsistency there (published.yml ``inconsistencies``)."""
+    p = paths.resolve(path) if path else paths.PUBLISHED
+    return _explanations(str(p), p.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _explanations(path: str, mtime: int) -> dict[str, str]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.load(fh, Loader=loader) or {}
+    return {i: str(item["summary"]).strip() for item in doc.get("inconsistencies") or [] for i in item["ids"]}
+
+
+def comparison_row(entry: dict, value, status: str, lang: str = "nb") -> dict:
+    """The printed, reproduced, tolerance, status and explanation cells of one comparison row, as shown."""
+    note = explanations().get(entry["id"], "") if status == "inconsistent" or entry.get("flag") == "inconsistent" else ""
+    return {"Rapporten": published_text(entry, lang), "Reprodusert": reproduced_text(entry, value, lang),
+            "Toleranse": tolerance_text(entry, lang), "Status": status_text(status, lang), "Merknad": note}
+
+
+def entry_label(entry: dict) -> str:
+    """The entry's label with its group in brackets, unless the label already names it («… (SSB)», «Industri»)."""
+    label, group = entry["label"], entry.get("group")
+    if not group or str(group).lower() in label.lower():
+        return label
+    return f"{label} ({group})"
 
 
 def anchor(lookup: dict) -> str | None:
@@ -102,10 +195,16 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
     if off.empty:
         parts.append("Ingen beregnede tall ligger utenfor toleransen.")
     else:
-        view = off.assign(Tall=[f"[{r.label}]({r.link})" for r in off.itertuples()])[
-            ["Tall", "source", "group", "published", "reproduced", "tolerance", "status"]]
-        view.columns = ["Tall", "Kilde", "Gruppe", "Rapporten", "Reprodusert", "Toleranse", "Status"]
-        parts.append("Tall utenfor toleransen:\n\n" + h.markdown_table(view.fillna(""), {"Reprodusert": 2}, lang))
+        entries = {e["id"]: e for e in h.load_published()}
+        rows = []
+        for r in off.itertuples():
+            e = entries.get(r.id) or {"id": r.id, "label": r.label, "group": r.group, "value": r.published,
+                                      "tolerance": r.tolerance, "flag": r.flag}
+            label = entry_label(e)
+            rows.append({"Tall": f"[{label}]({r.link})", "Kilde": r.source,
+                         **comparison_row(e, r.reproduced, r.status, lang)})
+        view = h._without_empty_notes(pd.DataFrame(rows))
+        parts.append("Tall utenfor toleransen:\n\n" + h.markdown_table(view, lang=lang))
     return "\n".join(parts) + "\n"
 
 

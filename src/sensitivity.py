@@ -77,10 +77,17 @@ def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", to
     numbers["abs_shift"] = numbers["shift"].abs()
     numbers = numbers.sort_values("abs_shift", ascending=False).head(top)
     if len(numbers):
+        from src import scorecard
+
         dec = [1 if u == "mean" else 0 for u in numbers["unit"]]
+        entries = {e["id"]: e for e in h.load_published()}   # the report's number as printed, its label once
+        shown = [entries.get(i) or {"id": i, "label": lab, "group": g if isinstance(g, str) else None, "value": v,
+                                    "tolerance": 0.05 if u == "mean" else 0.5, "unit": u}
+                 for i, lab, g, v, u in zip(numbers["id"], numbers["label"], numbers["group"], numbers["published"],
+                                            numbers["unit"])]
         view = pd.DataFrame({
-            "Tall": [lab + (f" ({g})" if isinstance(g, str) and g else "") for lab, g in zip(numbers["label"], numbers["group"])],
-            "Rapporten": [h.fmt_number(v, d, lang) for v, d in zip(numbers["published"], dec)],
+            "Tall": [scorecard.entry_label(e) for e in shown],
+            "Rapporten": [scorecard.published_text(e, lang) for e in shown],
             "Uvektet (95 % KI)": [f"{h.fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
                                   for v, c, d in zip(numbers["unweighted"], numbers["unweighted_ci"], dec)],
             "Vektet (95 % KI)": [f"{h.fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"

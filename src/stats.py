@@ -14,6 +14,18 @@ import pandas as pd
 from scipy import stats as sps
 
 
+# (Norwegian, English) name of each test's variant, shown beside its statistic
+VARIANTS = {
+    "chi2": ("Pearsons kjikvadrat (uten kontinuitetskorreksjon)", "Pearson chi-square (no continuity correction)"),
+    "welch_t": ("Welchs t-test (ulike varianser)", "Welch's t-test (unequal variances)"),
+    "anova": ("enveis ANOVA", "one-way ANOVA"),
+    "tukey": ("Tukeys HSD (Tukey-Kramer)", "Tukey's HSD (Tukey-Kramer)"),
+    "rao_scott_f": ("Rao-Scott-korrigert kjikvadrat (vektet)", "Rao-Scott corrected chi-square (weighted)"),
+    "svyglm_t": ("vektet regresjon (designbasert t)", "weighted regression (design-based t)"),
+    "wald_f": ("Wald F (vektet)", "Wald F (weighted)"),
+}
+
+
 @dataclass
 class TestResult:
     test: str                 # 'chi2', 'welch_t', 'anova', 'tukey'
@@ -30,19 +42,40 @@ class TestResult:
     def significant(self) -> bool:
         return bool(self.p < self.alpha)
 
+    def variant(self, lang: str = "nb") -> str:
+        """Which form of the test this is, as a reviewer with SPSS habits needs it said.
+
+        E.g. «Pearsons kjikvadrat (uten kontinuitetskorreksjon)» — SPSS's «Pearson
+        Chi-Square» row, not Yates' —, «Welchs t-test (ulike varianser)», and
+        for a crosstab that keeps «Vet ikke» as a category, that it does.
+        """
+        names = VARIANTS.get(self.test, (self.test, self.test))
+        text = names[0] if lang == "nb" else names[1]
+        kept = self.detail.get("dont_know_category") or []
+        if kept:
+            labels = ", ".join(f"«{k}»" for k in kept)
+            text += f", {labels} med som kategori" if lang == "nb" else f", {labels} kept as a category"
+        return text
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d["significant"] = self.significant
         return d
 
-    def describe(self, lang: str = "nb") -> str:
-        """E.g. 'χ²(3) = 85,2, p < ,001, Cramérs V = 0,19'."""
-        from src.helpers import fmt_number
+    def describe(self, lang: str = "nb", variant: bool = False) -> str:
+        """E.g. 'χ²(3) = 85,2, p < ,001, Cramérs V = 0,19'.
+
+        ``variant``: led by the test's variant (``variant()``), e.g. «Pearsons
+        kjikvadrat (uten kontinuitetskorreksjon): χ²(3) = …», as the verdict tables show it.
+        """
+        from src.helpers import fmt_number, fmt_p
 
         def f(x, d=2):
             return fmt_number(x, d, lang)
 
-        p = ("< ,001" if lang == "nb" else "< .001") if self.p < 0.001 else "= " + f(self.p, 3).replace("0,", ",", 1)
+        p = fmt_p(self.p, lang)
+        p = p if p.startswith("<") else "= " + p
+        lead = f"{self.variant(lang)}: " if variant else ""
         if self.test == "chi2":
             head = f"χ²({int(self.df)}) = {f(self.statistic)}"
         elif self.test == "welch_t":
@@ -50,16 +83,24 @@ class TestResult:
         elif self.test in ("anova", "rao_scott_f", "wald_f"):
             d1, d2 = self.df
             head = (f"F({f(d1, 2 if d1 != int(d1) else 0)}, {f(d2, 1 if d2 != int(d2) else 0)}) = "
-                    f"{f(self.statistic)}" + (" (Rao-Scott)" if self.test == "rao_scott_f" else ""))
+                    f"{f(self.statistic)}" + (" (Rao-Scott)" if self.test == "rao_scott_f" and not variant else ""))
         elif self.test == "tukey":
-            head = ("Tukey HSD, forskjell i gjennomsnitt " if lang == "nb" else "Tukey HSD, mean difference ") + \
-                f"{f(self.statistic)}"
-            return f"{head}, justert p {p}"
+            name = "" if variant else "Tukey HSD, "
+            head = name + ("forskjell i gjennomsnitt " if lang == "nb" else "mean difference ")
+            if variant:
+                head += "(I − J) "
+            head += f(self.statistic)
+            ci = self.detail.get("ci")
+            if ci:
+                level = fmt_number(100 * (1 - self.alpha), 0, lang)
+                head += (f" [{level} % KI {f(ci[0])}; {f(ci[1])}]" if lang == "nb"
+                         else f" [{level} % CI {f(ci[0])}; {f(ci[1])}]")
+            return f"{lead}{head}, {'justert p' if lang == 'nb' else 'adjusted p'} {p}"
         elif self.test == "svyglm_t":
-            head = f"t({f(self.df, 0)}) = {f(self.statistic)} (vektet regresjon)"
+            head = f"t({f(self.df, 0)}) = {f(self.statistic)}" + ("" if variant else " (vektet regresjon)")
         else:
             head = f"{self.test} = {f(self.statistic)}"
-        return f"{head}, p {p}, {self.effect_name} = {f(self.effect)}"
+        return f"{lead}{head}, p {p}, {self.effect_name} = {f(self.effect)}"
 
 
 def chi_square(data: pd.DataFrame, row: str, col: str, alpha: float = 0.05) -> TestResult:
@@ -95,22 +136,103 @@ def t_test(values: pd.Series, groups: pd.Series, a, b, alpha: float = 0.05) -> T
 
 
 def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05) -> tuple[TestResult, pd.DataFrame]:
-    """One-way ANOVA with eta squared, and Tukey HSD pairwise comparisons."""
-    from statsmodels.stats.multicomp import pairwise_tukeyhsd
+    """One-way ANOVA with eta squared, and Tukey HSD pairwise comparisons.
 
+    The Tukey table has one row per pair of groups (I, J), I before J in
+    sorted order: ``diff`` = mean(I) − mean(J) as SPSS prints it for the row
+    «I vs J», its simultaneous (1 − alpha) confidence interval ``lower`` /
+    ``upper`` and the adjusted p unrounded (``scipy.stats.tukey_hsd``, the
+    Tukey-Kramer form for unequal group sizes, as SPSS and R's ``TukeyHSD``).
+    ``significant`` is p < alpha on that unrounded p. ``tukey_pair`` orients
+    a row to the pair as it is labelled.
+    """
     frame = pd.DataFrame({"y": pd.to_numeric(values, errors="coerce"), "g": groups}).dropna()
-    samples = [grp["y"].to_numpy(float) for _, grp in frame.groupby("g")]
+    grouped = list(frame.groupby("g"))
+    samples = [grp["y"].to_numpy(float) for _, grp in grouped]
     f, p = sps.f_oneway(*samples)
     grand = frame["y"].mean()
     ss_between = sum(len(s) * (s.mean() - grand) ** 2 for s in samples)
     ss_total = ((frame["y"] - grand) ** 2).sum()
     k, n = len(samples), len(frame)
     result = TestResult("anova", float(f), (k - 1, n - k), float(p), float(ss_between / ss_total), "eta²", n, alpha,
-                        {"means": {str(g): float(grp["y"].mean()) for g, grp in frame.groupby("g")}})
-    tk = pairwise_tukeyhsd(frame["y"].to_numpy(float), frame["g"].astype(str).to_numpy(), alpha=alpha)
-    rows = pd.DataFrame(tk.summary().data[1:], columns=tk.summary().data[0])
-    rows = rows.rename(columns={"group1": "a", "group2": "b", "meandiff": "diff", "p-adj": "p", "reject": "significant"})
-    return result, rows[["a", "b", "diff", "p", "lower", "upper", "significant"]]
+                        {"means": {_group_name(g): float(grp["y"].mean()) for g, grp in grouped}})
+    tk = sps.tukey_hsd(*samples)
+    ci = tk.confidence_interval(confidence_level=1 - alpha)
+    names = [_group_name(g) for g, _ in grouped]
+    mse = sum(((s - s.mean()) ** 2).sum() for s in samples) / (n - k)
+    rows = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            pij = float(tk.pvalue[i, j])
+            if pij < TAIL_P:   # scipy's integration loses its relative precision out here (and reaches 0)
+                q = abs(samples[i].mean() - samples[j].mean()) / np.sqrt(mse / 2 * (1 / len(samples[i]) + 1 / len(samples[j])))
+                pij = studentized_range_sf(float(q), k, n - k)
+            rows.append({"a": names[i], "b": names[j], "diff": float(tk.statistic[i, j]), "p": pij,
+                         "lower": float(ci.low[i, j]), "upper": float(ci.high[i, j]),
+                         "mean_a": float(samples[i].mean()), "mean_b": float(samples[j].mean()),
+                         "n_a": len(samples[i]), "n_b": len(samples[j]), "significant": bool(pij < alpha)})
+    columns = ["a", "b", "diff", "p", "lower", "upper", "mean_a", "mean_b", "n_a", "n_b", "significant"]
+    return result, pd.DataFrame(rows, columns=columns)
+
+
+TAIL_P = 1e-6   # below this the Tukey p comes from studentized_range_sf, not scipy's studentized_range.sf
+
+
+def studentized_range_sf(q: float, k: int, df: float, nz: int = 801, ns: int = 401) -> float:
+    """P(Q > q) for the studentized range of ``k`` means on ``df`` degrees of freedom, accurate far in the tail.
+
+    scipy's ``studentized_range.sf`` (and R's ``ptukey``) compute 1 − cdf and
+    lose relative precision below about 1e-9 (scipy returns 0 or a floor near
+    1e-13 for a p of 1e-25). Here the tail is integrated directly: for the
+    range of k standard normals, P(R > x) = k ∫ φ(z) Φ(z − x) Σ_j Φ(z)^(k−2−j) (Φ(z) − Φ(z − x))^j dz
+    (no cancellation), then averaged over the distribution of the pooled SD
+    ratio s = sqrt(χ²_df / df), P(Q > q) = ∫ f(s) P(R > q s) ds; both by
+    Simpson's rule on grids around the integrands' peaks.
+    """
+    from scipy.integrate import simpson
+    from scipy.special import gammaln
+
+    if not np.isfinite(df):
+        s = np.array([1.0])
+    else:
+        peak = np.sqrt((df - 1) / (df + q * q / 2))
+        width = 1 / np.sqrt(2 * (df + q * q / 2))
+        s = np.linspace(max(peak - 16 * width, 1e-9), peak + 16 * width, ns)
+    x = q * s[:, None]
+    u = np.linspace(-14, 14, nz)
+    z = x / 2 + u[None, :]                       # the integrand peaks at z = x / 2
+    cdf, low = sps.norm.cdf(z), sps.norm.cdf(z - x)
+    inside = cdf - low
+    inner = sps.norm.pdf(z) * low * sum(cdf ** (k - 2 - j) * inside ** j for j in range(k - 1))
+    tail = k * simpson(inner, x=u, axis=1)
+    if not np.isfinite(df):
+        return float(tail[0])
+    log_c = df / 2 * np.log(df) - gammaln(df / 2) - (df / 2 - 1) * np.log(2)
+    density = np.exp(log_c + (df - 1) * np.log(s) - df * s * s / 2)
+    return float(simpson(density * tail, x=s))
+
+
+def _group_name(g) -> str:
+    """A group code as text: 1, not 1.0 (codes arrive as floats when a column has gaps)."""
+    if isinstance(g, (float, np.floating)) and float(g).is_integer():
+        return str(int(g))
+    return str(g)
+
+
+def tukey_pair(table: pd.DataFrame, a, b) -> dict | None:
+    """The Tukey row of the pair «a vs b» oriented as labelled: diff = mean(a) − mean(b), its CI and p.
+
+    None when the table has no such pair.
+    """
+    a, b = _group_name(a), _group_name(b)
+    for _, r in table.iterrows():
+        if (r["a"], r["b"]) == (a, b):
+            return r.to_dict()
+        if (r["a"], r["b"]) == (b, a):   # the same comparison seen from the other side
+            d = r.to_dict()
+            return dict(d, a=a, b=b, diff=-d["diff"], lower=-d["upper"], upper=-d["lower"],
+                        mean_a=d["mean_b"], mean_b=d["mean_a"], n_a=d["n_b"], n_b=d["n_a"])
+    return None
 
 
 def cronbach_alpha(items: pd.DataFrame) -> tuple[float, pd.DataFrame]:

@@ -674,19 +674,125 @@ def _implied_shares(targets, cur: pd.DataFrame, answering: np.ndarray, cb: Codeb
     return out
 
 
+# The metadata columns a SurveyXact export carries besides the answers (survey.ignore_columns in the
+# codebook: the reader skips them). Status codes and labels as the tool writes them.
+STATUS_COLUMN, START_COLUMN, END_COLUMN = "status", "starttime", "endtime"
+STATUS_LABELS = {1.0: "Gjennomført", 2.0: "Delvis besvart"}
+FIELDWORK = ("2024-09-02 07:00", "2024-10-08 20:00")   # uke 36–42 2024 (codebook survey.fieldwork)
+METADATA_SEED = 20241008   # the metadata's own random stream: the answers never depend on it
+
+
+def variable_label(var, cb: Codebook) -> str:
+    """The export's variable label: «stem – item» for a grid item or a tick box (the question alone would
+    be shared by every item), the question for the rest. At most 255 bytes, as SPSS keeps."""
+    group = cb.groups.get(var.group) if var.group else None
+    stem = (group.question or group.label) if group is not None else None
+    if stem and stem != var.label:
+        text = f"{stem} – {var.label}"
+    elif var.question and sum(v.question == var.question for v in cb.variables.values()) > 1:
+        text = f"{var.label} – {var.question}"   # a generic prompt («Annet, beskriv:») shared by several
+    else:
+        text = var.question or var.label
+    if len(text.encode("utf-8")) > 255:
+        while len((text + "…").encode("utf-8")) > 255:
+            text = text[:-1]
+        text = text.rstrip() + "…"
+    return text
+
+
+def measure_level(var) -> str:
+    """SPSS measurement level: the id 'scale', a point on a named ordered scale (grid items) 'ordinal',
+    every other code 'nominal'."""
+    if var.type == "id":
+        return "scale"
+    if var.scale:
+        return "ordinal"
+    return "nominal"
+
+
+def _whole_codes(col: pd.Series) -> bool:
+    num = pd.to_numeric(col, errors="coerce")
+    return bool(pd.api.types.is_numeric_dtype(col) and (num.dropna() == np.floor(num.dropna())).all())
+
+
+def _format(col: pd.Series) -> str:
+    """An integer SPSS format wide enough for the column's codes: F1.0 for 1–9, F6.0 for an id 100451."""
+    num = pd.to_numeric(col, errors="coerce").dropna()
+    width = max([len(str(int(v))) for v in (num.min(), num.max())] if len(num) else [1])
+    return f"F{width}.0"
+
+
+def response_metadata(frame: pd.DataFrame, cb: Codebook) -> pd.DataFrame:
+    """Status (complete / partial) and start and end time per respondent, as the survey tool records them.
+
+    Complete: the respondent answered the last question the routing asked them
+    (those who stopped earlier are partial); the times are drawn from their own
+    random stream within the fieldwork, a partial answer ending sooner.
+    """
+    from src.export import routed
+
+    by_source = cb.by_source()
+    data = pd.DataFrame({v.name: pd.to_numeric(frame[s], errors="coerce") for s, v in by_source.items()
+                         if s in frame and v.type not in ("text",)}, index=frame.index)
+    n = len(frame)
+    last_asked, last_answered = np.full(n, -1), np.full(n, -1)
+    asked_by: dict[str, np.ndarray] = {}
+    for pos, (source, var) in enumerate(by_source.items()):
+        if source not in frame or var.type in ("id", "text"):
+            continue
+        if var.routing not in asked_by:
+            try:
+                asked_by[var.routing] = routed(data, cb, var.name).to_numpy()
+            except Exception:   # a column the routing names is absent (a trimmed export): asked of no one
+                asked_by[var.routing] = np.zeros(n, dtype=bool)
+        last_asked[asked_by[var.routing]] = pos
+        last_answered[frame[source].notna().to_numpy()] = pos
+    complete = last_answered >= last_asked
+    rng = np.random.default_rng(METADATA_SEED)
+    start0, end0 = (pd.Timestamp(t) for t in FIELDWORK)
+    start = start0 + pd.to_timedelta(rng.uniform(0, (end0 - start0).total_seconds(), n).round(), unit="s")
+    minutes = np.exp(rng.normal(np.log(13), 0.45, n)) * np.where(complete, 1.0, rng.uniform(0.1, 0.8, n))
+    end = start + pd.to_timedelta((60 * minutes).round(), unit="s")
+    return pd.DataFrame({STATUS_COLUMN: np.where(complete, 1.0, 2.0), START_COLUMN: start.to_numpy(),
+                         END_COLUMN: end.to_numpy()}, index=frame.index)
+
+
 def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None = None) -> str:
-    """Write the export as SPSS .sav with variable and value labels; return its sha256."""
+    """Write the export as SurveyXact's SPSS export looks; return its sha256.
+
+    Variable labels «stem – item» (``variable_label``), value labels, the
+    codebook's missing codes declared as user-missing values, measurement
+    levels (``measure_level``), integer formats (F1.0, not F8.2), row
+    compression, and the tool's metadata columns (respondent status, start
+    and end time) after the answers. Columns the codebook does not know, or
+    whose values are not whole codes, are written as they are.
+    """
     import pyreadstat
 
     cb = codebook or load_codebook()
     path = paths.resolve(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    by_source = cb.by_source()
-    labels = {s: v.question or v.label for s, v in by_source.items()}
+    by_source = {s: v for s, v in cb.by_source().items() if s in frame}
+    out = frame.copy()
+    meta = response_metadata(frame, cb)
+    for c in meta:
+        if c not in out:
+            out[c] = meta[c]
+    labels = {s: variable_label(v, cb) for s, v in by_source.items()}
+    labels.update({STATUS_COLUMN: "Status for besvarelsen", START_COLUMN: "Starttidspunkt",
+                   END_COLUMN: "Sluttidspunkt"})
     value_labels = {s: {float(k): lab for k, lab in v.values.items()} for s, v in by_source.items() if v.values}
+    value_labels[STATUS_COLUMN] = STATUS_LABELS
+    numeric = [s for s in by_source if by_source[s].type != "text" and _whole_codes(out[s])]
+    missing = {s: [float(c) for c in by_source[s].missing] for s in numeric if by_source[s].missing}
+    measure = {s: measure_level(v) for s, v in by_source.items()}
+    measure.update({STATUS_COLUMN: "nominal", START_COLUMN: "scale", END_COLUMN: "scale"})
+    formats = {s: _format(out[s]) for s in numeric}
+    formats[STATUS_COLUMN] = "F1.0"
     tmp = path.with_name(f".{path.name}.tmp")
-    pyreadstat.write_sav(frame, str(tmp), file_label=FILE_LABEL, column_labels=labels,
-                         variable_value_labels=value_labels)
+    pyreadstat.write_sav(out, str(tmp), file_label=FILE_LABEL, column_labels=labels,
+                         variable_value_labels=value_labels, missing_ranges=missing, variable_measure=measure,
+                         variable_format=formats, row_compress=True)
     data = bytearray(tmp.read_bytes())
     data[92:92 + len(SAV_TIMESTAMP)] = SAV_TIMESTAMP  # no write time in the file: same data, same bytes
     tmp.write_bytes(bytes(data))

@@ -49,7 +49,7 @@ def mutate(frame: pd.DataFrame, steps: list[dict], out: Path, codebook) -> tuple
     """Apply a case's mutation steps to the synthetic export; write it; return (path, ids touched)."""
     import pyreadstat
 
-    frame, ids, labels, fmt, truncate = frame.copy(), [], {}, "sav", None
+    frame, ids, labels, fmt, truncate, missing = frame.copy(), [], {}, "sav", None, {}
     for step in steps:
         (op, arg), = step.items()
         if op == "set":
@@ -77,6 +77,8 @@ def mutate(frame: pd.DataFrame, steps: list[dict], out: Path, codebook) -> tuple
             frame = frame.iloc[:arg]
         elif op == "labels":
             labels.update({col: {float(k): v for k, v in lab.items()} for col, lab in arg.items()})
+        elif op == "missing":
+            missing.update({col: [float(c) for c in codes] for col, codes in arg.items()})
         elif op == "write":
             fmt = arg
         elif op == "truncate":
@@ -86,11 +88,11 @@ def mutate(frame: pd.DataFrame, steps: list[dict], out: Path, codebook) -> tuple
     path = out.with_suffix(f".{fmt}")
     if fmt == "csv":
         frame.to_csv(path, index=False, encoding="utf-8")
-    elif labels:
+    elif labels or missing:
         value_labels = {s: {float(k): lab for k, lab in v.values.items()}
                         for s, v in codebook.by_source().items() if v.values and s in frame}
         value_labels.update(labels)
-        pyreadstat.write_sav(frame, str(path), variable_value_labels=value_labels)
+        pyreadstat.write_sav(frame, str(path), variable_value_labels=value_labels, missing_ranges=missing or None)
     else:
         synthesize.write_sav(frame, path, codebook)
     if truncate is not None:

@@ -665,3 +665,64 @@ def test_r_jackknife_se_and_re_raked_replicates(r_results):
     r_reps = r["rrep_w"].reshape(JK_GROUPS, len(df)).T
     close(reps.replicates.to_numpy()[r_reps > 0], r_reps[r_reps > 0])
     assert ((reps.replicates.to_numpy() == 0) == (r_reps == 0)).all()
+
+
+# ---------------------------------------------------------------------------
+# Weighted subgroup tests are domain estimates on the full design (measures.run_test)
+# ---------------------------------------------------------------------------
+
+R_DOMAIN_SCRIPT = textwrap.dedent(r"""
+    suppressPackageStartupMessages(library(survey))
+    df <- read.csv(commandArgs(trailingOnly = TRUE)[1])
+    out <- function(key, x) cat(sprintf("%s %.17g\n", key, as.numeric(x)), sep = "")
+    d <- svydesign(ids = ~1, weights = ~weight, data = df)
+    dom <- subset(d, sector_group == 1 & !is.na(seniority) & !is.na(size_group))
+    chi <- svychisq(~seniority + size_group, dom)
+    out("F", chi$statistic); out("ndf", chi$parameter[1]); out("ddf", chi$parameter[2]); out("p", chi$p.value)
+    dt <- subset(d, sector_group == 1 & role_group %in% c(1, 2) & !is.na(seniority))
+    cf <- summary(svyglm(seniority ~ I(as.numeric(role_group == 1)), design = dt))$coefficients
+    out("coef", cf[2, 1]); out("se", cf[2, 2]); out("tp", cf[2, 4])
+""")
+
+
+def domain_data(seed: int = 16, n: int = 400) -> pd.DataFrame:
+    """Much item non-response: 40 % skip seniority, 25 % size; the subgroup is sector 1 (about 60 %)."""
+    rng = np.random.default_rng(seed)
+    sector = rng.choice([1, 2], n, p=[.6, .4])
+    size = rng.choice([1, 2, 3], n, p=[.4, .3, .3]).astype(float)
+    role = rng.choice([1, 2], n, p=[.7, .3])
+    seniority = np.clip(np.round(1.5 + 0.6 * size + 0.5 * (role == 2) + rng.normal(0, 1, n)), 1, 4)
+    seniority[rng.random(n) < .40] = np.nan
+    size[rng.random(n) < .25] = np.nan
+    weight = np.exp(rng.normal(0, .5, n)) * np.where(sector == 1, 1.4, .8)
+    return pd.DataFrame({"sector_group": pd.array(sector, dtype="Int64"), "size_group": pd.array(size, dtype="Int64"),
+                         "role_group": pd.array(role, dtype="Int64"), "seniority": pd.array(seniority, dtype="Int64"),
+                         "weight": weight})
+
+
+def test_r_weighted_subgroup_tests_are_domain_estimates(tmp_path, codebook):
+    """svychisq / svyglm on subset(design, …) — the domain — not a design rebuilt on the subgroup's rows."""
+    from src import measures as ms
+
+    rscript = require_r_survey()
+    df = domain_data()
+    df.to_csv(tmp_path / "d.csv", index=False, na_rep="NA")
+    (tmp_path / "domain.R").write_text(R_DOMAIN_SCRIPT, encoding="utf-8")
+    run = subprocess.run([rscript, "--vanilla", str(tmp_path / "domain.R"), str(tmp_path / "d.csv")],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, f"Rscript failed:\n{run.stderr}"
+    r = {k: float(v) for k, v in (line.split() for line in run.stdout.splitlines())}
+
+    where = "sector_group == 1"
+    chi_spec = {"test": "chi2", "var": "seniority", "by": "size_group", "where": where}
+    chi = ms.run_test(chi_spec, df, codebook, weighted=True)
+    close(chi.statistic, r["F"]), close(chi.df[0], r["ndf"]), close(chi.df[1], r["ddf"]), close(chi.p, r["p"])
+    t_spec = {"test": "ttest", "var": "seniority", "by": "role_group", "groups": [1, 2], "where": where}
+    t = ms.run_test(t_spec, df, codebook, weighted=True)
+    close(t.effect, r["coef"]), close(t.detail["se"], r["se"]), close(t.p, r["tp"])
+    # the design rebuilt on the subgroup's answering rows (the old way) differs clearly here
+    sub = df[(df["sector_group"] == 1) & df["seniority"].notna() & df["size_group"].notna()]
+    rebuilt = W.rao_scott_chi2(sub, "seniority", "size_group", "weight")
+    assert abs(rebuilt.statistic - r["F"]) / r["F"] > 1e-3
+    # and evaluate() of a weighted verdict gives the same domain test
+    assert ms.evaluate({"stat": "test", **chi_spec}, df, codebook, weighted=True) == chi.significant
