@@ -56,6 +56,19 @@ def validate_export(path: str | Path, codebook: Codebook | None = None) -> Expor
     return export
 
 
+def code_open_answers(export: Export, codebook: Codebook | None = None):
+    """The open answers' themes (src/coding.py): ``(data with the theme columns, review figures)``.
+
+    The researcher's reviewed theme where the review sheets (next to the
+    export, ``coding/<export name>/``) or the export's own coded columns have
+    one, the rules' proposal otherwise. The free text itself stays in
+    ``data`` until ``drop_free_text``.
+    """
+    from src import coding
+
+    return coding.apply(export.data, export.path, codebook or load_codebook())
+
+
 def apply_exclusions(data: pd.DataFrame, codebook: Codebook | None = None):
     """Split respondents into the analysis sample and the excluded.
 
