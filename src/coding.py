@@ -355,6 +355,7 @@ SHEET_COLUMNS = ["resp_id", "felt", "svar", "forslag", "forslag_tema", "begrunne
                  "forsker", "merknad", "status", "tidligere_forsker", "svar_sha256"]
 REQUIRED_COLUMNS = ("resp_id", "forsker", "svar_sha256")
 STATUS_CHANGED = "svaret er endret siden vurderingen: vurder på nytt (den gamle vurderingen står i tidligere_forsker)"
+STATUS_CHANGED_UNREVIEWED = "svaret er endret i eksporten"
 STATUS_GONE = "ikke i eksporten"
 CODE_LIST = "kodeliste.csv"
 
@@ -457,13 +458,14 @@ def update_sheet(path: Path, frame: Frame, current, decided: dict[int, int] | No
             continue
         felt, svar = now[rid]
         if r.get("svar_sha256") != answer_hash(svar):
+            status = STATUS_CHANGED if r.get("forsker") else STATUS_CHANGED_UNREVIEWED
             if r.get("forsker"):
                 r["tidligere_forsker"] = r["forsker"]
-            r.update(forsker="", felt=felt, svar=svar, svar_sha256=answer_hash(svar), status=STATUS_CHANGED)
+            r.update(forsker="", felt=felt, svar=svar, svar_sha256=answer_hash(svar), status=status)
             stats["changed"] += 1
         else:
-            if r.get("status") == STATUS_GONE:
-                r["status"] = ""
+            if r.get("status") == STATUS_GONE or (r.get("status") and r.get("forsker")):
+                r["status"] = ""   # back in the export, or decided again after the flag
             stats["kept"] += 1
         fill(r, svar)
     for rid in sorted(set(now) - set(by_id), key=int):
@@ -586,7 +588,8 @@ def agreement_table(summary, codebook: Codebook | None = None, lang: str = "nb")
     cb = codebook or load_codebook()
     return pd.DataFrame({
         "Spørsmål": [cb.label(v, lang) for v in summary["variable"]],
-        "Svar": summary["n_answers"], "Gjennomgått": summary["n_reviewed"], "Endret av forsker": summary["n_changed"],
+        "Antall svar": summary["n_answers"], "Antall gjennomgått": summary["n_reviewed"],
+        "Antall endret av forsker": summary["n_changed"],
         "Samsvar (prosent)": summary["agreement_pct"], "Kappa": summary["kappa"],
         "KI nedre": summary["kappa_low"], "KI øvre": summary["kappa_high"],
     })
