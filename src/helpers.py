@@ -53,6 +53,12 @@ def validate_export(path: str | Path, codebook: Codebook | None = None) -> Expor
         apply_exclusions(export.data, cb)
     except NoSampleError as exc:
         raise ExportError(export.path, [str(exc)]) from None
+    from src.coding import CodingError
+
+    try:   # the researcher's review sheets of the open answers (a decision that is no theme)
+        code_open_answers(export, cb)
+    except CodingError as exc:
+        raise ExportError(export.path, str(exc).splitlines()[1:]) from None
     return export
 
 

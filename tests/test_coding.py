@@ -343,3 +343,34 @@ def test_a_real_shaped_export_builds_and_no_answer_reaches_an_output(tmp_path, s
             leaks += [(f.name, t) for t in texts if t.encode("utf-8") in body
                       or json.dumps(t)[1:-1].encode() in body]
     assert not leaks, leaks[:10]
+
+
+def test_the_review_sheets_are_an_input_of_01_cleaning(tmp_path, codebook):
+    """A researcher's saved decision re-runs 01_cleaning: its sheets are file dependencies of the step."""
+    from src import pipeline
+
+    raw = tmp_path / "export.sav"
+    raw.write_bytes(b"not read here")
+    coding.write_review_sheets(raw, _data(codebook, {1: "Turnus"}), codebook)
+    params = {"raw_path": str(raw), "derived_dir": str(tmp_path / "d"), "reports_dir": str(tmp_path / "r"),
+              "weighted": True, "lang": "nb", "alpha": 0.05, "min_cell": 5}
+    tasks = {t["basename"]: t for t in pipeline.tasks(params)["task_notebooks"]()}
+    deps = set(tasks["nb:01_cleaning"]["file_dep"])
+    sheets = {str(p) for p in coding.sheet_files(raw)}
+    assert sheets and sheets <= deps
+    assert str(paths.review_dir(raw) / coding.CODE_LIST) not in deps     # the code list is for the researcher
+    assert not sheets & set(tasks["nb:03_role"]["file_dep"])
+
+
+def test_a_bad_decision_stops_the_build_before_any_notebook(tmp_path, synthetic_frame, codebook):
+    """The build's input check (validate_export) reads the review sheets too, and names the bad entry."""
+    raw = tmp_path / "surveyxact.sav"
+    synthesize.write_sav(synthesize.without_coded_columns(synthetic_frame, codebook), raw, codebook)
+    export = h.read_export(raw, codebook)
+    coding.write_review_sheets(raw, export.data, codebook)
+    sheet = coding.sheet_path(raw, coding.load_frames(codebook)["future_input_theme"])
+    first = coding.read_sheet(sheet)[0]["resp_id"]
+    _edit(sheet, {first: "Kurs"}, delimiter=";")
+    with pytest.raises(h.ExportError) as err:
+        h.validate_export(raw, codebook)
+    assert f"future_input_theme.csv, line 2 (resp_id {first}): forsker = 'Kurs' is not a code" in str(err.value)
