@@ -625,10 +625,10 @@ def main(argv: list[str] | None = None) -> int:
     if not raw:
         raw = (yaml.safe_load(paths.PARAMS.read_text(encoding="utf-8")) or {}).get("raw_path")
     raw = paths.resolve(raw)
-    if raw == paths.SYNTHETIC_EXPORT and not raw.exists():
-        from src.synthesize import generate
-
-        generate(raw)
+    if not raw.exists():
+        hint = " (the synthetic one: make synth)" if raw == paths.SYNTHETIC_EXPORT else ""
+        print(f"The export {paths.relative(raw)} does not exist{hint}.", file=sys.stderr)
+        return 1
     cb = load_codebook()
     export = read_export(raw, cb)
     stats = write_review_sheets(raw, export.data, cb)
