@@ -400,11 +400,14 @@ def _atomic_write_text(path: Path, text: str, encoding: str) -> None:
 
 
 def write_sheet(path: Path, rows: list[dict]) -> None:
+    """Write a review sheet; columns the researcher added are kept (after the sheet's own)."""
+    extra = list(dict.fromkeys(k for r in rows for k in r if k not in SHEET_COLUMNS))
+    columns = SHEET_COLUMNS + extra
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SHEET_COLUMNS, delimiter=";", extrasaction="ignore", lineterminator="\r\n")
+    w = csv.DictWriter(buf, fieldnames=columns, delimiter=";", extrasaction="ignore", lineterminator="\r\n")
     w.writeheader()
     for r in rows:
-        w.writerow({c: r.get(c, "") for c in SHEET_COLUMNS})
+        w.writerow({c: r.get(c, "") for c in columns})
     _atomic_write_text(path, buf.getvalue(), "utf-8-sig")   # BOM: Excel reads the file as UTF-8
 
 

@@ -163,14 +163,16 @@ def _data(codebook, answers: dict[int, str]) -> pd.DataFrame:
     return pd.DataFrame({codebook.id: list(answers), "insufficient_time_reason_text": list(answers.values())})
 
 
-def _edit(path: Path, decisions: dict[str, str], delimiter=","):
+def _edit(path: Path, decisions: dict[str, str], delimiter=",", extra: dict[str, str] | None = None):
     """A researcher's edit, saved back the way LibreOffice's default CSV does (comma, no BOM)."""
     rows = coding.read_sheet(path)
     for r in rows:
         if r["resp_id"] in decisions:
             r["forsker"] = decisions[r["resp_id"]]
+        for col, value in (extra or {}).items():
+            r.setdefault(col, value)
     with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=coding.SHEET_COLUMNS, delimiter=delimiter)
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=delimiter)
         w.writeheader()
         w.writerows(rows)
 
@@ -186,13 +188,14 @@ def test_review_round_trip(tmp_path, codebook):
     assert rows["101"]["forslag"] == "3" and rows["101"]["begrunnelse"] and rows["102"]["forslag"] == "4"
 
     # the researcher decides two rows (one agrees, one changes the proposal; a label is fine too)
-    _edit(sheet, {"101": "3", "103": "Økonomiske begrensninger"})
+    _edit(sheet, {"101": "3", "103": "Økonomiske begrensninger"}, extra={"andre_koder": "sjekk"})
     # the export changes: 102's answer is rewritten, 104 is new
     second = {101: first[101], 102: "Lederen prioriterer ikke vervet", 103: first[103], 104: "Jobber turnus"}
     stats = coding.write_review_sheets(raw, _data(codebook, second), codebook)["insufficient_time_theme"]
     assert (stats["added"], stats["kept"], stats["changed"]) == (1, 2, 1)
     rows = {r["resp_id"]: r for r in coding.read_sheet(sheet)}
     assert rows["101"]["forsker"] == "3" and rows["103"]["forsker"] == "Økonomiske begrensninger"   # kept
+    assert rows["101"]["andre_koder"] == "sjekk"                     # a column the researcher added stays
     assert rows["104"]["forsker"] == "" and rows["104"]["forslag"] == "6"
     assert rows["102"]["status"] == coding.STATUS_CHANGED_UNREVIEWED and rows["102"]["tidligere_forsker"] == ""
 
