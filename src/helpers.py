@@ -82,7 +82,7 @@ def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = No
     return coding.agreement_table(summary, codebook or load_codebook(), lang)
 
 
-def coding_summary(ch: "Chapter", summary: pd.DataFrame) -> str:
+def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False) -> str:
     """Record the review figures per open question in the results and say them in a paragraph."""
     parts = []
     for r in summary.itertuples(index=False):
@@ -107,7 +107,11 @@ def coding_summary(ch: "Chapter", summary: pd.DataFrame) -> str:
         if "eksport" in r.review_source:
             text += " (forskerens temaer fra eksportens egne kodekolonner)"
         parts.append(f"- {text}.")
-    return "Per spørsmål:\n\n" + "\n".join(parts)
+    text = "Per spørsmål:\n\n" + "\n".join(parts)
+    if synthetic:
+        text += ("\n\nI de syntetiske dataene er «forskerens» tema det temaet svaret ble skrevet for (generatoren fyller "
+                 "ut gjennomgangsarkene), så samsvaret måler reglene mot en kjent fasit, ikke en virkelig gjennomgang.")
+    return text
 
 
 def _not_coded(variable: str, ch: "Chapter") -> int:
