@@ -10,6 +10,7 @@
 #   make lab                  JupyterLab on the project, with the project's kernel
 #   make synth                regenerate the synthetic export
 #   make fidelity             score the synthetic export against every published number
+#   make coding               write/update the review sheets of the open answers (ARGS="--raw data/raw/<export>.sav")
 #   make clean                remove derived data and reports (keeps .venv)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -18,7 +19,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: book test bench lab synth fidelity clean distclean venv
+.PHONY: book test bench lab synth fidelity coding clean distclean venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -53,6 +54,9 @@ synth: $(STAMP)
 
 fidelity: $(STAMP)
 	$(PY) -m src.fidelity --misses $(ARGS)
+
+coding: $(STAMP)
+	$(PY) -m src.coding $(ARGS)
 
 clean:
 	rm -rf data/derived/*.parquet data/derived/*.json reports/executed reports/tables reports/figures \

@@ -106,7 +106,8 @@ def ensure_input(params: dict) -> Path:
     return raw
 
 
-VALIDATION_INPUTS = ("data/codebook.yml", "src/export.py", "src/helpers.py", "src/codebook.py", "src/inputs.py")
+VALIDATION_INPUTS = ("data/codebook.yml", "src/export.py", "src/helpers.py", "src/codebook.py", "src/inputs.py",
+                     "src/coding.py")
 
 
 def validate_input(params: dict, raw: Path) -> None:
@@ -124,6 +125,10 @@ def validate_input(params: dict, raw: Path) -> None:
     key = hashlib.sha256(sha256(raw).encode())
     for rel in VALIDATION_INPUTS:
         key.update((paths.ROOT / rel).read_bytes())
+    from src.coding import sheet_files
+
+    for sheet in sheet_files(raw):   # the researcher's review sheets are checked with the export
+        key.update(sheet.read_bytes())
     stamp = paths.resolve(params["reports_dir"]) / STATE_DIR / "validated-input"
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() == key.hexdigest():
         return

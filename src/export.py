@@ -19,6 +19,7 @@ import pandas as pd
 
 from src import paths
 from src.codebook import Codebook
+from src.coding import coded_variables
 from src.inputs import is_synthetic, read_manifest, sha256  # noqa: F401  (re-exported)
 
 SUPPORTED = {".sav": "SPSS", ".csv": "CSV (UTF-8)"}
@@ -139,7 +140,8 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
 
     by_source = codebook.by_source()
     ignored = set(codebook.survey.get("ignore_columns") or [])
-    missing_cols = [s for s in by_source if s not in raw.columns]
+    coded = coded_variables(codebook)   # themes made from the free text by src/coding.py: their columns are optional
+    missing_cols = [s for s in by_source if s not in raw.columns and by_source[s].name not in coded]
     for s in missing_cols:
         v = by_source[s]
         problems.append(f"column '{s}' ({v.name}: {v.label}) is missing from the export")

@@ -33,7 +33,8 @@ def prepare(raw_path, cb=None):
     """(sample, excluded) as 01_cleaning makes them."""
     cb = cb or load_codebook()
     export = h.read_export(raw_path, cb)
-    sample, excluded, _ = h.apply_exclusions(export.data, cb)
+    data, _ = h.code_open_answers(export, cb)
+    sample, excluded, _ = h.apply_exclusions(data, cb)
     return h.apply_recodes(sample, cb), h.apply_recodes(excluded, cb)
 
 

@@ -54,7 +54,71 @@ def validate_export(path: str | Path, codebook: Codebook | None = None) -> Expor
         apply_exclusions(export.data, cb)
     except NoSampleError as exc:
         raise ExportError(export.path, [str(exc)]) from None
+    from src.coding import CodingError
+
+    try:   # the researcher's review sheets of the open answers (a decision that is no theme)
+        code_open_answers(export, cb)
+    except CodingError as exc:
+        raise ExportError(export.path, str(exc).splitlines()[1:]) from None
     return export
+
+
+def code_open_answers(export: Export, codebook: Codebook | None = None):
+    """The open answers' themes (src/coding.py): ``(data with the theme columns, review figures)``.
+
+    The researcher's reviewed theme where the review sheets (next to the
+    export, ``coding/<export name>/``) or the export's own coded columns have
+    one, the rules' proposal otherwise. The free text itself stays in
+    ``data`` until ``drop_free_text``.
+    """
+    from src import coding
+
+    return coding.apply(export.data, export.path, codebook or load_codebook())
+
+
+def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:
+    """The review figures of the open answers, one row per question (counts and agreement, never text)."""
+    from src import coding
+
+    return coding.agreement_table(summary, codebook or load_codebook(), lang)
+
+
+def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False) -> str:
+    """Record the review figures per open question in the results and say them in a paragraph."""
+    parts = []
+    for r in summary.itertuples(index=False):
+        key = f"coding.{r.variable}"
+        for field in ("n_answers", "n_reviewed", "n_changed", "n_stale", "agreement_pct", "kappa", "kappa_low",
+                      "kappa_high"):
+            value = getattr(r, field)
+            ch.result(f"{key}.{field}", None if pd.isna(value) else value)
+        label = ch.codebook.label(r.variable, "nb")
+        if r.n_reviewed == 0:
+            text = (f"{label}: {r.n_answers} svar, ingen gjennomgått ennå; temaene er regelforslagene "
+                    f"({r.n_not_coded} uten treff står som «{ch.codebook.value_labels(r.variable)[_not_coded(r.variable, ch)]}»)")
+        else:
+            text = (f"{label}: {r.n_answers} svar, {r.n_reviewed} gjennomgått av forsker, som endret "
+                    f"{r.n_changed} av forslagene (samsvar {ch.fmt(r.agreement_pct)} prosent, kappa "
+                    f"{ch.fmt(r.kappa, 2)}, 95 % KI {ch.fmt(r.kappa_low, 2)}–{ch.fmt(r.kappa_high, 2)})")
+            if r.n_reviewed < r.n_answers:
+                text += f"; for de {r.n_answers - r.n_reviewed} som ikke er gjennomgått, brukes forslaget"
+        if r.n_stale:
+            text += (f"; {r.n_stale} svar er endret i eksporten siden de ble vurdert, så der brukes forslaget til "
+                     "de er vurdert på nytt (`make coding` markerer dem)")
+        if "eksport" in r.review_source:
+            text += " (forskerens temaer fra eksportens egne kodekolonner)"
+        parts.append(f"- {text}.")
+    text = "Per spørsmål:\n\n" + "\n".join(parts)
+    if synthetic:
+        text += ("\n\nI de syntetiske dataene er «forskerens» tema det temaet svaret ble skrevet for (generatoren fyller "
+                 "ut gjennomgangsarkene), så samsvaret måler reglene mot en kjent fasit, ikke en virkelig gjennomgang.")
+    return text
+
+
+def _not_coded(variable: str, ch: "Chapter") -> int:
+    from src import coding
+
+    return coding.load_frames(ch.codebook)[variable].not_coded
 
 
 def apply_exclusions(data: pd.DataFrame, codebook: Codebook | None = None):

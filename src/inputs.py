@@ -85,7 +85,7 @@ def write_manifest(files: dict[str, str], manifest: Path = paths.RAW_MANIFEST) -
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-GENERATOR_INPUTS = ["src/synthesize.py", "src/calibrate.py", "src/measures.py", "data/codebook.yml",
+GENERATOR_INPUTS = ["src/synthesize.py", "src/coding.py", "src/calibrate.py", "src/measures.py", "data/codebook.yml",
                     "data/reference/published.yml", "data/reference/measures.yml", "data/reference/synthesis.yml"]
 
 
@@ -107,8 +107,9 @@ def is_current(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEE
     generator's record of it (else it would count as real data: see ``is_synthetic``)."""
     out = paths.resolve(out)
     fp = fingerprint_file(out)
+    sheets = paths.review_dir(out)   # the generator also writes the review sheets of its open answers
     return (out.exists() and fp.exists() and fp.read_text().strip() == fingerprint(seed, size)
-            and synthetic_record_file(out).exists())
+            and synthetic_record_file(out).exists() and sheets.is_dir() and any(sheets.glob("*.csv")))
 
 
 # -- the synthetic export, recognised by its content ---------------------------

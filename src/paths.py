@@ -46,6 +46,17 @@ BOOK_DIR = "book"
 RESULTS_FILE = "results.json"
 
 
+def review_dir(raw_path: str | Path) -> Path:
+    """Where the review sheets of the open answers of the export ``raw_path`` live (src/coding.py).
+
+    Next to the export, in ``coding/<export name>/`` (``data/raw/coding/...`` for
+    an export in data/raw, git-ignored): they hold free text, so they stay with
+    the raw data, one folder per export.
+    """
+    raw = resolve(raw_path)
+    return raw.parent / "coding" / raw.stem
+
+
 def resolve(path: str | Path) -> Path:
     """Return ``path`` as an absolute path, relative paths taken from the repo root."""
     p = Path(path).expanduser()

@@ -123,6 +123,13 @@ def reference_files() -> list[Path]:
     return [paths.CODEBOOK, *refs, paths.ROOT / "requirements.txt"]
 
 
+def review_sheets(raw_path) -> list[Path]:
+    """The review sheets of the export's open answers (src/coding.py), which 01_cleaning reads."""
+    from src.coding import sheet_files
+
+    return sheet_files(raw_path)
+
+
 # -- running one notebook -------------------------------------------------------
 
 def execute(name: str, params: dict, reports_dir: str, reads_results: bool = False, in_book: bool = True):
@@ -274,6 +281,7 @@ def tasks(params: dict, renderer: str = "auto") -> dict:
                 targets = [out_dir / paths.EXECUTED_DIR / f"{name}.ipynb", out_dir / paths.RESULTS_DIR / f"{name}.json"]
                 if name == order[0]:
                     deps.append(paths.resolve(params["raw_path"]))
+                    deps += review_sheets(params["raw_path"])   # the researcher's coding of the open answers
                     targets += [derived / f for f in DERIVED_FILES]
                 else:
                     deps += [derived / f for f in DERIVED_FILES]

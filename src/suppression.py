@@ -282,7 +282,8 @@ class HiddenTest:
         self.alpha = getattr(test, "alpha", 0.05)
         self.detail = {}
 
-    def describe(self, lang: str | None = None) -> str:
+    def describe(self, lang: str | None = None, variant: bool = False) -> str:
+        """Said in place of the statistic (``variant`` as ``TestResult.describe``: nothing of the test is shown)."""
         if (lang or self.lang) == "en":
             return f"not shown: a group has fewer than {self.k} answers"
         return f"ikke vist: en av gruppene har færre enn {self.k} svar"

@@ -800,10 +800,47 @@ def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None =
     return hashlib.sha256(bytes(data)).hexdigest()
 
 
+def without_coded_columns(frame: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
+    """The export as SurveyXact gives it: free text, but none of the coded theme columns (``s_17_kode`` …).
+
+    ``synthesize`` makes the theme each open answer was written for (the
+    generator's truth); a real export has only the text, coded by
+    src/coding.py and the researcher's review.
+    """
+    from src.coding import load_frames
+
+    cb = codebook or load_codebook()
+    coded = [cb.variables[name].source for name in load_frames(cb)]
+    return frame.drop(columns=[c for c in coded if c in frame])
+
+
+def write_synthetic_reviews(out: str | Path, frame: pd.DataFrame, codebook: Codebook | None = None) -> list[Path]:
+    """The review sheets of the synthetic export, the researcher's column filled in with the intended theme.
+
+    The generator owns these sheets (its answers change with its inputs): they
+    are written afresh. So the default build takes every theme from a
+    completed review, as the report did, and the agreement figures measure the
+    rules against the theme each answer was written for.
+    """
+    from src import coding
+
+    cb = codebook or load_codebook()
+    folder = paths.review_dir(out)
+    for old in folder.glob("*.csv") if folder.is_dir() else []:
+        old.unlink()
+    frames = coding.load_frames(cb)
+    names = [cb.id] + [t for f in frames.values() for t in f.texts] + list(frames)
+    data = frame[[cb.variables[n].source for n in names]].set_axis(names, axis=1)
+    coding.write_review_sheets(out, data, cb)
+    return coding.sheet_files(out)
+
+
 def generate(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED, size: float = 1.0) -> Path:
-    """Synthesize, write the .sav, record it in the manifest and note what it was made from."""
+    """Synthesize, write the .sav (free text, no coded columns) and its review sheets, record it in the manifest."""
     out = paths.resolve(out)
-    digest = write_sav(synthesize(seed=seed, size=size), out)
+    frame = synthesize(seed=seed, size=size)
+    digest = write_sav(without_coded_columns(frame), out)
+    write_synthetic_reviews(out, frame)
     fingerprint_file(out).write_text(fingerprint(seed, size) + "\n", encoding="utf-8")
     write_synthetic_record(out, FILE_LABEL)   # what makes it synthetic: these bytes, this label
     if out.parent == paths.RAW:
