@@ -434,13 +434,13 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
     """A pipe table (renders in Quarto HTML and PDF, and in the fallback book).
 
     ``hidden``: a boolean frame like ``table``; its True cells are printed as ``hidden_text`` (e.g. «<5»).
+    The separator dashes follow each column's width (its longest word for the header, its longest
+    cell, at most ``MAX_DASHES``): Pandoc sizes the columns of a pipe table wider than 72 characters
+    by them, so a label column gets room and a number column stays narrow.
     """
     decimals = decimals or {}
     cols = list(table.columns)
-    lines = ["| " + " | ".join(str(c) for c in cols) + " |"]
-    aligns = ["--:" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
-              else ":--" for c in cols]
-    lines.append("|" + "|".join(aligns) + "|")
+    rows = []
     for i, (_, row) in enumerate(table.iterrows()):
         cells = []
         for c in cols:
@@ -451,8 +451,42 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
                 cells.append(fmt_number(v, decimals.get(c, 0), lang))
             else:
                 cells.append(str(v).replace("|", "\\|"))
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    header = [str(c).replace("|", "\\|") for c in cols]
+    widths = []
+    for j, c in enumerate(cols):
+        longest_word = max((len(w) for w in header[j].split()), default=1)
+        longest_cell = max((len(r[j]) for r in rows), default=1)
+        widths.append(min(MAX_DASHES, max(3, longest_word, longest_cell)))
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) for c in cols]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(("-" * (w - 1) + ":") if num else (":" + "-" * (w - 1))
+                            for w, num in zip(widths, numeric)) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
+
+
+MAX_DASHES = 40   # a long label column gets at most this share (in characters) against the others
+
+
+def printed_form(shown: pd.DataFrame, full: str, name: str, pdf: dict, decimals, lang: str,
+                 hidden: pd.DataFrame | None = None, hidden_text: str = "") -> str:
+    """The whole table for HTML, a shorter one for the PDF (Quarto's content-visible), with a note."""
+    rows = pdf.get("rows")
+    keep = pd.Series(True, index=shown.index) if rows is None else pd.Series(rows, index=shown.index).fillna(False)
+    columns = [c for c in (pdf.get("columns") or list(shown.columns)) if c in shown.columns]
+    short = shown.loc[keep.to_numpy(), columns]
+    short_hidden = None if hidden is None else hidden.loc[keep.to_numpy(), columns]
+    what = []
+    if rows is not None:
+        what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
+    if len(columns) < len(shown.columns):
+        what.append(f"kolonnene {', '.join(columns)}")
+    note = (f"*Trykt her: {' og '.join(what)}. Hele tabellen står i HTML-utgaven av boka og i "
+            f"`reports/tables/{name}.csv`.*")
+    return (f'::: {{.content-visible when-format="html"}}\n{full}\n:::\n\n'
+            f'::: {{.content-hidden when-format="html"}}\n'
+            f"{markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text)}\n\n{note}\n:::")
 
 
 def _display_markdown(text: str) -> None:
@@ -623,7 +657,8 @@ class Chapter:
         return suppression.threshold(self.min_cell, synthetic)
 
     def table(self, table: pd.DataFrame, name: str, decimals: dict[str, int] | None = None,
-              show: bool = True, support: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
+              show: bool = True, support: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+              pdf: dict | None = None) -> pd.DataFrame:
         """Write ``reports/tables/<name>.csv`` (unrounded) and show it rounded; return the table as written.
 
         On real data, cells resting on fewer than ``min_cell`` respondents are
@@ -631,6 +666,11 @@ class Chapter:
         footnote. ``support`` gives each cell's (counts, bases); by default
         'Antall…' columns are counts and 'Prosent…' columns count their row's
         respondents.
+
+        ``pdf``: a shorter printed form of a table too long or too wide for an A4 page, as
+        ``{"rows": <boolean Series or None>, "rows_text": "<which rows, in words>", "columns": [...]}``;
+        the PDF shows it with a note saying where the whole table is (the HTML book shows it whole,
+        and the CSV has it whole).
         """
         from src import suppression
 
@@ -656,6 +696,8 @@ class Chapter:
             text = markdown_table(shown, decimals, self.lang, hidden=shown_hidden, hidden_text=f"<{k}")
             if hidden is not None:
                 text += "\n\n" + suppression.footnote(int(hidden.to_numpy().sum()), k, self.lang)
+            if pdf:
+                text = printed_form(shown, text, name, pdf, decimals, self.lang, shown_hidden, f"<{k}")
             _display_markdown(text)
         return table
 

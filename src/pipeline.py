@@ -371,7 +371,10 @@ class Progress:
 
     def add_failure(self, task, fail):
         self.started.pop(task.name, None)
-        msg = fail.message if hasattr(fail, "message") and fail.message else fail.get_msg()
+        # the exception's own text (e.g. Quarto's error lines), not doit's «PythonAction Error»
+        exc = getattr(fail, "exception", None)
+        msg = str(exc) if exc is not None and str(exc) else (
+            fail.message if getattr(fail, "message", None) else fail.get_msg())
         self.failures.append(msg.strip())
         self._line(f"FAILED {task.name}")
 

@@ -26,13 +26,24 @@ STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
 
 
 def anchor(lookup: dict) -> str | None:
-    """The Quarto cross-reference label of a table or figure (tbl-tNN / fig-fNN)."""
+    """The anchor of a report table or figure in the book (tabell-13 / figur-8; src/captions.py writes them)."""
     t = lookup.get("table", "")
-    if t.startswith("tabell_"):
-        return f"tbl-t{t[7:]}"
-    if t.startswith("figur_"):
-        return f"fig-f{t[6:]}"
+    if t.startswith("tabell_") and t[7:].isdigit():
+        return f"tabell-{int(t[7:])}"
+    if t.startswith("figur_") and t[6:].isdigit():
+        return f"figur-{int(t[6:])}"
     return None
+
+
+STATUS_WORDS = {"ok": "ok", "avvik": "avvik", "inconsistent": "selvmotsigende", "ekstern": "ekstern",
+                "mangler": "mangler"}   # the status as the appendix prints it (Norwegian)
+
+
+def _shown(value):
+    """A published or reproduced value for the appendix: significance verdicts as Ja/Nei."""
+    if isinstance(value, (bool, np.bool_)):
+        return "Ja" if value else "Nei"
+    return value
 
 
 def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None = None) -> pd.DataFrame:
@@ -105,6 +116,8 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
         view = off.assign(Tall=[f"[{r.label}]({r.link})" for r in off.itertuples()])[
             ["Tall", "source", "group", "published", "reproduced", "tolerance", "status"]]
         view.columns = ["Tall", "Kilde", "Gruppe", "Rapporten", "Reprodusert", "Toleranse", "Status"]
+        view = view.assign(Rapporten=view["Rapporten"].map(_shown), Reprodusert=view["Reprodusert"].map(_shown),
+                           Status=view["Status"].map(lambda v: STATUS_WORDS.get(v, v)))
         parts.append("Tall utenfor toleransen:\n\n" + h.markdown_table(view.fillna(""), {"Reprodusert": 2}, lang))
     return "\n".join(parts) + "\n"
 
