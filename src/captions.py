@@ -1,15 +1,31 @@
-"""Captions with provenance, in the book's language: a step run on the executed notebooks.
+"""Captions with provenance and the report's numbers, in the book's language: a step run on the executed notebooks.
 
 After papermill has executed the chapters (``reports/executed/*.ipynb``) and
-before the book is rendered, :func:`annotate_book` rewrites every table and
-figure caption (the ``#| tbl-cap`` / ``#| fig-cap`` cell options) so that it
+before the book is rendered, :func:`annotate_notebook` turns every table and
+figure caption (the ``#| label`` + ``#| tbl-cap`` / ``#| fig-cap`` cell options
+the notebook carries) into a caption output of the cell that
 
+* carries the report's number when the cell reproduces one of its tables or
+  figures (label ``tbl-t13`` -> «Tabell 13», ``fig-f08`` -> «Figur 8»), and the
+  compendium's own number otherwise («Tabell K5.1»: chapter 5, its first own
+  table), with an anchor (``tabell-13``, ``figur-8``, ``tabell-k5-1``);
 * is in the book's language: the notebook's Norwegian caption, or, when the
   notebooks ran with ``lang: en``, the English caption for the cell's label
   from ``data/reference/captions_en.yml``;
 * ends with its source: a link to the notebook cell that made it and the data
-  it was made from, e.g. ``… (Kilde: [07_usefulness.ipynb, celle 12](notebook-view/07_usefulness.html#cell-fig-f08)
-  · data verneombud_2024_synthetic.sav, sha256 1a2b3c4d)``.
+  it was made from, e.g. ``Tabell 2: … (Kilde: [02_sample.ipynb, celle 5](notebook-view/02_sample.html#cell-tbl-t02)
+  · data verneombud_2024_synthetic.sav, sha256 1a2b3c4d)``; in the PDF the
+  source is plain text (Quarto cuts a relative link with a ``#`` to a bare
+  fragment in a single-file book, which typst refuses).
+
+Quarto cannot give a float a number by hand, so the caption is a div of our
+own (``::: {#tabell-13 .book-caption}``) and the label and caption options are
+taken out of the executed copy (kept in the cell's metadata, ``compendium.*``):
+Quarto makes no float of the cell, numbers nothing its own way, and never
+splits a cell with several outputs into sub-figures. The fallback renderer
+shows the same caption from the output's metadata. Table captions go above the
+outputs, figure captions right after the figure. The prose's «tabell 13» /
+«figur 8» become links to the table or figure the book shows under that number.
 
 The link target is a *notebook view* this step writes beside the executed
 notebooks (``reports/executed/notebook-view/<notebook>.html``, with a copy of
@@ -21,14 +37,12 @@ so it works in both renderers: Quarto writes the chapter
 and copies ``reports/executed/notebook-view/`` beside it (``project: resources``
 in ``_quarto.yml``); the nbconvert fallback writes the chapter to
 ``<book>/07_usefulness.html`` and copies the folder to ``<book>/notebook-view/``.
-Quarto's own ``notebook-links``/``notebook-view`` only cover cells embedded with
-``{{< embed >}}``, and their page names and anchors are Quarto internals that
-could not be checked here; this page is the same in both books and tested.
 
 The step is idempotent and cheap: the caption as the notebook wrote it is kept
-in the cell's metadata (``compendium.caption``) and every run starts from it,
-so running twice never appends twice; a notebook (or view page) whose content
-would not change is not rewritten (its file time stays, for incremental builds).
+in the cell's metadata (``compendium.tbl-cap``/``fig-cap``) and every run starts
+from it, so running twice never appends twice; a notebook (or view page) whose
+content would not change is not rewritten (its file time stays, for
+incremental builds).
 """
 
 from __future__ import annotations

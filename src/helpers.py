@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal
@@ -453,11 +454,7 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
                 cells.append(str(v).replace("|", "\\|"))
         rows.append(cells)
     header = [str(c).replace("|", "\\|") for c in cols]
-    widths = []
-    for j, c in enumerate(cols):
-        longest_word = max((len(w) for w in header[j].split()), default=1)
-        longest_cell = max((len(r[j]) for r in rows), default=1)
-        widths.append(min(MAX_DASHES, max(3, longest_word, longest_cell)))
+    widths = column_widths(header, rows)
     numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) for c in cols]
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join(("-" * (w - 1) + ":") if num else (":" + "-" * (w - 1))
@@ -467,22 +464,53 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
 
 
 MAX_DASHES = 40   # a long label column gets at most this share (in characters) against the others
+MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+LINE_BUDGET = 96  # characters of 9 pt table text across the A4 text column (16 cm) of the PDF
+
+
+def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
+    """Separator dashes per column: what each column needs, squeezed to fit one A4 line.
+
+    A column needs at least its longest word (header or cell) plus a character of padding,
+    which never wraps; it wants its longest cell (at most ``MAX_DASHES``). When the wants add up
+    to more than ``LINE_BUDGET``, the columns that can wrap share what is left after every
+    column has its minimum, in proportion to how much more they want.
+    """
+    mins, wants = [], []
+    for j, head in enumerate(header):
+        cells = [MD_LINK.sub(r"\1", r[j]) for r in rows]   # a link's target is not shown
+        longest_word = max((len(w) for text in [head, *cells] for w in text.split()), default=1)
+        mins.append(max(3, longest_word + 1))
+        wants.append(max(mins[-1], min(MAX_DASHES, max((len(c) for c in cells), default=1))))
+    if sum(wants) <= LINE_BUDGET:
+        return wants
+    spare = max(0, LINE_BUDGET - sum(mins))
+    extra = [w - m for w, m in zip(wants, mins)]
+    total = sum(extra) or 1
+    return [m + round(spare * e / total) for m, e in zip(mins, extra)]
 
 
 def printed_form(shown: pd.DataFrame, full: str, name: str, pdf: dict, decimals, lang: str,
                  hidden: pd.DataFrame | None = None, hidden_text: str = "") -> str:
     """The whole table for HTML, a shorter one for the PDF (Quarto's content-visible), with a note."""
-    rows = pdf.get("rows")
-    keep = pd.Series(True, index=shown.index) if rows is None else pd.Series(rows, index=shown.index).fillna(False)
-    columns = [c for c in (pdf.get("columns") or list(shown.columns)) if c in shown.columns]
-    short = shown.loc[keep.to_numpy(), columns]
-    short_hidden = None if hidden is None else hidden.loc[keep.to_numpy(), columns]
     what = []
-    if rows is not None:
+    if pdf.get("table") is not None:   # a printed frame the notebook made (no hidden cells: synthetic or none)
+        short, short_hidden = pdf["table"], None
         what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
-    if len(columns) < len(shown.columns):
-        what.append(f"kolonnene {', '.join(columns)}")
-    note = (f"*Trykt her: {' og '.join(what)}. Hele tabellen står i HTML-utgaven av boka og i "
+        if pdf.get("note"):
+            what.append(pdf["note"])
+    else:
+        rows = pdf.get("rows")
+        keep = (pd.Series(True, index=shown.index) if rows is None
+                else pd.Series(rows, index=shown.index).fillna(False)).to_numpy()
+        columns = [c for c in (pdf.get("columns") or list(shown.columns)) if c in shown.columns]
+        short = shown.loc[keep, columns]
+        short_hidden = None if hidden is None else hidden.loc[keep, columns]
+        if rows is not None:
+            what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
+        if len(columns) < len(shown.columns):
+            what.append(f"kolonnene {', '.join(columns)}")
+    note = (f"*Trykt her: {'; '.join(what)}. Hele tabellen står i HTML-utgaven av boka og i "
             f"`reports/tables/{name}.csv`.*")
     return (f'::: {{.content-visible when-format="html"}}\n{full}\n:::\n\n'
             f'::: {{.content-hidden when-format="html"}}\n'
@@ -668,7 +696,8 @@ class Chapter:
         respondents.
 
         ``pdf``: a shorter printed form of a table too long or too wide for an A4 page, as
-        ``{"rows": <boolean Series or None>, "rows_text": "<which rows, in words>", "columns": [...]}``;
+        ``{"rows": <boolean Series or None>, "rows_text": "<which rows, in words>", "columns": [...]}``,
+        or ``{"table": <the printed frame>, "rows_text": ..., "note": "<what changed, in words>"}``;
         the PDF shows it with a note saying where the whole table is (the HTML book shows it whole,
         and the CSV has it whole).
         """
@@ -697,6 +726,8 @@ class Chapter:
             if hidden is not None:
                 text += "\n\n" + suppression.footnote(int(hidden.to_numpy().sum()), k, self.lang)
             if pdf:
+                if pdf.get("table") is not None and self.lang == "en":
+                    pdf = dict(pdf, table=translate_table(pdf["table"], self._english())[0])
                 text = printed_form(shown, text, name, pdf, decimals, self.lang, shown_hidden, f"<{k}")
             _display_markdown(text)
         return table

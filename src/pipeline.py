@@ -371,10 +371,11 @@ class Progress:
 
     def add_failure(self, task, fail):
         self.started.pop(task.name, None)
-        # the exception's own text (e.g. Quarto's error lines), not doit's «PythonAction Error»
-        exc = getattr(fail, "exception", None)
-        msg = str(exc) if exc is not None and str(exc) else (
-            fail.message if getattr(fail, "message", None) else fail.get_msg())
+        # the exception's own text (e.g. Quarto's error lines and the failing format), not doit's
+        # «PythonAction Error»: doit keeps it as the last entry of the formatted traceback
+        last = (getattr(fail, "traceback", None) or [""])[-1]
+        own = re.sub(r"^[\w.]*(Error|Exception): ", "", last.strip()) if last.strip() else ""
+        msg = own or (fail.message if getattr(fail, "message", None) else fail.get_msg())
         self.failures.append(msg.strip())
         self._line(f"FAILED {task.name}")
 

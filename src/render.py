@@ -235,6 +235,7 @@ th{border-bottom:2px solid #adb5bd}
 .book-caption{font-weight:600;margin:1.2rem 0 .3rem}
 .book-caption p{margin:0}
 .caption-source{font-weight:400;color:#6c757d;font-size:.85em}
+.fig-caption{margin:.4rem 0 1.4rem}
 figure{margin:1rem 0}
 figcaption{font-weight:600;margin-top:.3rem}
 img{max-width:100%}
