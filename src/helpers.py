@@ -448,7 +448,9 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
             v = row[c]
             if hidden is not None and c in hidden.columns and bool(hidden[c].iloc[i]):
                 cells.append(hidden_text)
-            elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+            elif isinstance(v, (bool, np.bool_)):   # a verdict as the reader says it (the CSV keeps True/False)
+                cells.append(("Yes" if v else "No") if lang == "en" else ("Ja" if v else "Nei"))
+            elif isinstance(v, (int, float, np.integer, np.floating)):
                 cells.append(fmt_number(v, decimals.get(c, 0), lang))
             else:
                 cells.append(str(v).replace("|", "\\|"))

@@ -71,7 +71,8 @@ def test_pdf_has_the_reports_numbers_and_a_sane_length(quarto_built):
         assert caption in re.sub(r"\s+", " ", text), caption
     assert not re.search(r"Tabell \d+\.\d+:|Figur \d+\.\d+:", text)   # no Quarto numbering of floats
     assert "Kapitel " not in text and "Bilag" not in text
-    assert "Vedlegg A" in text
+    assert "Vedlegg" in text and re.search(r"\bA\.?\s+Avstemming mot rapporten", text)
+    assert not re.search(r"^\s*5\.1\s+Type kurs og læringsform", text, re.M)     # sections are not numbered
 
 
 def test_html_has_no_subfigures_empty_captions_or_empty_folds(quarto_built):
@@ -124,7 +125,7 @@ def test_html_numbers_chapters_by_notebook_and_captions_by_the_report(quarto_bui
     assert "Vedlegg A" in appendix and "Bilag" not in appendix
     index = (book / "index.html").read_text(encoding="utf-8")
     assert "0.1" not in re.sub(r"<[^>]+>", " ", index).split("Status for")[0][-200:]   # front page unnumbered
-    assert PDF in index                                                              # the PDF to download
+    assert f'href="./{PDF}" title="Last ned PDF"' in index                              # the PDF to download
     assert "fonts.googleapis" not in index
 
 
