@@ -32,6 +32,7 @@ CAPTION_NUMBER = re.compile(r"<strong>(Tabell|Figur|Table|Figure) (K?[\d.]+):</s
 def quarto_built(tmp_path_factory):
     """A fresh copy of the project built with Quarto (HTML + PDF), and the fallback of the same chapters."""
     root = paths.copy_project(tmp_path_factory.mktemp("quarto_project"))
+    shutil.copy2(paths.ROOT / ".gitignore", root / ".gitignore")   # Quarto appends to it unless its line is there
     gitignore = (root / ".gitignore").read_bytes()
     proc = subprocess.run([sys.executable, "-m", "src.build", "--renderer", "quarto", "-j", "1"],
                           cwd=root, capture_output=True, text=True, timeout=1800)
