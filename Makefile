@@ -7,6 +7,7 @@
 #   make book ARGS="--force -j 1"   ... re-run everything, one notebook at a time
 #   make test                 run the test suite
 #   make bench                benchmark: cold / no-op / one-chapter rebuilds, compute floor, 10x and 100x size
+#   make serve                look at the built book on http://127.0.0.1:8000 (PORT=...)
 #   make lab                  JupyterLab on the project, with the project's kernel
 #   make synth                regenerate the synthetic export
 #   make fidelity             score the synthetic export against every published number
@@ -19,7 +20,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: book test bench lab synth fidelity coding clean distclean venv
+.PHONY: book test bench lab serve synth fidelity coding clean distclean venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -44,6 +45,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m src.bench $(ARGS)
+
+# Quarto's HTML book uses module scripts, which browsers block from file://: serve it on localhost
+PORT ?= 8000
+serve: $(STAMP)
+	@test -f reports/book/index.html || { echo "no book yet: run make book first"; exit 1; }
+	@echo "The book: http://127.0.0.1:$(PORT)/  (Ctrl-C stops)"
+	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory reports/book
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=.

@@ -155,15 +155,20 @@ def write_provenance(params: dict) -> Path:
 
 def render(params: dict, renderer: str = "auto") -> str:
     """Render the book into reports/book (staged, swapped in at the end)."""
-    from src.render import quarto_available, render_fallback, render_quarto
+    from src.render import install_quarto, quarto_available, render_fallback, render_quarto, version_note
 
     reports = paths.resolve(params["reports_dir"])
     stage = reports / "_book_staging"
     shutil.rmtree(stage, ignore_errors=True)
+    if renderer == "auto" and not quarto_available():
+        install_quarto(log)   # once per .venv: the pinned release from PyPI (needs the internet)
     use_quarto = renderer == "quarto" or (renderer == "auto" and quarto_available())
     if renderer == "quarto" and not quarto_available():
         raise BuildError("--renderer quarto was asked for, but quarto is not on PATH")
     if use_quarto:
+        note = version_note(quarto_available())
+        if note:
+            log(note)
         log("Rendering the book with Quarto (HTML + PDF) …")
         index = render_quarto(stage, reports)
     else:

@@ -1,15 +1,31 @@
-"""Captions with provenance, in the book's language: a step run on the executed notebooks.
+"""Captions with provenance and the report's numbers, in the book's language: a step run on the executed notebooks.
 
 After papermill has executed the chapters (``reports/executed/*.ipynb``) and
-before the book is rendered, :func:`annotate_book` rewrites every table and
-figure caption (the ``#| tbl-cap`` / ``#| fig-cap`` cell options) so that it
+before the book is rendered, :func:`annotate_notebook` turns every table and
+figure caption (the ``#| label`` + ``#| tbl-cap`` / ``#| fig-cap`` cell options
+the notebook carries) into a caption output of the cell that
 
+* carries the report's number when the cell reproduces one of its tables or
+  figures (label ``tbl-t13`` -> «Tabell 13», ``fig-f08`` -> «Figur 8»), and the
+  compendium's own number otherwise («Tabell K5.1»: chapter 5, its first own
+  table), with an anchor (``tabell-13``, ``figur-8``, ``tabell-k5-1``);
 * is in the book's language: the notebook's Norwegian caption, or, when the
   notebooks ran with ``lang: en``, the English caption for the cell's label
   from ``data/reference/captions_en.yml``;
 * ends with its source: a link to the notebook cell that made it and the data
-  it was made from, e.g. ``… (Kilde: [07_usefulness.ipynb, celle 12](notebook-view/07_usefulness.html#cell-fig-f08)
-  · data verneombud_2024_synthetic.sav, sha256 1a2b3c4d)``.
+  it was made from, e.g. ``Tabell 2: … (Kilde: [02_sample.ipynb, celle 5](notebook-view/02_sample.html#cell-tbl-t02)
+  · data verneombud_2024_synthetic.sav, sha256 1a2b3c4d)``; in the PDF the
+  source is plain text (Quarto cuts a relative link with a ``#`` to a bare
+  fragment in a single-file book, which typst refuses).
+
+Quarto cannot give a float a number by hand, so the caption is a div of our
+own (``::: {#tabell-13 .book-caption}``) and the label and caption options are
+taken out of the executed copy (kept in the cell's metadata, ``compendium.*``):
+Quarto makes no float of the cell, numbers nothing its own way, and never
+splits a cell with several outputs into sub-figures. The fallback renderer
+shows the same caption from the output's metadata. Table captions go above the
+outputs, figure captions right after the figure. The prose's «tabell 13» /
+«figur 8» become links to the table or figure the book shows under that number.
 
 The link target is a *notebook view* this step writes beside the executed
 notebooks (``reports/executed/notebook-view/<notebook>.html``, with a copy of
@@ -21,14 +37,12 @@ so it works in both renderers: Quarto writes the chapter
 and copies ``reports/executed/notebook-view/`` beside it (``project: resources``
 in ``_quarto.yml``); the nbconvert fallback writes the chapter to
 ``<book>/07_usefulness.html`` and copies the folder to ``<book>/notebook-view/``.
-Quarto's own ``notebook-links``/``notebook-view`` only cover cells embedded with
-``{{< embed >}}``, and their page names and anchors are Quarto internals that
-could not be checked here; this page is the same in both books and tested.
 
 The step is idempotent and cheap: the caption as the notebook wrote it is kept
-in the cell's metadata (``compendium.caption``) and every run starts from it,
-so running twice never appends twice; a notebook (or view page) whose content
-would not change is not rewritten (its file time stays, for incremental builds).
+in the cell's metadata (``compendium.tbl-cap``/``fig-cap``) and every run starts
+from it, so running twice never appends twice; a notebook (or view page) whose
+content would not change is not rewritten (its file time stays, for
+incremental builds).
 """
 
 from __future__ import annotations
@@ -104,9 +118,12 @@ def labelled_cells(nb) -> list[tuple[int, str, str, str]]:
         if cell.cell_type != "code":
             continue
         opts, _ = cell_options(cell.source)
+        meta = cell.metadata.get(META_KEY) or {}   # an annotated notebook keeps them there
+        label = opts.get("label") or meta.get("label")
         for key in CAPTION_KEYS:
-            if opts.get(key) and opts.get("label"):
-                out.append((i, str(opts["label"]), key, str(opts[key])))
+            caption = meta.get(key) or opts.get(key)
+            if caption and label:
+                out.append((i, str(label), key, str(caption)))
     return out
 
 
@@ -118,18 +135,122 @@ def short_sha(sha: str) -> str:
     return sha[:SHORT_SHA]
 
 
-def source_note(name: str, number: int, label: str, info: dict, lang: str = "nb") -> str:
-    """' (Kilde: [02_sample.ipynb, celle 5](notebook-view/02_sample.html#cell-tbl-t02) · data <file>, sha256 xxxxxxxx)'."""
-    w = WORDS[lang]
-    link = f"{VIEW_DIR}/{name}.html#cell-{label}"
-    return (f" ({w['source']}: [{name}.ipynb, {w['cell']} {number}]({link}) · "
-            f"{w['data']} {md_text(info['file'])}, sha256 {short_sha(info['sha256'])})")   # escaped: from the input
+REPORT_LABEL = re.compile(r"^(tbl)-t(\d+)$|^(fig)-f(\d+)$")   # tbl-t13 = the report's Tabell 13, fig-f08 = Figur 8
+KIND_WORDS = {"nb": {"tbl": "Tabell", "fig": "Figur"}, "en": {"tbl": "Table", "fig": "Figure"}}
+ANCHOR_WORDS = {"tbl": "tabell", "fig": "figur"}
+CAPTION_OUTPUT = "caption"   # output metadata compendium: {"caption": {...}} marks the caption this step writes
 
 
-def _set_option(source: str, key: str, value: str) -> str:
-    """Replace the ``#| key: …`` line of a cell's option header (the value as a YAML/JSON string)."""
-    pattern = re.compile(rf"^(#\|\s*{re.escape(key)}\s*:).*$", re.M)
-    return pattern.sub(lambda m: f"{m.group(1)} {json.dumps(value, ensure_ascii=False)}", source, count=1)
+def chapter_number(name: str) -> str:
+    """'05_course_format' -> '5' (the book numbers chapters by notebook: 01_cleaning is chapter 1)."""
+    m = re.match(r"^(\d+)_", name)
+    return str(int(m.group(1))) if m else name
+
+
+def number_of(label: str, kind: str, name: str, own_counter: dict) -> tuple[str, str]:
+    """(number shown, anchor id) of a captioned cell.
+
+    A cell labelled ``tbl-t<n>``/``fig-f<n>`` reproduces the report's table/figure n and carries
+    its number (Tabell 13, anchor ``tabell-13``). The compendium's own tables and figures are
+    numbered per chapter with a K (Tabell K5.1, anchor ``tabell-k5-1``), so they never look like
+    one of the report's.
+    """
+    m = REPORT_LABEL.match(label)
+    if m and (m.group(1) or m.group(3)) == kind:
+        n = str(int(m.group(2) or m.group(4)))
+        return n, f"{ANCHOR_WORDS[kind]}-{n}"
+    own_counter[kind] = own_counter.get(kind, 0) + 1
+    n = f"K{chapter_number(name)}.{own_counter[kind]}"
+    return n, f"{ANCHOR_WORDS[kind]}-{n.lower().replace('.', '-')}"
+
+
+def report_anchors(notebooks_dir: Path | None = None) -> dict[tuple[str, str], tuple[str, str]]:
+    """('tbl'|'fig', report number) -> (notebook, anchor) for every report table/figure the book reproduces."""
+    notebooks_dir = Path(notebooks_dir or paths.NOTEBOOKS)
+    out = {}
+    for p in sorted(notebooks_dir.glob("*.ipynb")):
+        for _, label, key, _ in labelled_cells(nbformat.read(p, as_version=4)):
+            m = REPORT_LABEL.match(label)
+            if m:
+                kind = key[:3]
+                n = str(int(m.group(2) or m.group(4)))
+                out[(kind, n)] = (p.stem, f"{ANCHOR_WORDS[kind]}-{n}")
+    return out
+
+
+def caption_markdown(cap: dict) -> str:
+    """The caption as Quarto reads it: a div with the anchor id; the provenance link only in HTML.
+
+    In the PDF the source is plain text: Quarto's book filter cuts a relative link with a ``#``
+    to the bare fragment in a single-file book, which typst refuses (a label that does not exist).
+    """
+    src = cap["source"]
+    source = (f"[[{src['text']}]({src['href']})]{{.content-visible when-format=\"html\"}}"
+              f"[{src['text']}]{{.content-hidden when-format=\"html\"}}")
+    return (f"::: {{#{cap['id']} .book-caption .{cap['kind']}-caption}}\n"
+            f"**{cap['word']} {cap['number']}:** {cap['text']} "
+            f"[({src['label']}: {source} · {src['data']})]{{.caption-source}}\n:::")
+
+
+def caption_plain(cap: dict) -> str:
+    """The caption in one line of Markdown (link kept): what the tests compare."""
+    src = cap["source"]
+    return (f"{cap['word']} {cap['number']}: {cap['text']} "
+            f"({src['label']}: [{src['text']}]({src['href']}) · {src['data']})")
+
+
+def caption_output(cap: dict):
+    return nbformat.v4.new_output("display_data", data={"text/markdown": caption_markdown(cap)},
+                                  metadata={META_KEY: {CAPTION_OUTPUT: cap}})
+
+
+def caption_of_output(out) -> dict | None:
+    return ((out.get("metadata") or {}).get(META_KEY) or {}).get(CAPTION_OUTPUT)
+
+
+def _strip_options(source: str, keys) -> str:
+    pattern = re.compile(rf"^#\|\s*({'|'.join(map(re.escape, keys))})\s*:")
+    return "\n".join(line for line in source.splitlines() if not pattern.match(line))
+
+
+MENTION = re.compile(r"(?<![\[\w/#-])([Tt]abell|[Ff]igur)(en)?\s+(\d+)(?![\w\]]|,\d)")
+
+
+def link_mentions(text: str, name: str, anchors: dict) -> str:
+    """«tabell 13» / «figur 8» in prose -> a link to that table/figure (same chapter: #anchor; another: its page).
+
+    Headings, code and text already inside a link are left alone; a number the book does not
+    reproduce stays plain.
+    """
+    out = []
+    in_code = False
+    for line in text.split("\n"):
+        if line.startswith("```"):
+            in_code = not in_code
+        if in_code or line.lstrip().startswith("#") or line.startswith(":::"):
+            out.append(line)
+            continue
+        pieces = re.split(r"(`[^`]*`|\[[^\]]*\]\([^)]*\))", line)   # code spans and links stay as they are
+
+        def repl(m):
+            kind = "tbl" if m.group(1).lower() == "tabell" else "fig"
+            hit = anchors.get((kind, m.group(3)))
+            if not hit:
+                return m.group(0)
+            nb, anchor = hit
+            return f"[{m.group(0)}]({'#' + anchor if nb == name else f'{nb}.ipynb#{anchor}'})"
+
+        for i in range(0, len(pieces), 2):
+            pieces[i] = MENTION.sub(repl, pieces[i])
+        out.append("".join(pieces))
+    return "\n".join(out)
+
+
+def _markdown_text(out) -> str | None:
+    text = (out.get("data") or {}).get("text/markdown")
+    if text is None:
+        return None
+    return text if isinstance(text, str) else "".join(text)
 
 
 def notebook_data_sha(nb) -> str | None:
@@ -149,7 +270,7 @@ def notebook_lang(nb, default: str = "nb") -> str:
 
 
 def annotate_notebook(path: Path, info: dict, lang: str | None = None,
-                      catalogue: dict[str, str] | None = None) -> tuple[bool, list[str]]:
+                      catalogue: dict[str, str] | None = None, link_prose: bool = True) -> tuple[bool, list[str]]:
     """Rewrite the captions of one executed notebook in place.
 
     Returns (changed, labels without an English caption). ``lang`` defaults to
@@ -174,25 +295,63 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
     from src.render import cell_options
 
     name = path.stem
+    words = WORDS[lang]
+    kinds = KIND_WORDS[lang]
+    counter: dict[str, int] = {}
+    anchors = report_anchors() if link_prose else {}
     for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            if link_prose:
+                cell.source = link_mentions(cell.source, name, anchors)
+            continue
         if cell.cell_type != "code":
             continue
+        tags = cell.metadata.get("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) \
+                and not re.search(r"^#\|\s*include\s*:", cell.source, re.M):
+            cell.source = "#| include: false\n" + cell.source   # no empty «Kode» fold at the top of a chapter
         opts, _ = cell_options(cell.source)
-        label = opts.get("label")
-        keys = [k for k in CAPTION_KEYS if opts.get(k)]
+        meta = cell.metadata.get(META_KEY) or {}
+        label = opts.get("label") or meta.get("label")
+        keys = [k for k in CAPTION_KEYS if opts.get(k) or meta.get(k)]
+        outputs = [o for o in cell.get("outputs", []) if caption_of_output(o) is None]
+        if link_prose:
+            for o in outputs:
+                md = _markdown_text(o)
+                if md is not None:
+                    o["data"]["text/markdown"] = link_mentions(md, name, anchors)
         if not label or not keys:
+            cell.outputs = outputs
             continue
         meta = cell.metadata.setdefault(META_KEY, {})
+        meta["label"] = str(label)
         for key in keys:
-            original = meta.setdefault(key, str(opts[key]))   # the caption as the notebook wrote it
+            original = meta.setdefault(key, str(opts.get(key)))   # the caption as the notebook wrote it
             caption = original
             if lang == "en":
                 if str(label) in catalogue:
                     caption = catalogue[str(label)]
                 else:
                     missing.append(str(label))
-            number = cell.get("execution_count") or i
-            cell.source = _set_option(cell.source, key, caption + source_note(name, number, str(label), info, lang))
+            kind = key[:3]
+            number, anchor = number_of(str(label), kind, name, counter)
+            count = cell.get("execution_count") or i
+            cap = {"kind": kind, "word": kinds[kind], "number": number, "id": anchor, "label": str(label),
+                   "text": caption,
+                   "source": {"label": words["source"], "text": f"{name}.ipynb, {words['cell']} {count}",
+                              "href": f"{VIEW_DIR}/{name}.html#cell-{label}",
+                              "data": f"{words['data']} {md_text(info['file'])}, sha256 {short_sha(info['sha256'])}"}}
+            if kind == "tbl":   # tables have their caption above (as in the report), figures below
+                outputs.insert(0, caption_output(cap))
+            else:
+                at = next((j + 1 for j, o in enumerate(outputs) if "image/png" in (o.get("data") or {})),
+                          len(outputs))
+                outputs.insert(at, caption_output(cap))
+        # Quarto must not make a float of the cell: it would number it its own way («Tabell 6.1»)
+        # and split a cell with several outputs into sub-figures. Label and caption live on in the
+        # metadata (compendium.*) and in the caption output.
+        cell.source = _strip_options(cell.source, ("label",) + CAPTION_KEYS)
+        cell.outputs = outputs
     new_text = nbformat.writes(nb)
     if not new_text.endswith("\n"):
         new_text += "\n"
@@ -254,8 +413,9 @@ def view_page(nb, name: str, lang: str = "nb", digest: str = "") -> str:
         if cell.cell_type != "code":
             continue
         opts, _ = cell_options(cell.source)
+        label = opts.get("label") or (cell.metadata.get(META_KEY) or {}).get("label")
         number = cell.get("execution_count") or i
-        ids = [f"cell-{number}"] + ([f"cell-{opts['label']}"] if opts.get("label") else [])
+        ids = [f"cell-{number}"] + ([f"cell-{label}"] if label else [])
         anchors = "".join(f'<a id="{html.escape(str(a))}"></a>' for a in ids[:-1])
         outputs = "".join(_output_html(o) for o in cell.get("outputs", []))
         parts.append(f'<div class="cell code" id="{html.escape(str(ids[-1]))}">{anchors}'
@@ -354,14 +514,15 @@ def annotate_book(params: dict, log=print) -> dict:
 # checking a rendered book
 # ---------------------------------------------------------------------------
 
-CAPTION_HTML = re.compile(r'<p class="caption">(.*?)</p>|<figcaption[^>]*>(.*?)</figcaption>', re.S)
+CAPTION_HTML = re.compile(r'<div (?=[^>]*class="book-caption)[^>]*>\s*(.*?)\s*</div>', re.S)
 HREF = re.compile(r'href="([^"]+)"')
 CAPTION_SHA = re.compile(r"sha256 ([0-9a-f]{%d})\)" % SHORT_SHA)
 
 
 def book_captions(page: Path) -> list[str]:
     """The inner HTML of every table and figure caption of a rendered page."""
-    return [a or b for a, b in CAPTION_HTML.findall(Path(page).read_text(encoding="utf-8"))]
+    return [re.sub(r"^<p>|</p>$", "", c.strip()).strip()
+            for c in CAPTION_HTML.findall(Path(page).read_text(encoding="utf-8"))]
 
 
 def caption_problems(book_dir: Path, sha256: str) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal
@@ -534,26 +535,35 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
     """A pipe table (renders in Quarto HTML and PDF, and in the fallback book).
 
     ``hidden``: a boolean frame like ``table``; its True cells are printed as ``hidden_text`` (e.g. «<5»).
+    The separator dashes follow each column's width (its longest word for the header, its longest
+    cell, at most ``MAX_DASHES``): Pandoc sizes the columns of a pipe table wider than 72 characters
+    by them, so a label column gets room and a number column stays narrow.
     """
     decimals = decimals or {}
     cols = list(table.columns)
-    lines = ["| " + " | ".join(html_text(c).replace("|", "\\|") for c in cols) + " |"]
-    aligns = ["--:" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
-              else ":--" for c in cols]
-    lines.append("|" + "|".join(aligns) + "|")
+    rows = []
     for i, (_, row) in enumerate(table.iterrows()):
         cells = []
         for c in cols:
             v = row[c]
             if hidden is not None and c in hidden.columns and bool(hidden[c].iloc[i]):
                 cells.append(hidden_text)
+            elif isinstance(v, (bool, np.bool_)):   # a verdict as the reader says it (the CSV keeps True/False)
+                cells.append(("Yes" if v else "No") if lang == "en" else ("Ja" if v else "Nei"))
             elif _is_p_column(c) and isinstance(v, (float, np.floating)) and not np.isnan(v):
                 cells.append(fmt_p(v, lang))
-            elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+            elif isinstance(v, (int, float, np.integer, np.floating)):
                 cells.append(fmt_number(v, decimals.get(c, 0), lang))
             else:   # no raw HTML from a value (src/escape.py); the book's own Markdown (links, emphasis) stays
                 cells.append(html_text(v).replace("|", "\\|"))
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    header = [html_text(c).replace("|", "\\|") for c in cols]
+    widths = column_widths(header, rows)
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) for c in cols]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(("-" * (w - 1) + ":") if num else (":" + "-" * (w - 1))
+                            for w, num in zip(widths, numeric)) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
 
 
@@ -579,6 +589,60 @@ def _take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                 pass
             out[c] = col
     return out, marked
+
+
+MAX_DASHES = 40   # a long label column gets at most this share (in characters) against the others
+MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+LINE_BUDGET = 96  # characters of 9 pt table text across the A4 text column (16 cm) of the PDF
+
+
+def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
+    """Separator dashes per column: what each column needs, squeezed to fit one A4 line.
+
+    A column needs at least its longest word (header or cell) plus a character of padding,
+    which never wraps; it wants its longest cell (at most ``MAX_DASHES``). When the wants add up
+    to more than ``LINE_BUDGET``, the columns that can wrap share what is left after every
+    column has its minimum, in proportion to how much more they want.
+    """
+    mins, wants = [], []
+    for j, head in enumerate(header):
+        cells = [MD_LINK.sub(r"\1", r[j]) for r in rows]   # a link's target is not shown
+        longest_word = max((len(w) for text in [head, *cells] for w in text.split()), default=1)
+        mins.append(max(3, longest_word + 1))
+        wants.append(max(mins[-1], min(MAX_DASHES, max((len(c) for c in cells), default=1))))
+    if sum(wants) <= LINE_BUDGET:
+        return wants
+    spare = max(0, LINE_BUDGET - sum(mins))
+    extra = [w - m for w, m in zip(wants, mins)]
+    total = sum(extra) or 1
+    return [m + round(spare * e / total) for m, e in zip(mins, extra)]
+
+
+def printed_form(shown: pd.DataFrame, full: str, name: str, pdf: dict, decimals, lang: str,
+                 hidden: pd.DataFrame | None = None, hidden_text: str = "") -> str:
+    """The whole table for HTML, a shorter one for the PDF (Quarto's content-visible), with a note."""
+    what = []
+    if pdf.get("table") is not None:   # a printed frame the notebook made (no hidden cells: synthetic or none)
+        short, short_hidden = pdf["table"], None
+        what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
+        if pdf.get("note"):
+            what.append(pdf["note"])
+    else:
+        rows = pdf.get("rows")
+        keep = (pd.Series(True, index=shown.index) if rows is None
+                else pd.Series(rows, index=shown.index).fillna(False)).to_numpy()
+        columns = [c for c in (pdf.get("columns") or list(shown.columns)) if c in shown.columns]
+        short = shown.loc[keep, columns]
+        short_hidden = None if hidden is None else hidden.loc[keep, columns]
+        if rows is not None:
+            what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
+        if len(columns) < len(shown.columns):
+            what.append(f"kolonnene {', '.join(columns)}")
+    note = (f"*Trykt her: {'; '.join(what)}. Hele tabellen står i HTML-utgaven av boka og i "
+            f"`reports/tables/{name}.csv`.*")
+    return (f'::: {{.content-visible when-format="html"}}\n{full}\n:::\n\n'
+            f'::: {{.content-hidden when-format="html"}}\n'
+            f"{markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text)}\n\n{note}\n:::")
 
 
 def _display_markdown(text: str) -> None:
@@ -800,7 +864,8 @@ class Chapter:
         return suppression.threshold(self.min_cell, synthetic)
 
     def table(self, table: pd.DataFrame, name: str, decimals: dict[str, int] | None = None,
-              show: bool = True, support: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
+              show: bool = True, support: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+              pdf: dict | None = None) -> pd.DataFrame:
         """Write ``reports/tables/<name>.csv`` (unrounded) and show it rounded; return the table as written.
 
         On real data, cells resting on fewer than ``min_cell`` respondents are
@@ -808,6 +873,12 @@ class Chapter:
         footnote. ``support`` gives each cell's (counts, bases); by default
         'Antall…' columns are counts and 'Prosent…' columns count their row's
         respondents.
+
+        ``pdf``: a shorter printed form of a table too long or too wide for an A4 page, as
+        ``{"rows": <boolean Series or None>, "rows_text": "<which rows, in words>", "columns": [...]}``,
+        or ``{"table": <the printed frame>, "rows_text": ..., "note": "<what changed, in words>"}``;
+        the PDF shows it with a note saying where the whole table is (the HTML book shows it whole,
+        and the CSV has it whole).
         """
         from src import suppression
 
@@ -836,6 +907,10 @@ class Chapter:
             text = markdown_table(shown, decimals, self.lang, hidden=shown_hidden, hidden_text=f"<{k}")
             if hidden is not None:
                 text += "\n\n" + suppression.footnote(int(hidden.to_numpy().sum()), k, self.lang)
+            if pdf:
+                if pdf.get("table") is not None and self.lang == "en":
+                    pdf = dict(pdf, table=translate_table(pdf["table"], self._english())[0])
+                text = printed_form(shown, text, name, pdf, decimals, self.lang, shown_hidden, f"<{k}")
             _display_markdown(text)
         return table
 

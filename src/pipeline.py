@@ -379,7 +379,11 @@ class Progress:
 
     def add_failure(self, task, fail):
         self.started.pop(task.name, None)
-        msg = fail.message if hasattr(fail, "message") and fail.message else fail.get_msg()
+        # the exception's own text (e.g. Quarto's error lines and the failing format), not doit's
+        # «PythonAction Error»: doit keeps it as the last entry of the formatted traceback
+        last = (getattr(fail, "traceback", None) or [""])[-1]
+        own = re.sub(r"^[\w.]*(Error|Exception): ", "", last.strip()) if last.strip() else ""
+        msg = own or (fail.message if getattr(fail, "message", None) else fail.get_msg())
         self.failures.append(msg.strip())
         self._line(f"FAILED {task.name}")
 

@@ -37,9 +37,80 @@ def strip_heading_attrs(text: str) -> str:
     return HEADING_ATTRS.sub(r"\1", text)
 
 
+QUARTO_VERSION = "1.10.18"   # the Quarto the book is made with (README; _quarto.yml's quarto-required)
+INSTALL_STAMP = ".quarto-cli-install-failed"   # in .venv: the pinned quarto-cli could not be installed there
+
+
 def quarto_available() -> str | None:
-    """Path of the quarto executable, or None."""
-    return shutil.which("quarto")
+    """Path of the quarto executable (on PATH, else the one pip installed into this venv), or None."""
+    import sys
+
+    found = shutil.which("quarto")
+    if found:
+        return found
+    venv_quarto = Path(sys.prefix) / "bin" / "quarto"
+    return str(venv_quarto) if sys.prefix != sys.base_prefix and venv_quarto.exists() else None
+
+
+def quarto_version(exe: str) -> str:
+    try:
+        return subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def version_note(exe: str) -> str | None:
+    """One line when the quarto found is not the version the book is made with, else None."""
+    found = quarto_version(exe)
+    if found != QUARTO_VERSION:
+        return (f"Note: the book is made with Quarto {QUARTO_VERSION}; {exe} is {found or 'of unknown version'} "
+                "(the render may differ).")
+    return None
+
+
+def install_quarto(log=print) -> str | None:
+    """Try once per virtual environment to install the pinned Quarto from PyPI (``quarto-cli``).
+
+    The package downloads the official release when it is installed, so it needs the internet.
+    A failure is said in one line and remembered with a stamp in the venv (no second try);
+    returns the quarto executable, or None.
+    """
+    import sys
+
+    if sys.prefix == sys.base_prefix:   # not in a venv: never pip-install into the system Python
+        return None
+    stamp = Path(sys.prefix) / INSTALL_STAMP
+    if stamp.exists():
+        return None
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                           "--retries", "0", "--timeout", "15", f"quarto-cli=={QUARTO_VERSION}"],
+                          capture_output=True, text=True)
+    exe = quarto_available()
+    if proc.returncode != 0 or not exe:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        stamp.write_text(f"pip install quarto-cli=={QUARTO_VERSION} failed: {last}\n", encoding="utf-8")
+        log(f"Quarto not found, and pip could not install quarto-cli=={QUARTO_VERSION} into {sys.prefix} "
+            f"({last[:120]}); not tried again (remove {paths.relative(stamp)} to retry).")
+        return None
+    log(f"Installed Quarto {QUARTO_VERSION} into {sys.prefix} (pip install quarto-cli).")
+    return exe
+
+
+def quarto_error(stdout: str, stderr: str) -> tuple[str, str]:
+    """(failing format, Quarto's own error lines) of a failed ``quarto render``."""
+    text = stderr or stdout
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    lines = plain.splitlines()
+    errors = [i for i, line in enumerate(lines) if re.search(r"\bERROR\b|^error:|\berror:", line)]
+    if errors:
+        shown = []
+        for i in errors[:6]:
+            shown += lines[i:i + 6]
+        detail = "\n".join(dict.fromkeys(shown))   # each line once, in order
+    else:
+        detail = "\n".join(lines[-25:])
+    fmt = "PDF (typst)" if re.search(r"\[typst\]|\.typ\b|typst", plain) else "HTML"
+    return fmt, detail
 
 
 # ---------------------------------------------------------------------------
@@ -110,8 +181,20 @@ def cell_options(source: str) -> tuple[dict, str]:
     return opts, "\n".join(body).strip("\n")
 
 
+FORMAT_DIV = re.compile(r'^:::\s*\{\.content-(visible|hidden)\s+(when|unless)-format="(\w+)"\}\s*\n(.*?)\n:::\s*$',
+                        re.S | re.M)
+
+
+def html_only(text: str) -> str:
+    """Quarto's conditional divs resolved for an HTML book (the fallback): what HTML shows stays."""
+    def keep(m):
+        visible = (m.group(1) == "visible") == ((m.group(2) == "when") == (m.group(3) == "html"))
+        return m.group(4) if visible else ""
+    return FORMAT_DIV.sub(keep, text)
+
+
 def markdown_to_html(text: str) -> str:
-    """Markdown (with pipe tables and Quarto callouts) to HTML."""
+    """Markdown (with pipe tables, Quarto callouts and format-conditional divs) to HTML."""
     import mistune
 
     md = mistune.create_markdown(plugins=["table", "strikethrough", "footnotes"], escape=False)
@@ -120,7 +203,7 @@ def markdown_to_html(text: str) -> str:
         kind, body = m.group(1), m.group(2)
         return f'<div class="callout callout-{kind}">{md(body)}</div>'
 
-    text = strip_heading_attrs(text)
+    text = html_only(strip_heading_attrs(text))
     parts, last = [], 0
     for m in CALLOUT.finditer(text):
         parts.append(md(text[last:m.start()]))
@@ -149,6 +232,10 @@ table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;display:bl
 th,td{border-bottom:1px solid #dee2e6;padding:.25rem .7rem;text-align:left}
 th{border-bottom:2px solid #adb5bd}
 .caption{font-weight:600;margin:1.2rem 0 .2rem}
+.book-caption{font-weight:600;margin:1.2rem 0 .3rem}
+.book-caption p{margin:0}
+.caption-source{font-weight:400;color:#6c757d;font-size:.85em}
+.fig-caption{margin:.4rem 0 1.4rem}
 figure{margin:1rem 0}
 figcaption{font-weight:600;margin-top:.3rem}
 img{max-width:100%}
@@ -235,7 +322,10 @@ def _prepare_notebook(nb, fold_label: str) -> None:
             anchor = ""
         for out in cell.get("outputs", []):
             data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
-            if "text/markdown" in data:
+            cap = caption_of_output(out)
+            if cap is not None:   # the numbered caption src/captions.py wrote (the same as in the Quarto book)
+                new_outputs.append(_html_output(caption_html(cap)))
+            elif "text/markdown" in data:
                 new_outputs.append(_html_output(markdown_to_html(data["text/markdown"])))
             elif "image/png" in data:
                 new_outputs.append(_html_output(
@@ -250,6 +340,22 @@ def _prepare_notebook(nb, fold_label: str) -> None:
         cell.outputs = new_outputs
         keep.append(cell)
     nb.cells = keep
+
+
+def caption_of_output(out) -> dict | None:
+    """The caption src/captions.py put into an output's metadata, or None."""
+    return ((out.get("metadata") or {}).get("compendium") or {}).get("caption")
+
+
+def caption_html(cap: dict) -> str:
+    """A numbered caption as the fallback shows it: the markup Quarto makes of src/captions.py's div."""
+    src = cap["source"]
+    link = f'<a href="{html.escape(src["href"])}">{html.escape(src["text"])}</a>'
+    return (f'<div id="{html.escape(cap["id"])}" class="book-caption {cap["kind"]}-caption">\n'
+            f'<p><strong>{html.escape(cap["word"])} {html.escape(cap["number"])}:</strong> '
+            f'{inline_markdown(cap["text"])} <span class="caption-source">({html.escape(src["label"])}: {link} · '
+            f'{html.escape(src["data"])})</span></p>\n'
+            "</div>")
 
 
 def _plain(text) -> str:
@@ -306,9 +412,9 @@ def book_lang(notebooks: list[Path], default: str = "nb") -> str:
 
 
 PAGE_WORDS = {
-    "nb": {"fold": "Vis kode", "appendix": "Vedlegg",
+    "nb": {"fold": "Vis kode", "appendix": "Vedlegg", "appendix_one": "Vedlegg",
            "note": "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."},
-    "en": {"fold": "Show code", "appendix": "Appendices",
+    "en": {"fold": "Show code", "appendix": "Appendices", "appendix_one": "Appendix",
            "note": "Rendered without Quarto (nbconvert fallback)."},
 }
 
@@ -366,6 +472,25 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
             body = f"<h1>{html.escape(title)}</h1>\n" + markdown_to_html(text)
         pages.append((rel, out_name, title, body))
 
+    # numbered as in the Quarto book (_quarto.yml: number-sections, number-depth 1): the front page
+    # not, the chapters 1, 2, ... in order (01_cleaning = 1), the appendices A, B, C
+    numbered = []
+    chapter = 0
+    for i, (rel, out_name, title, body) in enumerate(pages):
+        if i == 0:
+            number, heading = "", title
+        elif i < n_chapters:
+            chapter += 1
+            number, heading = str(chapter), f"{chapter} {title}"
+        else:
+            number = chr(ord("A") + i - n_chapters)
+            heading = f"{words['appendix_one']} {number} — {title}"
+        if number:
+            body = re.sub(r"<h1([^>]*)>", lambda m: f'<h1{m.group(1)}><span class="chapter-number">'
+                          f"{html.escape(heading[: -len(title)].rstrip())}</span> ", body, count=1)
+        numbered.append((rel, out_name, f"{number} {title}".strip(), body))
+    pages = numbered
+
     out_dir.mkdir(parents=True, exist_ok=True)
     for view in sorted(v for v in views if v.is_dir()):
         shutil.copytree(view, out_dir / VIEW_DIR, dirs_exist_ok=True)
@@ -408,5 +533,7 @@ def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = p
         cmd += ["-M", f"lang:{lang}"]   # Quarto's labels (Figure/Table, Code, ...) in the chapters' language
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"quarto render failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        fmt, detail = quarto_error(proc.stdout, proc.stderr)
+        raise RuntimeError(f"quarto render failed in the {fmt} book (exit {proc.returncode}); "
+                           f"the previous book is left in place. Quarto said:\n{detail}")
     return out_dir / "index.html"

@@ -119,12 +119,12 @@ def entry_label(entry: dict) -> str:
 
 
 def anchor(lookup: dict) -> str | None:
-    """The Quarto cross-reference label of a table or figure (tbl-tNN / fig-fNN)."""
+    """The anchor of a report table or figure in the book (tabell-13 / figur-8; src/captions.py writes them)."""
     t = lookup.get("table", "")
-    if t.startswith("tabell_"):
-        return f"tbl-t{t[7:]}"
-    if t.startswith("figur_"):
-        return f"fig-f{t[6:]}"
+    if t.startswith("tabell_") and t[7:].isdigit():
+        return f"tabell-{int(t[7:])}"
+    if t.startswith("figur_") and t[6:].isdigit():
+        return f"figur-{int(t[6:])}"
     return None
 
 

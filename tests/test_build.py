@@ -43,7 +43,7 @@ def test_build_generates_data_runs_notebooks_and_renders_the_book(built):
     assert "SYNTETISKE data" in index and "verneombud_2024_synthetic.sav" in index
     chapter = (book / "02_sample.html").read_text(encoding="utf-8")
     assert "SYNTETISKE data" in chapter          # every chapter says which data built it
-    assert "Rapportens tabell 2" in chapter
+    assert "<strong>Tabell 2:</strong>" in chapter and "Rapportens tabell 2:" not in chapter
     assert "Traceback" not in chapter
     assert "Scorecard:" in proc.stdout and "reproduced within tolerance" in proc.stdout
     assert (book / "scorecard.html").exists() and (book / "reproducibility.html").exists()
@@ -241,6 +241,47 @@ def test_every_caption_links_to_the_cell_that_made_it_and_names_the_data(built):
     assert snapshot(root / "reports/executed") == before
 
 
+def test_fallback_numbers_captions_and_chapters_as_the_quarto_book(built):
+    """The report's numbers on its tables and figures, the compendium's own as K<chapter>.<n>; chapters 1-9, Vedlegg A-C.
+
+    The same numbering as the Quarto book (tests/test_quarto_book.py compares the two where Quarto is installed).
+    """
+    import re
+
+    import nbformat
+
+    from src import captions, render
+
+    root, _ = built
+    book = root / "reports/book"
+    for name in render.notebook_order(render.load_config(root / "_quarto.yml")):
+        page = (book / f"{name}.html").read_text(encoding="utf-8")
+        shown = re.findall(r"<strong>(Tabell|Figur) (K?[\d.]+):</strong>", " ".join(captions.book_captions(book / f"{name}.html")))
+        expected, own = [], {"tbl": 0, "fig": 0}
+        for _, label, key, _ in captions.labelled_cells(nbformat.read(root / "notebooks" / f"{name}.ipynb", as_version=4)):
+            kind = key[:3]
+            m = re.match(r"^(?:tbl-t|fig-f)(\d+)$", label)
+            if m:
+                number = str(int(m.group(1)))
+            else:
+                own[kind] += 1
+                number = f"K{int(name[:2])}.{own[kind]}"
+            expected.append(({"tbl": "Tabell", "fig": "Figur"}[kind], number))
+        assert shown == expected, name
+        assert re.search(rf'<h1[^>]*><span class="chapter-number">{int(name[:2])}</span>', page), name
+        assert "Rapportens tabell" not in " ".join(captions.book_captions(book / f"{name}.html"))
+    chapter = (book / "05_course_format.html").read_text(encoding="utf-8")
+    assert chapter.count("<strong>Tabell 13:</strong>") == 1 and 'id="tabell-13"' in chapter
+    assert '<a href="#tabell-13">tabell 13</a>' in chapter          # the prose links to the table it names
+    scorecard = (book / "scorecard.html").read_text(encoding="utf-8")
+    assert '<span class="chapter-number">Vedlegg A —</span>' in scorecard
+    assert not re.search(r"<td[^>]*>\s*(True|False|inconsistent)\s*</td>", scorecard)   # Ja/Nei, selvmotsigende
+    assert re.search(r"<td[^>]*>\s*selvmotsigende\s*</td>", scorecard)
+    nav = re.search(r'<nav class="sidebar">(.*?)</nav>', (book / "index.html").read_text(encoding="utf-8"), re.S).group(1)
+    items = re.findall(r"<li><a [^>]*>([^<]+)</a>", nav)
+    assert [i.split(" ", 1)[0] for i in items[1:]] == [str(n) for n in range(1, 10)] + ["A", "B", "C"]
+
+
 def test_every_file_the_book_lists_exists_after_a_build(built):
     from src import render
 
@@ -266,7 +307,7 @@ def test_english_book_has_english_captions_and_labels_and_the_same_numbers(built
     book = other / "reports/book"
     chapter = (book / "02_sample.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in chapter and "Show code" in chapter
-    assert "Report Table 2: Distribution of roles" in chapter and "Rapportens tabell 2" not in chapter
+    assert "<strong>Table 2:</strong> Distribution of roles" in chapter and "Rapportens tabell 2" not in chapter
     assert "<th>Role</th>" in chapter or ">Role</th>" in chapter          # the table's labels from the codebook
     assert "Senior safety representative" in chapter
     shown = [c for p in sorted(book.glob("0*.html")) for c in captions.book_captions(p)]

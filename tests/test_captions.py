@@ -20,10 +20,10 @@ def executed_notebook(path, lang="nb", sha=INFO["sha256"]):
     """A small notebook as papermill leaves it: parameters in the metadata, outputs, execution counts."""
     banner = new_code_cell("ch.banner()", execution_count=2)
     banner.outputs = [new_output("display_data", data={"text/markdown": BANNER.replace("ab" * 32, sha)})]
-    table = new_code_cell('#| label: tbl-t02\n#| tbl-cap: "Rapportens tabell 2: Roller"\nch.table(t)',
+    table = new_code_cell('#| label: tbl-t02\n#| tbl-cap: "Roller"\nch.table(t)',
                           execution_count=5)
     table.outputs = [new_output("display_data", data={"text/markdown": "| a | b |\n|:--|--:|\n| x | 1 |"})]
-    figure = new_code_cell('#| label: fig-f01\n#| fig-cap: "Rapportens figur 1: Motivasjon"\nch.figure("figur_01")',
+    figure = new_code_cell('#| label: fig-f01\n#| fig-cap: "Motivasjon"\nch.figure("figur_01")',
                            execution_count=7)
     nb = new_notebook(cells=[new_markdown_cell("# Kapittel\n\nTekst."), banner, table, figure])
     nb.metadata["papermill"] = {"parameters": {"lang": lang}}
@@ -32,11 +32,15 @@ def executed_notebook(path, lang="nb", sha=INFO["sha256"]):
 
 
 def caption_of(path, label):
+    """The numbered caption the step wrote for the cell labelled ``label`` (one line, link kept)."""
+    found = []
     for cell in nbformat.read(path, as_version=4).cells:
-        opts, _ = render.cell_options(cell.source) if cell.cell_type == "code" else ({}, "")
-        if opts.get("label") == label:
-            return opts.get("tbl-cap") or opts.get("fig-cap")
-    raise AssertionError(label)
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            cap = captions.caption_of_output(out)
+            if cap and cap["label"] == label:
+                found.append(captions.caption_plain(cap))
+    assert len(found) == 1, (label, found)
+    return found[0]
 
 
 # -- the English catalogue ----------------------------------------------------
@@ -69,9 +73,9 @@ def test_caption_gets_a_link_to_its_cell_and_the_data_checksum(tmp_path):
     changed, missing = captions.annotate_notebook(nb, INFO)
     assert changed and not missing
     assert caption_of(nb, "tbl-t02") == (
-        "Rapportens tabell 2: Roller (Kilde: [02_sample.ipynb, celle 5](notebook-view/02_sample.html#cell-tbl-t02)"
+        "Tabell 2: Roller (Kilde: [02_sample.ipynb, celle 5](notebook-view/02_sample.html#cell-tbl-t02)"
         " · data verneombud_2024_synthetic.sav, sha256 abababab)")
-    assert caption_of(nb, "fig-f01").startswith("Rapportens figur 1: Motivasjon (Kilde: [02_sample.ipynb, celle 7]")
+    assert caption_of(nb, "fig-f01").startswith("Figur 1: Motivasjon (Kilde: [02_sample.ipynb, celle 7]")
 
 
 def test_annotating_twice_changes_nothing(tmp_path):
@@ -91,10 +95,10 @@ def test_annotating_twice_changes_nothing(tmp_path):
 
 def test_english_notebook_gets_the_english_caption(tmp_path):
     nb = executed_notebook(tmp_path / "02_sample.ipynb", lang="en")
-    _, missing = captions.annotate_notebook(nb, INFO, catalogue={"tbl-t02": "Report Table 2: Roles"})
-    assert caption_of(nb, "tbl-t02").startswith("Report Table 2: Roles (Source: [02_sample.ipynb, cell 5](")
+    _, missing = captions.annotate_notebook(nb, INFO, catalogue={"tbl-t02": "Roles"})
+    assert caption_of(nb, "tbl-t02").startswith("Table 2: Roles (Source: [02_sample.ipynb, cell 5](")
     assert missing == ["fig-f01"]                       # reported, and the Norwegian caption kept
-    assert caption_of(nb, "fig-f01").startswith("Rapportens figur 1: Motivasjon (Source:")
+    assert caption_of(nb, "fig-f01").startswith("Figure 1: Motivasjon (Source:")
 
 
 def test_a_notebook_executed_on_other_data_is_refused(tmp_path):
@@ -156,7 +160,7 @@ def test_english_chapters_render_an_english_book(tmp_path):
     render.render_fallback(tmp_path / "book", tmp_path / "reports", tmp_path / "_quarto.yml")
     page = (tmp_path / "book" / "01_a.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in page and "Show code" in page
-    assert "Report Table 2: Distribution of roles" in page and "(Source: " in page
+    assert "Table 2:</strong> Distribution of roles" in page and "(Source: " in page
     assert captions.caption_problems(tmp_path / "book", INFO["sha256"]) == []
 
 

@@ -171,3 +171,16 @@ def test_progress_counts_what_ran_and_what_was_up_to_date():
     text = rep.out.getvalue()
     assert "[ 2/3" in text and "done   nb:02" in text and "Up to date, not re-run: 1 of 3 steps (nb:01)" in text
     assert rep.ran == ["nb:02"] and rep.skipped == ["nb:01"]
+
+
+def test_a_failed_step_reports_the_exceptions_own_text_not_doits_summary():
+    """A failed render shows Quarto's lines (carried by the exception), not «PythonAction Error»."""
+    from doit.exceptions import TaskFailed
+
+    from src import pipeline
+
+    progress = pipeline.Progress(None, {})
+    task = type("T", (), {"name": "book", "actions": [1]})()
+    progress.add_failure(task, TaskFailed("PythonAction Error",
+                                          RuntimeError("quarto render failed in the PDF (typst) book: error: x")))
+    assert progress.failures == ["quarto render failed in the PDF (typst) book: error: x"]

@@ -43,7 +43,18 @@ def test_pdf_is_typst_on_a4_with_figures_fitted_and_long_tables_breaking():
     header = (paths.ROOT / typst["include-in-header"]).read_text(encoding="utf-8")
     assert "#show figure: set block(breakable: true)" in header            # long tables split across pages
     assert "#show image: it => layout(" in header and "max-figure-height" in header
-    assert "book" in CONFIG and CONFIG["book"]["author"]                     # typst fails without book.author
+    assert typst["author"] and "author" not in CONFIG["book"]     # typst's title page needs one; HTML names none
+    assert (paths.ROOT / typst["include-before-body"]).exists()
+
+
+def test_quarto_is_pinned_and_its_norwegian_words_are_the_reports():
+    assert render.QUARTO_VERSION.startswith("1.10.")
+    assert CONFIG["quarto-required"] == ">=1.10.0 <1.11.0"
+    assert render.QUARTO_VERSION in (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    words = CONFIG["language"]["nb"]
+    assert words["crossref-ch-prefix"] == "Kapittel" and words["section-title-appendices"] == "Vedlegg"
+    assert CONFIG["number-depth"] == 1 and CONFIG["book"]["downloads"] == ["pdf"]
+    assert "**/*.quarto_ipynb" in (paths.ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
 
 
 def test_language_and_captions_follow_lang():

@@ -81,3 +81,51 @@ def test_notebook_order_follows_quarto_yml():
 def test_links_to_source_files_become_fallback_pages():
     html = '<a href="../reports/executed/02_sample.ipynb#tbl-t02">x</a> <a href="appendices/scorecard.qmd">y</a>'
     assert render._flat_links(html) == '<a href="02_sample.html#tbl-t02">x</a> <a href="scorecard.html">y</a>'
+
+
+# -- Quarto: version, install attempt, errors ------------------------------------
+
+TYPST_FAILURE = """\x1b[1m[13/13] appendices/reproducibility.qmd\x1b[22m
+[typst]: Compiling index.typ to index.pdf...error: label `<cell-tbl-flow>` does not exist in the document
+    ┌─ index.typ:812:5
+\x1b[91mERROR: Typst compilation failed\x1b[39m
+"""
+
+
+def test_a_failed_quarto_render_names_the_format_and_shows_quartos_lines():
+    fmt, detail = render.quarto_error("", TYPST_FAILURE)
+    assert fmt == "PDF (typst)"
+    assert "label `<cell-tbl-flow>` does not exist" in detail and "Typst compilation failed" in detail
+    assert "\x1b[" not in detail
+    fmt, detail = render.quarto_error("", "ERROR: YAMLException: bad indentation (_quarto.yml, 12:3)\n")
+    assert fmt == "HTML" and "bad indentation" in detail
+
+
+def test_another_quarto_version_is_said_in_one_line(monkeypatch):
+    monkeypatch.setattr(render, "quarto_version", lambda exe: "1.6.40")
+    note = render.version_note("/usr/bin/quarto")
+    assert note and "\n" not in note and render.QUARTO_VERSION in note and "1.6.40" in note
+    monkeypatch.setattr(render, "quarto_version", lambda exe: render.QUARTO_VERSION)
+    assert render.version_note("/usr/bin/quarto") is None
+
+
+def test_quarto_install_is_tried_once_per_venv_and_the_failure_said_in_one_line(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    calls = []
+
+    def no_network(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for quarto-cli==1.10.18\n")
+
+    monkeypatch.setattr(render.subprocess, "run", no_network)
+    said = []
+    assert render.install_quarto(said.append) is None
+    assert len(said) == 1 and "quarto-cli==" + render.QUARTO_VERSION in said[0] and "\n" not in said[0]
+    assert any(f"quarto-cli=={render.QUARTO_VERSION}" in c for c in calls[0])
+    assert (tmp_path / render.INSTALL_STAMP).exists()
+    assert render.install_quarto(said.append) is None and len(calls) == 1 and len(said) == 1   # not again

@@ -28,7 +28,7 @@ def test_statuses_from_tables_and_results(tmp_path):
     ]
     s = scorecard.score_book(tmp_path, entries).set_index("id")
     assert s.loc["cell_ok", "status"] == "ok"
-    assert s.loc["cell_ok", "link"] == "../reports/executed/02_sample.ipynb#tbl-t02"
+    assert s.loc["cell_ok", "link"] == "../reports/executed/02_sample.ipynb#tabell-2"
     assert s.loc["cell_off", "status"] == "avvik"
     assert s.loc["res_off_flagged", "status"] == "inconsistent"
     assert s.loc["verdict_ok", "status"] == "ok"
@@ -38,7 +38,7 @@ def test_statuses_from_tables_and_results(tmp_path):
     assert summ.loc[("alle", "kalibrert"), "Ok"] == 1
     assert "2 of 4 computed" in scorecard.headline(s.reset_index())
     md = scorecard.markdown(s.reset_index())
-    assert "[cell_off](../reports/executed/02_sample.ipynb#tbl-t02)" in md and "cell_ok](" not in md
+    assert "[cell_off](../reports/executed/02_sample.ipynb#tabell-2)" in md and "cell_ok](" not in md
 
 
 # ---------------------------------------------------------------------------
