@@ -593,13 +593,14 @@ def _take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 MAX_DASHES = 40   # a long label column gets at most this share (in characters) against the others
 MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+WORD_PAD = 3      # a column's longest word plus the cell's inset in the PDF (about two characters) and a space
 LINE_BUDGET = 96  # characters of 9 pt table text across the A4 text column (16 cm) of the PDF
 
 
 def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
     """Separator dashes per column: what each column needs, squeezed to fit one A4 line.
 
-    A column needs at least its longest word (header or cell) plus a character of padding,
+    A column needs at least its longest word (header or cell) plus ``WORD_PAD`` characters,
     which never wraps; it wants its longest cell (at most ``MAX_DASHES``). When the wants add up
     to more than ``LINE_BUDGET``, the columns that can wrap share what is left after every
     column has its minimum, in proportion to how much more they want.
@@ -608,7 +609,7 @@ def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
     for j, head in enumerate(header):
         cells = [MD_LINK.sub(r"\1", r[j]) for r in rows]   # a link's target is not shown
         longest_word = max((len(w) for text in [head, *cells] for w in text.split()), default=1)
-        mins.append(max(3, longest_word + 1))
+        mins.append(max(3, longest_word + WORD_PAD))
         wants.append(max(mins[-1], min(MAX_DASHES, max((len(c) for c in cells), default=1))))
     if sum(wants) <= LINE_BUDGET:
         return wants
@@ -1004,7 +1005,7 @@ class Chapter:
         from src import scorecard
 
         published = {(e.get("lookup") or {}).get("result"): e for e in self.published}
-        notes = scorecard.explanations()
+        notes = scorecard.explanations(lang=self.lang)
         rows = []
         for key in keys:
             t = self.verdict(key)

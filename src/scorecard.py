@@ -87,25 +87,27 @@ def status_text(status: str, lang: str = "nb") -> str:
     return STATUS_TEXT.get(status, status) if lang == "nb" else status
 
 
-def explanations(path: str | Path | None = None) -> dict[str, str]:
-    """Entry id -> the explanation of the report's inconsistency there (published.yml ``inconsistencies``)."""
+def explanations(path: str | Path | None = None, lang: str = "nb") -> dict[str, str]:
+    """Entry id -> the explanation of the report's inconsistency there (published.yml ``inconsistencies``:
+    ``merknad`` in Norwegian, ``summary`` for an English book)."""
     p = paths.resolve(path) if path else paths.PUBLISHED
-    return _explanations(str(p), p.stat().st_mtime_ns)
+    return _explanations(str(p), p.stat().st_mtime_ns, lang)
 
 
-@lru_cache(maxsize=2)
-def _explanations(path: str, mtime: int) -> dict[str, str]:
+@lru_cache(maxsize=4)
+def _explanations(path: str, mtime: int, lang: str) -> dict[str, str]:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path, encoding="utf-8") as fh:
         doc = yaml.load(fh, Loader=loader) or {}
-    return {i: str(item["summary"]).strip() for item in doc.get("inconsistencies") or [] for i in item["ids"]}
+    field = "summary" if lang == "en" else "merknad"   # the book is Norwegian; the English book gets the summary
+    return {i: str(item[field]).strip() for item in doc.get("inconsistencies") or [] for i in item["ids"]}
 
 
 def comparison_row(entry: dict, value, status: str, lang: str = "nb") -> dict:
     """The printed, reproduced, tolerance, status and explanation cells of one comparison row, as shown."""
-    note = explanations().get(entry["id"], "") if status == "inconsistent" or entry.get("flag") == "inconsistent" else ""
+    note = explanations(lang=lang).get(entry["id"], "") if status == "inconsistent" or entry.get("flag") == "inconsistent" else ""
     return {"Rapporten": published_text(entry, lang), "Reprodusert": reproduced_text(entry, value, lang),
             "Toleranse": tolerance_text(entry, lang), "Status": status_text(status, lang), "Merknad": note}
 

@@ -59,7 +59,8 @@ def test_markdown_table_rounds_and_aligns():
     t = pd.DataFrame({"Rolle": ["VO", "Totalt"], "Antall": [3, 4], "Prosent": [75.0, 100.0]})
     md = h.markdown_table(t).splitlines()
     assert md[0] == "| Rolle | Antall | Prosent |"
-    assert md[1] == "|:------|------:|-------:|"   # dashes follow the widths (Pandoc sizes wide tables by them)
+    pad = h.WORD_PAD   # dashes follow the widths (Pandoc sizes wide tables by them): longest word + padding
+    assert md[1] == "|:" + "-" * (len("Totalt") + pad - 1) + "|" + "-" * (6 + pad - 1) + ":|" + "-" * (7 + pad - 1) + ":|"
     assert md[2] == "| VO | 3 | 75 |"
 
 
@@ -67,11 +68,12 @@ def test_markdown_table_gives_the_label_column_room_by_its_dashes():
     label = "Dialogbasert, åpent for refleksjon og diskusjon blant deltakere og kursholder"
     t = pd.DataFrame({"Læringsform": [label, "Annet"], "Antall": [1431, 22], "Prosent": [66.0, 1.0]})
     dashes = [len(c) for c in h.markdown_table(t).splitlines()[1].strip("|").split("|")]
-    assert dashes == [h.MAX_DASHES, 7, 8]
+    assert dashes == [h.MAX_DASHES, len("Antall") + h.WORD_PAD, len("Prosent") + h.WORD_PAD]
     # a table too wide for an A4 line: every column keeps its longest word, the text columns share the rest
     wide = pd.DataFrame({"Kapittel": ["05_course_format"], "Mål": [label * 2], "Forklaring": [label], "p": [0.119]})
     dashes = [len(c) for c in h.markdown_table(wide, {"p": 3}).splitlines()[1].strip("|").split("|")]
-    assert sum(dashes) <= h.LINE_BUDGET + 2 and dashes[0] == len("05_course_format") + 1 and dashes[3] == len(",119") + 1   # p as printed
+    assert sum(dashes) <= h.LINE_BUDGET + 2 and dashes[0] == len("05_course_format") + h.WORD_PAD
+    assert dashes[3] == len(",119") + h.WORD_PAD   # p as printed
     assert min(dashes[1], dashes[2]) > 30
 
 

@@ -595,7 +595,8 @@ def test_inconsistencies_listed():
     ids = {e["id"] for e in entries()}
     listed, bad = set(), []
     for item in doc()["inconsistencies"]:
-        if set(item) != {"ids", "summary"} or not item["ids"] or not str(item["summary"]).strip():
+        if (set(item) != {"ids", "summary", "merknad"} or not item["ids"] or not str(item["summary"]).strip()
+                or not str(item["merknad"]).strip()):   # merknad: the explanation in Norwegian, as the book shows it
             bad.append(f"malformed item {item}")
             continue
         for i in item["ids"]:

@@ -107,7 +107,8 @@ def test_explanations_shown_beside_the_number_and_labels_not_doubled(published):
     e = by_id["tx4_10_f10_adapted_today_mean_offentlig"]
     row = scorecard.comparison_row(e, 3.72, "inconsistent")
     assert row["Rapporten"] == "3,9" and row["Toleranse"] == "±0,05" and row["Reprodusert"] == "3,72"
-    assert "3.9/3.7" in row["Merknad"]          # the summary from published.yml's inconsistencies
+    assert "3,9 og 3,7" in row["Merknad"]       # the Norwegian explanation from published.yml's inconsistencies
+    assert "3.9/3.7" in scorecard.comparison_row(e, 3.72, "inconsistent", "en")["Merknad"]   # English: the summary
     ssb = next(x for x in published if x["label"].endswith("(SSB)") and x.get("group") == "SSB")
     assert scorecard.entry_label(ssb) == ssb["label"]
     assert scorecard.entry_label({"label": "Kurs", "group": "VO"}) == "Kurs (VO)"
