@@ -192,7 +192,10 @@ def headline(scores: pd.DataFrame) -> str:
 
 def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
     """The scorecard appendix: the summary table, then every miss and every inconsistency with its link."""
-    parts = [h.markdown_table(summary(scores), {"% ok": 1}, lang), ""]
+    shown = summary(scores)   # as printed: chapter by its number, calibrated ja/nei (fits the text column)
+    shown["Kapittel"] = shown["Kapittel"].map(lambda c: str(int(c[:2])) if c[:2].isdigit() else c)
+    shown["Kalibrert"] = shown["Kalibrert"].map({"kalibrert": "ja", "ikke kalibrert": "nei"})
+    parts = [h.markdown_table(shown, {"% ok": 1}, lang), ""]
     off = scores[scores["status"].isin(["avvik", "inconsistent"])]
     if off.empty:
         parts.append("Ingen beregnede tall ligger utenfor toleransen.")
