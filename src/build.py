@@ -32,10 +32,10 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 
 from src import paths
-from src.inputs import ParameterError, check_params, is_current, read_manifest, sha256
+from src.inputs import (ParameterError, check_params, inside_project, is_current, parse_override,
+                        read_manifest, read_params_file, sha256)
 from src.pipeline import STATE_DIR
 
 
@@ -50,32 +50,25 @@ def log(msg: str) -> None:
 # -- 1. parameters -----------------------------------------------------------
 
 def load_params(params_file: str | None = None, overrides: list[str] | None = None) -> dict:
-    """The defaults of params.yml, updated from a file and from KEY=VALUE pairs."""
-    params = _read_yaml_mapping(paths.PARAMS)
+    """The defaults of params.yml, updated from a file and from KEY=VALUE pairs.
+
+    Files are read with YAML 1.2 rules and without aliases, ``-p`` values are
+    converted by the parameter's type (src/inputs.py); the output folders must
+    lie inside the project.
+    """
+    params = read_params_file(paths.PARAMS)
     if params_file:
         p = paths.resolve(params_file)
         if not p.exists():
             raise ParameterError(f"parameter file {params_file} does not exist")
-        params.update(_read_yaml_mapping(p))
+        params.update(read_params_file(p))
     for item in overrides or []:
-        if "=" not in item:
-            raise ParameterError(f"-p expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return check_params(params, where=f"parameters (params.yml{', ' + params_file if params_file else ''}"
-                                      f"{', -p ' + ' '.join(overrides) if overrides else ''})")
-
-
-def _read_yaml_mapping(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ParameterError(f"{paths.relative(path)} is not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ParameterError(f"{paths.relative(path)} must be a mapping of parameter: value")
-    return data
+        key, value = parse_override(item)
+        params[key] = value
+    check_params(params, where=f"parameters (params.yml{', ' + params_file if params_file else ''}"
+                               f"{', -p ' + ' -p '.join(overrides) if overrides else ''})")
+    inside_project(params)
+    return params
 
 
 # -- 2. input ----------------------------------------------------------------
