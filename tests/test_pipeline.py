@@ -87,7 +87,7 @@ def test_the_graph_reads_what_each_step_needs():
         {paths.relative(d) for d in summary["file_dep"]}
     weighted = tasks["vektet:03_role"]
     assert "weighted" in paths.relative(weighted["targets"][0])
-    assert str(paths.ROOT / "src" / "render.py") in tasks["book"]["file_dep"]
+    assert "src/render.py" in tasks["book"]["file_dep"]   # relative to the project: a moved clone is up to date
 
 
 def test_a_weighted_main_run_has_no_separate_weighted_pass():
