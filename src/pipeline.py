@@ -322,6 +322,9 @@ def fault(point: str, step: str) -> None:
     time.sleep(1)   # let the signal arrive here, not in the next step
 
 
+FILE_SYSTEM_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def os_error_message(exc: OSError) -> str:
     """An OSError as the cause a user can act on."""
     where = f" ({paths.relative(exc.filename)})" if exc.filename else ""
@@ -476,11 +479,12 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
             os.environ.pop(DERIVED_STAGE_ENV, None)
             shutil.rmtree(stage, ignore_errors=True)
             raise
-        except OSError:
-            os.environ.pop(DERIVED_STAGE_ENV, None)
-            raise
         except Exception as exc:  # the kernel did not start or died: not the notebook's fault, try again
+            if isinstance(exc, OSError) and exc.errno in FILE_SYSTEM_ERRORS:   # a full disk: no retry
+                os.environ.pop(DERIVED_STAGE_ENV, None)
+                raise
             if attempt == KERNEL_RETRIES:
+                os.environ.pop(DERIVED_STAGE_ENV, None)
                 shutil.rmtree(stage, ignore_errors=True)
                 return TaskFailed(f"{name}: the Jupyter kernel failed {attempt + 1} times "
                                   f"({type(exc).__name__}: {exc}); nothing was changed.")
