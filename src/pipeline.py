@@ -309,8 +309,9 @@ def fault(point: str, step: str) -> None:
     spec = os.environ.get("VO_TEST_KILL_AT")
     if not spec:
         return
-    where, _, sig = spec.partition(":")
-    if where != f"{step}@{point}":
+    where, _, rest = spec.rpartition("@")      # "nb:01_cleaning@promote:SIGKILL"
+    at, _, sig = rest.partition(":")
+    if (where, at) != (step, point):
         return
     import signal
 

@@ -291,3 +291,64 @@ def test_ctrl_c_ends_with_one_line_and_leaves_no_kernel_files(reference, tmp_pat
     again = run_build(root)
     assert again.returncode == 0, again.stdout + again.stderr
     assert differences(published(root), reference[1]) == []
+
+
+def test_the_render_refuses_outputs_of_another_fingerprint(reference, tmp_path):
+    """The last line of defence: even called directly, the render names what is not of this build."""
+    root = copy_of(reference, tmp_path)
+    nb = root / "reports/executed/04_training.ipynb"
+    data = json.loads(nb.read_text(encoding="utf-8"))
+    data["metadata"]["compendium"]["fingerprint"] = "f" * 64
+    nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    code = """
+import json
+from src import build, pipeline
+from src.inputs import sha256
+params = build.load_params()
+fp = pipeline.fingerprint(params, sha256(build.ensure_input(params)))
+steps = [t["basename"] for t in pipeline.tasks(params, "fallback", fp)["task_notebooks"]()] + ["results", "appendices"]
+print(json.dumps(build.render(params, "fallback", fp, {}, steps).get_msg()))
+"""
+    before = snapshot(root / "reports/book")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    msg = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "the book was not rendered: its inputs are not all from this build's inputs and parameters" in msg
+    assert "reports/executed/04_training.ipynb" in msg and "nb:04_training" in msg
+    assert snapshot(root / "reports/book") == before
+    proc = run_build(root)                      # the build itself re-runs the step that is not vouched for
+    assert proc.returncode == 0 and "nb:04_training" in steps_run(proc), proc.stdout + proc.stderr
+    assert differences(published(root), reference[1]) == []
+
+
+def test_a_notebook_run_outside_the_build_writes_to_its_scratch_folder_only(reference, tmp_path):
+    """papermill by hand (as JupyterLab would run it): reports/_interactive/, a note; the build re-runs nothing."""
+    root = copy_of(reference, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("VO_BUILD", "VO_DERIVED_STAGE")}
+    code = ("import papermill as pm; pm.execute_notebook('notebooks/05_course_format.ipynb', "
+            "'reports/_interactive/05.ipynb', parameters={'alpha': 0.01}, cwd='.', progress_bar=False)")
+    (root / "reports/_interactive").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "Kjørt utenfor byggingen" in (root / "reports/_interactive/05.ipynb").read_text(encoding="utf-8")
+    assert (root / "reports/_interactive/results/05_course_format.json").exists()
+    assert differences(published(root), reference[1]) == []
+    proc = run_build(root)
+    assert proc.returncode == 0 and steps_run(proc) == set(), proc.stdout
+    assert differences(published(root), reference[1]) == []
+
+
+def test_an_edited_parameters_cell_is_reported_and_the_builds_value_used(reference, tmp_path):
+    root = copy_of(reference, tmp_path)
+    path = root / "notebooks/06_topics.ipynb"
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = ["".join(cell["source"]).replace("alpha = 0.05", "alpha = 0.01")]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    proc = run_build(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "06_topics: its parameters cell says alpha = 0.01, params.yml 0.05; the build used alpha = 0.05" \
+        in proc.stdout
+    for rel in ("reports/results/06_topics.json", "reports/results.json"):
+        assert (root / rel).read_bytes() == (reference[0] / rel).read_bytes()
