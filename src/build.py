@@ -386,7 +386,11 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
     os.environ["VO_BUILD"] = str(os.getpid())   # notebooks run by the build write where it says (not _interactive)
     try:
         with BuildLock():
-            return _build(params, t0, renderer, notebooks, render_book, jobs, force)
+            try:
+                pipeline.remove_leftovers(params)   # of a build that was killed (under the lock: nobody else's)
+                return _build(params, t0, renderer, notebooks, render_book, jobs, force)
+            finally:
+                pipeline.remove_leftovers(params)
     finally:
         pipeline.remove_kernel_files()
 

@@ -567,6 +567,22 @@ def remove_kernel_files() -> None:
             pass
 
 
+def remove_leftovers(params: dict) -> None:
+    """Staging folders and half-written state files of this project's builds (the caller holds the lock).
+
+    A step stopped mid-way (Ctrl-C, SIGKILL) leaves its staging folder; the
+    build that follows would clear it when it re-runs the step, but nothing of
+    it is published or kept.
+    """
+    reports = paths.resolve(params["reports_dir"])
+    for folder in (reports, reports / WEIGHTED_DIR):
+        shutil.rmtree(folder / STAGING_DIR, ignore_errors=True)
+        state = folder / STATE_DIR
+        if state.is_dir():
+            for tmp in [*state.glob(".*.tmp"), *(state / RECORDS_DIR).glob(".*.tmp")]:
+                tmp.unlink(missing_ok=True)
+
+
 def merge_results(reports_dir: str) -> None:
     """<reports>/results/*.json -> <reports>/results.json (one flat, sorted mapping)."""
     from src.helpers import write_json
