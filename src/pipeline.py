@@ -344,9 +344,14 @@ def guarded(step: str, stage: Path | None, action, *args):
     try:
         fault("start", step)
         return action(*args)
-    except OSError as exc:
+    except (OSError, shutil.Error) as exc:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(exc, shutil.Error):   # copytree: a list of (source, target, error text)
+            errors = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+            text = str(errors[0][2]) if errors else str(exc)
+            code = next((e for e in FILE_SYSTEM_ERRORS if f"[Errno {e}]" in text), None)
+            exc = OSError(code, os.strerror(code) if code else text, errors[0][1] if errors else None)
         return TaskFailed(f"{step}: {os_error_message(exc)}; the outputs of this step are unchanged.")
 
 
@@ -477,6 +482,7 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
                 f"The partly executed notebook is kept in {paths.relative(kept)}; "
                 "the previous outputs of this notebook and the rendered book are unchanged.")
         except KeyboardInterrupt:
+            kill_kernels()
             os.environ.pop(DERIVED_STAGE_ENV, None)
             shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -549,7 +555,29 @@ def kernel_manager_class():
                 return
             await super()._async_interrupt_kernel()
 
+        async def _async_start_kernel(self, **kw):
+            await super()._async_start_kernel(**kw)
+            LIVE_KERNELS.append(self)
+
     return IPCKernelManager
+
+
+LIVE_KERNELS: list = []   # kernel managers of this process, for kill_kernels()
+
+
+def kill_kernels() -> None:
+    """Stop this process's kernels at once (the build was interrupted): no kernel outlives it or prints."""
+    while LIVE_KERNELS:
+        km = LIVE_KERNELS.pop()
+        try:
+            process = getattr(km.provisioner, "process", None)
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=5)
+            km.cleanup_connection_file()
+            km.cleanup_ipc_files()
+        except Exception:   # best effort: the build is ending anyway
+            pass
 
 
 def kernel_prefix() -> str:
