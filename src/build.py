@@ -441,8 +441,15 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _on_signal(signum, frame):
+    """Ctrl-C, SIGTERM, SIGHUP: this process's kernels are killed first (a kernel asked to shut down while
+    a cell runs prints a ZMQ traceback), then the build unwinds like Ctrl-C."""
     import signal
 
+    from src.pipeline import kill_kernels
+
+    kill_kernels()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -463,12 +470,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         print(f"\nBUILD FAILED: -j/--jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 1
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:   # a build started in the background ignores Ctrl-C
+            signal.signal(sig, _on_signal)
     try:
         build(args.params, args.overrides, args.renderer,
               args.notebooks.split(",") if args.notebooks else None, not args.no_render, args.jobs, args.force)
     except KeyboardInterrupt as exc:
+        import warnings
+
+        # the notebook's cell coroutine, cut off by the interrupt, is collected unawaited: not news to the user
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         name = str(exc) if isinstance(exc, Interrupted) else "Ctrl-C"
         print(f"\nBUILD INTERRUPTED ({name}): the steps that finished are kept, nothing half-written is "
               "published; run the build again to finish.", file=sys.stderr)

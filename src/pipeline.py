@@ -559,6 +559,8 @@ def kernel_manager_class():
             await super()._async_start_kernel(**kw)
             LIVE_KERNELS.append(self)
 
+        start_kernel = _async_start_kernel   # AsyncKernelManager binds start_kernel to the base class's function
+
     return IPCKernelManager
 
 

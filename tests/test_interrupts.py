@@ -244,6 +244,7 @@ def test_a_full_disk_during_the_render_names_the_cause_and_changes_nothing(refer
         assert published(root) == before
         assert not (reports / "_staging" / "book").exists()
         (reports / "filler").unlink()
+        subprocess.run(["mount", "-o", f"remount,size={size + (64 << 20)}", str(reports)], check=True)   # space again
         index.write_bytes(original)
         proc = run_build(root)
         assert proc.returncode == 0, proc.stdout + proc.stderr
