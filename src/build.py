@@ -32,10 +32,10 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 
 from src import paths
-from src.inputs import ParameterError, check_output_dirs, check_params, is_current, read_manifest, sha256
+from src.inputs import (ParameterError, check_output_dirs, check_params, inside_project, is_current,
+                        parse_override, read_manifest, read_params_file, sha256)
 from src.pipeline import STATE_DIR
 
 
@@ -50,32 +50,26 @@ def log(msg: str) -> None:
 # -- 1. parameters -----------------------------------------------------------
 
 def load_params(params_file: str | None = None, overrides: list[str] | None = None) -> dict:
-    """The defaults of params.yml, updated from a file and from KEY=VALUE pairs."""
-    params = _read_yaml_mapping(paths.PARAMS)
+    """The defaults of params.yml, updated from a file and from KEY=VALUE pairs.
+
+    Files are read with YAML 1.2 rules and without aliases, ``-p`` values are
+    converted by the parameter's type (src/inputs.py); the output folders must
+    lie inside the project.
+    """
+    params = read_params_file(paths.PARAMS)
     if params_file:
         p = paths.resolve(params_file)
         if not p.exists():
             raise ParameterError(f"parameter file {params_file} does not exist")
-        params.update(_read_yaml_mapping(p))
+        params.update(read_params_file(p))
     for item in overrides or []:
-        if "=" not in item:
-            raise ParameterError(f"-p expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return check_params(params, where=f"parameters (params.yml{', ' + params_file if params_file else ''}"
-                                      f"{', -p ' + ' '.join(overrides) if overrides else ''})")
-
-
-def _read_yaml_mapping(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ParameterError(f"{paths.relative(path)} is not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ParameterError(f"{paths.relative(path)} must be a mapping of parameter: value")
-    return data
+        key, value = parse_override(item)
+        params[key] = value
+    check_params(params, where=f"parameters (params.yml{', ' + params_file if params_file else ''}"
+                               f"{', -p ' + ' -p '.join(overrides) if overrides else ''})")
+    inside_project(params)
+    check_output_dirs(params)   # real outputs never where git would pick them up
+    return params
 
 
 # -- 2. input ----------------------------------------------------------------
@@ -141,25 +135,47 @@ def validate_input(params: dict, raw: Path) -> None:
 
 # -- 3. what the graph's last steps do (the graph itself: src/pipeline.py) ----
 
-def write_provenance(params: dict) -> Path:
+APPENDIX_FILES = ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md", "_build_info.md", "build_info.json",
+                  "scorecard.csv")
+WEIGHTING_FILES = ("_weighting.md", "weighting_comparison.csv")
+
+
+def write_provenance(params: dict, out_dir: Path | None = None) -> Path:
     """reports/_data_provenance.md: the data behind the book, for the front page."""
     from src.helpers import data_banner
 
     info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
     info = json.loads(info_path.read_text(encoding="utf-8"))
     text = data_banner(info, params["lang"]) + "\n"
-    out = paths.resolve(params["reports_dir"]) / "_data_provenance.md"
+    out = (out_dir or paths.resolve(params["reports_dir"])) / "_data_provenance.md"
     out.write_text(text, encoding="utf-8")
     return out
 
 
-def render(params: dict, renderer: str = "auto") -> str:
-    """Render the book into reports/book (staged, swapped in at the end)."""
+def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: dict | None = None,
+           upstream: list[str] | None = None):
+    """Render the book into reports/book: staged, then its files replaced (its record says which are its own).
+
+    Refused when the outputs it reads are not all of this build (``upstream``:
+    the steps whose records must name the build's fingerprint and match their
+    files). Files in reports/book that an earlier render did not write are left alone.
+    """
+    from doit.exceptions import TaskFailed
+
+    from src import pipeline
     from src.render import install_quarto, quarto_available, render_fallback, render_quarto, version_note
 
     reports = paths.resolve(params["reports_dir"])
-    stage = reports / "_book_staging"
+    if fp is not None and upstream:
+        problems = pipeline.mixed_outputs(params, fp, upstream)
+        if problems:
+            return TaskFailed("the book was not rendered: its inputs are not all from this build's inputs and "
+                              f"parameters ({len(problems)} problem(s)):\n"
+                              + "\n".join(f"  - {p}" for p in problems[:10])
+                              + "\nRun the build again (make book): it re-runs the steps named here.")
+    stage = pipeline.stage_dir(reports, "book")
     shutil.rmtree(stage, ignore_errors=True)
+    book_stage = stage / paths.BOOK_DIR
     if renderer == "auto" and not quarto_available():
         install_quarto(log)   # once per .venv: the pinned release from PyPI (needs the internet)
     use_quarto = renderer == "quarto" or (renderer == "auto" and quarto_available())
@@ -170,30 +186,25 @@ def render(params: dict, renderer: str = "auto") -> str:
         if note:
             log(note)
         log("Rendering the book with Quarto (HTML + PDF) …")
-        index = render_quarto(stage, reports)
+        render_quarto(book_stage, reports)
     else:
         log("Quarto not found: rendering the HTML book with the nbconvert fallback (no PDF)."
             if renderer == "auto" else "Rendering the HTML book with the nbconvert fallback (--renderer fallback).")
-        index = render_fallback(stage, reports)
-    book = reports / paths.BOOK_DIR
-    trash = reports / ".old-book"
-    shutil.rmtree(trash, ignore_errors=True)
-    if book.exists():
-        book.rename(trash)
-    stage.rename(book)
-    shutil.rmtree(trash, ignore_errors=True)
-    return paths.relative(book / index.name)
+        render_fallback(book_stage, reports)
+    pipeline.promote(stage, reports, "book", fp, inputs)
+    return None
 
 
-def write_scorecard(params: dict) -> str:
+def write_scorecard(params: dict, out_dir: Path | None = None) -> str:
     """reports/_scorecard.md (the appendix) and reports/scorecard.csv; returns the headline."""
     from src import scorecard
 
     reports = paths.resolve(params["reports_dir"])
+    out = out_dir or reports
     scores = scorecard.score_book(reports)
-    scores.to_csv(reports / "scorecard.csv", index=False, encoding="utf-8", lineterminator="\n")
-    (reports / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"]), encoding="utf-8")
-    (reports / "_scorecard_front.md").write_text(scorecard.front(scores, params["lang"]), encoding="utf-8")
+    scores.to_csv(out / "scorecard.csv", index=False, encoding="utf-8", lineterminator="\n")
+    (out / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"]), encoding="utf-8")
+    (out / "_scorecard_front.md").write_text(scorecard.front(scores, params["lang"]), encoding="utf-8")
     return scorecard.headline(scores)
 
 
@@ -214,25 +225,28 @@ def git_state() -> dict:
 
 
 def notebook_timings(params: dict) -> dict:
-    """Seconds per executed notebook (papermill's record: kernel start-up included), in book order."""
-    from src.pipeline import WEIGHTED_DIR, notebook_order
+    """Seconds per executed notebook (papermill's, kernel start-up included), from the steps' records."""
+    from src.pipeline import WEIGHTED_DIR, notebook_order, read_record
 
     reports = paths.resolve(params["reports_dir"])
     timings = {}
-    for label, folder in (("", reports), (" (vektet)", reports / WEIGHTED_DIR)):
+    for label, prefix, folder in (("", "nb", reports), (" (vektet)", "vektet", reports / WEIGHTED_DIR)):
         for name in notebook_order():
-            f = folder / paths.EXECUTED_DIR / f"{name}.ipynb"
-            if f.exists():
-                meta = json.loads(f.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
-                if meta.get("duration") is not None:
-                    timings[name + label] = round(meta["duration"], 2)
+            rec = read_record(folder, f"{prefix}:{name}") or {}
+            if rec.get("seconds") is not None:
+                timings[name + label] = round(rec["seconds"], 2)
     return timings
 
 
-def write_build_info(params: dict, timings: dict) -> dict:
-    """reports/build_info.json and reports/_build_info.md: what built the book (the reproducibility appendix)."""
+def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
+    """reports/build_info.json and reports/_build_info.md: what built the book (the reproducibility appendix).
+
+    Nothing in them changes from one build of the same inputs to the next: no
+    build time and no run times (those vary; they are in
+    reports/.build/timings.json, written at the end of each build), paths
+    relative to the project.
+    """
     import platform
-    from datetime import datetime, timezone
     from importlib import metadata
 
     from src.escape import code_span, md_text
@@ -250,21 +264,26 @@ def write_build_info(params: dict, timings: dict) -> dict:
             versions[name] = "ikke installert"
     info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
     data = json.loads(info_path.read_text(encoding="utf-8"))
+    from src.inputs import sha256 as file_sha256
+    from src.pipeline import notebook_order
+
+    notebooks = [f"{n}.ipynb" for n in notebook_order()]
+    digests = [file_sha256(paths.NOTEBOOKS / n) for n in notebooks]
     state = git_state()
     commit, dirty = state["commit"] or "ukjent (ikke et git-arkiv)", state["dirty"]
     info = {
-        "built_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "python": platform.python_version(), "platform": platform.platform(),
-        "git_commit": commit, "git_dirty": dirty, "params": params, "timings_s": timings,
+        "git_commit": commit, "git_dirty": dirty, "params": params,
         "data": {k: data[k] for k in ("file", "sha256", "synthetic", "n_rows", "n_sample")},
+        "notebooks": dict(zip(notebooks, digests)),
         "packages": versions,
     }
-    reports = paths.resolve(params["reports_dir"])
+    reports = out_dir or paths.resolve(params["reports_dir"])
     write_json(reports / "build_info.json", info)
     import pandas as pd
 
     lines = [
-        f"**Bygget:** {info['built_utc']} · **Python** {info['python']} på {info['platform']}",
+        f"**Python** {info['python']} på {info['platform']}",
         "",
         f"**Git:** `{commit}`" + ({True: " — med endringer som ikke er committet", False: " — rent arbeidstre",
                                    None: ""}[dirty]),
@@ -276,11 +295,12 @@ def write_build_info(params: dict, timings: dict) -> dict:
         "",
         markdown_table(pd.DataFrame({"Parameter": list(params), "Verdi": [md_text(v) for v in params.values()]})),
         "",
-        "**Kjøretid per notatbok (sekunder, med oppstart av kjernen; fra siste gang notatboka ble kjørt — "
-        "byggingen kjører bare notatbøker som har endret seg):**",
+        "**Notatbøkene (sha256 av kilden i `notebooks/`):**",
         "",
-        markdown_table(pd.DataFrame({"Notatbok": list(timings), "Sekunder": list(timings.values())}),
-                       {"Sekunder": 1}),
+        markdown_table(pd.DataFrame({"Notatbok": notebooks, "sha256": [f"`{d}`" for d in digests]})),
+        "",
+        "Kjøretid per notatbok og byggetidspunkt står ikke her (de varierer fra bygging til bygging, og boka "
+        "skal være lik for like inndata); byggingen skriver dem i `reports/.build/timings.json`.",
         "",
         "**Programvare (versjoner i miljøet):**",
         "",
@@ -290,25 +310,81 @@ def write_build_info(params: dict, timings: dict) -> dict:
     return info
 
 
-def write_weighting_appendix(params: dict) -> None:
+def write_weighting_appendix(params: dict, out_dir: Path | None = None) -> None:
     """reports/_weighting.md and weighting_comparison.csv: the weighted run beside the unweighted one."""
     from src import sensitivity
 
     reports = paths.resolve(params["reports_dir"])
+    out = out_dir or reports
     table = sensitivity.compare(reports)
-    table.to_csv(reports / "weighting_comparison.csv", index=False, encoding="utf-8", lineterminator="\n")
+    table.to_csv(out / "weighting_comparison.csv", index=False, encoding="utf-8", lineterminator="\n")
     info = json.loads((paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
-    (reports / "_weighting.md").write_text(sensitivity.markdown(table, info, params["lang"]), encoding="utf-8")
+    (out / "_weighting.md").write_text(sensitivity.markdown(table, info, params["lang"]), encoding="utf-8")
 
 
-def write_appendices(params: dict) -> None:
-    """Everything the front page and the appendices include, from what the notebooks wrote."""
-    write_provenance(params)
+def write_appendices(params: dict, fp: str | None = None, inputs: dict | None = None) -> None:
+    """Everything the front page and the appendices include, from what the notebooks wrote (staged, then promoted)."""
+    from src import pipeline
+
+    reports = paths.resolve(params["reports_dir"])
+    stage = pipeline.stage_dir(reports, "appendices")
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / STATE_DIR).mkdir(parents=True)
+    write_provenance(params, stage)
     if not params["weighted"]:
-        write_weighting_appendix(params)
-    headline = write_scorecard(params)
-    (paths.resolve(params["reports_dir"]) / STATE_DIR / "headline.txt").write_text(headline + "\n", encoding="utf-8")
-    write_build_info(params, notebook_timings(params))
+        write_weighting_appendix(params, stage)
+    headline = write_scorecard(params, stage)
+    (stage / STATE_DIR / "headline.txt").write_text(headline + "\n", encoding="utf-8")
+    write_build_info(params, stage)
+    pipeline.promote(stage, reports, "appendices", fp, inputs)
+
+
+class BuildLock:
+    """One build at a time per project: an exclusive lock (flock) on reports/.build/build.lock.
+
+    The operating system releases it when the build ends, however it ends
+    (a killed build holds no lock). The file names the holder (pid, start time,
+    command) for the message a second build gives; that build stops at once.
+    """
+
+    def __init__(self, path: Path = paths.REPORTS / STATE_DIR / "build.lock"):
+        self.path, self.fd = path, None
+
+    def __enter__(self):
+        import fcntl
+        from datetime import datetime, timezone
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            from src.pipeline import os_error_message
+
+            raise BuildError(f"cannot take the build lock: {os_error_message(exc)}") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = json.loads(os.pread(self.fd, 4096, 0).decode("utf-8") or "{}")
+            except ValueError:
+                holder = {}
+            os.close(self.fd)
+            who = (f"pid {holder.get('pid', '?')}, started {holder.get('started', '?')}: "
+                   f"{holder.get('command', '?')}")
+            raise BuildError(f"another build is running in this project ({who}). One build at a time: wait "
+                             f"for it to finish (or stop it: kill {holder.get('pid', '<pid>')}), then run the build "
+                             f"again. (The lock, {paths.relative(self.path)}, is released whenever that build "
+                             "ends, also when it is killed.)") from None
+        started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, json.dumps({"pid": os.getpid(), "started": started,
+                                       "command": " ".join(["python -m src.build", *sys.argv[1:]])}).encode(), 0)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def build(params_file: str | None = None, overrides: list[str] | None = None, renderer: str = "auto",
@@ -319,8 +395,23 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
 
     t0 = time.perf_counter()
     params = load_params(params_file, overrides)
-    check_output_dirs(params)   # real outputs never where git would pick them up
-    ensure_input(params)
+    os.environ["VO_BUILD"] = str(os.getpid())   # notebooks run by the build write where it says (not _interactive)
+    try:
+        with BuildLock():
+            try:
+                pipeline.remove_leftovers(params)   # of a build that was killed (under the lock: nobody else's)
+                return _build(params, t0, renderer, notebooks, render_book, jobs, force)
+            finally:
+                pipeline.remove_leftovers(params)
+    finally:
+        pipeline.remove_kernel_files()
+
+
+def _build(params: dict, t0: float, renderer: str, notebooks: list[str] | None, render_book: bool,
+           jobs: int | None, force: bool) -> dict:
+    from src import pipeline
+
+    raw = ensure_input(params)
     if renderer == "quarto" and not shutil.which("quarto"):
         raise BuildError("--renderer quarto was asked for, but quarto is not on PATH")
     order = pipeline.notebook_order()
@@ -328,7 +419,11 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
     if unknown:
         raise BuildError(f"--notebooks: {unknown} not in the book (_quarto.yml lists {order})")
     jobs = jobs or os.cpu_count() or 1
-    progress = pipeline.run(params, renderer, jobs=jobs, force=force, forced=notebooks, render_book=render_book)
+    raw_sha = sha256(raw)
+    fp = pipeline.fingerprint(params, raw_sha)
+    inputs = {"raw_sha256": raw_sha, "params": params}
+    progress = pipeline.run(params, renderer, jobs=jobs, force=force, forced=notebooks, render_book=render_book,
+                            fp=fp, inputs=inputs)
     if progress.failures or progress.errors or progress.exit_code:
         raise BuildError("\n".join(progress.failures + progress.errors) or f"doit exit code {progress.exit_code}")
     reports = paths.resolve(params["reports_dir"])
@@ -337,12 +432,42 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
         log(f"Book: {paths.relative(reports / paths.BOOK_DIR / 'index.html')}"
             + ("" if "book" in progress.ran else " (up to date)"))
     log(headline)
-    log(f"Build finished in {time.perf_counter() - t0:.1f} s ({len(progress.ran)} steps run, "
+    elapsed = time.perf_counter() - t0
+    try:
+        from src.helpers import write_json
+        from datetime import datetime, timezone
+
+        write_json(reports / STATE_DIR / pipeline.TIMINGS_FILE,
+                   {"finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    "build_s": round(elapsed, 1), "ran": progress.ran,
+                    "notebooks_s": notebook_timings(params)})
+    except OSError:
+        pass
+    log(f"Build finished in {elapsed:.1f} s ({len(progress.ran)} steps run, "
         f"{len(progress.skipped)} up to date, {jobs} parallel).")
     return {"ran": progress.ran, "skipped": progress.skipped, "scorecard": headline}
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C (doit and papermill let it through), to end with one line."""
+
+
+def _on_signal(signum, frame):
+    """Ctrl-C, SIGTERM, SIGHUP: this process's kernels are killed first (a kernel asked to shut down while
+    a cell runs prints a ZMQ traceback), then the build unwinds like Ctrl-C."""
+    import signal
+
+    from src.pipeline import kill_kernels
+
+    kill_kernels()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Interrupted(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     ap = argparse.ArgumentParser(description="Build the compendium: notebooks and book, re-running what changed.")
     ap.add_argument("--params", help="YAML file with parameters overriding params.yml")
     ap.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -357,12 +482,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         print(f"\nBUILD FAILED: -j/--jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 1
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:   # a build started in the background ignores Ctrl-C
+            signal.signal(sig, _on_signal)
     try:
         build(args.params, args.overrides, args.renderer,
               args.notebooks.split(",") if args.notebooks else None, not args.no_render, args.jobs, args.force)
+    except KeyboardInterrupt as exc:
+        import warnings
+
+        # the notebook's cell coroutine, cut off by the interrupt, is collected unawaited: not news to the user
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+        name = str(exc) if isinstance(exc, Interrupted) else "Ctrl-C"
+        print(f"\nBUILD INTERRUPTED ({name}): the steps that finished are kept, nothing half-written is "
+              "published; run the build again to finish.", file=sys.stderr)
+        return 128 + (signal.Signals[name].value if name != "Ctrl-C" else signal.SIGINT.value)
     except Exception as exc:
         from src.export import ExportError
+        from src.pipeline import os_error_message
 
+        if isinstance(exc, OSError):
+            print(f"\nBUILD FAILED: {os_error_message(exc)}", file=sys.stderr)
+            return 1
         if not isinstance(exc, (BuildError, ParameterError, ExportError)):
             raise
         print(f"\nBUILD FAILED: {exc}", file=sys.stderr)

@@ -250,8 +250,19 @@ def _json_default(o):
 
 def write_derived(sample: pd.DataFrame, excluded: pd.DataFrame, export: Export,
                   flow: pd.DataFrame, derived_dir: str | Path, rake_result=None, min_cell: int = 5) -> dict:
-    """Write the derived data atomically (each file replaced whole, info last)."""
-    out = paths.resolve(derived_dir)
+    """Write the derived data atomically (each file replaced whole, info last).
+
+    Run by the build, into 01_cleaning's staging folder (``VO_DERIVED_STAGE``;
+    the build moves the files to ``derived_dir`` once the notebook succeeded);
+    run outside the build (JupyterLab), into ``reports/_interactive/derived``:
+    the build's derived data are only written by the build.
+    """
+    if paths.outside_build():
+        out = paths.INTERACTIVE / "derived"
+    elif os.environ.get("VO_DERIVED_STAGE"):
+        out = Path(os.environ["VO_DERIVED_STAGE"])
+    else:
+        out = paths.resolve(derived_dir)
     for frame, name in ((sample, paths.RESPONDENTS_FILE), (excluded, paths.EXCLUDED_FILE)):
         _atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
     info = data_info(export, flow, rake_result, min_cell)
@@ -703,6 +714,16 @@ def status_of(entry: dict, reproduced) -> str:
 # The chapter context used by every notebook
 # ---------------------------------------------------------------------------
 
+INTERACTIVE_NOTE = {
+    "nb": ("::: {{.callout-note}}\n**Kjørt utenfor byggingen** (ikke av `make book`): tabeller, figurer og "
+           "resultater skrives til `{where}/`, ikke til byggingens mapper; byggingen leser aldri derfra. "
+           "Boka endres bare av `make book`.\n:::"),
+    "en": ("::: {{.callout-note}}\n**Run outside the build** (not by `make book`): tables, figures and results go "
+           "to `{where}/`, not to the build's folders; the build never reads from there. Only `make book` "
+           "changes the book.\n:::"),
+}
+
+
 class Chapter:
     """One notebook's view of the data and its outputs.
 
@@ -733,6 +754,10 @@ class Chapter:
         self._excluded = None
         self._info = None
         self._published = None
+        if paths.outside_build():   # JupyterLab: a scratch folder of its own, never the build's reports
+            self.reports_dir = paths.INTERACTIVE
+            _display_markdown(INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
+                where=paths.relative(paths.INTERACTIVE)))
         self._results_path = self.reports_dir / paths.RESULTS_DIR / f"{notebook}.json"
 
     # -- inputs ------------------------------------------------------------

@@ -25,8 +25,121 @@ PARAM_TYPES = {
 }
 
 
+TYPE_WORDS = {   # what a type accepts, for the messages
+    bool: "bool (true or false)",
+    float: "float (a number, e.g. 0.05 or 1e-3)",
+    int: "int (a whole number, e.g. 5)",
+    str: "str (text)",
+}
+
+
 class ParameterError(ValueError):
     """A notebook parameter has the wrong type or value."""
+
+
+# -- reading parameters: YAML 1.2, no aliases ----------------------------------------
+
+def _yaml12_loader():
+    """A SafeLoader with the YAML 1.2 core schema's scalars and no aliases.
+
+    PyYAML implements YAML 1.1, where ``no``/``yes``/``on``/``off`` are booleans
+    (``lang: no`` would be False) and ``1e-3`` is a string. The core schema of
+    YAML 1.2: booleans only true/false (any case as written there), floats with
+    or without a dot in the mantissa. Aliases (``*name``) are refused: a
+    parameter file needs none, and nested aliases expand exponentially
+    (a "billion laughs" file takes minutes and gigabytes).
+    """
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                mark = event.start_mark
+                raise ParameterError(f"line {mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed in "
+                                     "parameter files; write the value out")
+            return super().compose_node(parent, index)
+
+    Loader.yaml_implicit_resolvers = {
+        k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float",
+                                                       "tag:yaml.org,2002:int")]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+                                 list("-+0123456789"))
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
+                   r"|\.(?:nan|NaN|NAN))$"),
+        list("-+0123456789."))
+
+    def construct_bool(loader, node):
+        return loader.construct_scalar(node).lower() == "true"
+
+    def construct_int(loader, node):
+        return int(loader.construct_scalar(node), 0)
+
+    def construct_float(loader, node):
+        text = loader.construct_scalar(node).lower()
+        return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+    Loader.add_constructor("tag:yaml.org,2002:bool", construct_bool)
+    Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    Loader.add_constructor("tag:yaml.org,2002:float", construct_float)
+    return Loader
+
+
+def read_params_file(path: Path) -> dict:
+    """A parameter file (params.yml or --params): a mapping, YAML 1.2 scalars, no aliases; one-line errors."""
+    import yaml
+
+    shown = paths.relative(path)
+    try:
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_yaml12_loader())
+    except ParameterError as exc:
+        raise ParameterError(f"{shown}: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ParameterError(f"{shown} is not valid YAML: {exc.problem or exc.context}{where}") from None
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{shown} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"cannot read {shown}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParameterError(f"{shown} must be a mapping of parameter: value")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, object]:
+    """``-p KEY=VALUE``: the value converted by the parameter's declared type (not read as YAML).
+
+    ``-p lang=no`` is the text "no", ``-p weighted=yes`` is refused (true or
+    false), ``-p alpha=1e-3`` is 0.001. A value that does not convert stays
+    text, and check_params says what the parameter needs.
+    """
+    if "=" not in item:
+        raise ParameterError(f"-p expects KEY=VALUE, got {item!r}")
+    key, value = (s.strip() for s in item.split("=", 1))
+    typ = PARAM_TYPES.get(key)
+    if typ is bool and value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    if typ is int:
+        try:
+            return key, int(value)
+        except ValueError:
+            pass
+    if typ is float:
+        try:
+            return key, float(value)
+        except ValueError:
+            pass
+    return key, value
 
 
 def check_params(params: dict, where: str = "parameters") -> dict:
@@ -43,7 +156,7 @@ def check_params(params: dict, where: str = "parameters") -> dict:
         if typ is float and isinstance(val, int) and not isinstance(val, bool):
             ok = True
         if not ok:
-            problems.append(f"'{key}' must be {typ.__name__}, got {type(val).__name__} {val!r}")
+            problems.append(f"'{key}' must be {TYPE_WORDS[typ]}, got {type(val).__name__} {val!r}")
     if isinstance(params.get("lang"), str) and params["lang"] not in ("nb", "en"):
         problems.append(f"'lang' must be 'nb' or 'en', got {params['lang']!r}")
     a = params.get("alpha")
@@ -55,6 +168,27 @@ def check_params(params: dict, where: str = "parameters") -> dict:
     if problems:
         raise ParameterError(f"Invalid {where}:\n" + "\n".join(f"  - {p}" for p in problems))
     return params
+
+
+def inside_project(params: dict, keys: tuple[str, ...] = ("derived_dir", "reports_dir")) -> None:
+    """The folders a build writes (``derived_dir``, ``reports_dir``) must lie inside the project.
+
+    Resolved (``..`` and symbolic links followed) before comparing, so
+    ``reports/../../x`` is refused like ``/tmp/x``. A build replaces and removes
+    files in these folders; outside the project it could reach anyone's files.
+    One function, so further conditions on an output folder go here.
+    """
+    root = paths.ROOT.resolve()
+    problems = []
+    for key in keys:
+        if key not in params:
+            continue
+        where = paths.resolve(params[key]).resolve()
+        if where == root or root not in where.parents:
+            problems.append(f"'{key}' must be a folder inside the project ({root}), got {params[key]!r}"
+                            + (f" (= {where})" if str(where) != str(params[key]) else ""))
+    if problems:
+        raise ParameterError("Invalid output folder(s):\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def sha256(path: str | Path) -> str:

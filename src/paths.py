@@ -8,6 +8,7 @@ notebook run by papermill (cwd = repository root) read the same files.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,8 @@ SYNTHETIC_EXPORT = RAW / "verneombud_2024_synthetic.sav"
 RAW_MANIFEST = RAW / "MANIFEST.sha256"
 
 REPORTS = ROOT / "reports"
+# where a notebook run outside the build (JupyterLab, papermill by hand) writes: never read by the build
+INTERACTIVE = REPORTS / "_interactive"
 
 # What a build reads from the repository (no outputs, no data): a copy of these is a project
 # that builds (tests and the benchmark build such copies in temporary folders).
@@ -55,6 +58,18 @@ def review_dir(raw_path: str | Path) -> Path:
     """
     raw = resolve(raw_path)
     return raw.parent / "coding" / raw.stem
+
+
+def outside_build() -> bool:
+    """True in a Jupyter kernel the build did not start (the build sets VO_BUILD for its kernels)."""
+    if os.environ.get("VO_BUILD"):
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def resolve(path: str | Path) -> Path:

@@ -35,6 +35,8 @@ the rendered book in place.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import re
@@ -130,22 +132,325 @@ def review_sheets(raw_path) -> list[Path]:
     return sheet_files(raw_path)
 
 
+# -- the build's records: what each step wrote, from which inputs ------------------------
+#
+# A build is a transaction over one set of inputs and parameters, their *fingerprint*
+# (the export's sha256 and the parameters). Each step writes into its own staging folder;
+# when it succeeds its files are moved into place and then its record is saved
+# (<reports>/.build/records/<step>.json: the fingerprint and every file with its size and
+# sha256). A step is up to date only when doit finds its inputs unchanged *and* its record
+# names the present fingerprint and matches every file on disk. So whatever stops a build
+# (SIGKILL between two file moves, a full disk, a second build), the next one re-runs exactly
+# the steps whose outputs are not what their record says. Only files in a step's record are
+# ever replaced or removed by that step.
+
+RECORDS_DIR = "records"
+STAGING_DIR = "_staging"
+LOCK_FILE = "build.lock"
+TIMINGS_FILE = "timings.json"      # in <reports>/.build: seconds per step (not published: they vary)
+DERIVED_STAGE_ENV = "VO_DERIVED_STAGE"   # where 01_cleaning's write_derived writes when the build runs it
+
+
+def fingerprint(params: dict, raw_sha256: str) -> str:
+    """The inputs and parameters every output of one build comes from, as one sha256."""
+    payload = json.dumps({"raw_sha256": raw_sha256, "params": params}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def key(path: str | Path) -> str:
+    """A path as the build's state and records keep it: relative to the project when inside it."""
+    p = paths.resolve(path)
+    try:
+        return p.relative_to(paths.ROOT).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def safe_name(task: str) -> str:
+    return task.replace(":", "-")
+
+
+def record_path(reports: Path, name: str) -> Path:
+    return paths.resolve(reports) / STATE_DIR / RECORDS_DIR / f"{safe_name(name)}.json"
+
+
+def read_record(reports: Path, name: str) -> dict | None:
+    try:
+        rec = json.loads(record_path(reports, name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and isinstance(rec.get("files"), dict) else None
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stat(path: Path) -> dict:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _file_sha256(path)}
+
+
+def record_problems(reports: Path, name: str, fp: str | None) -> list[str]:
+    """Why the record of step ``name`` does not vouch for its outputs (empty: it does).
+
+    A file whose size and modification time are as recorded is taken as it is
+    (hashing every output on a no-op build would cost seconds); else its sha256
+    is compared.
+    """
+    rec = read_record(reports, name)
+    if rec is None:
+        return [f"{name} has no record of its outputs"]
+    problems = []
+    if fp is not None and rec.get("fingerprint") != fp:
+        problems.append(f"{name} was built from other inputs or parameters ({describe(rec)})")
+    for rel, want in sorted(rec["files"].items()):
+        f = paths.resolve(rel)
+        try:
+            st = f.stat()
+        except OSError:
+            problems.append(f"{rel} is missing")
+            continue
+        if st.st_size != want.get("size") or (st.st_mtime_ns != want.get("mtime_ns")
+                                               and _file_sha256(f) != want.get("sha256")):
+            problems.append(f"{rel} is not the file {name} wrote")
+    return problems
+
+
+def describe(rec: dict) -> str:
+    info = rec.get("inputs") or {}
+    shown = ", ".join(f"{k}={v}" for k, v in sorted((info.get("params") or {}).items())
+                      if k in ("raw_path", "weighted", "lang", "alpha", "min_cell"))
+    return f"fingerprint {str(rec.get('fingerprint'))[:12]}: export sha256 {str(info.get('raw_sha256'))[:8]}, {shown}"
+
+
+def record_ok(reports: str, name: str, fp: str | None) -> bool:
+    """doit ``uptodate`` check: the step's record vouches for its outputs and names this build's inputs."""
+    return not record_problems(paths.resolve(reports), name, fp)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _move(src: Path, dst: Path) -> None:
+    """``src`` over ``dst`` (atomic on one file system; across two, copied beside ``dst`` first)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copy2(src, tmp)
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        src.unlink()
+
+
+def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs: dict | None = None,
+            placement: dict[str, Path] | None = None, seconds: float | None = None) -> None:
+    """Move what step ``name`` wrote in ``stage`` into place, then save its record.
+
+    Files go to ``reports`` (by their path inside ``stage``), or, for a
+    first-level folder of ``stage`` listed in ``placement``, to that folder
+    (01_cleaning's ``derived/`` -> derived_dir). A file the step wrote last time
+    (per its record) but not now is deleted; no other file is touched. The
+    record is saved last, atomically: a build stopped before that leaves a step
+    whose outputs do not match its record, and the next build re-runs it.
+    """
+    placement = placement or {}
+    reports = paths.resolve(reports)
+    moves = []
+    for f in sorted(p for p in stage.rglob("*") if p.is_file()):
+        rel = f.relative_to(stage)
+        target = placement[rel.parts[0]] / Path(*rel.parts[1:]) if rel.parts[0] in placement else reports / rel
+        moves.append((f, target))
+    new = {key(t) for _, t in moves}
+    old = read_record(reports, name) or {"files": {}}
+    legacy = reports / STATE_DIR / "outputs" / f"{name.split(':')[-1]}.txt"   # records of earlier versions
+    old_files = set(old["files"])
+    if not old["files"] and legacy.exists():
+        old_files = {key(reports / r) for r in legacy.read_text(encoding="utf-8").split()}
+    for rel in sorted(old_files - new):
+        paths.resolve(rel).unlink(missing_ok=True)
+    for i, (f, target) in enumerate(moves):
+        _move(f, target)
+        if i == 0:
+            fault("promote", name)
+    rec = {"step": name, "fingerprint": fp, "inputs": inputs or {}, "seconds": seconds,
+           "files": {key(t): _stat(t) for _, t in moves}}
+    _write_atomic(record_path(reports, name), json.dumps(rec, indent=1, sort_keys=True) + "\n")
+    legacy.unlink(missing_ok=True)
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        stage.parent.rmdir()   # the staging folder, when no other step is staging
+    except OSError:
+        pass
+
+
+def fault(point: str, step: str) -> None:
+    """Test hook: ``VO_TEST_KILL_AT=<step>@<point>[:<SIGNAL>]`` sends the build that signal there.
+
+    Points: ``start`` (the step begins) and ``promote`` (its first output has
+    been moved into place, the rest and its record not yet). For
+    tests/test_interrupts.py; without the variable it does nothing.
+    """
+    spec = os.environ.get("VO_TEST_KILL_AT")
+    if not spec:
+        return
+    where, _, rest = spec.rpartition("@")      # "nb:01_cleaning@promote:SIGKILL"
+    at, _, sig = rest.partition(":")
+    if (where, at) != (step, point):
+        return
+    import signal
+
+    signum = getattr(signal, sig or "SIGKILL")
+    main = int(os.environ.get("VO_BUILD") or os.getpid())
+    os.kill(main, signum)
+    if signum == signal.SIGKILL and main != os.getpid():
+        os.kill(os.getpid(), signum)
+    time.sleep(1)   # let the signal arrive here, not in the next step
+
+
+FILE_SYSTEM_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def os_error_message(exc: OSError) -> str:
+    """An OSError as the cause a user can act on."""
+    where = f" ({paths.relative(exc.filename)})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return f"the disk is full{where}: free some space and run the build again"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"cannot write{where}: {exc.strerror} — the folder is read-only; make it writable "
+                "(or build into another reports_dir inside the project)")
+    return f"{exc.strerror or exc}{where}"
+
+
+def guarded(step: str, stage: Path | None, action, *args):
+    """Run one step's action: a failure of the file system becomes one message, its staging folder goes."""
+    from doit.exceptions import TaskFailed
+
+    try:
+        fault("start", step)
+        return action(*args)
+    except (OSError, shutil.Error) as exc:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(exc, shutil.Error):   # copytree: a list of (source, target, error text)
+            errors = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+            text = str(errors[0][2]) if errors else str(exc)
+            code = next((e for e in FILE_SYSTEM_ERRORS if f"[Errno {e}]" in text), None)
+            exc = OSError(code, os.strerror(code) if code else text, errors[0][1] if errors else None)
+        return TaskFailed(f"{step}: {os_error_message(exc)}; the outputs of this step are unchanged.")
+
+
+def stage_dir(reports: Path, name: str) -> Path:
+    return paths.resolve(reports) / STAGING_DIR / safe_name(name)
+
+
 # -- running one notebook -------------------------------------------------------
 
-def execute(name: str, params: dict, reports_dir: str, reads_results: bool = False, in_book: bool = True):
+def parameter_cell_values(path: Path) -> dict:
+    """The values of a notebook's ``parameters`` cell (literals only)."""
+    import ast
+
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            values = {}
+            for node in ast.parse("".join(cell["source"])).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        values[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass
+            return values
+    return {}
+
+
+def parameter_cell_notes(name: str, used: dict) -> list[str]:
+    """One line per value a notebook's parameters cell sets otherwise than params.yml, with the value the build used.
+
+    The cell holds the defaults of interactive runs and must equal params.yml
+    (tests/test_notebooks.py); a build's parameters come from params.yml,
+    --params and -p, and papermill injects them after the cell.
+    """
+    import yaml
+
+    cell = parameter_cell_values(paths.NOTEBOOKS / f"{name}.ipynb")
+    defaults = yaml.safe_load(paths.PARAMS.read_text(encoding="utf-8")) or {}
+    notes = []
+    for k, v in sorted(cell.items()):
+        if k in defaults and defaults[k] != v:
+            notes.append(f"      {name}: its parameters cell says {k} = {v!r}, params.yml {defaults[k]!r}; the build "
+                         f"used {k} = {used.get(k, defaults[k])!r} (a build takes its parameters from params.yml, "
+                         "--params and -p; the cell only gives the defaults of a run outside the build)")
+    return notes
+
+
+def publishable(out: Path, final_rel: str, source_rel: str) -> float | None:
+    """Drop what differs between two runs of the same notebook; returns papermill's duration (seconds).
+
+    Timestamps and durations (papermill's and nbclient's, per cell and for the
+    notebook) and the machine's absolute paths go; the injected-parameters cell
+    gets a fixed id (papermill gives it a random one). The duration is kept in
+    the step's record instead (the reproducibility appendix is the same on
+    every build).
+    """
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    meta = nb.get("metadata", {}).get("papermill", {})
+    duration = meta.get("duration")
+    for k in ("start_time", "end_time", "duration", "environment_variables"):
+        meta.pop(k, None)
+    if meta:
+        meta["input_path"], meta["output_path"] = source_rel, final_rel
+    for cell in nb.get("cells", []):
+        md = cell.get("metadata", {})
+        md.pop("execution", None)
+        md.pop("papermill", None)
+        if "injected-parameters" in md.get("tags", []):
+            cell["id"] = "injected-parameters"
+    out.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return duration
+
+
+def execute(name: str, params: dict, reports_dir: str, reads_results: bool = False, in_book: bool = True,
+            fp: str | None = None, task: str | None = None, inputs: dict | None = None,
+            derived_dir: str | None = None):
     """Run one notebook with papermill into its staging folder; on success replace its previous outputs.
 
     A notebook of the book (``in_book``) then gets its captions (a link to the
     cell that made each table and figure, the data's checksum, the book's
     language; src/captions.py) and its notebook view, as part of its outputs.
+    ``derived_dir`` (01_cleaning): the notebook writes the derived data into
+    its staging folder too, promoted with the rest.
     Returns None on success, or doit's TaskFailed with the notebook, cell and error.
     Runs in a worker process when the build is parallel.
     """
     import papermill as pm
     from doit.exceptions import TaskFailed
 
+    task = task or name
     reports = paths.resolve(reports_dir)
-    stage = reports / "_staging" / name
+    stage = stage_dir(reports, task)
     shutil.rmtree(stage, ignore_errors=True)
     (stage / paths.EXECUTED_DIR).mkdir(parents=True)
     borrowed = set()
@@ -157,6 +462,13 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
                 borrowed.add(f"{paths.RESULTS_DIR}/{f.name}")
     out = stage / paths.EXECUTED_DIR / f"{name}.ipynb"
     run_params = dict(params, reports_dir=paths.relative(stage))
+    placement, staged_derived = {}, None
+    if derived_dir is not None:   # 01_cleaning: write_derived writes here (VO_DERIVED_STAGE), promoted with the rest
+        staged_derived = stage / "derived"
+        placement["derived"] = paths.resolve(derived_dir)
+        os.environ[DERIVED_STAGE_ENV] = str(staged_derived)
+    for note in parameter_cell_notes(name, params):
+        print(note, flush=True)
     for attempt in range(KERNEL_RETRIES + 1):
         try:
             pm.execute_notebook(str(paths.NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=run_params,
@@ -164,6 +476,7 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
                                 kernel_manager_class=kernel_manager_class())
             break
         except pm.PapermillExecutionError as exc:
+            os.environ.pop(DERIVED_STAGE_ENV, None)
             failed = reports / "failed"
             failed.mkdir(parents=True, exist_ok=True)
             kept = failed / f"{name}.ipynb"
@@ -175,24 +488,41 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
                 f"{name} failed in cell {exc.exec_count} with {exc.ename}: {first}\n{(exc.evalue or '').strip()}\n"
                 f"The partly executed notebook is kept in {paths.relative(kept)}; "
                 "the previous outputs of this notebook and the rendered book are unchanged.")
+        except KeyboardInterrupt:
+            kill_kernels()
+            os.environ.pop(DERIVED_STAGE_ENV, None)
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
         except Exception as exc:  # the kernel did not start or died: not the notebook's fault, try again
+            if isinstance(exc, OSError) and exc.errno in FILE_SYSTEM_ERRORS:   # a full disk: no retry
+                os.environ.pop(DERIVED_STAGE_ENV, None)
+                raise
             if attempt == KERNEL_RETRIES:
+                os.environ.pop(DERIVED_STAGE_ENV, None)
                 shutil.rmtree(stage, ignore_errors=True)
                 return TaskFailed(f"{name}: the Jupyter kernel failed {attempt + 1} times "
                                   f"({type(exc).__name__}: {exc}); nothing was changed.")
             print(f"      {name}: kernel problem ({type(exc).__name__}: {exc}); retrying", flush=True)
             time.sleep(1 + attempt)
+    os.environ.pop(DERIVED_STAGE_ENV, None)
     for f in borrowed:
         (stage / f).unlink()
+    seconds = None
+    if out.exists():
+        seconds = publishable(out, key(reports / paths.EXECUTED_DIR / out.name), key(paths.NOTEBOOKS / out.name))
+        if fp is not None:
+            nb = json.loads(out.read_text(encoding="utf-8"))
+            nb.setdefault("metadata", {}).setdefault("compendium", {})["fingerprint"] = fp
+            out.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if in_book:
         from src import captions
 
         try:
-            captions.annotate_executed(out, params)
+            captions.annotate_executed(out, dict(params, derived_dir=str(staged_derived or params.get("derived_dir"))))
         except captions.CaptionError as exc:
             shutil.rmtree(stage, ignore_errors=True)
             return TaskFailed(f"{name}: {exc}")
-    promote(stage, reports, name)
+    promote(stage, reports, task, fp, inputs, placement, seconds)
     (reports / "failed" / f"{name}.ipynb").unlink(missing_ok=True)
     return None
 
@@ -202,7 +532,12 @@ def kernel_manager_class():
 
     No port can be taken by another kernel starting at the same moment (the
     papermill port race of parallel runs), and nothing is sent over the
-    network unencrypted (ipykernel warns about that for TCP).
+    network unencrypted (ipykernel warns about that for TCP). The socket files
+    are named after the build (``vo-kernel-<build pid>-…``), so the build
+    removes any a stopped kernel left (``remove_kernel_files``). A kernel is
+    not sent SIGINT when it is shut down after its notebook ran (jupyter_client
+    does that by default, and the kernel then logs «KeyboardInterrupt caught in
+    kernel» on a good build).
     """
     import tempfile
     import uuid
@@ -220,28 +555,69 @@ def kernel_manager_class():
             # IPC "ports" are files <ip>-1, <ip>-2, ...; with jupyter_client's default ip
             # ("kernel-ipc" in the working folder) two kernels starting at once pick the
             # same files and read each other's messages. A unique prefix per kernel.
-            return str(Path(tempfile.gettempdir()) / f"vo-kernel-{uuid.uuid4().hex[:12]}")
+            return str(Path(tempfile.gettempdir()) / f"{kernel_prefix()}{uuid.uuid4().hex[:12]}")
+
+        async def _async_interrupt_kernel(self):
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+        async def _async_start_kernel(self, **kw):
+            await super()._async_start_kernel(**kw)
+            LIVE_KERNELS.append(self)
+
+        start_kernel = _async_start_kernel   # AsyncKernelManager binds start_kernel to the base class's function
 
     return IPCKernelManager
 
 
-def promote(stage: Path, reports: Path, name: str) -> None:
-    """Move what one notebook wrote in ``stage`` into ``reports``, replacing what it wrote last time.
+LIVE_KERNELS: list = []   # kernel managers of this process, for kill_kernels()
 
-    A file the notebook wrote last time but not now (a removed table) is
-    deleted; files of other notebooks are left alone.
+
+def kill_kernels() -> None:
+    """Stop this process's kernels at once (the build was interrupted): no kernel outlives it or prints."""
+    while LIVE_KERNELS:
+        km = LIVE_KERNELS.pop()
+        try:
+            process = getattr(km.provisioner, "process", None)
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=5)
+            km.cleanup_connection_file()
+            km.cleanup_ipc_files()
+        except Exception:   # best effort: the build is ending anyway
+            pass
+
+
+def kernel_prefix() -> str:
+    return f"vo-kernel-{os.environ.get('VO_BUILD') or os.getpid()}-"
+
+
+def remove_kernel_files() -> None:
+    """The IPC socket files of this build's kernels (a kernel stopped by Ctrl-C leaves them)."""
+    import tempfile
+
+    for f in Path(tempfile.gettempdir()).glob(f"{kernel_prefix()}*"):
+        try:
+            f.unlink()
+        except OSError:
+            pass
+
+
+def remove_leftovers(params: dict) -> None:
+    """Staging folders and half-written state files of this project's builds (the caller holds the lock).
+
+    A step stopped mid-way (Ctrl-C, SIGKILL) leaves its staging folder; the
+    build that follows would clear it when it re-runs the step, but nothing of
+    it is published or kept.
     """
-    record = reports / STATE_DIR / "outputs" / f"{name}.txt"
-    new = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
-    old = record.read_text(encoding="utf-8").split() if record.exists() else []
-    for rel in sorted(set(old) - set(new)):
-        (reports / rel).unlink(missing_ok=True)
-    for rel in new:
-        (reports / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(stage / rel, reports / rel)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text("\n".join(new) + "\n", encoding="utf-8")
-    shutil.rmtree(stage, ignore_errors=True)
+    reports = paths.resolve(params["reports_dir"])
+    for folder in (reports, reports / WEIGHTED_DIR):
+        shutil.rmtree(folder / STAGING_DIR, ignore_errors=True)
+        state = folder / STATE_DIR
+        if state.is_dir():
+            for tmp in [*state.glob(".*.tmp"), *(state / RECORDS_DIR).glob(".*.tmp")]:
+                tmp.unlink(missing_ok=True)
 
 
 def merge_results(reports_dir: str) -> None:
@@ -255,10 +631,32 @@ def merge_results(reports_dir: str) -> None:
     write_json(reports / paths.RESULTS_FILE, merged)
 
 
+def merge_all_results(reports_dirs: list[str], fp: str | None = None, inputs: dict | None = None) -> None:
+    """The ``results`` step: every run's results.json, staged, then promoted with its record."""
+    from src.helpers import write_json
+
+    reports = paths.resolve(reports_dirs[0])
+    stage = stage_dir(reports, "results")
+    shutil.rmtree(stage, ignore_errors=True)
+    for d in reports_dirs:
+        merged = {}
+        for f in sorted((paths.resolve(d) / paths.RESULTS_DIR).glob("*.json")):
+            merged.update(json.loads(f.read_text(encoding="utf-8")))
+        rel = paths.resolve(d).relative_to(reports)
+        write_json(stage / rel / paths.RESULTS_FILE, merged)
+    promote(stage, reports, "results", fp, inputs)
+
+
 # -- the graph ---------------------------------------------------------------------
 
-def tasks(params: dict, renderer: str = "auto") -> dict:
-    """The doit task creators of a build with ``params`` (a mapping for doit's ModuleTaskLoader)."""
+def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: dict | None = None) -> dict:
+    """The doit task creators of a build with ``params`` (a mapping for doit's ModuleTaskLoader).
+
+    Paths are given to doit relative to the project (its state then holds no
+    absolute path: a moved or copied project is up to date); doit runs with the
+    project as its working folder. ``fp``: the build's fingerprint (each step's
+    record must name it to be up to date).
+    """
     from doit.tools import config_changed
 
     from src import build as steps
@@ -270,6 +668,10 @@ def tasks(params: dict, renderer: str = "auto") -> dict:
     runs = [("nb", reports, dict(params), order)]
     if not params["weighted"]:   # the weighting appendix: the chapters again, weighted
         runs.append(("vektet", reports / WEIGHTED_DIR, dict(params, weighted=True), order[1:]))
+    rep = key(reports)
+
+    def vouched(name):
+        return (record_ok, [rep if not name.startswith("vektet:") else key(reports / WEIGHTED_DIR), name, fp], {})
 
     def notebook_tasks():
         for prefix, out_dir, run_params, names in runs:
@@ -287,53 +689,79 @@ def tasks(params: dict, renderer: str = "auto") -> dict:
                     deps += [derived / f for f in DERIVED_FILES]
                 if name in SUMMARISERS:
                     deps += [out_dir / paths.RESULTS_DIR / f"{n}.json" for n in names[:i]]
-                run_params["reports_dir"] = paths.relative(out_dir)
+                run_params["reports_dir"] = key(out_dir)
+                task = f"{prefix}:{name}"
                 yield {
-                    "basename": f"{prefix}:{name}",
-                    "actions": [(execute, [name, dict(run_params), paths.relative(out_dir), name in SUMMARISERS,
-                                         out_dir == reports])],
-                    "file_dep": [str(p) for p in deps],
-                    "targets": [str(p) for p in targets],
-                    "uptodate": [config_changed(json.dumps(run_params, sort_keys=True))],
+                    "basename": task,
+                    "actions": [(guarded, [task, stage_dir(out_dir, task), execute, name, dict(run_params),
+                                           key(out_dir), name in SUMMARISERS, out_dir == reports, fp, task, inputs,
+                                           key(derived) if name == order[0] else None])],
+                    "file_dep": [key(p) for p in deps],
+                    "targets": [key(p) for p in targets],
+                    "uptodate": [config_changed(json.dumps(run_params, sort_keys=True)), vouched(task)],
                     "verbosity": 2,
                 }
 
-    executed = [str(out / paths.EXECUTED_DIR / f"{n}.ipynb") for _, out, _, names in runs for n in names]
-    results = [str(out / paths.RESULTS_DIR / f"{n}.json") for _, out, _, names in runs for n in names]
+    executed = [key(out / paths.EXECUTED_DIR / f"{n}.ipynb") for _, out, _, names in runs for n in names]
+    results = [key(out / paths.RESULTS_DIR / f"{n}.json") for _, out, _, names in runs for n in names]
+    notebook_steps = [f"{prefix}:{n}" for prefix, _, _, names in runs for n in names]
 
     def task_results():
-        return {"actions": [(merge_results, [paths.relative(out)]) for _, out, _, _ in runs],
+        return {"actions": [(guarded, ["results", stage_dir(reports, "results"), merge_all_results,
+                                       [key(out) for _, out, _, _ in runs], fp, inputs])],
                 "file_dep": results,
-                "targets": [str(out / paths.RESULTS_FILE) for _, out, _, _ in runs], "verbosity": 2}
+                "targets": [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs],
+                "uptodate": [vouched("results")], "verbosity": 2}
 
-    appendix_files = [reports / f for f in ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md",
-                                            "_build_info.md", "build_info.json", "scorecard.csv")]
+    appendix_files = [reports / f for f in steps.APPENDIX_FILES]
     if not params["weighted"]:
-        appendix_files.append(reports / "_weighting.md")
+        appendix_files += [reports / f for f in steps.WEIGHTING_FILES]
 
     def task_appendices():
-        return {"actions": [(steps.write_appendices, [params])],
-                "file_dep": executed + [str(out / paths.RESULTS_FILE) for _, out, _, _ in runs]
-                + [str(paths.ROOT / "src" / f"{m}.py") for m in ("build", "scorecard", "sensitivity")]
-                + [str(p) for p in refs],
-                "targets": [str(p) for p in appendix_files],
+        return {"actions": [(guarded, ["appendices", stage_dir(reports, "appendices"), steps.write_appendices,
+                                       params, fp, inputs])],
+                "file_dep": executed + [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs]
+                + [key(paths.ROOT / "src" / f"{m}.py") for m in ("build", "scorecard", "sensitivity")]
+                + [key(p) for p in refs],
+                "targets": [key(p) for p in appendix_files],
                 "uptodate": [config_changed(json.dumps({"params": params, "git": steps.git_state()},
-                                                       sort_keys=True))],
+                                                       sort_keys=True)), vouched("appendices")],
                 "verbosity": 2}
 
     book_sources = [paths.ROOT / s for s in BOOK_SOURCES]
     book_files = [p for s in book_sources for p in ([s] if s.is_file() else sorted(s.rglob("*"))) if p.is_file()]
+    upstream = [*notebook_steps, "results", "appendices"]
 
     def task_book():
-        return {"actions": [(steps.render, [params, renderer])],
-                "file_dep": [str(p) for p in appendix_files] + executed + [str(p) for p in book_files]
-                + [str(paths.ROOT / "src" / "render.py")],
-                "targets": [str(reports / paths.BOOK_DIR / "index.html")],
-                "uptodate": [config_changed(renderer)],
+        return {"actions": [(guarded, ["book", stage_dir(reports, "book"), steps.render, params, renderer, fp,
+                                       inputs, upstream])],
+                "file_dep": [key(p) for p in appendix_files] + executed + [key(p) for p in book_files]
+                + [key(paths.ROOT / "src" / "render.py")],
+                "targets": [key(reports / paths.BOOK_DIR / "index.html")],
+                "uptodate": [config_changed(renderer), vouched("book")],
                 "verbosity": 2}
 
     return {"task_notebooks": notebook_tasks, "task_results": task_results,
             "task_appendices": task_appendices, "task_book": task_book}
+
+
+def mixed_outputs(params: dict, fp: str, steps: list[str]) -> list[str]:
+    """What keeps the outputs of ``steps`` from being one build's (empty: the book may be rendered from them)."""
+    reports = paths.resolve(params["reports_dir"])
+    problems = []
+    for step in steps:
+        folder = reports / WEIGHTED_DIR if step.startswith("vektet:") else reports
+        problems += record_problems(folder, step, fp)
+        if ":" in step:
+            nb = folder / paths.EXECUTED_DIR / f"{step.split(':', 1)[1]}.ipynb"
+            try:
+                seen = json.loads(nb.read_text(encoding="utf-8")).get("metadata", {}).get("compendium", {})
+            except (OSError, ValueError):
+                continue
+            if seen.get("fingerprint") != fp:
+                problems.append(f"{key(nb)} carries fingerprint {str(seen.get('fingerprint'))[:12]}, "
+                                f"this build's is {fp[:12]}")
+    return problems
 
 
 # -- running the graph --------------------------------------------------------------
@@ -411,14 +839,59 @@ class Progress:
         self.out.flush()
 
 
+def _atomic_doit_state() -> None:
+    """doit's json state: written atomically, and after every step (doit writes it once, at the end).
+
+    A build killed mid-way then keeps what its finished steps recorded, and a
+    kill while the state is written leaves the previous state, not half a file.
+    """
+    from doit import dependency
+
+    if getattr(dependency.JsonDB, "_compendium_atomic", False):
+        return
+
+    def dump(self):
+        _write_atomic(Path(self.name), self.codec.encode(self._db))
+
+    original = dependency.Dependency.save_success
+
+    def save_success(self, task, result_hash=None):
+        original(self, task, result_hash)
+        if isinstance(self.backend, dependency.JsonDB):
+            self.backend.dump()
+
+    dependency.JsonDB.dump = dump
+    dependency.Dependency.save_success = save_success
+    dependency.JsonDB._compendium_atomic = True
+
+
+def check_state(state_file: Path, log=print) -> None:
+    """A damaged doit state (a truncated file, not JSON) is discarded, saying so; the steps' records stay."""
+    if not state_file.exists():
+        return
+    try:
+        data = json.loads(state_file.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a mapping")
+    except (ValueError, UnicodeDecodeError) as exc:
+        state_file.unlink()
+        log(f"The build's state {key(state_file)} was damaged ({type(exc).__name__}: {str(exc)[:80]}); "
+            "discarded it: every step runs again this time.")
+
+
 def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False,
-        forced: list[str] | None = None, render_book: bool = True) -> Progress:
+        forced: list[str] | None = None, render_book: bool = True, fp: str | None = None,
+        inputs: dict | None = None) -> Progress:
     """Run every out-of-date task of the build; returns the reporter (what ran, what failed)."""
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
+    os.chdir(paths.ROOT)   # doit's paths are relative to the project
     reports = paths.resolve(params["reports_dir"])
     (reports / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    state = reports / STATE_DIR / "doit-state.json"
+    check_state(state)
+    _atomic_doit_state()
     reporter = {}
 
     class Reporter(Progress):
@@ -426,9 +899,9 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
             super().__init__(outstream, options)
             reporter["it"] = self
 
-    creators = tasks(params, renderer)
+    creators = tasks(params, renderer, fp, inputs)
     creators["DOIT_CONFIG"] = {
-        "backend": "json", "dep_file": str(reports / STATE_DIR / "doit-state.json"),
+        "backend": "json", "dep_file": key(state),
         "check_file_uptodate": "md5", "reporter": Reporter, "verbosity": 2,
     }
     loader = ModuleTaskLoader(creators)

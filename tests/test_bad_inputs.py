@@ -3,10 +3,15 @@
 Every case must end with its exact message on stderr, exit code 1, no
 traceback, no notebook started (the input is refused before any kernel), and
 derived data, reports and the previous book unchanged byte for byte.
+
+The cases run in a copy of the project (the build writes only inside its
+project, so the "previous build" lives in the copy, not in a temporary folder
+beside it).
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,31 +105,49 @@ def mutate(frame: pd.DataFrame, steps: list[dict], out: Path, codebook) -> tuple
     return path, list(dict.fromkeys(ids))
 
 
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the project with the corpus in it (cases name files as tests/bad_inputs/files/...)."""
+    root = paths.copy_project(tmp_path_factory.mktemp("bad_inputs_project"))
+    shutil.copytree(CORPUS, root / "tests" / "bad_inputs")
+    return root
+
+
+def shown(path: Path, root: Path) -> str:
+    """A path as the build in ``root`` prints it (relative inside the project, else absolute)."""
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(path).resolve().as_posix()
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_bad_input_gives_its_message_and_changes_nothing(case, tmp_path, synthetic_frame, codebook):
-    derived, reports = previous_build(tmp_path / "previous")
+def test_bad_input_gives_its_message_and_changes_nothing(case, project, tmp_path, synthetic_frame, codebook):
+    derived, reports = previous_build(project / "cases" / case["id"])
     args, raw_shown, ids = list(case.get("args") or []), None, []
     source = case.get("input") or {}
     if "file" in source:
-        raw = CORPUS / "files" / source["file"]
+        raw = project / "tests" / "bad_inputs" / "files" / source["file"]
         assert raw.exists(), raw
     elif "mutate" in source:
         raw, ids = mutate(synthetic_frame, source["mutate"], tmp_path / case["id"], codebook)
     elif "path" in source:
-        raw = paths.resolve(source["path"])
+        raw = project / source["path"]
     else:
         raw = None
     if raw is not None:
         args += ["-p", f"raw_path={raw}"]
-        raw_shown = paths.relative(raw)
+        raw_shown = shown(raw, project)
     if case.get("params"):
-        args += ["--params", (CORPUS / "files" / case["params"]).relative_to(paths.ROOT).as_posix()]
-    args += ["-p", f"derived_dir={derived}", "-p", f"reports_dir={reports}"]
+        args += ["--params", f"tests/bad_inputs/files/{case['params']}"]
+    # the previous build's folders first: a case's own -p derived_dir / reports_dir comes later and wins
+    args = ["-p", f"derived_dir={shown(derived, project)}", "-p", f"reports_dir={shown(reports, project)}", *args]
     before = {"derived": snapshot(derived), "reports": snapshot(reports)}
-    raw_before = snapshot(paths.RAW) if paths.RAW.exists() else {}
+    raw_dir = project / "data" / "raw"
+    raw_before = snapshot(raw_dir) if raw_dir.exists() else {}
 
     proc = subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", *args],
-                          cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+                          cwd=project, capture_output=True, text=True, timeout=120)
 
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stderr.splitlines()
@@ -136,7 +159,7 @@ def test_bad_input_gives_its_message_and_changes_nothing(case, tmp_path, synthet
     assert proc.stderr.count("BUILD FAILED") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "] start " not in proc.stdout, "a step was started: the input should be refused before any kernel"
     assert {"derived": snapshot(derived), "reports": snapshot(reports)} == before, "the previous build changed"
-    assert (snapshot(paths.RAW) if paths.RAW.exists() else {}) == raw_before, "data/raw changed"
+    assert (snapshot(raw_dir) if raw_dir.exists() else {}) == raw_before, "data/raw changed"
 
 
 def test_the_corpus_covers_what_issue_11_asks_for():

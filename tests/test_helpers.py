@@ -81,7 +81,7 @@ def test_check_params_lists_every_problem():
     with pytest.raises(h.ParameterError) as info:
         h.check_params({"alpha": "0.05", "weighted": "no", "lang": "de", "colour": 1})
     msg = str(info.value)
-    for part in ("unknown parameter(s) ['colour']", "'alpha' must be float, got str", "'weighted' must be bool",
+    for part in ("unknown parameter(s) ['colour']", "'alpha' must be float (a number, e.g. 0.05 or 1e-3), got str", "'weighted' must be bool",
                  "'lang' must be 'nb' or 'en'"):
         assert part in msg
     assert h.check_params({"alpha": 0.01, "weighted": False, "lang": "en"})

@@ -66,3 +66,15 @@ def test_figure_cells_carry_quarto_label_and_caption(path):
             opts, _ = render.cell_options(cell.source)
             assert str(opts.get("label", "")).startswith("fig-"), cell.source[:80]
             assert opts.get("fig-cap"), cell.source[:80]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_a_fixed_unique_id(path):
+    """nbformat 4.5 ids in the committed notebook: without them every run invents random ones
+    (and every chapter page of the book differs from the last build's)."""
+    import json
+
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    assert (raw["nbformat"], raw["nbformat_minor"]) >= (4, 5)
+    ids = [c.get("id") for c in raw["cells"]]
+    assert all(ids) and len(set(ids)) == len(ids)

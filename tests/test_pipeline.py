@@ -87,7 +87,7 @@ def test_the_graph_reads_what_each_step_needs():
         {paths.relative(d) for d in summary["file_dep"]}
     weighted = tasks["vektet:03_role"]
     assert "weighted" in paths.relative(weighted["targets"][0])
-    assert str(paths.ROOT / "src" / "render.py") in tasks["book"]["file_dep"]
+    assert "src/render.py" in tasks["book"]["file_dep"]   # relative to the project: a moved clone is up to date
 
 
 def test_a_weighted_main_run_has_no_separate_weighted_pass():
@@ -184,3 +184,71 @@ def test_a_failed_step_reports_the_exceptions_own_text_not_doits_summary():
     progress.add_failure(task, TaskFailed("PythonAction Error",
                                           RuntimeError("quarto render failed in the PDF (typst) book: error: x")))
     assert progress.failures == ["quarto render failed in the PDF (typst) book: error: x"]
+
+
+def test_a_record_vouches_only_for_its_own_fingerprint_and_files(tmp_path):
+    reports = tmp_path / "reports"
+    stage = tmp_path / "stage"
+    (stage / "tables").mkdir(parents=True)
+    (stage / "tables" / "t.csv").write_text("a,b\n1,2\n")
+    (stage / "derived").mkdir()
+    (stage / "derived" / "d.json").write_text("{}")
+    derived = tmp_path / "derived"
+    pipeline.promote(stage, reports, "nb:01_x", "fp-A", placement={"derived": derived})
+    assert (derived / "d.json").exists() and (reports / "tables" / "t.csv").exists()
+    assert pipeline.record_problems(reports, "nb:01_x", "fp-A") == []
+    assert pipeline.record_ok(str(reports), "nb:01_x", "fp-A")
+    assert any("other inputs" in p for p in pipeline.record_problems(reports, "nb:01_x", "fp-B"))
+    assert pipeline.record_problems(reports, "nb:02_never_ran", "fp-A") == ["nb:02_never_ran has no record of its outputs"]
+    (reports / "tables" / "t.csv").write_text("a,b\n1,3\n")            # same size, other content
+    assert any("is not the file" in p for p in pipeline.record_problems(reports, "nb:01_x", "fp-A"))
+    (derived / "d.json").unlink()
+    assert any("is missing" in p for p in pipeline.record_problems(reports, "nb:01_x", "fp-A"))
+
+
+def test_the_fingerprint_follows_the_export_and_every_parameter():
+    params = {"raw_path": "a.sav", "alpha": 0.05, "lang": "nb"}
+    fp = pipeline.fingerprint(params, "0" * 64)
+    assert fp == pipeline.fingerprint(dict(params), "0" * 64)
+    assert fp != pipeline.fingerprint(params, "1" * 64)
+    assert fp != pipeline.fingerprint(dict(params, alpha=0.01), "0" * 64)
+
+
+def test_a_parameters_cell_that_differs_from_params_yml_is_reported(tmp_path, monkeypatch):
+    nb = json.loads((paths.NOTEBOOKS / "05_course_format.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = ["".join(cell["source"]).replace("alpha = 0.05", "alpha = 0.01")]
+    (tmp_path / "05_course_format.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    monkeypatch.setattr(pipeline.paths, "NOTEBOOKS", tmp_path)
+    notes = pipeline.parameter_cell_notes("05_course_format", {"alpha": 0.05})
+    assert len(notes) == 1 and "parameters cell says alpha = 0.01, params.yml 0.05; the build used alpha = 0.05" \
+        in notes[0]
+
+
+def test_a_damaged_state_file_is_discarded_with_a_message(tmp_path):
+    state = tmp_path / "doit-state.json"
+    state.write_text('{"nb:01_cleaning": {"a": ')
+    said = []
+    pipeline.check_state(state, said.append)
+    assert not state.exists() and "was damaged" in said[0] and "every step runs again" in said[0]
+    state.write_text('{"ok": {}}')
+    pipeline.check_state(state, said.append)
+    assert state.exists() and len(said) == 1
+
+
+def test_executed_notebooks_lose_what_differs_between_runs(tmp_path):
+    out = tmp_path / "x.ipynb"
+    out.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "id": "random1", "metadata": {"tags": ["injected-parameters"],
+                                                             "papermill": {"duration": 0.1},
+                                                             "execution": {"iopub.status.busy": "2026"}},
+         "source": [], "outputs": []}],
+        "metadata": {"papermill": {"duration": 5.0, "start_time": "2026", "end_time": "2026",
+                                   "input_path": "/abs/notebooks/x.ipynb", "output_path": "/abs/reports/x.ipynb",
+                                   "parameters": {"lang": "nb"}}}}))
+    assert pipeline.publishable(out, "reports/executed/x.ipynb", "notebooks/x.ipynb") == 5.0
+    nb = json.loads(out.read_text())
+    assert nb["metadata"]["papermill"] == {"input_path": "notebooks/x.ipynb", "output_path": "reports/executed/x.ipynb",
+                                           "parameters": {"lang": "nb"}}
+    assert nb["cells"][0]["id"] == "injected-parameters" and nb["cells"][0]["metadata"] == {
+        "tags": ["injected-parameters"]}

@@ -104,11 +104,12 @@ def test_a_real_export_gets_its_small_cells_hidden_in_reports_tables(tmp_path, s
                     for s, v in codebook.by_source().items() if v.values}
     pyreadstat.write_sav(synthetic_frame, str(raw), file_label="SurveyXact export",
                          variable_value_labels=value_labels)
-    derived, reports = tmp_path / "derived", tmp_path / "reports"
+    root = paths.copy_project(tmp_path / "project")   # a build writes only inside its project
+    derived, reports = root / "derived", root / "reports"
     proc = subprocess.run(
         [sys.executable, "-m", "src.build", "--no-render", "--notebooks", "01_cleaning,02_sample",
-         "-p", f"raw_path={raw}", "-p", f"derived_dir={derived}", "-p", f"reports_dir={reports}", "-p", "min_cell=5"],
-        cwd=paths.ROOT, capture_output=True, text=True, timeout=600)
+         "-p", f"raw_path={raw}", "-p", "derived_dir=derived", "-p", "reports_dir=reports", "-p", "min_cell=5"],
+        cwd=root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     info = json.loads((derived / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
     assert info["synthetic"] is False
