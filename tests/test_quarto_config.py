@@ -62,4 +62,7 @@ def test_language_and_captions_follow_lang():
     # no fixed 'Tabell'/'Figur': Quarto's words come from lang (nb by default, en when rendered with -M lang:en)
     assert "crossref" not in CONFIG or not {"tbl-title", "fig-title"} & set(CONFIG["crossref"])
     assert CONFIG["execute"]["enabled"] is False
-    assert "reports/executed/notebook-view/*" in CONFIG["project"]["resources"]   # the caption links' target
+    assert "/reports/executed/notebook-view/*" in CONFIG["project"]["resources"]   # the caption links' target
+    # anchored at the project root: an unanchored Quarto glob also matches the previous book's copy
+    # (reports/book/reports/executed/notebook-view/...) and nests it again at every render
+    assert all(str(g).startswith("/") for g in CONFIG["project"]["resources"])
