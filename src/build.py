@@ -271,6 +271,16 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
     digests = [file_sha256(paths.NOTEBOOKS / n) for n in notebooks]
     state = git_state()
     commit, dirty = state["commit"] or "ukjent (ikke et git-arkiv)", state["dirty"]
+    from src.pipeline import machine_paths
+
+    def shown(value):   # no absolute path of this machine (an export outside the project: its file name)
+        if not isinstance(value, str):
+            return value
+        for old, new in machine_paths(params):
+            value = value.replace(old, new)
+        return value
+
+    params = {k: shown(v) for k, v in params.items()}
     info = {
         "python": platform.python_version(), "platform": platform.platform(),
         "git_commit": commit, "git_dirty": dirty, "params": params,

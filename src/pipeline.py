@@ -406,7 +406,30 @@ def parameter_cell_notes(name: str, used: dict) -> list[str]:
     return notes
 
 
-def publishable(out: Path, final_rel: str, source_rel: str) -> float | None:
+def machine_paths(params: dict | None = None) -> list[tuple[str, str]]:
+    """(absolute path, what the book shows instead): the project (relative paths), the folder of an export
+    outside the project (its file name only), the home folder («~»); longest first."""
+    pairs = [(str(paths.ROOT) + "/", ""), (str(paths.ROOT), ".")]
+    raw = (params or {}).get("raw_path")
+    if raw:
+        folder = paths.resolve(raw).parent
+        if not folder.is_relative_to(paths.ROOT):
+            pairs.append((str(folder) + "/", ""))
+    home = str(Path.home())
+    if home not in ("/", ""):
+        pairs.append((home, "~"))
+    return sorted(pairs, key=lambda p: -len(p[0]))
+
+
+def scrub_paths(text: str, pairs: list[tuple[str, str]]) -> str:
+    """``text`` (a notebook's JSON) without the machine's absolute paths (``machine_paths``): warnings name
+    their source file, the parameters cell an export outside the project."""
+    for old, new in pairs:
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    return text
+
+
+def publishable(out: Path, final_rel: str, source_rel: str, params: dict | None = None) -> float | None:
     """Drop what differs between two runs of the same notebook; returns papermill's duration (seconds).
 
     Timestamps and durations (papermill's and nbclient's, per cell and for the
@@ -415,7 +438,7 @@ def publishable(out: Path, final_rel: str, source_rel: str) -> float | None:
     the step's record instead (the reproducibility appendix is the same on
     every build).
     """
-    nb = json.loads(out.read_text(encoding="utf-8"))
+    nb = json.loads(scrub_paths(out.read_text(encoding="utf-8"), machine_paths(params)))
     meta = nb.get("metadata", {}).get("papermill", {})
     duration = meta.get("duration")
     for k in ("start_time", "end_time", "duration", "environment_variables"):
@@ -509,7 +532,8 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
         (stage / f).unlink()
     seconds = None
     if out.exists():
-        seconds = publishable(out, key(reports / paths.EXECUTED_DIR / out.name), key(paths.NOTEBOOKS / out.name))
+        seconds = publishable(out, key(reports / paths.EXECUTED_DIR / out.name), key(paths.NOTEBOOKS / out.name),
+                              params)
         if fp is not None:
             nb = json.loads(out.read_text(encoding="utf-8"))
             nb.setdefault("metadata", {}).setdefault("compendium", {})["fingerprint"] = fp

@@ -316,11 +316,13 @@ def test_a_real_shaped_export_builds_and_no_answer_reaches_an_output(tmp_path, s
     value_labels = {s: {float(k): lab for k, lab in v.values.items()}
                     for s, v in codebook.by_source().items() if v.values and s in frame}
     pyreadstat.write_sav(frame, str(raw), file_label="SurveyXact export", variable_value_labels=value_labels)
-    derived, reports = tmp_path / "derived", tmp_path / "reports"
+    # output folders must lie inside the project (and be ones git ignores): build in a copy of it
+    root = paths.copy_project(tmp_path / "project")
+    derived, reports = root / "data" / "derived_real", root / "reports_real"
     proc = subprocess.run(
         [sys.executable, "-m", "src.build", "--no-render", "-j", "1", "-p", f"raw_path={raw}",
-         "-p", f"derived_dir={derived}", "-p", f"reports_dir={reports}", "-p", "weighted=true"],
-        cwd=paths.ROOT, capture_output=True, text=True, timeout=1200)
+         "-p", "derived_dir=data/derived_real", "-p", "reports_dir=reports_real", "-p", "weighted=true"],
+        cwd=root, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     sample = pd.read_parquet(derived / paths.RESPONDENTS_FILE)
     for name in coding.load_frames(codebook):

@@ -138,7 +138,6 @@ def test_the_hostile_file_name_is_escaped_on_every_page(build):
     assert "synthetic_&lt;img src=x onerror=alert(1)&gt;`&lt;i&gt;BT`.sav" in index
 
 
-@pytest.mark.xfail(reason="issue 18: absolute paths in executed notebooks, notebook views and parameters", strict=False)
 def test_no_absolute_machine_path_in_the_book(build):
     machine = [str(paths.ROOT), str(build["raw"].parent), str(Path.home())]
     for f, text in text_files(build["reports"] / "book"):

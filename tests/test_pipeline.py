@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -252,3 +253,14 @@ def test_executed_notebooks_lose_what_differs_between_runs(tmp_path):
                                            "parameters": {"lang": "nb"}}
     assert nb["cells"][0]["id"] == "injected-parameters" and nb["cells"][0]["metadata"] == {
         "tags": ["injected-parameters"]}
+
+
+def test_machine_paths_are_scrubbed_from_published_notebooks(tmp_path):
+    """Warnings name their file, the parameters an export outside the project: the book shows neither path."""
+    outside = tmp_path / "exports" / "real.sav"
+    text = json.dumps({"text": f"{paths.ROOT}/src/helpers.py:197: WeightingWarning", "raw": str(outside),
+                       "home": f"{Path.home()}/.pyenv/lib/x.py"})
+    pairs = pipeline.machine_paths({"raw_path": str(outside)})
+    clean = json.loads(pipeline.scrub_paths(text, pairs))
+    assert clean["text"] == "src/helpers.py:197: WeightingWarning" and clean["raw"] == "real.sav"
+    assert str(Path.home()) not in clean["home"] or str(Path.home()) in ("/", "")
