@@ -48,7 +48,7 @@ test-interrupts: $(STAMP)
 	VO_KILL_MATRIX=all $(PY) -m pytest tests/test_interrupts.py $(ARGS)
 
 bench: $(STAMP)
-	$(PY) -m src.bench $(ARGS)
+	$(PY) -m src.build.bench $(ARGS)
 
 # Quarto's HTML book uses module scripts, which browsers block from file://: serve it on localhost
 PORT ?= 8000
@@ -62,13 +62,13 @@ lab: $(STAMP)
 
 synth: $(STAMP)
 	rm -f data/raw/verneombud_2024_synthetic.sav
-	$(PY) -m src.synthesize $(ARGS)
+	$(PY) -m src.synthetic.synthesize $(ARGS)
 
 fidelity: $(STAMP)
-	$(PY) -m src.fidelity --misses $(ARGS)
+	$(PY) -m src.synthetic.fidelity --misses $(ARGS)
 
 coding: $(STAMP)
-	$(PY) -m src.coding $(ARGS)
+	$(PY) -m src.data.review $(ARGS)
 
 clean:
 	rm -rf data/derived/*.parquet data/derived/*.json reports/executed reports/tables reports/figures \

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from src import helpers as h
-from src import synthesize
-from src.codebook import load as load_codebook
+from src.synthetic import synthesize
+from src.base.codebook import load as load_codebook
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from conftest import snapshot
-from src import paths, synthesize
+from src.base import paths
+from src.synthetic import synthesize
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = yaml.safe_load((CORPUS / "cases.yml").read_text(encoding="utf-8"))["cases"]

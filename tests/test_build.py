@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from conftest import snapshot
-from src import paths
+from src.base import contents
+from src.base import paths
 
 pytestmark = pytest.mark.slow
 
@@ -177,9 +178,9 @@ def test_rebuilds_rerun_only_what_changed(built):
     proc = run_build(root)
     assert steps_run(proc) == set(), "a new modification time with the same content re-ran steps"
 
-    (root / "src/bench.py").write_text((root / "src/bench.py").read_text() + "\n# edited\n")
+    (root / "src/build/bench.py").write_text((root / "src/build/bench.py").read_text() + "\n# edited\n")
     proc = run_build(root)
-    assert steps_run(proc) == set(), "no notebook imports src/bench.py"
+    assert steps_run(proc) == set(), "no notebook imports src/build/bench.py"
 
     nb = root / "notebooks/06_topics.ipynb"
     original = nb.read_bytes()
@@ -223,13 +224,13 @@ def test_every_caption_links_to_the_cell_that_made_it_and_names_the_data(built):
 
     import nbformat
 
-    from src import captions, render
+    from src.book import captions
 
     root, _ = built
     info = json.loads((root / "data/derived/data_info.json").read_text(encoding="utf-8"))
     book = root / "reports/book"
     assert captions.caption_problems(book, info["sha256"]) == []
-    for name in render.notebook_order(render.load_config(root / "_quarto.yml")):
+    for name in contents.notebook_order(contents.load_config(root / "_quarto.yml")):
         labelled = captions.labelled_cells(nbformat.read(root / "notebooks" / f"{name}.ipynb", as_version=4))
         shown = captions.book_captions(book / f"{name}.html")
         assert len(shown) == len(labelled), name
@@ -250,11 +251,11 @@ def test_fallback_numbers_captions_and_chapters_as_the_quarto_book(built):
 
     import nbformat
 
-    from src import captions, render
+    from src.book import captions
 
     root, _ = built
     book = root / "reports/book"
-    for name in render.notebook_order(render.load_config(root / "_quarto.yml")):
+    for name in contents.notebook_order(contents.load_config(root / "_quarto.yml")):
         page = (book / f"{name}.html").read_text(encoding="utf-8")
         shown = re.findall(r"<strong>(Tabell|Figur) (K?[\d.]+):</strong>", " ".join(captions.book_captions(book / f"{name}.html")))
         expected, own = [], {"tbl": 0, "fig": 0}
@@ -276,7 +277,7 @@ def test_fallback_numbers_captions_and_chapters_as_the_quarto_book(built):
     scorecard = (book / "scorecard.html").read_text(encoding="utf-8")
     assert '<span class="chapter-number">Vedlegg A —</span>' in scorecard
     assert not re.search(r"<td[^>]*>\s*(True|False|inconsistent)\s*</td>", scorecard)   # Ja/Nei, Norwegian statuses
-    from src import scorecard as sc
+    from src.book import scorecard as sc
     assert re.search(rf"<td[^>]*>\s*{re.escape(sc.status_text('inconsistent'))}\s*</td>", scorecard)
     nav = re.search(r'<nav class="sidebar">(.*?)</nav>', (book / "index.html").read_text(encoding="utf-8"), re.S).group(1)
     items = re.findall(r"<li><a [^>]*>([^<]+)</a>", nav)
@@ -284,11 +285,10 @@ def test_fallback_numbers_captions_and_chapters_as_the_quarto_book(built):
 
 
 def test_every_file_the_book_lists_exists_after_a_build(built):
-    from src import render
 
     root, _ = built
-    config = render.load_config(root / "_quarto.yml")
-    missing = [f for f in render.book_files(config) + config["project"]["render"] if not (root / f).exists()]
+    config = contents.load_config(root / "_quarto.yml")
+    missing = [f for f in contents.book_files(config) + config["project"]["render"] if not (root / f).exists()]
     assert not missing
     assert (root / "reports/executed/notebook-view/07_usefulness.html").exists()
 
@@ -297,7 +297,7 @@ def test_english_book_has_english_captions_and_labels_and_the_same_numbers(built
     """make book ARGS="-p lang=en": English captions and table labels; tables, results and scorecard unchanged."""
     import json
 
-    from src import captions
+    from src.book import captions
 
     root, _ = built
     other = tmp_path_factory.mktemp("project_en") / "p"

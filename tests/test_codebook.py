@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from src import codebook as cbmod
-from src import paths
+from src.base import codebook as cbmod
+from src.base import paths
 
 
 def test_codebook_loads_and_ids_exist(codebook):

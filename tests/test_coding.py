@@ -1,4 +1,4 @@
-"""The coding of the open answers (src/coding.py): frame, rules, review sheets, kappa, real-export path."""
+"""The coding of the open answers (src/data/coding.py): frame, rules, review sheets, kappa, real-export path."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from src import coding, paths
+from src.data import coding
+from src.base import paths
 from src import helpers as h
-from src import synthesize
+from src.synthetic import synthesize
+from src.data.export import ExportError
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "coding_cases.yml").read_text(encoding="utf-8"))
 MIN_ACCURACY = 0.9   # share of the hand-written answers the rules must put in their theme
@@ -45,7 +47,7 @@ def test_a_bad_frame_is_refused_with_every_problem(tmp_path, codebook):
     del raw["coding"]["role_factors_open_theme"]["themes"][3]
     p = tmp_path / "codebook.yml"
     p.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    from src.codebook import CodebookError, load
+    from src.base.codebook import CodebookError, load
 
     with pytest.raises(CodebookError) as err:
         coding.load_frames(load(p))
@@ -282,14 +284,14 @@ def test_an_old_export_with_coded_columns_is_a_completed_review(synthetic_sav, c
 def test_make_coding_writes_sheets_for_an_export(tmp_path, synthetic_frame, codebook):
     raw = tmp_path / "surveyxact.sav"
     synthesize.write_sav(synthesize.without_coded_columns(synthetic_frame, codebook), raw, codebook)
-    proc = subprocess.run([sys.executable, "-m", "src.coding", "--raw", str(raw)], cwd=paths.ROOT,
+    proc = subprocess.run([sys.executable, "-m", "src.data.review", "--raw", str(raw)], cwd=paths.ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "insufficient_time_theme.csv: 711 answers, 711 new" in proc.stdout
     files = {p.name for p in paths.review_dir(raw).glob("*.csv")}
     assert files == {"insufficient_time_theme.csv", "hvo_further_training_theme.csv", "future_input_theme.csv",
                      "role_factors_open_theme.csv", "kodeliste.csv"}
-    again = subprocess.run([sys.executable, "-m", "src.coding", "--raw", str(raw)], cwd=paths.ROOT,
+    again = subprocess.run([sys.executable, "-m", "src.data.review", "--raw", str(raw)], cwd=paths.ROOT,
                            capture_output=True, text=True, timeout=300)
     assert "711 answers, 0 new, 0 changed since reviewed, 0 reviewed" in again.stdout
 
@@ -352,7 +354,7 @@ def test_a_real_shaped_export_builds_and_no_answer_reaches_an_output(tmp_path, s
 
 def test_the_review_sheets_are_an_input_of_01_cleaning(tmp_path, codebook):
     """A researcher's saved decision re-runs 01_cleaning: its sheets are file dependencies of the step."""
-    from src import pipeline
+    from src.build import graph as pipeline
 
     raw = tmp_path / "export.sav"
     raw.write_bytes(b"not read here")
@@ -376,6 +378,6 @@ def test_a_bad_decision_stops_the_build_before_any_notebook(tmp_path, synthetic_
     sheet = coding.sheet_path(raw, coding.load_frames(codebook)["future_input_theme"])
     first = coding.read_sheet(sheet)[0]["resp_id"]
     _edit(sheet, {first: "Kurs"}, delimiter=";")
-    with pytest.raises(h.ExportError) as err:
+    with pytest.raises(ExportError) as err:
         h.validate_export(raw, codebook)
     assert f"future_input_theme.csv, line 2 (resp_id {first}): forsker = 'Kurs' is not a code" in str(err.value)

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from src import comparisons, paths
+from src.book import comparisons
+from src.base import paths
 
 
 def _chapter(tmp_path, codebook, results: dict):

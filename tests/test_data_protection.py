@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from src import paths
+from src.base import paths
 
 ALLOWED = ("README.md", "MANIFEST.sha256", ".gitkeep")
 
@@ -52,7 +52,7 @@ def test_the_committed_data_files_are_the_bad_input_corpus_only():
 
 
 def test_output_folders_git_would_not_ignore_are_refused():
-    from src import inputs
+    from src.base import inputs
 
     tracked()   # skips outside a git checkout
     ok = {"derived_dir": "data/derived_2024", "reports_dir": "reports_2024"}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src import paths
+from src.base import paths
 
 sys.path.insert(0, str(Path(__file__).parent))
 from disclosure_fixture import SMALL_GROUPS, small_groups_frame, write_real_shaped  # noqa: E402

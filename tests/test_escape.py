@@ -1,11 +1,11 @@
-"""Text from inputs cannot inject HTML or Markdown into the book (src/escape.py)."""
+"""Text from inputs cannot inject HTML or Markdown into the book (src/base/escape.py)."""
 
 from __future__ import annotations
 
 import mistune
 
 from src import helpers as h
-from src.escape import code_span, html_text, md_text
+from src.base.escape import code_span, html_text, md_text
 
 HOSTILE = "synthetic_<img src=x onerror=alert(1)>`<i>BT`.sav"
 

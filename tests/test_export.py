@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from src import helpers as h
-from src.export import ExportError
+from src.data.export import ExportError
 
 
 def problems(path, codebook):

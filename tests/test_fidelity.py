@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from src import fidelity
-from src import measures as ms
+from src.base import reference
+from src.synthetic import fidelity
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_a_miss_is_reported_as_a_miss(synthetic_sav):
 
 
 def test_measures_name_existing_variables(codebook):
-    specs = ms.load()
+    specs = reference.load_measures()
     names = set(codebook.variables) | set(codebook.recodes) | set(codebook.indices) | set(codebook.groups)
     for key, spec in specs["results"].items():
         for field in ("var", "by", "grid"):

@@ -9,14 +9,17 @@ import pandas as pd
 import pytest
 
 from src import helpers as h
+from src.base import numbers
+from src.base.inputs import ParameterError
+from src.book import tables
 
 
 def test_share_is_percent_of_valid_answers():
     s = pd.Series([1, 1, 2, None, 3], dtype="Int64")
-    assert h.share(s, 1) == 50.0
-    assert h.share(s, [1, 2]) == 75.0
-    assert h.share(s, 1, base_codes=[1, 2]) == pytest.approx(200 / 3)
-    assert np.isnan(h.share(pd.Series([None], dtype="Int64"), 1))
+    assert tables.share(s, 1) == 50.0
+    assert tables.share(s, [1, 2]) == 75.0
+    assert tables.share(s, 1, base_codes=[1, 2]) == pytest.approx(200 / 3)
+    assert np.isnan(tables.share(pd.Series([None], dtype="Int64"), 1))
 
 
 def test_frequency_table_counts_percents_and_missing_codes(codebook):
@@ -37,8 +40,8 @@ def test_frequency_table_english_labels(codebook):
 
 
 def test_round_half_up_and_norwegian_number_format():
-    assert h.round_half_up(0.5) == 1 and h.round_half_up(2.5) == 3 and h.round_half_up(-0.5) == -1
-    assert h.round_half_up(3.45, 1) == 3.5
+    assert numbers.round_half_up(0.5) == 1 and numbers.round_half_up(2.5) == 3 and numbers.round_half_up(-0.5) == -1
+    assert numbers.round_half_up(3.45, 1) == 3.5
     assert h.fmt_number(4.05, 1) == "4,1"
     assert h.fmt_number(2247) == "2\u202f247"
     assert h.fmt_number(4.05, 1, lang="en") == "4.1"
@@ -47,9 +50,9 @@ def test_round_half_up_and_norwegian_number_format():
 
 def test_whole_percentages_are_rounded_as_the_report_rounds_them():
     # Tabell 3 'Annet': 78/2233 = 3.493 % is printed 4 (3.493 -> 3.5 -> 4)
-    assert h.round_as_report(100 * 78 / 2233) == 4
+    assert numbers.round_as_report(100 * 78 / 2233) == 4
     assert h.fmt_number(100 * 78 / 2233) == "4"
-    assert h.round_as_report(3.449) == 3
+    assert numbers.round_as_report(3.449) == 3
     entry = {"value": 4, "tolerance": 0.5, "unit": "percent", "flag": "inconsistent"}
     assert h.status_of(entry, 100 * 78 / 2233) == "ok"
     assert h.status_of(entry, 3.44) == "inconsistent"
@@ -59,7 +62,7 @@ def test_markdown_table_rounds_and_aligns():
     t = pd.DataFrame({"Rolle": ["VO", "Totalt"], "Antall": [3, 4], "Prosent": [75.0, 100.0]})
     md = h.markdown_table(t).splitlines()
     assert md[0] == "| Rolle | Antall | Prosent |"
-    pad = h.WORD_PAD   # dashes follow the widths (Pandoc sizes wide tables by them): longest word + padding
+    pad = tables.WORD_PAD   # dashes follow the widths (Pandoc sizes wide tables by them): longest word + padding
     assert md[1] == "|:" + "-" * (len("Totalt") + pad - 1) + "|" + "-" * (6 + pad - 1) + ":|" + "-" * (7 + pad - 1) + ":|"
     assert md[2] == "| VO | 3 | 75 |"
 
@@ -68,24 +71,24 @@ def test_markdown_table_gives_the_label_column_room_by_its_dashes():
     label = "Dialogbasert, åpent for refleksjon og diskusjon blant deltakere og kursholder"
     t = pd.DataFrame({"Læringsform": [label, "Annet"], "Antall": [1431, 22], "Prosent": [66.0, 1.0]})
     dashes = [len(c) for c in h.markdown_table(t).splitlines()[1].strip("|").split("|")]
-    assert dashes == [h.MAX_DASHES, len("Antall") + h.WORD_PAD, len("Prosent") + h.WORD_PAD]
+    assert dashes == [tables.MAX_DASHES, len("Antall") + tables.WORD_PAD, len("Prosent") + tables.WORD_PAD]
     # a table too wide for an A4 line: every column keeps its longest word, the text columns share the rest
     wide = pd.DataFrame({"Kapittel": ["05_course_format"], "Mål": [label * 2], "Forklaring": [label], "p": [0.119]})
     dashes = [len(c) for c in h.markdown_table(wide, {"p": 3}).splitlines()[1].strip("|").split("|")]
-    assert sum(dashes) <= h.LINE_BUDGET + 2 and dashes[0] == len("05_course_format") + h.WORD_PAD
-    assert dashes[3] == len(",119") + h.WORD_PAD   # p as printed
+    assert sum(dashes) <= tables.LINE_BUDGET + 2 and dashes[0] == len("05_course_format") + tables.WORD_PAD
+    assert dashes[3] == len(",119") + tables.WORD_PAD   # p as printed
     assert min(dashes[1], dashes[2]) > 30
 
 
 def test_check_params_lists_every_problem():
-    with pytest.raises(h.ParameterError) as info:
+    with pytest.raises(ParameterError) as info:
         h.check_params({"alpha": "0.05", "weighted": "no", "lang": "de", "colour": 1})
     msg = str(info.value)
     for part in ("unknown parameter(s) ['colour']", "'alpha' must be float (a number, e.g. 0.05 or 1e-3), got str", "'weighted' must be bool",
                  "'lang' must be 'nb' or 'en'"):
         assert part in msg
     assert h.check_params({"alpha": 0.01, "weighted": False, "lang": "en"})
-    with pytest.raises(h.ParameterError, match="between 0 and 1"):
+    with pytest.raises(ParameterError, match="between 0 and 1"):
         h.check_params({"alpha": 5})
 
 
@@ -120,7 +123,7 @@ def test_write_derived_is_atomic_on_failure(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        h._atomic_write(target, boom)
+        h.atomic_write(target, boom)
     assert target.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["respondents.parquet"]
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot
-from src import paths
+from src.base import paths
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def reference(tmp_path_factory):
 def other_export(tmp_path_factory) -> Path:
     """Export B: a smaller synthetic export with another seed (different numbers everywhere)."""
     out = tmp_path_factory.mktemp("export_b") / "B_synthetic.sav"
-    proc = subprocess.run([sys.executable, "-m", "src.synthesize", "--seed", "7", "--size", "0.5", "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "src.synthetic.synthesize", "--seed", "7", "--size", "0.5", "--out", str(out)],
                           cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return out
@@ -309,8 +309,9 @@ def test_the_render_refuses_outputs_of_another_fingerprint(reference, tmp_path):
     nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     code = """
 import json
-from src import build, pipeline
-from src.inputs import sha256
+from src.build.cli import cli as build
+from src.build import graph as pipeline
+from src.base.inputs import sha256
 params = build.load_params()
 fp = pipeline.fingerprint(params, sha256(build.ensure_input(params)))
 steps = [t["basename"] for t in pipeline.tasks(params, "fallback", fp)["task_notebooks"]()] + ["results", "appendices"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src import multivariable as mv
+from src.analysis import multivariable as mv
 
 # A small model on real codebook recodes: course_mode (1 Fysisk, 2 Digitalt),
 # dialog_based (1 Dialogbaserte, 2 uten), duration_group (1 Korte, 2 Middels, 3 40 timer).
@@ -140,7 +140,7 @@ def test_weights_change_the_estimates_like_duplicated_respondents(codebook):
 
 
 def test_weighted_ols_is_the_design_based_regression(data, codebook):
-    from src.weighting import weighted_mean_difference
+    from src.analysis.weighting import weighted_mean_difference
 
     w = np.random.default_rng(7).uniform(0.5, 2.0, len(data))
     one = mv.fit_ols(mv.model_frame(data, "usefulness_index", {"course_mode": 1}, codebook, weights=w))
@@ -206,7 +206,7 @@ def test_fit_time_grows_linearly(codebook):
 def test_coefficient_plot_is_deterministic(data, codebook, tmp_path):
     import matplotlib.pyplot as plt
 
-    from src import plots
+    from src.book import plots
 
     models = [mv.fit_ols(mv.model_frame(data, "usefulness_index", PRED, codebook)),
               mv.fit_ordinal(mv.model_frame(data, "satisfaction_overall", PRED, codebook))]

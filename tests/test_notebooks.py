@@ -8,13 +8,15 @@ import nbformat
 import pytest
 import yaml
 
-from src import paths, render
+from src.base import contents
+from src.base import paths
+from src.book import render
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
 
 
 def test_every_book_notebook_exists():
-    for name in render.notebook_order():
+    for name in contents.notebook_order():
         assert (paths.NOTEBOOKS / f"{name}.ipynb").exists(), name
 
 

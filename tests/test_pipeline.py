@@ -1,4 +1,4 @@
-"""The build's dependency graph (src/pipeline.py): what each notebook depends on, staging, retries."""
+"""The build's dependency graph (src/build/graph.py): what each notebook depends on, staging, retries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from src import paths, pipeline
+from src.base import contents
+from src.base import paths
+from src.base.imports import imported_modules, module_file
+from src.build import graph as pipeline
 
 
 def dep_names(name: str) -> set[str]:
@@ -17,8 +20,9 @@ def dep_names(name: str) -> set[str]:
 def test_notebooks_depend_on_the_src_modules_they_import_transitively():
     deps = dep_names("02_sample")
     assert {"helpers.py", "codebook.py", "export.py", "paths.py"} <= deps   # helpers imports codebook, export
-    assert "measures.py" in deps           # imported inside a helpers function: still a dependency
-    assert "synthesize.py" not in deps and "build.py" not in deps and "bench.py" not in deps
+    assert "measures.py" in deps           # imported by helpers: still a dependency
+    assert "__init__.py" in deps           # the packages' __init__ run on import
+    assert "synthesize.py" not in deps and "cli.py" not in deps and "bench.py" not in deps
 
 
 def ast_imports(code: str) -> set[str]:
@@ -27,30 +31,33 @@ def ast_imports(code: str) -> set[str]:
 
     found = set()
     for node in ast.walk(ast.parse(code)):
-        if isinstance(node, ast.ImportFrom) and node.module == "src":
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("src."):
-            found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and (node.module == "src" or (node.module or "").startswith("src.")):
+            package = node.module[4:]
+            if package:
+                found.add(package)
+            found |= {f"{package}.{a.name}".lstrip(".") for a in node.names}
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("src.")}
-    return {m for m in found if (paths.ROOT / "src" / f"{m}.py").exists()}
+            found |= {a.name[4:] for a in node.names if a.name.startswith("src.")}
+    return {m for m in found if module_file(m)}
 
 
 def test_imports_are_read_in_all_their_forms():
-    code = ("from src import helpers as h\nimport src.plots\nfrom src.stats import chi2\nimport os\n"
-            "from srcx import y\ndef f():\n    from src import (measures,\n        codebook as cb)\nimport os, src.paths as p\n")
-    assert pipeline._imports(code) == {"helpers", "plots", "stats", "measures", "codebook", "paths"}
-    assert pipeline._imports(code) == ast_imports(code)
+    code = ("from src import helpers as h\nimport src.book.plots\nfrom src.analysis.stats import chi2\nimport os\n"
+            "from srcx import y\ndef f():\n    from src.analysis import (measures,\n        suppression as sp)\n"
+            "import os, src.base.paths as p\n")
+    assert imported_modules(code) == {"helpers", "book.plots", "analysis.stats", "analysis", "analysis.measures",
+                                      "analysis.suppression", "base.paths"}
+    assert imported_modules(code) == ast_imports(code)
 
 
 def test_the_fast_import_reader_never_misses_an_import_the_parser_finds():
     """Missing one would leave a notebook stale; an extra one (an example in a docstring) only re-runs it."""
-    for f in (paths.ROOT / "src").glob("*.py"):
+    for f in (paths.ROOT / "src").rglob("*.py"):
         code = f.read_text(encoding="utf-8")
-        assert pipeline._imports(code) >= ast_imports(code), f.name
+        assert imported_modules(code) >= ast_imports(code), f.name
     for nb in paths.NOTEBOOKS.glob("*.ipynb"):
         code = pipeline.notebook_code(nb)
-        assert pipeline._imports(code) == ast_imports(code), nb.name
+        assert imported_modules(code) == ast_imports(code), nb.name
 
 
 def test_reference_files_are_the_analysis_inputs_not_the_generators():
@@ -60,7 +67,7 @@ def test_reference_files_are_the_analysis_inputs_not_the_generators():
 
 
 def test_notebook_order_is_the_books():
-    order = pipeline.notebook_order()
+    order = contents.notebook_order()
     assert order[0] == "01_cleaning" and order[-1] == "09_barriers" and len(order) == 9
     assert pipeline.SUMMARISERS <= set(order)
 
@@ -72,7 +79,7 @@ def graph(params: dict) -> dict:
 
 
 def test_the_graph_reads_what_each_step_needs():
-    from src.build import load_params
+    from src.build.cli import load_params
 
     tasks = graph(load_params())
     assert len([t for t in tasks if t.startswith("nb:")]) == 9
@@ -84,15 +91,15 @@ def test_the_graph_reads_what_each_step_needs():
     assert any(d.endswith("respondents.parquet") for d in chapter["file_dep"])
     assert not any(d.endswith("results/02_sample.json") for d in chapter["file_dep"])
     summary = tasks["nb:09_barriers"]                # the summary of differences reads every earlier chapter
-    assert {f"reports/results/{n}.json" for n in pipeline.notebook_order()[:-1]} <= \
+    assert {f"reports/results/{n}.json" for n in contents.notebook_order()[:-1]} <= \
         {paths.relative(d) for d in summary["file_dep"]}
     weighted = tasks["vektet:03_role"]
     assert "weighted" in paths.relative(weighted["targets"][0])
-    assert "src/render.py" in tasks["book"]["file_dep"]   # relative to the project: a moved clone is up to date
+    assert "src/book/render.py" in tasks["book"]["file_dep"]   # relative to the project: a moved clone is up to date
 
 
 def test_a_weighted_main_run_has_no_separate_weighted_pass():
-    from src.build import load_params
+    from src.build.cli import load_params
 
     tasks = graph(load_params(overrides=["weighted=true"]))
     assert not [t for t in tasks if t.startswith("vektet:")]
@@ -178,7 +185,7 @@ def test_a_failed_step_reports_the_exceptions_own_text_not_doits_summary():
     """A failed render shows Quarto's lines (carried by the exception), not «PythonAction Error»."""
     from doit.exceptions import TaskFailed
 
-    from src import pipeline
+    from src.build import graph as pipeline
 
     progress = pipeline.Progress(None, {})
     task = type("T", (), {"name": "book", "actions": [1]})()

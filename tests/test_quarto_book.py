@@ -17,7 +17,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from src import captions, paths, render
+from src.book import captions
+from src.base import paths
+from src.book import render
 
 pytestmark = pytest.mark.skipif(
     shutil.which("quarto") is None,

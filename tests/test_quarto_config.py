@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from src import paths, render
+from src.base import contents
+from src.base import paths
+from src.book import render
 
 CONFIG = yaml.safe_load(paths.QUARTO_CONFIG.read_text(encoding="utf-8"))
 
@@ -21,14 +23,14 @@ def test_book_follows_the_reports_structure_method_results_appendices():
     assert CONFIG["book"]["appendices"] == ["appendices/scorecard.qmd", "appendices/weighting.qmd",
                                            "appendices/reproducibility.qmd"]
     # every notebook is a chapter, and Quarto renders exactly the book's files
-    assert sorted(render.notebook_order()) == sorted(p.stem for p in paths.NOTEBOOKS.glob("*.ipynb"))
-    assert CONFIG["project"]["render"] == render.book_files(CONFIG)
-    assert render.book_parts(CONFIG) == {"reports/executed/01_cleaning.ipynb": "Metode",
+    assert sorted(contents.notebook_order()) == sorted(p.stem for p in paths.NOTEBOOKS.glob("*.ipynb"))
+    assert CONFIG["project"]["render"] == contents.book_files(CONFIG)
+    assert contents.book_parts(CONFIG) == {"reports/executed/01_cleaning.ipynb": "Metode",
                                          "reports/executed/02_sample.ipynb": "Resultater"}
 
 
 def test_source_files_of_the_book_exist():
-    for f in render.book_files(CONFIG):
+    for f in contents.book_files(CONFIG):
         if not f.startswith("reports/"):          # reports/ is written by the build (tests/test_build.py)
             assert (paths.ROOT / f).exists(), f
 

@@ -6,7 +6,8 @@ import nbformat
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from src import render
+from src.base import contents
+from src.book import render
 
 
 def make_book(tmp_path):
@@ -75,7 +76,7 @@ def test_cell_options_are_parsed_like_quarto():
 
 
 def test_notebook_order_follows_quarto_yml():
-    assert render.notebook_order()[:2] == ["01_cleaning", "02_sample"]
+    assert contents.notebook_order()[:2] == ["01_cleaning", "02_sample"]
 
 
 def test_links_to_source_files_become_fallback_pages():

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from src import scorecard
+from src.book import scorecard
 
 
 def entry(id_, lookup, value, unit="percent", tol=0.5, flag=None, calibrated=True):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src import stats
+from src.analysis import stats
 
 
 def test_chi_square_and_cramers_v_by_hand():
@@ -101,7 +101,7 @@ def test_tukey_difference_is_mean_i_minus_mean_j_with_its_ci_and_unrounded_p():
 
 @pytest.mark.parametrize("pair", [(2, 1), (1, 2), (3, 2), (1, 3)])
 def test_tukey_verdict_is_oriented_to_the_pair_as_labelled(pair):
-    from src import measures as ms
+    from src.analysis import measures as ms
 
     values, groups = _three_groups()
     frame = pd.DataFrame({"y": values, "g": groups})
@@ -193,7 +193,7 @@ def test_tukey_p_far_in_the_tail_is_not_zero():
 
 
 def test_tukey_table_computed_once_per_variable_grouping_and_filter(monkeypatch):
-    from src import measures as ms
+    from src.analysis import measures as ms
 
     values, groups = _three_groups(seed=11)
     frame = pd.DataFrame({"y": values, "g": groups})

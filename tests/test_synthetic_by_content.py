@@ -7,7 +7,8 @@ import shutil
 import pyreadstat
 
 from src import helpers as h
-from src import inputs, synthesize
+from src.base import inputs
+from src.synthetic import synthesize
 
 
 def test_the_generators_export_is_synthetic(synthetic_sav, codebook):

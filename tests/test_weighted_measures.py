@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from src import helpers as h
-from src import measures as ms
+from src.analysis import measures as ms
+from src.analysis import weighting
 
 
 @pytest.fixture()
@@ -60,6 +61,6 @@ def test_raking_weights_of_the_synthetic_sample(sample, codebook):
     assert result.converged
     w = weighted["weight"]
     assert (w > 0).all() and np.isfinite(w).all() and w.sum() == pytest.approx(len(sample))
-    assert w.max() <= h.WEIGHT_CAP * w.mean() + 1e-6
+    assert w.max() <= weighting.WEIGHT_CAP * w.mean() + 1e-6
     public = ms.evaluate({"stat": "pct", "var": "sector_group", "codes": [1]}, weighted, codebook, weighted=True)
     assert public == pytest.approx(35, abs=0.01)

@@ -1,4 +1,4 @@
-"""Survey weighting (src/weighting.py): raking, design-based estimates and tests, replicate weights.
+"""Survey weighting (src/analysis/weighting.py): raking, design-based estimates and tests, replicate weights.
 
 Hand-made data where the answer is known, every bad input, and agreement
 with R's ``survey`` package (``Rscript`` with ``library(survey)``; skipped
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src import weighting as W
-from src.weighting import WeightingError, WeightingWarning
+from src.analysis import weighting as W
+from src.analysis.weighting import WeightingError, WeightingWarning
 
 
 def achieved(data: pd.DataFrame, weights, var: str) -> dict:
@@ -335,7 +335,7 @@ def test_bad_weights_are_refused():
 def test_rao_scott_with_equal_weights_is_pearson_times_n_minus_1_over_n():
     rng = np.random.default_rng(5)
     df = pd.DataFrame({"r": rng.choice([1, 2, 3], 120), "c": rng.choice([1, 2], 120)})
-    from src.stats import chi_square
+    from src.analysis.stats import chi_square
 
     pearson = chi_square(df, "r", "c")
     r = W.rao_scott_chi2(df, "r", "c", np.full(120, 2.0))
@@ -702,7 +702,7 @@ def domain_data(seed: int = 16, n: int = 400) -> pd.DataFrame:
 
 def test_r_weighted_subgroup_tests_are_domain_estimates(tmp_path, codebook):
     """svychisq / svyglm on subset(design, …) — the domain — not a design rebuilt on the subgroup's rows."""
-    from src import measures as ms
+    from src.analysis import measures as ms
 
     rscript = require_r_survey()
     df = domain_data()

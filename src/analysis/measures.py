@@ -4,7 +4,7 @@
 entry of ``published.yml`` from the analysis sample (after the codebook's
 recodes): table layouts (``tables:``, keyed by ``tabell_NN`` / ``figur_NN``)
 and single numbers (``results:``, keyed by the result key). The fidelity
-score of the synthetic export (``src/fidelity.py``) evaluates them; chapter
+score of the synthetic export (``src/synthetic/fidelity.py``) evaluates them; chapter
 notebooks can state the same numbers with ``measure()``.
 
 A result spec has ``stat`` and its arguments:
@@ -41,34 +41,20 @@ restrict the respondents, and ``universe: excluded`` to use the respondents
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from src import paths
-from src import stats as st
-from src.codebook import Codebook
+from src.analysis import stats as st
+from src.base.codebook import Codebook
+from src.base.reference import load_margins, load_measures
+from src.analysis import weighting as wt
 
-MEASURES = paths.REFERENCE / "measures.yml"
 TOTAL_LABELS = {"Totalt", "Total", "Totalt "}
 
 
 class MeasureError(ValueError):
     """A measure spec cannot be evaluated (names the key and what is wrong)."""
-
-
-def load(path: str | Path | None = None) -> dict:
-    return _load(str(paths.resolve(path) if path else MEASURES))
-
-
-@lru_cache(maxsize=4)
-def _load(path: str) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
-    return {"tables": raw.get("tables") or {}, "results": raw.get("results") or {}}
 
 
 def _subset(data: pd.DataFrame, where: str | None, cb: Codebook) -> pd.DataFrame:
@@ -162,8 +148,6 @@ def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataF
 
 def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: float, key: str):
     """Weighted shares and means over the whole sample (the subgroup as a domain, as R's survey does)."""
-    from src import weighting as wt
-
     stat = spec.get("stat")
     if WEIGHT not in data:
         raise MeasureError(f"{key}: weighted results need the '{WEIGHT}' column (run 01_cleaning)")
@@ -193,8 +177,6 @@ def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: f
 def interval(spec: dict, data: pd.DataFrame, cb: Codebook, weighted: bool = False, level: float = 0.95):
     """(estimate, low, high) of a share or mean spec: design-based with the raking weights, or with
     equal weights (the simple-random-sample interval) when unweighted; None for other specs."""
-    from src import weighting as wt
-
     if spec.get("stat") not in ("pct", "mean") or spec.get("universe", "sample") != "sample" or "vars" in spec:
         return None
     domain = pd.Series(True, index=data.index)
@@ -321,8 +303,6 @@ def _weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, 
     Tukey's HSD has no design-based counterpart here: a pairwise comparison of
     three or more groups is the weighted t-test of the pair, unadjusted.
     """
-    from src import weighting as wt
-
     kind, var, by = spec["test"], spec["var"], spec["by"]
     w = pd.Series(np.asarray(weights, dtype=float), index=frame.index)
     inside = pd.Series(True, index=frame.index) if domain is None else domain.reindex(frame.index).fillna(False)
@@ -348,8 +328,6 @@ def _weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, 
 
 def reference(path: str):
     """A value of population_margins.yml by dotted path, e.g. 'sector_share.values.Offentlig'."""
-    from src.helpers import load_margins
-
     node = load_margins()
     for part in path.split("."):
         node = node[part]
@@ -375,7 +353,7 @@ def table_cell(table: str, row: str, column: str, data: pd.DataFrame, cb: Codebo
 
 def resolve(lookup: dict, cb: Codebook, specs: dict | None = None) -> dict | None:
     """The result spec behind a published entry's lookup (None when measures.yml has none)."""
-    specs = specs or load()
+    specs = specs or load_measures()
     if "table" in lookup:
         if lookup["table"] not in specs["tables"]:
             return None
@@ -385,7 +363,7 @@ def resolve(lookup: dict, cb: Codebook, specs: dict | None = None) -> dict | Non
 
 def cell_spec(table: str, row: str, column: str, cb: Codebook, specs: dict | None = None) -> dict:
     """The result spec of one printed cell: stat, var, codes and where."""
-    specs = specs or load()
+    specs = specs or load_measures()
     try:
         layout = specs["tables"][table]
     except KeyError:
@@ -490,9 +468,7 @@ def build_table(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None 
     variable's label); then one column per printed column header. The same
     cell specs are what the fidelity score evaluates.
     """
-    from src import weighting as wt
-
-    specs = specs or load()
+    specs = specs or load_measures()
     layout = specs["tables"][name]
     if layout.get("columns") == "scale":
         columns = list(cb.scales[cb.groups[layout["grid"]].scale].values())

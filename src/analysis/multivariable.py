@@ -50,7 +50,7 @@ outcome and every predictor; ``ModelFrame.n`` is the number used and
 Weighted (``weights=``, the chapter's ``weighted: true``): the raking
 weights, design-based as the rest of the sensitivity analysis.
 
-* OLS becomes the design-based weighted regression of ``src/weighting.py``
+* OLS becomes the design-based weighted regression of ``src/analysis/weighting.py``
   (``_wls_sandwich``: R's ``svyglm`` on ``svydesign(ids=~1, weights=~w)``;
   the respondents left out by listwise deletion are a domain, so the variance
   keeps the n of every row given), t on n - k df. Not HC3: the sandwich is
@@ -74,11 +74,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from src.codebook import Codebook, load as load_codebook
+from src.base.codebook import Codebook, load as load_codebook
+from src.base.numbers import fmt_number
+from src.analysis.weighting.design_tests import _wls_sandwich
+from src.analysis.weighting.estimation import scores_variance
 
 __all__ = ["OUTCOMES", "COURSE_CHARACTERISTICS", "BACKGROUND", "PREDICTORS", "ModelFrame", "FittedModel",
            "model_frame", "fit_ols", "fit_ordinal", "fit_models", "coefficient_table", "describe",
-           "result_values", "coefficient_figure"]
+           "result_values"]
 
 # outcome -> the models fitted to it
 OUTCOMES = {"usefulness_index": ("ols",), "satisfaction_overall": ("ols", "ordinal")}
@@ -238,8 +241,6 @@ def fit_ols(frame: ModelFrame, level: float = 0.95) -> FittedModel:
     """OLS with HC3 standard errors (unweighted), or svyglm's design-based weighted regression (weighted)."""
     import statsmodels.api as sm
 
-    from src.weighting import _wls_sandwich
-
     X = np.column_stack([np.ones(frame.n), frame.X.to_numpy(float)])
     _check_rank(frame, X)
     y = frame.y.to_numpy(float)
@@ -321,8 +322,6 @@ def _ordered_model_class():
 
 def fit_ordinal(frame: ModelFrame, level: float = 0.95) -> FittedModel:
     """Cumulative (proportional-odds) logit of a 1–5 item; weighted: pseudo-ML with the design-based sandwich."""
-    from src.weighting import scores_variance
-
     Model = _ordered_model_class()
     X = frame.X.to_numpy(float)
     _check_rank(frame, np.column_stack([np.ones(frame.n), X]))
@@ -477,8 +476,6 @@ def result_values(models: list[FittedModel], alpha: float = 0.05) -> dict[str, o
 
 
 def _num(x: float, decimals: int, lang: str) -> str:
-    from src.helpers import fmt_number
-
     text = fmt_number(abs(x), decimals, lang)
     return text if x >= 0 else "−" + text
 
@@ -555,25 +552,3 @@ def describe(models: list[FittedModel], codebook: Codebook | None = None, alpha:
     return "\n\n".join(parts)
 
 
-def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Write the plotted numbers (``reports/tables/<name>.csv``), draw and save the coefficient plot, show it.
-
-    ``table`` is ``coefficient_table``'s; the figure goes to
-    ``reports/figures/<name>.png`` and ``.svg`` (house style, ``plots.coefficient_plot``).
-    """
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
-    from src import paths, plots
-
-    cols = ["Ledd", "Variabel", "Modell", "Skala", "Estimat", "KI nedre", "KI øvre", "p", "n"]
-    plotted = table[cols]
-    if "support" in table.attrs:
-        counts, bases = table.attrs["support"]
-        plotted.attrs["support"] = (counts, bases[[c for c in bases.columns if c in cols]])
-    plotted = ch.table(plotted, name, show=False)   # hidden rows (small groups) are not drawn
-    fig = plots.coefficient_plot(plotted[plotted["Estimat"].notna()], alpha=ch.alpha)
-    out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
-    plt.close(fig)
-    display(Image(filename=str(out["png"])))
-    return plotted

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+from src.base.numbers import fmt_number, fmt_p
 
 
 # (Norwegian, English) name of each test's variant, shown beside its statistic
@@ -68,8 +69,6 @@ class TestResult:
         ``variant``: led by the test's variant (``variant()``), e.g. «Pearsons
         kjikvadrat (uten kontinuitetskorreksjon): χ²(3) = …», as the verdict tables show it.
         """
-        from src.helpers import fmt_number, fmt_p
-
         def f(x, d=2):
             return fmt_number(x, d, lang)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 
-from src import paths
+from src.base import paths
+from src.base.reference import read_yaml
 
 VARIABLE_TYPES = {"id", "single", "text", "binary"}
 GROUP_TYPES = {"multi", "grid"}
@@ -355,6 +355,4 @@ def load(path: str | Path | None = None) -> Codebook:
 @lru_cache(maxsize=8)
 def _load(path: str) -> Codebook:
     p = Path(path)
-    with p.open(encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
-    return parse(raw or {}, p)
+    return parse(read_yaml(p) or {}, p)

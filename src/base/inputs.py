@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from src import paths
+from src.base import paths
+from src.base.imports import module_dependencies
 
 DEFAULT_SEED = 20241008   # the synthetic export's random seed
 
@@ -219,14 +220,21 @@ def write_manifest(files: dict[str, str], manifest: Path = paths.RAW_MANIFEST) -
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-GENERATOR_INPUTS = ["src/synthesize.py", "src/coding.py", "src/calibrate.py", "src/measures.py", "data/codebook.yml",
-                    "data/reference/published.yml", "data/reference/measures.yml", "data/reference/synthesis.yml"]
+# the data the generator reads; its code is src/synthetic/synthesize.py and every src module that imports
+GENERATOR_DATA = ["data/codebook.yml", "data/reference/published.yml", "data/reference/measures.yml",
+                  "data/reference/synthesis.yml"]
+
+
+def generator_inputs() -> list[str]:
+    """Every file the synthetic export is made from: the generator's code (read from its imports) and its data."""
+    code = [paths.relative(f) for f in module_dependencies("synthetic.synthesize")]
+    return [*code, *GENERATOR_DATA]
 
 
 def fingerprint(seed: int = DEFAULT_SEED, size: float = 1.0) -> str:
     """sha256 over everything the synthetic export is made from (code, codebook, targets, seed, size)."""
     h = hashlib.sha256(f"seed={seed};size={size}".encode())
-    for rel in GENERATOR_INPUTS:
+    for rel in generator_inputs():
         p = paths.ROOT / rel
         h.update(rel.encode() + b"\0" + (p.read_bytes() if p.exists() else b""))
     return h.hexdigest()
@@ -249,8 +257,8 @@ def is_current(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEE
 # -- the synthetic export, recognised by its content ---------------------------
 #
 # Whether an export is synthetic decides whether small cells are hidden
-# (src/suppression.py), so it is never read from a name. The generator
-# (src/synthesize.py ``generate``) writes, beside the export, a record of the
+# (src/analysis/suppression.py), so it is never read from a name. The generator
+# (src/synthetic/synthesize.py ``generate``) writes, beside the export, a record of the
 # sha256 of the very bytes it wrote and of the SPSS file label it gave them;
 # an export is synthetic only when that record exists, names its file label,
 # and matches its bytes. Anything else — a real export called "…synthetic…",
@@ -269,7 +277,7 @@ def write_synthetic_record(out: str | Path, file_label: str) -> Path:
 
     out = Path(out)
     record = {"file": out.name, "sha256": sha256(out), "file_label": file_label,
-              "written_by": "src/synthesize.py"}
+              "written_by": "src/synthetic/synthesize.py"}
     p = synthetic_record_file(out)
     p.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return p

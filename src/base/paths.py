@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 PARAMS = ROOT / "params.yml"
 QUARTO_CONFIG = ROOT / "_quarto.yml"
@@ -50,7 +50,7 @@ RESULTS_FILE = "results.json"
 
 
 def review_dir(raw_path: str | Path) -> Path:
-    """Where the review sheets of the open answers of the export ``raw_path`` live (src/coding.py).
+    """Where the review sheets of the open answers of the export ``raw_path`` live (src/data/coding.py).
 
     Next to the export, in ``coding/<export name>/`` (``data/raw/coding/...`` for
     an export in data/raw, git-ignored): they hold free text, so they stay with

@@ -57,13 +57,16 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from src import paths
-from src.escape import md_text
+from src.base import paths
+from src.base.escape import md_text
+from src.book.render import cell_options
+from src.book.render import markdown_to_html
+from src.base.reference import CAPTIONS_EN, load_captions_en
 
 CAPTION_KEYS = ("tbl-cap", "fig-cap")
 META_KEY = "compendium"
 VIEW_DIR = "notebook-view"
-CATALOGUE = paths.REFERENCE / "captions_en.yml"
+CATALOGUE = CAPTIONS_EN
 SHORT_SHA = 8
 BANNER_SHA = re.compile(r"sha256 `([0-9a-f]{64})`")
 
@@ -86,7 +89,7 @@ class CaptionError(ValueError):
 def load_catalogue(path: Path = CATALOGUE) -> dict[str, str]:
     """label -> English caption, from captions_en.yml (``captions:`` section)."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        raw = load_captions_en(path)
     except yaml.YAMLError as exc:
         raise CaptionError(f"{paths.relative(path)} is not valid YAML: {exc}") from None
     captions = raw.get("captions")
@@ -102,8 +105,7 @@ def load_catalogue(path: Path = CATALOGUE) -> dict[str, str]:
 
 def load_terms(path: Path = CATALOGUE) -> dict[str, str]:
     """Common Norwegian table words -> English (``terms:`` in captions_en.yml), for lang: en."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    terms = raw.get("terms") or {}
+    terms = load_captions_en(path).get("terms") or {}
     if not isinstance(terms, dict):
         raise CaptionError(f"{paths.relative(path)}: 'terms' must map Norwegian words to English ones")
     return {str(k): str(v) for k, v in terms.items()}
@@ -111,8 +113,6 @@ def load_terms(path: Path = CATALOGUE) -> dict[str, str]:
 
 def labelled_cells(nb) -> list[tuple[int, str, str, str]]:
     """(cell index, label, caption option key, caption) for every captioned code cell."""
-    from src.render import cell_options
-
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -292,7 +292,6 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
     if lang == "en" and catalogue is None:
         catalogue = load_catalogue()
     missing = []
-    from src.render import cell_options
 
     name = path.stem
     words = WORDS[lang]
@@ -381,8 +380,6 @@ img{max-width:100%}
 
 
 def _output_html(out) -> str:
-    from src.render import markdown_to_html
-
     kind = out.get("output_type")
     if kind == "stream":
         return f"<pre>{html.escape(''.join(out.get('text', '')))}</pre>"
@@ -402,8 +399,6 @@ def _output_html(out) -> str:
 
 def view_page(nb, name: str, lang: str = "nb", digest: str = "") -> str:
     """The notebook as one HTML page: every cell, code shown, code cells anchored by label and number."""
-    from src.render import cell_options, markdown_to_html
-
     w = WORDS[lang]
     parts = []
     for i, cell in enumerate(nb.cells):

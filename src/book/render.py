@@ -22,9 +22,10 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from src import paths
+from src.base import paths
+from src.base.contents import book_files, book_parts, flatten, load_config
 
-VIEW_DIR = "notebook-view"   # src/captions.py writes each chapter's notebook view there (caption links)
+VIEW_DIR = "notebook-view"   # src/book/captions.py writes each chapter's notebook view there (caption links)
 PAGE_WORDS_NOTE_NB = "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."
 CELL_OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
 CALLOUT = re.compile(r"^:::\s*\{\.callout-(\w+)\}\s*\n(.*?)\n:::\s*$", re.S | re.M)
@@ -116,52 +117,6 @@ def quarto_error(stdout: str, stderr: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------------
 # _quarto.yml
 # ---------------------------------------------------------------------------
-
-def load_config(path: Path = paths.QUARTO_CONFIG) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
-
-
-def _flatten(items) -> list[str]:
-    out = []
-    for item in items or []:
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, dict):
-            if isinstance(item.get("part"), str) and item["part"].endswith((".qmd", ".md", ".ipynb")):
-                out.append(item["part"])
-            out += _flatten(item.get("chapters"))
-    return out
-
-
-def book_files(config: dict | None = None) -> list[str]:
-    """Every file of the book in reading order: chapters, then appendices."""
-    config = config or load_config()
-    book = config.get("book") or {}
-    return _flatten(book.get("chapters")) + _flatten(book.get("appendices"))
-
-
-def book_parts(config: dict | None = None) -> dict[str, str]:
-    """The first file of each ``part:`` of the book -> the part's title (for the fallback's navigation)."""
-    config = config or load_config()
-    out = {}
-    for item in (config.get("book") or {}).get("chapters") or []:
-        if isinstance(item, dict) and item.get("part"):
-            files = _flatten([item])
-            if files:
-                title = item["part"]
-                out[files[0]] = Path(title).stem if str(title).endswith((".qmd", ".md")) else str(title)
-    return out
-
-
-def notebook_order(config: dict | None = None) -> list[str]:
-    """Notebook names (e.g. '02_sample') in the order the book lists them."""
-    names = []
-    for f in book_files(config):
-        if f.endswith(".ipynb"):
-            names.append(Path(f).stem)
-    return names
-
 
 # ---------------------------------------------------------------------------
 # Cell options shared by both renderers
@@ -323,7 +278,7 @@ def _prepare_notebook(nb, fold_label: str) -> None:
         for out in cell.get("outputs", []):
             data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
             cap = caption_of_output(out)
-            if cap is not None:   # the numbered caption src/captions.py wrote (the same as in the Quarto book)
+            if cap is not None:   # the numbered caption src/book/captions.py wrote (the same as in the Quarto book)
                 new_outputs.append(_html_output(caption_html(cap)))
             elif "text/markdown" in data:
                 new_outputs.append(_html_output(markdown_to_html(data["text/markdown"])))
@@ -343,12 +298,12 @@ def _prepare_notebook(nb, fold_label: str) -> None:
 
 
 def caption_of_output(out) -> dict | None:
-    """The caption src/captions.py put into an output's metadata, or None."""
+    """The caption src/book/captions.py put into an output's metadata, or None."""
     return ((out.get("metadata") or {}).get("compendium") or {}).get("caption")
 
 
 def caption_html(cap: dict) -> str:
-    """A numbered caption as the fallback shows it: the markup Quarto makes of src/captions.py's div."""
+    """A numbered caption as the fallback shows it: the markup Quarto makes of src/book/captions.py's div."""
     src = cap["source"]
     link = f'<a href="{html.escape(src["href"])}">{html.escape(src["text"])}</a>'
     return (f'<div id="{html.escape(cap["id"])}" class="book-caption {cap["kind"]}-caption">\n'
@@ -426,7 +381,7 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
     ``lang`` (labels of the page furniture and ``<html lang>``) defaults to the
     language the executed chapters were built in, else ``lang`` in _quarto.yml.
     Each chapter's notebook view (``executed/notebook-view/``, written by
-    src/captions.py, the target of the caption links) is copied to
+    src/book/captions.py, the target of the caption links) is copied to
     ``<out_dir>/notebook-view/``.
     """
     from nbconvert import HTMLExporter
@@ -447,7 +402,7 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
     words = PAGE_WORDS.get(lang, PAGE_WORDS["nb"])
     fold_label = words["fold"]
 
-    n_chapters = len(_flatten(book.get("chapters")))
+    n_chapters = len(flatten(book.get("chapters")))
     parts = book_parts(config)
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)

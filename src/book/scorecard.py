@@ -14,14 +14,19 @@ chapters actually state. Each entry of ``published.yml`` gets a status:
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from src import helpers as h
-from src import paths
+from src.base import paths
+from src.base.numbers import fmt_number
+from src.base.reference import load_published
+from src.book.tables import markdown_table
+from src.base.reference import status_of
+from src.book.text import verdict_word
+from src.base.reference import published_document
+from src.base import reference
 
 STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
 # the statuses as the book shows them (the codes above stay the machine-readable values)
@@ -50,8 +55,8 @@ def published_text(entry: dict, lang: str = "nb") -> str:
     """A published number exactly as the report prints it: «3,9», «0,93», «minst 200», «signifikant»."""
     value = entry.get("value")
     if entry.get("unit") == "verdict" or isinstance(value, bool):
-        return h.verdict_word(bool(value), lang)
-    text = h.fmt_number(value, printed_decimals(entry), lang)
+        return verdict_word(bool(value), lang)
+    text = fmt_number(value, printed_decimals(entry), lang)
     if entry.get("bound") in BOUND_WORDS:
         word = BOUND_WORDS[entry["bound"]] if lang == "nb" else {"lower": "at least", "upper": "at most"}[entry["bound"]]
         text = f"{word} {text}"
@@ -66,7 +71,7 @@ def tolerance_text(entry: dict, lang: str = "nb") -> str:
     if tol == 0:
         return "0"
     decimals = printed_decimals({"value": tol, "tolerance": 0})
-    return "±" + h.fmt_number(tol, decimals, lang)
+    return "±" + fmt_number(tol, decimals, lang)
 
 
 def reproduced_text(entry: dict, value, lang: str = "nb") -> str:
@@ -75,12 +80,12 @@ def reproduced_text(entry: dict, value, lang: str = "nb") -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "–"
     if entry.get("unit") == "verdict" or isinstance(value, (bool, np.bool_)):
-        return h.verdict_word(bool(value), lang)
+        return verdict_word(bool(value), lang)
     if isinstance(value, str):
         return value
     if entry.get("unit") == "count":
-        return h.fmt_number(float(value), 0, lang)
-    return h.fmt_number(float(value), printed_decimals(entry) + 1, lang)
+        return fmt_number(float(value), 0, lang)
+    return fmt_number(float(value), printed_decimals(entry) + 1, lang)
 
 
 def status_text(status: str, lang: str = "nb") -> str:
@@ -90,17 +95,7 @@ def status_text(status: str, lang: str = "nb") -> str:
 def explanations(path: str | Path | None = None, lang: str = "nb") -> dict[str, str]:
     """Entry id -> the explanation of the report's inconsistency there (published.yml ``inconsistencies``:
     ``merknad`` in Norwegian, ``summary`` for an English book)."""
-    p = paths.resolve(path) if path else paths.PUBLISHED
-    return _explanations(str(p), p.stat().st_mtime_ns, lang)
-
-
-@lru_cache(maxsize=4)
-def _explanations(path: str, mtime: int, lang: str) -> dict[str, str]:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.load(fh, Loader=loader) or {}
+    doc = published_document(path)
     field = "summary" if lang == "en" else "merknad"   # the book is Norwegian; the English book gets the summary
     return {i: str(item[field]).strip() for item in doc.get("inconsistencies") or [] for i in item["ids"]}
 
@@ -121,7 +116,7 @@ def entry_label(entry: dict) -> str:
 
 
 def anchor(lookup: dict) -> str | None:
-    """The anchor of a report table or figure in the book (tabell-13 / figur-8; src/captions.py writes them)."""
+    """The anchor of a report table or figure in the book (tabell-13 / figur-8; src/book/captions.py writes them)."""
     t = lookup.get("table", "")
     if t.startswith("tabell_") and t[7:].isdigit():
         return f"tabell-{int(t[7:])}"
@@ -133,12 +128,11 @@ def anchor(lookup: dict) -> str | None:
 def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None = None) -> pd.DataFrame:
     """One row per published entry with the value the book computed and its status."""
     reports = paths.resolve(reports_dir)
-    entries = entries if entries is not None else h.load_published()
+    entries = entries if entries is not None else load_published()
     results_path = reports / paths.RESULTS_FILE
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
-    from src import measures as ms
 
-    external = {k for k, spec in ms.load()["results"].items() if spec.get("stat") == "external"}
+    external = {k for k, spec in reference.load_measures()["results"].items() if spec.get("stat") == "external"}
     tables: dict[str, pd.DataFrame | None] = {}
     rows = []
     for e in entries:
@@ -157,7 +151,7 @@ def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | No
                     value = None if isinstance(value, float) and np.isnan(value) else value
         else:
             value = results.get(lk.get("result"))
-        status = "ekstern" if value is None and lk.get("result") in external else h.status_of(e, value)
+        status = "ekstern" if value is None and lk.get("result") in external else status_of(e, value)
         # links point at the source notebook (Quarto resolves them; the fallback renderer maps them)
         link = f"../reports/executed/{e['chapter']}.ipynb" + (f"#{anchor(lk)}" if anchor(lk) else "")
         rows.append({"id": e["id"], "chapter": e["chapter"], "source": e["source"], "label": e["label"],
@@ -195,12 +189,12 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
     shown = summary(scores)   # as printed: chapter by its number, calibrated ja/nei (fits the text column)
     shown["Kapittel"] = shown["Kapittel"].map(lambda c: str(int(c[:2])) if c[:2].isdigit() else c)
     shown["Kalibrert"] = shown["Kalibrert"].map({"kalibrert": "ja", "ikke kalibrert": "nei"})
-    parts = [h.markdown_table(shown, {"% ok": 1}, lang), ""]
+    parts = [markdown_table(shown, {"% ok": 1}, lang), ""]
     off = scores[scores["status"].isin(["avvik", "inconsistent"])]
     if off.empty:
         parts.append("Ingen beregnede tall ligger utenfor toleransen.")
     else:
-        entries = {e["id"]: e for e in h.load_published()}
+        entries = {e["id"]: e for e in load_published()}
         rows = []
         for r in off.itertuples():
             e = entries.get(r.id) or {"id": r.id, "label": r.label, "group": r.group, "value": r.published,
@@ -208,8 +202,8 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
             label = entry_label(e)
             rows.append({"Tall": f"[{label}]({r.link})", "Kilde": r.source,
                          **comparison_row(e, r.reproduced, r.status, lang)})
-        view = h._without_empty_notes(pd.DataFrame(rows))
-        parts.append("Tall utenfor toleransen:\n\n" + h.markdown_table(view, lang=lang))
+        view = _without_empty_notes(pd.DataFrame(rows))
+        parts.append("Tall utenfor toleransen:\n\n" + markdown_table(view, lang=lang))
     return "\n".join(parts) + "\n"
 
 
@@ -225,7 +219,18 @@ def front(scores: pd.DataFrame, lang: str = "nb") -> str:
                      "Innenfor toleranse": int((comp["status"] == "ok").sum()),
                      "Selvmotsigelse i rapporten": int((comp["status"] == "inconsistent").sum()),
                      "Avvik": int((comp["status"] == "avvik").sum())})
-    pct = h.fmt_number(100 * ok / len(computed), 1, lang) if len(computed) else "–"
+    pct = fmt_number(100 * ok / len(computed), 1, lang) if len(computed) else "–"
     return (f"**Status:** boken regner ut {len(computed)} av rapportens {len(scores)} publiserte tall; {ok} "
             f"({pct} prosent) ligger innenfor rapportens avrunding. Se [avstemmingen](appendices/scorecard.qmd) for hvert tall.\n\n"
-            + h.markdown_table(pd.DataFrame(rows), lang=lang) + "\n")
+            + markdown_table(pd.DataFrame(rows), lang=lang) + "\n")
+
+
+COMPARISON_COLUMNS = ["Rad", "Kolonne", "Rapporten", "Reprodusert", "Toleranse", "Status", "Merknad"]
+
+
+
+def _without_empty_notes(view: pd.DataFrame) -> pd.DataFrame:
+    """A comparison view without its «Merknad» column when no row has an explanation."""
+    if "Merknad" in view and not view["Merknad"].fillna("").astype(str).str.strip().any():
+        return view.drop(columns="Merknad")
+    return view

@@ -15,8 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src import helpers as h
-from src import paths
+from src.base import paths
+from src.base.numbers import fmt_number
+from src.base.reference import load_published
+from src.book.tables import markdown_table
+from src.book import scorecard
 
 WEIGHTED_DIR = "weighted"
 
@@ -28,7 +31,7 @@ def compare(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None 
     wpath = reports / WEIGHTED_DIR / paths.RESULTS_FILE
     weighted = json.loads(wpath.read_text(encoding="utf-8")) if wpath.exists() else {}
     rows = []
-    for e in entries if entries is not None else h.load_published():
+    for e in entries if entries is not None else load_published():
         key = (e.get("lookup") or {}).get("result")
         if not key or key not in plain or key not in weighted or e["unit"] not in ("percent", "mean", "verdict"):
             continue
@@ -49,7 +52,7 @@ def compare(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None 
 def _ci(ci, decimals: int, lang: str) -> str:
     if not ci:
         return ""
-    return f"({h.fmt_number(ci[0], decimals, lang)}–{h.fmt_number(ci[1], decimals, lang)})"
+    return f"({fmt_number(ci[0], decimals, lang)}–{fmt_number(ci[1], decimals, lang)})"
 
 
 def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", top: int = 30) -> str:
@@ -59,8 +62,8 @@ def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", to
         wi = info["weighting"]
         parts.append(
             f"Vektene er raket til SSBs fordeling av sysselsatte på sektor, virksomhetsstørrelse og bransje "
-            f"(kappet ved {h.fmt_number(wi['cap'], 0, lang)} × snittet); designeffekt (Kish) "
-            f"{h.fmt_number(wi['design_effect'], 2, lang)}, effektivt utvalg {h.fmt_number(wi['effective_n'], 0, lang)}"
+            f"(kappet ved {fmt_number(wi['cap'], 0, lang)} × snittet); designeffekt (Kish) "
+            f"{fmt_number(wi['design_effect'], 2, lang)}, effektivt utvalg {fmt_number(wi['effective_n'], 0, lang)}"
             f" av {info['n_sample']}. Det forutsetter at verneombudene burde fordele seg som de sysselsatte.\n")
     verdicts = table[table["unit"] == "verdict"]
     changed = verdicts[verdicts["verdict_changes"]]
@@ -72,15 +75,13 @@ def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", to
             Uvektet=["signifikant" if v else "ikke signifikant" for v in changed["unweighted"]],
             Vektet=["signifikant" if v else "ikke signifikant" for v in changed["weighted"]],
         )[["Sammenligning", "Rapporten", "Uvektet", "Vektet"]]
-        parts.append(h.markdown_table(view, lang=lang) + "\n")
+        parts.append(markdown_table(view, lang=lang) + "\n")
     numbers = table[table["unit"] != "verdict"].copy()
     numbers["abs_shift"] = numbers["shift"].abs()
     numbers = numbers.sort_values("abs_shift", ascending=False).head(top)
     if len(numbers):
-        from src import scorecard
-
         dec = [1 if u == "mean" else 0 for u in numbers["unit"]]
-        entries = {e["id"]: e for e in h.load_published()}   # the report's number as printed, its label once
+        entries = {e["id"]: e for e in load_published()}   # the report's number as printed, its label once
         shown = [entries.get(i) or {"id": i, "label": lab, "group": g if isinstance(g, str) else None, "value": v,
                                     "tolerance": 0.05 if u == "mean" else 0.5, "unit": u}
                  for i, lab, g, v, u in zip(numbers["id"], numbers["label"], numbers["group"], numbers["published"],
@@ -88,12 +89,12 @@ def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", to
         view = pd.DataFrame({
             "Tall": [scorecard.entry_label(e) for e in shown],
             "Rapporten": [scorecard.published_text(e, lang) for e in shown],
-            "Uvektet (95 % KI)": [f"{h.fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
+            "Uvektet (95 % KI)": [f"{fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
                                   for v, c, d in zip(numbers["unweighted"], numbers["unweighted_ci"], dec)],
-            "Vektet (95 % KI)": [f"{h.fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
+            "Vektet (95 % KI)": [f"{fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
                                  for v, c, d in zip(numbers["weighted"], numbers["weighted_ci"], dec)],
-            "Endring": [h.fmt_number(v, d + 1, lang) for v, d in zip(numbers["shift"], dec)],
+            "Endring": [fmt_number(v, d + 1, lang) for v, d in zip(numbers["shift"], dec)],
         })
         parts.append(f"**De {len(numbers)} andelene og gjennomsnittene som flytter seg mest** (alle står i "
-                     "`reports/weighting_comparison.csv`):\n\n" + h.markdown_table(view, lang=lang) + "\n")
+                     "`reports/weighting_comparison.csv`):\n\n" + markdown_table(view, lang=lang) + "\n")
     return "\n".join(parts)

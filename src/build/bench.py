@@ -1,7 +1,7 @@
 """Benchmark of the build (``make bench``): prints figures, asserts nothing.
 
-    python -m src.bench                  # everything, medians over --repeat runs
-    python -m src.bench --repeat 1 --sizes 10   # quicker: one run each, 10x only
+    python -m src.build.bench                  # everything, medians over --repeat runs
+    python -m src.build.bench --repeat 1 --sizes 10   # quicker: one run each, 10x only
 
 Works in a temporary copy of the project (the user's reports/ are not
 touched) and prints, as medians over repeated runs on this machine:
@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from src import paths
+from src.base import paths
 
 CHAPTER = "05_course_format"     # the chapter the "touch one chapter" measurement edits
 
@@ -132,9 +132,10 @@ import contextlib, io, json, sys, time
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from src import paths
-from src.build import load_params
-from src.pipeline import WEIGHTED_DIR, notebook_order
+from src.base import paths
+from src.build.cli import load_params
+from src.base.contents import notebook_order
+from src.build.graph import WEIGHTED_DIR
 
 params, order = load_params(), notebook_order()
 runs = [("reports_floor", False, order)] + ([] if params["weighted"] else [(f"reports_floor/{WEIGHTED_DIR}", True, order[1:])])
@@ -166,7 +167,7 @@ def compute_floor(root: Path) -> float:
 
 def synthesis_time(root: Path, size: float, out: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "src.synthesize", "--size", str(size), "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "src.synthetic.synthesize", "--size", str(size), "--out", str(out)],
                             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     with PeakMemory(proc.pid) as mem:
         _, err = proc.communicate()
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         out(f"Benchmark on {os.cpu_count()} cores, {args.repeat} run(s) per figure, -j {args.jobs}; "
             f"project copy in {root}\n")
         synth = [synthesis_time(root, 1, root / "data/raw/verneombud_2024_synthetic.sav") for _ in range(args.repeat)]
-        subprocess.run([sys.executable, "-m", "src.synthesize", "--out", "data/raw/verneombud_2024_synthetic.sav"],
+        subprocess.run([sys.executable, "-m", "src.synthetic.synthesize", "--out", "data/raw/verneombud_2024_synthetic.sav"],
                        cwd=root, check=True, stdout=subprocess.DEVNULL)   # also writes the manifest and fingerprint
         cold, steps, splits, noop, one, helpers_touch = [], [], [], [], [], []
         for _ in range(args.repeat):

@@ -1,4 +1,4 @@
-"""The pipeline: parameters -> raw export -> notebooks (papermill) -> book.
+"""The build command (``python -m src.build``): parameters -> raw export -> notebooks (papermill) -> book.
 
     python -m src.build                    # what `make book` runs
     python -m src.build --params my.yml    # override some parameters from a file
@@ -12,7 +12,7 @@ Steps:
 1. ``load_params``    params.yml + overrides, type-checked (unknown keys refused)
 2. ``ensure_input``   the raw export; the default synthetic one is generated if absent,
                       and any file named in data/raw/MANIFEST.sha256 must match it
-3. ``pipeline.run``   the dependency graph of src/pipeline.py, run by doit: each
+3. ``pipeline.run``   the dependency graph of src/build/graph.py, run by doit: each
                       notebook (papermill) re-executed only when something it reads
                       changed, chapters in parallel; then the results, the appendices
                       (``write_appendices``) and the book (``render``: Quarto if
@@ -33,10 +33,16 @@ import time
 from pathlib import Path
 
 
-from src import paths
-from src.inputs import (ParameterError, check_output_dirs, check_params, inside_project, is_current,
+from src.base import paths
+from src.base.contents import notebook_order
+from src.base.imports import module_dependencies
+from src.base.inputs import (ParameterError, check_output_dirs, check_params, inside_project, is_current,
                         parse_override, read_manifest, read_params_file, sha256)
-from src.pipeline import STATE_DIR
+from src.build.graph import STATE_DIR
+from src.base.files import write_json
+from src.book.tables import markdown_table
+from src.book.text import data_banner
+from src.data.cleaning import validate_export
 
 
 class BuildError(RuntimeError):
@@ -53,7 +59,7 @@ def load_params(params_file: str | None = None, overrides: list[str] | None = No
     """The defaults of params.yml, updated from a file and from KEY=VALUE pairs.
 
     Files are read with YAML 1.2 rules and without aliases, ``-p`` values are
-    converted by the parameter's type (src/inputs.py); the output folders must
+    converted by the parameter's type (src/base/inputs.py); the output folders must
     lie inside the project.
     """
     params = read_params_file(paths.PARAMS)
@@ -79,7 +85,7 @@ def ensure_input(params: dict) -> Path:
     raw = paths.resolve(params["raw_path"])
     if raw == paths.SYNTHETIC_EXPORT:
         if not is_current(raw):
-            from src.synthesize import generate
+            from src.synthetic.synthesize import generate
 
             why = "No export in" if not raw.exists() else "The generator or its targets changed since the export in"
             log(f"{why} {paths.relative(raw.parent)}: generating the calibrated synthetic export …")
@@ -100,8 +106,7 @@ def ensure_input(params: dict) -> Path:
     return raw
 
 
-VALIDATION_INPUTS = ("data/codebook.yml", "src/export.py", "src/helpers.py", "src/codebook.py", "src/inputs.py",
-                     "src/coding.py")
+VALIDATION_INPUTS = ("data/codebook.yml",)   # and the code of validate_export (src/data/cleaning.py and what it imports)
 
 
 def validate_input(params: dict, raw: Path) -> None:
@@ -113,27 +118,24 @@ def validate_input(params: dict, raw: Path) -> None:
     import hashlib
 
     if not raw.is_file():
-        from src.helpers import validate_export
-
         validate_export(raw)   # says what is wrong with the path
     key = hashlib.sha256(sha256(raw).encode())
-    for rel in VALIDATION_INPUTS:
-        key.update((paths.ROOT / rel).read_bytes())
-    from src.coding import sheet_files
+    for f in [*(paths.ROOT / rel for rel in VALIDATION_INPUTS), *module_dependencies("data.cleaning")]:
+        key.update(f.read_bytes())
+    from src.data.coding import sheet_files
 
     for sheet in sheet_files(raw):   # the researcher's review sheets are checked with the export
         key.update(sheet.read_bytes())
     stamp = paths.resolve(params["reports_dir"]) / STATE_DIR / "validated-input"
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() == key.hexdigest():
         return
-    from src.helpers import validate_export
 
     validate_export(raw)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key.hexdigest() + "\n", encoding="utf-8")
 
 
-# -- 3. what the graph's last steps do (the graph itself: src/pipeline.py) ----
+# -- 3. what the graph's last steps do (the graph itself: src/build/graph.py) ----
 
 APPENDIX_FILES = ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md", "_build_info.md", "build_info.json",
                   "scorecard.csv")
@@ -142,8 +144,6 @@ WEIGHTING_FILES = ("_weighting.md", "weighting_comparison.csv")
 
 def write_provenance(params: dict, out_dir: Path | None = None) -> Path:
     """reports/_data_provenance.md: the data behind the book, for the front page."""
-    from src.helpers import data_banner
-
     info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
     info = json.loads(info_path.read_text(encoding="utf-8"))
     text = data_banner(info, params["lang"]) + "\n"
@@ -162,8 +162,8 @@ def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: 
     """
     from doit.exceptions import TaskFailed
 
-    from src import pipeline
-    from src.render import install_quarto, quarto_available, render_fallback, render_quarto, version_note
+    from src.build import graph as pipeline
+    from src.book.render import install_quarto, quarto_available, render_fallback, render_quarto, version_note
 
     reports = paths.resolve(params["reports_dir"])
     if fp is not None and upstream:
@@ -197,7 +197,7 @@ def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: 
 
 def write_scorecard(params: dict, out_dir: Path | None = None) -> str:
     """reports/_scorecard.md (the appendix) and reports/scorecard.csv; returns the headline."""
-    from src import scorecard
+    from src.book import scorecard
 
     reports = paths.resolve(params["reports_dir"])
     out = out_dir or reports
@@ -226,7 +226,7 @@ def git_state() -> dict:
 
 def notebook_timings(params: dict) -> dict:
     """Seconds per executed notebook (papermill's, kernel start-up included), from the steps' records."""
-    from src.pipeline import WEIGHTED_DIR, notebook_order, read_record
+    from src.build.graph import WEIGHTED_DIR, read_record
 
     reports = paths.resolve(params["reports_dir"])
     timings = {}
@@ -249,8 +249,7 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
     import platform
     from importlib import metadata
 
-    from src.escape import code_span, md_text
-    from src.helpers import markdown_table, write_json
+    from src.base.escape import code_span, md_text
 
     pins = [line.split("==")[0] for line in (paths.ROOT / "requirements.txt").read_text().splitlines()
             if "==" in line]
@@ -264,14 +263,13 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
             versions[name] = "ikke installert"
     info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
     data = json.loads(info_path.read_text(encoding="utf-8"))
-    from src.inputs import sha256 as file_sha256
-    from src.pipeline import notebook_order
+    from src.base.inputs import sha256 as file_sha256
 
     notebooks = [f"{n}.ipynb" for n in notebook_order()]
     digests = [file_sha256(paths.NOTEBOOKS / n) for n in notebooks]
     state = git_state()
     commit, dirty = state["commit"] or "ukjent (ikke et git-arkiv)", state["dirty"]
-    from src.pipeline import machine_paths
+    from src.build.graph import machine_paths
 
     def shown(value):   # no absolute path of this machine (an export outside the project: its file name)
         if not isinstance(value, str):
@@ -322,7 +320,7 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
 
 def write_weighting_appendix(params: dict, out_dir: Path | None = None) -> None:
     """reports/_weighting.md and weighting_comparison.csv: the weighted run beside the unweighted one."""
-    from src import sensitivity
+    from src.book import sensitivity
 
     reports = paths.resolve(params["reports_dir"])
     out = out_dir or reports
@@ -334,7 +332,7 @@ def write_weighting_appendix(params: dict, out_dir: Path | None = None) -> None:
 
 def write_appendices(params: dict, fp: str | None = None, inputs: dict | None = None) -> None:
     """Everything the front page and the appendices include, from what the notebooks wrote (staged, then promoted)."""
-    from src import pipeline
+    from src.build import graph as pipeline
 
     reports = paths.resolve(params["reports_dir"])
     stage = pipeline.stage_dir(reports, "appendices")
@@ -368,7 +366,7 @@ class BuildLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            from src.pipeline import os_error_message
+            from src.build.graph import os_error_message
 
             raise BuildError(f"cannot take the build lock: {os_error_message(exc)}") from None
         try:
@@ -401,7 +399,7 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
           notebooks: list[str] | None = None, render_book: bool = True, jobs: int | None = None,
           force: bool = False) -> dict:
     """Bring the book up to date: re-run what changed (everything with ``force``), in parallel."""
-    from src import pipeline
+    from src.build import graph as pipeline
 
     t0 = time.perf_counter()
     params = load_params(params_file, overrides)
@@ -419,12 +417,12 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
 
 def _build(params: dict, t0: float, renderer: str, notebooks: list[str] | None, render_book: bool,
            jobs: int | None, force: bool) -> dict:
-    from src import pipeline
+    from src.build import graph as pipeline
 
     raw = ensure_input(params)
     if renderer == "quarto" and not shutil.which("quarto"):
         raise BuildError("--renderer quarto was asked for, but quarto is not on PATH")
-    order = pipeline.notebook_order()
+    order = notebook_order()
     unknown = [n for n in notebooks or [] if n not in order]
     if unknown:
         raise BuildError(f"--notebooks: {unknown} not in the book (_quarto.yml lists {order})")
@@ -444,7 +442,6 @@ def _build(params: dict, t0: float, renderer: str, notebooks: list[str] | None, 
     log(headline)
     elapsed = time.perf_counter() - t0
     try:
-        from src.helpers import write_json
         from datetime import datetime, timezone
 
         write_json(reports / STATE_DIR / pipeline.TIMINGS_FILE,
@@ -467,7 +464,7 @@ def _on_signal(signum, frame):
     a cell runs prints a ZMQ traceback), then the build unwinds like Ctrl-C."""
     import signal
 
-    from src.pipeline import kill_kernels
+    from src.build.graph import kill_kernels
 
     kill_kernels()
     if signum == signal.SIGINT:
@@ -508,8 +505,8 @@ def main(argv: list[str] | None = None) -> int:
               "published; run the build again to finish.", file=sys.stderr)
         return 128 + (signal.Signals[name].value if name != "Ctrl-C" else signal.SIGINT.value)
     except Exception as exc:
-        from src.export import ExportError
-        from src.pipeline import os_error_message
+        from src.data.export import ExportError
+        from src.build.graph import os_error_message
 
         if isinstance(exc, OSError):
             print(f"\nBUILD FAILED: {os_error_message(exc)}", file=sys.stderr)

@@ -8,7 +8,7 @@ the weighted sensitivity run), then ``results`` (merge the stated numbers),
 * the notebook itself;
 * every ``src`` module it imports, directly or through other ``src`` modules
   (found by reading the imports, so a change in ``src/helpers.py`` re-runs its
-  users and a change in ``src/synthesize.py`` re-runs none);
+  users and a change in ``src/synthetic/synthesize.py`` re-runs none);
 * the codebook, the reference files and the pinned requirements;
 * the data it reads: 01_cleaning the raw export, the chapters the derived data
   01_cleaning wrote, and a summarising chapter (09) the other chapters' results;
@@ -48,7 +48,10 @@ from pathlib import Path
 
 import yaml
 
-from src import paths
+from src.base import paths
+from src.base.contents import notebook_order
+from src.base.imports import dependencies, module_dependencies, module_file
+from src.base.files import write_json
 
 # jsonschema (under nbformat, under papermill and the renderer) imports rfc3987_syntax for its
 # 'iri' format check, and that compiles a Lark grammar at import: 0.8 s in every process that
@@ -56,7 +59,7 @@ from src import paths
 sys.modules.setdefault("rfc3987_syntax", None)
 
 STATE_DIR = ".build"          # inside reports_dir: doit's state and each task's list of outputs
-WEIGHTED_DIR = "weighted"     # inside reports_dir: the weighted sensitivity run (see src/sensitivity.py)
+WEIGHTED_DIR = "weighted"     # inside reports_dir: the weighted sensitivity run (see src/book/sensitivity.py)
 SUMMARISERS = {"09_barriers"}  # read the results of every earlier notebook (comparison_summary)
 KERNEL_RETRIES = 2            # a kernel that fails to start (not a failing cell) is tried again
 DERIVED_FILES = (paths.RESPONDENTS_FILE, paths.EXCLUDED_FILE, paths.DATA_INFO_FILE)
@@ -64,39 +67,6 @@ BOOK_SOURCES = ("index.qmd", "_quarto.yml", "appendices", "typst")
 
 
 # -- what a notebook reads ----------------------------------------------------
-
-def notebook_order() -> list[str]:
-    """Notebook names in the book's order (from _quarto.yml, without importing the renderer)."""
-    config = yaml.safe_load(paths.QUARTO_CONFIG.read_text(encoding="utf-8"))
-    return [Path(f).stem for f in config["project"]["render"] if str(f).endswith(".ipynb")]
-
-
-IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+src(?:\.(\w+))?[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)|import[ \t]+([^\n#;]+))",
-                    re.MULTILINE)
-
-
-def _imports(code: str) -> set[str]:
-    """Names of the src modules a piece of code imports (``from src import x``, ``import src.x``, ...).
-
-    Read with a regular expression rather than by parsing (a no-op rebuild reads
-    every notebook and module; parsing them cost 0.4 s); tests/test_pipeline.py
-    checks that it finds at least what Python's parser finds, in every file.
-    """
-    found = set()
-    for module, names, plain in IMPORT.findall(code):
-        if plain:
-            found |= {n.split()[0].split(".")[1] for n in plain.split(",") if n.strip().startswith("src.")}
-        elif module:
-            found.add(module)
-        else:
-            found |= {n.split()[0] for n in names.strip("() \t\n").replace("\n", " ").split(",") if n.strip()}
-    return {m for m in found if (paths.ROOT / "src" / f"{m}.py").exists()}
-
-
-@lru_cache(maxsize=None)
-def _module_imports(module: str) -> frozenset[str]:
-    return frozenset(_imports((paths.ROOT / "src" / f"{module}.py").read_text(encoding="utf-8")))
-
 
 def notebook_code(path: Path) -> str:
     """The code cells of a notebook (IPython magics dropped), as one Python source."""
@@ -108,15 +78,8 @@ def notebook_code(path: Path) -> str:
 
 @lru_cache(maxsize=None)
 def src_dependencies(notebook: Path) -> list[Path]:
-    """Every src module the notebook imports, directly or through other src modules."""
-    todo, seen = set(_imports(notebook_code(notebook))), set()
-    while todo:
-        m = todo.pop()
-        if m not in seen:
-            seen.add(m)
-            todo |= _module_imports(m) - seen
-    return [paths.ROOT / "src" / f"{m}.py" for m in sorted(seen | {"__init__"})
-            if (paths.ROOT / "src" / f"{m}.py").exists()]
+    """Every src module the notebook imports, directly or through other src modules (``base.imports``)."""
+    return dependencies(notebook_code(notebook))
 
 
 def reference_files() -> list[Path]:
@@ -126,8 +89,8 @@ def reference_files() -> list[Path]:
 
 
 def review_sheets(raw_path) -> list[Path]:
-    """The review sheets of the export's open answers (src/coding.py), which 01_cleaning reads."""
-    from src.coding import sheet_files
+    """The review sheets of the export's open answers (src/data/coding.py), which 01_cleaning reads."""
+    from src.data.coding import sheet_files
 
     return sheet_files(raw_path)
 
@@ -393,8 +356,6 @@ def parameter_cell_notes(name: str, used: dict) -> list[str]:
     (tests/test_notebooks.py); a build's parameters come from params.yml,
     --params and -p, and papermill injects them after the cell.
     """
-    import yaml
-
     cell = parameter_cell_values(paths.NOTEBOOKS / f"{name}.ipynb")
     defaults = yaml.safe_load(paths.PARAMS.read_text(encoding="utf-8")) or {}
     notes = []
@@ -462,7 +423,7 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
 
     A notebook of the book (``in_book``) then gets its captions (a link to the
     cell that made each table and figure, the data's checksum, the book's
-    language; src/captions.py) and its notebook view, as part of its outputs.
+    language; src/book/captions.py) and its notebook view, as part of its outputs.
     ``derived_dir`` (01_cleaning): the notebook writes the derived data into
     its staging folder too, promoted with the rest.
     Returns None on success, or doit's TaskFailed with the notebook, cell and error.
@@ -539,7 +500,7 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
             nb.setdefault("metadata", {}).setdefault("compendium", {})["fingerprint"] = fp
             out.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if in_book:
-        from src import captions
+        from src.book import captions
 
         try:
             captions.annotate_executed(out, dict(params, derived_dir=str(staged_derived or params.get("derived_dir"))))
@@ -646,8 +607,6 @@ def remove_leftovers(params: dict) -> None:
 
 def merge_results(reports_dir: str) -> None:
     """<reports>/results/*.json -> <reports>/results.json (one flat, sorted mapping)."""
-    from src.helpers import write_json
-
     reports = paths.resolve(reports_dir)
     merged = {}
     for f in sorted((reports / paths.RESULTS_DIR).glob("*.json")):
@@ -657,8 +616,6 @@ def merge_results(reports_dir: str) -> None:
 
 def merge_all_results(reports_dirs: list[str], fp: str | None = None, inputs: dict | None = None) -> None:
     """The ``results`` step: every run's results.json, staged, then promoted with its record."""
-    from src.helpers import write_json
-
     reports = paths.resolve(reports_dirs[0])
     stage = stage_dir(reports, "results")
     shutil.rmtree(stage, ignore_errors=True)
@@ -683,7 +640,7 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
     """
     from doit.tools import config_changed
 
-    from src import build as steps
+    from src.build import cli as steps
 
     reports = paths.resolve(params["reports_dir"])
     derived = paths.resolve(params["derived_dir"])
@@ -703,7 +660,7 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
                 source = paths.NOTEBOOKS / f"{name}.ipynb"
                 if not source.exists():
                     raise FileNotFoundError(f"_quarto.yml lists {name}, but {paths.relative(source)} does not exist")
-                deps = [source, *src_dependencies(source), *refs, paths.ROOT / "src" / "captions.py"]
+                deps = [source, *src_dependencies(source), *refs, *module_dependencies("book.captions")]
                 targets = [out_dir / paths.EXECUTED_DIR / f"{name}.ipynb", out_dir / paths.RESULTS_DIR / f"{name}.json"]
                 if name == order[0]:
                     deps.append(paths.resolve(params["raw_path"]))
@@ -745,7 +702,7 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
         return {"actions": [(guarded, ["appendices", stage_dir(reports, "appendices"), steps.write_appendices,
                                        params, fp, inputs])],
                 "file_dep": executed + [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs]
-                + [key(paths.ROOT / "src" / f"{m}.py") for m in ("build", "scorecard", "sensitivity")]
+                + [key(p) for p in [module_file("build.cli"), *module_dependencies("book.scorecard", "book.sensitivity")]]
                 + [key(p) for p in refs],
                 "targets": [key(p) for p in appendix_files],
                 "uptodate": [config_changed(json.dumps({"params": params, "git": steps.git_state()},
@@ -760,7 +717,7 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
         return {"actions": [(guarded, ["book", stage_dir(reports, "book"), steps.render, params, renderer, fp,
                                        inputs, upstream])],
                 "file_dep": [key(p) for p in appendix_files] + executed + [key(p) for p in book_files]
-                + [key(paths.ROOT / "src" / "render.py")],
+                + [key(p) for p in module_dependencies("book.render")],
                 "targets": [key(reports / paths.BOOK_DIR / "index.html")],
                 "uptodate": [config_changed(renderer), vouched("book")],
                 "verbosity": 2}

@@ -12,7 +12,7 @@ would itself be a data-protection problem):
 2. **An automatic first pass** (``propose``) gives every answer a theme, or
    the frame's «ikke kodet» code when no indicator fits, with the words that
    decided and how sure it is. Deterministic rules, no model, no network.
-3. **The researcher's review**: ``python -m src.coding`` (``make coding``)
+3. **The researcher's review**: ``python -m src.data.review`` (``make coding``)
    writes per question a review sheet (CSV, UTF-8 with byte-order mark, ``;``
    separated, so Excel and LibreOffice open it) under ``coding/<export
    name>/`` next to the export (``data/raw/coding/...``, git-ignored): id, the
@@ -28,28 +28,26 @@ would itself be a data-protection problem):
 An export that already carries the coded columns (``s_17_kode`` …, coded by
 hand before this step existed) is read as a completed review.
 
-    python -m src.coding [--raw PATH]
+    python -m src.data.review [--raw PATH]
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import io
 import math
 import os
 import re
-import sys
 import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
-from src import paths
-from src.codebook import Codebook, CodebookError, load as load_codebook
+from src.base import paths
+from src.base.codebook import Codebook, CodebookError, load as load_codebook
+from src.base.reference import read_yaml
 
 # -- normalising Norwegian text --------------------------------------------------
 
@@ -161,8 +159,7 @@ _FRAMES: dict = {}
 
 
 def _load_frames(path: str, cb: Codebook) -> dict[str, Frame]:
-    with open(path, encoding="utf-8") as fh:
-        raw = (yaml.safe_load(fh) or {}).get("coding") or {}
+    raw = (read_yaml(path) or {}).get("coding") or {}
     problems, frames = [], {}
     for name, spec in raw.items():
         where = f"coding.{name}"
@@ -617,32 +614,3 @@ def write_review_sheets(raw_path, data, codebook: Codebook | None = None,
     write_code_list(raw_path, frames)
     return out
 
-
-def main(argv: list[str] | None = None) -> int:
-    from src.export import read_export
-
-    ap = argparse.ArgumentParser(description="Write or update the review sheets of the open answers of an export.")
-    ap.add_argument("--raw", help="the export (default: raw_path in params.yml)")
-    args = ap.parse_args(argv)
-    raw = args.raw
-    if not raw:
-        raw = (yaml.safe_load(paths.PARAMS.read_text(encoding="utf-8")) or {}).get("raw_path")
-    raw = paths.resolve(raw)
-    if not raw.exists():
-        hint = " (the synthetic one: make synth)" if raw == paths.SYNTHETIC_EXPORT else ""
-        print(f"The export {paths.relative(raw)} does not exist{hint}.", file=sys.stderr)
-        return 1
-    cb = load_codebook()
-    export = read_export(raw, cb)
-    stats = write_review_sheets(raw, export.data, cb)
-    where = paths.relative(paths.review_dir(raw))
-    print(f"Review sheets of {paths.relative(raw)} in {where}/ (free text: keep them with the raw data, never commit):")
-    for name, s in stats.items():
-        print(f"  {name}.csv: {s['answers']} answers, {s['added']} new, {s['changed']} changed since reviewed, "
-              f"{s['reviewed']} reviewed" + (f", {s['gone']} no longer in the export" if s["gone"] else ""))
-    print("Enter the theme's code (see kodeliste.csv) in the column 'forsker'; then make book.")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

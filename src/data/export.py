@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src import paths
-from src.codebook import Codebook
-from src.coding import coded_variables
-from src.inputs import is_synthetic, read_manifest, sha256  # noqa: F401  (re-exported)
+from src.base import paths
+from src.base.codebook import Codebook
+from src.data.coding import coded_variables
+from src.base.inputs import is_synthetic, sha256
 
 SUPPORTED = {".sav": "SPSS", ".csv": "CSV (UTF-8)"}
 MAX_LISTED = 5  # offending values / rows named per problem
@@ -140,7 +140,7 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
 
     by_source = codebook.by_source()
     ignored = set(codebook.survey.get("ignore_columns") or [])
-    coded = coded_variables(codebook)   # themes made from the free text by src/coding.py: their columns are optional
+    coded = coded_variables(codebook)   # themes made from the free text by src/data/coding.py: their columns are optional
     missing_cols = [s for s in by_source if s not in raw.columns and by_source[s].name not in coded]
     for s in missing_cols:
         v = by_source[s]

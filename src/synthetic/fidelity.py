@@ -1,8 +1,8 @@
 """Fidelity of an export to the report: every published number, recomputed.
 
-    python -m src.fidelity                 # the default synthetic export
-    python -m src.fidelity --raw PATH      # any export the codebook reads
-    python -m src.fidelity --misses        # list every miss
+    python -m src.synthetic.fidelity                 # the default synthetic export
+    python -m src.synthetic.fidelity --raw PATH      # any export the codebook reads
+    python -m src.synthetic.fidelity --misses        # list every miss
 
 Reads the export through the codebook (exclusions and recodes as in
 01_cleaning), computes each entry of ``published.yml`` with its spec in
@@ -21,10 +21,16 @@ import sys
 import numpy as np
 import pandas as pd
 
-from src import helpers as h
-from src import measures as ms
-from src import paths
-from src.codebook import load as load_codebook
+from src.analysis import measures as ms
+from src.base import paths
+from src.base.codebook import load as load_codebook
+from src.base.reference import load_published
+from src.base.reference import status_of
+from src.data.cleaning import apply_exclusions, apply_recodes, code_open_answers
+from src.data.export import read_export
+from src.base.inputs import is_current
+from src.synthetic.synthesize import generate
+from src.base import reference
 
 STATUS_ORDER = ["ok", "avvik", "inconsistent", "ekstern", "ikke spesifisert"]
 
@@ -32,18 +38,18 @@ STATUS_ORDER = ["ok", "avvik", "inconsistent", "ekstern", "ikke spesifisert"]
 def prepare(raw_path, cb=None):
     """(sample, excluded) as 01_cleaning makes them."""
     cb = cb or load_codebook()
-    export = h.read_export(raw_path, cb)
-    data, _ = h.code_open_answers(export, cb)
-    sample, excluded, _ = h.apply_exclusions(data, cb)
-    return h.apply_recodes(sample, cb), h.apply_recodes(excluded, cb)
+    export = read_export(raw_path, cb)
+    data, _ = code_open_answers(export, cb)
+    sample, excluded, _ = apply_exclusions(data, cb)
+    return apply_recodes(sample, cb), apply_recodes(excluded, cb)
 
 
 def score(sample: pd.DataFrame, excluded: pd.DataFrame, entries: list[dict] | None = None,
           specs: dict | None = None, cb=None, alpha: float = 0.05) -> pd.DataFrame:
     """One row per published entry: published, reproduced, status."""
     cb = cb or load_codebook()
-    entries = entries if entries is not None else h.load_published()
-    specs = specs or ms.load()
+    entries = entries if entries is not None else load_published()
+    specs = specs or reference.load_measures()
     rows = []
     for e in entries:
         lk = e.get("lookup") or {}
@@ -65,7 +71,7 @@ def score(sample: pd.DataFrame, excluded: pd.DataFrame, entries: list[dict] | No
         except ms.MeasureError as exc:
             status, error = "ikke spesifisert", str(exc)
         if status is None:
-            status = h.status_of(e, value)
+            status = status_of(e, value)
             if status == "mangler":
                 status = "avvik"
         rows.append({"id": e["id"], "chapter": e["chapter"], "source": e["source"], "label": e["label"],
@@ -96,8 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     raw = paths.resolve(args.raw)
     if raw == paths.SYNTHETIC_EXPORT:
-        from src.synthesize import generate, is_current
-
         if not is_current(raw):
             generate(raw)
     sample, excluded = prepare(raw)

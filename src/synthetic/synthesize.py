@@ -15,12 +15,13 @@ below, and the fidelity score shows which published numbers the data were
 Deterministic: the same seed and size give the same data and, because the
 write time in the ``.sav`` header is fixed, the same file bytes.
 
-    python -m src.synthesize [--seed N] [--size F] [--out PATH]
+    python -m src.synthetic.synthesize [--seed N] [--size F] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import sys
 from pathlib import Path
@@ -28,11 +29,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src import paths
-from src.codebook import Codebook, load as load_codebook
-from src.helpers import load_published
-from src.inputs import (DEFAULT_SEED, GENERATOR_INPUTS, fingerprint, fingerprint_file,  # noqa: F401
-                        is_current, write_manifest, write_synthetic_record)
+from src.base import paths
+from src.base.codebook import Codebook, load as load_codebook
+from src.base.inputs import (DEFAULT_SEED, fingerprint, fingerprint_file, write_manifest,
+                             write_synthetic_record)
+from src.base.reference import load_published
+from src.data.cleaning import apply_recodes
+from src.analysis import measures as ms
+from src.synthetic import calibrate as cal
+from src.data.export import routed
+from src.data.coding import load_frames
+from src.data import coding
+from src.base import reference
+from src.base.reference import read_yaml
 
 FILE_LABEL = "SYNTHETIC calibrated export - not real survey answers"
 SAV_TIMESTAMP = b"08 Oct 2400:00:00"  # creation date (9 bytes) + time (8 bytes) in the header
@@ -233,20 +242,15 @@ SYNTHESIS_SPEC = paths.REFERENCE / "synthesis.yml"
 
 
 def load_synthesis_spec(path=None) -> dict:
-    import yaml
-
     p = paths.resolve(path) if path else SYNTHESIS_SPEC
     if not p.exists():
         return {"questions": {}, "latents": {}}
-    with open(p, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {"questions": {}, "latents": {}}
+    return copy.deepcopy(read_yaml(p)) or {"questions": {}, "latents": {}}
 
 
 def index_targets(entries: list[dict], cb: Codebook, specs: dict | None = None) -> dict[str, list[tuple[dict, dict]]]:
     """Calibrated published entries by the variable (or grid) they describe: {var: [(entry, spec)]}."""
-    from src import measures as ms
-
-    specs = specs or ms.load()
+    specs = specs or reference.load_measures()
     out: dict[str, list] = {}
     for e in entries:
         if not e.get("calibrated") or e.get("flag") == "inconsistent" or e.get("bound"):
@@ -302,9 +306,6 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
     (``items: {<item key>: {latent:, rest:, ...}}``).
     Returns the frame and a calibration report {target: (achieved, published)}.
     """
-    from src import calibrate as cal
-    from src.helpers import apply_recodes
-
     index = index_targets(entries, cb)
     latents: dict[str, np.ndarray] = {}
     persistence = rng.normal(size=len(df))
@@ -384,8 +385,6 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
 
 def _group_targets(var: str, targets, cur: pd.DataFrame, cb: Codebook) -> list:
     """The calibration targets of ``var`` within groups (published statistics with a ``where``)."""
-    from src import calibrate as cal
-
     out = []
     for e, sp in targets:
         if not sp.get("where") or sp.get("stat") not in ("pct", "mean", "count"):
@@ -480,9 +479,6 @@ def _calibrate_index(df: pd.DataFrame, idx, index: dict, cb: Codebook, rng, hold
     The index means of the groups of ``hold`` (the latent's balanced groups)
     are kept as they were, so the swaps add no chance difference between them.
     """
-    from src import calibrate as cal
-    from src.helpers import apply_recodes
-
     members = list(idx.members)
     cur = apply_recodes(df, cb)
     raw = df[members].to_numpy(float)
@@ -535,8 +531,6 @@ def _balance_targets(var: str, balance, values: np.ndarray, answering: np.ndarra
     point, so any difference left is sampling noise. An assumption, said in
     synthesis.yml.
     """
-    from src import calibrate as cal
-
     if not balance:
         return []
     valid = list(cb.value_labels(var))
@@ -729,8 +723,6 @@ def response_metadata(frame: pd.DataFrame, cb: Codebook) -> pd.DataFrame:
     (those who stopped earlier are partial); the times are drawn from their own
     random stream within the fieldwork, a partial answer ending sooner.
     """
-    from src.export import routed
-
     by_source = cb.by_source()
     data = pd.DataFrame({v.name: pd.to_numeric(frame[s], errors="coerce") for s, v in by_source.items()
                          if s in frame and v.type not in ("text",)}, index=frame.index)
@@ -805,10 +797,8 @@ def without_coded_columns(frame: pd.DataFrame, codebook: Codebook | None = None)
 
     ``synthesize`` makes the theme each open answer was written for (the
     generator's truth); a real export has only the text, coded by
-    src/coding.py and the researcher's review.
+    src/data/coding.py and the researcher's review.
     """
-    from src.coding import load_frames
-
     cb = codebook or load_codebook()
     coded = [cb.variables[name].source for name in load_frames(cb)]
     return frame.drop(columns=[c for c in coded if c in frame])
@@ -822,8 +812,6 @@ def write_synthetic_reviews(out: str | Path, frame: pd.DataFrame, codebook: Code
     completed review, as the report did, and the agreement figures measure the
     rules against the theme each answer was written for.
     """
-    from src import coding
-
     cb = codebook or load_codebook()
     folder = paths.review_dir(out)
     for old in folder.glob("*.csv") if folder.is_dir() else []:

@@ -1,146 +1,28 @@
-"""Survey weighting as a sensitivity analysis: raking to SSB margins, design-based estimates and tests.
-
-The report does not weight; the compendium reproduces it unweighted and adds
-weighted results *beside* the unweighted ones (DESIGN.md, 'Statistics
-conventions'). This module provides
-
-* ``rake``: iterative proportional fitting (raking) of the analysis sample to
-  population margins, with loud input validation, explicit handling of
-  respondents who miss a raking variable, convergence control, trimming and
-  diagnostics (``RakeResult``);
-* ``weighted_mean`` / ``weighted_share``: estimates with design-based
-  (Taylor linearization) standard errors, exactly as R's
-  ``survey::svymean`` on ``svydesign(ids = ~1, weights = ~w)``;
-* ``rao_scott_chi2``, ``weighted_mean_difference``, ``weighted_anova``: the
-  design-based versions of the report's chi-square, t-test and ANOVA, as R's
-  ``svychisq`` (second-order Rao-Scott F), ``svyglm`` and ``regTermTest``;
-* ``jackknife_replicates`` / ``replicate_se``: JK1 delete-a-group replicate
-  weights, each replicate re-raked, so the standard errors reflect the raking;
-* ``population_margins``: the raking margins from
-  ``data/reference/population_margins.yml`` keyed by codebook variable and code.
-
-The design assumed by the linearization (``weighted_*``, the tests) is one
-stratum, no clusters, the weights taken as fixed sampling weights, which is
-``svydesign(ids = ~1, weights = ~w)`` in R. It ignores that the weights were
-estimated by raking (calibration usually *reduces* the variance of estimates
-correlated with the raking variables); the re-raked jackknife replicates
-capture that effect, and the two can be set side by side. The rows given to
-these functions are the sample; a respondent without an answer (or outside
-the groups compared) is a *domain* left out of the estimate but not of the
-design, exactly as R's ``na.rm = TRUE`` and ``subset()``: the variance keeps
-the n of all rows given, the degrees of freedom count the respondents used.
-Pass the whole analysis sample to get R's numbers.
-
-Library decision
-----------------
-Own code on numpy/scipy (already pinned in ``requirements.txt``), no new
-dependency; agreement with R's ``survey`` package is checked in
-``tests/test_weighting.py``. Candidates considered:
-
-* ``svy`` (PyPI, 0.35.0 read when this was written; successor of the archived
-  ``samplics``, says it matches R's ``survey`` to six digits): not used.
-  It would add polars (>= 2), a private Rust extension pinned to a narrow
-  range (``svy-rs >= 0.19, < 0.20``), ``svy-io`` and msgspec, i.e. a second
-  dataframe library beside pandas, for a beta package with about fifty
-  releases so far. More importantly, its ``rake`` does not do the two things
-  this module exists to control: with ``shares=`` it rescales each margin to
-  sum to one (so a margin summing to 0.99 or 99 passes silently), and it
-  refuses any missing value in a raking variable ("Raking requires complete
-  data"), leaving the treatment of those respondents to the caller. The
-  "matches R" promise is what we need, and we get it more directly by testing
-  against R itself.
-* ``weightipy`` accepts a misspelled or empty margin silently; ``samplics``
-  is archived (DESIGN.md, 'Known pitfalls').
-* statsmodels: ``DescrStatsW`` standard errors treat the weights as frequency
-  weights (they change when the weights are rescaled), so it is not used for
-  standard errors; ``OrderedModel`` silently ignores weights, so the weighted
-  ordinal logit (pseudo-likelihood with the design-based sandwich, the approach
-  of R's ``svyolr``) is built on its per-respondent likelihood in
-  ``src/multivariable.py`` (``fit_ordinal``), not here.
-
-Raking algorithm (``rake``)
----------------------------
-Start from weight 1 for every respondent. One *sweep* adjusts the variables
-in the order given: for variable v, among the respondents counted for v, each
-weight in category k is multiplied by ``target_k * T_v / S_vk``, where
-``S_vk`` is the current weight total of category k and ``T_v`` the current
-weight total of the respondents counted for v (so a step never changes
-``T_v``). After every sweep the largest margin deviation
-``max |achieved share - target share|`` (proportions, over all variables and
-categories) is compared with ``tol``. At most ``max_iter`` sweeps.
-
-Respondents missing a raking variable (``missing=``) are never dropped; every
-row of ``data`` gets a weight:
-
-* ``"available"`` (default): available-case raking. A respondent missing v is
-  not counted for v: the step for v leaves their weight unchanged, and the
-  target for v is the distribution of v *among the respondents who have v*
-  (the weight total of that group is kept, its distribution set to the
-  margin). Their weight is set by the other variables they have. This treats
-  the answer as missing at random given the other raking variables, and the
-  convergence criterion is checked on the same bases.
-* ``"impute_mode"``: the missing value is replaced by the variable's most
-  frequent category in the sample (unweighted; ties go to the category that
-  comes first in the margin), and the respondent is raked as if they had
-  it. ``RakeResult.missing_counts`` says how many were imputed.
-* ``"separate"``: a category ``"missing"`` is added to the variable with
-  the unweighted sample share of the missing as its target, and the other
-  targets are scaled down by (1 - that share) so the margin still sums to 1.
-  The missing keep their weight share; the rest are raked to the margin
-  within the remainder.
-* ``"error"``: any missing value in a raking variable is an error.
-
-Trimming: with ``weight_cap`` set (default 5), if the raked weights exceed
-``weight_cap`` times the mean weight, rounds of *trim, then one raking
-sweep* follow (weights normalised to mean 1, capped at ``weight_cap``,
-re-raked, normalised again), until both the margins are within ``tol`` and
-the largest weight is at most ``weight_cap * (1 + 1e-6)`` times the mean, or
-``max_iter`` rounds. A cap can be infeasible (a category that needs an
-average weight above the cap): ``rake`` then reports non-convergence and
-names the category; the weights returned are those after the last raking
-sweep, so the margins hold as far as they can and the cap is exceeded
-(``weight_summary['max_to_mean']`` says by how much). ``weight_cap=None``
-switches trimming off.
-
-Non-convergence is reported, not raised: ``RakeResult.converged`` is False
-and a ``WeightingWarning`` says which margin deviates most (and which
-categories the cap makes infeasible). The returned weights are positive,
-finite and sum to n (the number of rows of ``data``).
-"""
+"""Raking (iterative proportional fitting) to SSB margins, with trimming: the weights of the sensitivity analysis."""
 
 from __future__ import annotations
 
 import difflib
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from src import paths
-from src.stats import TestResult
+from src.base import paths
+from src.base.numbers import fmt_number
+from src.base.reference import load_margins
+from src.base.codebook import Codebook, load as load_codebook
 
-__all__ = [
-    "WeightingError", "WeightingWarning", "RakeResult", "rake", "kish_design_effect",
-    "Estimate", "weighted_mean", "weighted_share",
-    "rao_scott_chi2", "weighted_mean_difference", "weighted_anova",
-    "ReplicateWeights", "jackknife_replicates", "replicate_se", "scores_variance",
-    "population_margins", "TOTAL_EMPLOYED_2023",
-]
 
 MISSING_MODES = ("available", "impute_mode", "separate", "error")
 MISSING_CATEGORY = "missing"       # the code of the extra category with missing="separate"
 SUM_TOL_PROPORTION = 1e-6          # margins given as proportions must sum to 1 within this
 SUM_TOL_PERCENT = 1e-4             # ... or, given as percent, to 100 within this (same relative tolerance)
 CAP_TOL = 1e-6                     # the cap holds to this relative tolerance when trimming converges
-DEFAULT_JK_GROUPS = 50
-DEFAULT_JK_SEED = 2024_01349
-
 # SSB: employed persons in Norway, 2023, rounded (about 2.9 million). Used
 # only to derive the 'Andre bransjer' share of the industry margin, which the
 # report (and so population_margins.yml) leaves out; see population_margins.
@@ -205,8 +87,6 @@ class RakeResult:
 
     def describe(self, lang: str = "nb") -> str:
         """One line for a notebook: convergence, weight range, trimming, Kish deff and effective n."""
-        from src.helpers import fmt_number
-
         def f(x, d=2):
             return fmt_number(x, d, lang)
 
@@ -526,355 +406,13 @@ def rake(data: pd.DataFrame, margins: Mapping, *, weight_cap: float | None = 5.0
 # Design-based estimates (Taylor linearization, as survey::svydesign(ids=~1, weights=~w))
 # ---------------------------------------------------------------------------
 
-class Estimate(NamedTuple):
-    estimate: float
-    se: float
-    ci_low: float
-    ci_high: float
-
-
-def _numeric(x, name: str) -> np.ndarray:
-    s = x if isinstance(x, pd.Series) else pd.Series(np.asarray(x))
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-    try:
-        out = pd.to_numeric(s, errors="raise")
-    except (TypeError, ValueError) as e:
-        raise WeightingError(f"{name}: expected numeric codes or values ({e})") from None
-    return out.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _weights(weights, n: int, name: str = "weights") -> np.ndarray:
-    w = _numeric(weights, name)
-    if len(w) != n:
-        raise WeightingError(f"{name}: length {len(w)} does not match the {n} values")
-    bad = ~np.isfinite(w) | (w < 0)
-    if bad.any():
-        raise WeightingError(f"{name}: {int(bad.sum())} missing, negative or infinite weight(s) "
-                             f"(first at position {int(np.flatnonzero(bad)[0])}); weights must be finite and >= 0")
-    return w
-
-
-def _pairs(values, weights, name: str = "values") -> tuple[np.ndarray, np.ndarray, int]:
-    """(values, weights) of the rows with a value, and the number of rows of the design (all rows given)."""
-    y = _numeric(values, name)
-    w = _weights(weights, len(y))
-    ok = ~np.isnan(y)
-    if ok.sum() < 2 or w[ok].sum() <= 0:
-        raise WeightingError(f"{name}: need at least 2 non-missing values with positive total weight, got {ok.sum()}")
-    return y[ok], w[ok], len(y)
-
-
-def scores_variance(U: np.ndarray, n_design: int) -> np.ndarray:
-    """survey's one-stage variance of summed scores: N/(N-1) * sum over all N rows of (u - mean u)(u - mean u)'.
-
-    ``U`` holds the scores of the respondents in the domain; the other
-    N - len(U) rows of the design have score 0 (R pads them, as subset() and
-    na.rm=TRUE keep the full design's number of PSUs).
-    """
-    N = n_design
-    u_bar = U.sum(axis=0) / N
-    S = U.T @ U - N * np.outer(u_bar, u_bar)
-    return N / (N - 1) * S
-
-
-def _linearized_mean(y: np.ndarray, w: np.ndarray, n_design: int) -> tuple[float, float]:
-    """Ratio mean and its SE as survey::svymean: scores z = w (y - ybar) / sum(w), variance as scores_variance."""
-    total = w.sum()
-    est = float(np.sum(w * y) / total)
-    z = (w * (y - est) / total)[:, None]
-    return est, float(np.sqrt(scores_variance(z, n_design)[0, 0]))
-
-
-def _ci(est: float, se: float, level: float) -> Estimate:
-    q = sps.norm.ppf(0.5 + level / 2)
-    return Estimate(est, se, est - q * se, est + q * se)
-
-
-def weighted_mean(values, weights, *, level: float = 0.95) -> Estimate:
-    """Weighted mean with its linearization SE and a normal-theory CI.
-
-    Equals ``svymean(~y, svydesign(ids=~1, weights=~w), na.rm=TRUE)`` and
-    ``confint()`` in R. The rows given are the sample (the design); rows with
-    a missing value are a domain left out of the estimate but not of the
-    design: as in R, the variance uses the n of all rows given (pass the whole
-    sample, not a pre-filtered subset, to match R's ``na.rm``/``subset``).
-    Weights must be finite and >= 0. Invariant to rescaling the weights
-    (unlike statsmodels' DescrStatsW, which treats them as frequencies).
-    """
-    y, w, n_design = _pairs(values, weights)
-    return _ci(*_linearized_mean(y, w, n_design), level)
-
-
-def weighted_share(values, weights, codes, *, base_codes=None, level: float = 0.95) -> Estimate:
-    """Weighted percent of valid answers in ``codes``, with linearization SE and CI (all in percent).
-
-    Base: the non-missing answers (those in ``base_codes`` if given), as
-    ``helpers.share``; the rest are a domain outside the base (see
-    ``weighted_mean``). Equals ``svymean(~I(y %in% codes), subset(design, !is.na(y)))``
-    times 100 in R; the CI is the Wald interval ``confint()`` gives (it is not
-    clipped to 0-100; ``svyciprop`` would give other intervals).
-    """
-    codes = [codes] if np.isscalar(codes) else list(codes)
-    v = _numeric(values, "values")
-    w = _weights(weights, len(v))
-    ok = ~np.isnan(v)
-    if base_codes is not None:
-        ok &= np.isin(v, np.asarray(list(base_codes), dtype=float))
-    y = np.isin(v[ok], np.asarray(codes, dtype=float)).astype(float)
-    w = w[ok]
-    if len(y) < 2 or w.sum() <= 0:
-        raise WeightingError(f"weighted_share: need at least 2 valid answers with positive total weight, got {len(y)}")
-    est, se = _linearized_mean(y, w, len(v))
-    e = _ci(est, se, level)
-    return Estimate(*(100 * x for x in e))
-
-
 # ---------------------------------------------------------------------------
 # Design-based tests
 # ---------------------------------------------------------------------------
 
-def _frame(data: pd.DataFrame, cols: list[str], weights) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows with every column present, and their weights."""
-    missing = [c for c in cols if c not in data.columns]
-    if missing:
-        raise WeightingError(f"unknown column(s) {missing}; the data have {list(data.columns)}")
-    w = _weights(data[weights] if isinstance(weights, str) else weights, len(data))
-    keep = data[cols].notna().all(axis=1).to_numpy()
-    return data.loc[keep, cols].reset_index(drop=True), w[keep]
-
-
-def rao_scott_chi2(data: pd.DataFrame, row: str, col: str, weights, alpha: float = 0.05) -> TestResult:
-    """Rao-Scott second-order corrected chi-square test of independence, as R's ``svychisq`` (statistic="F").
-
-    Pearson's X² on the weighted table scaled to n, divided by the trace of the
-    generalized design effect matrix Delta, referred to F(d, d (n - 1)) with
-    d = tr(Delta)² / tr(Delta²) (one stratum, no clusters: n - 1 design df).
-    ``data`` is the sample; respondents missing ``row`` or ``col`` are a
-    domain left out, exactly as ``svychisq(~row + col, subset(design,
-    !is.na(row) & !is.na(col)))``: the cell variances use the n of all rows
-    of ``data``, the design df the n of the respondents with both answers.
-    ``weights``: a column name or an array aligned with ``data``. ``effect`` is Cramér's V of the weighted
-    table (descriptive). ``detail`` also holds the first-order corrected
-    chi-square (``svychisq(statistic="Chisq")``).
-    """
-    n_design = len(data)
-    frame, w = _frame(data, [row, col], weights)
-    rlev = sorted(frame[row].map(_norm_key).unique(), key=_sort_key)
-    clev = sorted(frame[col].map(_norm_key).unique(), key=_sort_key)
-    nr, nc = len(rlev), len(clev)
-    if nr < 2 or nc < 2:
-        raise WeightingError(f"rao_scott_chi2: need at least 2 categories in '{row}' and in '{col}', got {nr} and {nc}")
-    n = len(frame)
-    ri = frame[row].map(_norm_key).map({k: i for i, k in enumerate(rlev)}).to_numpy(int)
-    ci = frame[col].map(_norm_key).map({k: i for i, k in enumerate(clev)}).to_numpy(int)
-    cell = ri + nr * ci                                   # row index fastest, as R's interaction()
-    k = nr * nc
-    E = np.zeros((n, k))
-    E[np.arange(n), cell] = 1.0
-    total = w.sum()
-    p = E.T @ w / total                                   # cell proportions (svymean of the cell indicators)
-    Z = (w / total)[:, None] * (E - p)                    # linearization scores
-    V = scores_variance(Z, n_design)
-
-    # Contrasts of the interaction, orthogonal to the main effects (R: qr.resid(qr(X1), X12[, interaction]))
-    rf = np.tile(np.arange(nr), nc)
-    cf = np.repeat(np.arange(nc), nr)
-    X1 = np.column_stack([np.ones(k)] + [(rf == i).astype(float) for i in range(1, nr)]
-                         + [(cf == j).astype(float) for j in range(1, nc)])
-    X12 = np.column_stack([((rf == i) & (cf == j)).astype(float) for j in range(1, nc) for i in range(1, nr)])
-    C = X12 - X1 @ np.linalg.lstsq(X1, X12, rcond=None)[0]
-    inv_p = np.where(p == 0, 0.0, 1 / np.where(p == 0, 1, p))
-    D_inv = np.diag(inv_p)
-    denom = C.T @ (D_inv / n) @ C
-    numer = C.T @ D_inv @ V @ D_inv @ C
-    delta = np.linalg.solve(denom, numer)
-    tr, tr2 = float(np.trace(delta)), float(np.trace(delta @ delta))
-    d0 = tr ** 2 / tr2
-
-    table = (p * n).reshape(nc, nr).T                      # weighted counts scaled to n, rows x cols
-    chi2, _, dof, expected = sps.chi2_contingency(table, correction=False)
-    F = float(chi2 / tr)
-    df1, df2 = d0, d0 * (n - 1)
-    pval = float(sps.f.sf(F, df1, df2))
-    v = float(np.sqrt(chi2 / (n * (min(nr, nc) - 1))))
-    first_order = float(chi2 / (tr / dof))
-    wtab = pd.DataFrame(table, index=rlev, columns=clev)
-    return TestResult("rao_scott_f", F, (df1, df2), pval, v, "Cramérs V (vektet)", n, alpha,
-                      {"pearson_chi2": float(chi2), "pearson_df": int(dof), "n_design": n_design,
-                       "mean_design_effect": float(tr / dof), "chisq_first_order": first_order,
-                       "chisq_first_order_p": float(sps.chi2.sf(first_order, dof)),
-                       "weighted_table": wtab.to_dict()})
-
-
-def _sort_key(k):
-    return (0, k, "") if isinstance(k, (int, float)) else (1, 0, str(k))
-
-
-def _wls_sandwich(y: np.ndarray, X: np.ndarray, w: np.ndarray, n_design: int) -> tuple[np.ndarray, np.ndarray]:
-    """WLS coefficients and svyglm's variance: N/(N-1) * A^-1 (sum w² r² x x') A^-1, A = X'WX.
-
-    With N = the rows in the fit this is HC0 times n/(n-1); with a domain
-    (subset) N is the whole sample's n, as in R.
-    """
-    A = X.T @ (w[:, None] * X)
-    beta = np.linalg.solve(A, X.T @ (w * y))
-    r = y - X @ beta
-    U = (w * r)[:, None] * X @ np.linalg.inv(A)            # influence of each respondent on beta
-    return beta, scores_variance(U, n_design)
-
-
-def _group_frame(values, groups, weights) -> tuple[np.ndarray, pd.Series, np.ndarray]:
-    """Values, group codes and weights of the rows with both a value and a group."""
-    y = _numeric(values, "values")
-    g = groups if isinstance(groups, pd.Series) else pd.Series(np.asarray(groups, dtype=object))
-    g = g.reset_index(drop=True)
-    if len(g) != len(y):
-        raise WeightingError(f"groups: length {len(g)} does not match the {len(y)} values")
-    w = _weights(weights, len(y))
-    ok = ~np.isnan(y) & g.notna().to_numpy()
-    return y[ok], g[ok].map(_norm_key).reset_index(drop=True), w[ok]
-
-
-def weighted_mean_difference(values, groups, weights, a, b, alpha: float = 0.05) -> TestResult:
-    """Design-based test of the difference in means between group codes ``a`` and ``b``.
-
-    Weighted regression of y on a dummy for group ``a`` (reference ``b``) among
-    respondents in either group, with svyglm's sandwich standard error; t on
-    n_ab - 2 df. Pass the whole sample: the respondents of other groups or
-    without a value are a domain left out, and the variance uses the n of all
-    rows given, exactly as ``svyglm(y ~ I(g == a), subset(design, g %in% c(a, b)
-    & !is.na(y)))`` in R (with only the two groups given this is HC0 times
-    n/(n-1)).
-    ``effect`` is mean(a) - mean(b) (the coefficient).
-    """
-    n_design = len(values)
-    y, g, w = _group_frame(values, groups, weights)
-    a, b = _norm_key(a), _norm_key(b)
-    keep = g.isin([a, b]).to_numpy()
-    y, g, w = y[keep], g[keep], w[keep]
-    ga = (g == a).to_numpy()
-    na, nb = int(ga.sum()), int((~ga).sum())
-    if na < 1 or nb < 1 or na + nb < 3:
-        raise WeightingError(f"weighted_mean_difference: groups {a!r} and {b!r} have {na} and {nb} valid values")
-    X = np.column_stack([np.ones(len(y)), ga.astype(float)])
-    beta, V = _wls_sandwich(y, X, w, n_design)
-    se = float(np.sqrt(V[1, 1]))
-    t = float(beta[1] / se)
-    n = len(y)
-    df = n - 2
-    p = float(2 * sps.t.sf(abs(t), df))
-    mean_b = float(beta[0])
-    return TestResult("svyglm_t", t, df, p, float(beta[1]), "Differanse (vektet)", n, alpha,
-                      {"mean_a": mean_b + float(beta[1]), "mean_b": mean_b, "se": se, "n_a": na, "n_b": nb,
-                       "intercept_se": float(np.sqrt(V[0, 0])), "n_design": n_design})
-
-
-def weighted_anova(values, groups, weights, alpha: float = 0.05) -> TestResult:
-    """Design-based one-way test: Wald F of all group dummies, as R's ``regTermTest(svyglm(y ~ g), ~g)``.
-
-    F = b' V^-1 b / (k - 1) for the k - 1 group dummies with svyglm's
-    variance, on (k - 1, n - k) df. Respondents without a value or group are
-    a domain left out (as ``weighted_mean_difference``). ``effect`` is the
-    weighted eta² (descriptive); ``detail`` has the weighted group means.
-    """
-    n_design = len(values)
-    y, g, w = _group_frame(values, groups, weights)
-    levels = sorted(g.unique(), key=_sort_key)
-    k, n = len(levels), len(y)
-    if k < 2 or n <= k:
-        raise WeightingError(f"weighted_anova: need at least 2 groups and more values than groups, got {k} and {n}")
-    X = np.column_stack([np.ones(n)] + [(g == lev).to_numpy(float) for lev in levels[1:]])
-    beta, V = _wls_sandwich(y, X, w, n_design)
-    b, Vb = beta[1:], V[1:, 1:]
-    F = float(b @ np.linalg.solve(Vb, b) / (k - 1))
-    df = (k - 1, n - k)
-    p = float(sps.f.sf(F, *df))
-    grand = np.sum(w * y) / w.sum()
-    means = {str(lev): float(np.average(y[(g == lev).to_numpy()], weights=w[(g == lev).to_numpy()])) for lev in levels}
-    ss_between = sum(w[(g == lev).to_numpy()].sum() * (means[str(lev)] - grand) ** 2 for lev in levels)
-    ss_total = np.sum(w * (y - grand) ** 2)
-    return TestResult("wald_f", F, df, p, float(ss_between / ss_total), "eta² (vektet)", n, alpha,
-                      {"means": means, "reference": str(levels[0]), "n_design": n_design})
-
-
 # ---------------------------------------------------------------------------
 # Replicate weights (JK1, delete-a-group, each replicate re-raked)
 # ---------------------------------------------------------------------------
-
-@dataclass
-class ReplicateWeights:
-    """JK1 replicate weights: column r has the weights of replicate r (0 for the deleted group), re-raked."""
-
-    full: RakeResult
-    replicates: pd.DataFrame          # n x groups, aligned with data.index; each column sums to n
-    group: pd.Series                  # the deleted-group number (0..groups-1) of each respondent
-    scale: float                      # (G - 1) / G
-    converged: list                   # per replicate
-    seed: int
-
-    @property
-    def weights(self) -> pd.Series:
-        return self.full.weights
-
-
-def jackknife_replicates(data: pd.DataFrame, margins: Mapping, *, groups: int = DEFAULT_JK_GROUPS,
-                         seed: int = DEFAULT_JK_SEED, **rake_kwargs) -> ReplicateWeights:
-    """JK1 delete-a-group replicate weights, every replicate re-raked to the margins.
-
-    Respondents are put into ``groups`` random groups of (nearly) equal size
-    (a seeded permutation). Replicate r leaves out group r (weight 0) and rakes
-    the remaining respondents to ``margins`` with the same ``rake_kwargs``
-    (trimming, missing handling) as the full sample, normalised to sum to n.
-    Use with ``replicate_se``; the variance is (G-1)/G * sum (theta_r - mean theta)².
-    A replicate that cannot be raked (e.g. it loses every respondent of a
-    small margin category) raises ``WeightingError`` naming the replicate.
-    """
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or not 2 <= groups <= len(data):
-        raise WeightingError(f"jackknife_replicates: groups={groups!r}; expected an integer from 2 to n = {len(data)}")
-    full = rake(data, margins, **rake_kwargs)
-    n = len(data)
-    rng = np.random.default_rng(seed)
-    group = np.empty(n, dtype=int)
-    group[rng.permutation(n)] = np.arange(n) % groups
-    reps = np.zeros((n, groups))
-    conv = []
-    for r in range(groups):
-        keep = group != r
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", WeightingWarning)
-            try:
-                res = rake(data.loc[keep], margins, **rake_kwargs)
-            except WeightingError as e:
-                raise WeightingError(f"jackknife replicate {r} (group of {int((~keep).sum())} respondents left out) "
-                                     f"cannot be raked; use fewer groups or collapse small categories:\n{e}") from None
-        if not res.converged:
-            warnings.warn(f"jackknife replicate {r}: " + "; ".join(str(c.message) for c in caught),
-                          WeightingWarning, stacklevel=2)
-        w = res.weights.to_numpy()
-        reps[keep, r] = w * n / w.sum()
-        conv.append(bool(res.converged))
-    width = len(str(groups))
-    cols = [f"rep_{r + 1:0{width}d}" for r in range(groups)]
-    return ReplicateWeights(full, pd.DataFrame(reps, index=data.index, columns=cols),
-                            pd.Series(group, index=data.index, name="jk_group"), (groups - 1) / groups, conv, seed)
-
-
-def replicate_se(statistic: Callable[[np.ndarray], float], replicates: ReplicateWeights, *,
-                 mse: bool = False) -> tuple[float, float]:
-    """(estimate, SE) of ``statistic(weights)`` from JK1 replicate weights.
-
-    ``statistic`` gets a weight vector aligned with the data (zeros for the
-    deleted group) and returns a number, e.g.
-    ``lambda w: np.average(y[ok], weights=w[ok])``. Variance:
-    (G-1)/G * sum_r (theta_r - c)², c = the mean of the replicates (R's
-    ``svrepdesign(type="JK1")`` default) or the full-sample estimate (``mse=True``).
-    """
-    est = float(statistic(replicates.full.weights.to_numpy()))
-    thetas = np.array([float(statistic(replicates.replicates[c].to_numpy())) for c in replicates.replicates.columns])
-    centre = est if mse else thetas.mean()
-    return est, float(np.sqrt(replicates.scale * np.sum((thetas - centre) ** 2)))
-
 
 # ---------------------------------------------------------------------------
 # Population margins (data/reference/population_margins.yml)
@@ -916,9 +454,7 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
     the practical choice.
     """
     if codebook is None:
-        from src.codebook import load
-        codebook = load()
-    from src.helpers import load_margins
+        codebook = load_codebook()
 
     p = paths.resolve(path) if path else paths.POPULATION_MARGINS
     raw = load_margins(p)
@@ -988,3 +524,28 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
             grouped[rec.map[code]] += share
         out[industry] = grouped
     return out
+
+
+RAKING_VARIABLES = ("sector_group", "size_group", "industry_group")
+
+
+
+WEIGHT_CAP = 5.0   # no weight above 5 x the mean weight (trimmed, then raked again)
+
+
+
+def add_weights(sample: pd.DataFrame, codebook: Codebook | None = None):
+    """Raking weights for the analysis sample (column ``weight``), and the raking result.
+
+    Margins: sector (SSB 13472), firm size (SSB 14150) and the industry groups
+    (Tabell 4's SSB column) from data/reference/population_margins.yml. The
+    report does not weight: the weights serve the sensitivity analysis
+    (``weighted: true``), never the default numbers. Respondents missing a
+    raking variable keep it missing and are raked on the others
+    (``weighting.rake(missing='available')``).
+    """
+    cb = codebook or load_codebook()
+    margins = population_margins(industry="industry_group", codebook=cb)
+    margins = {v: margins[v] for v in RAKING_VARIABLES}
+    result = rake(sample, margins, weight_cap=WEIGHT_CAP, missing="available")
+    return sample.assign(weight=result.weights.to_numpy()), result

@@ -14,8 +14,12 @@ import json
 import numpy as np
 import pandas as pd
 
-from src import paths
-from src.helpers import Chapter, fmt_number, verdict_text  # noqa: F401  (Chapter for type hints)
+from src.base import paths
+from src.base.numbers import fmt_number
+from src.book.text import verdict_text
+from src.analysis import measures as ms
+from src.analysis import multivariable as mv
+from src.base import reference
 
 OMNIBUS_GROUPS = {"bransjer": "alle bransjer", "storrelse": "alle størrelsesgrupper"}   # published.yml's key convention
 TEST_NAMES = {"chi2": "Pearsons kjikvadrat", "welch_t": "t-test (Welch)", "ttest": "t-test (Welch)", "anova": "enveis ANOVA",
@@ -38,7 +42,7 @@ def group_key(label: str) -> str:
     return text
 
 
-def _record_test(ch: "Chapter", base: str, spec: dict):
+def _record_test(ch, base: str, spec: dict):
     """Run a test spec (as in measures.yml) on the chapter's data; record it as ``Chapter.verdict`` does.
 
     Adds ``<base>.test`` (the test's name) so the summary of differences can
@@ -52,13 +56,11 @@ def _record_test(ch: "Chapter", base: str, spec: dict):
     return test
 
 
-def _evaluate(ch: "Chapter", spec: dict, key: str):
-    from src import measures as ms
-
+def _evaluate(ch, spec: dict, key: str):
     return ms.evaluate(spec, ch.data, ch.codebook, alpha=ch.alpha, key=key, weighted=ch.weighted)
 
 
-def mean_gaps(ch: "Chapter", grids: dict[str, str], by: str = "role_group", groups: tuple = (1, 2),
+def mean_gaps(ch, grids: dict[str, str], by: str = "role_group", groups: tuple = (1, 2),
               top: int | None = None, sort: bool = True, report_table: str | None = None,
               header: str | None = None) -> pd.DataFrame:
     """Mean of every item of one or more grids in two groups, and the gap between them.
@@ -72,8 +74,6 @@ def mean_gaps(ch: "Chapter", grids: dict[str, str], by: str = "role_group", grou
     whether the report's table of that name prints the item (published.yml's
     rows, through the layout's ``row_vars`` where it shortens a label).
     """
-    from src import measures as ms
-
     cb = ch.codebook
     a, b = groups
     shown = cb.value_labels(by, ch.lang)
@@ -82,7 +82,7 @@ def mean_gaps(ch: "Chapter", grids: dict[str, str], by: str = "role_group", grou
     gap_col = f"Differanse ({shown[b]} − {shown[a]})"
     in_report = None
     if report_table:
-        layout = ms.load()["tables"].get(report_table, {})
+        layout = reference.load_measures()["tables"].get(report_table, {})
         row_vars = layout.get("row_vars") or {}
         by_label = {v.label: n for n, v in cb.variables.items()}
         printed = {(e.get("lookup") or {}).get("row") for e in ch.published
@@ -94,7 +94,7 @@ def mean_gaps(ch: "Chapter", grids: dict[str, str], by: str = "role_group", grou
             item = var[len(grid) + 1:]
             specs = {g: {"stat": "mean", "var": var, "where": f"{by} == {g}"} for g in groups}
             means = {g: ch.result(f"{prefix}_{item}_mean.{keys[g]}", lambda g=g: _evaluate(ch, specs[g], var),
-                                  spec=specs[g]) for g in groups}   # hidden (suppression.Hidden) for a group below min_cell
+                                  spec=specs[g]) for g in groups}   # hidden (disclosure.Hidden) for a group below min_cell
             row = {header: cb.label(var, ch.lang), shown[a]: means[a], shown[b]: means[b], gap_col: means[b] - means[a]}
             if in_report is not None:
                 row[f"I rapportens {report_table.replace('_', ' ')}"] = "ja" if var in in_report else "nei"
@@ -107,7 +107,7 @@ def mean_gaps(ch: "Chapter", grids: dict[str, str], by: str = "role_group", grou
     return table.reset_index(drop=True)
 
 
-def option_differences(ch: "Chapter", group: str, prefix: str, by: str = "role_group",
+def option_differences(ch, group: str, prefix: str, by: str = "role_group",
                        groups: tuple = (1, 2)) -> pd.DataFrame:
     """Every option of a multi-select question in two groups: the shares ticking it and a chi-square test.
 
@@ -141,7 +141,7 @@ def option_differences(ch: "Chapter", group: str, prefix: str, by: str = "role_g
     return table.reindex(order).reset_index(drop=True)
 
 
-def theme_ranking(ch: "Chapter", group: str) -> pd.DataFrame:
+def theme_ranking(ch, group: str) -> pd.DataFrame:
     """The report's themes of a multi-select question, ranked by the data.
 
     The themes are the codebook's ``themes:`` of the question (option ->
@@ -206,11 +206,9 @@ def _all_groups(cb, spec: dict, lang: str) -> str:
         return ""
 
 
-def _model_term_row(ch: "Chapter", notebook: str, measure: str, code: str, results: dict, base: str) -> dict:
+def _model_term_row(ch, notebook: str, measure: str, code: str, results: dict, base: str) -> dict:
     """The summary row of one term of a multivariable model, under its labels: the category against the
     model's reference category (e.g. 'Digitalt kurs vs Fysisk kurs (justert)'), the outcome as the measure."""
-    from src import multivariable as mv
-
     cb = ch.codebook
     _, outcome, kind, variable = measure.split(".", 3)
     labels = cb.value_labels(variable, ch.lang)
@@ -228,7 +226,7 @@ def _model_term_row(ch: "Chapter", notebook: str, measure: str, code: str, resul
             "Reprodusert": "signifikant" if results[f"{base}.significant"] else "ikke signifikant", "Samsvar": "–"}
 
 
-def comparison_summary(ch: "Chapter") -> pd.DataFrame:
+def comparison_summary(ch) -> pd.DataFrame:
     """Every group comparison the book has made so far, from the chapters' saved results.
 
     Reads ``<reports_dir>/results/*.json`` (each chapter's stated numbers; the
@@ -245,15 +243,13 @@ def comparison_summary(ch: "Chapter") -> pd.DataFrame:
     """
     from statsmodels.stats.multitest import multipletests
 
-    from src import measures as ms
-
     cb = ch.codebook
     results: dict = {}
     for path in sorted((ch.reports_dir / paths.RESULTS_DIR).glob("*.json")):
         results.update(json.loads(path.read_text(encoding="utf-8")))
     results.update(ch.results)
     published = {(e.get("lookup") or {}).get("result"): e for e in ch.published}
-    specs = ms.load()
+    specs = reference.load_measures()
     group_labels = {}
     for rec in cb.recodes.values():
         for label in rec.values.values():

@@ -1,0 +1,43 @@
+"""Writing output files whole or not at all (atomic replace), and JSON as the compendium writes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write via a temporary file in the same folder, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+
+def write_json(path: str | Path, obj) -> None:
+    text = json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True, default=_json_default) + "\n"
+    atomic_write(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if o is pd.NA:
+        return None
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

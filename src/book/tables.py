@@ -1,0 +1,325 @@
+"""Tables for the book: frequency, recode and multi-select tables, English labels, and the Markdown the book prints."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from src.base.codebook import Codebook, load as load_codebook
+from src.base.disclosure import Hidden
+from src.base.escape import html_text
+from src.base.numbers import fmt_number, fmt_p
+from src.data import coding
+from src.book.captions import load_terms
+
+
+def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:
+    """The review figures of the open answers, one row per question (counts and agreement, never text)."""
+    return coding.agreement_table(summary, codebook or load_codebook(), lang)
+
+
+
+def raking_table(result, codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:
+    """The raking margins for readers: variable and category labels, sample, target and weighted percent."""
+    cb = codebook or load_codebook()
+    m = result.margins
+    table = pd.DataFrame({
+        "Variabel": [cb.label(v, lang) for v in m["variable"]],
+        "Kategori": [cb.value_labels(v, lang).get(int(c), str(c)) for v, c in zip(m["variable"], m["code"])],
+        "Antall": m["n"], "Utvalget": m["sample_pct"], "SSB": m["target_pct"], "Vektet": m["achieved_pct"],
+    })
+    n = pd.to_numeric(table["Antall"], errors="coerce")   # a category's shares rest on its respondents
+    table.attrs["support"] = (pd.DataFrame({"Antall": n, "Utvalget": n, "Vektet": n}), pd.DataFrame(index=table.index))
+    return table
+
+
+
+def share(values: pd.Series, codes, base_codes=None) -> float:
+    """Percent of valid answers in ``codes`` (base: answers with a code in ``base_codes``, default all)."""
+    codes = [codes] if np.isscalar(codes) else list(codes)
+    v = values.dropna()
+    if base_codes is not None:
+        v = v[v.isin(list(base_codes))]
+    return float(100 * v.isin(codes).sum() / len(v)) if len(v) else float("nan")
+
+
+
+def frequency_table(data: pd.DataFrame, var: str, codebook: Codebook | None = None, *,
+                    lang: str = "nb", subtotals: str | None = None, row_header: str | None = None,
+                    count_col: str = "Antall", pct_col: str = "Prosent", total_label: str = "Totalt",
+                    include_missing: bool = False, group_header: str | None = None,
+                    weights: pd.Series | None = None) -> pd.DataFrame:
+    """Counts and percent of valid answers, one row per value label, in codebook order.
+
+    ``subtotals`` names a recode of ``var`` (e.g. ``role_group``): its detail
+    rows are listed group by group, followed by the group's subtotal row where
+    the codebook gives one (e.g. 'Verneombud totalt'); ``group_header`` adds
+    a second column with each row's group label. Missing codes of the
+    variable are left out of the base unless ``include_missing``.
+    Percentages are unrounded; the book rounds for display.
+    """
+    cb = codebook or load_codebook()
+    labels = cb.value_labels(var, lang, with_missing=include_missing)
+    values = data[var]
+    valid = values[values.isin(list(labels))]
+    counts = valid.value_counts().reindex(list(labels), fill_value=0)
+    total = int(counts.sum())
+    rows = []  # (label, group label, count)
+    if subtotals:
+        rec = cb.recodes[subtotals]
+        for group, group_label in cb.value_labels(subtotals, lang).items():
+            members = [c for c in labels if rec.map.get(c) == group]
+            rows += [(labels[c], group_label, int(counts[c])) for c in members]
+            if group in rec.subtotals and len(members) > 1:
+                sub_label = rec.subtotals[group] if lang == "nb" else f"{group_label}, total"
+                rows.append((sub_label, group_label, int(counts[members].sum())))
+        # codes outside the grouping (e.g. roles outside the sample) are not shown
+        total = int(counts[[c for c in labels if c in rec.map]].sum())
+    else:
+        rows = [(labels[c], "", int(counts[c])) for c in labels]
+    rows.append((total_label, "", total))
+    header = row_header or cb.label(var, lang)
+    table = pd.DataFrame(rows, columns=[header, group_header or "_group", count_col])
+    if not group_header:
+        table = table.drop(columns="_group")
+    table[pct_col] = 100 * table[count_col] / total if total else np.nan
+    if weights is not None:   # weighted percentages; the counts stay the respondents counted
+        wsum = pd.Series(weights, index=data.index)[valid.index].groupby(valid).sum().reindex(list(labels), fill_value=0)
+        label_codes = {labels[c]: [c] for c in labels}
+        if subtotals:
+            rec = cb.recodes[subtotals]
+            for group, sub in rec.subtotals.items():
+                label_codes[sub] = [c for c in labels if rec.map.get(c) == group]
+            wtotal = float(wsum[[c for c in labels if c in rec.map]].sum())
+        else:
+            wtotal = float(wsum.sum())
+        label_codes[total_label] = [c for c in labels if not subtotals or c in cb.recodes[subtotals].map]
+        table[pct_col] = [100 * float(wsum[label_codes[r]].sum()) / wtotal if wtotal else np.nan
+                          for r in table[header]]
+    return table
+
+
+
+def recode_table(codebook: Codebook, var: str, chain: list[str], lang: str = "nb") -> pd.DataFrame:
+    """How each code of ``var`` is recoded through ``chain`` (a list of recodes), from the codebook."""
+    rows = []
+    for code, label in codebook.value_labels(var, lang, with_missing=True).items():
+        row, current = {codebook.label(var, lang): label}, code
+        for name in chain:
+            rec = codebook.recodes[name]
+            current = rec.map.get(current) if current is not None else None
+            row[codebook.label(name, lang)] = codebook.value_labels(name, lang).get(current, "(utelatt)")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+
+def multi_table(data: pd.DataFrame, group: str, codebook: Codebook | None = None, lang: str = "nb",
+                row_header: str | None = None, weights: pd.Series | None = None) -> pd.DataFrame:
+    """A multi-select question: per option, how many ticked it and the percent of those who answered.
+
+    The percentages sum to more than 100 when several options could be ticked.
+    """
+    cb = codebook or load_codebook()
+    g = cb.groups[group]
+    answered = data[list(g.members)].notna().any(axis=1)
+    n = int(answered.sum())
+    rows = [((cb.variables[m].label_en if lang == "en" and cb.variables[m].label_en else cb.variables[m].label),
+             int((data.loc[answered, m] == 1).sum())) for m in g.members]
+    table = pd.DataFrame(rows, columns=[row_header or (g.label_en if lang == "en" and g.label_en else g.label),
+                                        "Antall"])
+    table["Prosent"] = 100 * table["Antall"] / n if n else np.nan
+    if weights is not None:   # weighted percentages; the counts stay the respondents counted
+        w = pd.Series(weights, index=data.index)[answered]
+        table["Prosent"] = [100 * float(w[(data.loc[answered, m] == 1)].sum()) / float(w.sum()) for m in g.members]
+    return table
+
+
+
+def _is_p_column(name) -> bool:
+    """A column of p-values: headed «p» or «p (…)» (e.g. «p (Holm)»)."""
+    return str(name) == "p" or str(name).startswith("p (")
+
+
+
+def english_labels(codebook: Codebook | None = None) -> dict[str, str]:
+    """Norwegian label -> English label, for showing a table or figure when ``lang`` is 'en'.
+
+    From the codebook (``label_en`` of variables, recodes, indices and grids, and
+    the English value labels, scales included), then the common table words
+    (``terms:`` in data/reference/captions_en.yml: 'Antall', 'Prosent', 'Totalt', …).
+    A label the codebook has no English for stays Norwegian.
+    """
+    cb = codebook or load_codebook()
+    out: dict[str, str] = {}
+
+    def add(nb, en):
+        if nb and en and nb != en:
+            out.setdefault(str(nb), str(en))
+
+    for item in (*cb.variables.values(), *cb.recodes.values(), *cb.indices.values(), *cb.groups.values()):
+        add(item.label, item.label_en)
+    for name in (*cb.variables, *cb.recodes):
+        nb, en = cb.value_labels(name, "nb", True), cb.value_labels(name, "en", True)
+        for code, label in nb.items():
+            add(label, en.get(code))
+        rec = cb.recodes.get(name)
+        if rec is not None:
+            for group, sub in rec.subtotals.items():
+                add(sub, f"{en.get(group, rec.values.get(group))}, total")
+    for ex in cb.exclusions:
+        add(ex.label, ex.label_en)
+
+    for nb, en in load_terms().items():
+        out.setdefault(nb, en)
+    return out
+
+
+
+def translate_table(table: pd.DataFrame, labels: dict[str, str],
+                    decimals: dict[str, int] | None = None) -> tuple[pd.DataFrame, dict[str, int] | None]:
+    """A copy of ``table`` for display with headers and text cells translated (numbers untouched)."""
+    shown = table.rename(columns=lambda c: labels.get(str(c), c))
+    for col in shown.columns:
+        if shown[col].dtype == object or str(shown[col].dtype).startswith(("string", "str")):
+            shown[col] = shown[col].map(lambda v: labels.get(v, v) if isinstance(v, str) else v)
+    if decimals:
+        decimals = {labels.get(k, k): v for k, v in decimals.items()}
+    return shown, decimals
+
+
+
+def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, lang: str = "nb",
+                   hidden: pd.DataFrame | None = None, hidden_text: str = "") -> str:
+    """A pipe table (renders in Quarto HTML and PDF, and in the fallback book).
+
+    ``hidden``: a boolean frame like ``table``; its True cells are printed as ``hidden_text`` (e.g. «<5»).
+    The separator dashes follow each column's width (its longest word for the header, its longest
+    cell, at most ``MAX_DASHES``): Pandoc sizes the columns of a pipe table wider than 72 characters
+    by them, so a label column gets room and a number column stays narrow.
+    """
+    decimals = decimals or {}
+    cols = list(table.columns)
+    rows = []
+    for i, (_, row) in enumerate(table.iterrows()):
+        cells = []
+        for c in cols:
+            v = row[c]
+            if hidden is not None and c in hidden.columns and bool(hidden[c].iloc[i]):
+                cells.append(hidden_text)
+            elif isinstance(v, (bool, np.bool_)):   # a verdict as the reader says it (the CSV keeps True/False)
+                cells.append(("Yes" if v else "No") if lang == "en" else ("Ja" if v else "Nei"))
+            elif _is_p_column(c) and isinstance(v, (float, np.floating)) and not np.isnan(v):
+                cells.append(fmt_p(v, lang))
+            elif isinstance(v, (int, float, np.integer, np.floating)):
+                cells.append(fmt_number(v, decimals.get(c, 0), lang))
+            else:   # no raw HTML from a value (src/base/escape.py); the book's own Markdown (links, emphasis) stays
+                cells.append(html_text(v).replace("|", "\\|"))
+        rows.append(cells)
+    header = [html_text(c).replace("|", "\\|") for c in cols]
+    widths = column_widths(header, rows)
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) for c in cols]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(("-" * (w - 1) + ":") if num else (":" + "-" * (w - 1))
+                            for w, num in zip(widths, numeric)) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+
+def _take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table with ``disclosure.Hidden`` cells made NaN and their columns numeric again, where they were)."""
+    marked = pd.DataFrame(False, index=table.index, columns=table.columns)
+    cols = [c for c in table.columns if table[c].dtype == object]
+    if not cols:
+        return table, marked
+    out = table
+    for c in cols:
+        is_hidden = table[c].map(lambda v: isinstance(v, Hidden))
+        if is_hidden.any():
+            if out is table:
+                out = table.copy()
+            marked[c] = is_hidden.to_numpy()
+            col = table[c].where(~is_hidden, np.nan)
+            try:
+                col = pd.to_numeric(col)
+            except (TypeError, ValueError):
+                pass
+            out[c] = col
+    return out, marked
+
+
+
+MAX_DASHES = 40   # a long label column gets at most this share (in characters) against the others
+
+
+
+MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+
+WORD_PAD = 3      # a column's longest word plus the cell's inset in the PDF (about two characters) and a space
+
+
+
+LINE_BUDGET = 96  # characters of 9 pt table text across the A4 text column (16 cm) of the PDF
+
+
+
+def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
+    """Separator dashes per column: what each column needs, squeezed to fit one A4 line.
+
+    A column needs at least its longest word (header or cell) plus ``WORD_PAD`` characters,
+    which never wraps; it wants its longest cell (at most ``MAX_DASHES``). When the wants add up
+    to more than ``LINE_BUDGET``, the columns that can wrap share what is left after every
+    column has its minimum, in proportion to how much more they want.
+    """
+    mins, wants = [], []
+    for j, head in enumerate(header):
+        cells = [MD_LINK.sub(r"\1", r[j]) for r in rows]   # a link's target is not shown
+        longest_word = max((len(w) for text in [head, *cells] for w in text.split()), default=1)
+        mins.append(max(3, longest_word + WORD_PAD))
+        wants.append(max(mins[-1], min(MAX_DASHES, max((len(c) for c in cells), default=1))))
+    if sum(wants) <= LINE_BUDGET:
+        return wants
+    spare = max(0, LINE_BUDGET - sum(mins))
+    extra = [w - m for w, m in zip(wants, mins)]
+    total = sum(extra) or 1
+    return [m + round(spare * e / total) for m, e in zip(mins, extra)]
+
+
+
+def printed_form(shown: pd.DataFrame, full: str, name: str, pdf: dict, decimals, lang: str,
+                 hidden: pd.DataFrame | None = None, hidden_text: str = "") -> str:
+    """The whole table for HTML, a shorter one for the PDF (Quarto's content-visible), with a note."""
+    what = []
+    if pdf.get("table") is not None:   # a printed frame the notebook made (no hidden cells: synthetic or none)
+        short, short_hidden = pdf["table"], None
+        what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
+        if pdf.get("note"):
+            what.append(pdf["note"])
+    else:
+        rows = pdf.get("rows")
+        keep = (pd.Series(True, index=shown.index) if rows is None
+                else pd.Series(rows, index=shown.index).fillna(False)).to_numpy()
+        columns = [c for c in (pdf.get("columns") or list(shown.columns)) if c in shown.columns]
+        short = shown.loc[keep, columns]
+        short_hidden = None if hidden is None else hidden.loc[keep, columns]
+        if rows is not None:
+            what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
+        if len(columns) < len(shown.columns):
+            what.append(f"kolonnene {', '.join(columns)}")
+    note = (f"*Trykt her: {'; '.join(what)}. Hele tabellen står i HTML-utgaven av boka og i "
+            f"`reports/tables/{name}.csv`.*")
+    return (f'::: {{.content-visible when-format="html"}}\n{full}\n:::\n\n'
+            f'::: {{.content-hidden when-format="html"}}\n'
+            f"{markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text)}\n\n{note}\n:::")
+
+
+
+def _display_markdown(text: str) -> None:
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
