@@ -426,7 +426,10 @@ def coefficient_table(models: list[FittedModel], codebook: Codebook | None = Non
             })
     table = pd.DataFrame(rows)
     # what each row rests on: its category or the reference, whichever is smaller (Chapter.table hides small ones)
-    sizes = [term_sizes(m)[t["column"]] for m in models for _, t in m.frame.terms.iterrows()]
+    sizes = []
+    for m in models:   # term_sizes once per model (it computes every term of the model)
+        per_term = term_sizes(m)
+        sizes += [per_term[t["column"]] for _, t in m.frame.terms.iterrows()]
     base = pd.Series(sizes, index=table.index, dtype=float)
     table.attrs["support"] = (pd.DataFrame(index=table.index), pd.DataFrame(
         {c: base for c in ("Estimat", "KI nedre", "KI øvre", "p", "Koeffisient", "Standardfeil")}))
