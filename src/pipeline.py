@@ -613,6 +613,13 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
         where.parent.mkdir(parents=True, exist_ok=True)
         where.write_text(scrub_paths(text, machine_paths(params)), encoding="utf-8")
 
+    def drop_stage() -> None:
+        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            stage.parent.rmdir()   # the staging folder, when no other step is staging
+        except OSError:
+            pass
+
     outputs: list = []
 
     def display(*objs, **_):   # IPython's display outside a kernel prints the objects' repr: keep Markdown
@@ -652,7 +659,7 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
                     failed = reports / "failed"
                     kept = failed / f"{name}.ipynb"
                     save(kept)
-                    shutil.rmtree(stage, ignore_errors=True)
+                    drop_stage()
                     first = evalue.strip().splitlines()[0] if evalue.strip() else ""
                     return TaskFailed(
                         f"{name} failed in cell {count} with {type(exc).__name__}: {first}\n{evalue.strip()}\n"
@@ -661,7 +668,7 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
                 outputs[:0] = [nbformat.v4.new_output("stream", name=s, text=t.getvalue())
                                for s, t in (("stdout", text), ("stderr", err)) if t.getvalue()]
     except BaseException:   # Ctrl-C, SIGTERM (build.Interrupted): nothing of this step is kept
-        shutil.rmtree(stage, ignore_errors=True)
+        drop_stage()
         raise
     finally:
         IPython.display.display = saved_display
