@@ -1,7 +1,8 @@
 """The build as a dependency graph: which step reads what, declared for doit.
 
 One doit task per executed notebook (``nb:<name>``, and ``vektet:<name>`` for
-the weighted sensitivity run), then ``results`` (merge the stated numbers),
+the weighted sensitivity run, which runs in the build's process without a
+kernel and draws no figures: ``execute_in_process``), then ``results`` (merge the stated numbers),
 ``appendices`` (provenance, scorecard, weighting appendix, build facts) and
 ``book`` (render). A task is re-run only when something it reads changed:
 
