@@ -723,6 +723,8 @@ INTERACTIVE_NOTE = {
            "changes the book.\n:::"),
 }
 
+FIGURES_ENV = "VO_FIGURES"   # "off": a run whose figures no reader sees (the build's weighted twins) draws none
+
 
 class Chapter:
     """One notebook's view of the data and its outputs.
@@ -759,6 +761,12 @@ class Chapter:
             _display_markdown(INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
                 where=paths.relative(paths.INTERACTIVE)))
         self._results_path = self.reports_dir / paths.RESULTS_DIR / f"{notebook}.json"
+
+    @property
+    def draws_figures(self) -> bool:
+        """False in a run whose figures are never shown (``VO_FIGURES=off``: the build's weighted twins);
+        the plotted numbers are written all the same."""
+        return os.environ.get(FIGURES_ENV, "").lower() != "off"
 
     # -- inputs ------------------------------------------------------------
     def _require(self, name: str) -> Path:
@@ -1064,6 +1072,8 @@ class Chapter:
         table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
                                weighted=self.weighted)
         table = self.table(table, name, show=False, support=self._layout_support(name))
+        if not self.draws_figures:
+            return table
         layout = ms.load()["tables"][name]
         frame = table.set_index(table.columns[0])
         if self.min_cell_in_force:
@@ -1312,6 +1322,8 @@ def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories
             row["Sum"] = sum(row[label] for label in categories)
             rows.append(row)
     table = ch.table(pd.DataFrame(rows), name, show=False)   # hidden numbers are drawn as nothing
+    if not ch.draws_figures:
+        return table
     fig = plots.comparison_bars(table.fillna(0), item_col, study_col, list(categories))
     out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
     plt.close(fig)

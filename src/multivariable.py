@@ -575,6 +575,8 @@ def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:
         counts, bases = table.attrs["support"]
         plotted.attrs["support"] = (counts, bases[[c for c in bases.columns if c in cols]])
     plotted = ch.table(plotted, name, show=False)   # hidden rows (small groups) are not drawn
+    if not ch.draws_figures:
+        return plotted
     fig = plots.coefficient_plot(plotted[plotted["Estimat"].notna()], alpha=ch.alpha)
     out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
     plt.close(fig)

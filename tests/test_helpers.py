@@ -129,3 +129,20 @@ def test_recode_table_follows_the_chain(codebook):
     t = h.recode_table(codebook, "industry", ["industry_11", "industry_group"]).set_index("Bransje/næringsområde")
     assert t.loc["Sykehustjenester"].tolist() == ["Helse og omsorg", "Helse og omsorg"]
     assert t.loc["Informasjon/kommunikasjon"].tolist() == ["IT og medier", "Andre bransjer"]
+
+
+@pytest.mark.parametrize("switch", [None, "off"])
+def test_a_run_whose_figures_are_not_shown_writes_the_plotted_numbers_but_draws_nothing(tmp_path, sample, switch,
+                                                                                      monkeypatch):
+    """VO_FIGURES=off (the build's weighted twins): the CSV as always, no PNG or SVG."""
+    if switch:
+        monkeypatch.setenv(h.FIGURES_ENV, switch)
+    else:
+        monkeypatch.delenv(h.FIGURES_ENV, raising=False)
+    ch = h.Chapter("06_topics", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"), min_cell=0)
+    ch._data = sample
+    table = ch.figure("figur_06")
+    assert ch.draws_figures is (switch is None)
+    assert (tmp_path / "r" / "tables" / "figur_06.csv").exists() and len(table)
+    drawn = sorted(p.name for p in (tmp_path / "r").rglob("figur_06.*") if p.suffix != ".csv")
+    assert drawn == [] if switch else "figur_06.png" in drawn   # (an SVG beside it or not)
