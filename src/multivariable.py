@@ -559,12 +559,9 @@ def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:
     """Write the plotted numbers (``reports/tables/<name>.csv``), draw and save the coefficient plot, show it.
 
     ``table`` is ``coefficient_table``'s; the figure goes to
-    ``reports/figures/<name>.png`` and ``.svg`` (house style, ``plots.coefficient_plot``).
+    ``reports/figures/<name>.png`` (house style, ``plots.coefficient_plot``; ``Chapter.save_figure``).
     """
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
-    from src import paths, plots
+    from src import plots
 
     cols = ["Ledd", "Variabel", "Modell", "Skala", "Estimat", "KI nedre", "KI øvre", "p", "n"]
     plotted = table[cols]
@@ -573,7 +570,5 @@ def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:
         plotted.attrs["support"] = (counts, bases[[c for c in bases.columns if c in cols]])
     plotted = ch.table(plotted, name, show=False)   # hidden rows (small groups) are not drawn
     fig = plots.coefficient_plot(plotted[plotted["Estimat"].notna()], alpha=ch.alpha)
-    out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
-    plt.close(fig)
-    display(Image(filename=str(out["png"])))
+    ch.save_figure(fig, name)
     return plotted
