@@ -267,10 +267,9 @@ def synthesis(root: Path, size: float, out: Path) -> Run:
                    what="synthesis")
 
 
-def fresh_clone(tmp: Path, jobs: list[str], with_test: bool) -> tuple[Run, Run | None, str]:
-    """git clone of HEAD into ``tmp``, then ``make book`` (venv from the uv cache, synthesis, build, render)."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True, text=True,
-                          check=True).stdout.strip()
+def fresh_clone(tmp: Path, head: str, jobs: list[str], with_test: bool) -> tuple[Run, Run | None]:
+    """git clone of commit ``head`` into ``tmp``, then ``make book`` (venv from the cache, synthesis, build,
+    render) and, ``with_test``, ``make test``."""
     dest = tmp / "clone"
     shutil.rmtree(dest, ignore_errors=True)
     t0 = time.perf_counter()
@@ -285,7 +284,7 @@ def fresh_clone(tmp: Path, jobs: list[str], with_test: bool) -> tuple[Run, Run |
     book.wall += clone_wall
     book.cpu += clone_cpu
     test = measure(["make", "test"], dest, env, what="make test") if with_test else None
-    return book, test, head[:7]
+    return book, test
 
 
 def med(xs):
@@ -364,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = ["-j", str(args.jobs)]
     out = print
     subreaper = become_subreaper()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=paths.ROOT, capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    commit = head[:7] or "unknown"
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.ROOT,
                                 capture_output=True, text=True).stdout.strip())
     figures: dict = {"commit": commit + ("+changes" if dirty else ""), "cores": os.cpu_count(), "jobs": args.jobs,
@@ -403,9 +403,9 @@ def main(argv: list[str] | None = None) -> int:
             keep("helpers", run_build(root, *jobs))
         floors = [compute_floor(root) for _ in range(args.repeat)]
         runs["floor"] = floors
-        if not args.no_clone:
+        if not args.no_clone and head:   # the commit measured (changes not committed are not in a clone)
             for _ in range(args.repeat):
-                book, test, _ = fresh_clone(Path(tmp), jobs, args.test)
+                book, test = fresh_clone(Path(tmp), head, jobs, args.test)
                 keep("fresh_clone", book)
                 if test is not None:
                     keep("make_test", test)
