@@ -241,12 +241,12 @@ for reports_dir, weighted, names in runs:
         for code in cells:
             w0, c0 = time.perf_counter(), time.process_time()
             with contextlib.redirect_stdout(io.StringIO()):
-                result = shell.run_cell(code, store_history=False, silent=True)
+                result = shell.run_cell(code, store_history=False)   # not silent: post_run_cell, as in a kernel
             nb_wall += time.perf_counter() - w0
             nb_cpu += time.process_time() - c0
             if not result.success:
                 raise SystemExit(f"{name} (weighted={weighted}) failed: {result.error_in_exec or result.error_before_exec!r}")
-        shell.run_cell("import matplotlib.pyplot as _plt; _plt.close('all')", store_history=False, silent=True)
+        shell.run_cell("import matplotlib.pyplot as _plt; _plt.close('all')", store_history=False)
         per[("vektet:" if weighted else "nb:") + name] = [nb_wall, nb_cpu]
         wall, cpu = wall + nb_wall, cpu + nb_cpu
 print(json.dumps({"wall": wall, "cpu": cpu, "notebooks": per}))

@@ -897,7 +897,8 @@ class Chapter:
         complete whenever no cell is running. A notebook stopped mid-way
         leaves the numbers of its finished cells, in its staging folder, which
         the build removes. Outside IPython (scripts, tests) every number is
-        written at once, as before.
+        written at once, as before. (IPython skips ``post_run_cell`` for a silent
+        execution, which papermill never sends: its numbers go with the next cell's.)
         """
         if _hook_results_flush():
             _PENDING_RESULTS[id(self)] = self
