@@ -198,15 +198,18 @@ def touch(path: Path) -> None:
         path.write_text(path.read_text(encoding="utf-8") + f"\n# touched {time.time_ns()}\n", encoding="utf-8")
 
 
-def kernel_split(reports: Path) -> list[tuple[str, float, float]]:
-    """(notebook, seconds outside the cells = kernel start-up/shutdown, seconds in the cells)."""
-    rows = []
-    for f in sorted((reports / paths.EXECUTED_DIR).glob("*.ipynb")):
-        nb = json.loads(f.read_text(encoding="utf-8"))
-        total = nb["metadata"]["papermill"]["duration"]
-        cells = sum((c.get("metadata", {}).get("papermill", {}).get("duration") or 0) for c in nb["cells"])
-        rows.append((f.stem, total - cells, cells))
-    return rows
+def kernel_split(reports: Path) -> dict[str, float]:
+    """Papermill's seconds per notebook of the last build ('nb:05_course_format', 'vektet:05_course_format').
+
+    The executed notebooks carry no timings (they are made byte-identical between
+    builds); the build keeps papermill's durations in ``.build/timings.json``.
+    """
+    try:
+        timings = json.loads((reports / ".build" / "timings.json").read_text(encoding="utf-8"))["notebooks_s"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {(f"vektet:{k[:-len(' (vektet)')]}" if k.endswith(" (vektet)") else f"nb:{k}"): float(v)
+            for k, v in timings.items()}
 
 
 # The notebooks' cells as the build runs them (chapters, then the weighted twins), in one IPython shell:
@@ -410,15 +413,16 @@ def main(argv: list[str] | None = None) -> int:
                 if test is not None:
                     keep("make_test", test)
                     args.test = False   # once: it takes minutes
+        dest = paths.resolve(args.json)   # the raw runs first: a long run is not lost to a failure below
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         m = figures["medians"]
         for key, xs in runs.items():
             m[key] = {"wall": med([x["wall"] for x in xs]), "cpu": med([x["cpu"] for x in xs])}
         m["cold_over_floor"] = {"wall": m["cold_build"]["wall"] / m["floor"]["wall"],
                                 "cpu": m["cold_build"]["cpu"] / m["floor"]["cpu"]}
         figures["steps"] = {k: med([s[k] for s in steps if k in s]) for k in steps[0]}
-        names = [r[0] for r in splits[0]]
-        figures["kernel_split"] = {name: {"outside_cells": med([s[i][1] for s in splits]),
-                                          "cells": med([s[i][2] for s in splits])} for i, name in enumerate(names)}
+        figures["papermill"] = {k: med([s[k] for s in splits if k in s]) for k in splits[0]}
         figures["floor_notebooks"] = {k: {"wall": med([f["notebooks"][k][0] for f in floors]),
                                           "cpu": med([f["notebooks"][k][1] for f in floors])}
                                       for k in floors[0]["notebooks"]}
@@ -440,17 +444,15 @@ def main(argv: list[str] | None = None) -> int:
         orphans = sum(x.get("orphans", 0) for xs in runs.values() if isinstance(xs, list) for x in xs
                       if isinstance(x, dict))
         out(f"\nProcesses orphaned by their parent and reaped by the benchmark (counted in CPU): {orphans}")
-        out("\nPer notebook (median of the cold builds; wall): outside the cells (kernel start-up and shutdown), "
-            "in the cells, and in the compute floor (wall / CPU):")
-        out("| notebook | kernel | cells | floor wall | floor CPU |")
+        out("\nPer notebook: papermill's seconds in the cold build (median; wall: kernel start-up and shutdown, "
+            "the client, the cells), the same cells in the compute floor (wall / CPU), and the difference "
+            "papermill - floor wall (roughly what the kernel costs):")
+        out("| notebook | papermill | floor wall | floor CPU | difference |")
         out("|---|---:|---:|---:|---:|")
-        for name, s in figures["kernel_split"].items():
-            f = figures["floor_notebooks"].get(f"nb:{name}", {"wall": float("nan"), "cpu": float("nan")})
-            out(f"| {name} | {s['outside_cells']:.2f} | {s['cells']:.2f} | {f['wall']:.2f} | {f['cpu']:.2f} |")
-        twins = {k: v for k, v in figures["floor_notebooks"].items() if k.startswith("vektet:")}
-        if twins:
-            out(f"| weighted twins (floor) | | | {sum(v['wall'] for v in twins.values()):.2f} | "
-                f"{sum(v['cpu'] for v in twins.values()):.2f} |")
+        nan = {"wall": float("nan"), "cpu": float("nan")}
+        for name in sorted(set(figures["papermill"]) | set(figures["floor_notebooks"])):
+            pm, f = figures["papermill"].get(name, float("nan")), figures["floor_notebooks"].get(name, nan)
+            out(f"| {name} | {pm:.2f} | {f['wall']:.2f} | {f['cpu']:.2f} | {pm - f['wall']:.2f} |")
 
         sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
         scale = figures["scale"] = []
@@ -468,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                 n = json.loads((root / "data/derived/data_info.json").read_text())["n_rows"]
                 scale.append({"size": size, "n": n, "synthesis_wall": s.wall, "synthesis_peak": s.peak,
                               "build_wall": b.wall, "build_cpu": b.cpu, "build_peak": b.peak})
-                sav.unlink()
+                sav.unlink(missing_ok=True)
             out("\nScale (one run each; the cold build of the scaled export, weighted run included):")
             out("| size | respondents | synthesis (s) | synthesis peak (MB) | cold build wall (s) | CPU (s) | "
                 "build peak (MB) | build wall s per 1000 respondents |")
@@ -485,8 +487,6 @@ def main(argv: list[str] | None = None) -> int:
     for r in figures["targets"]:
         value = "–" if r["value"] is None else f"{r['value']:.2f}"
         out(f"  {r['label']}: {value} ({r['clock']}) -> {r['verdict']}")
-    dest = paths.resolve(args.json)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     out(f"\nFigures written to {paths.relative(dest)} (README table: python -m src.bench --table {paths.relative(dest)})")
     return 0
