@@ -64,7 +64,7 @@ TARGETS = {
     "make_test": ("wall", 240.0, "make test ≤ 4 min wall"),
 }
 PEAK_LIMIT = 2 * 2**30           # the 100x export's build: peak memory ≤ 2 GB
-LINEAR_SLACK = 1.1               # "linear": seconds per respondent at the largest size ≤ 1.1 x that at 1x
+LINEAR_SLACK = 1.1               # "linear": CPU seconds per respondent at the largest size ≤ 1.1 x that at 1x
 
 
 class PeakMemory:
@@ -310,13 +310,13 @@ def summary(figures: dict) -> list[dict]:
     big = [r for r in scale if r["size"] >= 100]
     if scale and big:
         base, top = scale[0], big[-1]
-        per_base, per_top = base["build_wall"] / base["n"], top["build_wall"] / top["n"]
+        per_base, per_top = base["build_cpu"] / base["n"], top["build_cpu"] / top["n"]   # CPU: less load-bound
         growth = per_top / per_base
         peak = max(top["build_peak"], top["synthesis_peak"])
         ok = growth <= LINEAR_SLACK and peak <= PEAK_LIMIT
         rows.append({"key": "scale", "label": f"{top['size']:g}x export linear, peak memory ≤ 2 GB",
-                     "clock": "wall", "value": growth, "limit": LINEAR_SLACK,
-                     "verdict": ("met" if ok else "MISSED") + f" (s per respondent {growth:.2f} x that at 1x; "
+                     "clock": "cpu", "value": growth, "limit": LINEAR_SLACK,
+                     "verdict": ("met" if ok else "MISSED") + f" (CPU s per respondent {growth:.2f} x that at 1x; "
                                                              f"peak {peak / 2**30:.2f} GB)"})
     else:
         rows.append({"key": "scale", "label": "100x export linear, peak memory ≤ 2 GB", "clock": "wall",
