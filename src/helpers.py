@@ -726,6 +726,45 @@ INTERACTIVE_NOTE = {
 FIGURES_ENV = "VO_FIGURES"   # "off": a run whose figures no reader sees (the build's weighted twins) draws none
 
 
+_PENDING_RESULTS: dict[int, "Chapter"] = {}   # chapters whose results changed in the running cell
+_HOOKED_SHELLS: set[int] = set()
+
+
+def _flush_pending_results(result=None) -> None:
+    """IPython ``post_run_cell``: write the results of every chapter that recorded numbers in the cell.
+
+    A write that fails (a full disk) fails the cell, as a failing write inside it would: the kernel then
+    reports an error and papermill stops the notebook, so a build never takes an incomplete file for done.
+    """
+    for ch in list(_PENDING_RESULTS.values()):
+        try:
+            ch.flush_results()
+        except Exception as exc:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if result is None or shell is None:
+                raise
+            shell.showtraceback()
+            result.error_in_exec = exc
+            return
+
+
+def _hook_results_flush() -> bool:
+    """Register ``_flush_pending_results`` on the running IPython shell once; False outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    if id(shell) not in _HOOKED_SHELLS:
+        shell.events.register("post_run_cell", _flush_pending_results)
+        _HOOKED_SHELLS.add(id(shell))
+    return True
+
+
 class Chapter:
     """One notebook's view of the data and its outputs.
 
@@ -849,13 +888,35 @@ class Chapter:
                 listed.append(key)
             self.results[f"{self.notebook}.{key}"] = None
             self.results.pop(f"{self.notebook}.{key}.ci95", None)
-            write_json(self._results_path, self.results)
+            self._results_changed()
             return value
         if isinstance(value, (np.floating, np.integer, np.bool_)):
             value = value.item()
         self.results[f"{self.notebook}.{key}"] = value
-        write_json(self._results_path, self.results)
+        self._results_changed()
         return value
+
+    def _results_changed(self) -> None:
+        """Note that ``results`` changed: written now, or (in a kernel) when the running cell ends.
+
+        In IPython (papermill's kernel, JupyterLab) the file is written once
+        after each cell that recorded numbers (``flush_results``, hooked on
+        ``post_run_cell``), not once per number: a notebook's results file is
+        complete whenever no cell is running. A notebook stopped mid-way
+        leaves the numbers of its finished cells, in its staging folder, which
+        the build removes. Outside IPython (scripts, tests) every number is
+        written at once, as before. (IPython skips ``post_run_cell`` for a silent
+        execution, which papermill never sends: its numbers go with the next cell's.)
+        """
+        if _hook_results_flush():
+            _PENDING_RESULTS[id(self)] = self
+        else:
+            self.flush_results()
+
+    def flush_results(self) -> None:
+        """Write ``reports/results/<notebook>.json`` from ``results`` (atomically)."""
+        _PENDING_RESULTS.pop(id(self), None)
+        write_json(self._results_path, self.results)
 
     def protect(self, value, count=None, base=None, kind: str | None = None):
         """``value``, or ``suppression.Hidden`` when on real data it rests on 1 to ``min_cell - 1`` respondents.
@@ -1060,12 +1121,10 @@ class Chapter:
         """Draw a report figure in the house style from its layout in measures.yml.
 
         Its plotted numbers go to ``reports/tables/<name>.csv``, the figure to
-        ``reports/figures/<name>.png`` and ``.svg``; the PNG is shown.
+        ``reports/figures/<name>.png``, which is shown (``save_figure``).
         ``kind``: 'diverging' (a grid on a 5-point scale), 'bars' (shares), or
         'auto' (diverging for a grid laid out by scale, bars otherwise).
         """
-        from IPython.display import Image, display
-
         from src import measures as ms
         from src import plots
 
@@ -1090,12 +1149,28 @@ class Chapter:
             fig = plots.diverging_bars(frame, xlabel=axis)
         else:
             fig = plots.share_bars(frame[value_column or frame.columns[0]], xlabel=axis)
-        out = plots.save(fig, name, self.reports_dir / paths.FIGURES_DIR)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        display(Image(filename=str(out["png"])))
+        self.save_figure(fig, name)
         return table
+
+    @property
+    def shows_figures(self) -> bool:
+        """False in the weighted sensitivity twin (its reports under ``<reports>/weighted/``): the book
+        shows none of its figures, so none are saved (a build with ``weighted: true`` shows and saves its own)."""
+        from src.pipeline import WEIGHTED_DIR
+
+        return not (self.weighted and WEIGHTED_DIR in self.reports_dir.parts)
+
+    def save_figure(self, fig, name: str) -> None:
+        """Save ``fig`` as ``reports/figures/<name>.png`` and show it; close it. Not saved where not shown."""
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
+
+        from src import plots
+
+        if self.shows_figures:
+            out = plots.save(fig, name, self.reports_dir / paths.FIGURES_DIR)
+            display(Image(filename=str(out["png"])))
+        plt.close(fig)
 
     def _excluded_or_none(self):
         try:
@@ -1305,11 +1380,8 @@ def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories
     its measure, or read from published.yml when it is another study's.
     Writes ``reports/tables/<name>.csv`` (a row per item and study, a column per
     category and their sum, 'Sum'), the figure to ``reports/figures/<name>.png``
-    and ``.svg``, shows the PNG and returns the table.
+    (``Chapter.save_figure``), shows it and returns the table.
     """
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
     from src import plots
 
     item_col, study_col = "Påstand", "Undersøkelse"
@@ -1325,9 +1397,7 @@ def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories
     if not ch.draws_figures:
         return table
     fig = plots.comparison_bars(table.fillna(0), item_col, study_col, list(categories))
-    out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
-    plt.close(fig)
-    display(Image(filename=str(out["png"])))
+    ch.save_figure(fig, name)
     return table
 
 

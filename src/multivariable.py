@@ -562,12 +562,9 @@ def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:
     """Write the plotted numbers (``reports/tables/<name>.csv``), draw and save the coefficient plot, show it.
 
     ``table`` is ``coefficient_table``'s; the figure goes to
-    ``reports/figures/<name>.png`` and ``.svg`` (house style, ``plots.coefficient_plot``).
+    ``reports/figures/<name>.png`` (house style, ``plots.coefficient_plot``; ``Chapter.save_figure``).
     """
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
-    from src import paths, plots
+    from src import plots
 
     cols = ["Ledd", "Variabel", "Modell", "Skala", "Estimat", "KI nedre", "KI øvre", "p", "n"]
     plotted = table[cols]
@@ -578,7 +575,5 @@ def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:
     if not ch.draws_figures:
         return plotted
     fig = plots.coefficient_plot(plotted[plotted["Estimat"].notna()], alpha=ch.alpha)
-    out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
-    plt.close(fig)
-    display(Image(filename=str(out["png"])))
+    ch.save_figure(fig, name)
     return plotted

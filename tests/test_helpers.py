@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -104,6 +105,72 @@ def test_results_are_recorded_and_written(tmp_path, codebook):
     data = json.loads((tmp_path / "r" / "results" / "02_sample.json").read_text())
     assert data == {"02_sample.x_pct": 12.5}
 
+
+IPYTHON_RESULTS = r"""
+import json, sys
+from pathlib import Path
+from IPython.core.interactiveshell import InteractiveShell
+from src import helpers as h
+
+tmp = Path(sys.argv[1])
+writes = []
+real = h.write_json
+h.write_json = lambda path, obj: (writes.append(Path(path).name), real(path, obj))[1]
+shell = InteractiveShell.instance()
+out = {}
+r = shell.run_cell(f"from src import helpers as h\nch = h.Chapter('02_sample', derived_dir={str(tmp / 'd')!r}, "
+                   f"reports_dir={str(tmp / 'r')!r})\nfor i in range(50):\n    ch.result(f'x{{i}}', i)\n"
+                   "written_inside = (ch._results_path.exists())")
+out["first"] = [r.success, writes[:], shell.user_ns["written_inside"]]
+out["file"] = json.loads((tmp / "r" / "results" / "02_sample.json").read_text())
+r = shell.run_cell("ch.result('y', 1.5)")
+out["second"] = [r.success, writes[:]]
+r = shell.run_cell("1 + 1")   # nothing recorded: nothing written
+out["third"] = [r.success, writes[:]]
+r = shell.run_cell("import shutil\nch._results_path.unlink()\nch._results_path.mkdir()\nch.result('z', 2)")
+out["failed_write"] = [r.success, type(r.error_in_exec).__name__]
+print(json.dumps(out))
+"""
+
+
+def test_in_a_kernel_results_are_written_once_per_cell_and_a_failed_write_fails_the_cell(tmp_path):
+    """IPython (papermill's kernel, JupyterLab): the results file is written when the cell ends, once, not
+    once per number; complete whenever no cell runs. A write that fails fails the cell (papermill stops)."""
+    import subprocess
+    import sys
+
+    from src import paths
+
+    proc = subprocess.run([sys.executable, "-c", IPYTHON_RESULTS, str(tmp_path)], cwd=paths.ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["first"] == [True, ["02_sample.json"], False]
+    assert out["file"] == {f"02_sample.x{i}": i for i in range(50)}
+    assert out["second"] == [True, ["02_sample.json"] * 2]
+    assert out["third"] == [True, ["02_sample.json"] * 2]
+    assert out["failed_write"][0] is False and out["failed_write"][1] in ("IsADirectoryError", "OSError",
+                                                                          "PermissionError")
+
+
+def test_the_weighted_twin_saves_no_figures_a_weighted_book_does(tmp_path):
+    """The sensitivity twin (reports under <reports>/weighted/) draws no figure files (the book shows none
+    of them); a chapter of the book, weighted or not, saves the PNG only (nothing links to an SVG)."""
+    import matplotlib.pyplot as plt
+
+    from src.pipeline import WEIGHTED_DIR
+
+    for weighted, folder, saved in ((False, "r", True), (True, "r", True),
+                                    (True, f"r/{WEIGHTED_DIR}/_staging/vektet-02_sample", False)):
+        ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / folder),
+                       weighted=weighted)
+        assert ch.shows_figures is saved
+        fig = plt.figure()
+        ch.save_figure(fig, "figur_x")
+        assert not plt.fignum_exists(fig.number)
+        drawn = sorted(p.name for p in (tmp_path / folder / "figures").glob("*"))
+        assert drawn == (["figur_x.png"] if saved else [])
+        shutil.rmtree(tmp_path / "r", ignore_errors=True)
 
 def test_chapter_without_derived_data_says_run_cleaning_first(tmp_path):
     ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "none"), reports_dir=str(tmp_path / "r"))
