@@ -1152,24 +1152,16 @@ class Chapter:
         self.save_figure(fig, name)
         return table
 
-    @property
-    def shows_figures(self) -> bool:
-        """False in the weighted sensitivity twin (its reports under ``<reports>/weighted/``): the book
-        shows none of its figures, so none are saved (a build with ``weighted: true`` shows and saves its own)."""
-        from src.pipeline import WEIGHTED_DIR
-
-        return not (self.weighted and WEIGHTED_DIR in self.reports_dir.parts)
-
     def save_figure(self, fig, name: str) -> None:
-        """Save ``fig`` as ``reports/figures/<name>.png`` and show it; close it. Not saved where not shown."""
+        """Save ``fig`` as ``reports/figures/<name>.png`` and show it; close it (callers draw nothing where
+        ``draws_figures`` is False: the build's weighted twins)."""
         import matplotlib.pyplot as plt
         from IPython.display import Image, display
 
         from src import plots
 
-        if self.shows_figures:
-            out = plots.save(fig, name, self.reports_dir / paths.FIGURES_DIR)
-            display(Image(filename=str(out["png"])))
+        out = plots.save(fig, name, self.reports_dir / paths.FIGURES_DIR)
+        display(Image(filename=str(out["png"])))
         plt.close(fig)
 
     def _excluded_or_none(self):
