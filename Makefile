@@ -7,7 +7,9 @@
 #   make book ARGS="--force -j 1"   ... re-run everything, one notebook at a time
 #   make test                 run the test suite
 #   make test-interrupts      every signal at every kind of step (an hour; make test runs three of the 18)
-#   make bench                benchmark: cold / no-op / one-chapter rebuilds, compute floor, 10x and 100x size
+#   make bench                benchmark (wall and CPU): cold / no-op / one-chapter rebuilds, compute floor, fresh clone,
+#                             10x and 100x size, beside the targets; ARGS="--test" also times make test,
+#                             ARGS="--repeat 1 --sizes 10" is quick; figures in reports/bench.json
 #   make serve                look at the built book on http://127.0.0.1:8000 (PORT=...)
 #   make lab                  JupyterLab on the project, with the project's kernel
 #   make synth                regenerate the synthetic export

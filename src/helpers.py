@@ -19,6 +19,7 @@ notebooks and the tests.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,47 @@ INTERACTIVE_NOTE = {
            "changes the book.\n:::"),
 }
 
+FIGURES_ENV = "VO_FIGURES"   # "off": a run whose figures no reader sees (the build's weighted twins) draws none
+
+
+_PENDING_RESULTS: dict[int, "Chapter"] = {}   # chapters whose results changed in the running cell
+_HOOKED_SHELLS: set[int] = set()
+
+
+def _flush_pending_results(result=None) -> None:
+    """IPython ``post_run_cell``: write the results of every chapter that recorded numbers in the cell.
+
+    A write that fails (a full disk) fails the cell, as a failing write inside it would: the kernel then
+    reports an error and papermill stops the notebook, so a build never takes an incomplete file for done.
+    """
+    for ch in list(_PENDING_RESULTS.values()):
+        try:
+            ch.flush_results()
+        except Exception as exc:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if result is None or shell is None:
+                raise
+            shell.showtraceback()
+            result.error_in_exec = exc
+            return
+
+
+def _hook_results_flush() -> bool:
+    """Register ``_flush_pending_results`` on the running IPython shell once; False outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    if id(shell) not in _HOOKED_SHELLS:
+        shell.events.register("post_run_cell", _flush_pending_results)
+        _HOOKED_SHELLS.add(id(shell))
+    return True
+
 
 class Chapter:
     """One notebook's view of the data and its outputs.
@@ -158,6 +200,12 @@ class Chapter:
             _display_markdown(INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
                 where=paths.relative(paths.INTERACTIVE)))
         self._results_path = self.reports_dir / paths.RESULTS_DIR / f"{notebook}.json"
+
+    @property
+    def draws_figures(self) -> bool:
+        """False in a run whose figures are never shown (``VO_FIGURES=off``: the build's weighted twins);
+        the plotted numbers are written all the same."""
+        return os.environ.get(FIGURES_ENV, "").lower() != "off"
 
     # -- inputs ------------------------------------------------------------
     def _require(self, name: str) -> Path:
@@ -238,13 +286,35 @@ class Chapter:
                 listed.append(key)
             self.results[f"{self.notebook}.{key}"] = None
             self.results.pop(f"{self.notebook}.{key}.ci95", None)
-            write_json(self._results_path, self.results)
+            self._results_changed()
             return value
         if isinstance(value, (np.floating, np.integer, np.bool_)):
             value = value.item()
         self.results[f"{self.notebook}.{key}"] = value
-        write_json(self._results_path, self.results)
+        self._results_changed()
         return value
+
+    def _results_changed(self) -> None:
+        """Note that ``results`` changed: written now, or (in a kernel) when the running cell ends.
+
+        In IPython (papermill's kernel, JupyterLab) the file is written once
+        after each cell that recorded numbers (``flush_results``, hooked on
+        ``post_run_cell``), not once per number: a notebook's results file is
+        complete whenever no cell is running. A notebook stopped mid-way
+        leaves the numbers of its finished cells, in its staging folder, which
+        the build removes. Outside IPython (scripts, tests) every number is
+        written at once, as before. (IPython skips ``post_run_cell`` for a silent
+        execution, which papermill never sends: its numbers go with the next cell's.)
+        """
+        if _hook_results_flush():
+            _PENDING_RESULTS[id(self)] = self
+        else:
+            self.flush_results()
+
+    def flush_results(self) -> None:
+        """Write ``reports/results/<notebook>.json`` from ``results`` (atomically)."""
+        _PENDING_RESULTS.pop(id(self), None)
+        write_json(self._results_path, self.results)
 
     def protect(self, value, count=None, base=None, kind: str | None = None):
         """``value``, or ``disclosure.Hidden`` when on real data it rests on 1 to ``min_cell - 1`` respondents.
@@ -427,16 +497,15 @@ class Chapter:
         """Draw a report figure in the house style from its layout in measures.yml.
 
         Its plotted numbers go to ``reports/tables/<name>.csv``, the figure to
-        ``reports/figures/<name>.png`` and ``.svg``; the PNG is shown.
+        ``reports/figures/<name>.png``, which is shown (``save_figure``).
         ``kind``: 'diverging' (a grid on a 5-point scale), 'bars' (shares), or
         'auto' (diverging for a grid laid out by scale, bars otherwise).
         """
-        from IPython.display import Image, display
-
-
         table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
                                weighted=self.weighted)
         table = self.table(table, name, show=False, support=self._layout_support(name))
+        if not self.draws_figures:
+            return table
         layout = reference.load_measures()["tables"][name]
         frame = table.set_index(table.columns[0])
         if self.min_cell_in_force:
@@ -453,12 +522,18 @@ class Chapter:
             fig = plots.diverging_bars(frame, xlabel=axis)
         else:
             fig = plots.share_bars(frame[value_column or frame.columns[0]], xlabel=axis)
-        out = plots.save(fig, name, self.reports_dir / paths.FIGURES_DIR)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        display(Image(filename=str(out["png"])))
+        self.save_figure(fig, name)
         return table
+
+    def save_figure(self, fig, name: str) -> None:
+        """Save ``fig`` as ``reports/figures/<name>.png`` and show it; close it (callers draw nothing where
+        ``draws_figures`` is False: the build's weighted twins)."""
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
+
+        out = plots.save(fig, name, self.reports_dir / paths.FIGURES_DIR)
+        display(Image(filename=str(out["png"])))
+        plt.close(fig)
 
     def _excluded_or_none(self):
         try:
@@ -576,11 +651,8 @@ def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories
     its measure, or read from published.yml when it is another study's.
     Writes ``reports/tables/<name>.csv`` (a row per item and study, a column per
     category and their sum, 'Sum'), the figure to ``reports/figures/<name>.png``
-    and ``.svg``, shows the PNG and returns the table.
+    (``Chapter.save_figure``), shows it and returns the table.
     """
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
     item_col, study_col = "Påstand", "Undersøkelse"
     rows = []
     for prefix, var in items.items():
@@ -591,10 +663,10 @@ def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories
             row["Sum"] = sum(row[label] for label in categories)
             rows.append(row)
     table = ch.table(pd.DataFrame(rows), name, show=False)   # hidden numbers are drawn as nothing
+    if not ch.draws_figures:
+        return table
     fig = plots.comparison_bars(table.fillna(0), item_col, study_col, list(categories))
-    out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
-    plt.close(fig)
-    display(Image(filename=str(out["png"])))
+    ch.save_figure(fig, name)
     return table
 
 
@@ -626,21 +698,17 @@ def reliability_table(ch: "Chapter", key: str) -> pd.DataFrame:
 def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:
     """Write the plotted numbers (``reports/tables/<name>.csv``), draw and save the coefficient plot, show it.
 
-    ``table`` is ``coefficient_table``'s; the figure goes to
-    ``reports/figures/<name>.png`` and ``.svg`` (house style, ``plots.coefficient_plot``).
+    ``table`` is ``multivariable.coefficient_table``'s; the figure goes to
+    ``reports/figures/<name>.png`` (house style, ``plots.coefficient_plot``; ``Chapter.save_figure``).
     """
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
-
     cols = ["Ledd", "Variabel", "Modell", "Skala", "Estimat", "KI nedre", "KI øvre", "p", "n"]
     plotted = table[cols]
     if "support" in table.attrs:
         counts, bases = table.attrs["support"]
         plotted.attrs["support"] = (counts, bases[[c for c in bases.columns if c in cols]])
     plotted = ch.table(plotted, name, show=False)   # hidden rows (small groups) are not drawn
+    if not ch.draws_figures:
+        return plotted
     fig = plots.coefficient_plot(plotted[plotted["Estimat"].notna()], alpha=ch.alpha)
-    out = plots.save(fig, name, ch.reports_dir / paths.FIGURES_DIR)
-    plt.close(fig)
-    display(Image(filename=str(out["png"])))
+    ch.save_figure(fig, name)
     return plotted

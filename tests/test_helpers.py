@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -108,6 +109,69 @@ def test_results_are_recorded_and_written(tmp_path, codebook):
     assert data == {"02_sample.x_pct": 12.5}
 
 
+IPYTHON_RESULTS = r"""
+import json, sys
+from pathlib import Path
+from IPython.core.interactiveshell import InteractiveShell
+from src import helpers as h
+
+tmp = Path(sys.argv[1])
+writes = []
+real = h.write_json
+h.write_json = lambda path, obj: (writes.append(Path(path).name), real(path, obj))[1]
+shell = InteractiveShell.instance()
+out = {}
+r = shell.run_cell(f"from src import helpers as h\nch = h.Chapter('02_sample', derived_dir={str(tmp / 'd')!r}, "
+                   f"reports_dir={str(tmp / 'r')!r})\nfor i in range(50):\n    ch.result(f'x{{i}}', i)\n"
+                   "written_inside = (ch._results_path.exists())")
+out["first"] = [r.success, writes[:], shell.user_ns["written_inside"]]
+out["file"] = json.loads((tmp / "r" / "results" / "02_sample.json").read_text())
+r = shell.run_cell("ch.result('y', 1.5)")
+out["second"] = [r.success, writes[:]]
+r = shell.run_cell("1 + 1")   # nothing recorded: nothing written
+out["third"] = [r.success, writes[:]]
+r = shell.run_cell("import shutil\nch._results_path.unlink()\nch._results_path.mkdir()\nch.result('z', 2)")
+out["failed_write"] = [r.success, type(r.error_in_exec).__name__]
+print(json.dumps(out))
+"""
+
+
+def test_in_a_kernel_results_are_written_once_per_cell_and_a_failed_write_fails_the_cell(tmp_path):
+    """IPython (papermill's kernel, JupyterLab): the results file is written when the cell ends, once, not
+    once per number; complete whenever no cell runs. A write that fails fails the cell (papermill stops)."""
+    import subprocess
+    import sys
+
+    from src.base import paths
+
+    proc = subprocess.run([sys.executable, "-c", IPYTHON_RESULTS, str(tmp_path)], cwd=paths.ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["first"] == [True, ["02_sample.json"], False]
+    assert out["file"] == {f"02_sample.x{i}": i for i in range(50)}
+    assert out["second"] == [True, ["02_sample.json"] * 2]
+    assert out["third"] == [True, ["02_sample.json"] * 2]
+    assert out["failed_write"][0] is False and out["failed_write"][1] in ("IsADirectoryError", "OSError",
+                                                                          "PermissionError")
+
+
+def test_a_figure_is_saved_as_png_only_in_a_weighted_book_too(tmp_path):
+    """A chapter of the book, weighted or not, saves the PNG only (nothing links to an SVG) and closes the
+    figure; the build's weighted twins draw none (VO_FIGURES=off, the test below)."""
+    import matplotlib.pyplot as plt
+
+    for weighted in (False, True):
+        ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"),
+                       weighted=weighted)
+        fig = plt.figure()
+        ch.save_figure(fig, "figur_x")
+        assert not plt.fignum_exists(fig.number)
+        drawn = sorted(p.name for p in (tmp_path / "r" / "figures").glob("*"))
+        assert drawn == ["figur_x.png"]
+        shutil.rmtree(tmp_path / "r", ignore_errors=True)
+
+
 def test_chapter_without_derived_data_says_run_cleaning_first(tmp_path):
     ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "none"), reports_dir=str(tmp_path / "r"))
     with pytest.raises(FileNotFoundError, match="run 01_cleaning first"):
@@ -132,3 +196,20 @@ def test_recode_table_follows_the_chain(codebook):
     t = h.recode_table(codebook, "industry", ["industry_11", "industry_group"]).set_index("Bransje/næringsområde")
     assert t.loc["Sykehustjenester"].tolist() == ["Helse og omsorg", "Helse og omsorg"]
     assert t.loc["Informasjon/kommunikasjon"].tolist() == ["IT og medier", "Andre bransjer"]
+
+
+@pytest.mark.parametrize("switch", [None, "off"])
+def test_a_run_whose_figures_are_not_shown_writes_the_plotted_numbers_but_draws_nothing(tmp_path, sample, switch,
+                                                                                      monkeypatch):
+    """VO_FIGURES=off (the build's weighted twins): the CSV as always, no PNG or SVG."""
+    if switch:
+        monkeypatch.setenv(h.FIGURES_ENV, switch)
+    else:
+        monkeypatch.delenv(h.FIGURES_ENV, raising=False)
+    ch = h.Chapter("06_topics", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"), min_cell=0)
+    ch._data = sample
+    table = ch.figure("figur_06")
+    assert ch.draws_figures is (switch is None)
+    assert (tmp_path / "r" / "tables" / "figur_06.csv").exists() and len(table)
+    drawn = sorted(p.name for p in (tmp_path / "r").rglob("figur_06.*") if p.suffix != ".csv")
+    assert drawn == [] if switch else "figur_06.png" in drawn   # (an SVG beside it or not)

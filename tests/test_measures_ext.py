@@ -39,3 +39,84 @@ def test_refine_kicks_keep_marginals_and_reach_a_group_size_only_some_bases_prin
     out, rep = cal.refine(values, answered, targets, np.random.default_rng(2), kicks=60)
     assert [list(x) for x in np.unique(out[answered], return_counts=True)] == [list(x) for x in before]
     assert all(abs(a - v) <= 0.5 for a, v in rep.values()), rep
+
+
+# -- filters: evaluated on the columns they name, once per frame and content (issue 19) ----------------
+
+def _frame_with_many_columns(n: int = 40):
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({f"other_{k}": rng.normal(size=n) for k in range(30)})
+    frame["role"] = rng.choice([1, 2, 3, 4, 5], size=n).astype(float)
+    frame["basic_training"] = rng.choice([1, 2, 3, np.nan], size=n)
+    frame["sector_group"] = pd.array(rng.choice([1, 2], size=n), dtype="Int64")
+    frame.loc[3, "sector_group"] = pd.NA
+    return frame
+
+
+def _count_evals(monkeypatch):
+    calls = []
+    real = pd.DataFrame.eval
+
+    def counting(self, expr, *a, **k):
+        calls.append(list(self.columns))
+        return real(self, expr, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "eval", counting)
+    return calls
+
+
+def test_where_mask_is_the_full_frame_eval_on_the_named_columns_only(codebook, monkeypatch):
+    frame = _frame_with_many_columns()
+    where = "eligible and sector_group == 1"   # a named condition of the codebook, expanded
+    expected = frame.eval(codebook.expand(where), engine="python").fillna(False).astype(bool)
+    calls = _count_evals(monkeypatch)
+    mask = ms.where_mask(frame, where, codebook)
+    pd.testing.assert_series_equal(mask, expected, check_names=False)
+    assert calls == [["role", "basic_training", "sector_group"]]   # not the 33 columns
+    assert ms.where_mask(frame, None, codebook).all() and len(ms.where_mask(frame, None, codebook)) == len(frame)
+
+
+def test_where_mask_is_computed_once_per_frame_and_again_when_its_columns_change(codebook, monkeypatch):
+    frame = _frame_with_many_columns()
+    calls = _count_evals(monkeypatch)
+    first = ms.where_mask(frame, "role == 1", codebook)
+    first[:] = True                                    # a caller changing its copy changes nothing cached
+    again = ms.where_mask(frame, "role == 1", codebook)
+    assert len(calls) == 1
+    assert (again == (frame["role"] == 1)).all()
+    frame["other_0"] = 0.0                             # a column the filter does not name: still cached
+    ms.where_mask(frame, "role == 1", codebook)
+    assert len(calls) == 1
+    frame.loc[frame["role"] == 1, "role"] = 2.0        # changed in place: evaluated again, on the new values
+    assert not ms.where_mask(frame, "role == 1", codebook).any()
+    assert len(calls) == 2
+    other = frame.copy()                               # another frame with the same name is another entry
+    other["role"] = 1.0
+    assert ms.where_mask(other, "role == 1", codebook).all()
+    assert not ms.where_mask(frame, "role == 1", codebook).any()
+
+
+def test_where_mask_entries_go_with_their_frame(codebook):
+    import gc
+
+    frame = _frame_with_many_columns()
+    ms.where_mask(frame, "role == 1", codebook)
+    key = id(frame)
+    assert key in ms._MASKS
+    del frame
+    gc.collect()
+    assert key not in ms._MASKS
+
+
+def test_evaluate_copies_only_the_columns_a_spec_reads(codebook, monkeypatch):
+    frame = _frame_with_many_columns()
+    frame["q"] = np.where(np.arange(len(frame)) % 3 == 0, 1.0, 2.0)
+    seen = []
+    real = ms._subset
+    monkeypatch.setattr(ms, "_subset", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    spec = {"stat": "pct", "var": "q", "codes": [1], "where": "sector_group == 2"}
+    codebook_like = type("Cb", (), {"indices": {"q": None}, "expand": codebook.expand, "groups": {}})()
+    value = ms.evaluate(spec, frame, codebook_like)
+    sub = frame[(frame["sector_group"] == 2).fillna(False).to_numpy()]
+    assert value == 100 * (sub["q"] == 1).sum() / sub["q"].notna().sum()
+    assert list(seen[-1].columns) == ["q"]

@@ -271,3 +271,107 @@ def test_machine_paths_are_scrubbed_from_published_notebooks(tmp_path):
     clean = json.loads(pipeline.scrub_paths(text, pairs))
     assert clean["text"] == "src/helpers.py:197: WeightingWarning" and clean["raw"] == "real.sav"
     assert str(Path.home()) not in clean["home"] or str(Path.home()) in ("/", "")
+
+
+# -- weighted twins in the build's process ------------------------------------------------
+
+TWIN_CELLS = [
+    ('reports_dir = "reports"\nweighted = False\nfail = False', ["parameters"]),
+    ("import json, os\nfrom pathlib import Path\nfrom IPython.display import Markdown, display\n"
+     "print('hello from the twin')\ndisplay(Markdown('**Vektet**'))", []),
+    ("seen = {'weighted': weighted, 'figures': os.environ.get('VO_FIGURES'), 'leftover': 'leftover' in globals()}\n"
+     "(Path(reports_dir) / 'results').mkdir(parents=True, exist_ok=True)\n"
+     "(Path(reports_dir) / 'results' / '05_twin.json').write_text(json.dumps(seen))\n"
+     "leftover = 1", []),
+    ("if fail:\n    raise ValueError('the weights are not positive')", []),
+]
+
+
+@pytest.fixture
+def twin_notebook(tmp_path, monkeypatch):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(src, metadata={"tags": tags}) for src, tags in TWIN_CELLS]
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("# Twin"))
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nbformat.write(nb, folder / "05_twin.ipynb")
+    monkeypatch.setattr(paths, "NOTEBOOKS", folder)
+    return tmp_path / "reports" / pipeline.WEIGHTED_DIR
+
+
+def test_the_weighted_twins_run_in_the_builds_process_and_the_chapters_in_kernels():
+    from src.build.cli import load_params
+
+    tasks = graph(load_params())
+    for name, t in tasks.items():
+        if ":" in name:
+            action = t["actions"][0][1][2]
+            assert action is (pipeline.execute_in_process if name.startswith("vektet:") else pipeline.execute), name
+    weighted_book = graph(load_params(overrides=["weighted=true"]))   # the book itself weighted: all in kernels
+    assert all(t["actions"][0][1][2] is pipeline.execute for n, t in weighted_book.items() if n.startswith("nb:"))
+
+
+def test_a_twin_runs_its_cells_with_its_parameters_and_is_recorded_with_the_fingerprint(twin_notebook, monkeypatch):
+    monkeypatch.delenv("VO_FIGURES", raising=False)
+    out = twin_notebook
+    for run in range(2):   # the second run sees a fresh namespace: nothing of the first is left
+        assert pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), fp="f" * 64,
+                                           task="vektet:05_twin") is None
+        seen = json.loads((out / "results" / "05_twin.json").read_text())
+        assert seen == {"weighted": True, "figures": "off", "leftover": False}
+    assert "VO_FIGURES" not in pipeline.os.environ            # switched off for the twin only
+    assert not (out / pipeline.STAGING_DIR).exists()
+    assert pipeline.record_problems(out, "vektet:05_twin", "f" * 64) == []
+    rec = pipeline.read_record(out, "vektet:05_twin")
+    assert set(rec["files"]) == {pipeline.key(out / "executed" / "05_twin.ipynb"),
+                                 pipeline.key(out / "results" / "05_twin.json")}
+    nb = json.loads((out / "executed" / "05_twin.ipynb").read_text())
+    assert nb["metadata"]["compendium"]["fingerprint"] == "f" * 64
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert [c["execution_count"] for c in code] == [1, 2, 3, 4, 5]
+    injected = code[1]
+    assert injected["id"] == "injected-parameters" and "weighted = True" in "".join(injected["source"])
+    outputs = code[2]["outputs"]
+    assert outputs[0]["output_type"] == "stream" and outputs[0]["text"] == "hello from the twin\n"
+    assert outputs[1]["data"]["text/markdown"] == "**Vektet**"
+    assert f'reports_dir = "{pipeline.paths.relative(pipeline.stage_dir(out, "vektet:05_twin"))}"' in \
+        "".join(injected["source"])                            # as papermill injects it
+
+
+def test_a_failing_twin_keeps_its_previous_outputs_and_the_partly_executed_notebook(twin_notebook, monkeypatch):
+    out = twin_notebook
+    assert pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), fp="a" * 64,
+                                       task="vektet:05_twin") is None
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    failed = pipeline.execute_in_process("05_twin", {"weighted": True, "fail": True}, str(out), fp="b" * 64,
+                                         task="vektet:05_twin")
+    msg = failed.get_msg()
+    assert "05_twin failed in cell 5 with ValueError: the weights are not positive" in msg
+    kept = out / "failed" / "05_twin.ipynb"
+    assert pipeline.paths.relative(kept) in msg
+    errors = [o for c in json.loads(kept.read_text())["cells"] for o in c.get("outputs", [])
+              if o["output_type"] == "error"]
+    assert [e["ename"] for e in errors] == ["ValueError"]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and "failed" not in p.parts} == before
+    assert not (out / pipeline.STAGING_DIR).exists() and "VO_FIGURES" not in pipeline.os.environ
+
+
+def test_an_interrupted_twin_leaves_nothing_staged_and_lets_the_interrupt_through(twin_notebook, monkeypatch):
+    import builtins
+
+    out = twin_notebook
+    real_print = builtins.print
+
+    def interrupted(*a, **k):
+        if a and a[0] == "hello from the twin":
+            raise KeyboardInterrupt
+        return real_print(*a, **k)
+
+    monkeypatch.setattr(builtins, "print", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), task="vektet:05_twin")
+    assert not (out / pipeline.STAGING_DIR).exists() and not (out / "executed").exists()
+    assert "VO_FIGURES" not in pipeline.os.environ

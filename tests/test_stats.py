@@ -209,3 +209,26 @@ def test_tukey_table_computed_once_per_variable_grouping_and_filter(monkeypatch)
     assert len(calls) == 2
     again = ms.test({"test": "tukey", "var": "y", "by": "g", "groups": [1, 3]}, frame, _Cb())
     assert again.p == first[1].p and again.statistic == first[1].statistic
+
+
+def test_anova_verdict_alone_computes_no_tukey_and_the_same_numbers(monkeypatch):
+    from scipy import stats as sps
+
+    from src.analysis import measures as ms
+
+    values, groups = _three_groups(seed=12)
+    frame = pd.DataFrame({"y": values, "g": groups})
+    full, table = stats.anova(values, groups)
+    calls = []
+    real = sps.tukey_hsd
+    monkeypatch.setattr(stats.sps, "tukey_hsd", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ms._ANOVAS.clear()
+    alone = ms.test({"test": "anova", "var": "y", "by": "g"}, frame, _Cb())
+    assert calls == []                                   # no post hoc test where none is shown
+    assert (alone.statistic, alone.df, alone.p, alone.effect) == (full.statistic, full.df, full.p, full.effect)
+    pairs = [ms.test({"test": "tukey", "var": "y", "by": "g", "groups": list(p)}, frame, _Cb())
+             for p in [(1, 2), (1, 3), (2, 3)]]
+    assert len(calls) == 1                               # once for the three pairs
+    assert [r.p for r in pairs] == list(table["p"])      # the unrounded p of stats.anova, unchanged
+    assert ms.test({"test": "anova", "var": "y", "by": "g"}, frame, _Cb()).p == full.p
+    assert len(calls) == 1

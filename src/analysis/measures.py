@@ -41,6 +41,9 @@ restrict the respondents, and ``universe: excluded`` to use the respondents
 
 from __future__ import annotations
 
+import hashlib
+import re
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -57,11 +60,77 @@ class MeasureError(ValueError):
     """A measure spec cannot be evaluated (names the key and what is wrong)."""
 
 
-def _subset(data: pd.DataFrame, where: str | None, cb: Codebook) -> pd.DataFrame:
+_NAME = re.compile(r"[A-Za-z_]\w*")
+_MASKS: dict = {}   # id(frame) -> (weakref to the frame, {(expression, content of its columns): mask}); see where_mask
+
+
+def where_mask(data: pd.DataFrame, where: str | None, cb: Codebook) -> pd.Series:
+    """The respondents a ``where`` expression keeps, as a boolean mask over ``data`` (all when there is none).
+
+    The expression (with the codebook's named conditions expanded) is
+    evaluated on the columns it names only: ``DataFrame.eval`` on the whole
+    192-column frame costs ten times as much. A mask is remembered for the
+    frame it was computed on (its identity, while it lives) and the content
+    of the columns the expression names and of the index: the same filter on
+    the same data is evaluated once, a frame changed in place or another
+    frame (e.g. the sample with the excluded) is evaluated again. Masks
+    depend on the data alone, never on weights.
+    """
+    if not where:
+        return pd.Series(True, index=data.index)
+    expr = cb.expand(where)
+    if "`" in expr:   # a quoted column name: the names are not plain identifiers, use every column
+        used = list(data.columns)
+    else:
+        used = [c for c in dict.fromkeys(_NAME.findall(expr)) if c in data.columns]
+    key = (expr, _content(data, used))
+    entry = _MASKS.get(id(data))
+    if entry is None or entry[0]() is not data:
+        ident = id(data)
+        ref = weakref.ref(data, lambda r, ident=ident: _MASKS.pop(ident) if _MASKS.get(ident, (None,))[0] is r else None)
+        entry = _MASKS[ident] = (ref, {})
+    masks = entry[1]
+    if key not in masks:
+        mask = pd.Series(data[used].eval(expr, engine="python"), index=data.index)
+        masks[key] = mask.fillna(False).astype(bool).to_numpy()
+    return pd.Series(masks[key].copy(), index=data.index)
+
+
+def _content(data: pd.DataFrame, columns: list) -> bytes:
+    """A digest of the index and of ``columns``' values and dtypes (what a mask over them depends on)."""
+    h = hashlib.blake2b(digest_size=16)
+    index = data.index
+    if isinstance(index, pd.RangeIndex):
+        h.update(repr((index.start, index.stop, index.step)).encode())
+    else:
+        h.update(pd.util.hash_pandas_object(index).to_numpy().tobytes())
+    for c in columns:
+        col = data[c]
+        h.update(repr((c, str(col.dtype), len(col))).encode())
+        values = col.to_numpy() if isinstance(col.dtype, np.dtype) else None
+        if values is not None and values.dtype != object:
+            h.update(np.ascontiguousarray(values).tobytes())
+        else:   # extension dtypes (Int64, string) and objects: their values' hashes, not pointers
+            h.update(pd.util.hash_pandas_object(col, index=False).to_numpy().tobytes())
+    return h.digest()
+
+
+def _spec_columns(spec: dict, cb: Codebook, frame: pd.DataFrame) -> list:
+    """The columns of ``frame`` a spec reads (its variable(s), grid items and grouping)."""
+    names = [spec[k] for k in ("var", "by") if isinstance(spec.get(k), str)]
+    names += list(spec.get("vars") or [])
+    if "grid" in spec:
+        names += list(cb.groups[spec["grid"]].members)
+    return [c for c in dict.fromkeys(names) if c in frame.columns]
+
+
+def _subset(data: pd.DataFrame, where: str | None, cb: Codebook, columns: list | None = None) -> pd.DataFrame:
+    """The rows of ``data`` that ``where`` keeps (``data`` itself when there is no ``where``); with
+    ``columns``, only those columns are copied."""
     if not where:
         return data
-    mask = data.eval(cb.expand(where), engine="python")
-    return data[pd.Series(mask, index=data.index).fillna(False).astype(bool)]
+    mask = where_mask(data, where, cb).to_numpy()
+    return data[mask] if columns is None else data[columns][mask]
 
 
 def _valid(values: pd.Series, var: str, cb: Codebook, base=None) -> pd.Series:
@@ -104,7 +173,8 @@ def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataF
     if frame is None:
         raise MeasureError(f"{key}: universe 'excluded' needs the excluded respondents")
     try:
-        frame = _subset(frame, spec.get("where"), cb)
+        # only the columns the spec reads: no copy of the whole frame per measure
+        frame = _subset(frame, spec.get("where"), cb, _spec_columns(spec, cb, frame))
         if stat in ("count", "pct") and "vars" in spec and "var" not in spec:
             cols = list(spec["vars"])
             valid = pd.concat([frame[v].isin(list(cb.value_labels(v))) for v in cols], axis=1).all(axis=1)
@@ -153,10 +223,7 @@ def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: f
         raise MeasureError(f"{key}: weighted results need the '{WEIGHT}' column (run 01_cleaning)")
     if stat not in ("pct", "mean", "test"):
         return evaluate(spec, data, cb, alpha=alpha, key=key)
-    domain = pd.Series(True, index=data.index)
-    if spec.get("where"):
-        domain = pd.Series(data.eval(cb.expand(spec["where"]), engine="python"), index=data.index)
-        domain = domain.fillna(False).astype(bool)
+    domain = where_mask(data, spec.get("where"), cb)
     w = data[WEIGHT].to_numpy(float)
     if stat == "test":
         return test(spec, data, cb, alpha, weights=data[WEIGHT], domain=domain).significant
@@ -179,10 +246,7 @@ def interval(spec: dict, data: pd.DataFrame, cb: Codebook, weighted: bool = Fals
     equal weights (the simple-random-sample interval) when unweighted; None for other specs."""
     if spec.get("stat") not in ("pct", "mean") or spec.get("universe", "sample") != "sample" or "vars" in spec:
         return None
-    domain = pd.Series(True, index=data.index)
-    if spec.get("where"):
-        domain = pd.Series(data.eval(cb.expand(spec["where"]), engine="python"), index=data.index)
-        domain = domain.fillna(False).astype(bool)
+    domain = where_mask(data, spec.get("where"), cb)
     w = data[WEIGHT].to_numpy(float) if weighted else np.ones(len(data))
     var = spec["var"]
     base = list(spec.get("base") or cb.value_labels(var)) if var not in cb.indices else None
@@ -197,10 +261,7 @@ def interval(spec: dict, data: pd.DataFrame, cb: Codebook, weighted: bool = Fals
 
 def domain(spec: dict, data: pd.DataFrame, cb: Codebook) -> pd.Series:
     """The respondents a spec's ``where`` keeps, as a boolean mask over ``data`` (all when it has none)."""
-    if not spec.get("where"):
-        return pd.Series(True, index=data.index)
-    mask = pd.Series(data.eval(cb.expand(spec["where"]), engine="python"), index=data.index)
-    return mask.fillna(False).astype(bool)
+    return where_mask(data, spec.get("where"), cb)
 
 
 def run_test(spec: dict, data: pd.DataFrame, cb: Codebook, alpha: float = 0.05,
@@ -217,7 +278,11 @@ def run_test(spec: dict, data: pd.DataFrame, cb: Codebook, alpha: float = 0.05,
         if WEIGHT not in data:
             raise MeasureError(f"weighted tests need the '{WEIGHT}' column (run 01_cleaning)")
         return test(spec, data, cb, alpha, weights=data[WEIGHT], domain=mask)
-    return test(spec, data[mask], cb, alpha)
+    try:
+        columns = _spec_columns(spec, cb, data)
+    except KeyError:   # an unknown grid: test() says so
+        columns = list(data.columns)
+    return test(spec, data[columns][mask.to_numpy()], cb, alpha)
 
 
 def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, weights=None,
@@ -254,7 +319,7 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, wei
         a, b = spec["groups"]
         return st.t_test(values, frame[by], a, b, alpha)
     if kind in ("anova", "tukey"):
-        result, tukey = _anova_once(values, frame[by], alpha)
+        result, tukey = _anova_once(values, frame[by], alpha, tukey=kind == "tukey")
         if kind == "anova":
             return result
         a, b = spec["groups"]
@@ -270,20 +335,24 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, wei
     raise MeasureError(f"unknown test {kind!r}")
 
 
-_ANOVAS: dict = {}   # content hash of (values, groups, alpha) -> (ANOVA, Tukey table); a few dozen entries
+_ANOVAS: dict = {}   # content hash of (values, groups, alpha) -> [ANOVA, Tukey table or None]; a few dozen entries
 
 
-def _anova_once(values: pd.Series, groups: pd.Series, alpha: float):
+def _anova_once(values: pd.Series, groups: pd.Series, alpha: float, tukey: bool = True):
     """``stats.anova`` computed once per variable, grouping and filter: the pairs of one Tukey table
-    (three verdicts of a three-group comparison) and its ANOVA share it. Keyed by the data's content."""
+    (three verdicts of a three-group comparison) and its ANOVA share it. Keyed by the data's content.
+    The Tukey table only where a post hoc verdict asks for it (``tukey``); an ANOVA verdict alone
+    computes the ANOVA (the same function, so the same numbers) and returns None for the table."""
     frame = pd.DataFrame({"y": pd.to_numeric(values, errors="coerce").astype(float), "g": groups})
     key = (int(pd.util.hash_pandas_object(frame, index=True).sum()), len(frame), float(alpha))
-    if key not in _ANOVAS:
+    entry = _ANOVAS.get(key)
+    if entry is None or (tukey and entry[1] is None):
         if len(_ANOVAS) > 64:
             _ANOVAS.clear()
-        _ANOVAS[key] = st.anova(values, groups, alpha)
-    result, tukey = _ANOVAS[key]
-    return st.TestResult(**{**result.__dict__, "detail": dict(result.detail)}), tukey.copy()
+        entry = _ANOVAS[key] = list(st.anova(values, groups, alpha, tukey=tukey))
+    result, table = entry
+    return (st.TestResult(**{**result.__dict__, "detail": dict(result.detail)}),
+            None if table is None else table.copy())
 
 
 def _dont_know_kept(frame: pd.DataFrame, var: str, cb: Codebook) -> list[str]:

@@ -425,7 +425,10 @@ def coefficient_table(models: list[FittedModel], codebook: Codebook | None = Non
             })
     table = pd.DataFrame(rows)
     # what each row rests on: its category or the reference, whichever is smaller (Chapter.table hides small ones)
-    sizes = [term_sizes(m)[t["column"]] for m in models for _, t in m.frame.terms.iterrows()]
+    sizes = []
+    for m in models:   # term_sizes once per model (it computes every term of the model)
+        per_term = term_sizes(m)
+        sizes += [per_term[t["column"]] for _, t in m.frame.terms.iterrows()]
     base = pd.Series(sizes, index=table.index, dtype=float)
     table.attrs["support"] = (pd.DataFrame(index=table.index), pd.DataFrame(
         {c: base for c in ("Estimat", "KI nedre", "KI øvre", "p", "Koeffisient", "Standardfeil")}))
@@ -550,5 +553,3 @@ def describe(models: list[FittedModel], codebook: Codebook | None = None, alpha:
     parts.append(f"Signifikant betyr her p < {_num(alpha, 2, lang)}. Sammenhengene er ikke nødvendigvis årsaker: de "
                  "som fikk en bestemt type kurs, kan skille seg fra de andre på måter modellen ikke fanger opp.")
     return "\n\n".join(parts)
-
-

@@ -134,8 +134,10 @@ def t_test(values: pd.Series, groups: pd.Series, a, b, alpha: float = 0.05) -> T
                        "student_t": float(student.statistic), "student_p": float(student.pvalue)})
 
 
-def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05) -> tuple[TestResult, pd.DataFrame]:
-    """One-way ANOVA with eta squared, and Tukey HSD pairwise comparisons.
+def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05,
+          tukey: bool = True) -> tuple[TestResult, pd.DataFrame | None]:
+    """One-way ANOVA with eta squared, and Tukey HSD pairwise comparisons (``tukey=False``: the ANOVA
+    alone, and None for the table; the post hoc test is the costly part).
 
     The Tukey table has one row per pair of groups (I, J), I before J in
     sorted order: ``diff`` = mean(I) − mean(J) as SPSS prints it for the row
@@ -155,6 +157,8 @@ def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05) -> tuple[Te
     k, n = len(samples), len(frame)
     result = TestResult("anova", float(f), (k - 1, n - k), float(p), float(ss_between / ss_total), "eta²", n, alpha,
                         {"means": {_group_name(g): float(grp["y"].mean()) for g, grp in grouped}})
+    if not tukey:
+        return result, None
     tk = sps.tukey_hsd(*samples)
     ci = tk.confidence_interval(confidence_level=1 - alpha)
     names = [_group_name(g) for g, _ in grouped]

@@ -1,8 +1,8 @@
 """The house style for figures: horizontal bars for shares, diverging stacked bars for scales.
 
 Figures are deterministic (fixed font, no timestamps or software stamps in
-the files), saved as PNG (for the HTML book) and SVG, and their plotted
-numbers go to ``figur_NN.csv`` beside the tables.
+the files), saved as PNG (the book shows them; no SVG: nothing links to one),
+and their plotted numbers go to ``figur_NN.csv`` beside the tables.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ STYLE = {
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "svg.hashsalt": "verneombud",
-    "svg.fonttype": "none",
 }
 BAR = "#1f4e79"
 # 5-point scale, negative to positive: two reds, a grey, two blues
@@ -85,12 +83,11 @@ def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float 
 
 
 def save(fig, name: str, folder: Path) -> dict[str, Path]:
-    """Write ``name``.png and .svg without timestamps; returns the paths."""
+    """Write ``name``.png without timestamps or software stamp; returns its path under "png"."""
     folder.mkdir(parents=True, exist_ok=True)
-    out = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
-    with plt.rc_context(STYLE):   # svg.hashsalt is read when saving: without it the SVG ids are random
+    out = {"png": folder / f"{name}.png"}
+    with plt.rc_context(STYLE):
         fig.savefig(out["png"], dpi=150, metadata={"Software": None})
-        fig.savefig(out["svg"], metadata={"Date": None, "Creator": None})
     return out
 
 

@@ -268,14 +268,16 @@ def index_targets(entries: list[dict], cb: Codebook, specs: dict | None = None) 
 
 
 def _mask(frame: pd.DataFrame, where: str | None, cb: Codebook) -> np.ndarray | None:
-    """Boolean mask of ``where`` on the current data; None when it refers to a column not made yet."""
+    """Boolean mask of ``where`` on the current data; None when it refers to a column not made yet.
+
+    ``measures.where_mask``: evaluated on the columns it names only, and once per frame and content of
+    those columns (the items of a grid share their group targets' filters)."""
     if not where:
         return np.ones(len(frame), dtype=bool)
     try:
-        m = frame.eval(cb.expand(where), engine="python")
+        return ms.where_mask(frame, where, cb).to_numpy()
     except (KeyError, NameError, pd.errors.UndefinedVariableError):
         return None
-    return pd.Series(m, index=frame.index).fillna(False).astype(bool).to_numpy()
 
 
 def _latent(name: str, frame: pd.DataFrame, spec: dict, cache: dict, rng) -> np.ndarray:
