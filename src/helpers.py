@@ -123,7 +123,6 @@ INTERACTIVE_NOTE = {
            "changes the book.\n:::"),
 }
 
-FIGURES_ENV = "VO_FIGURES"   # "off": a run whose figures no reader sees (the build's weighted twins) draws none
 
 
 _PENDING_RESULTS: dict[int, "Chapter"] = {}   # chapters whose results changed in the running cell
@@ -205,7 +204,7 @@ class Chapter:
     def draws_figures(self) -> bool:
         """False in a run whose figures are never shown (``VO_FIGURES=off``: the build's weighted twins);
         the plotted numbers are written all the same."""
-        return os.environ.get(FIGURES_ENV, "").lower() != "off"
+        return os.environ.get(paths.FIGURES_ENV, "").lower() != "off"
 
     # -- inputs ------------------------------------------------------------
     def _require(self, name: str) -> Path:

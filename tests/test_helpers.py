@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from src import helpers as h
-from src.base import numbers
+from src.base import numbers, paths
 from src.base.inputs import ParameterError
 from src.book import tables
 
@@ -203,9 +203,9 @@ def test_a_run_whose_figures_are_not_shown_writes_the_plotted_numbers_but_draws_
                                                                                       monkeypatch):
     """VO_FIGURES=off (the build's weighted twins): the CSV as always, no PNG or SVG."""
     if switch:
-        monkeypatch.setenv(h.FIGURES_ENV, switch)
+        monkeypatch.setenv(paths.FIGURES_ENV, switch)
     else:
-        monkeypatch.delenv(h.FIGURES_ENV, raising=False)
+        monkeypatch.delenv(paths.FIGURES_ENV, raising=False)
     ch = h.Chapter("06_topics", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"), min_cell=0)
     ch._data = sample
     table = ch.figure("figur_06")

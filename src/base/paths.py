@@ -47,6 +47,7 @@ RESULTS_DIR = "results"
 EXECUTED_DIR = "executed"
 BOOK_DIR = "book"
 RESULTS_FILE = "results.json"
+FIGURES_ENV = "VO_FIGURES"   # "off": a run whose figures no reader sees (the build's weighted twins) draws none
 
 
 def review_dir(raw_path: str | Path) -> Path:

@@ -523,7 +523,7 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
     papermill's parameters cell injected, in a fresh namespace of the build's
     process (or of its worker, at ``-j`` > 1), whose imports and parsed
     reference files stay warm from one twin to the next; its figures are not
-    drawn (``helpers.FIGURES_ENV``), as the book shows none of them. The
+    drawn (``paths.FIGURES_ENV``), as the book shows none of them. The
     executed notebook keeps each cell's printed text and Markdown. Staging,
     promotion, record and fingerprint are those of ``execute``; a failing cell
     gives the same message and keeps the partly executed notebook in
@@ -545,7 +545,6 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    from src import helpers
 
     task = task or name
     reports = paths.resolve(reports_dir)
@@ -598,8 +597,8 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
 
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     started = time.perf_counter()
-    saved_env, saved_display = os.environ.get(helpers.FIGURES_ENV), IPython.display.display
-    os.environ[helpers.FIGURES_ENV] = "off"
+    saved_env, saved_display = os.environ.get(paths.FIGURES_ENV), IPython.display.display
+    os.environ[paths.FIGURES_ENV] = "off"
     IPython.display.display = display
     count = 0
     try:
@@ -639,9 +638,9 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
     finally:
         IPython.display.display = saved_display
         if saved_env is None:
-            os.environ.pop(helpers.FIGURES_ENV, None)
+            os.environ.pop(paths.FIGURES_ENV, None)
         else:
-            os.environ[helpers.FIGURES_ENV] = saved_env
+            os.environ[paths.FIGURES_ENV] = saved_env
         namespace.clear()
     seconds = time.perf_counter() - started
     for f in borrowed:
