@@ -437,6 +437,13 @@ def _build(params: dict, t0: float, renderer: str, notebooks: list[str] | None, 
     if progress.failures or progress.errors or progress.exit_code:
         raise BuildError("\n".join(progress.failures + progress.errors) or f"doit exit code {progress.exit_code}")
     reports = paths.resolve(params["reports_dir"])
+    if progress.limited:   # --notebooks in a project whose other chapters are not of these inputs
+        log(f"Only {', '.join(progress.limited)} and what they need were run: the other chapters are not built "
+            f"from these inputs and parameters, so {paths.relative(reports / paths.RESULTS_FILE)} holds these "
+            "chapters' results only and the book and appendices were left as they were. "
+            "A build without --notebooks (make book) brings everything up to date.")
+        log(f"Build finished in {time.perf_counter() - t0:.1f} s ({len(progress.ran)} steps run).")
+        return {"ran": progress.ran, "skipped": progress.skipped, "scorecard": None}
     headline = (reports / STATE_DIR / "headline.txt").read_text(encoding="utf-8").strip()
     if render_book:
         log(f"Book: {paths.relative(reports / paths.BOOK_DIR / 'index.html')}"
@@ -483,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override one parameter (repeatable), e.g. -p alpha=0.01")
     ap.add_argument("--renderer", choices=["auto", "quarto", "fallback"], default="auto")
-    ap.add_argument("--notebooks", help="re-run these notebooks even if up to date, e.g. 01_cleaning,03_role")
+    ap.add_argument("--notebooks", help="re-run these notebooks even if up to date, e.g. 01_cleaning,03_role, and "
+                    "what depends on them; where the other chapters are not built from these inputs and parameters, "
+                    "only these notebooks and what they need (no book)")
     ap.add_argument("--force", action="store_true", help="re-run everything (a full rebuild)")
     ap.add_argument("-j", "--jobs", type=int, default=None,
                     help="notebooks run at once (default: the number of cores)")

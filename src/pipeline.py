@@ -1073,15 +1073,48 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
     }
     loader = ModuleTaskLoader(creators)
     main = DoitMain(loader, extra_config={"GLOBAL": {}})
+    targets, limited = ["book" if render_book else "appendices"], []
     if forced:   # re-run these notebooks whatever their state: forget them first
-        names = [t["basename"] for t in creators["task_notebooks"]() if t["basename"].split(":", 1)[1] in forced]
+        steps = [t["basename"] for t in creators["task_notebooks"]()]
+        names = [s for s in steps if s.split(":", 1)[1] in forced]
         DoitMain(ModuleTaskLoader(creators)).run(["forget", *names])
+        # the other chapters of this build's inputs and parameters all there: the book is brought up to date
+        # (what depends on the named notebooks runs again). Else only the named notebooks and what they
+        # need run; the book, which would mix builds, is neither rendered nor touched
+        if not all(record_ok(step_folder(reports, s), s, fp) for s in steps if s not in names):
+            targets, limited = names, names
     args = ["run", "--process", str(max(1, jobs)), "--parallel-type", "process"] if jobs > 1 else ["run"]
     if force:
         args.append("--always-execute")
-    code = main.run(args + ["book" if render_book else "appendices"])   # doit runs what they depend on
+    code = main.run(args + targets)   # doit runs what they depend on
     rep = reporter.get("it")
     if rep is None:
         raise RuntimeError(f"doit did not run (exit code {code})")
     rep.exit_code = code
+    rep.limited = limited
+    if limited and not (code or rep.failures or rep.errors):
+        merge_vouched_results(reports, fp, steps)
     return rep
+
+
+def step_folder(reports: Path, step: str) -> Path:
+    """The reports folder a step's outputs and record are in (the weighted twins': reports/weighted)."""
+    return reports / WEIGHTED_DIR if step.startswith("vektet:") else reports
+
+
+def merge_vouched_results(reports: Path, fp: str | None, steps: list[str]) -> None:
+    """results.json of a limited build: the results of the notebook steps vouched for this build only.
+
+    The ``results`` step's record is removed (nothing vouches for a partial merge), so that
+    the next full build merges again and the book is never rendered from this file.
+    """
+    from src.helpers import write_json
+
+    record_path(reports, "results").unlink(missing_ok=True)
+    for folder in sorted({step_folder(reports, s) for s in steps}):
+        merged = {}
+        for step in (s for s in steps if step_folder(reports, s) == folder):
+            f = folder / paths.RESULTS_DIR / f"{step.split(':', 1)[1]}.json"
+            if f.exists() and record_ok(folder, step, fp):
+                merged.update(json.loads(f.read_text(encoding="utf-8")))
+        write_json(folder / paths.RESULTS_FILE, merged)

@@ -61,11 +61,10 @@ def differences(a: dict, b: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """A fresh project built once, cold, uninterrupted: (root, its published outputs, the build's output)."""
-    root = paths.copy_project(tmp_path_factory.mktemp("reference") / "p")
-    proc = run_build(root)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def reference(built_project):
+    """A fresh project built once, cold, uninterrupted (the session's build, conftest.py; tests copy it):
+    (root, its published outputs, the build's output)."""
+    root, proc = built_project
     return root, published(root), proc
 
 
@@ -94,10 +93,9 @@ def test_a_good_build_prints_no_kernel_noise_and_leaves_no_kernel_files(referenc
     assert "BUILD" not in proc.stderr
 
 
-def test_two_cold_builds_give_byte_identical_books_and_outputs(reference, tmp_path):
+def test_two_cold_builds_give_byte_identical_books_and_outputs(reference, built_project_again):
     """Cell ids fixed, no timestamps, durations or absolute paths in what is published."""
-    root = paths.copy_project(tmp_path / "again")
-    proc = run_build(root)
+    root, proc = built_project_again
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert differences(published(root), reference[1]) == []
     text = (root / "reports/book/02_sample.html").read_text(encoding="utf-8")
