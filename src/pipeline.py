@@ -306,8 +306,9 @@ def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs
            "files": {key(t): _stat(t) for _, t in moves}}
     keep_before_change(journal, record_path(reports, name))
     _write_atomic(record_path(reports, name), json.dumps(rec, indent=1, sort_keys=True) + "\n")
-    keep_before_change(journal, legacy)
-    legacy.unlink(missing_ok=True)
+    if legacy.exists():
+        keep_before_change(journal, legacy)
+        legacy.unlink()
     shutil.rmtree(stage, ignore_errors=True)
     try:
         stage.parent.rmdir()   # the staging folder, when no other step is staging
