@@ -507,6 +507,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         print(f"\nBUILD FAILED: -j/--jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 1
+    import warnings
+
+    # a notebook's cell coroutine cut off by an interrupt is collected unawaited, maybe while the stopped build
+    # rolls back (before the handler below): not news to the user, and not a second line after BUILD INTERRUPTED
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) is not signal.SIG_IGN:   # a build started in the background ignores Ctrl-C
             signal.signal(sig, _on_signal)
@@ -514,10 +519,6 @@ def main(argv: list[str] | None = None) -> int:
         build(args.params, args.overrides, args.renderer,
               args.notebooks.split(",") if args.notebooks else None, not args.no_render, args.jobs, args.force)
     except KeyboardInterrupt as exc:
-        import warnings
-
-        # the notebook's cell coroutine, cut off by the interrupt, is collected unawaited: not news to the user
-        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         name = str(exc) if isinstance(exc, Interrupted) else "Ctrl-C"
         print(f"\nBUILD INTERRUPTED ({name}): nothing of this build is published, every output is the last "
               "complete build's; run the build again to finish.", file=sys.stderr)
