@@ -6,7 +6,7 @@
 #   make book ARGS="-p raw_path=data/raw/export.sav"   ... or one by one
 #   make book ARGS="--force -j 1"   ... re-run everything, one notebook at a time
 #   make test                 run the test suite
-#   make test-interrupts      every signal at every kind of step (about an hour on a busy 2-core machine; make test runs three of the 18)
+#   make test-interrupts      every signal at every kind of step (34 min of the file's 53 on a busy 2-core machine; make test runs three of the 18)
 #   make bench                benchmark: cold / no-op / one-chapter rebuilds, compute floor, 10x and 100x size
 #   make serve                look at the built book on http://127.0.0.1:8000 (PORT=...)
 #   make lab                  JupyterLab on the project, with the project's kernel
