@@ -7,7 +7,7 @@
 #   make book ARGS="--force -j 1"   ... re-run everything, one notebook at a time
 #   make test                 run the test suite
 #   make test-fast            ... only the fast tier: the tests not marked slow (no end-to-end build)
-#   make test-interrupts      every signal at every kind of step (an hour; make test runs three of the 18)
+#   make test-interrupts      every signal at every kind of step (34 min of the file's 53 on a busy 2-core machine; make test runs three of the 18)
 #   make bench                benchmark (wall and CPU): cold / no-op / one-chapter rebuilds, compute floor, fresh clone,
 #                             10x and 100x size, beside the targets; ARGS="--test" also times make test,
 #                             ARGS="--repeat 1 --sizes 10" is quick; figures in reports/bench.json
