@@ -6,7 +6,8 @@
 #   make book ARGS="-p raw_path=data/raw/export.sav"   ... or one by one
 #   make book ARGS="--force -j 1"   ... re-run everything, one notebook at a time
 #   make test                 run the test suite
-#   make test-interrupts      every signal at every kind of step (an hour; make test runs three of the 18)
+#   make test-fast            ... only the fast tier: the tests not marked slow (no end-to-end build)
+#   make test-interrupts      every signal at every kind of step (34 min of the file's 53 on a busy 2-core machine; make test runs three of the 18)
 #   make bench                benchmark (wall and CPU): cold / no-op / one-chapter rebuilds, compute floor, fresh clone,
 #                             10x and 100x size, beside the targets; ARGS="--test" also times make test,
 #                             ARGS="--repeat 1 --sizes 10" is quick; figures in reports/bench.json
@@ -23,7 +24,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: book test test-interrupts bench lab serve synth fidelity coding clean distclean venv
+.PHONY: book test test-fast test-interrupts bench lab serve synth fidelity coding clean distclean venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -45,6 +46,9 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(ARGS)
 
 test-interrupts: $(STAMP)
 	VO_KILL_MATRIX=all $(PY) -m pytest tests/test_interrupts.py $(ARGS)

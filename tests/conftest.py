@@ -1,13 +1,21 @@
-"""Shared fixtures: the codebook, the published numbers, a synthetic export."""
+"""Shared fixtures: the codebook, the published numbers, a synthetic export, a built project.
+
+A full build costs minutes: each one that several test files read is made once per
+session here. Tests that change a built project work in a copy (``built_copy``).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from src import helpers as h
+from src.base import paths
 from src.synthetic import synthesize
 from src.base.codebook import load as load_codebook
 
@@ -50,3 +58,30 @@ def sample(synthetic_sav, codebook):
     export = h.read_export(synthetic_sav, codebook)
     s, _, _ = h.apply_exclusions(export.data, codebook)
     return h.apply_recodes(h.drop_free_text(s, codebook), codebook)
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory):
+    """A fresh copy of the project built once from scratch, as `make book` does (fallback renderer, the
+    notebooks in parallel): (root, the build's CompletedProcess). Shared: never change it, copy it."""
+    root = paths.copy_project(tmp_path_factory.mktemp("built_project") / "p")
+    proc = subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback"],
+                          cwd=root, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root, proc
+
+
+@pytest.fixture(scope="session")
+def built_project_again(tmp_path_factory):
+    """A second fresh copy built from scratch, one notebook at a time (``-j 1``; ``built_project`` ran them
+    in parallel): two cold builds of the same inputs must agree. (root, CompletedProcess); never change it."""
+    root = paths.copy_project(tmp_path_factory.mktemp("built_project_again") / "p")
+    proc = subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1"],
+                          cwd=root, capture_output=True, text=True, timeout=1800)
+    return root, proc
+
+
+def copy_built(built_project, dest: Path) -> Path:
+    """A copy of the session's built project (outputs and build state included: it is up to date)."""
+    shutil.copytree(built_project[0], dest, symlinks=True)
+    return dest

@@ -10,9 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import snapshot
+from conftest import copy_built, snapshot
 from src.base import contents
-from src.base import paths
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +22,10 @@ def run_build(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A fresh copy of the project, built once from scratch."""
-    root = paths.copy_project(tmp_path_factory.mktemp("project"))
-    proc = run_build(root)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return root, proc
+def built(built_project, tmp_path_factory):
+    """A fresh copy of the project, built once from scratch (the session's build, conftest.py), copied:
+    these tests change it."""
+    return copy_built(built_project, tmp_path_factory.mktemp("project") / "p"), built_project[1]
 
 
 def test_build_generates_data_runs_notebooks_and_renders_the_book(built):
@@ -87,12 +84,11 @@ def test_changed_raw_file_is_refused(built):
         manifest.write_text(text)
 
 
-def test_two_cold_builds_give_identical_outputs(built, tmp_path_factory):
+def test_two_cold_builds_give_identical_outputs(built, built_project_again):
     """Same inputs, same numbers: tables, results and derived data are byte-identical,
     whether the notebooks ran in parallel (the first build) or one at a time (this one)."""
     root, _ = built
-    other = paths.copy_project(tmp_path_factory.mktemp("project_again"), root)
-    proc = run_build(other, "--no-render", "-j", "1")    # sequential here, parallel in the first build
+    other, proc = built_project_again    # sequential there, parallel in the first build
     assert proc.returncode == 0, proc.stderr
     for d in ("reports/tables", "reports/figures", "data/derived"):
         assert snapshot(root / d) == snapshot(other / d), d
@@ -146,6 +142,29 @@ def test_rebuilding_some_notebooks_keeps_the_other_chapters(built):
     assert sorted(p.name for p in (root / "reports/executed").glob("*.ipynb")) == before
     assert (root / "reports/tables/tabell_02.csv").read_bytes() == other_table
     assert (root / "reports/book/03_role.html").exists() and (root / "reports/book/09_barriers.html").exists()
+
+
+def test_named_notebooks_among_chapters_of_other_inputs_run_alone_and_the_book_is_left(built_project, tmp_path):
+    """--notebooks where the other chapters were built with other parameters: only the named notebooks and
+    what they need run; results.json holds their results only and no record vouches for it; the book is
+    neither rendered from outputs of two builds nor touched. The next full build repairs everything."""
+    import json
+
+    root = copy_built(built_project, tmp_path / "p")
+    book, results = snapshot(root / "reports/book"), (root / "reports/results.json").read_bytes()
+    proc = run_build(root, "--notebooks", "02_sample", "-p", "min_cell=3")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert steps_run(proc) == {"nb:01_cleaning", "nb:02_sample", "vektet:02_sample"}, proc.stdout
+    assert "Only nb:02_sample, vektet:02_sample and what they need were run" in proc.stdout
+    assert snapshot(root / "reports/book") == book
+    merged = json.loads((root / "reports/results.json").read_text(encoding="utf-8"))
+    assert {k.split(".", 1)[0] for k in merged} == {"01_cleaning", "02_sample"}
+    assert not (root / "reports/.build/records/results.json").exists()
+    proc = run_build(root)                       # the default parameters again
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {"nb:01_cleaning", "nb:02_sample", "vektet:02_sample", "results"} <= steps_run(proc), proc.stdout
+    assert snapshot(root / "reports/book") == book
+    assert (root / "reports/results.json").read_bytes() == results
 
 
 def steps_run(proc) -> set[str]:

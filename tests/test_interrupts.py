@@ -61,11 +61,10 @@ def differences(a: dict, b: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """A fresh project built once, cold, uninterrupted: (root, its published outputs, the build's output)."""
-    root = paths.copy_project(tmp_path_factory.mktemp("reference") / "p")
-    proc = run_build(root)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def reference(built_project):
+    """A fresh project built once, cold, uninterrupted (the session's build, conftest.py; tests copy it):
+    (root, its published outputs, the build's output)."""
+    root, proc = built_project
     return root, published(root), proc
 
 
@@ -94,10 +93,9 @@ def test_a_good_build_prints_no_kernel_noise_and_leaves_no_kernel_files(referenc
     assert "BUILD" not in proc.stderr
 
 
-def test_two_cold_builds_give_byte_identical_books_and_outputs(reference, tmp_path):
+def test_two_cold_builds_give_byte_identical_books_and_outputs(reference, built_project_again):
     """Cell ids fixed, no timestamps, durations or absolute paths in what is published."""
-    root = paths.copy_project(tmp_path / "again")
-    proc = run_build(root)
+    root, proc = built_project_again
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert differences(published(root), reference[1]) == []
     text = (root / "reports/book/02_sample.html").read_text(encoding="utf-8")
@@ -117,11 +115,39 @@ def test_a_copied_project_reruns_nothing(reference, tmp_path):
     assert differences(published(root), reference[1]) == []
 
 
+# -- failed builds --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["nb:01_cleaning@promote", "book@promote"])
+def test_a_failed_build_changes_no_output_of_any_other_step(reference, other_export, tmp_path, where):
+    """Issue 18, case 2: a build on export B fails in a later step, after the steps before it succeeded (and,
+    here, after the failing step moved its first output into place): every output, data/derived/ included,
+    is byte for byte the last complete build's; the next plain build has nothing to do."""
+    root = copy_of(reference, tmp_path)
+    failed = run_build(root, "-p", f"raw_path={other_export}", env={"VO_TEST_KILL_AT": f"{where}:FAIL"})
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    step = where.split("@")[0]
+    assert f"start  {step}" in failed.stdout and f"FAILED {step}" in failed.stdout
+    if step == "book":   # every other step of the build on B had succeeded
+        assert {"nb:01_cleaning", "vektet:09_barriers", "results", "appendices"} <= steps_run(failed)
+    lines = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("BUILD FAILED: ") or lines[0].startswith("BUILD FAILED: "), failed.stderr
+    assert failed.stderr.count("BUILD FAILED") == 1 and "Traceback" not in failed.stderr, failed.stderr
+    assert "Rolled back: " in failed.stdout, failed.stdout
+    assert differences(published(root), reference[1]) == []
+    assert not (root / "reports/.build/journal").exists()
+
+    proc = run_build(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert steps_run(proc) == set(), proc.stdout       # records and doit's state are the reference's again
+    assert differences(published(root), reference[1]) == []
+
+
 # -- killed builds ------------------------------------------------------------------------
 
 STEP_KINDS = ["nb:01_cleaning", "nb:03_role", "vektet:05_course_format", "results", "appendices", "book"]
 SIGNALS = ["SIGKILL", "SIGTERM", "SIGINT"]
-# Each case is two partial builds (2-4 min here): the whole matrix (18 cases) adds 45-70 minutes. `make test`
+# Each case is one partial build on export B (killed at its step) and one repairing build, which is a no-op
+# since a stopped build is rolled back (the uninterrupted reference is built once per session). `make test`
 # runs one case per signal, at three kinds of step (the derived data, a weighted chapter, the render);
 # VO_KILL_MATRIX=all (make test-interrupts) runs every signal at every kind of step.
 DEFAULT_CASES = {("nb:01_cleaning", "SIGKILL"), ("vektet:05_course_format", "SIGTERM"), ("book", "SIGINT")}
@@ -132,23 +158,33 @@ KILL_CASES = [pytest.param(step, sig, marks=() if (step, sig) in DEFAULT_CASES o
 
 @pytest.mark.parametrize("step,sig", KILL_CASES)
 def test_a_build_killed_at_any_step_is_repaired_by_the_next(reference, other_export, tmp_path, step, sig):
-    """Build on export B, killed while the step moves its outputs into place; then a plain build."""
+    """Build on export B, killed while the step moves its outputs into place; then a plain build.
+
+    SIGTERM and SIGINT: the stopped build puts back what its finished steps replaced before it ends, so
+    it changes no output at all. SIGKILL (no code runs): the next build plays the journal back first, and
+    then has nothing to do: the outputs, the records and doit's state are the reference build's again.
+    """
     root = copy_of(reference, tmp_path)
     killed = run_build(root, "-p", f"raw_path={other_export}",
                        env={"VO_TEST_KILL_AT": f"{step}@promote:{sig}"})
+    assert f"start  {step}" in killed.stdout
     if sig == "SIGKILL":
         assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+        assert differences(published(root), reference[1]), "the killed build should have changed something"
     else:
         assert killed.returncode == 128 + getattr(signal, sig), killed.stdout + killed.stderr
         lines = [line for line in killed.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("BUILD INTERRUPTED"), killed.stderr
-    assert f"start  {step}" in killed.stdout
-    assert differences(published(root), reference[1]), "the killed build should have changed something"
+        assert "Rolled back: " in killed.stdout, killed.stdout
+        assert differences(published(root), reference[1]) == []     # a stopped build changes nothing
 
     proc = run_build(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("restored the outputs of the last complete build" in proc.stdout) == (sig == "SIGKILL"), proc.stdout
+    assert steps_run(proc) == set(), proc.stdout
     assert differences(published(root), reference[1]) == []
     assert not (root / "reports/_staging").exists() or not any((root / "reports/_staging").iterdir())
+    assert not (root / "reports/.build/journal").exists()
 
 
 def test_a_build_killed_at_the_start_of_a_chapter_does_not_publish_the_other_export(reference, other_export,
@@ -159,7 +195,8 @@ def test_a_build_killed_at_the_start_of_a_chapter_does_not_publish_the_other_exp
     assert killed.returncode == -signal.SIGKILL
     proc = run_build(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "nb:01_cleaning" in steps_run(proc)
+    assert "restored the outputs of the last complete build" in proc.stdout   # B's derived data gone first
+    assert steps_run(proc) == set(), proc.stdout
     results = json.loads((root / "reports/results.json").read_text(encoding="utf-8"))
     assert results == json.loads((reference[0] / "reports/results.json").read_text(encoding="utf-8"))
     assert differences(published(root), reference[1]) == []
@@ -291,8 +328,8 @@ def test_ctrl_c_ends_with_one_line_and_leaves_no_kernel_files(reference, tmp_pat
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, "".join(lines) + out + err
     assert [line for line in err.splitlines() if line.strip()] == [
-        "BUILD INTERRUPTED (Ctrl-C): the steps that finished are kept, nothing half-written is published; "
-        "run the build again to finish."], err
+        "BUILD INTERRUPTED (Ctrl-C): nothing of this build is published, every output is the last complete "
+        "build's; run the build again to finish."], err
     time.sleep(1)
     assert not list(Path(tempfile.gettempdir()).glob(f"vo-kernel-{proc.pid}-*"))
     again = run_build(root)
@@ -309,7 +346,7 @@ def test_the_render_refuses_outputs_of_another_fingerprint(reference, tmp_path):
     nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     code = """
 import json
-from src.build.cli import cli as build
+from src.build import cli as build
 from src.build import graph as pipeline
 from src.base.inputs import sha256
 params = build.load_params()

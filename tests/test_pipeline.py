@@ -121,6 +121,60 @@ def test_promote_replaces_only_the_notebooks_own_outputs(tmp_path):
     assert (reports / "tables" / "other_chapter.csv").read_text() == "theirs"
 
 
+def test_a_rolled_back_build_leaves_every_file_and_record_as_before(tmp_path, monkeypatch):
+    """The journal: what the finished steps replaced, deleted or added is put back exactly (bytes and mtime)."""
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    reports, derived = tmp_path / "reports", tmp_path / "data" / "derived"
+
+    def stage(name, files):
+        folder = tmp_path / f"stage-{name}"
+        for rel, text in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text)
+        return folder
+
+    pipeline.promote(stage("a", {"tables/a.csv": "1", "tables/gone.csv": "x", "derived/r.parquet": "old"}),
+                     reports, "nb:01_x", "fp-old", placement={"derived": derived})
+    pipeline.promote(stage("b", {"tables/b.csv": "b1"}), reports, "nb:02_x", "fp-old")
+    (reports / ".build" / "doit-state.json").write_text('{"state": "last good build"}')
+    (reports / "tables" / "mine.txt").write_text("a user's file")
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
+
+    folder = pipeline.begin_journal(reports, log=lambda msg: None)
+    monkeypatch.setenv(pipeline.JOURNAL_ENV, str(folder))
+    pipeline.promote(stage("a2", {"tables/a.csv": "2", "tables/new.csv": "n", "derived/r.parquet": "new"}),
+                     reports, "nb:01_x", "fp-new", placement={"derived": derived})
+    pipeline.promote(stage("c", {"tables/c.csv": "c"}), reports, "nb:03_x", "fp-new")   # a step never built before
+    (reports / ".build" / "doit-state.json").write_text('{"state": "half of a failed build"}')
+    assert (reports / "tables" / "a.csv").read_text() == "2" and not (reports / "tables" / "gone.csv").exists()
+
+    assert pipeline.rollback(reports) > 0
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before                   # incl. records, doit's state, the derived data; nothing new left
+    assert pipeline.rollback(reports) is None   # the journal is gone
+
+
+def test_a_journal_left_by_a_killed_build_is_played_back_by_the_next(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    reports = tmp_path / "reports"
+    (reports / "tables").mkdir(parents=True)
+    (reports / "tables" / "a.csv").write_text("good")
+    folder = pipeline.begin_journal(reports, log=lambda msg: None)
+    monkeypatch.setenv(pipeline.JOURNAL_ENV, str(folder))
+    src = tmp_path / "s" / "tables" / "a.csv"
+    src.parent.mkdir(parents=True)
+    src.write_text("half")
+    pipeline.promote(tmp_path / "s", reports, "nb:01_x")   # the build is killed here: no commit, no rollback
+    with open(folder / "journal.jsonl", "a") as fh:
+        fh.write('{"key": "reports/tab')                    # ... while it wrote a journal line
+    said = []
+    pipeline.begin_journal(reports, log=said.append)      # the next build
+    assert (reports / "tables" / "a.csv").read_text() == "good"
+    assert said and "restored the outputs of the last complete build" in said[0]
+    pipeline.commit_journal(reports)
+    assert not (reports / ".build" / "journal").exists()
+
+
 class FakePapermill:
     """Stands in for papermill: fails to start a kernel ``fail`` times, then writes the notebook."""
 

@@ -21,10 +21,10 @@ from src.book import captions
 from src.base import paths
 from src.book import render
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     shutil.which("quarto") is None,
     reason="quarto is not on PATH: the Quarto book (HTML + PDF) is not rendered here; "
-           "the fallback book is tested in tests/test_build.py")
+           "the fallback book is tested in tests/test_build.py")]
 
 PDF = "verneombud-kompendium.pdf"
 CAPTION_NUMBER = re.compile(r"<strong>(Tabell|Figur|Table|Figure) (K?[\d.]+):</strong>")

@@ -19,7 +19,9 @@ Steps:
                       installed, else the nbconvert fallback, staged and swapped in)
 
 A failing notebook stops the build with its cell and error, is kept in
-reports/failed/, and leaves its previous outputs and the rendered book in place.
+reports/failed/; the build is all or nothing (src/build/graph.py's journal): what
+its finished steps replaced is put back, so a failed or stopped build changes
+no output.
 """
 
 from __future__ import annotations
@@ -404,12 +406,25 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
     t0 = time.perf_counter()
     params = load_params(params_file, overrides)
     os.environ["VO_BUILD"] = str(os.getpid())   # notebooks run by the build write where it says (not _interactive)
+    reports = paths.resolve(params["reports_dir"])
     try:
         with BuildLock():
             try:
                 pipeline.remove_leftovers(params)   # of a build that was killed (under the lock: nobody else's)
-                return _build(params, t0, renderer, notebooks, render_book, jobs, force)
+                # all or nothing: what the steps replace is journaled, and put back unless the whole build succeeds
+                os.environ[pipeline.JOURNAL_ENV] = str(pipeline.begin_journal(reports, log))
+                try:
+                    done = _build(params, t0, renderer, notebooks, render_book, jobs, force)
+                except BaseException:
+                    restored = pipeline.rollback(reports)
+                    if restored:
+                        log(f"Rolled back: {restored} output file(s) of the steps that had finished are again "
+                            "those of the last complete build.")
+                    raise
+                pipeline.commit_journal(reports)
+                return done
             finally:
+                os.environ.pop(pipeline.JOURNAL_ENV, None)
                 pipeline.remove_leftovers(params)
     finally:
         pipeline.remove_kernel_files()
@@ -435,6 +450,13 @@ def _build(params: dict, t0: float, renderer: str, notebooks: list[str] | None, 
     if progress.failures or progress.errors or progress.exit_code:
         raise BuildError("\n".join(progress.failures + progress.errors) or f"doit exit code {progress.exit_code}")
     reports = paths.resolve(params["reports_dir"])
+    if progress.limited:   # --notebooks in a project whose other chapters are not of these inputs
+        log(f"Only {', '.join(progress.limited)} and what they need were run: the other chapters are not built "
+            f"from these inputs and parameters, so {paths.relative(reports / paths.RESULTS_FILE)} holds these "
+            "chapters' results only and the book and appendices were left as they were. "
+            "A build without --notebooks (make book) brings everything up to date.")
+        log(f"Build finished in {time.perf_counter() - t0:.1f} s ({len(progress.ran)} steps run).")
+        return {"ran": progress.ran, "skipped": progress.skipped, "scorecard": None}
     headline = (reports / STATE_DIR / "headline.txt").read_text(encoding="utf-8").strip()
     if render_book:
         log(f"Book: {paths.relative(reports / paths.BOOK_DIR / 'index.html')}"
@@ -480,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override one parameter (repeatable), e.g. -p alpha=0.01")
     ap.add_argument("--renderer", choices=["auto", "quarto", "fallback"], default="auto")
-    ap.add_argument("--notebooks", help="re-run these notebooks even if up to date, e.g. 01_cleaning,03_role")
+    ap.add_argument("--notebooks", help="re-run these notebooks even if up to date, e.g. 01_cleaning,03_role, and "
+                    "what depends on them; where the other chapters are not built from these inputs and parameters, "
+                    "only these notebooks and what they need (no book)")
     ap.add_argument("--force", action="store_true", help="re-run everything (a full rebuild)")
     ap.add_argument("-j", "--jobs", type=int, default=None,
                     help="notebooks run at once (default: the number of cores)")
@@ -489,6 +513,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         print(f"\nBUILD FAILED: -j/--jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 1
+    import warnings
+
+    # a notebook's cell coroutine cut off by an interrupt is collected unawaited, maybe while the stopped build
+    # rolls back (before the handler below): not news to the user, and not a second line after BUILD INTERRUPTED
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) is not signal.SIG_IGN:   # a build started in the background ignores Ctrl-C
             signal.signal(sig, _on_signal)
@@ -496,13 +525,9 @@ def main(argv: list[str] | None = None) -> int:
         build(args.params, args.overrides, args.renderer,
               args.notebooks.split(",") if args.notebooks else None, not args.no_render, args.jobs, args.force)
     except KeyboardInterrupt as exc:
-        import warnings
-
-        # the notebook's cell coroutine, cut off by the interrupt, is collected unawaited: not news to the user
-        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         name = str(exc) if isinstance(exc, Interrupted) else "Ctrl-C"
-        print(f"\nBUILD INTERRUPTED ({name}): the steps that finished are kept, nothing half-written is "
-              "published; run the build again to finish.", file=sys.stderr)
+        print(f"\nBUILD INTERRUPTED ({name}): nothing of this build is published, every output is the last "
+              "complete build's; run the build again to finish.", file=sys.stderr)
         return 128 + (signal.Signals[name].value if name != "Ctrl-C" else signal.SIGINT.value)
     except Exception as exc:
         from src.data.export import ExportError
@@ -514,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(exc, (BuildError, ParameterError, ExportError)):
             raise
         print(f"\nBUILD FAILED: {exc}", file=sys.stderr)
+        if "\n" in str(exc).strip():   # the last line says it too (make's own «Error 1» line may follow)
+            print("The build failed (exit status 1); no output was changed.", file=sys.stderr)
         return 1
     return 0
 

@@ -30,8 +30,10 @@ Snakefile stays easy.
 
 Each notebook runs into its own staging folder and its outputs replace its
 previous outputs only when it succeeds; a failing notebook is kept in
-``<reports>/failed/`` and leaves its previous outputs, the other chapters and
-the rendered book in place.
+``<reports>/failed/``. The whole build is all or nothing: what its finished
+steps replaced is kept in a journal and put back when a later step fails or
+the build is stopped (``begin_journal``, ``rollback``), so a failed build
+changes no output.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ STAGING_DIR = "_staging"
 LOCK_FILE = "build.lock"
 TIMINGS_FILE = "timings.json"      # in <reports>/.build: seconds per step (not published: they vary)
 DERIVED_STAGE_ENV = "VO_DERIVED_STAGE"   # where 01_cleaning's write_derived writes when the build runs it
+JOURNAL_DIR = "journal"            # in <reports>/.build: what the running build replaced, until it ends well
+JOURNAL_ENV = "VO_BUILD_JOURNAL"   # that folder, for promote() (also in a parallel build's worker processes)
 
 
 def fingerprint(params: dict, raw_sha256: str) -> str:
@@ -253,16 +257,22 @@ def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs
     old_files = set(old["files"])
     if not old["files"] and legacy.exists():
         old_files = {key(reports / r) for r in legacy.read_text(encoding="utf-8").split()}
+    journal = os.environ.get(JOURNAL_ENV)
     for rel in sorted(old_files - new):
+        keep_before_change(journal, paths.resolve(rel))
         paths.resolve(rel).unlink(missing_ok=True)
     for i, (f, target) in enumerate(moves):
+        keep_before_change(journal, target)
         _move(f, target)
         if i == 0:
             fault("promote", name)
     rec = {"step": name, "fingerprint": fp, "inputs": inputs or {}, "seconds": seconds,
            "files": {key(t): _stat(t) for _, t in moves}}
+    keep_before_change(journal, record_path(reports, name))
     _write_atomic(record_path(reports, name), json.dumps(rec, indent=1, sort_keys=True) + "\n")
-    legacy.unlink(missing_ok=True)
+    if legacy.exists():
+        keep_before_change(journal, legacy)
+        legacy.unlink()
     shutil.rmtree(stage, ignore_errors=True)
     try:
         stage.parent.rmdir()   # the staging folder, when no other step is staging
@@ -270,11 +280,120 @@ def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs
         pass
 
 
+# -- all or nothing: the build's journal ---------------------------------------------------
+#
+# A step's outputs are moved into place when it succeeds (the steps after it read them
+# there), but the build keeps, in <reports>/.build/journal/, every published file it
+# replaces or deletes (a hard link to the old file, or a note that the file is new), and
+# doit's state as it was. When the build ends well the journal is dropped (commit); when it
+# fails or is stopped (Ctrl-C, SIGTERM, SIGHUP) it is played back before the build ends
+# (rollback), so every output, data/derived/, every record and doit's state are again
+# exactly what the last complete build left. A build that could not play it back (SIGKILL,
+# the out-of-memory killer, a power cut) leaves the journal, and the next build plays it
+# back first, under the lock, before anything reads an output.
+
+def journal_dir(reports: Path) -> Path:
+    return paths.resolve(reports) / STATE_DIR / JOURNAL_DIR
+
+
+def keep_before_change(journal: str | None, target: Path, copy: bool = False) -> None:
+    """Note ``target`` in the build's journal before it is replaced or deleted (once per build and file).
+
+    The old file is kept as a hard link (outputs and records are only ever
+    replaced by a rename, never written in place); ``copy``: a copy instead,
+    for a file that may be written in place (doit's state).
+    """
+    if not journal:
+        return
+    folder = Path(journal)
+    k = key(target)
+    tag = hashlib.sha256(k.encode()).hexdigest()[:32]
+    kept, new = folder / "files" / tag, folder / "files" / f"{tag}.new"
+    if kept.exists() or new.exists():
+        return                      # the first version this build saw is the one to restore
+    had = target.is_file()
+    line = json.dumps({"key": k, "tag": tag, "had": had}) + "\n"
+    fd = os.open(folder / "journal.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())   # one short O_APPEND write: whole even with parallel workers
+    finally:
+        os.close(fd)
+    if had:
+        try:
+            if copy:
+                raise OSError
+            os.link(target, kept)     # the old file itself (its bytes and modification time), no copy
+        except OSError:
+            shutil.copy2(target, kept)
+    else:
+        new.touch()
+
+
+def begin_journal(reports: Path, log=print) -> Path:
+    """Start this build's journal (after playing back one a stopped build left); returns its folder."""
+    restored = rollback(reports)
+    if restored is not None:
+        log(f"The previous build was stopped before it finished: restored the outputs of the last complete "
+            f"build ({restored} file(s)) before starting.")
+    folder = journal_dir(reports)
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "files").mkdir(parents=True)
+    keep_before_change(str(folder), paths.resolve(reports) / STATE_DIR / "doit-state.json", copy=True)
+    return folder
+
+
+def commit_journal(reports: Path) -> None:
+    """The build ended well: its outputs stay, the journal goes (removing journal.jsonl is the commit)."""
+    folder = journal_dir(reports)
+    (folder / "journal.jsonl").unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def rollback(reports: Path) -> int | None:
+    """Play the journal back: every file the build replaced or deleted is restored, every file it added removed.
+
+    Returns the number of files restored or removed, None when there was no
+    journal. Safe to repeat (a rollback stopped half-way is finished by the next).
+    """
+    folder = journal_dir(reports)
+    log_file = folder / "journal.jsonl"
+    if not log_file.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    entries = []
+    for line in log_file.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:          # the last line of a build killed while writing it
+            continue
+    changed = 0
+    for e in reversed(entries):
+        target = paths.resolve(e["key"])
+        kept = folder / "files" / e["tag"]
+        if e.get("had"):
+            if kept.exists():       # else the build was stopped before it changed the file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not (target.exists() and os.path.samefile(kept, target)):
+                    changed += 1
+                os.replace(kept, target)
+        elif target.exists():
+            target.unlink()
+            changed += 1
+    log_file.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
+    return changed
+
+
+class InjectedFailure(RuntimeError):
+    """A step's failure injected by a test (``fault``)."""
+
+
 def fault(point: str, step: str) -> None:
     """Test hook: ``VO_TEST_KILL_AT=<step>@<point>[:<SIGNAL>]`` sends the build that signal there.
 
     Points: ``start`` (the step begins) and ``promote`` (its first output has
-    been moved into place, the rest and its record not yet). For
+    been moved into place, the rest and its record not yet). ``FAIL`` instead
+    of a signal makes the step fail there (``InjectedFailure``). For
     tests/test_interrupts.py; without the variable it does nothing.
     """
     spec = os.environ.get("VO_TEST_KILL_AT")
@@ -284,6 +403,8 @@ def fault(point: str, step: str) -> None:
     at, _, sig = rest.partition(":")
     if (where, at) != (step, point):
         return
+    if sig == "FAIL":
+        raise InjectedFailure(f"{step}: failed at «{point}» (VO_TEST_KILL_AT, a test's injected failure)")
     import signal
 
     signum = getattr(signal, sig or "SIGKILL")
@@ -315,6 +436,10 @@ def guarded(step: str, stage: Path | None, action, *args):
     try:
         fault("start", step)
         return action(*args)
+    except InjectedFailure as exc:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        return TaskFailed(str(exc))
     except (OSError, shutil.Error) as exc:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
@@ -472,7 +597,8 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
             return TaskFailed(
                 f"{name} failed in cell {exc.exec_count} with {exc.ename}: {first}\n{(exc.evalue or '').strip()}\n"
                 f"The partly executed notebook is kept in {paths.relative(kept)}; "
-                "the previous outputs of this notebook and the rendered book are unchanged.")
+                "no output of this build is published: the previous outputs of this notebook, of every other "
+                "step and the rendered book are unchanged.")
         except KeyboardInterrupt:
             kill_kernels()
             os.environ.pop(DERIVED_STAGE_ENV, None)
@@ -1029,15 +1155,48 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
     }
     loader = ModuleTaskLoader(creators)
     main = DoitMain(loader, extra_config={"GLOBAL": {}})
+    targets, limited = ["book" if render_book else "appendices"], []
     if forced:   # re-run these notebooks whatever their state: forget them first
-        names = [t["basename"] for t in creators["task_notebooks"]() if t["basename"].split(":", 1)[1] in forced]
+        steps = [t["basename"] for t in creators["task_notebooks"]()]
+        names = [s for s in steps if s.split(":", 1)[1] in forced]
         DoitMain(ModuleTaskLoader(creators)).run(["forget", *names])
+        # the other chapters of this build's inputs and parameters all there: the book is brought up to date
+        # (what depends on the named notebooks runs again). Else only the named notebooks and what they
+        # need run; the book, which would mix builds, is neither rendered nor touched
+        if not all(record_ok(step_folder(reports, s), s, fp) for s in steps if s not in names):
+            targets, limited = names, names
     args = ["run", "--process", str(max(1, jobs)), "--parallel-type", "process"] if jobs > 1 else ["run"]
     if force:
         args.append("--always-execute")
-    code = main.run(args + ["book" if render_book else "appendices"])   # doit runs what they depend on
+    code = main.run(args + targets)   # doit runs what they depend on
     rep = reporter.get("it")
     if rep is None:
         raise RuntimeError(f"doit did not run (exit code {code})")
     rep.exit_code = code
+    rep.limited = limited
+    if limited and not (code or rep.failures or rep.errors):
+        merge_vouched_results(reports, fp, steps)
     return rep
+
+
+def step_folder(reports: Path, step: str) -> Path:
+    """The reports folder a step's outputs and record are in (the weighted twins': reports/weighted)."""
+    return reports / WEIGHTED_DIR if step.startswith("vektet:") else reports
+
+
+def merge_vouched_results(reports: Path, fp: str | None, steps: list[str]) -> None:
+    """results.json of a limited build: the results of the notebook steps vouched for this build only.
+
+    The ``results`` step's record is removed (nothing vouches for a partial merge), so that
+    the next full build merges again and the book is never rendered from this file.
+    """
+    from src.helpers import write_json
+
+    record_path(reports, "results").unlink(missing_ok=True)
+    for folder in sorted({step_folder(reports, s) for s in steps}):
+        merged = {}
+        for step in (s for s in steps if step_folder(reports, s) == folder):
+            f = folder / paths.RESULTS_DIR / f"{step.split(':', 1)[1]}.json"
+            if f.exists() and record_ok(folder, step, fp):
+                merged.update(json.loads(f.read_text(encoding="utf-8")))
+        write_json(folder / paths.RESULTS_FILE, merged)
