@@ -35,8 +35,9 @@ from src.base import disclosure, paths, reference
 from src.base.codebook import load as load_codebook
 from src.base.inputs import check_params
 from src.base.files import atomic_write, write_json
-from src.base.numbers import fmt_number
-from src.base.reference import load_margins, load_published, published_value, status_of
+
+from src.base.numbers import fmt_number, status_of
+from src.base.reference import load_margins, load_published, published_value
 from src.book import plots, scorecard
 from src.book.scorecard import COMPARISON_COLUMNS, _without_empty_notes
 from src.book.tables import (_display_markdown, _take_hidden, coding_agreement_table, english_labels, frequency_table,

@@ -11,6 +11,7 @@ from src.base import contents
 from src.base import paths
 from src.base.imports import imported_modules, module_file
 from src.build import graph as pipeline
+from src.build import records
 
 
 def dep_names(name: str) -> set[str]:
@@ -114,7 +115,7 @@ def test_promote_replaces_only_the_notebooks_own_outputs(tmp_path):
         for rel, text in files.items():
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
             (stage / rel).write_text(text)
-        pipeline.promote(stage, reports, "05_x")
+        records.promote(stage, reports, "05_x")
         assert not stage.exists()
     assert (reports / "tables" / "a.csv").read_text() == "2"
     assert not (reports / "tables" / "old.csv").exists()          # the table the notebook no longer writes
@@ -133,25 +134,25 @@ def test_a_rolled_back_build_leaves_every_file_and_record_as_before(tmp_path, mo
             (folder / rel).write_text(text)
         return folder
 
-    pipeline.promote(stage("a", {"tables/a.csv": "1", "tables/gone.csv": "x", "derived/r.parquet": "old"}),
+    records.promote(stage("a", {"tables/a.csv": "1", "tables/gone.csv": "x", "derived/r.parquet": "old"}),
                      reports, "nb:01_x", "fp-old", placement={"derived": derived})
-    pipeline.promote(stage("b", {"tables/b.csv": "b1"}), reports, "nb:02_x", "fp-old")
+    records.promote(stage("b", {"tables/b.csv": "b1"}), reports, "nb:02_x", "fp-old")
     (reports / ".build" / "doit-state.json").write_text('{"state": "last good build"}')
     (reports / "tables" / "mine.txt").write_text("a user's file")
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
 
-    folder = pipeline.begin_journal(reports, log=lambda msg: None)
-    monkeypatch.setenv(pipeline.JOURNAL_ENV, str(folder))
-    pipeline.promote(stage("a2", {"tables/a.csv": "2", "tables/new.csv": "n", "derived/r.parquet": "new"}),
+    folder = records.begin_journal(reports, log=lambda msg: None)
+    monkeypatch.setenv(records.JOURNAL_ENV, str(folder))
+    records.promote(stage("a2", {"tables/a.csv": "2", "tables/new.csv": "n", "derived/r.parquet": "new"}),
                      reports, "nb:01_x", "fp-new", placement={"derived": derived})
-    pipeline.promote(stage("c", {"tables/c.csv": "c"}), reports, "nb:03_x", "fp-new")   # a step never built before
+    records.promote(stage("c", {"tables/c.csv": "c"}), reports, "nb:03_x", "fp-new")   # a step never built before
     (reports / ".build" / "doit-state.json").write_text('{"state": "half of a failed build"}')
     assert (reports / "tables" / "a.csv").read_text() == "2" and not (reports / "tables" / "gone.csv").exists()
 
-    assert pipeline.rollback(reports) > 0
+    assert records.rollback(reports) > 0
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before                   # incl. records, doit's state, the derived data; nothing new left
-    assert pipeline.rollback(reports) is None   # the journal is gone
+    assert records.rollback(reports) is None   # the journal is gone
 
 
 def test_a_journal_left_by_a_killed_build_is_played_back_by_the_next(tmp_path, monkeypatch):
@@ -159,19 +160,19 @@ def test_a_journal_left_by_a_killed_build_is_played_back_by_the_next(tmp_path, m
     reports = tmp_path / "reports"
     (reports / "tables").mkdir(parents=True)
     (reports / "tables" / "a.csv").write_text("good")
-    folder = pipeline.begin_journal(reports, log=lambda msg: None)
-    monkeypatch.setenv(pipeline.JOURNAL_ENV, str(folder))
+    folder = records.begin_journal(reports, log=lambda msg: None)
+    monkeypatch.setenv(records.JOURNAL_ENV, str(folder))
     src = tmp_path / "s" / "tables" / "a.csv"
     src.parent.mkdir(parents=True)
     src.write_text("half")
-    pipeline.promote(tmp_path / "s", reports, "nb:01_x")   # the build is killed here: no commit, no rollback
+    records.promote(tmp_path / "s", reports, "nb:01_x")   # the build is killed here: no commit, no rollback
     with open(folder / "journal.jsonl", "a") as fh:
         fh.write('{"key": "reports/tab')                    # ... while it wrote a journal line
     said = []
-    pipeline.begin_journal(reports, log=said.append)      # the next build
+    records.begin_journal(reports, log=said.append)      # the next build
     assert (reports / "tables" / "a.csv").read_text() == "good"
     assert said and "restored the outputs of the last complete build" in said[0]
-    pipeline.commit_journal(reports)
+    records.commit_journal(reports)
     assert not (reports / ".build" / "journal").exists()
 
 
@@ -256,24 +257,24 @@ def test_a_record_vouches_only_for_its_own_fingerprint_and_files(tmp_path):
     (stage / "derived").mkdir()
     (stage / "derived" / "d.json").write_text("{}")
     derived = tmp_path / "derived"
-    pipeline.promote(stage, reports, "nb:01_x", "fp-A", placement={"derived": derived})
+    records.promote(stage, reports, "nb:01_x", "fp-A", placement={"derived": derived})
     assert (derived / "d.json").exists() and (reports / "tables" / "t.csv").exists()
-    assert pipeline.record_problems(reports, "nb:01_x", "fp-A") == []
-    assert pipeline.record_ok(str(reports), "nb:01_x", "fp-A")
-    assert any("other inputs" in p for p in pipeline.record_problems(reports, "nb:01_x", "fp-B"))
-    assert pipeline.record_problems(reports, "nb:02_never_ran", "fp-A") == ["nb:02_never_ran has no record of its outputs"]
+    assert records.record_problems(reports, "nb:01_x", "fp-A") == []
+    assert records.record_ok(str(reports), "nb:01_x", "fp-A")
+    assert any("other inputs" in p for p in records.record_problems(reports, "nb:01_x", "fp-B"))
+    assert records.record_problems(reports, "nb:02_never_ran", "fp-A") == ["nb:02_never_ran has no record of its outputs"]
     (reports / "tables" / "t.csv").write_text("a,b\n1,3\n")            # same size, other content
-    assert any("is not the file" in p for p in pipeline.record_problems(reports, "nb:01_x", "fp-A"))
+    assert any("is not the file" in p for p in records.record_problems(reports, "nb:01_x", "fp-A"))
     (derived / "d.json").unlink()
-    assert any("is missing" in p for p in pipeline.record_problems(reports, "nb:01_x", "fp-A"))
+    assert any("is missing" in p for p in records.record_problems(reports, "nb:01_x", "fp-A"))
 
 
 def test_the_fingerprint_follows_the_export_and_every_parameter():
     params = {"raw_path": "a.sav", "alpha": 0.05, "lang": "nb"}
-    fp = pipeline.fingerprint(params, "0" * 64)
-    assert fp == pipeline.fingerprint(dict(params), "0" * 64)
-    assert fp != pipeline.fingerprint(params, "1" * 64)
-    assert fp != pipeline.fingerprint(dict(params, alpha=0.01), "0" * 64)
+    fp = records.fingerprint(params, "0" * 64)
+    assert fp == records.fingerprint(dict(params), "0" * 64)
+    assert fp != records.fingerprint(params, "1" * 64)
+    assert fp != records.fingerprint(dict(params, alpha=0.01), "0" * 64)
 
 
 def test_a_parameters_cell_that_differs_from_params_yml_is_reported(tmp_path, monkeypatch):
@@ -321,8 +322,8 @@ def test_machine_paths_are_scrubbed_from_published_notebooks(tmp_path):
     outside = tmp_path / "exports" / "real.sav"
     text = json.dumps({"text": f"{paths.ROOT}/src/helpers.py:197: WeightingWarning", "raw": str(outside),
                        "home": f"{Path.home()}/.pyenv/lib/x.py"})
-    pairs = pipeline.machine_paths({"raw_path": str(outside)})
-    clean = json.loads(pipeline.scrub_paths(text, pairs))
+    pairs = records.machine_paths({"raw_path": str(outside)})
+    clean = json.loads(records.scrub_paths(text, pairs))
     assert clean["text"] == "src/helpers.py:197: WeightingWarning" and clean["raw"] == "real.sav"
     assert str(Path.home()) not in clean["home"] or str(Path.home()) in ("/", "")
 
@@ -353,7 +354,7 @@ def twin_notebook(tmp_path, monkeypatch):
     folder.mkdir()
     nbformat.write(nb, folder / "05_twin.ipynb")
     monkeypatch.setattr(paths, "NOTEBOOKS", folder)
-    return tmp_path / "reports" / pipeline.WEIGHTED_DIR
+    return tmp_path / "reports" / records.WEIGHTED_DIR
 
 
 def test_the_weighted_twins_run_in_the_builds_process_and_the_chapters_in_kernels():
@@ -377,11 +378,11 @@ def test_a_twin_runs_its_cells_with_its_parameters_and_is_recorded_with_the_fing
         seen = json.loads((out / "results" / "05_twin.json").read_text())
         assert seen == {"weighted": True, "figures": "off", "leftover": False}
     assert "VO_FIGURES" not in pipeline.os.environ            # switched off for the twin only
-    assert not (out / pipeline.STAGING_DIR).exists()
-    assert pipeline.record_problems(out, "vektet:05_twin", "f" * 64) == []
-    rec = pipeline.read_record(out, "vektet:05_twin")
-    assert set(rec["files"]) == {pipeline.key(out / "executed" / "05_twin.ipynb"),
-                                 pipeline.key(out / "results" / "05_twin.json")}
+    assert not (out / records.STAGING_DIR).exists()
+    assert records.record_problems(out, "vektet:05_twin", "f" * 64) == []
+    rec = records.read_record(out, "vektet:05_twin")
+    assert set(rec["files"]) == {records.key(out / "executed" / "05_twin.ipynb"),
+                                 records.key(out / "results" / "05_twin.json")}
     nb = json.loads((out / "executed" / "05_twin.ipynb").read_text())
     assert nb["metadata"]["compendium"]["fingerprint"] == "f" * 64
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
@@ -391,7 +392,7 @@ def test_a_twin_runs_its_cells_with_its_parameters_and_is_recorded_with_the_fing
     outputs = code[2]["outputs"]
     assert outputs[0]["output_type"] == "stream" and outputs[0]["text"] == "hello from the twin\n"
     assert outputs[1]["data"]["text/markdown"] == "**Vektet**"
-    assert f'reports_dir = "{pipeline.paths.relative(pipeline.stage_dir(out, "vektet:05_twin"))}"' in \
+    assert f'reports_dir = "{pipeline.paths.relative(records.stage_dir(out, "vektet:05_twin"))}"' in \
         "".join(injected["source"])                            # as papermill injects it
 
 
@@ -410,7 +411,7 @@ def test_a_failing_twin_keeps_its_previous_outputs_and_the_partly_executed_noteb
               if o["output_type"] == "error"]
     assert [e["ename"] for e in errors] == ["ValueError"]
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and "failed" not in p.parts} == before
-    assert not (out / pipeline.STAGING_DIR).exists() and "VO_FIGURES" not in pipeline.os.environ
+    assert not (out / records.STAGING_DIR).exists() and "VO_FIGURES" not in pipeline.os.environ
 
 
 def test_an_interrupted_twin_leaves_nothing_staged_and_lets_the_interrupt_through(twin_notebook, monkeypatch):
@@ -427,5 +428,5 @@ def test_an_interrupted_twin_leaves_nothing_staged_and_lets_the_interrupt_throug
     monkeypatch.setattr(builtins, "print", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), task="vektet:05_twin")
-    assert not (out / pipeline.STAGING_DIR).exists() and not (out / "executed").exists()
+    assert not (out / records.STAGING_DIR).exists() and not (out / "executed").exists()
     assert "VO_FIGURES" not in pipeline.os.environ

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 
 def atomic_write(path: Path, write) -> None:
@@ -24,20 +22,23 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
-
 def write_json(path: str | Path, obj) -> None:
     text = json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True, default=_json_default) + "\n"
     atomic_write(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
 
 
-
 def _json_default(o):
+    """numpy scalars and pandas' NA as JSON (read from sys.modules: their objects exist only once they are
+    imported, and the build's own records need neither)."""
+    np, pd = sys.modules.get("numpy"), sys.modules.get("pandas")
+    if np is None:
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
     if isinstance(o, (np.integer,)):
         return int(o)
     if isinstance(o, (np.floating,)):
         return float(o)
     if isinstance(o, (np.bool_,)):
         return bool(o)
-    if o is pd.NA:
+    if pd is not None and o is pd.NA:
         return None
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,4 +1,4 @@
-"""Numbers as the report prints them: its rounding, decimal comma, thin-space thousands and p-values."""
+"""Numbers as the report prints them (its rounding, decimal comma, thin-space thousands, p-values), and a reproduced number against the printed one."""
 
 from __future__ import annotations
 
@@ -61,3 +61,22 @@ def fmt_p(p: float, lang: str = "nb") -> str:
     text = f"{round_half_up(float(p), 3):.3f}"
     text = text[1:] if text.startswith("0") else text
     return text.replace(".", ",") if lang == "nb" else text
+
+
+def status_of(entry: dict, reproduced) -> str:
+    """'ok', 'avvik' (outside tolerance), 'inconsistent' (outside it where the report contradicts itself) or 'mangler'."""
+    if reproduced is None or (isinstance(reproduced, float) and np.isnan(reproduced)):
+        return "mangler"
+    if entry.get("unit") == "verdict":
+        ok = bool(reproduced) == bool(entry["value"])
+    elif entry.get("bound") in ("lower", "upper"):   # 'over 70 prosent', 'i underkant av 10 prosent'
+        value, printed = float(reproduced), float(entry["value"])
+        ok = value >= printed if entry["bound"] == "lower" else value <= printed
+    else:
+        value, printed = float(reproduced), float(entry["value"])
+        ok = abs(value - printed) <= float(entry["tolerance"]) + 1e-9
+        if not ok and entry.get("unit") == "percent" and float(entry["tolerance"]) == 0.5:
+            ok = round_as_report(value) == printed   # the report's own rounding (see round_as_report)
+    if ok:
+        return "ok"
+    return "inconsistent" if entry.get("flag") == "inconsistent" else "avvik"

@@ -23,11 +23,9 @@ import pickle
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from src.base import paths
-from src.base.numbers import round_as_report
 
 MEASURES = paths.REFERENCE / "measures.yml"
 CAPTIONS_EN = paths.REFERENCE / "captions_en.yml"
@@ -114,20 +112,3 @@ def load_captions_en(path: str | Path | None = None) -> dict:
     return read_yaml(Path(path) if path else CAPTIONS_EN) or {}
 
 
-def status_of(entry: dict, reproduced) -> str:
-    """'ok', 'avvik' (outside tolerance), 'inconsistent' (outside it where the report contradicts itself) or 'mangler'."""
-    if reproduced is None or (isinstance(reproduced, float) and np.isnan(reproduced)):
-        return "mangler"
-    if entry.get("unit") == "verdict":
-        ok = bool(reproduced) == bool(entry["value"])
-    elif entry.get("bound") in ("lower", "upper"):   # 'over 70 prosent', 'i underkant av 10 prosent'
-        value, printed = float(reproduced), float(entry["value"])
-        ok = value >= printed if entry["bound"] == "lower" else value <= printed
-    else:
-        value, printed = float(reproduced), float(entry["value"])
-        ok = abs(value - printed) <= float(entry["tolerance"]) + 1e-9
-        if not ok and entry.get("unit") == "percent" and float(entry["tolerance"]) == 0.5:
-            ok = round_as_report(value) == printed   # the report's own rounding (see round_as_report)
-    if ok:
-        return "ok"
-    return "inconsistent" if entry.get("flag") == "inconsistent" else "avvik"

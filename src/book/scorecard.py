@@ -23,7 +23,7 @@ from src.base import paths
 from src.base.numbers import fmt_number
 from src.base.reference import load_published
 from src.book.tables import markdown_table
-from src.base.reference import status_of
+from src.base.numbers import status_of
 from src.book.text import verdict_word
 from src.base.reference import published_document
 from src.base import reference

@@ -1,1 +1,1 @@
-"""Layer 7, the build (above the notebooks' facade, layer 6 = src/helpers.py): the records, the dependency graph, the command line, the benchmark."""
+"""Layer 7, the build (above the notebooks' facade, layer 6 = src/helpers.py): records, the last steps, the dependency graph, the command line, the benchmark; heavy layers are imported only by the step that needs them."""

@@ -223,7 +223,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from src.base import paths
 from src.build.cli import load_params
 from src.base.contents import notebook_order
-from src.build.graph import WEIGHTED_DIR
+from src.build.records import WEIGHTED_DIR
 
 shell = InteractiveShell.instance()
 params, order = load_params(), notebook_order()

@@ -25,7 +25,7 @@ from src.analysis import measures as ms
 from src.base import paths
 from src.base.codebook import load as load_codebook
 from src.base.reference import load_published
-from src.base.reference import status_of
+from src.base.numbers import status_of
 from src.data.cleaning import apply_exclusions, apply_recodes, code_open_answers
 from src.data.export import read_export
 from src.base.inputs import is_current

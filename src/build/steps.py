@@ -1,0 +1,231 @@
+"""What the graph's last steps do: the appendices (provenance, scorecard, weighting appendix, build facts) and the render."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from src.base import paths
+from src.base.contents import notebook_order
+from src.base.escape import code_span, md_text
+from src.base.inputs import sha256 as file_sha256
+from src.base.files import write_json
+from src.build import records
+from src.build.records import STATE_DIR, WEIGHTED_DIR, BuildError, log, machine_paths, read_record
+
+
+APPENDIX_FILES = ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md", "_build_info.md", "build_info.json",
+                  "scorecard.csv")
+
+
+
+WEIGHTING_FILES = ("_weighting.md", "weighting_comparison.csv")
+
+
+
+def write_provenance(params: dict, out_dir: Path | None = None) -> Path:
+    """reports/_data_provenance.md: the data behind the book, for the front page."""
+    from src.book.text import data_banner   # the book layer imports pandas: only when the step runs
+    info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    text = data_banner(info, params["lang"]) + "\n"
+    out = (out_dir or paths.resolve(params["reports_dir"])) / "_data_provenance.md"
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+
+def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: dict | None = None,
+           upstream: list[str] | None = None):
+    """Render the book into reports/book: staged, then its files replaced (its record says which are its own).
+
+    Refused when the outputs it reads are not all of this build (``upstream``:
+    the steps whose records must name the build's fingerprint and match their
+    files). Files in reports/book that an earlier render did not write are left alone.
+    """
+    from doit.exceptions import TaskFailed
+
+    from src.book.render import install_quarto, quarto_available, render_fallback, render_quarto, version_note
+
+    reports = paths.resolve(params["reports_dir"])
+    if fp is not None and upstream:
+        problems = records.mixed_outputs(params, fp, upstream)
+        if problems:
+            return TaskFailed("the book was not rendered: its inputs are not all from this build's inputs and "
+                              f"parameters ({len(problems)} problem(s)):\n"
+                              + "\n".join(f"  - {p}" for p in problems[:10])
+                              + "\nRun the build again (make book): it re-runs the steps named here.")
+    stage = records.stage_dir(reports, "book")
+    shutil.rmtree(stage, ignore_errors=True)
+    book_stage = stage / paths.BOOK_DIR
+    if renderer == "auto" and not quarto_available():
+        install_quarto(log)   # once per .venv: the pinned release from PyPI (needs the internet)
+    use_quarto = renderer == "quarto" or (renderer == "auto" and quarto_available())
+    if renderer == "quarto" and not quarto_available():
+        raise BuildError("--renderer quarto was asked for, but quarto is not on PATH")
+    if use_quarto:
+        note = version_note(quarto_available())
+        if note:
+            log(note)
+        log("Rendering the book with Quarto (HTML + PDF) …")
+        render_quarto(book_stage, reports)
+    else:
+        log("Quarto not found: rendering the HTML book with the nbconvert fallback (no PDF)."
+            if renderer == "auto" else "Rendering the HTML book with the nbconvert fallback (--renderer fallback).")
+        render_fallback(book_stage, reports)
+    records.promote(stage, reports, "book", fp, inputs)
+    return None
+
+
+
+def write_scorecard(params: dict, out_dir: Path | None = None) -> str:
+    """reports/_scorecard.md (the appendix) and reports/scorecard.csv; returns the headline."""
+    from src.book import scorecard
+
+    reports = paths.resolve(params["reports_dir"])
+    out = out_dir or reports
+    scores = scorecard.score_book(reports)
+    scores.to_csv(out / "scorecard.csv", index=False, encoding="utf-8", lineterminator="\n")
+    (out / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"]), encoding="utf-8")
+    (out / "_scorecard_front.md").write_text(scorecard.front(scores, params["lang"]), encoding="utf-8")
+    return scorecard.headline(scores)
+
+
+
+def git_state() -> dict:
+    """The commit the book is built from and whether the tree has uncommitted changes."""
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=paths.ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD")
+    return {"commit": commit or None,
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
+
+
+
+def notebook_timings(params: dict) -> dict:
+    """Seconds per executed notebook (papermill's, kernel start-up included), from the steps' records."""
+
+    reports = paths.resolve(params["reports_dir"])
+    timings = {}
+    for label, prefix, folder in (("", "nb", reports), (" (vektet)", "vektet", reports / WEIGHTED_DIR)):
+        for name in notebook_order():
+            rec = read_record(folder, f"{prefix}:{name}") or {}
+            if rec.get("seconds") is not None:
+                timings[name + label] = round(rec["seconds"], 2)
+    return timings
+
+
+
+def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
+    """reports/build_info.json and reports/_build_info.md: what built the book (the reproducibility appendix).
+
+    Nothing in them changes from one build of the same inputs to the next: no
+    build time and no run times (those vary; they are in
+    reports/.build/timings.json, written at the end of each build), paths
+    relative to the project.
+    """
+    import platform
+    from importlib import metadata
+
+    pins = [line.split("==")[0] for line in (paths.ROOT / "requirements.txt").read_text().splitlines()
+            if "==" in line]
+    key = ["pandas", "numpy", "scipy", "statsmodels", "seaborn", "matplotlib", "papermill", "nbconvert",
+           "pyreadstat", "pyarrow", "PyYAML", "jupyterlab", "ipykernel", "doit"]
+    versions = {}
+    for name in key + [p for p in pins if p not in key]:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "ikke installert"
+    info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
+    data = json.loads(info_path.read_text(encoding="utf-8"))
+    notebooks = [f"{n}.ipynb" for n in notebook_order()]
+    digests = [file_sha256(paths.NOTEBOOKS / n) for n in notebooks]
+    state = git_state()
+    commit, dirty = state["commit"] or "ukjent (ikke et git-arkiv)", state["dirty"]
+
+    def shown(value):   # no absolute path of this machine (an export outside the project: its file name)
+        if not isinstance(value, str):
+            return value
+        for old, new in machine_paths(params):
+            value = value.replace(old, new)
+        return value
+
+    params = {k: shown(v) for k, v in params.items()}
+    info = {
+        "python": platform.python_version(), "platform": platform.platform(),
+        "git_commit": commit, "git_dirty": dirty, "params": params,
+        "data": {k: data[k] for k in ("file", "sha256", "synthetic", "n_rows", "n_sample")},
+        "notebooks": dict(zip(notebooks, digests)),
+        "packages": versions,
+    }
+    reports = out_dir or paths.resolve(params["reports_dir"])
+    write_json(reports / "build_info.json", info)
+    import pandas as pd
+
+    from src.book.tables import markdown_table
+
+    lines = [
+        f"**Python** {info['python']} på {info['platform']}",
+        "",
+        f"**Git:** `{commit}`" + ({True: " — med endringer som ikke er committet", False: " — rent arbeidstre",
+                                   None: ""}[dirty]),
+        "",
+        f"**Data:** {code_span(data['file'])} ({'syntetiske' if data['synthetic'] else 'reelle'} data), sha256 "
+        f"`{data['sha256']}`, {data['n_rows']} respondenter, {data['n_sample']} i analyseutvalget.",
+        "",
+        "**Parametere:**",
+        "",
+        markdown_table(pd.DataFrame({"Parameter": list(params), "Verdi": [md_text(v) for v in params.values()]})),
+        "",
+        "**Notatbøkene (sha256 av kilden i `notebooks/`):**",
+        "",
+        markdown_table(pd.DataFrame({"Notatbok": notebooks, "sha256": [f"`{d}`" for d in digests]})),
+        "",
+        "Kjøretid per notatbok og byggetidspunkt står ikke her (de varierer fra bygging til bygging, og boka "
+        "skal være lik for like inndata); byggingen skriver dem i `reports/.build/timings.json`.",
+        "",
+        "**Programvare (versjoner i miljøet):**",
+        "",
+        markdown_table(pd.DataFrame({"Pakke": list(versions), "Versjon": list(versions.values())})),
+    ]
+    (reports / "_build_info.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return info
+
+
+
+def write_weighting_appendix(params: dict, out_dir: Path | None = None) -> None:
+    """reports/_weighting.md and weighting_comparison.csv: the weighted run beside the unweighted one."""
+    from src.book import sensitivity
+
+    reports = paths.resolve(params["reports_dir"])
+    out = out_dir or reports
+    table = sensitivity.compare(reports)
+    table.to_csv(out / "weighting_comparison.csv", index=False, encoding="utf-8", lineterminator="\n")
+    info = json.loads((paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
+    (out / "_weighting.md").write_text(sensitivity.markdown(table, info, params["lang"]), encoding="utf-8")
+
+
+
+def write_appendices(params: dict, fp: str | None = None, inputs: dict | None = None) -> None:
+    """Everything the front page and the appendices include, from what the notebooks wrote (staged, then promoted)."""
+
+    reports = paths.resolve(params["reports_dir"])
+    stage = records.stage_dir(reports, "appendices")
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / STATE_DIR).mkdir(parents=True)
+    write_provenance(params, stage)
+    if not params["weighted"]:
+        write_weighting_appendix(params, stage)
+    headline = write_scorecard(params, stage)
+    (stage / STATE_DIR / "headline.txt").write_text(headline + "\n", encoding="utf-8")
+    write_build_info(params, stage)
+    records.promote(stage, reports, "appendices", fp, inputs)
