@@ -112,3 +112,9 @@ def load_captions_en(path: str | Path | None = None) -> dict:
     return read_yaml(Path(path) if path else CAPTIONS_EN) or {}
 
 
+def load_terms(path: Path = CAPTIONS_EN) -> dict[str, str]:
+    """Common Norwegian table words -> English (``terms:`` in captions_en.yml), for lang: en."""
+    terms = load_captions_en(path).get("terms") or {}
+    if not isinstance(terms, dict):
+        raise ValueError(f"{paths.relative(path)}: 'terms' must map Norwegian words to English ones")
+    return {str(k): str(v) for k, v in terms.items()}

@@ -103,14 +103,6 @@ def load_catalogue(path: Path = CATALOGUE) -> dict[str, str]:
     return {str(k): v.strip() for k, v in captions.items()}
 
 
-def load_terms(path: Path = CATALOGUE) -> dict[str, str]:
-    """Common Norwegian table words -> English (``terms:`` in captions_en.yml), for lang: en."""
-    terms = load_captions_en(path).get("terms") or {}
-    if not isinstance(terms, dict):
-        raise CaptionError(f"{paths.relative(path)}: 'terms' must map Norwegian words to English ones")
-    return {str(k): str(v) for k, v in terms.items()}
-
-
 def labelled_cells(nb) -> list[tuple[int, str, str, str]]:
     """(cell index, label, caption option key, caption) for every captioned code cell."""
     out = []

@@ -12,7 +12,7 @@ from src.base.disclosure import Hidden
 from src.base.escape import html_text
 from src.base.numbers import fmt_number, fmt_p
 from src.data import coding
-from src.book.captions import load_terms
+from src.base.reference import load_terms
 
 
 def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:
