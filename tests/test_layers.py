@@ -9,6 +9,8 @@ function, so no cycle can hide in a function body.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,17 @@ def test_function_local_imports_only_where_the_build_starts_fast():
 def test_each_module_says_what_it_is_for():
     missing = [m for m, f in MODULES.items() if not ast.get_docstring(ast.parse(f.read_text(encoding="utf-8")))]
     assert missing == []
+
+
+def _imported_by(module: str) -> set[str]:
+    code = f"import sys, {module}; print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_a_notebook_does_not_load_the_renderer_and_the_build_does_not_load_pandas():
+    """What each process imports costs it seconds: a chapter's kernel (``src.helpers``) needs no nbformat
+    (and through it jsonschema's IRI grammar, 3 s); the build command starts without pandas, so a build
+    with nothing to do stays well under a second."""
+    assert not {"nbformat", "jsonschema", "statsmodels"} & _imported_by("src.helpers")
+    assert not {"pandas", "numpy", "nbformat", "papermill"} & _imported_by("src.build.cli")
