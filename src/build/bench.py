@@ -216,7 +216,7 @@ def kernel_split(reports: Path) -> dict[str, float]:
 # the same display and results code paths as in a kernel, without kernels. Each cell's own wall and CPU
 # time is summed (the floor); what happens between cells (reading the notebook) is not counted.
 FLOOR_SCRIPT = r"""
-import contextlib, io, json, sys, time
+import contextlib, io, json, os, sys, time
 import matplotlib
 matplotlib.use("Agg")
 from IPython.core.interactiveshell import InteractiveShell
@@ -231,6 +231,8 @@ runs = [("reports_floor", False, order)] + ([] if params["weighted"] else [(f"re
 wall = cpu = 0.0
 per = {}
 for reports_dir, weighted, names in runs:
+    if weighted:   # the build's weighted twins draw no figures (VO_FIGURES=off): neither does the floor
+        os.environ[paths.FIGURES_ENV] = "off"
     inject = "\n".join(f"{k} = {v!r}" for k, v in dict(params, reports_dir=reports_dir, weighted=weighted).items())
     for name in names:
         shell.reset(new_session=False)
