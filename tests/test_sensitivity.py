@@ -24,7 +24,7 @@ def test_weighted_book_appendix_says_the_book_is_the_sensitivity_analysis():
     assert "standardboken (uvektet)" in text and "`make book`" in text
     assert "|" not in text and "Signifikansutsagn" not in text
     assert "Tabellene viser bokens uvektede tall" not in text
-    assert sensitivity.ASSUMPTION in text
+    assert sensitivity.ASSUMPTION in text and "Det forutsetter at" not in text   # said once, not twice
 
 
 def test_weighted_book_appendix_follows_the_data():

@@ -74,14 +74,16 @@ def _names(variables: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " og " + names[-1]
 
 
-def raking_summary(info: dict, lang: str = "nb") -> str:
+def raking_summary(info: dict, lang: str = "nb", assumption: bool = True) -> str:
     """One sentence on the weights, from data_info.json's ``weighting`` block: the margins, the cap,
-    Kish's design effect and the effective sample size."""
+    Kish's design effect and the effective sample size (and, unless ``assumption`` is false, what
+    weighting by employees assumes, in one sentence)."""
     wi = info["weighting"]
     return (f"Vektene er raket til SSBs fordeling av sysselsatte på {_names(wi['variables'])} "
             f"(kappet ved {fmt_number(wi['cap'], 0, lang)} × snittet); designeffekt (Kish) "
             f"{fmt_number(wi['design_effect'], 2, lang)}, effektivt utvalg {fmt_number(wi['effective_n'], 0, lang)}"
-            f" av {info['n_sample']}. Det forutsetter at verneombudene burde fordele seg som de sysselsatte.")
+            f" av {info['n_sample']}."
+            + (" Det forutsetter at verneombudene burde fordele seg som de sysselsatte." if assumption else ""))
 
 
 def introduction(results: dict, lang: str = "nb") -> str:
@@ -113,10 +115,10 @@ def weighted_book(info: dict, lang: str = "nb") -> str:
     return (
         "Rapporten vekter ikke resultatene, selv om utvalget har langt flere verneombud fra offentlig\n"
         "sektor og fra store virksomheter enn arbeidslivet. **Denne boken er selv følsomhetsanalysen:** den\n"
-        "er bygd med `weighted: true`, så alle prosenter og gjennomsnitt i kapitlene er vektet med raking\n"
-        "til SSBs fordeling av sysselsatte, og testene er designbaserte (Rao-Scott-korrigert\n"
-        "kjikvadrattest, vektet regresjon med robuste standardfeil). Antall svar er uvektede.\n\n"
-        + raking_summary(info, lang) + "\n\n"
+        "er bygd med `weighted: true`, så alle prosenter og gjennomsnitt i kapitlene er vektet med raking, og\n"
+        "testene er designbaserte (Rao-Scott-korrigert kjikvadrattest, vektet regresjon med robuste\n"
+        "standardfeil); antall svar er uvektede. "
+        + raking_summary(info, lang, assumption=False) + "\n\n"   # ASSUMPTION says what it assumes
         + ASSUMPTION + "\n\n"
         "Sammenligningen side om side med bokens uvektede tall (som rapportens), med 95 prosent\n"
         "konfidensintervall og de signifikansutsagnene som endres når resultatene vektes, står i\n"
