@@ -339,3 +339,39 @@ def test_english_book_has_english_captions_and_labels_and_the_same_numbers(built
     for name in ("tabell_02.csv", "tabell_27.csv", "figur_11.csv"):
         assert (other / "reports/tables" / name).read_bytes() == (root / "reports/tables" / name).read_bytes(), name
     assert (other / "reports/scorecard.csv").read_bytes() == (root / "reports/scorecard.csv").read_bytes()
+
+
+def test_weighted_book_builds_with_its_own_weighting_appendix(tmp_path):
+    """make book ARGS="-p weighted=true" (README «Parameters»: the whole book as the weighting sensitivity
+    analysis): the book builds, and its weighting appendix says the book is itself the weighted analysis,
+    with the raking facts of this run and a pointer to the default book for the comparison."""
+    import json
+    import re
+
+    from src.base import paths
+    from src.base.numbers import fmt_number
+
+    root = paths.copy_project(tmp_path / "p")
+    args = ("-p", "weighted=true", "-p", "reports_dir=reports_weighted_test",
+            "-p", "derived_dir=data/derived_weighted_test", "-j", "1")
+    proc = run_build(root, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    reports = root / "reports_weighted_test"
+    assert not (reports / "weighted").exists()                     # no weighted twins: the chapters are weighted
+    assert not (reports / "weighting_comparison.csv").exists()     # nothing unweighted to compare with
+    page = (reports / "book/weighting.html").read_text(encoding="utf-8")
+    assert "Denne boken er selv følsomhetsanalysen" in page and "designbaserte" in page
+    assert "standardboken (uvektet)" in page and "make book" in page
+    assert "Tabellene viser bokens uvektede tall" not in page and "Signifikansutsagn" not in page
+    info = json.loads((root / "data/derived_weighted_test/data_info.json").read_text(encoding="utf-8"))
+    wi = info["weighting"]
+    assert f"designeffekt (Kish) {fmt_number(wi['design_effect'], 2)}" in page
+    assert f"effektivt utvalg {fmt_number(wi['effective_n'], 0)} av {info['n_sample']}" in page
+    assert f"kappet ved {fmt_number(wi['cap'], 0)} × snittet" in page
+    assert "SYNTETISKE data" in page                               # the data provenance, as in every page
+    chapter = (reports / "book/02_sample.html").read_text(encoding="utf-8")
+    assert "Traceback" not in chapter
+    again = run_build(root, *args)                                 # the appendix's targets are declared
+    assert again.returncode == 0, again.stdout + again.stderr
+    up_to_date = re.search(r"Up to date, not re-run: (\d+) of (\d+) steps", again.stdout)
+    assert up_to_date and up_to_date.group(1) == up_to_date.group(2), again.stdout

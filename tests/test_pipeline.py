@@ -106,6 +106,19 @@ def test_a_weighted_main_run_has_no_separate_weighted_pass():
     assert not [t for t in tasks if t.startswith("vektet:")]
 
 
+def test_both_books_declare_the_weighting_appendix_they_include():
+    """appendices/weighting.qmd includes reports/_weighting.md in both books; only the unweighted one
+    compares with a weighted run (weighting_comparison.csv)."""
+    from src.build.cli import load_params
+
+    for overrides, expected in (([], {"_weighting.md", "weighting_comparison.csv"}),
+                                (["weighted=true"], {"_weighting.md"})):
+        tasks = graph(load_params(overrides=overrides))
+        targets = {Path(t).name for t in tasks["appendices"]["targets"]}
+        assert targets & {"_weighting.md", "weighting_comparison.csv"} == expected, overrides
+        assert {Path(t).name for t in tasks["book"]["file_dep"]} >= expected
+
+
 def test_promote_replaces_only_the_notebooks_own_outputs(tmp_path):
     reports = tmp_path / "reports"
     (reports / "tables").mkdir(parents=True)

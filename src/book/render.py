@@ -341,9 +341,9 @@ def _flat_links(html_text: str) -> str:
     return SOURCE_LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', html_text)
 
 
-def _include(path: Path) -> str:
+def _include(path: Path, source: str = "index.qmd") -> str:
     if not path.exists():
-        raise FileNotFoundError(f"index.qmd includes {path}, which the build did not write")
+        raise FileNotFoundError(f"{source} includes {path}, which the build did not write")
     return path.read_text(encoding="utf-8")
 
 
@@ -423,7 +423,7 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
         else:
             title, text = _qmd_title(src.read_text(encoding="utf-8"))
             here = Path(rel).parent
-            text = INCLUDE.sub(lambda m: _include(locate(_normalise(here / m.group(1)))), text)
+            text = INCLUDE.sub(lambda m: _include(locate(_normalise(here / m.group(1))), str(rel)), text)
             body = f"<h1>{html.escape(title)}</h1>\n" + markdown_to_html(text)
         pages.append((rel, out_name, title, body))
 

@@ -581,9 +581,7 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
                 "targets": [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs],
                 "uptodate": [vouched("results")], "verbosity": 2}
 
-    appendix_files = [reports / f for f in steps.APPENDIX_FILES]
-    if not params["weighted"]:
-        appendix_files += [reports / f for f in steps.WEIGHTING_FILES]
+    appendix_files = [reports / f for f in (*steps.APPENDIX_FILES, *steps.weighting_files(params))]
 
     def task_appendices():
         return {"actions": [(guarded, ["appendices", stage_dir(reports, "appendices"), steps.write_appendices,

@@ -22,6 +22,12 @@ APPENDIX_FILES = ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md",
 
 
 WEIGHTING_FILES = ("_weighting.md", "weighting_comparison.csv")
+WEIGHTED_BOOK_FILES = ("_weighting.md",)   # a weighted book's appendix: no unweighted run to compare with
+
+
+def weighting_files(params: dict) -> tuple[str, ...]:
+    """What the weighting appendix writes into reports_dir (appendices/weighting.qmd includes _weighting.md)."""
+    return WEIGHTED_BOOK_FILES if params["weighted"] else WEIGHTING_FILES
 
 
 
@@ -203,15 +209,23 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
 
 
 def write_weighting_appendix(params: dict, out_dir: Path | None = None) -> None:
-    """reports/_weighting.md and weighting_comparison.csv: the weighted run beside the unweighted one."""
+    """reports/_weighting.md and weighting_comparison.csv: the weighted run beside the unweighted one.
+
+    A book built with ``weighted: true`` is itself the weighted run: its _weighting.md says so, with the
+    raking facts, and points to the default book for the comparison (no comparison table to write)."""
     from src.book import sensitivity
 
     reports = paths.resolve(params["reports_dir"])
     out = out_dir or reports
+    info = json.loads((paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
+    if params["weighted"]:
+        (out / "_weighting.md").write_text(sensitivity.weighted_book(info, params["lang"]), encoding="utf-8")
+        return
     table = sensitivity.compare(reports)
     table.to_csv(out / "weighting_comparison.csv", index=False, encoding="utf-8", lineterminator="\n")
-    info = json.loads((paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
-    (out / "_weighting.md").write_text(sensitivity.markdown(table, info, params["lang"]), encoding="utf-8")
+    results = json.loads((reports / paths.RESULTS_FILE).read_text(encoding="utf-8"))
+    (out / "_weighting.md").write_text(sensitivity.introduction(results, params["lang"])
+                                       + sensitivity.markdown(table, info, params["lang"]), encoding="utf-8")
 
 
 
@@ -223,8 +237,7 @@ def write_appendices(params: dict, fp: str | None = None, inputs: dict | None = 
     shutil.rmtree(stage, ignore_errors=True)
     (stage / STATE_DIR).mkdir(parents=True)
     write_provenance(params, stage)
-    if not params["weighted"]:
-        write_weighting_appendix(params, stage)
+    write_weighting_appendix(params, stage)
     headline = write_scorecard(params, stage)
     (stage / STATE_DIR / "headline.txt").write_text(headline + "\n", encoding="utf-8")
     write_build_info(params, stage)
