@@ -237,6 +237,9 @@ def _build(params: dict, t0: float, renderer: str, notebooks: list[str] | None, 
             "A build without --notebooks (make book) brings everything up to date.")
         log(f"Build finished in {time.perf_counter() - t0:.1f} s ({len(progress.ran)} steps run).")
         return {"ran": progress.ran, "skipped": progress.skipped, "scorecard": None}
+    for folder in (reports, reports / records.WEIGHTED_DIR):   # every chapter is now of this build: the copy
+        for name in order:                                       # a failed run kept for diagnosis is stale
+            (folder / "failed" / f"{name}.ipynb").unlink(missing_ok=True)
     headline = (reports / STATE_DIR / "headline.txt").read_text(encoding="utf-8").strip()
     if render_book:
         log(f"Book: {paths.relative(reports / paths.BOOK_DIR / 'index.html')}"
