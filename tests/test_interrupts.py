@@ -350,11 +350,11 @@ from src.build import cli as build
 from src.build import graph as pipeline
 from src.base.inputs import sha256
 from src.build import records
-from src.build import steps
+from src.build import steps as build_steps
 params = build.load_params()
 fp = records.fingerprint(params, sha256(build.ensure_input(params)))
 steps = [t["basename"] for t in pipeline.tasks(params, "fallback", fp)["task_notebooks"]()] + ["results", "appendices"]
-print(json.dumps(steps.render(params, "fallback", fp, {}, steps).get_msg()))
+print(json.dumps(build_steps.render(params, "fallback", fp, {}, steps).get_msg()))
 """
     before = snapshot(root / "reports/book")
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)

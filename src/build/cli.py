@@ -260,20 +260,12 @@ def _build(params: dict, t0: float, renderer: str, notebooks: list[str] | None, 
     return {"ran": progress.ran, "skipped": progress.skipped, "scorecard": headline}
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised like Ctrl-C (doit and papermill let it through), to end with one line."""
-
-
 def _on_signal(signum, frame):
     """Ctrl-C, SIGTERM, SIGHUP: this process's kernels are killed first (a kernel asked to shut down while
     a cell runs prints a ZMQ traceback), then the build unwinds like Ctrl-C."""
-    import signal
-
-
+    records.SIGNALLED.append(signum)
     graph.kill_kernels()
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Interrupted(signal.Signals(signum).name)
+    records.raise_if_signalled()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         build(args.params, args.overrides, args.renderer,
               args.notebooks.split(",") if args.notebooks else None, not args.no_render, args.jobs, args.force)
     except KeyboardInterrupt as exc:
-        name = str(exc) if isinstance(exc, Interrupted) else "Ctrl-C"
+        name = str(exc) if isinstance(exc, records.Interrupted) else "Ctrl-C"
         print(f"\nBUILD INTERRUPTED ({name}): nothing of this build is published, every output is the last "
               "complete build's; run the build again to finish.", file=sys.stderr)
         return 128 + (signal.Signals[name].value if name != "Ctrl-C" else signal.SIGINT.value)

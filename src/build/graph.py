@@ -54,7 +54,8 @@ from src.base.contents import notebook_order
 from src.base.imports import dependencies, module_dependencies, module_file
 from src.build import steps
 from src.build.records import (DERIVED_STAGE_ENV, FILE_SYSTEM_ERRORS, RECORDS_DIR, STAGING_DIR, STATE_DIR, WEIGHTED_DIR,
-                               _write_atomic, guarded, key, machine_paths, promote, record_ok, record_path, scrub_paths,
+                               _write_atomic, guarded, key, machine_paths, promote, raise_if_signalled, record_ok,
+                               record_path, scrub_paths,
                                stage_dir, step_folder)
 from src.base.files import write_json
 
@@ -225,6 +226,7 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
             shutil.rmtree(stage, ignore_errors=True)
             raise
         except Exception as exc:  # the kernel did not start or died: not the notebook's fault, try again
+            raise_if_signalled()   # killed by the build's own interrupt: no retry
             if isinstance(exc, OSError) and exc.errno in FILE_SYSTEM_ERRORS:   # a full disk: no retry
                 os.environ.pop(DERIVED_STAGE_ENV, None)
                 raise

@@ -390,13 +390,35 @@ def os_error_message(exc: OSError) -> str:
 
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C (doit and papermill let it through), to end with one line."""
+
+
+SIGNALLED: list[int] = []   # the signals this build received (cli's handler notes each before it raises)
+
+
+def raise_if_signalled() -> None:
+    """Raise the interrupt of a signal the build received, should the code it landed in have swallowed it
+    (asyncio in the kernel client, a kernel start that is retried): the build then stops after the step."""
+    if SIGNALLED:
+        import signal
+
+        if SIGNALLED[0] == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signal.Signals(SIGNALLED[0]).name)
+
+
 def guarded(step: str, stage: Path | None, action, *args):
-    """Run one step's action: a failure of the file system becomes one message, its staging folder goes."""
+    """Run one step's action: a failure of the file system becomes one message, its staging folder goes;
+    an interrupt the action swallowed is raised after it."""
     from doit.exceptions import TaskFailed
 
+    raise_if_signalled()
     try:
         fault("start", step)
-        return action(*args)
+        result = action(*args)
+        raise_if_signalled()
+        return result
     except InjectedFailure as exc:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
