@@ -42,6 +42,7 @@ from src.base.inputs import (ParameterError, check_output_dirs, check_params, in
                         parse_override, read_manifest, read_params_file, sha256)
 from src.base.files import write_json
 from src.build import graph, records
+from src.data.coding import sheet_files
 from src.build.records import STATE_DIR, BuildError, log
 from src.build.steps import notebook_timings
 
@@ -110,20 +111,19 @@ def validate_input(params: dict, raw: Path) -> None:
     """
     import hashlib
 
-    from src.data.cleaning import validate_export   # pandas and the export reader: only when a check runs
-
     if not raw.is_file():
+        from src.data.cleaning import validate_export   # pandas and the export reader: only when a check runs
+
         validate_export(raw)   # says what is wrong with the path
     key = hashlib.sha256(sha256(raw).encode())
     for f in [*(paths.ROOT / rel for rel in VALIDATION_INPUTS), *module_dependencies("data.cleaning")]:
         key.update(f.read_bytes())
-    from src.data.coding import sheet_files
-
     for sheet in sheet_files(raw):   # the researcher's review sheets are checked with the export
         key.update(sheet.read_bytes())
     stamp = paths.resolve(params["reports_dir"]) / STATE_DIR / "validated-input"
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() == key.hexdigest():
         return
+    from src.data.cleaning import validate_export   # (as above)
 
     validate_export(raw)
     stamp.parent.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,7 @@ from src.build.records import (DERIVED_STAGE_ENV, FILE_SYSTEM_ERRORS, RECORDS_DI
                                record_path, scrub_paths,
                                stage_dir, step_folder)
 from src.base.files import write_json
+from src.data.coding import sheet_files
 
 # jsonschema (under nbformat, under papermill and the renderer) imports rfc3987_syntax for its
 # 'iri' format check, and that compiles a Lark grammar at import: 0.8 s in every process that
@@ -94,8 +95,6 @@ def reference_files() -> list[Path]:
 
 def review_sheets(raw_path) -> list[Path]:
     """The review sheets of the export's open answers (src/data/coding.py), which 01_cleaning reads."""
-    from src.data.coding import sheet_files
-
     return sheet_files(raw_path)
 
 
