@@ -36,10 +36,17 @@ pytestmark = pytest.mark.slow
 STATE_PARTS = {".build", "_staging", "failed", "_interactive"}   # the build's own bookkeeping, not its outputs
 
 
+def as_from_a_terminal() -> None:
+    """The build as a terminal starts it: Ctrl-C (SIGINT) at its default. A test run itself started in the
+    background (``make test &``, a CI step without a terminal) ignores SIGINT, its children inherit that, and
+    the build rightly keeps ignoring it; the cases that press Ctrl-C must not depend on how pytest was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_build(root: Path, *args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1", *args],
                           cwd=root, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **(env or {})}, preexec_fn=as_from_a_terminal)
 
 
 def published(root: Path) -> dict[str, str]:
@@ -206,7 +213,7 @@ def test_a_build_killed_at_the_start_of_a_chapter_does_not_publish_the_other_exp
 
 def test_a_second_build_stops_at_once_naming_the_first_and_nothing_is_lost(reference, tmp_path):
     root = copy_of(reference, tmp_path)
-    first = subprocess.Popen([sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1",
+    first = subprocess.Popen(preexec_fn=as_from_a_terminal, args=[sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1",
                               "--notebooks", "03_role"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     lock = root / "reports/.build/build.lock"
@@ -315,7 +322,7 @@ def test_a_read_only_reports_folder_gives_one_message(reference, tmp_path):
 def test_ctrl_c_ends_with_one_line_and_leaves_no_kernel_files(reference, tmp_path):
     """Ctrl-C in a terminal: SIGINT to the build's whole process group, while a notebook runs."""
     root = copy_of(reference, tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1",
+    proc = subprocess.Popen(preexec_fn=as_from_a_terminal, args=[sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1",
                              "--notebooks", "05_course_format"], cwd=root, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     lines = []
