@@ -54,10 +54,10 @@ from src.base.contents import notebook_order
 from src.base.imports import dependencies, module_dependencies, module_file
 from src.build import steps
 from src.build.records import (DERIVED_STAGE_ENV, FILE_SYSTEM_ERRORS, RECORDS_DIR, STAGING_DIR, STATE_DIR, WEIGHTED_DIR,
-                               _write_atomic, guarded, key, machine_paths, promote, raise_if_signalled, record_ok,
+                               guarded, key, machine_paths, promote, raise_if_signalled, record_ok,
                                record_path, scrub_paths,
                                stage_dir, step_folder)
-from src.base.files import write_json
+from src.base.files import write_json, write_text_durably
 from src.data.coding import sheet_files
 
 # jsonschema (under nbformat, under papermill and the renderer) imports rfc3987_syntax for its
@@ -162,6 +162,25 @@ def publishable(out: Path, final_rel: str, source_rel: str, params: dict | None 
     return duration
 
 
+def prepare_stage(name: str, task: str, reports_dir: str, reads_results: bool) -> tuple[Path, Path, Path, set]:
+    """A notebook step's empty staging folder: ``(reports, stage, executed notebook path, borrowed files)``.
+
+    A summary chapter (``reads_results``) gets copies of the other chapters' results there
+    (``borrowed``: not its own outputs, left out of its record)."""
+    reports = paths.resolve(reports_dir)
+    stage = stage_dir(reports, task)
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / paths.EXECUTED_DIR).mkdir(parents=True)
+    borrowed = set()
+    if reads_results:   # the summary chapter reads the others' results from its reports_dir
+        (stage / paths.RESULTS_DIR).mkdir()
+        for f in sorted((reports / paths.RESULTS_DIR).glob("*.json")):
+            if f.stem != name:
+                shutil.copy2(f, stage / paths.RESULTS_DIR / f.name)
+                borrowed.add(f"{paths.RESULTS_DIR}/{f.name}")
+    return reports, stage, stage / paths.EXECUTED_DIR / f"{name}.ipynb", borrowed
+
+
 def execute(name: str, params: dict, reports_dir: str, reads_results: bool = False, in_book: bool = True,
             fp: str | None = None, task: str | None = None, inputs: dict | None = None,
             derived_dir: str | None = None):
@@ -179,18 +198,7 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
     from doit.exceptions import TaskFailed
 
     task = task or name
-    reports = paths.resolve(reports_dir)
-    stage = stage_dir(reports, task)
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / paths.EXECUTED_DIR).mkdir(parents=True)
-    borrowed = set()
-    if reads_results:   # the summary chapter reads the others' results from its reports_dir
-        (stage / paths.RESULTS_DIR).mkdir()
-        for f in sorted((reports / paths.RESULTS_DIR).glob("*.json")):
-            if f.stem != name:
-                shutil.copy2(f, stage / paths.RESULTS_DIR / f.name)
-                borrowed.add(f"{paths.RESULTS_DIR}/{f.name}")
-    out = stage / paths.EXECUTED_DIR / f"{name}.ipynb"
+    reports, stage, out, borrowed = prepare_stage(name, task, reports_dir, reads_results)
     run_params = dict(params, reports_dir=paths.relative(stage))
     placement, staged_derived = {}, None
     if derived_dir is not None:   # 01_cleaning: write_derived writes here (VO_DERIVED_STAGE), promoted with the rest
@@ -292,20 +300,8 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-
     task = task or name
-    reports = paths.resolve(reports_dir)
-    stage = stage_dir(reports, task)
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / paths.EXECUTED_DIR).mkdir(parents=True)
-    borrowed = set()
-    if reads_results:   # the summary chapter reads the others' results from its reports_dir
-        (stage / paths.RESULTS_DIR).mkdir()
-        for f in sorted((reports / paths.RESULTS_DIR).glob("*.json")):
-            if f.stem != name:
-                shutil.copy2(f, stage / paths.RESULTS_DIR / f.name)
-                borrowed.add(f"{paths.RESULTS_DIR}/{f.name}")
-    out = stage / paths.EXECUTED_DIR / f"{name}.ipynb"
+    reports, stage, out, borrowed = prepare_stage(name, task, reports_dir, reads_results)
     source = paths.NOTEBOOKS / f"{name}.ipynb"
     for note in parameter_cell_notes(name, params):
         print(note, flush=True)
@@ -699,7 +695,7 @@ def _atomic_doit_state() -> None:
         return
 
     def dump(self):
-        _write_atomic(Path(self.name), self.codec.encode(self._db))
+        write_text_durably(Path(self.name), self.codec.encode(self._db))
 
     original = dependency.Dependency.save_success
 

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from src.base import paths
+from src.base.files import write_text_durably
 
 
 STATE_DIR = ".build"          # inside reports_dir: doit's state and each task's list of outputs
@@ -162,18 +163,6 @@ def record_ok(reports: str, name: str, fp: str | None) -> bool:
 
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 
@@ -232,7 +221,7 @@ def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs
     rec = {"step": name, "fingerprint": fp, "inputs": inputs or {}, "seconds": seconds,
            "files": {key(t): _stat(t) for _, t in moves}}
     keep_before_change(journal, record_path(reports, name))
-    _write_atomic(record_path(reports, name), json.dumps(rec, indent=1, sort_keys=True) + "\n")
+    write_text_durably(record_path(reports, name), json.dumps(rec, indent=1, sort_keys=True) + "\n")
     if legacy.exists():
         keep_before_change(journal, legacy)
         legacy.unlink()
