@@ -42,7 +42,7 @@ $(STAMP): requirements.txt pyproject.toml
 venv: $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m src.build $(if $(PARAMS),--params $(PARAMS)) $(ARGS)
+	$(PY) -m src.pipeline $(if $(PARAMS),--params $(PARAMS)) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)
@@ -54,7 +54,7 @@ test-interrupts: $(STAMP)
 	VO_KILL_MATRIX=all $(PY) -m pytest tests/test_interrupts.py $(ARGS)
 
 bench: $(STAMP)
-	$(PY) -m src.build.bench $(ARGS)
+	$(PY) -m src.pipeline.bench $(ARGS)
 
 # Quarto's HTML book uses module scripts, which browsers block from file://: serve it on localhost
 PORT ?= 8000

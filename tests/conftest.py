@@ -65,7 +65,7 @@ def built_project(tmp_path_factory):
     """A fresh copy of the project built once from scratch, as `make book` does (fallback renderer, the
     notebooks in parallel): (root, the build's CompletedProcess). Shared: never change it, copy it."""
     root = paths.copy_project(tmp_path_factory.mktemp("built_project") / "p")
-    proc = subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback"],
+    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback"],
                           cwd=root, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return root, proc
@@ -76,7 +76,7 @@ def built_project_again(tmp_path_factory):
     """A second fresh copy built from scratch, one notebook at a time (``-j 1``; ``built_project`` ran them
     in parallel): two cold builds of the same inputs must agree. (root, CompletedProcess); never change it."""
     root = paths.copy_project(tmp_path_factory.mktemp("built_project_again") / "p")
-    proc = subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1"],
+    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1"],
                           cwd=root, capture_output=True, text=True, timeout=1800)
     return root, proc
 

@@ -147,7 +147,7 @@ def test_bad_input_gives_its_message_and_changes_nothing(case, project, tmp_path
     raw_dir = project / "data" / "raw"
     raw_before = snapshot(raw_dir) if raw_dir.exists() else {}
 
-    proc = subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", *args],
+    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args],
                           cwd=project, capture_output=True, text=True, timeout=120)
 
     assert proc.returncode == 1, proc.stdout + proc.stderr

@@ -6,12 +6,12 @@ import json
 import subprocess
 import sys
 
-from src.build import bench
+from src.pipeline import bench
 from src.base import paths
 
 TREE = r"""
 import json, sys
-from src.build import bench
+from src.pipeline import bench
 sub = bench.become_subreaper()
 busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
 # a child that starts a busy grandchild and exits at once: the grandchild is orphaned while it runs

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_build(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", *args],
+    return subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args],
                           cwd=root, capture_output=True, text=True, timeout=600)
 
 
@@ -197,9 +197,9 @@ def test_rebuilds_rerun_only_what_changed(built):
     proc = run_build(root)
     assert steps_run(proc) == set(), "a new modification time with the same content re-ran steps"
 
-    (root / "src/build/bench.py").write_text((root / "src/build/bench.py").read_text() + "\n# edited\n")
+    (root / "src/pipeline/bench.py").write_text((root / "src/pipeline/bench.py").read_text() + "\n# edited\n")
     proc = run_build(root)
-    assert steps_run(proc) == set(), "no notebook imports src/build/bench.py"
+    assert steps_run(proc) == set(), "no notebook imports src/pipeline/bench.py"
 
     nb = root / "notebooks/06_topics.ipynb"
     original = nb.read_bytes()

@@ -322,7 +322,7 @@ def test_a_real_shaped_export_builds_and_no_answer_reaches_an_output(tmp_path, s
     root = paths.copy_project(tmp_path / "project")
     derived, reports = root / "data" / "derived_real", root / "reports_real"
     proc = subprocess.run(
-        [sys.executable, "-m", "src.build", "--no-render", "-j", "1", "-p", f"raw_path={raw}",
+        [sys.executable, "-m", "src.pipeline", "--no-render", "-j", "1", "-p", f"raw_path={raw}",
          "-p", "derived_dir=data/derived_real", "-p", "reports_dir=reports_real", "-p", "weighted=true"],
         cwd=root, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -354,7 +354,7 @@ def test_a_real_shaped_export_builds_and_no_answer_reaches_an_output(tmp_path, s
 
 def test_the_review_sheets_are_an_input_of_01_cleaning(tmp_path, codebook):
     """A researcher's saved decision re-runs 01_cleaning: its sheets are file dependencies of the step."""
-    from src.build import graph as pipeline
+    from src.pipeline import graph as pipeline
 
     raw = tmp_path / "export.sav"
     raw.write_bytes(b"not read here")

@@ -45,7 +45,7 @@ def build(tmp_path_factory, synthetic_frame, codebook):
     for d in (DERIVED, REPORTS):
         shutil.rmtree(paths.ROOT / d, ignore_errors=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "src.build", "-j", "1", "--renderer", "fallback", "-p", f"raw_path={raw}",
+        [sys.executable, "-m", "src.pipeline", "-j", "1", "--renderer", "fallback", "-p", f"raw_path={raw}",
          "-p", f"derived_dir={DERIVED}", "-p", f"reports_dir={REPORTS}"],
         cwd=paths.ROOT, capture_output=True, text=True, timeout=1800)
     after = git("status", "--porcelain").stdout

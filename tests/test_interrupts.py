@@ -44,7 +44,7 @@ def as_from_a_terminal() -> None:
 
 
 def run_build(root: Path, *args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1", *args],
+    return subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1", *args],
                           cwd=root, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, preexec_fn=as_from_a_terminal)
 
@@ -213,7 +213,7 @@ def test_a_build_killed_at_the_start_of_a_chapter_does_not_publish_the_other_exp
 
 def test_a_second_build_stops_at_once_naming_the_first_and_nothing_is_lost(reference, tmp_path):
     root = copy_of(reference, tmp_path)
-    first = subprocess.Popen(preexec_fn=as_from_a_terminal, args=[sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1",
+    first = subprocess.Popen(preexec_fn=as_from_a_terminal, args=[sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1",
                               "--notebooks", "03_role"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     lock = root / "reports/.build/build.lock"
@@ -322,7 +322,7 @@ def test_a_read_only_reports_folder_gives_one_message(reference, tmp_path):
 def test_ctrl_c_ends_with_one_line_and_leaves_no_kernel_files(reference, tmp_path):
     """Ctrl-C in a terminal: SIGINT to the build's whole process group, while a notebook runs."""
     root = copy_of(reference, tmp_path)
-    proc = subprocess.Popen(preexec_fn=as_from_a_terminal, args=[sys.executable, "-m", "src.build", "--renderer", "fallback", "-j", "1",
+    proc = subprocess.Popen(preexec_fn=as_from_a_terminal, args=[sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1",
                              "--notebooks", "05_course_format"], cwd=root, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     lines = []
@@ -353,11 +353,11 @@ def test_the_render_refuses_outputs_of_another_fingerprint(reference, tmp_path):
     nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     code = """
 import json
-from src.build import cli as build
-from src.build import graph as pipeline
+from src.pipeline import cli as build
+from src.pipeline import graph as pipeline
 from src.base.inputs import sha256
-from src.build import records
-from src.build import steps as build_steps
+from src.pipeline import records
+from src.pipeline import steps as build_steps
 params = build.load_params()
 fp = records.fingerprint(params, sha256(build.ensure_input(params)))
 steps = [t["basename"] for t in pipeline.tasks(params, "fallback", fp)["task_notebooks"]()] + ["results", "appendices"]

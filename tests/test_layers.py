@@ -2,7 +2,7 @@
 
 The layers, bottom up (README «What is where»): ``base`` (1), ``data`` (2),
 ``analysis`` (3), ``synthetic`` (4), ``book`` (5), ``helpers`` (6, the
-notebooks' facade) and ``build`` (7). Every import counts, also one inside a
+notebooks' facade) and ``pipeline`` (7). Every import counts, also one inside a
 function, so no cycle can hide in a function body.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from src.base import paths
 
 SRC = paths.ROOT / "src"
-LAYERS = {"base": 1, "data": 2, "analysis": 3, "synthetic": 4, "book": 5, "helpers": 6, "build": 7}
+LAYERS = {"base": 1, "data": 2, "analysis": 3, "synthetic": 4, "book": 5, "helpers": 6, "pipeline": 7}
 
 
 def module_name(f: Path) -> str:
@@ -113,7 +113,7 @@ def test_function_local_imports_only_where_the_build_starts_fast():
     """The build command imports pandas, the notebooks' code and the renderer only when a step needs them
     (a no-op build stays well under a second); nowhere else is an import hidden in a function."""
     local = [(m, line, t) for m, f in MODULES.items() for t, line, inside in imports(f)
-             if inside and not m.startswith("src.build.")]
+             if inside and not m.startswith("src.pipeline.")]
     assert local == []
 
 
@@ -133,4 +133,4 @@ def test_a_notebook_does_not_load_the_renderer_and_the_build_does_not_load_panda
     (and through it jsonschema's IRI grammar, 3 s); the build command starts without pandas, so a build
     with nothing to do stays well under a second."""
     assert not {"nbformat", "jsonschema", "statsmodels"} & _imported_by("src.helpers")
-    assert not {"pandas", "numpy", "nbformat", "papermill"} & _imported_by("src.build.cli")
+    assert not {"pandas", "numpy", "nbformat", "papermill"} & _imported_by("src.pipeline.cli")

@@ -1,4 +1,4 @@
-"""The build's dependency graph (src/build/graph.py): what each notebook depends on, staging, retries."""
+"""The build's dependency graph (src/pipeline/graph.py): what each notebook depends on, staging, retries."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from src.base import contents
 from src.base import paths
 from src.base.imports import imported_modules, module_file
-from src.build import graph as pipeline
-from src.build import records
+from src.pipeline import graph as pipeline
+from src.pipeline import records
 
 
 def dep_names(name: str) -> set[str]:
@@ -80,7 +80,7 @@ def graph(params: dict) -> dict:
 
 
 def test_the_graph_reads_what_each_step_needs():
-    from src.build.cli import load_params
+    from src.pipeline.cli import load_params
 
     tasks = graph(load_params())
     assert len([t for t in tasks if t.startswith("nb:")]) == 9
@@ -100,7 +100,7 @@ def test_the_graph_reads_what_each_step_needs():
 
 
 def test_a_weighted_main_run_has_no_separate_weighted_pass():
-    from src.build.cli import load_params
+    from src.pipeline.cli import load_params
 
     tasks = graph(load_params(overrides=["weighted=true"]))
     assert not [t for t in tasks if t.startswith("vektet:")]
@@ -109,7 +109,7 @@ def test_a_weighted_main_run_has_no_separate_weighted_pass():
 def test_both_books_declare_the_weighting_appendix_they_include():
     """appendices/weighting.qmd includes reports/_weighting.md in both books; only the unweighted one
     compares with a weighted run (weighting_comparison.csv)."""
-    from src.build.cli import load_params
+    from src.pipeline.cli import load_params
 
     for overrides, expected in (([], {"_weighting.md", "weighting_comparison.csv"}),
                                 (["weighted=true"], {"_weighting.md"})):
@@ -253,7 +253,7 @@ def test_a_failed_step_reports_the_exceptions_own_text_not_doits_summary():
     """A failed render shows Quarto's lines (carried by the exception), not «PythonAction Error»."""
     from doit.exceptions import TaskFailed
 
-    from src.build import graph as pipeline
+    from src.pipeline import graph as pipeline
 
     progress = pipeline.Progress(None, {})
     task = type("T", (), {"name": "book", "actions": [1]})()
@@ -371,7 +371,7 @@ def twin_notebook(tmp_path, monkeypatch):
 
 
 def test_the_weighted_twins_run_in_the_builds_process_and_the_chapters_in_kernels():
-    from src.build.cli import load_params
+    from src.pipeline.cli import load_params
 
     tasks = graph(load_params())
     for name, t in tasks.items():

@@ -36,7 +36,7 @@ def quarto_built(tmp_path_factory):
     root = paths.copy_project(tmp_path_factory.mktemp("quarto_project"))
     shutil.copy2(paths.ROOT / ".gitignore", root / ".gitignore")   # Quarto appends to it unless its line is there
     gitignore = (root / ".gitignore").read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "src.build", "--renderer", "quarto", "-j", "1"],
+    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "quarto", "-j", "1"],
                           cwd=root, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     fallback = root / "fallback_book"

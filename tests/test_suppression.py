@@ -109,7 +109,7 @@ def test_a_real_export_gets_its_small_cells_hidden_in_reports_tables(tmp_path, s
     root = paths.copy_project(tmp_path / "project")   # a build writes only inside its project
     derived, reports = root / "derived", root / "reports"
     proc = subprocess.run(
-        [sys.executable, "-m", "src.build", "--no-render", "--notebooks", "01_cleaning,02_sample",
+        [sys.executable, "-m", "src.pipeline", "--no-render", "--notebooks", "01_cleaning,02_sample",
          "-p", f"raw_path={raw}", "-p", "derived_dir=derived", "-p", "reports_dir=reports", "-p", "min_cell=5"],
         cwd=root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -52,8 +52,8 @@ import yaml
 from src.base import paths
 from src.base.contents import notebook_order
 from src.base.imports import dependencies, module_dependencies, module_file
-from src.build import steps
-from src.build.records import (DERIVED_STAGE_ENV, FILE_SYSTEM_ERRORS, RECORDS_DIR, STAGING_DIR, STATE_DIR, WEIGHTED_DIR,
+from src.pipeline import steps
+from src.pipeline.records import (DERIVED_STAGE_ENV, FILE_SYSTEM_ERRORS, RECORDS_DIR, STAGING_DIR, STATE_DIR, WEIGHTED_DIR,
                                guarded, key, machine_paths, promote, raise_if_signalled, record_ok,
                                record_path, scrub_paths,
                                stage_dir, step_folder)
@@ -311,7 +311,7 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
         meta = nb.setdefault("metadata", {})
         meta.pop("papermill", None)
         meta.setdefault("compendium", {})["executed"] = ("in the build's process, without a kernel; "
-                                                          "figures not drawn (src/build/graph.py execute_in_process)")
+                                                          "figures not drawn (src/pipeline/graph.py execute_in_process)")
         if fp is not None:
             meta["compendium"]["fingerprint"] = fp
         for cell in nb.cells:
@@ -584,7 +584,7 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
         return {"actions": [(guarded, ["appendices", stage_dir(reports, "appendices"), steps.write_appendices,
                                        params, fp, inputs])],
                 "file_dep": executed + [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs]
-                + [key(p) for p in [module_file("build.cli"), *module_dependencies("book.scorecard", "book.sensitivity")]]
+                + [key(p) for p in [module_file("pipeline.cli"), *module_dependencies("book.scorecard", "book.sensitivity")]]
                 + [key(p) for p in refs],
                 "targets": [key(p) for p in appendix_files],
                 "uptodate": [config_changed(json.dumps({"params": params, "git": steps.git_state()},

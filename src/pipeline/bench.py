@@ -1,9 +1,9 @@
 """Benchmark of the build (``make bench``): prints figures beside the targets of issue 19, asserts nothing.
 
-    python -m src.build.bench                          # everything, medians over --repeat runs (3)
-    python -m src.build.bench --repeat 1 --sizes 10    # quicker: one run each, 10x only
-    python -m src.build.bench --test                   # also time `make test` in the fresh clone (long)
-    python -m src.build.bench --table reports/bench.json   # the README's Markdown table from a run's JSON
+    python -m src.pipeline.bench                          # everything, medians over --repeat runs (3)
+    python -m src.pipeline.bench --repeat 1 --sizes 10    # quicker: one run each, 10x only
+    python -m src.pipeline.bench --test                   # also time `make test` in the fresh clone (long)
+    python -m src.pipeline.bench --table reports/bench.json   # the README's Markdown table from a run's JSON
 
 Works in a temporary copy of the project (the build outputs in reports/ are
 not touched; the figures go to ``--json``, by default reports/bench.json)
@@ -164,8 +164,8 @@ def measure(cmd: list[str], cwd: Path, env: dict | None = None, what: str = "com
 
 
 def run_build(root: Path, *args: str) -> Run:
-    """``python -m src.build`` (fallback renderer) in ``root``."""
-    return measure([sys.executable, "-m", "src.build", "--renderer", "fallback", *args], root, what="build")
+    """``python -m src.pipeline`` (fallback renderer) in ``root``."""
+    return measure([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args], root, what="build")
 
 
 def step_times(stdout: str) -> dict[str, float]:
@@ -221,9 +221,9 @@ import matplotlib
 matplotlib.use("Agg")
 from IPython.core.interactiveshell import InteractiveShell
 from src.base import paths
-from src.build.cli import load_params
+from src.pipeline.cli import load_params
 from src.base.contents import notebook_order
-from src.build.records import WEIGHTED_DIR
+from src.pipeline.records import WEIGHTED_DIR
 
 shell = InteractiveShell.instance()
 params, order = load_params(), notebook_order()
@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         value = "–" if r["value"] is None else f"{r['value']:.2f}"
         out(f"  {r['label']}: {value} ({r['clock']}) -> {r['verdict']}")
     dest.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    out(f"\nFigures written to {paths.relative(dest)} (README table: python -m src.build.bench --table {paths.relative(dest)})")
+    out(f"\nFigures written to {paths.relative(dest)} (README table: python -m src.pipeline.bench --table {paths.relative(dest)})")
     return 0
 
 

@@ -1,25 +1,25 @@
-"""The build command (``python -m src.build``): parameters -> raw export -> notebooks (papermill) -> book.
+"""The build command (``python -m src.pipeline``): parameters -> raw export -> notebooks (papermill) -> book.
 
-    python -m src.build                    # what `make book` runs
-    python -m src.build --params my.yml    # override some parameters from a file
-    python -m src.build -p raw_path=data/raw/export.sav -p alpha=0.01
-    python -m src.build --renderer fallback   # skip Quarto even if installed
+    python -m src.pipeline                    # what `make book` runs
+    python -m src.pipeline --params my.yml    # override some parameters from a file
+    python -m src.pipeline -p raw_path=data/raw/export.sav -p alpha=0.01
+    python -m src.pipeline --renderer fallback   # skip Quarto even if installed
 
-    python -m src.build -j 1 --force          # sequential, everything re-run
+    python -m src.pipeline -j 1 --force          # sequential, everything re-run
 
 Steps:
 
 1. ``load_params``    params.yml + overrides, type-checked (unknown keys refused)
 2. ``ensure_input``   the raw export; the default synthetic one is generated if absent,
                       and any file named in data/raw/MANIFEST.sha256 must match it
-3. ``graph.run``   the dependency graph of src/build/graph.py, run by doit: each
+3. ``graph.run``   the dependency graph of src/pipeline/graph.py, run by doit: each
                       notebook (papermill) re-executed only when something it reads
                       changed, chapters in parallel; then the results, the appendices
                       (``write_appendices``) and the book (``render``: Quarto if
                       installed, else the nbconvert fallback, staged and swapped in)
 
 A failing notebook stops the build with its cell and error, is kept in
-reports/failed/; the build is all or nothing (src/build/graph.py's journal): what
+reports/failed/; the build is all or nothing (src/pipeline/graph.py's journal): what
 its finished steps replaced is put back, so a failed or stopped build changes
 no output.
 """
@@ -41,10 +41,10 @@ from src.base.imports import module_dependencies
 from src.base.inputs import (ParameterError, check_output_dirs, check_params, inside_project, is_current,
                         parse_override, read_manifest, read_params_file, sha256)
 from src.base.files import write_json
-from src.build import graph, records
+from src.pipeline import graph, records
 from src.data.coding import sheet_files
-from src.build.records import STATE_DIR, BuildError, log
-from src.build.steps import notebook_timings
+from src.pipeline.records import STATE_DIR, BuildError, log
+from src.pipeline.steps import notebook_timings
 
 
 # -- 1. parameters -----------------------------------------------------------
@@ -130,7 +130,7 @@ def validate_input(params: dict, raw: Path) -> None:
     stamp.write_text(key.hexdigest() + "\n", encoding="utf-8")
 
 
-# -- 3. what the graph's last steps do (the graph itself: src/build/graph.py) ----
+# -- 3. what the graph's last steps do (the graph itself: src/pipeline/graph.py) ----
 
 class BuildLock:
     """One build at a time per project: an exclusive lock (flock) on reports/.build/build.lock.
@@ -170,7 +170,7 @@ class BuildLock:
         started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, json.dumps({"pid": os.getpid(), "started": started,
-                                       "command": " ".join(["python -m src.build", *sys.argv[1:]])}).encode(), 0)
+                                       "command": " ".join(["python -m src.pipeline", *sys.argv[1:]])}).encode(), 0)
         return self
 
     def __exit__(self, *exc):

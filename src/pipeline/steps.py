@@ -12,8 +12,8 @@ from src.base.contents import notebook_order
 from src.base.escape import code_span, md_text
 from src.base.inputs import sha256 as file_sha256
 from src.base.files import write_json
-from src.build import records
-from src.build.records import STATE_DIR, WEIGHTED_DIR, BuildError, log, machine_paths, read_record
+from src.pipeline import records
+from src.pipeline.records import STATE_DIR, WEIGHTED_DIR, BuildError, log, machine_paths, read_record
 
 
 APPENDIX_FILES = ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md", "_build_info.md", "build_info.json",

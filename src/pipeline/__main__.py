@@ -1,0 +1,7 @@
+"""``python -m src.pipeline``: the build command (src/pipeline/cli.py)."""
+
+import sys
+
+from src.pipeline.cli import main
+
+sys.exit(main())
