@@ -54,6 +54,13 @@ from src.base.reference import read_yaml
 FOLD = {"æ": "ae", "ø": "o", "å": "a", "ä": "ae", "ö": "o", "é": "e", "è": "e", "ê": "e", "ü": "u", "ó": "o"}
 ENDINGS = "(?:e|en|et|a|er|ene|ane|ar|s|t)?"   # the usual Norwegian inflection endings (for ``=word``)
 WORD_CHAR = "a-z0-9"
+# What one answer may cost (#28): only the first MAX_ANSWER_CHARS characters of an answer are coded
+# (the report's open answers are a few sentences), and a run of letters and digits longer than
+# MAX_WORD_CHARS (no word, e.g. a pasted hash or a line without spaces) is read as a space, so the
+# ``[a-z0-9]*`` around an indicator word never scans more than one word: matching is linear in the answer.
+MAX_ANSWER_CHARS = 5000
+MAX_WORD_CHARS = 60
+_NOT_A_WORD = re.compile(rf"[{WORD_CHAR}]{{{MAX_WORD_CHARS + 1},}}")
 
 
 def fold(text: str) -> tuple[str, list[int]]:
@@ -238,6 +245,9 @@ def _theme_hits(theme: Theme, folded: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in merged]
 
 
+_CUT_NOTE = f" (bare de første {MAX_ANSWER_CHARS} tegnene av svaret er lest)"
+
+
 def propose(frame: Frame, text: str) -> Proposal:
     """The rules' theme for one answer: the theme whose indicators match most words.
 
@@ -246,15 +256,18 @@ def propose(frame: Frame, text: str) -> Proposal:
     the proposed theme and r those of the runner-up: one word and no rival
     0.5, two words 0.75, a tie at most 0.5 · (1 − 0.5^s).
     """
-    folded, pos = fold(text)
     original = unicodedata.normalize("NFC", str(text))
+    cut = len(original) > MAX_ANSWER_CHARS
+    original = original[:MAX_ANSWER_CHARS]
+    folded, pos = fold(original)
+    folded = _NOT_A_WORD.sub(lambda m: " " * len(m.group()), folded)   # same length: positions stay
     scored = []
     for order, (code, theme) in enumerate(frame.themes.items()):
         spans = _theme_hits(theme, folded)
         if spans:
             scored.append((len(spans), sum(b - a for a, b in spans), -order, code, spans))
     if not scored:
-        return Proposal(frame.not_coded, 0, 0.0, "ingen indikatorord")
+        return Proposal(frame.not_coded, 0, 0.0, "ingen indikatorord" + _CUT_NOTE * cut)
     scored.sort(reverse=True)
     s, _, _, code, spans = scored[0]
     r = scored[1][0] if len(scored) > 1 else 0
@@ -265,6 +278,7 @@ def propose(frame: Frame, text: str) -> Proposal:
     why = f"{code}: {quote(spans)}"
     if len(scored) > 1:
         why += "; også " + "; ".join(f"{c}: {quote(sp)}" for _, _, _, c, sp in scored[1:3])
+    why += _CUT_NOTE * cut
     confidence = (1 - 0.5 ** s) * s / (s + r)
     return Proposal(code, s, round(confidence, 2), why, scored[1][3] if len(scored) > 1 else None)
 
