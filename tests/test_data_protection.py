@@ -70,8 +70,8 @@ def test_the_build_refuses_an_output_folder_git_would_not_ignore():
     import sys
 
     tracked()   # skips outside a git checkout
-    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--no-render", "-p", "reports_dir=notebooks/ut_2024"],
+    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--no-render", "-p", "reports_dir=ut_2024"],
                           cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert "'reports_dir' = 'notebooks/ut_2024': git would not ignore what the build writes there" in proc.stderr
-    assert not (paths.ROOT / "notebooks/ut_2024").exists()
+    assert "'reports_dir' = 'ut_2024': git would not ignore what the build writes there" in proc.stderr
+    assert not (paths.ROOT / "ut_2024").exists()

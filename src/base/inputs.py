@@ -188,8 +188,97 @@ def inside_project(params: dict, keys: tuple[str, ...] = ("derived_dir", "report
         if where == root or root not in where.parents:
             problems.append(f"'{key}' must be a folder inside the project ({root}), got {params[key]!r}"
                             + (f" (= {where})" if str(where) != str(params[key]) else ""))
+    if not problems:
+        problems = mixed_output_dirs(params, keys)
     if problems:
         raise ParameterError("Invalid output folder(s):\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# The project's inputs: an output folder may neither lie in one nor hold one (#28). The build replaces
+# and removes files in its output folders, and what it writes there describes respondents.
+INPUT_FOLDERS = {"data/raw": "the raw exports", "notebooks": "the notebooks", "src": "the code",
+                 "data/reference": "the published numbers", "appendices": "the appendices", "typst": "the PDF template",
+                 "tests": "the tests", ".git": "git's history", ".venv": "the Python environment"}
+INPUT_FILES = {"data/codebook.yml": "the codebook", "params.yml": "the parameters", "_quarto.yml": "the book's setup",
+               "index.qmd": "the front page"}
+# Files that mark a folder as a build's output (src/pipeline/records.py STATE_DIR or results.json in a
+# reports_dir, data_info.json in a derived_dir): a folder inside one is inside another build's output.
+_BUILD_MARKS = {".build": "reports_dir", paths.RESULTS_FILE: "reports_dir", paths.DATA_INFO_FILE: "derived_dir"}
+_DEFAULT_OUTPUTS = {"derived_dir": paths.DERIVED, "reports_dir": paths.REPORTS}
+
+
+def mixed_output_dirs(params: dict, keys: tuple[str, ...] = ("derived_dir", "reports_dir"),
+                      root: Path | None = None) -> list[str]:
+    """Output folders that would mix the build's outputs with its inputs, or nest one build in another's output.
+
+    Refused: an output folder inside (or equal to, or holding) an input folder
+    (``INPUT_FOLDERS``, the folder of ``raw_path``) or holding an input file;
+    ``derived_dir`` and ``reports_dir`` equal or one inside the other; an output
+    folder inside another build's output — the default ``data/derived`` and
+    ``reports`` (e.g. ``reports/book/alt``, a book inside the book the next
+    default build replaces) or any folder that holds a build's marks.
+    """
+    root = (root or paths.ROOT).resolve()
+    outs = {k: paths.resolve(params[k]).resolve() for k in keys if k in params}
+
+    def rel(p: Path) -> str:
+        try:
+            return p.relative_to(root).as_posix() or "."
+        except ValueError:
+            return str(p)
+
+    def within(a: Path, b: Path) -> bool:   # a is b or inside it
+        return a == b or b in a.parents
+
+    inputs = {(root / f).resolve(): what for f, what in INPUT_FOLDERS.items()}
+    raw_dirs = {}
+    if "raw_path" in params:   # an export elsewhere: its folder (not what lies beside it) and its review sheets
+        raw = paths.resolve(params["raw_path"]).resolve()
+        if raw.parent not in inputs:
+            raw_dirs[raw.parent] = "the folder of raw_path"
+        inputs.setdefault(paths.review_dir(raw).resolve(), "the review sheets of raw_path")
+    problems = []
+    for key, where in outs.items():
+        shown = f"'{key}' = {params[key]!r}"
+        why = None
+        for folder, what in raw_dirs.items():
+            if within(folder, where):
+                why = f"it {'is' if where == folder else 'holds'} {rel(folder)} ({what})"
+        for folder, what in inputs.items():
+            if why:
+                break
+            if within(where, folder):
+                why = f"it is {'' if where == folder else 'inside '}{rel(folder)} ({what})"
+            elif within(folder, where):
+                why = f"it holds {rel(folder)} ({what})"
+        if why is None:
+            for f, what in INPUT_FILES.items():
+                if within((root / f).resolve(), where):
+                    why = f"it holds {f} ({what})"
+                    break
+        if why is None:
+            for other, there in outs.items():
+                if other != key and within(where, there):
+                    why = f"it is {'' if where == there else 'inside '}'{other}' ({rel(there)})"
+                    break
+        if why is None:
+            for other, default in _DEFAULT_OUTPUTS.items():
+                default = default.resolve()
+                if where != default and default in where.parents:
+                    why = f"it is inside {rel(default)}, the default build's {other}, which a build replaces"
+                    break
+        if why is None:
+            for up in where.parents:
+                if up == root or root not in up.parents:
+                    break
+                mark = next((m for m in _BUILD_MARKS if (up / m).exists()), None)
+                if mark:
+                    why = f"it is inside {rel(up)}, another build's {_BUILD_MARKS[mark]} (it holds {mark})"
+                    break
+        if why:
+            problems.append(f"{shown}: {why}; a build's outputs must not mix with its inputs or nest in another "
+                            "build's output — use a folder of its own, e.g. reports_2024 or data/derived_2024")
+    return problems
 
 
 def sha256(path: str | Path) -> str:
