@@ -360,13 +360,17 @@ def synthetic_record_file(out: str | Path) -> Path:
     return out.with_name(out.name + ".synthetic.json")
 
 
-def write_synthetic_record(out: str | Path, file_label: str) -> Path:
-    """Record that ``out`` (as it is now on disk) is the generator's synthetic export with ``file_label``."""
+def write_synthetic_record(out: str | Path, file_label: str, seed: int | None = None,
+                           size: float | None = None) -> Path:
+    """Record that ``out`` (as it is now on disk) is the generator's synthetic export with ``file_label``
+    (and the seed and size it was generated with: ``default_export_kept``)."""
     import json
 
     out = Path(out)
     record = {"file": out.name, "sha256": sha256(out), "file_label": file_label,
               "written_by": "src/synthetic/synthesize.py"}
+    if seed is not None:
+        record.update(seed=seed, size=size)
     p = synthetic_record_file(out)
     p.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return p
@@ -384,6 +388,40 @@ def is_synthetic(path: str | Path, file_label: str, digest: str | None = None) -
     if not isinstance(record, dict) or record.get("file_label") != file_label or not file_label:
         return False
     return record.get("sha256") == (digest or sha256(path))
+
+
+def default_export_kept(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED,
+                        size: float = 1.0) -> str | None:
+    """Why the build must not (re)generate the export at ``out`` — or None when it may.
+
+    The build generates the default export only where there is none or where
+    the one there is its own: written by the generator with the build's seed
+    and size (the record beside it says so) and unchanged since. Anything else
+    is a file the build did not make — ``make synth ARGS="--seed 7"`` or
+    ``--size 100``, a real export saved under that name, an edited copy — and
+    is never overwritten (#28). The reason names what tells them apart.
+    """
+    import json
+
+    out = paths.resolve(out)
+    if not out.exists():
+        return None
+    rec = synthetic_record_file(out)
+    try:
+        record = json.loads(rec.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict) or not record.get("sha256"):
+        return f"there is no generator record beside it ({rec.name}): the build did not generate it"
+    if record["sha256"] != sha256(out):
+        return "it was changed after the generator wrote it (its sha256 differs from the generator's record)"
+    if "seed" not in record:
+        return ("an earlier version of the generator wrote it without recording its seed and size, so the build "
+                "cannot tell it from one made with `make synth ARGS=...`")
+    if (record.get("seed"), float(record.get("size") or 0)) != (seed, float(size)):
+        return (f"it was generated with --seed {record.get('seed')} --size {record.get('size')} "
+                f"(`make synth ARGS=...`), not the build's --seed {seed} --size {size}")
+    return None
 
 
 # -- output folders git would commit ------------------------------------------

@@ -38,7 +38,8 @@ from pathlib import Path
 from src.base import paths
 from src.base.contents import notebook_order
 from src.base.imports import module_dependencies
-from src.base.inputs import (ParameterError, check_output_dirs, check_params, inside_project, is_current,
+from src.base.inputs import (ParameterError, check_output_dirs, check_params, default_export_kept, fingerprint,
+                             fingerprint_file, inside_project, is_current,
                         parse_override, read_manifest, read_params_file, sha256)
 from src.base.files import write_json
 from src.pipeline import graph, records
@@ -77,12 +78,25 @@ def load_params(params_file: str | None = None, overrides: list[str] | None = No
 def ensure_input(params: dict) -> Path:
     """The raw export the build will read; generates the default synthetic one if absent."""
     raw = paths.resolve(params["raw_path"])
-    if raw == paths.SYNTHETIC_EXPORT:
-        if not is_current(raw):
+    if raw == paths.SYNTHETIC_EXPORT and not is_current(raw):
+        kept = default_export_kept(raw)   # a file the build did not generate is never overwritten (#28)
+        if kept:
+            log(f"{paths.relative(raw)} is not regenerated: {kept}. The build reads it as it is; "
+                "to have the build generate the default export there, delete it (or run `make synth`).")
+        else:
             from src.synthetic.synthesize import generate
 
-            why = "No export in" if not raw.exists() else "The generator or its targets changed since the export in"
-            log(f"{why} {paths.relative(raw.parent)}: generating the calibrated synthetic export …")
+            fp = fingerprint_file(raw)
+            if not raw.exists():
+                why = f"No export in {paths.relative(raw.parent)}"
+            elif not fp.exists():
+                why = f"The generator's record of what {paths.relative(raw)} was made from ({fp.name}) is missing"
+            elif fp.read_text().strip() == fingerprint():
+                why = f"The review sheets of {paths.relative(raw)} are missing"
+            else:   # the build's own export (its seed and size), made from other generator inputs
+                why = (f"The generator or its targets changed since it wrote {paths.relative(raw)} "
+                       "(its code in src/ or data/codebook.yml, data/reference/)")
+            log(f"{why}: generating the calibrated synthetic export …")
             t0 = time.perf_counter()
             generate(raw)
             log(f"  wrote {paths.relative(raw)} ({time.perf_counter() - t0:.1f} s)")

@@ -28,7 +28,7 @@ from src.base.reference import load_published
 from src.base.numbers import status_of
 from src.data.cleaning import apply_exclusions, apply_recodes, code_open_answers
 from src.data.export import read_export
-from src.base.inputs import is_current
+from src.base.inputs import default_export_kept, is_current
 from src.synthetic.synthesize import generate
 from src.base import reference
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     raw = paths.resolve(args.raw)
     if raw == paths.SYNTHETIC_EXPORT:
-        if not is_current(raw):
+        if not is_current(raw) and not default_export_kept(raw):   # never over a file the build did not make
             generate(raw)
     sample, excluded = prepare(raw)
     scores = score(sample, excluded)

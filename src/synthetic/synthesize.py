@@ -832,7 +832,7 @@ def generate(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED,
     digest = write_sav(without_coded_columns(frame), out)
     write_synthetic_reviews(out, frame)
     fingerprint_file(out).write_text(fingerprint(seed, size) + "\n", encoding="utf-8")
-    write_synthetic_record(out, FILE_LABEL)   # what makes it synthetic: these bytes, this label
+    write_synthetic_record(out, FILE_LABEL, seed, size)   # what makes it synthetic: these bytes, this label
     if out.parent == paths.RAW:
         write_manifest({out.name: digest})
     return out
