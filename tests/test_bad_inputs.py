@@ -157,6 +157,8 @@ def test_bad_input_gives_its_message_and_changes_nothing(case, project, tmp_path
         assert want in lines, f"expected the line\n{want!r}\nin stderr:\n{proc.stderr}"
     for want in case.get("expect_in") or []:
         assert want in proc.stderr, f"expected {want!r} in stderr:\n{proc.stderr}"
+    for never in case.get("never") or []:   # a value from the data the messages must not show
+        assert never not in proc.stdout + proc.stderr, f"{never!r} was printed:\n{proc.stdout}{proc.stderr}"
     assert proc.stderr.count("BUILD FAILED") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "] start " not in proc.stdout, "a step was started: the input should be refused before any kernel"
     assert {"derived": snapshot(derived), "reports": snapshot(reports)} == before, "the previous build changed"

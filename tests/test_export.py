@@ -102,7 +102,9 @@ def test_alphanumeric_respondent_ids(tmp_path, synthetic_frame, codebook):
     assert export.data["resp_id"].iloc[0] == frame["respondent_id"].iloc[0]
     frame.loc[1, "respondent_id"] = frame.loc[0, "respondent_id"]
     err = problems(_sav(frame, tmp_path / "dup.sav", codebook), codebook)
-    assert any(f"duplicate respondent ids {frame.loc[0, 'respondent_id']}" in p for p in err.problems)
+    # a text id may name a person: the message shows its row, never the id (#28)
+    assert any("duplicate respondent ids row 1, row 2 (2 rows)" in p for p in err.problems), err.problems
+    assert not any(frame.loc[0, "respondent_id"] in p for p in err.problems)
 
 
 def test_a_fifo_as_raw_path_is_named_as_such(tmp_path, codebook):

@@ -235,10 +235,33 @@ def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: f
     var = spec["var"]
     base = list(spec.get("base") or cb.value_labels(var)) if var not in cb.indices else None
     values = data[var].where(domain)
-    if stat == "mean":
-        v = values if base is None else values.where(values.isin(base))
-        return float(wt.weighted_mean(pd.to_numeric(v).astype(float), w).estimate)
-    return float(wt.weighted_share(values.astype(float), w, _codes(spec), base_codes=base).estimate)
+    with _too_few_answers(var, values, base, cb, spec):
+        if stat == "mean":
+            v = values if base is None else values.where(values.isin(base))
+            return float(wt.weighted_mean(pd.to_numeric(v).astype(float), w).estimate)
+        return float(wt.weighted_share(values.astype(float), w, _codes(spec), base_codes=base).estimate)
+
+
+class _too_few_answers:
+    """A share or mean on fewer than 2 valid answers, as a MeasureError naming the question and the cause (#28)."""
+
+    def __init__(self, var, values, base, cb: Codebook, spec: dict):
+        self.var, self.values, self.base, self.cb, self.spec = var, values, base, cb, spec
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None or not issubclass(kind, wt.WeightingError):
+            return False
+        v = self.values.dropna()
+        n = int(v.isin(self.base).sum() if self.base is not None else len(v))
+        meta = self.cb.variables.get(self.var)
+        where = f" among those where {self.spec['where']}" if self.spec.get("where") else ""
+        raise MeasureError(
+            f"question '{self.var}'" + (f" (column '{meta.source}')" if meta is not None and meta.source else "")
+            + f" has {'no' if n == 0 else 'only ' + str(n)} valid answer(s){where}: a share or mean with its "
+            "confidence interval needs at least 2 — is the question empty in the export?") from None
 
 
 def interval(spec: dict, data: pd.DataFrame, cb: Codebook, weighted: bool = False, level: float = 0.95):
@@ -251,11 +274,12 @@ def interval(spec: dict, data: pd.DataFrame, cb: Codebook, weighted: bool = Fals
     var = spec["var"]
     base = list(spec.get("base") or cb.value_labels(var)) if var not in cb.indices else None
     values = data[var].where(domain)
-    if spec["stat"] == "mean":
-        v = values if base is None else values.where(values.isin(base))
-        est = wt.weighted_mean(pd.to_numeric(v).astype(float), w, level=level)
-    else:
-        est = wt.weighted_share(values.astype(float), w, _codes(spec), base_codes=base, level=level)
+    with _too_few_answers(var, values, base, cb, spec):
+        if spec["stat"] == "mean":
+            v = values if base is None else values.where(values.isin(base))
+            est = wt.weighted_mean(pd.to_numeric(v).astype(float), w, level=level)
+        else:
+            est = wt.weighted_share(values.astype(float), w, _codes(spec), base_codes=base, level=level)
     return float(est.estimate), float(est.ci_low), float(est.ci_high)
 
 

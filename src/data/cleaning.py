@@ -30,6 +30,15 @@ def validate_export(path: str | Path, codebook: Codebook | None = None) -> Expor
     """
     cb = codebook or load_codebook()
     export = read_export(path, cb)
+    ids = export.data[cb.id]
+    if not pd.api.types.is_integer_dtype(ids):   # text ids («R1001», an e-mail address): read, but not usable (#28)
+        text = [i for i, v in enumerate(ids) if not pd.isna(v) and not str(v).lstrip("-").isdigit()]
+        source = cb.variables[cb.id].source
+        raise ExportError(export.path, [
+            f"column '{source}' ({cb.id}): {len(text)} respondent id(s) are text, not whole numbers (row(s) "
+            + ", ".join(str(i + 1) for i in text[:10]) + (" …" if len(text) > 10 else "")
+            + "; the ids are not shown, as a text id may name a person); the coding of the open answers and "
+            "its review sheets need whole-number ids: export the survey's respondent number"])
     try:
         apply_exclusions(export.data, cb)
     except NoSampleError as exc:

@@ -154,7 +154,7 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
 
     id_var = codebook.variables[codebook.id]
     ids = raw[id_var.source] if id_var.source in raw.columns else pd.Series(range(1, len(raw) + 1))
-    row_ids = ids.map(_id_text)
+    row_ids = _shown_ids(ids)
 
     data = pd.DataFrame(index=raw.index)
     for source, var in by_source.items():
@@ -178,8 +178,10 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
                 problems.append(f"column '{source}' ({var.name}): {int(codes.isna().sum())} respondent(s) have no id")
             dup = codes[codes.duplicated(keep=False) & codes.notna()]
             if len(dup):
+                shown = (sorted(dup.unique()) if pd.api.types.is_integer_dtype(codes)
+                         else list(dict.fromkeys(row_ids[dup.index])))   # a text id may name a person: its row
                 problems.append(
-                    f"column '{source}' ({var.name}): duplicate respondent ids {_listed(sorted(dup.unique()))} "
+                    f"column '{source}' ({var.name}): duplicate respondent ids {_listed(shown)} "
                     f"({len(dup)} rows); each respondent must appear once"
                 )
             continue
@@ -265,6 +267,15 @@ def _unknown_missing(ranges, codes: pd.Series, allowed: set) -> list[int]:
             used = codes[codes.notna() & (codes >= lo) & (codes <= hi)]
             unknown |= {int(c) for c in used.unique() if int(c) not in allowed}
     return sorted(unknown)
+
+
+def _shown_ids(ids: pd.Series) -> pd.Series:
+    """Respondent ids as messages show them: a number as it is, a text id by its row («row 7»), since a text
+    id (an e-mail address, a name) may identify a person and a message never shows a value from the data (#28)."""
+    def shown(i, v):
+        text = _id_text(v)
+        return text if text == "(blank)" or re.fullmatch(r"-?\d+", text) else f"row {i + 1}"
+    return pd.Series([shown(i, v) for i, v in enumerate(ids.to_numpy())], index=ids.index, dtype=object)
 
 
 def _id_text(value) -> str:

@@ -98,7 +98,21 @@ def ensure_input(params: dict) -> Path:
                        "(its code in src/ or data/codebook.yml, data/reference/)")
             log(f"{why}: generating the calibrated synthetic export …")
             t0 = time.perf_counter()
-            generate(raw)
+            try:
+                generate(raw)
+            except Exception as exc:   # a read-only or full folder: OSError, or the .sav writer's own error
+                import errno
+
+                if not (isinstance(exc, OSError) or type(exc).__module__.startswith("pyreadstat")):
+                    raise
+                reason = (os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno in errno.errorcode
+                          else "the file could not be written")
+                writable = os.access(raw.parent, os.W_OK) and not _read_only_fs(raw.parent)
+                raise BuildError(
+                    f"Cannot write the synthetic export {paths.relative(raw)} ({reason}"
+                    + ("" if writable else f": {paths.relative(raw.parent)} is not writable") + "). "
+                    "Make the folder writable (or free space there), or point raw_path at an existing export "
+                    "(-p raw_path=...).") from None
             log(f"  wrote {paths.relative(raw)} ({time.perf_counter() - t0:.1f} s)")
     elif not raw.exists():
         raise BuildError(f"raw_path {params['raw_path']} does not exist ({raw})")
@@ -112,6 +126,13 @@ def ensure_input(params: dict) -> Path:
             )
     validate_input(params, raw)
     return raw
+
+
+def _read_only_fs(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 VALIDATION_INPUTS = ("data/codebook.yml",)   # and the code of validate_export (src/data/cleaning.py and what it imports)

@@ -1,0 +1,55 @@
+"""Failures that ended in a traceback or in a message naming neither what nor where (#28).
+
+Each must end in one «BUILD FAILED» block naming the file, the column, the
+question or the folder, with no traceback and no value from the data. (The
+export-level cases are in tests/bad_inputs/cases.yml.)
+"""
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.analysis import measures
+from src.base import paths
+
+
+def test_a_question_nobody_answered_is_named_with_its_cause(codebook):
+    """A share of a question with no valid answers: the question, its column and the cause, not
+    «weighted_share: need at least 2 valid answers» (which named neither)."""
+    data = pd.DataFrame({"amu_member": [np.nan] * 30, "role_group": [1.0] * 30, "weight": np.ones(30)})
+    spec = {"stat": "pct", "var": "amu_member", "code": 1, "where": "role_group == 1"}
+    with pytest.raises(measures.MeasureError) as err:
+        measures.interval(spec, data, codebook)
+    msg = str(err.value)
+    assert msg.startswith("question 'amu_member' (column 's_11') has no valid answer(s) among those where "
+                          "role_group == 1: a share or mean with its confidence interval needs at least 2"), msg
+    with pytest.raises(measures.MeasureError, match="question 'amu_member' .* has no valid answer"):
+        measures.interval(spec, data, codebook, weighted=True)
+
+
+def test_data_raw_read_only_without_the_default_export_is_one_clear_message(tmp_path):
+    """data/raw on a read-only mount and no export yet: the generator cannot write it. One BUILD FAILED
+    line naming the file and the folder, no PyreadstatError traceback. The test mounts data/raw read-only
+    in a private mount namespace (unshare -m); it skips where the machine does not allow that."""
+    if not shutil.which("unshare"):
+        pytest.skip("no unshare on this machine: cannot make a read-only mount")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    ro = f"mount --bind {probe} {probe} && mount -o remount,bind,ro {probe} && ! touch {probe}/x"
+    if subprocess.run(["unshare", "-m", "sh", "-c", ro], capture_output=True).returncode != 0:
+        pytest.skip("this machine does not allow a read-only bind mount in a private namespace (unshare -m)")
+    root = paths.copy_project(tmp_path / "project")
+    raw = root / "data" / "raw"
+    before = sorted(p.name for p in raw.iterdir())
+    cmd = (f"mount --bind {raw} {raw} && mount -o remount,bind,ro {raw} && "
+           f"exec {sys.executable} -m src.pipeline --renderer fallback")
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", cmd], cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "BUILD FAILED: Cannot write the synthetic export data/raw/verneombud_2024_synthetic.sav" in proc.stderr
+    assert "data/raw is not writable" in proc.stderr, proc.stderr
+    assert proc.stderr.count("BUILD FAILED") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert sorted(p.name for p in raw.iterdir()) == before
+    assert not (root / "reports" / paths.BOOK_DIR).exists()
