@@ -66,25 +66,43 @@ __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functio
 def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False) -> str:
     """Record the review figures per open question in the results and say them in a paragraph."""
     parts = []
+    k = ch.min_cell_in_force
     for r in summary.itertuples(index=False):
         key = f"coding.{r.variable}"
-        for field in ("n_answers", "n_reviewed", "n_changed", "n_stale", "agreement_pct", "kappa", "kappa_low",
-                      "kappa_high"):
+        # On real data no count of 1 to min_cell − 1 answers, and no agreement figure on fewer than
+        # min_cell reviews or giving away 1 to min_cell − 1 changed (or kept) proposals (#28).
+        n_answers, n_reviewed, n_changed = int(r.n_answers), int(r.n_reviewed), int(r.n_changed)
+        n_unreviewed, n_kept = n_answers - n_reviewed, n_reviewed - n_changed
+        reviewed_hidden = disclosure.small(n_reviewed, None, k) or disclosure.small(n_unreviewed, None, k)
+        withheld = disclosure.small(None, n_reviewed, k) or (
+            min([n for n in (n_changed, n_kept) if n > 0], default=0) and
+            disclosure.small(min(n for n in (n_changed, n_kept) if n > 0), None, k))
+        shown = {"n_answers": ch.result(f"{key}.n_answers", n_answers, count=n_answers),
+                 "n_reviewed": ch.result(f"{key}.n_reviewed", n_reviewed, count=n_reviewed, hidden=reviewed_hidden),
+                 "n_changed": ch.result(f"{key}.n_changed", n_changed, count=n_changed),
+                 "n_stale": ch.result(f"{key}.n_stale", int(r.n_stale), count=int(r.n_stale))}
+        for field in ("agreement_pct", "kappa", "kappa_low", "kappa_high"):
             value = getattr(r, field)
-            ch.result(f"{key}.{field}", None if pd.isna(value) else value)
+            shown[field] = ch.result(f"{key}.{field}", None if pd.isna(value) else value, base=n_reviewed,
+                                     hidden=bool(withheld))
+        unreviewed = disclosure.Hidden(k, "count", ch.lang) if reviewed_hidden else ch.count(n_unreviewed)
         label = ch.codebook.label(r.variable, "nb")
-        if r.n_reviewed == 0:
-            text = (f"{label}: {r.n_answers} svar, ingen gjennomgått ennå; temaene er regelforslagene "
-                    f"({r.n_not_coded} uten treff står som «{ch.codebook.value_labels(r.variable)[_not_coded(r.variable, ch)]}»)")
+        if n_reviewed == 0:
+            text = (f"{label}: {shown['n_answers']} svar, ingen gjennomgått ennå; temaene er regelforslagene "
+                    f"({ch.count(r.n_not_coded)} uten treff står som "
+                    f"«{ch.codebook.value_labels(r.variable)[_not_coded(r.variable, ch)]}»)")
         else:
-            text = (f"{label}: {r.n_answers} svar, {r.n_reviewed} gjennomgått av forsker, som endret "
-                    f"{r.n_changed} av forslagene (samsvar {ch.fmt(r.agreement_pct)} prosent, kappa "
-                    f"{ch.fmt(r.kappa, 2)}, 95 % KI {ch.fmt(r.kappa_low, 2)}–{ch.fmt(r.kappa_high, 2)})")
-            if r.n_reviewed < r.n_answers:
-                text += f"; for de {r.n_answers - r.n_reviewed} som ikke er gjennomgått, brukes forslaget"
+            agreement = ("samsvar og kappa vises ikke: de ville bygge på færre enn "
+                         f"{k} svar" if withheld else
+                         f"samsvar {ch.fmt(shown['agreement_pct'])} prosent, kappa {ch.fmt(shown['kappa'], 2)}, "
+                         f"95 % KI {ch.fmt(shown['kappa_low'], 2)}–{ch.fmt(shown['kappa_high'], 2)}")
+            text = (f"{label}: {shown['n_answers']} svar, {shown['n_reviewed']} gjennomgått av forsker, som endret "
+                    f"{shown['n_changed']} av forslagene ({agreement})")
+            if n_reviewed < n_answers:
+                text += f"; for de {unreviewed} som ikke er gjennomgått, brukes forslaget"
         if r.n_stale:
-            text += (f"; {r.n_stale} svar er endret i eksporten siden de ble vurdert, så der brukes forslaget til "
-                     "de er vurdert på nytt (`make coding` markerer dem)")
+            text += (f"; {shown['n_stale']} svar er endret i eksporten siden de ble vurdert, så der brukes forslaget "
+                     "til de er vurdert på nytt (`make coding` markerer dem)")
         if "eksport" in r.review_source:
             text += " (forskerens temaer fra eksportens egne kodekolonner)"
         parts.append(f"- {text}.")

@@ -75,3 +75,23 @@ def test_the_build_refuses_an_output_folder_git_would_not_ignore():
     assert proc.returncode == 1
     assert "'reports_dir' = 'ut_2024': git would not ignore what the build writes there" in proc.stderr
     assert not (paths.ROOT / "ut_2024").exists()
+
+
+def test_a_real_export_copied_into_the_bad_input_corpus_is_ignored(tmp_path):
+    """tests/bad_inputs/files/ lets only its named hand-made files into git (#28): an export copied
+    there (a researcher testing the corpus harness with a real file) is ignored, not offered for commit."""
+    tracked()   # skips outside a git checkout
+    folder = paths.ROOT / "tests" / "bad_inputs" / "files"
+    copies = [folder / f"surveyxact_export_{n}" for n in ("test28.sav", "test28.csv", "test28.xlsx", "test28.zsav")]
+    try:
+        for c in copies:
+            c.write_bytes(b"$FL2@(#) a real-shaped export")
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all", str(folder)],
+                             cwd=paths.ROOT, capture_output=True, text=True, timeout=30, check=True).stdout
+    finally:
+        for c in copies:
+            c.unlink(missing_ok=True)
+    for c in copies:
+        rel = c.relative_to(paths.ROOT).as_posix()
+        assert f"!! {rel}" in out.splitlines(), f"{rel} is not ignored:\n{out}"
+    assert not [line for line in out.splitlines() if line.startswith("??")], out

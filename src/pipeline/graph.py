@@ -181,6 +181,33 @@ def prepare_stage(name: str, task: str, reports_dir: str, reads_results: bool) -
     return reports, stage, stage / paths.EXECUTED_DIR / f"{name}.ipynb", borrowed
 
 
+def protect_failed_notebook(kept: Path, params: dict) -> None:
+    """On real data, the kept failed notebook without its outputs (#28).
+
+    A notebook stopped part-way has not reached its protected tables and prose:
+    its outputs may show numbers about 1 to ``min_cell − 1`` respondents (an
+    export of one respondent: «1 respondenter»). On real data (``min_cell`` in
+    force and the export not the generator's) every output is cleared and a
+    first cell says why; the build's own message names the cell and the error.
+    """
+    from src.base.inputs import is_synthetic
+    from src.synthetic.synthesize import FILE_LABEL
+
+    if not params.get("min_cell") or is_synthetic(paths.resolve(params["raw_path"]), FILE_LABEL):
+        return
+    nb = json.loads(kept.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+    note = {"cell_type": "markdown", "id": "failed-outputs-removed", "metadata": {},
+            "source": ["**Utdataene er fjernet.** Notatboka stoppet før tabellene og teksten var beskyttet, og "
+                       "byggingen leste reelle data: et delvis kjørt notatbok kunne vise tall om færre enn "
+                       f"{params['min_cell']} personer. Byggingens melding sier hvilken celle som feilet og hvorfor; "
+                       "koden står som den ble kjørt."]}
+    nb["cells"] = [note, *[c for c in nb.get("cells", []) if c.get("id") != note["id"]]]
+    kept.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def execute(name: str, params: dict, reports_dir: str, reads_results: bool = False, in_book: bool = True,
             fp: str | None = None, task: str | None = None, inputs: dict | None = None,
             derived_dir: str | None = None):
@@ -220,6 +247,7 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
             kept = failed / f"{name}.ipynb"
             if out.exists():
                 shutil.copy2(out, kept)
+                protect_failed_notebook(kept, params)
             shutil.rmtree(stage, ignore_errors=True)
             first = (exc.evalue or "").strip().splitlines()[0] if (exc.evalue or "").strip() else ""
             return TaskFailed(
@@ -367,6 +395,7 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
                     failed = reports / "failed"
                     kept = failed / f"{name}.ipynb"
                     save(kept)
+                    protect_failed_notebook(kept, params)
                     drop_stage()
                     first = evalue.strip().splitlines()[0] if evalue.strip() else ""
                     return TaskFailed(
