@@ -53,3 +53,40 @@ def test_data_raw_read_only_without_the_default_export_is_one_clear_message(tmp_
     assert proc.stderr.count("BUILD FAILED") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert sorted(p.name for p in raw.iterdir()) == before
     assert not (root / "reports" / paths.BOOK_DIR).exists()
+
+
+WORKER = r'''
+import multiprocessing, os, signal, sys, time
+from src.pipeline import cli
+
+def work():
+    print("ready", flush=True)
+    time.sleep(60)
+
+if __name__ == "__main__":
+    os.environ["VO_BUILD"] = str(os.getpid())            # as cli.build sets it
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, cli._on_signal)               # as cli.main installs it; doit's workers inherit it
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=work) for _ in range(2)]
+    for p in procs:
+        p.start()
+    time.sleep(1.5)
+    for p in procs:                                      # the terminal's hangup reaches every process,
+        os.kill(p.pid, signal.SIGHUP)                    # then doit terminates its workers (SIGTERM)
+    time.sleep(0.5)
+    for p in procs:
+        p.terminate()
+        p.join()
+'''
+
+
+def test_a_signal_to_a_parallel_builds_workers_prints_no_traceback(tmp_path):
+    """SIGHUP during a parallel build (the render) printed two tracebacks, one per doit worker, before
+    the correct «BUILD INTERRUPTED» line: the workers inherit the build's signal handler. Now a worker
+    unwinds silently and the build's own process says it once."""
+    script = tmp_path / "workers.py"
+    script.write_text(WORKER, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.count("ready") == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr

@@ -298,6 +298,13 @@ def _build(params: dict, t0: float, renderer: str, notebooks: list[str] | None, 
 def _on_signal(signum, frame):
     """Ctrl-C, SIGTERM, SIGHUP: this process's kernels are killed first (a kernel asked to shut down while
     a cell runs prints a ZMQ traceback), then the build unwinds like Ctrl-C."""
+    worker = os.environ.get("VO_BUILD", str(os.getpid())) != str(os.getpid())
+    if worker:   # a worker of a parallel build (forked by doit, with this handler): the build's own process
+        # says it in one line (#28); the worker's unwinding — and doit terminating it while it does — printed
+        # «Process ForkProcess-n: Traceback …» per worker before BUILD INTERRUPTED
+        sys.stderr = open(os.devnull, "w")
+        if records.SIGNALLED:   # already unwinding: a second signal (doit's terminate) must not raise again
+            return
     records.SIGNALLED.append(signum)
     graph.kill_kernels()
     records.raise_if_signalled()
