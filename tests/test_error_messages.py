@@ -90,3 +90,14 @@ def test_a_signal_to_a_parallel_builds_workers_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
     assert proc.stdout.count("ready") == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_huge_or_numpy_non_finite_number_is_printed_not_a_decimal_error():
+    """A tiny real export (40 respondents) made a statistic explode (a coefficient or interval of 1e30);
+    rounding it as the report does raised decimal.InvalidOperation, a traceback naming nothing."""
+    from src.base.numbers import fmt_number, round_half_up
+
+    assert round_half_up(1e30, 2) == 1e30 and round_half_up(-3e26, 1) == -3e26
+    assert fmt_number(1e30, 2, "en").startswith("1,000,000,000,000,000,019")
+    assert round_half_up(np.float32("inf"), 1) == float("inf")
+    assert round_half_up(2.675, 2) == 2.68 and round_half_up(0.125, 2) == 0.13   # still the report's rounding

@@ -14,6 +14,10 @@ def round_half_up(x: float, ndigits: int = 0) -> float:
     """Round as the report (SPSS/Excel) does: halves away from zero."""
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return x
+    if not np.isfinite(float(x)):   # a numpy NaN or infinity that is not a Python float
+        return float(x)
+    if abs(float(x)) >= 1e15:   # beyond a double's decimals (and Decimal's 28-digit quantize: InvalidOperation,
+        return float(x)         # #28: a test statistic that explodes in a tiny sample): already whole
     q = Decimal(1).scaleb(-ndigits)
     return float(Decimal(str(x)).quantize(q, rounding=ROUND_HALF_UP))
 
