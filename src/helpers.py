@@ -74,9 +74,8 @@ def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False
         n_answers, n_reviewed, n_changed = int(r.n_answers), int(r.n_reviewed), int(r.n_changed)
         n_unreviewed, n_kept = n_answers - n_reviewed, n_reviewed - n_changed
         reviewed_hidden = disclosure.small(n_reviewed, None, k) or disclosure.small(n_unreviewed, None, k)
-        withheld = disclosure.small(None, n_reviewed, k) or (
-            min([n for n in (n_changed, n_kept) if n > 0], default=0) and
-            disclosure.small(min(n for n in (n_changed, n_kept) if n > 0), None, k))
+        smaller = min([n for n in (n_changed, n_kept) if n > 0], default=None)   # the agreement gives it away
+        withheld = disclosure.small(None, n_reviewed, k) or disclosure.small(smaller, None, k)
         shown = {"n_answers": ch.result(f"{key}.n_answers", n_answers, count=n_answers),
                  "n_reviewed": ch.result(f"{key}.n_reviewed", n_reviewed, count=n_reviewed, hidden=reviewed_hidden),
                  "n_changed": ch.result(f"{key}.n_changed", n_changed, count=n_changed),

@@ -1,0 +1,56 @@
+"""The open answers' review figures on real data (#28): no count of 1-4, no agreement on 1-4 reviews.
+
+Fast companions of tests/test_small_numbers.py (which builds and searches a whole book): the chapter's
+paragraph, its results and its agreement table for a summary with 3 reviews (2 changed) and a theme
+answered 3 times, in a chapter whose data cannot be shown to be synthetic (so protected).
+"""
+import json
+
+import pandas as pd
+
+from src import helpers as h
+
+SUMMARY = pd.DataFrame({
+    "variable": ["insufficient_time_theme", "hvo_further_training_theme"],
+    "n_answers": [711, 3], "n_reviewed": [3, 0], "n_changed": [2, 0], "n_stale": [0, 0],
+    "agreement_pct": [33.3, float("nan")], "kappa": [0.0, float("nan")],
+    "kappa_low": [-0.5, float("nan")], "kappa_high": [0.5, float("nan")],
+    "n_not_coded": [40, 1], "review_source": ["ark", "ark"],
+})
+
+
+def chapter(tmp_path):
+    return h.Chapter("01_cleaning", derived_dir=str(tmp_path / "no_derived_data"), reports_dir=str(tmp_path / "r"))
+
+
+def test_the_paragraph_and_results_hold_no_count_or_agreement_of_1_to_4(tmp_path):
+    ch = chapter(tmp_path)
+    assert ch.min_cell_in_force == 5   # real unless the data say they are synthetic
+    text = h.coding_summary(ch, SUMMARY)
+    for leak in ("3 gjennomgått", "endret 2 av", "samsvar 33", "kappa 0,00", "3 svar", "1 uten treff", "708"):
+        assert leak not in text, (leak, text)
+    assert "færre enn 5 gjennomgått" in text and "samsvar og kappa vises ikke" in text, text
+    ch.flush_results()
+    results = json.loads(next((tmp_path / "r").rglob("01_cleaning.json")).read_text(encoding="utf-8"))
+    for field in ("n_reviewed", "n_changed", "agreement_pct", "kappa", "kappa_low", "kappa_high"):
+        assert results[f"01_cleaning.coding.insufficient_time_theme.{field}"] is None, field
+    assert results["01_cleaning.coding.hvo_further_training_theme.n_answers"] is None
+    assert results["01_cleaning.coding.insufficient_time_theme.n_answers"] == 711
+
+
+def test_the_agreement_table_withholds_agreement_on_fewer_than_5_reviews(tmp_path):
+    ch = chapter(tmp_path)
+    table = ch.table(h.coding_agreement_table(SUMMARY, ch.codebook), "koding_samsvar", show=False)
+    first = table.iloc[0]
+    assert first[["Samsvar (prosent)", "Kappa", "KI nedre", "KI øvre"]].isna().all(), first.to_dict()
+    assert pd.isna(first["Antall gjennomgått"]) and pd.isna(first["Antall endret av forsker"])
+    assert first["Antall svar"] == 711 and pd.isna(table.iloc[1]["Antall svar"])
+
+
+def test_agreement_is_shown_when_it_rests_on_enough_reviews(tmp_path):
+    ch = chapter(tmp_path)
+    enough = SUMMARY.iloc[[0]].assign(n_reviewed=60, n_changed=10, agreement_pct=83.3, kappa=0.71)
+    text = h.coding_summary(ch, enough)
+    assert "60 gjennomgått" in text and "samsvar 83 prosent" in text and "kappa 0,71" in text, text
+    table = ch.table(h.coding_agreement_table(enough, ch.codebook), "koding_samsvar", show=False)
+    assert table.iloc[0]["Kappa"] == 0.71
