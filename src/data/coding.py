@@ -46,6 +46,7 @@ from pathlib import Path
 
 
 from src.base import paths
+from src.data import learner, norwegian
 from src.base.codebook import Codebook, CodebookError, load as load_codebook
 from src.base.reference import read_yaml
 
@@ -92,28 +93,44 @@ def normalise(text: str) -> str:
     return " ".join(fold(text)[0].split())
 
 
-def _word_pattern(word: str, mode: str) -> str:
-    body = re.escape(normalise(word))
-    if mode == "=":
-        return rf"(?<![{WORD_CHAR}]){body}{ENDINGS}(?![{WORD_CHAR}])"
-    if mode == "^":
-        return rf"(?<![{WORD_CHAR}]){body}[{WORD_CHAR}]*"
-    return rf"[{WORD_CHAR}]*{body}[{WORD_CHAR}]*"
+def compile_indicator(indicator: str) -> tuple[tuple[norwegian.Word, ...], ...]:
+    """An indicator (see the codebook's ``coding:`` notes) as its parts, which must all match.
 
-
-def compile_indicator(indicator: str) -> tuple[re.Pattern, ...]:
-    """An indicator (see the codebook's ``coding:`` notes) as the patterns that must all match."""
+    A part is one or more words in order (at most two other words between
+    them), each compared with the answer's tokens by ``norwegian.word_matches``:
+    ``=word`` the word in any inflection (its stem, usual endings, one typo),
+    ``^word`` a word that starts so, ``word`` anywhere inside a word (compounds).
+    """
     parts = [p.strip() for p in str(indicator).split(" + ")]
     out = []
     for part in parts:
         mode = part[0] if part[:1] in ("=", "^") else ""
-        words = part[len(mode):].split()
+        words = [w for w in part[len(mode):].split() if norwegian.canonical(norwegian.fold_word(w)).strip()]
         words = [w for w in words if normalise(w)]
         if not words:
             raise ValueError(f"indicator {indicator!r} has an empty part")
-        gap = rf"[^{WORD_CHAR}]+(?:[{WORD_CHAR}]+[^{WORD_CHAR}]+){{0,2}}"   # at most two words between
-        out.append(re.compile(gap.join(_word_pattern(w, mode) for w in words)))
+        out.append(tuple(norwegian.make_word(w, mode) for w in words))
     return tuple(out)
+
+
+def _part_hits(part, toks) -> list[int]:
+    """The token indices of the first match of one indicator part (linear in the number of tokens)."""
+    n = len(part)
+    for i, tok in enumerate(toks):
+        if not norwegian.word_matches(part[0], tok):
+            continue
+        got, j = [i], i
+        for w in part[1:]:
+            for k in range(j + 1, min(j + 4, len(toks))):
+                if norwegian.word_matches(w, toks[k]):
+                    got.append(k)
+                    j = k
+                    break
+            else:
+                break
+        if len(got) == n:
+            return got
+    return []
 
 
 # -- the coding frame ---------------------------------------------------------------
@@ -129,7 +146,9 @@ class Theme:
     label_en: str | None
     definition: str
     indicators: tuple[str, ...]
-    patterns: tuple[tuple[re.Pattern, ...], ...]
+    patterns: tuple[tuple[tuple[norwegian.Word, ...], ...], ...]
+    examples: tuple[str, ...] = ()
+    keeps_negation: bool = False       # «ikke digitale kurs» is still this theme
 
 
 @dataclass(frozen=True)
@@ -141,6 +160,8 @@ class Frame:
     themes: dict[int, Theme]       # every code of the theme variable with indicators
     labels: dict[int, str]         # every code of the theme variable -> label
     source: str                    # the export column of hand-made codes (old exports)
+    negation: str = ""             # "wish": the clause after «ikke behov for …» is not the wish
+    multiple: bool = False         # an answer may have several themes (the first is the variable's)
 
     def label(self, code) -> str:
         return self.labels.get(int(code), str(code))
@@ -194,13 +215,16 @@ def _load_frames(path: str, cb: Codebook) -> dict[str, Frame]:
                     problems.append(f"{where}.themes.{code}: indicator {ind!r}: {exc}")
             themes[int(code)] = Theme(code=int(code), label=var.values[int(code)], label_en=var.values_en.get(int(code)),
                                       definition=str(t.get("definition") or ""), indicators=indicators,
-                                      patterns=tuple(compiled))
+                                      patterns=tuple(compiled),
+                                      examples=tuple(str(e) for e in t.get("examples") or ()),
+                                      keeps_negation=bool(t.get("keeps_negation")))
         missing = sorted(set(var.values) - set(themes) - {not_coded})
         if missing:
             problems.append(f"{where}.themes: codes {missing} of {name} have no definition and indicators")
         frames[name] = Frame(name=name, texts=texts, follows=str(spec.get("follows") or ""),
                              not_coded=int(not_coded) if not_coded in var.values else -1, themes=themes,
-                             labels=dict(var.values), source=var.source)
+                             labels=dict(var.values), source=var.source,
+                             negation=str(spec.get("negation") or ""), multiple=bool(spec.get("multiple")))
     if problems:
         raise CodebookError(f"{paths.relative(path)}: the coding frames are inconsistent ({len(problems)} problem(s)):\n"
                             + "\n".join(f"  - {p}" for p in problems))
@@ -214,59 +238,173 @@ def coded_variables(codebook: Codebook) -> set[str]:
 
 # -- the automatic first pass --------------------------------------------------------
 
+NOT_A_THEME = {"ikke svar": "ikke et svar (tomt, «vet ikke», «-» …)",
+               "ikke gjenkjent": "et svar, men ingen av temaene er gjenkjent",
+               "ingen tema": "et svar som ikke hører til noen av temaene"}
+TAU_MODEL = 0.40        # at 0 reviews, a theme found by the model alone needs this probability
+MIN_LEARN = 8           # reviewed answers of a question before the model learns from them
+BANDS = ((0.80, "høy"), (0.55, "middels"), (0.0, "lav"))
+
+
 @dataclass(frozen=True)
 class Proposal:
     code: int
-    score: int                 # matched words for the proposed theme
-    confidence: float          # 0 (no indicator) … 1
-    why: str                   # the deciding words, as written
+    score: float               # rule evidence for the proposed theme (matched words, shared words split)
+    confidence: float          # 0 … 1
+    why: str                   # the deciding words, as written, and the model's share
     runner_up: int | None = None
+    themes: tuple[int, ...] = ()   # every proposed theme, the first is ``code`` (several where the frame allows)
+    kind: str = "tema"         # "tema", or for the frame's not-coded code: "ikke svar" / "ikke gjenkjent"
+    band: str = "lav"          # confidence band: høy / middels / lav
 
 
-def _theme_hits(theme: Theme, folded: str) -> list[tuple[int, int]]:
-    spans = []
-    for parts in theme.patterns:
-        found = [p.search(folded) for p in parts]
-        if all(found):
-            spans += [m.span() for m in found]
-    merged: list[list[int]] = []
-    for a, b in sorted(spans):
-        if merged and a < merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
+def rule_scores(frame: Frame, text: str):
+    """The answer's tokens and, per theme with a hit, (score, token indices).
+
+    A token claimed by the indicators of several themes counts 1/k for each;
+    a token after «men» counts 1.5 (the point of the answer). In a frame of
+    wishes (``negation: wish``) an indicator whose words are all inside a
+    wish's negation («ikke behov for mer kurs») does not count, unless the
+    theme says the negation is its point (``keeps_negation``).
+    """
+    toks = norwegian.tokens(text)
+    claimed: dict[int, set[int]] = {}
+    for code, theme in frame.themes.items():
+        got: set[int] = set()
+        for parts in theme.patterns:
+            hits = [_part_hits(part, toks) for part in parts]
+            if not all(hits):
+                continue
+            idx = [i for h in hits for i in h]
+            if frame.negation == "wish" and not theme.keeps_negation and all(toks[i].negated for i in idx):
+                continue
+            got.update(idx)
+        if got:
+            claimed[code] = got
+    owners: dict[int, int] = {}
+    for got in claimed.values():
+        for i in got:
+            owners[i] = owners.get(i, 0) + 1
+    but = any(t.after_but for t in toks)
+    scores = {}
+    for code, got in claimed.items():
+        sc = sum((1.5 if (but and toks[i].after_but) else 1.0) / owners[i] for i in got)
+        scores[code] = (round(sc, 6), sorted(got))
+    return toks, scores
+
+
+def _rule_confidence(s: float, r: float) -> float:
+    return (1 - 0.5 ** s) * s / (s + r) if s > 0 else 0.0
+
+
+def _band(conf: float) -> str:
+    return next(name for limit, name in BANDS if conf >= limit)
+
+
+def _quote(original: str, toks, idx) -> str:
+    return "«" + ", ".join(original[toks[i].start:toks[i].end] for i in idx) + "»"
+
+
+class Coder:
+    """The proposer of one question: the rules first, a model trained on the frame and the reviews.
+
+    The model (``src/data/learner.py``: logistic regression on character
+    n-grams, stems and the rules' scores) starts from the frame itself (each
+    theme's label, definition, indicator words and examples; non-answers for
+    the not-coded code) and learns from every reviewed answer given. With
+    fewer than ``MIN_LEARN`` reviews the rules decide where they find a theme
+    (ties by the model's probability, i.e. by meaning), and the model alone
+    only where it is fairly sure (``TAU_MODEL``); with more, the model, which
+    weighs the rules' scores by what the reviews showed, decides. Same frame
+    and same reviews, same proposals.
+    """
+
+    def __init__(self, frame: Frame, reviewed=()):
+        self.frame = frame
+        reviewed = [(str(t), tuple(int(c) for c in (cs if isinstance(cs, (list, tuple)) else [cs])))
+                    for t, cs in reviewed]
+        self.n_reviewed = len(reviewed)
+        docs, labels, weights = [], [], []
+        for code, theme in frame.themes.items():
+            for d in (frame.labels.get(code, ""), theme.definition, *theme.examples,
+                      *(" ".join(w.text for part in ind for w in part) for ind in theme.patterns)):
+                if d.strip():
+                    docs.append(d)
+                    labels.append(code)
+                    weights.append(1.0)
+        for d in sorted(norwegian.NON_ANSWERS):
+            docs.append(d)
+            labels.append(frame.not_coded)
+            weights.append(1.0)
+        for t, cs in reviewed:
+            for k, c in enumerate(cs[:1]):
+                docs.append(t)
+                labels.append(c)
+                weights.append(3.0)
+        themes = list(frame.themes)
+        self._themes = themes
+        extra = [self._rule_vector(d) for d in docs]
+        self.model = learner.fit(docs, labels, weights, extra)
+
+    def _rule_vector(self, text: str) -> list[float]:
+        _, scores = rule_scores(self.frame, text)
+        return [scores[c][0] if c in scores else 0.0 for c in self._themes]
+
+    def propose(self, text: str) -> Proposal:
+        frame = self.frame
+        original = unicodedata.normalize("NFC", str(text))
+        if norwegian.is_non_answer(original):
+            return Proposal(frame.not_coded, 0, 0.99, "ikke et svar", None, (frame.not_coded,), "ikke svar", "høy")
+        toks, scores = rule_scores(frame, original)
+        vec = [scores[c][0] if c in scores else 0.0 for c in self._themes]
+        proba = learner.proba(self.model, original, vec)
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -proba.get(kv[0], 0.0), self._themes.index(kv[0])))
+        cut = "" if len(str(text)) <= norwegian.MAX_CHARS else f" (bare de første {norwegian.MAX_CHARS} tegnene lest)"
+        rules_why = "; ".join(f"{c}: {_quote(original, toks, idx)}" for c, (_, idx) in ranked[:3])
+        if self.n_reviewed >= MIN_LEARN:
+            code = max(proba, key=lambda c: (proba[c], -sorted(proba).index(c)))
+            p = proba[code]
+            rule_agrees = bool(ranked) and ranked[0][0] == code
+            conf = p if (rule_agrees or not ranked or code == frame.not_coded) else p * 0.85
+            why = f"modell {p:.2f}" + (f"; regler {rules_why}" if rules_why else "; ingen indikatorord")
+        elif ranked:
+            code = ranked[0][0]
+            s = ranked[0][1][0]
+            r = ranked[1][1][0] if len(ranked) > 1 else 0.0
+            conf = 0.5 * _rule_confidence(s, r) + 0.5 * proba.get(code, 0.0)
+            why = rules_why
         else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
+            best = max(self._themes, key=lambda c: (proba.get(c, 0.0), -self._themes.index(c)))
+            if proba.get(best, 0.0) >= TAU_MODEL:
+                code, conf = best, proba[best] * 0.8
+                why = f"ingen indikatorord; modell {proba[best]:.2f}"
+            else:
+                code, conf = frame.not_coded, 1 - proba.get(best, 0.0)
+                why = "ingen indikatorord"
+        if code == frame.not_coded:
+            return Proposal(code, 0, round(conf, 2), why + cut, None, (code,), "ikke gjenkjent", _band(conf))
+        themes = [code]
+        if frame.multiple:
+            themes += [c for c, (sc, _) in ranked if c != code and sc >= 1.0][:2]
+        runner = next((c for c, _ in ranked if c != code), None)
+        return Proposal(code, scores.get(code, (0.0,))[0], round(conf, 2), why + cut, runner, tuple(themes),
+                        "tema", _band(conf))
+
+
+_CODERS: dict = {}
+
+
+def coder(frame: Frame) -> Coder:
+    """The proposer of a frame at zero reviews (built once per frame)."""
+    key = (frame.name, id(frame))
+    if key not in _CODERS:
+        _CODERS[key] = Coder(frame)
+    return _CODERS[key]
 
 
 def propose(frame: Frame, text: str) -> Proposal:
-    """The rules' theme for one answer: the theme whose indicators match most words.
-
-    Ties go to the theme with the longer matched words, then to the frame's
-    order. Confidence = (1 − 0.5^s) · s / (s + r), with s the matched words of
-    the proposed theme and r those of the runner-up: one word and no rival
-    0.5, two words 0.75, a tie at most 0.5 · (1 − 0.5^s).
-    """
-    folded, pos = fold(text)
-    original = unicodedata.normalize("NFC", str(text))
-    scored = []
-    for order, (code, theme) in enumerate(frame.themes.items()):
-        spans = _theme_hits(theme, folded)
-        if spans:
-            scored.append((len(spans), sum(b - a for a, b in spans), -order, code, spans))
-    if not scored:
-        return Proposal(frame.not_coded, 0, 0.0, "ingen indikatorord")
-    scored.sort(reverse=True)
-    s, _, _, code, spans = scored[0]
-    r = scored[1][0] if len(scored) > 1 else 0
-
-    def quote(sp):
-        return "«" + ", ".join(original[pos[a]:pos[b - 1] + 1] for a, b in sp) + "»"
-
-    why = f"{code}: {quote(spans)}"
-    if len(scored) > 1:
-        why += "; også " + "; ".join(f"{c}: {quote(sp)}" for _, _, _, c, sp in scored[1:3])
-    confidence = (1 - 0.5 ** s) * s / (s + r)
-    return Proposal(code, s, round(confidence, 2), why, scored[1][3] if len(scored) > 1 else None)
+    """The first pass's proposal for one answer (no reviews): see ``Coder``."""
+    return coder(frame).propose(text)
 
 
 # -- answers, agreement ----------------------------------------------------------------
