@@ -203,7 +203,7 @@ def _typo(a: str, b: str) -> bool:
 def word_matches(w: Word, tok: Token) -> bool:
     t = tok.word
     if w.mode == "=":
-        if t == w.text or tok.stem == w.stem:
+        if t == w.text or (tok.stem == w.stem and len(w.stem) >= 4):
             return True
         if t.startswith(w.text) and ENDINGS.fullmatch(t[len(w.text):]):
             return True
