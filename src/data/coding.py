@@ -383,9 +383,10 @@ class Coder:
             why = rules_why
         else:
             best = max(self._themes, key=lambda c: (proba.get(c, 0.0), -self._themes.index(c)))
-            if proba.get(best, 0.0) >= TAU_MODEL:
-                code, conf = best, proba[best] * 0.8
-                why = f"ingen indikatorord; modell {proba[best]:.2f}"
+            share = proba.get(best, 0.0) / (sum(proba.get(c, 0.0) for c in self._themes) or 1.0)
+            if share >= TAU_MODEL:   # the model's choice among the themes, when it stands out
+                code, conf = best, share * 0.7
+                why = f"ingen indikatorord; modell {share:.2f} (blant temaene)"
             else:
                 code, conf = frame.not_coded, 1 - proba.get(best, 0.0)
                 why = "ingen indikatorord"
