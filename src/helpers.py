@@ -54,7 +54,7 @@ __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functio
     "frequency_table", "group_key", "load_margins", "markdown_table", "mean_gaps", "multi_table",
     "option_differences", "pd", "published_value", "raking_table", "read_export", "recode_table", "significance",
     "theme_ranking", "validate_export", "verdict_text", "write_derived",
-    "Chapter", "coding_summary", "external_value", "stated_value", "study_comparison", "reliability_table",
+    "Chapter", "coding_summary", "coding_learning_curve", "coding_note", "external_value", "stated_value", "study_comparison", "reliability_table",
     "coefficient_figure",
 ]
 
@@ -64,35 +64,97 @@ __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functio
 # ---------------------------------------------------------------------------
 
 def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False) -> str:
-    """Record the review figures per open question in the results and say them in a paragraph."""
+    """Record the review figures per open question in the results and say them in a paragraph.
+
+    Agreement and kappa rest on the random audit sample only; on real data
+    they are withheld while fewer than ``min_cell`` of its answers are
+    reviewed (in the table too), and so is every count of 1 to ``min_cell - 1``.
+    """
     parts = []
     for r in summary.itertuples(index=False):
         key = f"coding.{r.variable}"
-        for field in ("n_answers", "n_reviewed", "n_changed", "n_stale", "agreement_pct", "kappa", "kappa_low",
-                      "kappa_high"):
+        few = bool(ch.min_cell_in_force) and r.n_audit_reviewed < ch.min_cell_in_force
+        for field in ("n_answers", "n_reviewed", "n_audit", "n_audit_reviewed", "n_changed", "n_stale",
+                      "n_unmatched", "agreement_pct", "kappa", "kappa_low", "kappa_high"):
             value = getattr(r, field)
+            if field in ("agreement_pct", "kappa", "kappa_low", "kappa_high", "n_changed") and few:
+                value = None
             ch.result(f"{key}.{field}", None if pd.isna(value) else value)
         label = ch.codebook.label(r.variable, "nb")
+        nc_label = ch.codebook.value_labels(r.variable)[_not_coded(r.variable, ch)]
         if r.n_reviewed == 0:
-            text = (f"{label}: {r.n_answers} svar, ingen gjennomgått ennå; temaene er regelforslagene "
-                    f"({r.n_not_coded} uten treff står som «{ch.codebook.value_labels(r.variable)[_not_coded(r.variable, ch)]}»)")
+            text = (f"{label}: {ch.count(r.n_answers)} svar, ingen gjennomgått ennå; temaene er forslagene "
+                    f"({ch.count(r.n_not_coded)} står som «{nc_label}»: {ch.count(r.n_non_answer)} ikke svar, "
+                    f"{ch.count(r.n_not_recognised)} ikke gjenkjent)")
         else:
-            text = (f"{label}: {r.n_answers} svar, {r.n_reviewed} gjennomgått av forsker, som endret "
-                    f"{r.n_changed} av forslagene (samsvar {ch.fmt(r.agreement_pct)} prosent, kappa "
-                    f"{ch.fmt(r.kappa, 2)}, 95 % KI {ch.fmt(r.kappa_low, 2)}–{ch.fmt(r.kappa_high, 2)})")
+            text = (f"{label}: {ch.count(r.n_answers)} svar, {ch.count(r.n_reviewed)} gjennomgått av forsker, "
+                    f"{ch.count(r.n_audit_reviewed)} av dem i det tilfeldige kontrollutvalget på "
+                    f"{ch.count(r.n_audit)}")
+            if r.n_audit_reviewed == 0:
+                text += "; samsvaret måles først når svar i kontrollutvalget er gjennomgått"
+            elif few:
+                text += (f"; samsvaret vises ikke før minst {ch.min_cell_in_force} svar i kontrollutvalget er "
+                         "gjennomgått")
+            else:
+                text += (f"; der endret forskeren {ch.count(r.n_changed)} av forslagene (samsvar "
+                         f"{ch.fmt(r.agreement_pct)} prosent, kappa {ch.fmt(r.kappa, 2)}, 95 % KI "
+                         f"{ch.fmt(r.kappa_low, 2)}–{ch.fmt(r.kappa_high, 2)})")
             if r.n_reviewed < r.n_answers:
-                text += f"; for de {r.n_answers - r.n_reviewed} som ikke er gjennomgått, brukes forslaget"
+                text += (f"; for de {ch.count(r.n_answers - r.n_reviewed)} som ikke er gjennomgått, brukes forslaget "
+                         "fra modellen som har lært av gjennomgangen")
         if r.n_stale:
-            text += (f"; {r.n_stale} svar er endret i eksporten siden de ble vurdert, så der brukes forslaget til "
-                     "de er vurdert på nytt (`make coding` markerer dem)")
+            text += (f"; {ch.count(r.n_stale)} svar er endret i eksporten siden de ble vurdert, så der brukes forslaget "
+                     "til de er vurdert på nytt (`make coding` markerer dem)")
+        if r.n_unmatched:
+            text += (f"; {ch.count(r.n_unmatched)} vurderinger i arket hører ikke til noe svar i eksporten og er ikke "
+                     "brukt (`make coding` viser hvilke)")
         if "eksport" in r.review_source:
             text += " (forskerens temaer fra eksportens egne kodekolonner)"
         parts.append(f"- {text}.")
     text = "Per spørsmål:\n\n" + "\n".join(parts)
     if synthetic:
         text += ("\n\nI de syntetiske dataene er «forskerens» tema det temaet svaret ble skrevet for (generatoren fyller "
-                 "ut gjennomgangsarkene), så samsvaret måler reglene mot en kjent fasit, ikke en virkelig gjennomgang.")
+                 "ut gjennomgangsarkene), så samsvaret måler forslagene mot en kjent fasit, ikke en virkelig gjennomgang.")
     return text
+
+
+def coding_learning_curve(ch: "Chapter") -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The coder measured on answers it has never seen (data/reference/coding_eval.yml): two tables and a paragraph.
+
+    Computed by ``python -m src.synthetic.coding_eval --write`` from the evaluation
+    sets in tests/data (written by hand by someone who had read neither the
+    rules nor the generator); the figures are recorded in the results.
+    """
+    from src.synthetic import coding_eval
+
+    result = coding_eval.load_result()
+    curve, kinds = coding_eval.curve_table(result), coding_eval.kind_table(result)
+    for r in curve.itertuples(index=False):
+        ch.result(f"coding_eval.k{r[0]}.accuracy_pct", float(r[1]))
+    zero, last = curve.iloc[0], curve.iloc[-1]
+    text = (f"Koderen er målt på {result['n_test']} svar den aldri har sett, skrevet for formålet av en som verken "
+            f"hadde lest reglene eller generatoren (testsettet i `tests/data/`). Uten noen gjennomgang er "
+            f"{ch.fmt(zero.iloc[1])} prosent av forslagene riktige (kappa {ch.fmt(zero.iloc[2], 2)}); etter "
+            f"{int(last.iloc[0])} gjennomgåtte svar per spørsmål {ch.fmt(last.iloc[1])} prosent. De gjennomgåtte "
+            f"svarene trekkes tilfeldig fra utviklingssettet ({result['n_dev']} svar med fasit) og den syntetiske "
+            f"eksportens svar med temaet de ble skrevet for, {result.get('repeats', 1)} trekninger per trinn. "
+            f"Andelen foreslått «ikke kodet» var {ch.fmt(zero.iloc[3])} prosent uten gjennomgang, mot "
+            f"{ch.fmt(zero.iloc[4])} prosent i fasiten; i den høyeste sikkerhetsgruppen var "
+            f"{ch.fmt(zero.iloc[6])} prosent riktige.")
+    return curve, kinds, text
+
+
+def coding_note(ch: "Chapter", variable: str) -> str:
+    """Under a theme table: how many of its counts rest on the researcher's review, how many are proposals."""
+    got = (ch.info.get("coding") or {}).get(variable)
+    if not got:
+        return ""
+    n, r = got["n_themes"], got["n_reviewed"]
+    if n is None or r is None:
+        return ("Temaene i tabellen er dels vurdert av forsker, dels forslag fra koderen; antallene vises ikke, "
+                f"fordi et av dem er under {ch.min_cell_in_force}.")
+    return (f"Temaene i tabellen: {ch.count(r)} av {ch.count(n)} er vurdert av forsker, {ch.count(n - r)} er "
+            "forslag fra koderen (se «Åpne svar: koding i temaer» i datagrunnlaget).")
 
 
 def _not_coded(variable: str, ch: "Chapter") -> int:

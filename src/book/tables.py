@@ -15,9 +15,10 @@ from src.data import coding
 from src.base.reference import load_terms
 
 
-def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:
+def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb",
+                           min_cell: int = 0) -> pd.DataFrame:
     """The review figures of the open answers, one row per question (counts and agreement, never text)."""
-    return coding.agreement_table(summary, codebook or load_codebook(), lang)
+    return coding.agreement_table(summary, codebook or load_codebook(), lang, min_cell)
 
 
 

@@ -359,13 +359,21 @@ class Coder:
         return [scores[c][0] if c in scores else 0.0 for c in self._themes]
 
     def propose(self, text: str) -> Proposal:
+        return self.propose_many([text])[0]
+
+    def propose_many(self, texts) -> list[Proposal]:
+        """The proposals for many answers (the model scores them in one pass)."""
+        originals = [unicodedata.normalize("NFC", str(t)) for t in texts]
+        ruled = [rule_scores(self.frame, o) for o in originals]
+        vecs = [[sc[c][0] if c in sc else 0.0 for c in self._themes] for _, sc in ruled]
+        probas = learner.proba_many(self.model, originals, vecs)
+        return [self._decide(o, toks, sc, pr) for o, (toks, sc), pr in zip(originals, ruled, probas)]
+
+    def _decide(self, original: str, toks, scores, proba) -> Proposal:
         frame = self.frame
-        original = unicodedata.normalize("NFC", str(text))
+        text = original
         if norwegian.is_non_answer(original):
             return Proposal(frame.not_coded, 0, 0.99, "ikke et svar", None, (frame.not_coded,), "ikke svar", "høy")
-        toks, scores = rule_scores(frame, original)
-        vec = [scores[c][0] if c in scores else 0.0 for c in self._themes]
-        proba = learner.proba(self.model, original, vec)
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -proba.get(kv[0], 0.0), self._themes.index(kv[0])))
         cut = "" if len(str(text)) <= norwegian.MAX_CHARS else f" (bare de første {norwegian.MAX_CHARS} tegnene lest)"
         rules_why = "; ".join(f"{c}: {_quote(original, toks, idx)}" for c, (_, idx) in ranked[:3])
@@ -767,11 +775,12 @@ def update_sheet(path: Path, frame: Frame, current, decided: dict[int, int] | No
             reviewed.append((r["svar"], codes))
     c = Coder(frame, reviewed) if len(reviewed) >= MIN_LEARN else coder(frame)
     audit = audit_ids(frame, [int(r["id"][1:]) for r in live])
+    proposed = dict(zip([r["id"] for r in live], c.propose_many([r["svar"] for r in live])))
     for r in rows:
         if r["id"] not in now:
             r["utvalg"] = ""
             continue
-        p = c.propose(r["svar"])
+        p = proposed[r["id"]]
         r.update(forslag="+".join(str(t) for t in p.themes), forslag_tema=frame.label(p.code)
                  + (f" ({p.kind})" if p.code == frame.not_coded else ""),
                  forslag_flere=" + ".join(frame.label(t) for t in p.themes[1:]), begrunnelse=p.why,
@@ -891,8 +900,9 @@ def apply(data, raw_path, codebook: Codebook | None = None):
         blind_set = [(text[r], c) for r, c in decided.items() if r in text and r not in audit]
         blind = Coder(frame, blind_set) if len(blind_set) >= MIN_LEARN else coder(frame)
         proposals = {}
-        for rid, s in text.items():
-            proposals[rid] = (blind if rid in audit else full).propose(s)
+        for who, pick in ((blind, [r for r in text if r in audit]), (full, [r for r in text if r not in audit])):
+            proposals.update(zip(pick, who.propose_many([text[r] for r in pick])))
+        proposals = {r: proposals[r] for r in text}
         theme = {rid: decided[rid][0] if rid in decided else p.code for rid, p in proposals.items()}
         theme.update({rid: c[0] for rid, c in decided.items() if rid not in theme})   # a code without text
         out[name] = ids.map(lambda i: theme.get(int(i), pd.NA) if not pd.isna(i) else pd.NA).astype("Int64")
@@ -917,18 +927,28 @@ def apply(data, raw_path, codebook: Codebook | None = None):
                      "n_non_answer": sum(nc_kind(r) == "ikke svar" for r in nc),
                      "n_no_theme": sum(nc_kind(r) == "ingen tema" for r in nc),
                      "n_not_recognised": sum(nc_kind(r) == "ikke gjenkjent" for r in nc),
-                     "review_source": "+".join(s for s, n in sources.items() if n) or "ingen"})
+                     "review_source": "+".join(s for s, n in sources.items() if n) or "ingen",
+                     "reviewed_ids": sorted(reviewed)})
     if problems:
         raise CodingError(f"{len(problems)} problem(s) in the review sheets of {paths.relative(raw_path)}:\n"
                           + "\n".join(f"  - {p}" for p in problems))
     return out, pd.DataFrame(rows)
 
 
-def agreement_table(summary, codebook: Codebook | None = None, lang: str = "nb"):
-    """The review figures for readers, one row per open question (counts only, never text)."""
+def agreement_table(summary, codebook: Codebook | None = None, lang: str = "nb", min_cell: int = 0):
+    """The review figures for readers, one row per open question (counts only, never text).
+
+    Agreement and kappa are those of the random audit sample; with ``min_cell``
+    (real data) they are withheld (empty) while fewer of its answers are reviewed.
+    """
     import pandas as pd
 
     cb = codebook or load_codebook()
+    summary = summary.copy()
+    if min_cell:
+        few = summary["n_audit_reviewed"] < min_cell
+        for col in ("n_changed", "agreement_pct", "kappa", "kappa_low", "kappa_high"):
+            summary[col] = summary[col].astype(float).where(~few)
     return pd.DataFrame({
         "Spørsmål": [cb.label(v, lang) for v in summary["variable"]],
         "Antall svar": summary["n_answers"], "Antall gjennomgått": summary["n_reviewed"],

@@ -78,3 +78,13 @@ def proba(model: Model, text: str, extra_row) -> dict[int, float]:
         return {model.classes[0]: 1.0}
     p = model.clf.predict_proba(_features(model, [text], [extra_row]))[0]
     return {int(c): float(v) for c, v in zip(model.clf.classes_, p)}
+
+
+def proba_many(model: Model, texts, extra) -> list[dict[int, float]]:
+    """``proba`` for many answers in one pass."""
+    if not len(texts):
+        return []
+    if model.clf is None:
+        return [{model.classes[0]: 1.0} for _ in texts]
+    p = model.clf.predict_proba(_features(model, list(texts), list(extra)))
+    return [{int(c): float(v) for c, v in zip(model.clf.classes_, row)} for row in p]

@@ -188,10 +188,90 @@ def evaluate(with_pool: bool = True) -> dict:
     return result
 
 
+KIND_LABELS = {"plain": "vanlig bokmål", "nynorsk": "nynorsk", "dialect": "dialekt", "typo": "skrivefeil",
+               "synonym": "andre ord enn rammens", "negation": "nektelse", "long": "lange svar",
+               "english": "engelske ord", "multi": "flere temaer", "nonanswer": "ikke-svar",
+               "compound": "sammensatte ord", "generator": "generatorens svar"}
+
+
+def load_result(path: Path = RESULT) -> dict:
+    """The stored evaluation (computed by ``--write`` from the committed evaluation sets)."""
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def curve_table(result: dict):
+    """The learning curve for readers: one row per number of reviewed answers per question."""
+    import pandas as pd
+
+    rows = []
+    for k, v in sorted(result["curve"].items(), key=lambda kv: int(kv[0])):
+        a = v["all"]
+        rows.append({"Gjennomgåtte svar per spørsmål": int(k), "Riktig (prosent)": 100 * a["accuracy"],
+                     "Kappa": a["kappa"], "Ikke kodet, foreslått (prosent)": 100 * a["not_coded_proposed"],
+                     "Ikke kodet, fasit (prosent)": 100 * a["not_coded_gold"],
+                     "Høyeste sikkerhet: andel av svarene (prosent)": 100 * a["top_band_share"],
+                     "Høyeste sikkerhet: riktig (prosent)": None if a["top_band_accuracy"] is None
+                     else 100 * a["top_band_accuracy"]})
+    return pd.DataFrame(rows)
+
+
+def kind_table(result: dict):
+    """Percent right by kind of answer (rows) and number of reviewed answers per question (columns)."""
+    import pandas as pd
+
+    curve = sorted(result["curve"].items(), key=lambda kv: int(kv[0]))
+    kinds = sorted({k for _, v in curve for k in v["all"]["by_kind"]})
+    rows = []
+    for kind in kinds:
+        row = {"Slags svar": KIND_LABELS.get(kind, kind),
+               "Antall": int(round(curve[0][1]["all"]["by_kind"].get(kind, {}).get("n", 0)))}
+        for k, v in curve:
+            got = v["all"]["by_kind"].get(kind)
+            row[f"{int(k)} gjennomgått"] = None if got is None else 100 * got["accuracy"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def curve_markdown(result: dict) -> str:
+    """The curve and the by-kind table as Markdown (docs/coding.md)."""
+    def md(df):
+        cols = list(df.columns)
+        out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in df.itertuples(index=False):
+            out.append("| " + " | ".join("–" if x is None or x != x else (f"{x:.1f}" if isinstance(x, float) and abs(x) > 1.5
+                                          else (f"{x:.2f}" if isinstance(x, float) else str(x))) for x in r) + " |")
+        return "\n".join(out)
+    return md(curve_table(result)) + "\n\n" + md(kind_table(result))
+
+
+DOCS = paths.ROOT / "docs" / "coding.md"
+BEGIN, END = "<!-- coding_eval:begin -->", "<!-- coding_eval:end -->"
+
+
+def write_docs(result: dict) -> None:
+    """Put the curve's tables between the markers of docs/coding.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
+    zero = result["curve"][0]["all"]
+    dev = result.get("dev_at_0") or {}
+    lines = [f"Test set: {result['n_test']} answers; dev set: {result['n_dev']} answers; "
+             f"draws per step: {result.get('repeats', 1)}; pool per question: "
+             + ", ".join(f"{q} {v['dev']} dev + {v['synthetic']} synthetic" for q, v in (result.get('pool') or {}).items()),
+             "", f"At 0 reviews, dev set: {100 * dev.get('accuracy', float('nan')):.1f} % right, kappa "
+             f"{dev.get('kappa', float('nan')):.2f}; test set: {100 * zero['accuracy']:.1f} % right, kappa {zero['kappa']:.2f}.",
+             "", curve_markdown(result)]
+    DOCS.write_text(text[:a] + "\n" + "\n".join(lines) + "\n" + text[b:], encoding="utf-8")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help=f"store the result in {paths.relative(RESULT)}")
+    ap.add_argument("--write", action="store_true",
+                    help=f"store the result in {paths.relative(RESULT)} and its tables in {paths.relative(DOCS)}")
+    ap.add_argument("--docs-only", action="store_true", help="only rewrite the tables in docs/coding.md from the stored result")
     args = ap.parse_args(argv)
+    if args.docs_only:
+        write_docs(load_result())
+        return 0
     if not TEST.exists():
         print(f"BUILD FAILED: the evaluation set {paths.relative(TEST)} is missing", file=sys.stderr)
         return 1
@@ -200,7 +280,9 @@ def main(argv=None) -> int:
     if args.write:
         RESULT.write_text("# Computed by python -m src.synthetic.coding_eval --write; do not edit.\n" + text,
                           encoding="utf-8")
+        write_docs(result)
     print(text)
+    print(curve_markdown(result))
     return 0
 
 
