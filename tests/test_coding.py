@@ -407,8 +407,8 @@ def test_a_bad_decision_stops_the_build_before_any_notebook(tmp_path, synthetic_
     export = h.read_export(raw, codebook)
     coding.write_review_sheets(raw, export.data, codebook)
     sheet = coding.sheet_path(raw, coding.load_frames(codebook)["future_input_theme"])
-    first = coding.read_sheet(sheet)[0]["resp_id"]
+    first = coding.read_sheet(sheet)[0]["id"]
     _edit(sheet, {first: "Kurs"}, delimiter=";")
     with pytest.raises(ExportError) as err:
         h.validate_export(raw, codebook)
-    assert f"future_input_theme.csv, line 2 (resp_id {first}): forsker = 'Kurs' is not a code" in str(err.value)
+    assert f"future_input_theme.csv, line 2 (id {first}): forsker = 'Kurs' is not a code" in str(err.value)
