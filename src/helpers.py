@@ -44,6 +44,7 @@ from src.book.tables import (_display_markdown, _take_hidden, coding_agreement_t
                              markdown_table, multi_table, printed_form, raking_table, recode_table, translate_table)
 from src.book.text import _verdict_label, data_banner, significance, verdict_text
 from src.data import coding
+from src.data import coding_curve
 from src.data.cleaning import (apply_exclusions, apply_recodes, check_min_answers, code_open_answers, data_info,
                                drop_free_text, validate_export, write_derived)
 from src.data.export import read_export
@@ -125,10 +126,8 @@ def coding_learning_curve(ch: "Chapter") -> tuple[pd.DataFrame, pd.DataFrame, st
     sets in tests/data (written by hand by someone who had read neither the
     rules nor the generator); the figures are recorded in the results.
     """
-    from src.synthetic import coding_eval
-
-    result = coding_eval.load_result()
-    curve, kinds = coding_eval.curve_table(result), coding_eval.kind_table(result)
+    result = coding_curve.load_result()
+    curve, kinds = coding_curve.curve_table(result), coding_curve.kind_table(result)
     for r in curve.itertuples(index=False):
         ch.result(f"coding_eval.k{r[0]}.accuracy_pct", float(r[1]))
     zero, last = curve.iloc[0], curve.iloc[-1]

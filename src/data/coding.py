@@ -381,7 +381,13 @@ class Coder:
             code = max(proba, key=lambda c: (proba[c], -sorted(proba).index(c)))
             p = proba[code]
             rule_agrees = bool(ranked) and ranked[0][0] == code
-            conf = p if (rule_agrees or not ranked or code == frame.not_coded) else p * 0.85
+            # the top band is for answers where the model and well-attested rules agree
+            if rule_agrees and ranked[0][1][0] >= 1.5:
+                conf = p
+            elif rule_agrees or not ranked or code == frame.not_coded:
+                conf = p * 0.85
+            else:
+                conf = p * 0.7
             why = f"modell {p:.2f}" + (f"; regler {rules_why}" if rules_why else "; ingen indikatorord")
         elif ranked:
             code = ranked[0][0]

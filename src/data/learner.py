@@ -18,13 +18,12 @@ The solver (lbfgs) has no randomness: same documents, same model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from typing import Any
 
 from src.data import norwegian
+
+# numpy, scipy and scikit-learn are imported where a model is trained or used: the build command
+# imports src.data.coding (the review sheets are inputs of 01_cleaning) and must start without them.
 
 C = 4.0            # inverse regularisation of the logistic regression
 RULE_WEIGHT = 1.0  # scale of the rule-score features
@@ -40,13 +39,16 @@ def _stems(text: str) -> str:
 
 @dataclass
 class Model:
-    chars: TfidfVectorizer
-    stems: TfidfVectorizer
-    clf: LogisticRegression | None
+    chars: Any            # sklearn TfidfVectorizer
+    stems: Any            # sklearn TfidfVectorizer
+    clf: Any              # sklearn LogisticRegression, or None with one class
     classes: list[int]
 
 
-def _features(model: Model, texts, extra) -> sparse.csr_matrix:
+def _features(model: Model, texts, extra):
+    import numpy as np
+    from scipy import sparse
+
     canon = [_canonical(t) for t in texts]
     stems = [_stems(t) for t in texts]
     ex = sparse.csr_matrix(np.asarray(extra, dtype=float) * RULE_WEIGHT) if extra is not None and len(extra) and \
@@ -59,6 +61,10 @@ def _features(model: Model, texts, extra) -> sparse.csr_matrix:
 
 def fit(docs: list[str], labels: list[int], weights: list[float], extra) -> Model:
     """A model trained on ``docs`` (with the rules' scores ``extra``); one class only: that class always."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1)
     stems = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+")
     chars.fit([_canonical(d) for d in docs])

@@ -36,11 +36,12 @@ import yaml
 from src.base import paths
 from src.base.codebook import load as load_codebook
 from src.data import coding
+from src.data.coding_curve import RESULT, curve_table, kind_table, load_result
+from src.synthetic.synthesize import synthesize
 
 EVAL_DIR = paths.ROOT / "tests" / "data"
 DEV = EVAL_DIR / "coding_eval_dev.yml"
 TEST = EVAL_DIR / "coding_eval_test.yml"
-RESULT = paths.REFERENCE / "coding_eval.yml"
 STEPS = (0, 25, 50, 100)
 REPEATS = 3
 SEED = 2024
@@ -71,8 +72,6 @@ def load_set(path: Path, frames) -> dict[str, list[dict]]:
 
 def synthetic_pool(frames, codebook) -> dict[str, list[dict]]:
     """The synthetic export's answers with the theme each was written for (generator's truth), per question."""
-    from src.synthetic.synthesize import synthesize
-
     frame = synthesize(codebook=codebook)
     out = {}
     for name, f in frames.items():
@@ -186,50 +185,6 @@ def evaluate(with_pool: bool = True) -> dict:
     else:
         result["curve"] = {0: _round(learning_curve(test, {}, frames, steps=(0,))[0])}
     return result
-
-
-KIND_LABELS = {"plain": "vanlig bokmål", "nynorsk": "nynorsk", "dialect": "dialekt", "typo": "skrivefeil",
-               "synonym": "andre ord enn rammens", "negation": "nektelse", "long": "lange svar",
-               "english": "engelske ord", "multi": "flere temaer", "nonanswer": "ikke-svar",
-               "compound": "sammensatte ord", "generator": "generatorens svar"}
-
-
-def load_result(path: Path = RESULT) -> dict:
-    """The stored evaluation (computed by ``--write`` from the committed evaluation sets)."""
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-
-
-def curve_table(result: dict):
-    """The learning curve for readers: one row per number of reviewed answers per question."""
-    import pandas as pd
-
-    rows = []
-    for k, v in sorted(result["curve"].items(), key=lambda kv: int(kv[0])):
-        a = v["all"]
-        rows.append({"Gjennomgåtte svar per spørsmål": int(k), "Riktig (prosent)": 100 * a["accuracy"],
-                     "Kappa": a["kappa"], "Ikke kodet, foreslått (prosent)": 100 * a["not_coded_proposed"],
-                     "Ikke kodet, fasit (prosent)": 100 * a["not_coded_gold"],
-                     "Høyeste sikkerhet: andel av svarene (prosent)": 100 * a["top_band_share"],
-                     "Høyeste sikkerhet: riktig (prosent)": None if a["top_band_accuracy"] is None
-                     else 100 * a["top_band_accuracy"]})
-    return pd.DataFrame(rows)
-
-
-def kind_table(result: dict):
-    """Percent right by kind of answer (rows) and number of reviewed answers per question (columns)."""
-    import pandas as pd
-
-    curve = sorted(result["curve"].items(), key=lambda kv: int(kv[0]))
-    kinds = sorted({k for _, v in curve for k in v["all"]["by_kind"]})
-    rows = []
-    for kind in kinds:
-        row = {"Slags svar": KIND_LABELS.get(kind, kind),
-               "Antall": int(round(curve[0][1]["all"]["by_kind"].get(kind, {}).get("n", 0)))}
-        for k, v in curve:
-            got = v["all"]["by_kind"].get(kind)
-            row[f"{int(k)} gjennomgått"] = None if got is None else 100 * got["accuracy"]
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def curve_markdown(result: dict) -> str:
