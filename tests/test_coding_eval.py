@@ -9,7 +9,7 @@ from src.data import coding
 from src.synthetic import coding_eval
 
 MARGIN = 0.02          # a change that costs more than two points at 0 reviews fails
-MIN_ZERO_ACCURACY = 0.86   # measured 0.875 on the test set (240 answers) when this test was written
+MIN_ZERO_ACCURACY = 0.86   # measured 0.883 on the test set (240 answers) when this test was written
 
 
 @pytest.fixture(scope="module")

@@ -182,3 +182,13 @@ def test_suggested_new_themes_group_unrecognised_answers_by_id(codebook):
     out = coding.suggest_themes(frame, rows)
     assert len(out) == 1 and out[0]["antall_svar"] == 3 and out[0]["eksempel_id"] == "R1 R2 R3"
     assert not any(r["svar"] in str(out) for r in rows)                         # ids and stems, never an answer
+
+
+def test_agreement_on_fewer_than_min_cell_audit_reviews_is_withheld(codebook):
+    summary = pd.DataFrame([{"variable": QUESTION, "n_answers": 40, "n_reviewed": 12, "n_audit": 30,
+                             "n_audit_reviewed": 3, "n_changed": 1, "agreement_pct": 66.7, "kappa": 0.5,
+                             "kappa_low": 0.1, "kappa_high": 0.9}])
+    shown = coding.agreement_table(summary, codebook, min_cell=5)
+    assert shown[["Samsvar (prosent)", "Kappa", "KI nedre", "KI øvre"]].isna().all(axis=None)
+    assert shown["Endret av forsker (kontrollutvalget)"].isna().all()
+    assert coding.agreement_table(summary, codebook, min_cell=0)["Kappa"].iloc[0] == 0.5   # synthetic data
