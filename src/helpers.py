@@ -44,6 +44,7 @@ from src.book.tables import (_display_markdown, _take_hidden, coding_agreement_t
                              markdown_table, multi_table, printed_form, raking_table, recode_table, translate_table)
 from src.book.text import _verdict_label, data_banner, significance, verdict_text
 from src.data import coding
+from src.data import coding_curve
 from src.data.cleaning import (apply_exclusions, apply_recodes, check_min_answers, code_open_answers, data_info,
                                drop_free_text, validate_export, write_derived)
 from src.data.export import read_export
@@ -54,7 +55,7 @@ __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functio
     "frequency_table", "group_key", "load_margins", "markdown_table", "mean_gaps", "multi_table",
     "option_differences", "pd", "published_value", "raking_table", "read_export", "recode_table", "significance",
     "theme_ranking", "validate_export", "verdict_text", "write_derived",
-    "Chapter", "coding_summary", "external_value", "stated_value", "study_comparison", "reliability_table",
+    "Chapter", "coding_summary", "coding_learning_curve", "coding_note", "external_value", "stated_value", "study_comparison", "reliability_table",
     "coefficient_figure",
 ]
 
@@ -64,52 +65,113 @@ __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functio
 # ---------------------------------------------------------------------------
 
 def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False) -> str:
-    """Record the review figures per open question in the results and say them in a paragraph."""
+    """Record the review figures per open question in the results and say them in a paragraph.
+
+    Agreement and kappa rest on the random audit sample only; on real data
+    they are withheld while fewer than ``min_cell`` of its answers are
+    reviewed (in the table too), and so is every count of 1 to ``min_cell - 1``.
+    """
     parts = []
     k = ch.min_cell_in_force
     for r in summary.itertuples(index=False):
         key = f"coding.{r.variable}"
-        # On real data no count of 1 to min_cell − 1 answers, and no agreement figure on fewer than
-        # min_cell reviews or giving away 1 to min_cell − 1 changed (or kept) proposals (#28).
-        n_answers, n_reviewed, n_changed = int(r.n_answers), int(r.n_reviewed), int(r.n_changed)
-        n_unreviewed, n_kept = n_answers - n_reviewed, n_reviewed - n_changed
+        # On real data no count of 1 to min_cell − 1 answers (nor one that subtraction gives away), and no
+        # agreement figure on fewer than min_cell audit reviews or giving away 1 to min_cell − 1 changed (or
+        # kept) proposals (#28); agreement and kappa rest on the random audit sample only (#29).
+        n_answers, n_reviewed, n_audit_reviewed = int(r.n_answers), int(r.n_reviewed), int(r.n_audit_reviewed)
+        n_changed = None if pd.isna(r.n_changed) else int(r.n_changed)
+        n_unreviewed = n_answers - n_reviewed
+        n_kept = None if n_changed is None else n_audit_reviewed - n_changed
         reviewed_hidden = disclosure.small(n_reviewed, None, k) or disclosure.small(n_unreviewed, None, k)
-        smaller = min([n for n in (n_changed, n_kept) if n > 0], default=None)   # the agreement gives it away
-        withheld = disclosure.small(None, n_reviewed, k) or disclosure.small(smaller, None, k)
-        shown = {"n_answers": ch.result(f"{key}.n_answers", n_answers, count=n_answers),
-                 "n_reviewed": ch.result(f"{key}.n_reviewed", n_reviewed, count=n_reviewed, hidden=reviewed_hidden),
-                 "n_changed": ch.result(f"{key}.n_changed", n_changed, count=n_changed),
-                 "n_stale": ch.result(f"{key}.n_stale", int(r.n_stale), count=int(r.n_stale))}
+        smaller = min([n for n in (n_changed, n_kept) if n], default=None)   # the agreement gives it away
+        few = bool(k) and n_audit_reviewed < k
+        withheld = few or bool(disclosure.small(smaller, None, k))
+        shown = {}
+        for field in ("n_answers", "n_reviewed", "n_audit", "n_audit_reviewed", "n_stale", "n_unmatched"):
+            v = int(getattr(r, field))
+            shown[field] = ch.result(f"{key}.{field}", v, count=v, hidden=field == "n_reviewed" and reviewed_hidden)
+        shown["n_changed"] = ch.result(f"{key}.n_changed", None if few else n_changed, count=n_changed,
+                                       hidden=withheld)
         for field in ("agreement_pct", "kappa", "kappa_low", "kappa_high"):
             value = getattr(r, field)
-            shown[field] = ch.result(f"{key}.{field}", None if pd.isna(value) else value, base=n_reviewed,
-                                     hidden=bool(withheld))
-        unreviewed = disclosure.Hidden(k, "count", ch.lang) if reviewed_hidden else ch.count(n_unreviewed)
+            shown[field] = ch.result(f"{key}.{field}", None if pd.isna(value) or few else value,
+                                     base=n_audit_reviewed, hidden=withheld)
         label = ch.codebook.label(r.variable, "nb")
+        nc_label = ch.codebook.value_labels(r.variable)[_not_coded(r.variable, ch)]
         if n_reviewed == 0:
-            text = (f"{label}: {shown['n_answers']} svar, ingen gjennomgått ennå; temaene er regelforslagene "
-                    f"({ch.count(r.n_not_coded)} uten treff står som "
-                    f"«{ch.codebook.value_labels(r.variable)[_not_coded(r.variable, ch)]}»)")
+            text = f"{label}: {shown['n_answers']} svar, ingen gjennomgått ennå; temaene er forslagene ({ch.count(r.n_not_coded)} står som «{nc_label}»"
+            split = (int(r.n_non_answer), int(r.n_not_recognised))
+            if not any(disclosure.small(n, None, k) for n in split):   # one small part would give the other away
+                text += f": {ch.count(split[0])} ikke svar, {ch.count(split[1])} ikke gjenkjent"
+            text += ")"
         else:
-            agreement = ("samsvar og kappa vises ikke: de ville bygge på færre enn "
-                         f"{k} svar" if withheld else
-                         f"samsvar {ch.fmt(shown['agreement_pct'])} prosent, kappa {ch.fmt(shown['kappa'], 2)}, "
-                         f"95 % KI {ch.fmt(shown['kappa_low'], 2)}–{ch.fmt(shown['kappa_high'], 2)}")
-            text = (f"{label}: {shown['n_answers']} svar, {shown['n_reviewed']} gjennomgått av forsker, som endret "
-                    f"{shown['n_changed']} av forslagene ({agreement})")
+            text = (f"{label}: {shown['n_answers']} svar, {shown['n_reviewed']} gjennomgått av forsker, "
+                    f"{shown['n_audit_reviewed']} av dem i det tilfeldige kontrollutvalget på {shown['n_audit']}")
+            if n_audit_reviewed == 0:
+                text += "; samsvaret måles først når svar i kontrollutvalget er gjennomgått"
+            elif few:
+                text += f"; samsvaret vises ikke før minst {k} svar i kontrollutvalget er gjennomgått"
+            elif withheld:
+                text += f"; samsvar og kappa vises ikke: de ville gi bort et antall på færre enn {k}"
+            else:
+                text += (f"; der endret forskeren {shown['n_changed']} av forslagene (samsvar "
+                         f"{ch.fmt(shown['agreement_pct'])} prosent, kappa {ch.fmt(shown['kappa'], 2)}, 95 % KI "
+                         f"{ch.fmt(shown['kappa_low'], 2)}–{ch.fmt(shown['kappa_high'], 2)})")
             if n_reviewed < n_answers:
-                text += f"; for de {unreviewed} som ikke er gjennomgått, brukes forslaget"
+                unreviewed = disclosure.Hidden(k, "count", ch.lang) if reviewed_hidden else ch.count(n_unreviewed)
+                text += (f"; for de {unreviewed} som ikke er gjennomgått, brukes forslaget "
+                         "fra modellen som har lært av gjennomgangen")
         if r.n_stale:
             text += (f"; {shown['n_stale']} svar er endret i eksporten siden de ble vurdert, så der brukes forslaget "
                      "til de er vurdert på nytt (`make coding` markerer dem)")
+        if r.n_unmatched:
+            text += (f"; {shown['n_unmatched']} vurderinger i arket hører ikke til noe svar i eksporten og er ikke "
+                     "brukt (`make coding` viser hvilke)")
         if "eksport" in r.review_source:
             text += " (forskerens temaer fra eksportens egne kodekolonner)"
         parts.append(f"- {text}.")
     text = "Per spørsmål:\n\n" + "\n".join(parts)
     if synthetic:
         text += ("\n\nI de syntetiske dataene er «forskerens» tema det temaet svaret ble skrevet for (generatoren fyller "
-                 "ut gjennomgangsarkene), så samsvaret måler reglene mot en kjent fasit, ikke en virkelig gjennomgang.")
+                 "ut gjennomgangsarkene), så samsvaret måler forslagene mot en kjent fasit, ikke en virkelig gjennomgang.")
     return text
+
+
+def coding_learning_curve(ch: "Chapter") -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The coder measured on answers it has never seen (data/reference/coding_eval.yml): two tables and a paragraph.
+
+    Computed by ``python -m src.synthetic.coding_eval --write`` from the evaluation
+    sets in tests/data (written by hand by someone who had read neither the
+    rules nor the generator); the figures are recorded in the results.
+    """
+    result = coding_curve.load_result()
+    curve, kinds = coding_curve.curve_table(result), coding_curve.kind_table(result)
+    for r in curve.itertuples(index=False):
+        ch.result(f"coding_eval.k{r[0]}.accuracy_pct", float(r[1]))
+    zero, last = curve.iloc[0], curve.iloc[-1]
+    text = (f"Koderen er målt på {result['n_test']} svar den aldri har sett, skrevet for formålet av en som verken "
+            f"hadde lest reglene eller generatoren (testsettet i `tests/data/`). Uten noen gjennomgang er "
+            f"{ch.fmt(zero.iloc[1])} prosent av forslagene riktige (kappa {ch.fmt(zero.iloc[2], 2)}); etter "
+            f"{int(last.iloc[0])} gjennomgåtte svar per spørsmål {ch.fmt(last.iloc[1])} prosent. De gjennomgåtte "
+            f"svarene trekkes tilfeldig fra utviklingssettet ({result['n_dev']} svar med fasit) og den syntetiske "
+            f"eksportens svar med temaet de ble skrevet for, {result.get('repeats', 1)} trekninger per trinn. "
+            f"Andelen foreslått «ikke kodet» var {ch.fmt(zero.iloc[3])} prosent uten gjennomgang, mot "
+            f"{ch.fmt(zero.iloc[4])} prosent i fasiten; i den høyeste sikkerhetsgruppen var "
+            f"{ch.fmt(zero.iloc[6])} prosent riktige.")
+    return curve, kinds, text
+
+
+def coding_note(ch: "Chapter", variable: str) -> str:
+    """Under a theme table: how many of its counts rest on the researcher's review, how many are proposals."""
+    got = (ch.info.get("coding") or {}).get(variable)
+    if not got:
+        return ""
+    n, r = got["n_themes"], got["n_reviewed"]
+    if n is None or r is None:
+        return ("Temaene i tabellen er dels vurdert av forsker, dels forslag fra koderen; antallene vises ikke, "
+                f"fordi et av dem er under {ch.min_cell_in_force}.")
+    return (f"Temaene i tabellen: {ch.count(r)} av {ch.count(n)} er vurdert av forsker, {ch.count(n - r)} er "
+            "forslag fra koderen (se «Åpne svar: koding i temaer» i datagrunnlaget).")
 
 
 def _not_coded(variable: str, ch: "Chapter") -> int:

@@ -15,31 +15,34 @@ from src.data import coding
 from src.base.reference import load_terms
 
 
-def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:
+def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb",
+                           min_cell: int = 0) -> pd.DataFrame:
     """The review figures of the open answers, one row per question (counts and agreement, never text).
 
     Its ``support`` (what ``Chapter.table`` hides small cells by, #28): each
     count rests on itself; the agreement figures (percent, kappa and its
-    interval) on the reviewed answers (base) and on the smaller of the changed
-    and the unchanged reviews (count), so on real data they are withheld when
-    fewer than ``min_cell`` answers were reviewed, or when they would give away
+    interval), which rest on the random audit sample, on the reviewed answers
+    of that sample (base) and on the smaller of its changed and unchanged
+    reviews (count), so on real data they are withheld when fewer than
+    ``min_cell`` audit answers were reviewed, or when they would give away
     that 1 to ``min_cell − 1`` proposals were changed (or kept).
     """
-    table = coding.agreement_table(summary, codebook or load_codebook(), lang)
+    table = coding.agreement_table(summary, codebook or load_codebook(), lang, min_cell)
     table.attrs["support"] = agreement_support(summary, table.columns)
     return table
 
 
 AGREEMENT_COUNTS = {"Antall svar": "n_answers", "Antall gjennomgått": "n_reviewed",
-                    "Antall endret av forsker": "n_changed"}
+                    "Kontrollutvalg (tilfeldig)": "n_audit", "Gjennomgått i kontrollutvalget": "n_audit_reviewed",
+                    "Endret av forsker (kontrollutvalget)": "n_changed"}
 AGREEMENT_FIGURES = ("Samsvar (prosent)", "Kappa", "KI nedre", "KI øvre")
 
 
 def agreement_support(summary: pd.DataFrame, columns) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(counts, bases) of the agreement table's cells (see ``coding_agreement_table``)."""
     num = {f: pd.to_numeric(summary[f], errors="coerce").reset_index(drop=True)
-           for f in ("n_answers", "n_reviewed", "n_changed")}
-    changed, kept = num["n_changed"], num["n_reviewed"] - num["n_changed"]
+           for f in ("n_answers", "n_reviewed", "n_audit", "n_audit_reviewed", "n_changed")}
+    changed, kept = num["n_changed"], num["n_audit_reviewed"] - num["n_changed"]
     smaller = changed.where((changed > 0) & ((kept <= 0) | (changed <= kept)), kept)   # the smaller positive one
     counts, bases = pd.DataFrame(index=range(len(summary))), pd.DataFrame(index=range(len(summary)))
     for col, field in AGREEMENT_COUNTS.items():
@@ -47,7 +50,7 @@ def agreement_support(summary: pd.DataFrame, columns) -> tuple[pd.DataFrame, pd.
             counts[col] = num[field]
     for col in AGREEMENT_FIGURES:
         if col in columns:
-            counts[col], bases[col] = smaller, num["n_reviewed"]
+            counts[col], bases[col] = smaller, num["n_audit_reviewed"]
     return counts, bases
 
 

@@ -127,7 +127,8 @@ def drop_free_text(data: pd.DataFrame, codebook: Codebook | None = None) -> pd.D
 
 
 def write_derived(sample: pd.DataFrame, excluded: pd.DataFrame, export: Export,
-                  flow: pd.DataFrame, derived_dir: str | Path, rake_result=None, min_cell: int = 5) -> dict:
+                  flow: pd.DataFrame, derived_dir: str | Path, rake_result=None, min_cell: int = 5,
+                  coding_summary: pd.DataFrame | None = None) -> dict:
     """Write the derived data atomically (each file replaced whole, info last).
 
     Run by the build, into 01_cleaning's staging folder (``VO_DERIVED_STAGE``;
@@ -144,9 +145,36 @@ def write_derived(sample: pd.DataFrame, excluded: pd.DataFrame, export: Export,
     for frame, name in ((sample, paths.RESPONDENTS_FILE), (excluded, paths.EXCLUDED_FILE)):
         atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
     info = data_info(export, flow, rake_result, min_cell)
+    if coding_summary is not None:   # the theme tables say how many of their counts are reviewed (#29)
+        info["coding"] = coding_counts(sample, coding_summary, export, min_cell)
     write_json(out / paths.DATA_INFO_FILE, info)
     return info
 
+
+
+def coding_counts(sample: pd.DataFrame, summary: pd.DataFrame, export: Export, min_cell: int = 5) -> dict:
+    """Per coded question, the analysis sample's themes: how many, how many reviewed by the researcher.
+
+    On real data a count of 1 to ``min_cell - 1`` (the reviewed, the proposed
+    or all) is stored as ``null``, and so is the reviewed count when the
+    proposed one would give it away.
+    """
+    cb = load_codebook()
+    k = disclosure.threshold(min_cell, export.synthetic)
+    ids = sample[cb.id]
+    out = {}
+
+    def small(n):
+        return bool(k) and 0 < n < k
+
+    for r in summary.itertuples(index=False):
+        if r.variable not in sample:
+            continue
+        has = sample[r.variable].notna()
+        n, rev = int(has.sum()), int((has & ids.isin(set(r.reviewed_ids))).sum())
+        hide = small(n) or small(rev) or small(n - rev)
+        out[r.variable] = {"n_themes": None if small(n) else n, "n_reviewed": None if hide else rev}
+    return out
 
 
 def data_info(export: Export, flow: pd.DataFrame, rake_result=None, min_cell: int = 5) -> dict:

@@ -46,6 +46,7 @@ from pathlib import Path
 
 
 from src.base import paths
+from src.data import learner, norwegian
 from src.base.codebook import Codebook, CodebookError, load as load_codebook
 from src.base.reference import read_yaml
 
@@ -99,28 +100,50 @@ def normalise(text: str) -> str:
     return " ".join(fold(text)[0].split())
 
 
-def _word_pattern(word: str, mode: str) -> str:
-    body = re.escape(normalise(word))
-    if mode == "=":
-        return rf"(?<![{WORD_CHAR}]){body}{ENDINGS}(?![{WORD_CHAR}])"
-    if mode == "^":
-        return rf"(?<![{WORD_CHAR}]){body}[{WORD_CHAR}]*"
-    return rf"[{WORD_CHAR}]*{body}[{WORD_CHAR}]*"
+def compile_indicator(indicator: str) -> tuple[tuple[norwegian.Word, ...], ...]:
+    """An indicator (see the codebook's ``coding:`` notes) as its parts, which must all match.
 
-
-def compile_indicator(indicator: str) -> tuple[re.Pattern, ...]:
-    """An indicator (see the codebook's ``coding:`` notes) as the patterns that must all match."""
+    A part is one or more words in order (at most two other words between
+    them), each compared with the answer's tokens by ``norwegian.word_matches``:
+    ``=word`` the word in any inflection (its stem, usual endings, one typo),
+    ``^word`` a word that starts so, ``word`` anywhere inside a word (compounds).
+    """
     parts = [p.strip() for p in str(indicator).split(" + ")]
     out = []
     for part in parts:
         mode = part[0] if part[:1] in ("=", "^") else ""
-        words = part[len(mode):].split()
+        words = [w for w in part[len(mode):].split() if norwegian.canonical(norwegian.fold_word(w)).strip()]
         words = [w for w in words if normalise(w)]
         if not words:
             raise ValueError(f"indicator {indicator!r} has an empty part")
-        gap = rf"[^{WORD_CHAR}]+(?:[{WORD_CHAR}]+[^{WORD_CHAR}]+){{0,2}}"   # at most two words between
-        out.append(re.compile(gap.join(_word_pattern(w, mode) for w in words)))
+        out.append(tuple(norwegian.make_word(w, mode) for w in words))
     return tuple(out)
+
+
+def indicator_matches(indicator: str, text: str) -> bool:
+    """Whether every part of an indicator matches the text (for tests and for the researcher's checks)."""
+    toks = norwegian.tokens(text)
+    return all(_part_hits(part, toks) for part in compile_indicator(indicator))
+
+
+def _part_hits(part, toks) -> list[int]:
+    """The token indices of the first match of one indicator part (linear in the number of tokens)."""
+    n = len(part)
+    for i, tok in enumerate(toks):
+        if not norwegian.word_matches(part[0], tok):
+            continue
+        got, j = [i], i
+        for w in part[1:]:
+            for k in range(j + 1, min(j + 4, len(toks))):
+                if norwegian.word_matches(w, toks[k]):
+                    got.append(k)
+                    j = k
+                    break
+            else:
+                break
+        if len(got) == n:
+            return got
+    return []
 
 
 # -- the coding frame ---------------------------------------------------------------
@@ -136,7 +159,9 @@ class Theme:
     label_en: str | None
     definition: str
     indicators: tuple[str, ...]
-    patterns: tuple[tuple[re.Pattern, ...], ...]
+    patterns: tuple[tuple[tuple[norwegian.Word, ...], ...], ...]
+    examples: tuple[str, ...] = ()
+    keeps_negation: bool = False       # «ikke digitale kurs» is still this theme
 
 
 @dataclass(frozen=True)
@@ -148,6 +173,8 @@ class Frame:
     themes: dict[int, Theme]       # every code of the theme variable with indicators
     labels: dict[int, str]         # every code of the theme variable -> label
     source: str                    # the export column of hand-made codes (old exports)
+    negation: str = ""             # "wish": the clause after «ikke behov for …» is not the wish
+    multiple: bool = False         # an answer may have several themes (the first is the variable's)
 
     def label(self, code) -> str:
         return self.labels.get(int(code), str(code))
@@ -201,13 +228,16 @@ def _load_frames(path: str, cb: Codebook) -> dict[str, Frame]:
                     problems.append(f"{where}.themes.{code}: indicator {ind!r}: {exc}")
             themes[int(code)] = Theme(code=int(code), label=var.values[int(code)], label_en=var.values_en.get(int(code)),
                                       definition=str(t.get("definition") or ""), indicators=indicators,
-                                      patterns=tuple(compiled))
+                                      patterns=tuple(compiled),
+                                      examples=tuple(str(e) for e in t.get("examples") or ()),
+                                      keeps_negation=bool(t.get("keeps_negation")))
         missing = sorted(set(var.values) - set(themes) - {not_coded})
         if missing:
             problems.append(f"{where}.themes: codes {missing} of {name} have no definition and indicators")
         frames[name] = Frame(name=name, texts=texts, follows=str(spec.get("follows") or ""),
                              not_coded=int(not_coded) if not_coded in var.values else -1, themes=themes,
-                             labels=dict(var.values), source=var.source)
+                             labels=dict(var.values), source=var.source,
+                             negation=str(spec.get("negation") or ""), multiple=bool(spec.get("multiple")))
     if problems:
         raise CodebookError(f"{paths.relative(path)}: the coding frames are inconsistent ({len(problems)} problem(s)):\n"
                             + "\n".join(f"  - {p}" for p in problems))
@@ -221,73 +251,197 @@ def coded_variables(codebook: Codebook) -> set[str]:
 
 # -- the automatic first pass --------------------------------------------------------
 
+NOT_A_THEME = {"ikke svar": "ikke et svar (tomt, «vet ikke», «-» …)",
+               "ikke gjenkjent": "et svar, men ingen av temaene er gjenkjent",
+               "ingen tema": "et svar som ikke hører til noen av temaene"}
+TAU_MODEL = 0.40        # at 0 reviews, a theme found by the model alone needs this probability
+MIN_LEARN = 8           # reviewed answers of a question before the model learns from them
+BANDS = ((0.80, "høy"), (0.55, "middels"), (0.0, "lav"))
+
+
 @dataclass(frozen=True)
 class Proposal:
     code: int
-    score: int                 # matched words for the proposed theme
-    confidence: float          # 0 (no indicator) … 1
-    why: str                   # the deciding words, as written
+    score: float               # rule evidence for the proposed theme (matched words, shared words split)
+    confidence: float          # 0 … 1
+    why: str                   # the deciding words, as written, and the model's share
     runner_up: int | None = None
+    themes: tuple[int, ...] = ()   # every proposed theme, the first is ``code`` (several where the frame allows)
+    kind: str = "tema"         # "tema", or for the frame's not-coded code: "ikke svar" / "ikke gjenkjent"
+    band: str = "lav"          # confidence band: høy / middels / lav
 
 
-def _theme_hits(theme: Theme, folded: str) -> list[tuple[int, int]]:
-    spans = []
-    for parts in theme.patterns:
-        found = [p.search(folded) for p in parts]
-        if all(found):
-            spans += [m.span() for m in found]
-    merged: list[list[int]] = []
-    for a, b in sorted(spans):
-        if merged and a < merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
+def rule_scores(frame: Frame, text: str):
+    """The answer's tokens and, per theme with a hit, (score, token indices).
+
+    A token claimed by the indicators of several themes counts 1/k for each;
+    a token after «men» counts 1.5 (the point of the answer). In a frame of
+    wishes (``negation: wish``) an indicator whose words are all inside a
+    wish's negation («ikke behov for mer kurs») does not count, unless the
+    theme says the negation is its point (``keeps_negation``).
+    """
+    toks = norwegian.tokens(text)
+    claimed: dict[int, set[int]] = {}
+    for code, theme in frame.themes.items():
+        got: set[int] = set()
+        for parts in theme.patterns:
+            hits = [_part_hits(part, toks) for part in parts]
+            if not all(hits):
+                continue
+            idx = [i for h in hits for i in h]
+            if frame.negation == "wish" and not theme.keeps_negation and all(toks[i].negated for i in idx):
+                continue
+            got.update(idx)
+        if got:
+            claimed[code] = got
+    owners: dict[int, int] = {}
+    for got in claimed.values():
+        for i in got:
+            owners[i] = owners.get(i, 0) + 1
+    but = any(t.after_but for t in toks)
+    scores = {}
+    for code, got in claimed.items():
+        # adjacent words of one indicator («lite støtte») are one piece of evidence, not two
+        first = [i for i in sorted(got) if i - 1 not in got]
+        sc = sum((1.5 if (but and toks[i].after_but) else 1.0) / owners[i] for i in first)
+        scores[code] = (round(sc, 6), sorted(got))
+    return toks, scores
+
+
+def _rule_confidence(s: float, r: float) -> float:
+    return (1 - 0.5 ** s) * s / (s + r) if s > 0 else 0.0
+
+
+def _band(conf: float) -> str:
+    return next(name for limit, name in BANDS if conf >= limit)
+
+
+def _quote(original: str, toks, idx) -> str:
+    return "«" + ", ".join(original[toks[i].start:toks[i].end] for i in idx) + "»"
+
+
+class Coder:
+    """The proposer of one question: the rules first, a model trained on the frame and the reviews.
+
+    The model (``src/data/learner.py``: logistic regression on character
+    n-grams, stems and the rules' scores) starts from the frame itself (each
+    theme's label, definition, indicator words and examples; non-answers for
+    the not-coded code) and learns from every reviewed answer given. With
+    fewer than ``MIN_LEARN`` reviews the rules decide where they find a theme
+    (ties by the model's probability, i.e. by meaning), and the model alone
+    only where it is fairly sure (``TAU_MODEL``); with more, the model, which
+    weighs the rules' scores by what the reviews showed, decides. Same frame
+    and same reviews, same proposals.
+    """
+
+    def __init__(self, frame: Frame, reviewed=()):
+        self.frame = frame
+        reviewed = [(str(t), tuple(int(c) for c in (cs if isinstance(cs, (list, tuple)) else [cs])))
+                    for t, cs in reviewed]
+        self.n_reviewed = len(reviewed)
+        docs, labels, weights = [], [], []
+        for code, theme in frame.themes.items():
+            for d in (frame.labels.get(code, ""), theme.definition, *theme.examples,
+                      *(" ".join(w.text for part in ind for w in part) for ind in theme.patterns)):
+                if d.strip():
+                    docs.append(d)
+                    labels.append(code)
+                    weights.append(1.0)
+        for d in sorted(norwegian.NON_ANSWERS):
+            docs.append(d)
+            labels.append(frame.not_coded)
+            weights.append(1.0)
+        for t, cs in reviewed:
+            for k, c in enumerate(cs[:1]):
+                docs.append(t)
+                labels.append(c)
+                weights.append(3.0)
+        themes = list(frame.themes)
+        self._themes = themes
+        extra = [self._rule_vector(d) for d in docs]
+        self.model = learner.fit(docs, labels, weights, extra)
+
+    def _rule_vector(self, text: str) -> list[float]:
+        _, scores = rule_scores(self.frame, text)
+        return [scores[c][0] if c in scores else 0.0 for c in self._themes]
+
+    def propose(self, text: str) -> Proposal:
+        return self.propose_many([text])[0]
+
+    def propose_many(self, texts) -> list[Proposal]:
+        """The proposals for many answers (the model scores them in one pass)."""
+        originals = [unicodedata.normalize("NFC", str(t)) for t in texts]
+        ruled = [rule_scores(self.frame, o) for o in originals]
+        vecs = [[sc[c][0] if c in sc else 0.0 for c in self._themes] for _, sc in ruled]
+        probas = learner.proba_many(self.model, originals, vecs)
+        return [self._decide(o, toks, sc, pr) for o, (toks, sc), pr in zip(originals, ruled, probas)]
+
+    def _decide(self, original: str, toks, scores, proba) -> Proposal:
+        frame = self.frame
+        text = original
+        if norwegian.is_non_answer(original):
+            return Proposal(frame.not_coded, 0, 0.99, "ikke et svar", None, (frame.not_coded,), "ikke svar", "høy")
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -proba.get(kv[0], 0.0), self._themes.index(kv[0])))
+        cut = "" if len(str(text)) <= norwegian.MAX_CHARS else f" (bare de første {norwegian.MAX_CHARS} tegnene lest)"
+        rules_why = "; ".join(f"{c}: {_quote(original, toks, idx)}" for c, (_, idx) in ranked[:3])
+        if self.n_reviewed >= MIN_LEARN:
+            code = max(proba, key=lambda c: (proba[c], -sorted(proba).index(c)))
+            p = proba[code]
+            rule_agrees = bool(ranked) and ranked[0][0] == code
+            # the top band is for answers where the model and well-attested rules agree
+            if rule_agrees and ranked[0][1][0] >= 1.5:
+                conf = p
+            elif rule_agrees or not ranked or code == frame.not_coded:
+                conf = p * 0.85
+            else:
+                conf = p * 0.7
+            why = f"modell {p:.2f}" + (f"; regler {rules_why}" if rules_why else "; ingen indikatorord")
+        elif ranked:
+            code = ranked[0][0]
+            s = ranked[0][1][0]
+            r = ranked[1][1][0] if len(ranked) > 1 else 0.0
+            conf = 0.5 * _rule_confidence(s, r) + 0.5 * proba.get(code, 0.0)
+            why = rules_why
         else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
+            best = max(self._themes, key=lambda c: (proba.get(c, 0.0), -self._themes.index(c)))
+            share = proba.get(best, 0.0) / (sum(proba.get(c, 0.0) for c in self._themes) or 1.0)
+            if share >= TAU_MODEL:   # the model's choice among the themes, when it stands out
+                code, conf = best, share * 0.7
+                why = f"ingen indikatorord; modell {share:.2f} (blant temaene)"
+            else:
+                code, conf = frame.not_coded, 1 - proba.get(best, 0.0)
+                why = "ingen indikatorord"
+        if code == frame.not_coded:
+            conf = min(conf, 0.6)   # «not recognised» is the unsure case: never the top band
+            return Proposal(code, 0, round(conf, 2), why + cut, None, (code,), "ikke gjenkjent", _band(conf))
+        themes = [code]
+        if frame.multiple:
+            themes += [c for c, (sc, _) in ranked if c != code and sc >= 2.0][:2]   # a second point, well attested
+        runner = next((c for c, _ in ranked if c != code), None)
+        return Proposal(code, scores.get(code, (0.0,))[0], round(conf, 2), why + cut, runner, tuple(themes),
+                        "tema", _band(conf))
+
+
+_CODERS: dict = {}
+
+
+def coder(frame: Frame) -> Coder:
+    """The proposer of a frame at zero reviews (built once per frame)."""
+    key = (frame.name, id(frame))
+    if key not in _CODERS:
+        _CODERS[key] = Coder(frame)
+    return _CODERS[key]
 
 
 _CUT_NOTE = f" (bare de første {MAX_ANSWER_CHARS} tegnene av svaret er lest)"
 
 
 def propose(frame: Frame, text: str) -> Proposal:
-    """The rules' theme for one answer: the theme whose indicators match most words.
-
-    Ties go to the theme with the longer matched words, then to the frame's
-    order. Confidence = (1 − 0.5^s) · s / (s + r), with s the matched words of
-    the proposed theme and r those of the runner-up: one word and no rival
-    0.5, two words 0.75, a tie at most 0.5 · (1 − 0.5^s).
-    """
-    original = unicodedata.normalize("NFC", str(text))
-    cut = len(original) > MAX_ANSWER_CHARS
-    original = original[:MAX_ANSWER_CHARS]
-    folded, pos = fold(original)
-    folded = _NOT_A_WORD.sub(lambda m: " " * len(m.group()), folded)   # same length: positions stay
-    scored = []
-    for order, (code, theme) in enumerate(frame.themes.items()):
-        spans = _theme_hits(theme, folded)
-        if spans:
-            scored.append((len(spans), sum(b - a for a, b in spans), -order, code, spans))
-    if not scored:
-        return Proposal(frame.not_coded, 0, 0.0, "ingen indikatorord" + _CUT_NOTE * cut)
-    scored.sort(reverse=True)
-    s, _, _, code, spans = scored[0]
-    r = scored[1][0] if len(scored) > 1 else 0
-
-    def quote(sp):
-        return "«" + ", ".join(original[pos[a]:pos[b - 1] + 1] for a, b in sp) + "»"
-
-    why = f"{code}: {quote(spans)}"
-    if len(scored) > 1:
-        why += "; også " + "; ".join(f"{c}: {quote(sp)}" for _, _, _, c, sp in scored[1:3])
-    why += _CUT_NOTE * cut
-    confidence = (1 - 0.5 ** s) * s / (s + r)
-    return Proposal(code, s, round(confidence, 2), why, scored[1][3] if len(scored) > 1 else None)
+    """The first pass's proposal for one answer (no reviews): see ``Coder``."""
+    return coder(frame).propose(text)
 
 
 # -- answers, agreement ----------------------------------------------------------------
-
-def answer_hash(text: str) -> str:
-    return hashlib.sha256(unicodedata.normalize("NFC", str(text)).strip().encode("utf-8")).hexdigest()[:16]
-
 
 def answers(data, frame: Frame, codebook: Codebook):
     """The respondents who wrote in the frame's field(s): id, fields (export columns) and answer.
@@ -361,14 +515,28 @@ def cohen_kappa(a, b, level: float = 0.95) -> Kappa:
 
 
 # -- review sheets -------------------------------------------------------------------
+#
+# A sheet is opened in Excel or LibreOffice and saved again, so nothing in it may
+# be a value a spreadsheet converts: the respondent is «R<id>», the checksum
+# «h<hex>» (a pure hex value such as 12345e6789012345 is a number to a
+# spreadsheet), and a text cell that starts with = + - @ starts with an
+# apostrophe (a formula otherwise). Several themes are written «3+5».
 
-SHEET_COLUMNS = ["resp_id", "felt", "svar", "forslag", "forslag_tema", "begrunnelse", "sikkerhet",
-                 "forsker", "merknad", "status", "tidligere_forsker", "svar_sha256"]
-REQUIRED_COLUMNS = ("resp_id", "forsker", "svar_sha256")
+SHEET_COLUMNS = ["id", "utvalg", "felt", "svar", "forslag", "forslag_tema", "forslag_flere", "begrunnelse",
+                 "sikkerhet", "forsker", "merknad", "nytt_tema", "status", "tidligere_forsker", "kontroll"]
+REQUIRED_COLUMNS = ("id", "forsker", "kontroll")
+LEGACY_COLUMNS = {"resp_id": "id", "svar_sha256": "kontroll"}    # the sheets before #29
 STATUS_CHANGED = "svaret er endret siden vurderingen: vurder på nytt (den gamle vurderingen står i tidligere_forsker)"
 STATUS_CHANGED_UNREVIEWED = "svaret er endret i eksporten"
 STATUS_GONE = "ikke i eksporten"
+STATUS_CARRIED = "vurderingen er overført fra {old}"
+AUDIT = "kontroll (tilfeldig)"
+TO_REVIEW = "usikker først"
+AUDIT_SIZE = 30          # the random audit sample per question (all answers where there are fewer)
+AUDIT_SEED = "verneombud-2024-kontroll"
 CODE_LIST = "kodeliste.csv"
+NEW_THEMES = "forslag_nye_temaer.csv"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def sheet_path(raw_path, frame: Frame) -> Path:
@@ -378,7 +546,49 @@ def sheet_path(raw_path, frame: Frame) -> Path:
 def sheet_files(raw_path) -> list[Path]:
     """The review sheets of an export that exist (the build reads them: an input of 01_cleaning)."""
     d = paths.review_dir(raw_path)
-    return sorted(p for p in d.glob("*.csv") if p.name != CODE_LIST) if d.is_dir() else []
+    return sorted(p for p in d.glob("*.csv") if p.name not in (CODE_LIST, NEW_THEMES)) if d.is_dir() else []
+
+
+def row_id(rid: int) -> str:
+    return f"R{int(rid)}"
+
+
+def parse_id(value) -> int | None:
+    """A sheet's respondent id («R101», or 101 / 101.0 as an older sheet or a spreadsheet wrote it)."""
+    v = str(value or "").strip().lstrip("'")
+    if v[:1] in ("R", "r"):
+        v = v[1:]
+    try:
+        f = float(v.replace(",", "."))
+    except ValueError:
+        return None
+    return int(f) if f == int(f) and abs(f) < 2 ** 53 else None
+
+
+def answer_hash(text: str) -> str:
+    """The answer's checksum as the sheet writes it: «h» and 16 hex digits of its SHA-256 (never a number)."""
+    return "h" + hashlib.sha256(unicodedata.normalize("NFC", str(text)).strip().encode("utf-8")).hexdigest()[:16]
+
+
+def parse_hash(value) -> str | None:
+    """A sheet's checksum, or None when a spreadsheet has mangled it (a number, a date …)."""
+    v = str(value or "").strip().lstrip("'").lower()
+    if re.fullmatch(r"h[0-9a-f]{16}", v):
+        return v
+    if re.fullmatch(r"[0-9a-f]{16}", v):   # an older sheet's plain hex
+        return "h" + v
+    return None
+
+
+def safe_cell(value) -> str:
+    """A text cell a spreadsheet keeps as text: one that starts like a formula gets a leading apostrophe."""
+    v = "" if value is None else str(value)
+    return "'" + v if v.startswith(FORMULA_START) else v
+
+
+def unsafe_cell(value: str) -> str:
+    v = str(value or "")
+    return v[1:] if v.startswith("'") and v[1:].startswith(FORMULA_START) else v
 
 
 def read_sheet(path: Path) -> list[dict]:
@@ -391,11 +601,19 @@ def read_sheet(path: Path) -> list[dict]:
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = max((";", ",", "\t"), key=first.count) if first else ";"
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    fields = [LEGACY_COLUMNS.get(f, f) for f in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in fields]
     if missing:
         raise CodingError(f"review sheet {paths.relative(path)}: column(s) {missing} are missing "
                           f"(header: {reader.fieldnames}); expected the columns {SHEET_COLUMNS}")
-    return [{k: (v or "").strip() if isinstance(v, str) else "" for k, v in row.items() if k} for row in reader]
+    rows = []
+    for row in reader:
+        r = {LEGACY_COLUMNS.get(k, k): (v or "").strip() if isinstance(v, str) else "" for k, v in row.items() if k}
+        for k in ("svar", "merknad", "nytt_tema", "felt", "begrunnelse"):
+            if k in r:
+                r[k] = unsafe_cell(r[k])
+        rows.append(r)
+    return rows
 
 
 def _atomic_write_text(path: Path, text: str, encoding: str) -> None:
@@ -418,24 +636,77 @@ def write_sheet(path: Path, rows: list[dict]) -> None:
     w = csv.DictWriter(buf, fieldnames=columns, delimiter=";", extrasaction="ignore", lineterminator="\r\n")
     w.writeheader()
     for r in rows:
-        w.writerow({c: r.get(c, "") for c in columns})
+        w.writerow({c: safe_cell(r.get(c, "")) for c in columns})
     _atomic_write_text(path, buf.getvalue(), "utf-8-sig")   # BOM: Excel reads the file as UTF-8
 
 
-def parse_decision(frame: Frame, value: str) -> int | None:
-    """The researcher's entry as a code: the code itself or its label (any case); None when empty."""
-    v = str(value or "").strip()
+def parse_decision(frame: Frame, value: str) -> tuple[int, ...] | None:
+    """The researcher's entry as codes: a code, a label (any case), several joined by «+», or one of
+    «ikke svar» / «ingen tema» / «ikke gjenkjent» (the not-coded code); None when empty."""
+    v = unsafe_cell(str(value or "")).strip()
     if not v:
         return None
-    try:
-        code = int(float(v.replace(",", ".")))
-        if code in frame.labels:
-            return code
-    except ValueError:
-        by_label = {lab.strip().lower(): c for c, lab in frame.labels.items()}
-        if v.lower() in by_label:
-            return by_label[v.lower()]
-    raise ValueError(v)
+    by_label = {lab.strip().lower(): c for c, lab in frame.labels.items()}
+    if v.lower() in by_label:
+        return (by_label[v.lower()],)
+    if v.lower() in NOT_A_THEME:
+        return (frame.not_coded,)
+    codes = []
+    for part in re.split(r"\s*\+\s*|\s+og\s+|\s*&\s*", v):
+        try:
+            code = int(float(part.replace(",", ".")))
+        except ValueError:
+            raise ValueError(v) from None
+        if code not in frame.labels or float(part.replace(",", ".")) != code:
+            raise ValueError(v)
+        codes.append(code)
+    if len(codes) > 1 and not frame.multiple:
+        raise ValueError(v)
+    return tuple(dict.fromkeys(codes))
+
+
+def decision_kind(frame: Frame, value: str) -> str:
+    """«ikke svar» / «ingen tema» / «ikke gjenkjent» where the researcher wrote one, else ""."""
+    v = unsafe_cell(str(value or "")).strip().lower()
+    return v if v in NOT_A_THEME else ""
+
+
+def audit_ids(frame: Frame, ids) -> set[int]:
+    """The seeded random audit sample: the ``AUDIT_SIZE`` answers with the smallest seeded hash of their id.
+
+    Stable: an answer stays in the sample while it is in the export, and a
+    new export of the same survey keeps the same sample for the same ids.
+    """
+    ranked = sorted(int(i) for i in ids)
+    ranked.sort(key=lambda i: hashlib.sha256(f"{AUDIT_SEED}:{frame.name}:{i}".encode()).hexdigest())
+    return set(ranked[:AUDIT_SIZE])
+
+
+def _previous_sheets(path: Path) -> list[Path]:
+    """The same question's sheets of other exports beside this one (a renamed or newer export), newest first."""
+    here = path.parent
+    root = here.parent
+    if not root.is_dir():
+        return []
+    found = [p / path.name for p in root.iterdir() if p.is_dir() and p != here and (p / path.name).is_file()]
+    return sorted(found, key=lambda p: (-p.stat().st_mtime, str(p)))
+
+
+def _carry_over(path: Path, frame: Frame, now: dict) -> tuple[dict[str, dict], str]:
+    """Decisions made for another export of the same survey: {id: row} of the newest such sheet."""
+    for old in _previous_sheets(path):
+        try:
+            rows = read_sheet(old)
+        except CodingError:
+            continue
+        got = {}
+        for r in rows:
+            rid = parse_id(r.get("id"))
+            if rid is not None and r.get("forsker"):
+                got[row_id(rid)] = r
+        if got:
+            return got, old.parent.name
+    return {}, ""
 
 
 def update_sheet(path: Path, frame: Frame, current, decided: dict[int, int] | None = None) -> dict:
@@ -443,55 +714,104 @@ def update_sheet(path: Path, frame: Frame, current, decided: dict[int, int] | No
 
     New answers are added (with the proposal, and the researcher's column
     filled from ``decided`` where given, e.g. hand-made codes of an old
-    export); rows already there keep their decision. An answer whose text
-    changed gets the new text, status «svaret er endret …», and its decision
-    moved to ``tidligere_forsker`` (nothing is lost, but it is no longer used
-    until the researcher confirms it). A respondent no longer in the export
-    keeps the row with status «ikke i eksporten». The proposal columns are
-    refreshed from the present frame.
+    export, or carried over from the sheet of another export of the same
+    survey where respondent and text are the same); rows already there keep
+    their decision. An answer whose text changed gets the new text, status
+    «svaret er endret …», and its decision moved to ``tidligere_forsker``.
+    A respondent no longer in the export keeps the row with status «ikke i
+    eksporten» (its decision reported by id). The proposal columns are
+    refreshed by the proposer trained on the sheet's reviews. Rows: the
+    random audit sample first (``utvalg`` «kontroll (tilfeldig)»), then the
+    rest, least sure first.
     """
     decided = decided or {}
     rows = read_sheet(path) if path.exists() else []
-    by_id = {}
+    by_id: dict[str, dict] = {}
+    unmatched = []
     for r in rows:
-        by_id.setdefault(r.get("resp_id", ""), r)
-    stats = {"added": 0, "changed": 0, "kept": 0, "gone": 0}
-    now = {str(int(rid)): (felt, svar) for rid, felt, svar in current[["resp_id", "felt", "svar"]].itertuples(index=False)}
-
-    def fill(r, svar):
-        p = propose(frame, svar)
-        r.update(forslag=str(p.code), forslag_tema=frame.label(p.code), begrunnelse=p.why,
-                 sikkerhet=f"{p.confidence:.2f}".replace(".", ","))
+        rid = parse_id(r.get("id"))
+        if rid is None:
+            if r.get("forsker"):
+                unmatched.append(r.get("id", "") or "(tom)")
+            continue
+        r["id"] = row_id(rid)
+        by_id.setdefault(r["id"], r)
+    rows = list(by_id.values())
+    stats = {"added": 0, "changed": 0, "kept": 0, "gone": 0, "carried": 0, "carried_flagged": 0}
+    now = {row_id(rid): (felt, svar) for rid, felt, svar in current[["resp_id", "felt", "svar"]].itertuples(index=False)}
+    carried, old_name = ({}, "") if path.exists() else _carry_over(path, frame, now)
 
     for r in rows:
-        rid = r.get("resp_id", "")
+        rid = r["id"]
         if rid not in now:
-            if r.get("status") != STATUS_GONE:
-                r["status"] = STATUS_GONE
+            r["status"] = STATUS_GONE
             stats["gone"] += 1
+            if r.get("forsker"):
+                unmatched.append(rid)
             continue
         felt, svar = now[rid]
-        if r.get("svar_sha256") != answer_hash(svar):
+        h = answer_hash(svar)
+        sheet_h = parse_hash(r.get("kontroll"))
+        same = sheet_h == h or (sheet_h is None and normalise(r.get("svar", "")) == normalise(svar))
+        if not same:
             status = STATUS_CHANGED if r.get("forsker") else STATUS_CHANGED_UNREVIEWED
             if r.get("forsker"):
                 r["tidligere_forsker"] = r["forsker"]
-            r.update(forsker="", felt=felt, svar=svar, svar_sha256=answer_hash(svar), status=status)
+            r.update(forsker="", status=status)
             stats["changed"] += 1
         else:
             if r.get("status") == STATUS_GONE or (r.get("status") and r.get("forsker")):
                 r["status"] = ""   # back in the export, or decided again after the flag
             stats["kept"] += 1
-        fill(r, svar)
-    for rid in sorted(set(now) - set(by_id), key=int):
+        r.update(felt=felt, svar=svar, kontroll=h)   # the export is the answer's source, not the sheet
+    for rid in sorted(set(now) - set(by_id), key=lambda x: int(x[1:])):
         felt, svar = now[rid]
-        r = {"resp_id": rid, "felt": felt, "svar": svar, "svar_sha256": answer_hash(svar), "status": "",
-             "forsker": str(decided[int(rid)]) if int(rid) in decided else "", "merknad": "", "tidligere_forsker": ""}
-        fill(r, svar)
+        h = answer_hash(svar)
+        r = {"id": rid, "felt": felt, "svar": svar, "kontroll": h, "status": "", "merknad": "", "nytt_tema": "",
+             "forsker": str(decided[int(rid[1:])]) if int(rid[1:]) in decided else "", "tidligere_forsker": ""}
+        old = carried.get(rid)
+        if old and not r["forsker"]:
+            if parse_hash(old.get("kontroll")) == h:
+                r.update(forsker=old["forsker"], merknad=old.get("merknad", ""), nytt_tema=old.get("nytt_tema", ""),
+                         status=STATUS_CARRIED.format(old=old_name))
+                stats["carried"] += 1
+            else:
+                r.update(tidligere_forsker=old["forsker"], status=STATUS_CHANGED)
+                stats["carried_flagged"] += 1
         rows.append(r)
         stats["added"] += 1
+    live = [r for r in rows if r["id"] in now]
+    reviewed = []
+    for r in live:
+        try:
+            codes = parse_decision(frame, r.get("forsker", ""))
+        except ValueError:
+            codes = None
+        if codes:
+            reviewed.append((r["svar"], codes))
+    c = Coder(frame, reviewed) if len(reviewed) >= MIN_LEARN else coder(frame)
+    audit = audit_ids(frame, [int(r["id"][1:]) for r in live])
+    proposed = dict(zip([r["id"] for r in live], c.propose_many([r["svar"] for r in live])))
+    for r in rows:
+        if r["id"] not in now:
+            r["utvalg"] = ""
+            continue
+        p = proposed[r["id"]]
+        r.update(forslag="+".join(str(t) for t in p.themes), forslag_tema=frame.label(p.code)
+                 + (f" ({p.kind})" if p.code == frame.not_coded else ""),
+                 forslag_flere=" + ".join(frame.label(t) for t in p.themes[1:]), begrunnelse=p.why,
+                 sikkerhet=f"{p.confidence:.2f} ({p.band})".replace(".", ","),
+                 utvalg=AUDIT if int(r["id"][1:]) in audit else TO_REVIEW, _conf=p.confidence)
+    rows.sort(key=lambda r: (r["id"] not in now, r.get("utvalg") != AUDIT, r.get("_conf", 1.0), int(r["id"][1:])))
+    for r in rows:
+        r.pop("_conf", None)
     write_sheet(path, rows)
-    stats["reviewed"] = sum(1 for r in rows if r.get("forsker") and r.get("status") != STATUS_GONE)
+    stats["reviewed"] = len(reviewed)
+    stats["audit"] = len(audit)
+    stats["audit_reviewed"] = sum(1 for r in live if r.get("utvalg") == AUDIT and r.get("forsker"))
     stats["answers"] = len(now)
+    stats["unmatched"] = unmatched
+    stats["carried_from"] = old_name
     return stats
 
 
@@ -512,37 +832,46 @@ def write_code_list(raw_path, frames: dict[str, Frame]) -> Path:
     return path
 
 
-def reviews(path: Path, frame: Frame, current) -> tuple[dict[int, int], int, list[str]]:
-    """The researcher's decisions that apply to the present answers: ({id: code}, stale, problems).
+def reviews(path: Path, frame: Frame, current) -> tuple[dict[int, tuple[int, ...]], int, list[str], list[str], dict]:
+    """The researcher's decisions that apply to the present answers.
 
-    A decision counts only where the sheet's answer hash equals the present
-    answer's (stale = decided on a text that has changed since).
+    Returns ({id: codes}, stale, problems, unmatched ids, {id: «ikke svar» …}).
+    A decision counts only where the sheet's checksum equals the present
+    answer's (stale = decided on a text that has changed since); where a
+    spreadsheet has mangled the checksum, the sheet's text is compared
+    instead. A decision whose row names no respondent of the export is
+    returned by id (never dropped silently, never called «endret»).
     """
     if not path.exists():
-        return {}, 0, []
-    hashes = {int(rid): answer_hash(svar) for rid, svar in current[["resp_id", "svar"]].itertuples(index=False)}
-    out, stale, problems = {}, 0, []
+        return {}, 0, [], [], {}
+    texts = {int(rid): svar for rid, svar in current[["resp_id", "svar"]].itertuples(index=False)}
+    out, stale, problems, unmatched, kinds = {}, 0, [], [], {}
     for line, r in enumerate(read_sheet(path), start=2):
         try:
-            code = parse_decision(frame, r.get("forsker", ""))
+            codes = parse_decision(frame, r.get("forsker", ""))
         except ValueError:
-            problems.append(f"{paths.relative(path)}, line {line} (resp_id {r.get('resp_id')}): forsker = "
-                            f"{r.get('forsker')!r} is not a code of {frame.name} {sorted(frame.labels)} nor one of its labels")
+            problems.append(f"{paths.relative(path)}, line {line} (id {r.get('id')}): forsker = "
+                            f"{r.get('forsker')!r} is not a code of {frame.name} {sorted(frame.labels)}, one of its "
+                            f"labels, several codes joined by + (where the question allows) nor one of {sorted(NOT_A_THEME)}")
             continue
-        if code is None:
+        if codes is None:
             continue
-        try:
-            rid = int(float(r.get("resp_id", "")))
-        except ValueError:
-            problems.append(f"{paths.relative(path)}, line {line}: resp_id {r.get('resp_id')!r} is not a respondent id")
+        rid = parse_id(r.get("id", ""))
+        if rid is None or rid not in texts:
+            unmatched.append(str(r.get("id", "")) or f"line {line}")
             continue
-        if rid not in hashes:
-            continue
-        if r.get("svar_sha256") != hashes[rid]:
+        h = parse_hash(r.get("kontroll"))
+        if h is None:
+            if normalise(r.get("svar", "")) != normalise(texts[rid]):
+                stale += 1
+                continue
+        elif h != answer_hash(texts[rid]):
             stale += 1
             continue
-        out[rid] = code
-    return out, stale, problems
+        out[rid] = codes
+        if decision_kind(frame, r.get("forsker", "")):
+            kinds[rid] = decision_kind(frame, r.get("forsker", ""))
+    return out, stale, problems, unmatched, kinds
 
 
 # -- the coding step of 01_cleaning -------------------------------------------------------
@@ -551,11 +880,13 @@ def apply(data, raw_path, codebook: Codebook | None = None):
     """The theme variables for ``data`` (an export read by ``read_export``), and the review figures.
 
     Returns ``(data with every frame's theme column, summary)``; ``summary``
-    has one row per open question: answers, reviewed, changed by the
-    researcher, stale reviews, percent agreement, Cohen's kappa and its 95 %
-    interval, and where the reviews came from. The theme is the researcher's
-    where there is one (review sheet, else the export's own coded column),
-    the rules' proposal otherwise.
+    has one row per open question: answers, reviewed, reviewed in the random
+    audit sample, changed by the researcher, stale reviews, percent agreement,
+    Cohen's kappa and its 95 % interval (on the audit sample only: its rows
+    were drawn at random, the others were chosen because the proposal was
+    unsure), not-coded answers by kind, and where the reviews came from. The
+    theme is the researcher's where there is one (the first of several), the
+    proposer's otherwise (trained on the reviews of this export).
     """
     import pandas as pd
 
@@ -566,44 +897,80 @@ def apply(data, raw_path, codebook: Codebook | None = None):
     ids = out[cb.id].astype("Int64")
     for name, frame in frames.items():
         cur = answers(out, frame, cb)
-        proposals = {int(r): propose(frame, s).code for r, s in cur[["resp_id", "svar"]].itertuples(index=False)}
-        decided, stale, probs = reviews(sheet_path(raw_path, frame), frame, cur)
+        text = {int(r): s for r, s in cur[["resp_id", "svar"]].itertuples(index=False)}
+        decided, stale, probs, unmatched, kinds = reviews(sheet_path(raw_path, frame), frame, cur)
         problems += probs
         sources = {"ark": len(decided)}
         if name in out:   # an old export with hand-made codes: a completed review
             coded = {int(i): int(c) for i, c in zip(ids, out[name]) if not pd.isna(c) and not pd.isna(i)}
             for rid, code in coded.items():
                 if rid not in decided:
-                    decided[rid] = code
+                    decided[rid] = (code,)
             sources["eksport"] = len(coded)
         else:
             coded = {}
-        theme = {rid: decided.get(rid, code) for rid, code in proposals.items()}
-        theme.update({rid: code for rid, code in coded.items() if rid not in theme})   # a code without text
+        audit = audit_ids(frame, text)
+        learned = [(text[r], c) for r, c in decided.items() if r in text]
+        full = Coder(frame, learned) if len(learned) >= MIN_LEARN else coder(frame)
+        # the audit rows' proposals come from a proposer that has not seen them (else kappa would flatter it)
+        blind_set = [(text[r], c) for r, c in decided.items() if r in text and r not in audit]
+        blind = Coder(frame, blind_set) if len(blind_set) >= MIN_LEARN else coder(frame)
+        proposals = {}
+        for who, pick in ((blind, [r for r in text if r in audit]), (full, [r for r in text if r not in audit])):
+            proposals.update(zip(pick, who.propose_many([text[r] for r in pick])))
+        proposals = {r: proposals[r] for r in text}
+        theme = {rid: decided[rid][0] if rid in decided else p.code for rid, p in proposals.items()}
+        theme.update({rid: c[0] for rid, c in decided.items() if rid not in theme})   # a code without text
         out[name] = ids.map(lambda i: theme.get(int(i), pd.NA) if not pd.isna(i) else pd.NA).astype("Int64")
         reviewed = [rid for rid in proposals if rid in decided]
-        k = cohen_kappa([proposals[r] for r in reviewed], [decided[r] for r in reviewed])
+        checked = [rid for rid in reviewed if rid in audit]
+        k = cohen_kappa([proposals[r].code for r in checked],
+                        [proposals[r].code if proposals[r].code in decided[r] else decided[r][0] for r in checked])
+        nc = [r for r in proposals if theme[r] == frame.not_coded]
+
+        def nc_kind(r):   # a not-coded answer: a non-answer, no theme, or not recognised
+            if r in decided:
+                return kinds.get(r) or ("ikke svar" if proposals[r].kind == "ikke svar" else "ingen tema")
+            return proposals[r].kind
         rows.append({"variable": name, "n_answers": len(proposals), "n_reviewed": len(reviewed),
-                     "n_changed": sum(proposals[r] != decided[r] for r in reviewed), "n_stale": stale,
-                     "agreement_pct": 100 * k.agreement if reviewed else math.nan, "kappa": k.kappa,
+                     "n_audit": len(audit), "n_audit_reviewed": len(checked),
+                     "n_changed": sum(proposals[r].code not in decided[r] for r in checked), "n_stale": stale,
+                     "n_unmatched": len(unmatched), "n_multiple": sum(len(decided[r]) > 1 for r in reviewed),
+                     "agreement_pct": 100 * k.agreement if checked else math.nan, "kappa": k.kappa,
                      "kappa_low": k.low, "kappa_high": k.high, "kappa_se": k.se,
-                     "n_not_coded": sum(theme[r] == frame.not_coded for r in proposals if r not in decided),
-                     "review_source": "+".join(s for s, n in sources.items() if n) or "ingen"})
+                     "n_proposed": len(proposals) - len(reviewed),
+                     "n_not_coded": sum(1 for r in proposals if r not in decided and theme[r] == frame.not_coded),
+                     "n_non_answer": sum(nc_kind(r) == "ikke svar" for r in nc),
+                     "n_no_theme": sum(nc_kind(r) == "ingen tema" for r in nc),
+                     "n_not_recognised": sum(nc_kind(r) == "ikke gjenkjent" for r in nc),
+                     "review_source": "+".join(s for s, n in sources.items() if n) or "ingen",
+                     "reviewed_ids": sorted(reviewed)})
     if problems:
         raise CodingError(f"{len(problems)} problem(s) in the review sheets of {paths.relative(raw_path)}:\n"
                           + "\n".join(f"  - {p}" for p in problems))
     return out, pd.DataFrame(rows)
 
 
-def agreement_table(summary, codebook: Codebook | None = None, lang: str = "nb"):
-    """The review figures for readers, one row per open question (counts only, never text)."""
+def agreement_table(summary, codebook: Codebook | None = None, lang: str = "nb", min_cell: int = 0):
+    """The review figures for readers, one row per open question (counts only, never text).
+
+    Agreement and kappa are those of the random audit sample; with ``min_cell``
+    (real data) they are withheld (empty) while fewer of its answers are reviewed.
+    """
     import pandas as pd
 
     cb = codebook or load_codebook()
+    summary = summary.copy()
+    if min_cell:
+        few = summary["n_audit_reviewed"] < min_cell
+        for col in ("n_changed", "agreement_pct", "kappa", "kappa_low", "kappa_high"):
+            summary[col] = summary[col].astype(float).where(~few)
     return pd.DataFrame({
         "Spørsmål": [cb.label(v, lang) for v in summary["variable"]],
         "Antall svar": summary["n_answers"], "Antall gjennomgått": summary["n_reviewed"],
-        "Antall endret av forsker": summary["n_changed"],
+        "Kontrollutvalg (tilfeldig)": summary["n_audit"],
+        "Gjennomgått i kontrollutvalget": summary["n_audit_reviewed"],
+        "Endret av forsker (kontrollutvalget)": summary["n_changed"],
         "Samsvar (prosent)": summary["agreement_pct"], "Kappa": summary["kappa"],
         "KI nedre": summary["kappa_low"], "KI øvre": summary["kappa_high"],
     })
@@ -624,7 +991,81 @@ def write_review_sheets(raw_path, data, codebook: Codebook | None = None,
         given = decided.get(name)
         if given is None and name in data:   # an old export's hand-made codes: its review
             given = {int(i): int(c) for i, c in zip(data[cb.id], data[name]) if not pd.isna(c)}
-        out[name] = update_sheet(sheet_path(raw_path, frame), frame, answers(data, frame, cb), given)
+        cur = answers(data, frame, cb)
+        out[name] = update_sheet(sheet_path(raw_path, frame), frame, cur, given)
     write_code_list(raw_path, frames)
+    write_new_themes(raw_path, frames)
     return out
+
+
+def suggest_themes(frame: Frame, rows: list[dict], min_size: int = 2, threshold: float = 0.35) -> list[dict]:
+    """Groups of similar answers that no theme recognised: candidates for a new theme.
+
+    The answers proposed «ikke gjenkjent» (or that the researcher marked
+    «ikke gjenkjent» / «ingen tema», or gave a ``nytt_tema``), compared by
+    their stems (cosine similarity of TF-IDF vectors); an answer joins the
+    first group whose first answer it resembles (≥ ``threshold``), in id order
+    (deterministic). Groups of at least ``min_size``: size, the most common
+    stems and two or three example ids. Never the answers' text.
+    """
+    from collections import Counter
+
+    pool = []
+    for r in rows:
+        if r.get("status") == STATUS_GONE:
+            continue
+        kind = decision_kind(frame, r.get("forsker", "")) or ("ikke gjenkjent" if "ikke gjenkjent" in r.get("forslag_tema", "") and not r.get("forsker") else "")
+        if kind in ("ikke gjenkjent", "ingen tema") or r.get("nytt_tema"):
+            stems = [t.stem for t in norwegian.tokens(r.get("svar", "")) if len(t.word) > 3 and t.word not in STOPWORDS]
+            if stems:
+                pool.append((parse_id(r["id"]) or 0, r["id"], stems, r.get("nytt_tema", "")))
+    pool.sort()
+    groups: list[dict] = []
+    for _, rid, stems, named in pool:
+        vec = Counter(stems)
+        for g in groups:
+            if _cosine(vec, g["seed"]) >= threshold or (named and named == g["named"]):
+                g["ids"].append(rid)
+                g["stems"].update(vec)
+                break
+        else:
+            groups.append({"seed": vec, "ids": [rid], "stems": Counter(vec), "named": named})
+    out = []
+    for g in groups:
+        if len(g["ids"]) >= min_size:
+            out.append({"tema_variabel": frame.name, "antall_svar": len(g["ids"]),
+                        "navn_fra_forsker": g["named"],
+                        "vanlige_ord": " ".join(w for w, _ in g["stems"].most_common(4)),
+                        "eksempel_id": " ".join(g["ids"][:3])})
+    return sorted(out, key=lambda d: -d["antall_svar"])
+
+
+STOPWORDS = {"ikke", "ingen", "eller", "ogsa", "bare", "meget", "veldig", "mye", "mer", "som", "det", "den", "der",
+             "har", "hadde", "blir", "ble", "vart", "skal", "kan", "vil", "jeg", "meg", "vi", "oss", "med", "til",
+             "for", "fra", "over", "under", "etter", "mellom", "hver", "alle", "andre", "annen", "noen", "dette",
+             "disse", "samme", "enn", "men", "nar", "hvor", "hva", "hvordan", "fordi", "selv", "sine", "sin", "sitt"}
+
+
+def _cosine(a, b) -> float:
+    num = sum(v * b.get(k, 0) for k, v in a.items())
+    den = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
+    return num / den if den else 0.0
+
+
+def write_new_themes(raw_path, frames: dict[str, Frame]) -> Path:
+    """``forslag_nye_temaer.csv`` beside the sheets: groups of unrecognised answers (ids, never text)."""
+    path = paths.review_dir(raw_path) / NEW_THEMES
+    out = []
+    for f in frames.values():
+        sp = sheet_path(raw_path, f)
+        if sp.exists():
+            out += suggest_themes(f, read_sheet(sp))
+    cols = ["tema_variabel", "antall_svar", "navn_fra_forsker", "vanlige_ord", "eksempel_id"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, delimiter=";", lineterminator="\r\n")
+    w.writeheader()
+    for r in out:
+        w.writerow({c: safe_cell(r[c]) for c in cols})
+    _atomic_write_text(path, buf.getvalue(), "utf-8-sig")
+    return path
 
