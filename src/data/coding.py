@@ -586,13 +586,18 @@ def agreement_table(summary, codebook: Codebook | None = None, lang: str = "nb")
     import pandas as pd
 
     cb = codebook or load_codebook()
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "Spørsmål": [cb.label(v, lang) for v in summary["variable"]],
         "Antall svar": summary["n_answers"], "Antall gjennomgått": summary["n_reviewed"],
         "Antall endret av forsker": summary["n_changed"],
         "Samsvar (prosent)": summary["agreement_pct"], "Kappa": summary["kappa"],
         "KI nedre": summary["kappa_low"], "KI øvre": summary["kappa_high"],
     })
+    counts = table[["Antall svar", "Antall gjennomgått", "Antall endret av forsker"]].copy()
+    reviewed = pd.to_numeric(table["Antall gjennomgått"], errors="coerce")   # agreement rests on the reviewed
+    table.attrs["support"] = (counts, pd.DataFrame({c: reviewed for c in ("Samsvar (prosent)", "Kappa", "KI nedre",
+                                                                          "KI øvre")}))
+    return table
 
 
 # -- the review sheets of an export -------------------------------------------------------------
