@@ -137,8 +137,9 @@ def unsupported_columns(table: pd.DataFrame, counts: pd.DataFrame, bases: pd.Dat
         values = table[col]
         if pd.api.types.is_bool_dtype(values):
             continue
-        numbers = pd.to_numeric(values.map(lambda v: np.nan if isinstance(v, Hidden) else v), errors="coerce")
-        if numbers.notna().any():
+        is_number = values.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
+                               and not isinstance(v, (bool, np.bool_)) and not pd.isna(v))
+        if is_number.any() or values.map(lambda v: isinstance(v, Hidden)).any():   # text ('2007') is no number
             out.append(str(col))
     return out
 
