@@ -390,6 +390,12 @@ table{border-collapse:collapse;font-size:.9rem;display:block;overflow-x:auto}
 th,td{border-bottom:1px solid #dee2e6;padding:.2rem .6rem;text-align:left}
 img{max-width:100%}
 .bar{display:flex;gap:1.5rem;font-size:.9rem}
+.callout{border-left:5px solid #0d6efd;background:#f1f6ff;padding:.4rem 1rem;margin:1rem 0}
+.callout-warning{border-color:#e0a800;background:#fff8e1}
+.callout-important{border-color:#dc3545;background:#fdecee}
+.book-caption{font-weight:600;margin:1rem 0 .3rem}
+.book-caption p{margin:0}
+.caption-source{font-weight:400;color:#6c757d;font-size:.85em}
 """
 
 
