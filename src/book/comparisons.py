@@ -326,7 +326,8 @@ def comparison_summary(ch) -> pd.DataFrame:
         reject, p_holm, _, _ = multipletests(table.loc[has_p, "p"].to_numpy(float), alpha=ch.alpha, method="holm")
         table.loc[has_p, "p (Holm)"] = p_holm
         table.loc[has_p, "Holm-justert"] = np.where(reject, "signifikant", "ikke signifikant")
-    return table
+    return declare_protected(table, ["p", "Effekt", "p (Holm)"],
+                             "read from the chapters' results, recorded through Chapter.result (null when hidden)")
 
 
 def comparison_overview(summary: pd.DataFrame) -> pd.DataFrame:
