@@ -175,10 +175,20 @@ def test_the_git_filter_commits_a_notebook_without_outputs(tmp_path):
                            f"PY={sys.executable}"], cwd=repo, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "--keep-id" in git("config", "--get", "filter.nbstripout.clean").stdout
-    sent = with_outputs(paths.NOTEBOOKS / "05_course_format.ipynb")
-    (repo / "nb.ipynb").write_text(json.dumps(sent, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    shutil.copy(paths.NOTEBOOKS / "05_course_format.ipynb", repo / "nb.ipynb")   # as committed: stripped
     git("add", ".gitattributes", "nb.ipynb")
-    git("commit", "-qm", "notebook")
+    git("commit", "-qm", "the chapter")
+    sent = with_outputs(paths.NOTEBOOKS / "05_course_format.ipynb")   # run in an editor, a cell added, saved
+    nbformat.write(nbformat.from_dict(sent), repo / "nb.ipynb")
+    diff = git("diff", "--numstat", "nb.ipynb").stdout.split()
+    added = [line for line in git("diff", "-U0", "nb.ipynb").stdout.splitlines()
+             if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))]
+    assert all("min-analyse" in line or "h.crosstab" in line or line.strip() in ("+  },", "+  {", "+   \"cell_type\": \"code\",",
+               "+   \"execution_count\": null,", "+   \"metadata\": {},", "+   \"outputs\": [],", "+   \"source\": [",
+               "+   ]", "+   \"source\": []", "+  }") for line in added), added
+    assert diff and int(diff[1]) == 0 and int(diff[0]) < 12, diff   # only the new cell: nothing removed
+    git("add", "nb.ipynb")
+    git("commit", "-qm", "my analysis")
     assert_stripped(json.loads(git("show", "HEAD:nb.ipynb").stdout), sent)
     # the working copy keeps its outputs, and git sees no change in them
     assert "Bank/finans" in (repo / "nb.ipynb").read_text(encoding="utf-8")
