@@ -217,7 +217,7 @@ def test_every_output_a_chapter_shows_renders_in_lab_without_quarto_markup(tmp_p
     assert '<a href="notebook-view/05_course_format.html#cell-tbl-t13">05_course_format.ipynb, celle 4</a>' in caption
     assert caption.count("05_course_format.ipynb, celle 4") == 1   # the PDF's plain twin is not shown in HTML
     banner = markdown_bundle(samples[0])["text/html"]
-    assert banner.startswith('<div class="callout callout-warning">')
+    assert banner.startswith('<div class="callout callout-warning" style="border-left: 5px solid #e0a800')
     # the notebooks' own Markdown cells carry no heading attributes Lab would print
     for nb_path in sorted(paths.NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(nb_path, as_version=4)

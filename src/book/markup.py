@@ -14,6 +14,8 @@ from __future__ import annotations
 import html
 import re
 
+CALLOUT_COLOURS = {"note": ("#0d6efd", "#f1f6ff"), "tip": ("#198754", "#eef8f2"), "warning": ("#e0a800", "#fff8e1"),
+                   "important": ("#dc3545", "#fdecee"), "caution": ("#fd7e14", "#fff3e8")}   # as the books show them
 SPAN_ATTRS = re.compile(r"\]\{([^{}\n]*)\}")   # the end of a bracketed span: ']{.class key="value"}'
 DIV_OPEN = re.compile(r"^:::+\s*\{([^}]*)\}\s*$")
 DIV_CLOSE = re.compile(r"^:::+\s*$")
@@ -129,9 +131,14 @@ def markdown_to_html(text: str) -> str:
         ident, classes, keys = _attributes(m.group(1))
         if _shown_in_html(classes, keys):
             kinds = [c for c in classes if c.startswith("callout-")]
+            style = ""
             if kinds:
                 classes = ["callout", *classes]
-            parts.append(f"<div{_html_attrs(ident, classes)}>{markdown_to_html(inner)}</div>")
+                # inline too: JupyterLab has no stylesheet for it (its sanitiser keeps these properties)
+                border, background = CALLOUT_COLOURS.get(kinds[0][len("callout-"):], CALLOUT_COLOURS["note"])
+                style = (f' style="border-left: 5px solid {border}; background-color: {background}; '
+                         'padding: 0.4rem 1rem; margin: 1rem 0"')
+            parts.append(f"<div{_html_attrs(ident, classes)}{style}>{markdown_to_html(inner)}</div>")
         i = j
     parts.append(convert("\n".join(buffer)))
     return "".join(parts)
