@@ -12,7 +12,8 @@
 #                             10x and 100x size, beside the targets; ARGS="--test" also times make test,
 #                             ARGS="--repeat 1 --sizes 10" is quick; figures in reports/bench.json
 #   make serve                look at the built book on http://127.0.0.1:8000 (PORT=...)
-#   make lab                  JupyterLab on the project, with the project's kernel
+#   make lab                  JupyterLab on the project, headless (prints the URL; LAB_PORT=8888, ARGS="..."),
+#                             saving notebooks without outputs (docs/lab.md: reaching it from a laptop)
 #   make synth                regenerate the synthetic export
 #   make fidelity             score the synthetic export against every published number
 #   make coding               write/update the review sheets of the open answers (ARGS="--raw data/raw/<export>.sav")
@@ -24,7 +25,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: book test test-fast test-interrupts bench lab serve synth fidelity coding clean distclean venv
+.PHONY: book test test-fast test-interrupts bench lab serve synth fidelity coding clean distclean venv git-filter
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -37,7 +38,18 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@# make the repository importable (`from src import helpers`) from any folder, incl. notebooks/
 	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "verneombud-compendium.pth").write_text(str(pathlib.Path.cwd()) + "\n")'
+	@$(MAKE) --no-print-directory git-filter
 	@touch $(STAMP)
+
+# Notebooks are committed without outputs (#26): in a git checkout, the nbstripout filter that .gitattributes
+# names, keeping the cells' fixed ids (--keep-id); one already configured is left as it is. See docs/lab.md.
+git-filter:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git config --get filter.nbstripout.clean >/dev/null; then \
+	  git config filter.nbstripout.clean "'$(abspath $(PY))' -m nbstripout --keep-id" && \
+	  git config filter.nbstripout.smudge cat && \
+	  git config filter.nbstripout.required true && \
+	  git config diff.ipynb.textconv "'$(abspath $(PY))' -m nbstripout --keep-id -t" && \
+	  echo "git: notebooks are stripped of their outputs when staged (nbstripout filter; docs/lab.md)"; fi
 
 venv: $(STAMP)
 
@@ -63,8 +75,13 @@ serve: $(STAMP)
 	@echo "The book: http://127.0.0.1:$(PORT)/  (Ctrl-C stops)"
 	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory reports/book
 
+# JupyterLab with the project's server settings (jupyter_server_config.py: notebooks saved without outputs),
+# headless (no browser: it prints the URL to open), as a user or as root (containers), on 127.0.0.1 only:
+# from a laptop, forward the port (docs/lab.md). ARGS go to jupyter lab, e.g. ARGS="--port 8890".
+LAB_PORT ?= 8888
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=.
+	$(VENV)/bin/jupyter lab --config=$(CURDIR)/jupyter_server_config.py --notebook-dir=$(CURDIR) \
+	  --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 synth: $(STAMP)
 	rm -f data/raw/verneombud_2024_synthetic.sav

@@ -39,6 +39,7 @@ from src.base.files import atomic_write, write_json
 from src.base.numbers import fmt_number, status_of
 from src.base.reference import load_margins, load_published, published_value
 from src.book import plots, scorecard
+from src.book.analyses import crosstab_counts, crosstab_table, means_table, valid_codes
 from src.book.scorecard import COMPARISON_COLUMNS, _without_empty_notes
 from src.book.tables import (_display_markdown, _take_hidden, coding_agreement_table, english_labels, frequency_table,
                              markdown_table, multi_table, printed_form, raking_table, recode_table, translate_table)
@@ -55,8 +56,8 @@ __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functio
     "frequency_table", "group_key", "load_margins", "markdown_table", "mean_gaps", "multi_table",
     "option_differences", "pd", "published_value", "raking_table", "read_export", "recode_table", "significance",
     "theme_ranking", "validate_export", "verdict_text", "write_derived",
-    "Chapter", "coding_summary", "coding_learning_curve", "coding_note", "external_value", "stated_value", "study_comparison", "reliability_table",
-    "coefficient_figure",
+    "Chapter", "coding_summary", "coding_learning_curve", "coding_note", "external_value", "stated_value",
+    "study_comparison", "reliability_table", "coefficient_figure", "crosstab", "group_means",
 ]
 
 
@@ -274,8 +275,10 @@ class Chapter:
         self._excluded = None
         self._info = None
         self._published = None
-        if paths.outside_build():   # JupyterLab: a scratch folder of its own, never the build's reports
-            self.reports_dir = paths.INTERACTIVE
+        if paths.outside_build() and paths.inside_project(reports_dir):
+            # not started by the build (a kernel, a console, a script, a test): a scratch folder of its
+            # own, never the build's reports (paths.interactive_dir)
+            self.reports_dir = paths.interactive_dir(reports_dir)
             _display_markdown(INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
                 where=paths.relative(paths.INTERACTIVE)))
         self._results_path = self.reports_dir / paths.RESULTS_DIR / f"{notebook}.json"
@@ -438,9 +441,11 @@ class Chapter:
 
         On real data, cells resting on fewer than ``min_cell`` respondents are
         hidden (``src/analysis/suppression.py``): shown as «<k», stored empty, with a
-        footnote. ``support`` gives each cell's (counts, bases); by default
-        'Antall…' columns are counts and 'Prosent…' columns count their row's
-        respondents.
+        footnote. ``support`` gives each cell's (counts, bases) (or ``table.attrs["support"]``,
+        which the helpers ``crosstab``, ``group_means``, ``frequency_table``... set); without it,
+        'Antall…' columns are counts and 'Prosent…' columns count their row's respondents. On
+        real data a table with a column of numbers whose support is still unknown is refused
+        (``disclosure.UnknownSupport``, saying how to give it), never published unprotected.
 
         ``pdf``: a shorter printed form of a table too long or too wide for an A4 page, as
         ``{"rows": <boolean Series or None>, "rows_text": "<which rows, in words>", "columns": [...]}``,
@@ -454,6 +459,9 @@ class Chapter:
         table, marked = _take_hidden(table)   # numbers the chapter already hid (disclosure.Hidden)
         if k:
             counts, bases = support if support is not None else disclosure.inferred_support(table)
+            unknown = disclosure.unsupported_columns(table, counts, bases)
+            if unknown:   # refused, not published unprotected: nothing is written or shown
+                raise disclosure.UnknownSupport(disclosure.unknown_support_message(name, unknown, k))
             hidden = disclosure.mask(table, counts.set_axis(table.index[: len(counts)]),
                                       bases.set_axis(table.index[: len(bases)]), k) | marked
             hidden = disclosure.complementary(table, hidden) | marked   # no hidden cell recoverable by subtraction
@@ -653,7 +661,8 @@ class Chapter:
                 value = None
             rows.append({"Rad": lk["row"], "Kolonne": lk["column"],
                          **scorecard.comparison_row(e, value, status_of(e, value), self.lang)})
-        return _without_empty_notes(pd.DataFrame(rows, columns=COMPARISON_COLUMNS))
+        return disclosure.declare_protected(_without_empty_notes(pd.DataFrame(rows, columns=COMPARISON_COLUMNS)),
+                                            ("Rapporten", "Reprodusert", "Toleranse"), _COMPARED)
 
     def show_comparison(self, table_name: str) -> pd.DataFrame:
         """One line: how many printed cells we reproduce within tolerance; the cells that differ listed.
@@ -686,9 +695,135 @@ class Chapter:
             status = "skjult" if hidden else "ekstern" if external else status_of(e, value)
             rows.append({"Tall": scorecard.entry_label(e), "Kilde": e["source"],
                          **scorecard.comparison_row(e, str(value) if hidden else value, status, self.lang)})
-        return _without_empty_notes(pd.DataFrame(rows, columns=["Tall", "Kilde", *COMPARISON_COLUMNS[2:]]))
+        return disclosure.declare_protected(
+            _without_empty_notes(pd.DataFrame(rows, columns=["Tall", "Kilde", *COMPARISON_COLUMNS[2:]])),
+            ("Rapporten", "Reprodusert", "Toleranse"), _COMPARED)
 
 
+
+
+_COMPARED = ("the report's printed values and tolerances, and ours as published: read from the suppressed "
+             "tables or from results recorded through Chapter.result (null when hidden)")
+
+
+# ---------------------------------------------------------------------------
+# A researcher's own analyses: one call each, protected by construction
+# ---------------------------------------------------------------------------
+
+def _smallest_group(sizes) -> float:
+    sizes = [float(x) for x in sizes if float(x) > 0]
+    return min(sizes) if sizes else 0.0
+
+
+def _say_test(ch: "Chapter", name: str, test, smallest: float) -> object:
+    """Record a test of the researcher's table under ``<name>.test.*`` (hidden when a compared group is
+    1 to min_cell - 1 on real data) and say it under the table; returns the test (or HiddenTest)."""
+    k = ch.min_cell_in_force
+    if k and disclosure.small(base=smallest, k=k):
+        test = disclosure.HiddenTest(test, k, ch.lang)
+    base = smallest if k else None
+    ch.result(f"{name}.test.statistic", test.statistic, base=base)
+    ch.result(f"{name}.test.df", list(test.df) if isinstance(test.df, tuple) else test.df, base=base)
+    ch.result(f"{name}.test.p", test.p, base=base)
+    ch.result(f"{name}.test.effect", test.effect, base=base)
+    ch.result(f"{name}.test.significant", test.significant, base=base)
+    test_name = {"chi2": "Kjikvadrattest", "welch_t": "t-test", "anova": "Enveis variansanalyse"}.get(
+        getattr(test, "test", ""), "Test")
+    if ch.lang == "en":
+        test_name = {"Kjikvadrattest": "Chi-square test", "Enveis variansanalyse": "One-way ANOVA"}.get(test_name,
+                                                                                                       test_name)
+    if isinstance(test, disclosure.HiddenTest):
+        ch.md(f"**{test_name}:** {test.describe(ch.lang)}.")
+    else:
+        ch.md(f"**{test_name}:** {test.describe(ch.lang, variant=True)} ({significance(test, ch.lang)} "
+              f"{'ved' if ch.lang != 'en' else 'at'} p < {fmt_number(ch.alpha, 2, ch.lang)}).")
+    return test
+
+
+def crosstab(ch: "Chapter", row: str, col: str, name: str, values: str = "count",
+             decimals: dict[str, int] | None = None, show: bool = True):
+    """A crosstab of two codebook variables with its chi-square test, published protected; one call.
+
+    ``row``, ``col``: variable names of the codebook (e.g. ``"industry"``, ``"gender"``); their value
+    labels label the table, in codebook order, valid answers only. ``values``: ``"count"`` (respondents,
+    with «Totalt» row and column) or ``"row_pct"`` (percent of the row, with its «Antall»). Writes
+    ``reports/tables/<name>.csv`` and shows the table with the Pearson chi-square (Cramér's V) under
+    it; records the test as ``<notebook>.<name>.test.{statistic,df,p,effect,significant}`` and the
+    respondents as ``<name>.n`` in results.json. Unweighted (counts are respondents).
+
+    On real data every count of 1 to ``min_cell - 1`` is hidden, with what would reveal it by
+    subtraction from a row's or a column's total (secondary suppression), and the test is not shown
+    when a row or column group has 1 to ``min_cell - 1`` respondents. Returns (table as written, test).
+
+    In a notebook cell::
+
+        #| label: tbl-bransje-kjonn
+        #| tbl-cap: "Bransje etter kjønn, antall"
+        t, test = h.crosstab(ch, "industry", "gender", "bransje_kjonn")
+    """
+    table = crosstab_table(ch.data, row, col, ch.codebook, ch.lang, values)
+    k = ch.min_cell_in_force
+    if k and values == "row_pct":   # hide what the counts would hide (with their totals), in the percentages
+        counts_table = crosstab_table(ch.data, row, col, ch.codebook, ch.lang, "count")
+        c, b = counts_table.attrs["support"]
+        hidden = disclosure.mask(counts_table, c.set_axis(counts_table.index), b.set_axis(counts_table.index), k)
+        hidden = disclosure.complementary(counts_table, hidden)
+        support = table.attrs["support"]
+        pct_cols = list(table.columns[1:-1])
+        mapping = {**{col_: col_ for col_ in pct_cols}, table.columns[-1]: counts_table.columns[-1]}
+        for col_, source in mapping.items():
+            if hidden[source].any():
+                table[col_] = table[col_].astype(object)
+            for i in range(len(table)):
+                if hidden[source].iloc[i]:
+                    table.at[table.index[i], col_] = disclosure.Hidden(k, "stat", ch.lang)
+        table.attrs["support"] = support
+    counts = crosstab_counts(ch.data, row, col, ch.codebook, ch.lang)
+    ch.result(f"{name}.n", int(counts.to_numpy().sum()), count=int(counts.to_numpy().sum()))
+    written = ch.table(table, name, decimals or ({c: 1 for c in table.columns[1:-1]} if values == "row_pct" else None),
+                       show=show)
+    frame = pd.DataFrame({"r": valid_codes(ch.data, row, ch.codebook),
+                          "c": valid_codes(ch.data, col, ch.codebook)}).dropna()
+    test = st.chi_square(frame, "r", "c", ch.alpha)
+    test.detail.pop("table", None)   # the cells are in the (protected) table, not in the test
+    smallest = _smallest_group([*counts.sum(axis=1), *counts.sum(axis=0)])
+    return written, _say_test(ch, name, test, smallest)
+
+
+def group_means(ch: "Chapter", var: str, by: str, name: str, decimals: dict[str, int] | None = None,
+                show: bool = True):
+    """The mean of a codebook variable by group with its test, published protected; one call.
+
+    ``var``: a scale or number (e.g. ``"course_usefulness"``; its missing codes such as «Vet ikke»
+    are left out); ``by``: a coded variable (e.g. ``"sector"``). One row per group (value labels, codebook
+    order) and «Totalt»: mean, standard deviation, answers (n). Under it the report's test: Welch's
+    t-test (Cohen's d) for two groups, one-way ANOVA (eta²) for three or more. Writes
+    ``reports/tables/<name>.csv``; records ``<name>.test.*`` in results.json. Weighted means when the
+    chapter runs weighted (the test stays unweighted).
+
+    On real data a group of 1 to ``min_cell - 1`` answers has its mean, SD and n hidden (and the
+    complementary n that would give it away by subtraction), and the test is not shown.
+    Returns (table as written, test).
+    """
+    table = means_table(ch.data, var, by, ch.codebook, ch.lang, weights=ch.weights)
+    mean_col = table.columns[1]
+    written = ch.table(table, name, decimals or {mean_col: 2, table.columns[2]: 2}, show=show)
+    y = pd.to_numeric(valid_codes(ch.data, var, ch.codebook), errors="coerce")
+    g = valid_codes(ch.data, by, ch.codebook)
+    ok = y.notna() & g.notna()
+    sizes = g[ok].value_counts()
+    sizes = sizes[sizes > 0]
+    if len(sizes) < 2:
+        raise ValueError(f"group_means('{var}', by='{by}'): fewer than two groups with answers; nothing to test")
+    if len(sizes) == 2:
+        a, b = sorted(sizes.index)
+        test = st.t_test(y[ok], g[ok], a, b, ch.alpha)
+    else:
+        test, _ = st.anova(y[ok], g[ok], ch.alpha, tukey=False)
+        test.detail.pop("means", None)   # the means are in the (protected) table
+    for key in ("mean_a", "mean_b", "n_a", "n_b"):
+        test.detail.pop(key, None)
+    return written, _say_test(ch, name, test, float(sizes.min()))
 
 
 def external_value(ch: "Chapter", key: str):
@@ -741,7 +876,9 @@ def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories
                 row[label] = stated_value(ch, f"{prefix}{cat}{suffix}")
             row["Sum"] = sum(row[label] for label in categories)
             rows.append(row)
-    table = ch.table(pd.DataFrame(rows), name, show=False)   # hidden numbers are drawn as nothing
+    table = disclosure.declare_protected(pd.DataFrame(rows), [*categories, "Sum"],
+                                         "each share is stated_value: ch.state (protected) or the other study's")
+    table = ch.table(table, name, show=False)   # hidden numbers are drawn as nothing
     if not ch.draws_figures:
         return table
     fig = plots.comparison_bars(table.fillna(0), item_col, study_col, list(categories))
@@ -765,13 +902,17 @@ def reliability_table(ch: "Chapter", key: str) -> pd.DataFrame:
         frame = frame[frame.eval(ch.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
     items = list(ch.codebook.groups[spec["grid"]].members) if "grid" in spec else list(spec["vars"])
     _, stats = st.cronbach_alpha(frame[items])
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "Påstand": [ch.codebook.label(v, ch.lang) for v in stats["item"]],
         "Gjennomsnitt": stats["mean"],
         "Korrigert item-total-korrelasjon": stats["item_total_r"],
         "Alpha uten påstanden": stats["alpha_if_deleted"],
         "Antall (komplette svar)": stats["n"],
     })
+    n = pd.to_numeric(table["Antall (komplette svar)"], errors="coerce")   # every statistic rests on them
+    table.attrs["support"] = (pd.DataFrame({"Antall (komplette svar)": n}),
+                              pd.DataFrame({c: n for c in table.columns[1:-1]}))
+    return table
 
 
 def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:

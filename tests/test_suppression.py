@@ -192,6 +192,9 @@ def test_chapter_hides_small_counts_shares_means_and_tests_of_real_data(tmp_path
     assert ch.count(3) == disclosure.Hidden(5) and ch.count(0) == 0 and ch.count(12) == 12
     assert ch.fmt(66.7, 0, n=3) == "(skjult: færre enn 5 svar)" and ch.fmt(66.7, 0, n=30) == "67"
     table = pd.DataFrame({"Påstand": ["a", "b"], "VO": [4.1, 3.9], "HVO": [disclosure.Hidden(5, "stat"), 4.0]})
+    with pytest.raises(disclosure.UnknownSupport, match="columns 'VO', 'HVO' do not"):   # (#26) not declared
+        ch.table(table, "hidden_cells", show=False)
+    disclosure.declare_protected(table, ["VO", "HVO"], "means protected one by one (Chapter.protect)")
     written = ch.table(table, "hidden_cells", show=False)
     assert pd.isna(written.loc[0, "HVO"]) and written.loc[1, "HVO"] == 4.0
     assert ch.results["04_training.suppressed_cells.hidden_cells"] == 1

@@ -430,8 +430,9 @@ def coefficient_table(models: list[FittedModel], codebook: Codebook | None = Non
         per_term = term_sizes(m)
         sizes += [per_term[t["column"]] for _, t in m.frame.terms.iterrows()]
     base = pd.Series(sizes, index=table.index, dtype=float)
-    table.attrs["support"] = (pd.DataFrame(index=table.index), pd.DataFrame(
-        {c: base for c in ("Estimat", "KI nedre", "KI øvre", "p", "Koeffisient", "Standardfeil")}))
+    table.attrs["support"] = (pd.DataFrame({"n": pd.to_numeric(table["n"], errors="coerce")}, index=table.index),
+                              pd.DataFrame({c: base for c in ("Estimat", "KI nedre", "KI øvre", "p", "Koeffisient",
+                                                              "Standardfeil")}))   # n: the model's respondents
     return table
 
 

@@ -27,8 +27,9 @@ How a hidden number looks:
 hidden cell must not be recoverable by subtraction. A *line* of a table is a
 column's detail rows together with a total row they add up to (a subtotal
 such as «Totalt små», the grand «Totalt», «Tatt ut i alt»; or, without a
-total row, detail percentages summing to 100), or a row's percentage cells
-when they sum to 100. When exactly one cell of a line is hidden, the smallest
+total row, detail percentages summing to 100), a row's cells together with a
+total column they add up to (a crosstab's «Totalt»), or a row's percentage
+cells when they sum to 100. When exactly one cell of a line is hidden, the smallest
 non-zero shown detail cell of that line is hidden too (the total itself if
 there is none), and this is repeated until every line has no hidden cell or at
 least two. A row's count and the percentage of that count (``Antall`` and
@@ -102,6 +103,63 @@ def inferred_support(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                 counts[c] = table[count_cols[0]]
     return counts, pd.DataFrame(index=table.index)
 
+
+
+PROTECTED_ATTR = "protected_columns"   # table.attrs: columns whose numbers need no support (declare_protected)
+
+
+def declare_protected(table: pd.DataFrame, columns, why: str) -> pd.DataFrame:
+    """Mark ``columns`` of ``table`` as needing no support from ``Chapter.table``; returns ``table``.
+
+    Only for numbers that are not about respondents (the report's printed values, a tolerance, a
+    count of comparisons, a rank) or that were protected one by one before they were put into the
+    table (each went through ``Chapter.result``/``Chapter.protect``, so a small one is a ``Hidden``
+    already). ``why`` says which, for a reader of the code.
+    """
+    declared = dict(table.attrs.get(PROTECTED_ATTR) or {})
+    declared.update({str(c): why for c in columns if c in table.columns})
+    table.attrs[PROTECTED_ATTR] = declared
+    return table
+
+
+def unsupported_columns(table: pd.DataFrame, counts: pd.DataFrame, bases: pd.DataFrame) -> list[str]:
+    """The columns of ``table`` holding numbers whose support (``counts``/``bases``) is not known.
+
+    A column is known when ``counts`` or ``bases`` has it, when it is declared (``declare_protected``),
+    or when it holds no number (text, verdicts as booleans). The first column (the row labels) is
+    never a number about respondents.
+    """
+    declared = table.attrs.get(PROTECTED_ATTR) or {}
+    out = []
+    for col in list(table.columns)[1:]:
+        if col in counts.columns or col in bases.columns or str(col) in declared:
+            continue
+        values = table[col]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        is_number = values.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
+                               and not isinstance(v, (bool, np.bool_)) and not pd.isna(v))
+        if is_number.any() or values.map(lambda v: isinstance(v, Hidden)).any():   # text ('2007') is no number
+            out.append(str(col))
+    return out
+
+
+class UnknownSupport(ValueError):
+    """A table with numbers whose respondents are not known, refused on real data (``Chapter.table``)."""
+
+
+def unknown_support_message(name: str, columns: list[str], k: int) -> str:
+    """What ``Chapter.table`` says when it refuses a table on real data: which columns, and how to give support."""
+    cols = ", ".join(f"'{c}'" for c in columns)
+    return (f"table '{name}': on real data every published number must say how many respondents it rests on "
+            f"(min_cell = {k}), and column{'s' if len(columns) != 1 else ''} {cols} "
+            f"{'do' if len(columns) != 1 else 'does'} not. Nothing was written. Use a helper that carries its "
+            "support: h.crosstab(ch, row_var, col_var, name) for a crosstab of two codebook variables with its "
+            "chi-square, h.group_means(ch, var, by, name) for a mean by group with its t-test or ANOVA, "
+            "h.frequency_table(...) for counts and percentages; or pass support=(counts, bases) to ch.table: two "
+            "frames shaped like the table, counts = the respondents each cell counts (a count's own value, a "
+            "percentage's numerator), bases = the size of the group a percentage or mean is taken over "
+            "(see docs/lab.md).")
 
 
 def footnote(n_hidden: int, k: int, lang: str = "nb") -> str:
@@ -254,7 +312,16 @@ def complementary(table: pd.DataFrame, hidden: pd.DataFrame, max_rounds: int = 2
             seg = [i for i in details if not np.isnan(v[i])]
             if not totals and len(seg) >= 2 and abs(v[seg].sum() - 100) < 1e-6:
                 yield c, seg, None
-        pct_cols = [c for c in numeric if not str(c).startswith(("Antall", "Count", "N"))]
+        # a row's detail cells adding up to its total column («Totalt»: a crosstab's row total)
+        total_cols = [c for c in numeric if _is_total(str(c))]
+        for t in total_cols:
+            detail_cols = [c for c in numeric if c not in total_cols]
+            for i in range(len(table)):
+                row = [c for c in detail_cols if not np.isnan(values[c][i])]
+                v = values[t][i]
+                if len(row) >= 2 and not np.isnan(v) and abs(sum(values[c][i] for c in row) - v) < 1e-6 * max(1, abs(v)):
+                    yield i, row, ("row_total", t)
+        pct_cols = [c for c in numeric if not str(c).startswith(("Antall", "Count", "N")) and c not in total_cols]
         for i in range(len(table)):
             row = [c for c in pct_cols if not np.isnan(values[c][i])]
             if len(row) >= 2 and abs(sum(values[c][i] for c in row) - 100) < 1e-6:
@@ -277,6 +344,10 @@ def complementary(table: pd.DataFrame, hidden: pd.DataFrame, max_rounds: int = 2
                 i, cols, _ = line
                 cells = [(i, c) for c in cols]
                 total_cell = None
+            elif isinstance(line[2], tuple):   # a row against its total column
+                i, cols, (_, t) = line
+                cells = [(i, c) for c in cols]
+                total_cell = (i, t)
             else:
                 c, seg, t = line
                 cells = [(i, c) for i in seg]

@@ -61,16 +61,39 @@ def review_dir(raw_path: str | Path) -> Path:
     return raw.parent / "coding" / raw.stem
 
 
+BUILD_ENV = "VO_BUILD"   # set by the build (src/pipeline/cli.py) for itself and every kernel it starts
+
+
 def outside_build() -> bool:
-    """True in a Jupyter kernel the build did not start (the build sets VO_BUILD for its kernels)."""
-    if os.environ.get("VO_BUILD"):
-        return False
+    """True for anything the build did not start: a Jupyter kernel, a console, a script, a test.
+
+    Only the build (``make book``, ``python -m src.pipeline``) sets ``VO_BUILD``, for itself and
+    the kernels it starts; everything else is a researcher's own run, whose outputs go to
+    ``reports/_interactive/`` (``interactive_dir``), never into the build's folders.
+    """
+    return not os.environ.get(BUILD_ENV)
+
+
+def inside_project(path: str | Path) -> bool:
+    """True when ``path`` lies inside the repository (where every folder a build writes must lie)."""
     try:
-        from IPython import get_ipython
-    except ImportError:
+        resolve(path).resolve().relative_to(ROOT.resolve())
+        return True
+    except ValueError:
         return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def interactive_dir(folder: str | Path, sub: str = "") -> Path:
+    """Where a run outside the build writes what it would have written to ``folder``.
+
+    Outside the build, a folder inside the project (every folder a build may write: its
+    ``reports_dir`` and ``derived_dir`` must lie there) is replaced by ``reports/_interactive/<sub>``;
+    a folder outside the project (a temporary folder a test or script chose) can be no build's
+    output and is kept. The build itself always writes where it is told.
+    """
+    if outside_build() and inside_project(folder):
+        return INTERACTIVE / sub if sub else INTERACTIVE
+    return resolve(folder)
 
 
 def resolve(path: str | Path) -> Path:

@@ -238,6 +238,25 @@ def link_mentions(text: str, name: str, anchors: dict) -> str:
     return "\n".join(out)
 
 
+INJECTED = "injected-parameters"   # papermill's tag on the cell it adds (the build's parameters)
+
+
+def lab_number(nb, index: int) -> int:
+    """The number JupyterLab shows for code cell ``index`` after «Restart Kernel and Run All Cells».
+
+    papermill's execution counts include the parameters cell it injects; Lab, running the notebook
+    as it is in notebooks/, has no such cell, so every later count is one less there. The caption's
+    «celle N», the view's prompt and its ``#cell-N`` anchor all use this number (#26).
+    """
+    cells = nb.cells
+    injected = sum(1 for c in cells[:index] if c.cell_type == "code" and INJECTED in c.metadata.get("tags", [])
+                   and c.get("execution_count"))
+    count = cells[index].get("execution_count")
+    if count:
+        return int(count) - injected
+    return 1 + sum(1 for c in cells[:index] if c.cell_type == "code" and INJECTED not in c.metadata.get("tags", []))
+
+
 def _markdown_text(out) -> str | None:
     text = (out.get("data") or {}).get("text/markdown")
     if text is None:
@@ -306,6 +325,9 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
         label = opts.get("label") or meta.get("label")
         keys = [k for k in CAPTION_KEYS if opts.get(k) or meta.get(k)]
         outputs = [o for o in cell.get("outputs", []) if caption_of_output(o) is None]
+        for o in outputs:   # Quarto reads an output's text/html before its text/markdown: the Markdown only (#26)
+            if ((o.get("metadata") or {}).get(META_KEY) or {}).get("html") == "from-markdown":
+                (o.get("data") or {}).pop("text/html", None)
         if link_prose:
             for o in outputs:
                 md = _markdown_text(o)
@@ -326,7 +348,7 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
                     missing.append(str(label))
             kind = key[:3]
             number, anchor = number_of(str(label), kind, name, counter)
-            count = cell.get("execution_count") or i
+            count = lab_number(nb, i)
             cap = {"kind": kind, "word": kinds[kind], "number": number, "id": anchor, "label": str(label),
                    "text": caption,
                    "source": {"label": words["source"], "text": f"{name}.ipynb, {words['cell']} {count}",
@@ -368,6 +390,12 @@ table{border-collapse:collapse;font-size:.9rem;display:block;overflow-x:auto}
 th,td{border-bottom:1px solid #dee2e6;padding:.2rem .6rem;text-align:left}
 img{max-width:100%}
 .bar{display:flex;gap:1.5rem;font-size:.9rem}
+.callout{border-left:5px solid #0d6efd;background:#f1f6ff;padding:.4rem 1rem;margin:1rem 0}
+.callout-warning{border-color:#e0a800;background:#fff8e1}
+.callout-important{border-color:#dc3545;background:#fdecee}
+.book-caption{font-weight:600;margin:1rem 0 .3rem}
+.book-caption p{margin:0}
+.caption-source{font-weight:400;color:#6c757d;font-size:.85em}
 """
 
 
@@ -389,32 +417,65 @@ def _output_html(out) -> str:
     return ""
 
 
+VIEW_VERSION = b"view-2"   # bump when view_page changes what it writes (#26: links, Lab numbers, no injected cell)
+VIEW_HREF = re.compile(r'href="([^"]*)"')
+
+
+def view_links(page: str, name: str) -> str:
+    """The links of a notebook view made to work from inside ``notebook-view/`` (#26).
+
+    What the chapter page links (a caption's ``notebook-view/<nb>.html#cell-…``, a prose mention's
+    ``#tabell-13`` or ``<other>.ipynb#figur-8``) is relative to the chapter; in the view the same
+    targets are this folder's pages (every view carries its captions' ids). An anchor the view does
+    not have goes to the chapter page (``../<nb>.html#…``).
+    """
+    ids = set(re.findall(r'\bid="([^"]+)"', page))
+
+    def fix(m):
+        href = html.unescape(m.group(1))
+        if re.match(r"^[a-z]+:", href) or href.startswith("//"):
+            return m.group(0)
+        target, hash_, anchor = href.partition("#")
+        if target.startswith(VIEW_DIR + "/"):
+            target = target[len(VIEW_DIR) + 1:]
+        elif target.endswith(".ipynb") and hash_:
+            target = Path(target).stem + ".html"
+        if target in ("", f"{name}.html") and hash_:
+            target = "" if anchor in ids else f"../{name}.html"
+        return f'href="{html.escape(target + hash_ + anchor)}"'
+    return VIEW_HREF.sub(fix, page)
+
+
 def view_page(nb, name: str, lang: str = "nb", digest: str = "") -> str:
-    """The notebook as one HTML page: every cell, code shown, code cells anchored by label and number."""
+    """The notebook as one HTML page: every cell, code shown, code cells anchored by label and number.
+
+    As the notebook reads in JupyterLab: the parameters papermill injected (the build's staging
+    folders) are left out, and cells are numbered as Lab numbers them (``lab_number``).
+    """
     w = WORDS[lang]
     parts = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             parts.append(f'<div class="cell md">{markdown_to_html(cell.source)}</div>')
             continue
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or INJECTED in cell.metadata.get("tags", []):
             continue
         opts, _ = cell_options(cell.source)
         label = opts.get("label") or (cell.metadata.get(META_KEY) or {}).get("label")
-        number = cell.get("execution_count") or i
+        number = lab_number(nb, i)
         ids = [f"cell-{number}"] + ([f"cell-{label}"] if label else [])
         anchors = "".join(f'<a id="{html.escape(str(a))}"></a>' for a in ids[:-1])
         outputs = "".join(_output_html(o) for o in cell.get("outputs", []))
         parts.append(f'<div class="cell code" id="{html.escape(str(ids[-1]))}">{anchors}'
                      f'<div class="prompt">[{number}]</div><pre><code>{html.escape(cell.source)}</code></pre>'
                      f"{outputs}</div>")
-    return (f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+    return view_links(f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="source-sha256" content="{digest}">\n'
             f"<title>{w['title']}: {html.escape(name)}.ipynb</title>\n<style>{VIEW_CSS}</style>\n</head>\n<body>\n"
             f"<h1>{html.escape(name)}.ipynb</h1>\n"
             f'<p class="bar"><a href="{html.escape(name)}.ipynb" download>{w["download"]}</a>'
             f'<a href="../{html.escape(name)}.html">{w["back"]}</a></p>\n'
-            + "\n".join(parts) + "\n</body>\n</html>\n")
+            + "\n".join(parts) + "\n</body>\n</html>\n", name)
 
 
 def write_view(path: Path, out_dir: Path | None = None) -> bool:
@@ -422,7 +483,7 @@ def write_view(path: Path, out_dir: Path | None = None) -> bool:
     path = Path(path)
     out_dir = out_dir or path.parent / VIEW_DIR
     raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(raw + VIEW_VERSION).hexdigest()   # a view made by an older page writer is redone
     page, copy = out_dir / f"{path.stem}.html", out_dir / path.name
     if page.exists() and copy.exists() and f'content="{digest}"' in page.read_text(encoding="utf-8")[:400] \
             and copy.read_bytes() == raw:

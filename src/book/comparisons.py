@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from src.base import paths
+from src.base.disclosure import declare_protected
 from src.base.numbers import fmt_number
 from src.book.text import verdict_text
 from src.analysis import measures as ms
@@ -104,7 +105,8 @@ def mean_gaps(ch, grids: dict[str, str], by: str = "role_group", groups: tuple =
         table = table.reindex(table[gap_col].map(float).abs().sort_values(ascending=False, kind="stable").index)
     if top:
         table = table.head(top)
-    return table.reset_index(drop=True)
+    return declare_protected(table.reset_index(drop=True), [shown[a], shown[b], gap_col],
+                             "group means recorded through Chapter.result (Hidden for a small group)")
 
 
 def option_differences(ch, group: str, prefix: str, by: str = "role_group",
@@ -138,7 +140,9 @@ def option_differences(ch, group: str, prefix: str, by: str = "role_group",
                      "Nevnt i rapporten": "ja" if f"{ch.notebook}.{base}.significant" in named else "nei"})
     table = pd.DataFrame(rows)
     order = table["Differanse (prosentpoeng)"].map(float).abs().sort_values(ascending=False, kind="stable").index
-    return table.reindex(order).reset_index(drop=True)
+    return declare_protected(table.reindex(order).reset_index(drop=True),
+                             [f"Prosent {shown[a]}", f"Prosent {shown[b]}", "Differanse (prosentpoeng)"],
+                             "shares recorded through Chapter.result (Hidden for a small group or numerator)")
 
 
 def theme_ranking(ch, group: str) -> pd.DataFrame:
@@ -177,7 +181,10 @@ def theme_ranking(ch, group: str) -> pd.DataFrame:
     score = pd.to_numeric(table["Gjennomsnittlig andel (prosent)"].map(float), errors="coerce")
     table = table.loc[score.sort_values(ascending=False, kind="stable").index]
     table.insert(1, "Rangering etter dataene", range(1, len(table) + 1))
-    return table.reset_index(drop=True)
+    return declare_protected(table.reset_index(drop=True),
+                             ["Rangering etter dataene", "Antall faktorer", "Rapportens rangering",
+                              "Gjennomsnittlig andel (prosent)", "Minst én av faktorene (prosent)"],
+                             "ranks and numbers of factors (not about respondents); shares through Chapter.protect")
 
 
 def _split_verdict_label(label: str) -> tuple[str, str]:
@@ -319,7 +326,8 @@ def comparison_summary(ch) -> pd.DataFrame:
         reject, p_holm, _, _ = multipletests(table.loc[has_p, "p"].to_numpy(float), alpha=ch.alpha, method="holm")
         table.loc[has_p, "p (Holm)"] = p_holm
         table.loc[has_p, "Holm-justert"] = np.where(reject, "signifikant", "ikke signifikant")
-    return table
+    return declare_protected(table, ["p", "Effekt", "p (Holm)"],
+                             "read from the chapters' results, recorded through Chapter.result (null when hidden)")
 
 
 def comparison_overview(summary: pd.DataFrame) -> pd.DataFrame:
@@ -339,4 +347,5 @@ def comparison_overview(summary: pd.DataFrame) -> pd.DataFrame:
                      "Samme dom som rapporten": int((part.loc[spoken, "Samsvar"] == "ja").sum())})
     table = pd.DataFrame(rows).sort_values("Antall", ascending=False, kind="stable")
     total = table.drop(columns="Sammenligning").sum().to_dict()
-    return pd.concat([table, pd.DataFrame([{"Sammenligning": "Totalt", **total}])], ignore_index=True)
+    out = pd.concat([table, pd.DataFrame([{"Sammenligning": "Totalt", **total}])], ignore_index=True)
+    return declare_protected(out, list(out.columns[1:]), "counts of comparisons, not of respondents")

@@ -24,6 +24,7 @@ import yaml
 
 from src.base import paths
 from src.base.contents import book_files, book_parts, flatten, load_config
+from src.book.markup import markdown_to_html  # noqa: F401  (Markdown as Quarto reads it, to HTML; #26)
 
 VIEW_DIR = "notebook-view"   # src/book/captions.py writes each chapter's notebook view there (caption links)
 PAGE_WORDS_NOTE_NB = "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."
@@ -146,26 +147,6 @@ def html_only(text: str) -> str:
         visible = (m.group(1) == "visible") == ((m.group(2) == "when") == (m.group(3) == "html"))
         return m.group(4) if visible else ""
     return FORMAT_DIV.sub(keep, text)
-
-
-def markdown_to_html(text: str) -> str:
-    """Markdown (with pipe tables, Quarto callouts and format-conditional divs) to HTML."""
-    import mistune
-
-    md = mistune.create_markdown(plugins=["table", "strikethrough", "footnotes"], escape=False)
-
-    def callout(m: re.Match) -> str:
-        kind, body = m.group(1), m.group(2)
-        return f'<div class="callout callout-{kind}">{md(body)}</div>'
-
-    text = html_only(strip_heading_attrs(text))
-    parts, last = [], 0
-    for m in CALLOUT.finditer(text):
-        parts.append(md(text[last:m.start()]))
-        parts.append(callout(m))
-        last = m.end()
-    parts.append(md(text[last:]))
-    return "".join(parts)
 
 
 # ---------------------------------------------------------------------------

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from src.base.codebook import Codebook, load as load_codebook
-from src.base.disclosure import Hidden
+from src.base.disclosure import Hidden, declare_protected
 from src.base.escape import html_text
 from src.base.numbers import fmt_number, fmt_p
+from src.book.markup import markdown_to_html
 from src.data import coding
 from src.base.reference import load_terms
 
@@ -66,7 +67,7 @@ def raking_table(result, codebook: Codebook | None = None, lang: str = "nb") -> 
     })
     n = pd.to_numeric(table["Antall"], errors="coerce")   # a category's shares rest on its respondents
     table.attrs["support"] = (pd.DataFrame({"Antall": n, "Utvalget": n, "Vektet": n}), pd.DataFrame(index=table.index))
-    return table
+    return declare_protected(table, ["SSB"], "SSB's population shares (the raking target), not about respondents")
 
 
 
@@ -353,7 +354,20 @@ def printed_form(shown: pd.DataFrame, full: str, name: str, pdf: dict, decimals,
 
 
 
-def _display_markdown(text: str) -> None:
-    from IPython.display import Markdown, display
+OUTPUT_META = {"compendium": {"html": "from-markdown"}}   # marks the text/html made of an output's text/markdown
 
-    display(Markdown(text))
+
+def markdown_bundle(text: str) -> dict[str, str]:
+    """One output in a form every front end renders: ``text/markdown`` (Quarto-flavoured, what the Quarto
+    book reads: callouts, captions as divs, cross-references), ``text/html`` (the same converted,
+    ``render.markdown_to_html``: what JupyterLab prefers and shows, without raw ``:::`` or ``{#…}``) and
+    ``text/plain`` (a console). Quarto prefers ``text/html`` in an HTML book when both are there, so the
+    build's executed copies keep only the Markdown (``captions.annotate_notebook``)."""
+    return {"text/markdown": text, "text/html": markdown_to_html(text), "text/plain": text}
+
+
+def _display_markdown(text: str) -> None:
+    """Show Markdown the notebook computed, as ``markdown_bundle`` (rendered in Lab, the views and both books)."""
+    from IPython.display import display
+
+    display(markdown_bundle(text), raw=True, metadata=OUTPUT_META)

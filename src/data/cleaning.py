@@ -133,11 +133,11 @@ def write_derived(sample: pd.DataFrame, excluded: pd.DataFrame, export: Export,
 
     Run by the build, into 01_cleaning's staging folder (``VO_DERIVED_STAGE``;
     the build moves the files to ``derived_dir`` once the notebook succeeded);
-    run outside the build (JupyterLab), into ``reports/_interactive/derived``:
+    run outside the build (JupyterLab, a console, a script), into ``reports/_interactive/derived``:
     the build's derived data are only written by the build.
     """
-    if paths.outside_build():
-        out = paths.INTERACTIVE / "derived"
+    if paths.outside_build():   # the build's derived data are the build's alone (paths.interactive_dir)
+        out = paths.interactive_dir(derived_dir, "derived")
     elif os.environ.get("VO_DERIVED_STAGE"):
         out = Path(os.environ["VO_DERIVED_STAGE"])
     else:
