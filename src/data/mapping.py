@@ -637,6 +637,13 @@ def _line_numbers(path: Path) -> dict[str, int]:
     return out
 
 
+def _line_of(path: Path, key: str) -> int | str:
+    for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if text.startswith(f"{key}:"):
+            return n
+    return "?"
+
+
 # -- applying a mapping before validation ----------------------------------------------
 
 @dataclass
@@ -663,13 +670,21 @@ def apply(raw, value_labels: dict, declared_missing: dict, cb: Codebook, path: P
     lines = _line_numbers(mapping_path)
     entries = spec["variables"]
     problems: list[str] = []
-    out = pd.DataFrame(index=raw.index)
+    out: dict = {}
     labels_out, missing_out, absent = {}, {}, []
     tmap = {t.name: t for t in targets(cb)}
     for name in tmap:
         if name not in entries:
             problems.append(f"{rel}: variable '{name}' has no line (run make map again, or add "
                             f"'{name}: {{column: <export column>, confirmed: true}}')")
+    recorded = spec.get("dictionary")
+    if recorded and path.suffix.lower() == ".sav":
+        now = dictionary_digest(read_dictionary(path))
+        if str(recorded) != now:
+            problems.append(f"{rel} line {_line_of(mapping_path, 'dictionary')}: the export's names or labels changed "
+                            f"since this mapping was proposed (dictionary {recorded}, now {now}); compare with a fresh "
+                            f"proposal (make map ARGS=\"--raw {paths.relative(path)} --out /tmp/new.yml\"), then set "
+                            f"'dictionary: {now}' to accept the mapping for this export")
     taken: dict[str, str] = {}
     for name, entry in entries.items():
         where = f"{rel} line {lines.get(str(name), '?')} ({name})"
@@ -747,10 +762,29 @@ def apply(raw, value_labels: dict, declared_missing: dict, cb: Codebook, path: P
             if declared_missing.get(column):
                 missing_out[var.source] = declared_missing[column]
         out[var.source] = col
-    for name in absent:   # a question the export does not have: all missing, the chapters that use it say so
+    needed = _needed_by_sample(cb)
+    for name in absent:
+        if name in needed:
+            problems.append(f"{rel} line {lines.get(name, '?')} ({name}): the export cannot lack '{name}': "
+                            f"{needed[name]} use it, so no analysis could be made without it")
+    for name in absent:   # a question the export lacks: all missing, the chapters that use it say so (helpers.Chapter)
         var = cb.variables[name]
         out[var.source] = pd.Series(pd.NA, index=raw.index, dtype="string" if var.type == "text" else "Float64")
-    return Applied(out, labels_out, missing_out, absent, problems)
+    return Applied(pd.DataFrame(out, index=raw.index), labels_out, missing_out, absent, problems)
+
+
+def _needed_by_sample(cb: Codebook) -> dict[str, str]:
+    """Variables every analysis rests on (the id, the exclusion rules, the routing of other questions)."""
+    needed = {cb.id: "the respondent id"}
+    ident = re.compile(r"[A-Za-z_]\w*")
+    for rule in cb.exclusions:
+        for n in ident.findall(cb.expand(rule.when)):
+            needed.setdefault(n, "the exclusion rules (report 4.1)")
+    for v in cb.variables.values():
+        for n in ident.findall(cb.expand(v.routing or "")):
+            if n != v.name:
+                needed.setdefault(n, f"the routing of other questions (e.g. {v.name})")
+    return needed
 
 
 def _is_whole(v) -> bool:
@@ -780,24 +814,25 @@ def unmapped_problems(path: Path, cb: Codebook, missing_sources: list[str], unkn
     entries, seen_groups = [], set()
     for s in missing_sources:
         v = by_source[s]
-        if v.group:
+        if v.group and len(cb.groups[v.group].members) > 1:
             if v.group in seen_groups:
                 continue
             seen_groups.add(v.group)
             members = [m for m in cb.groups[v.group].members if cb.variables[m].source in missing_sources]
-            cols = [best[m].column for m in members if m in best and best[m].column]
-            confs = [best[m].confidence for m in members if m in best and best[m].column]
+            found = [best[m] for m in members if m in best and best[m].column]
             first, last = cb.variables[members[0]].source, cb.variables[members[-1]].source
-            if cols:
-                entries.append(f"{first}…{last} ({v.group}, {len(members)}) ← {cols[0]}…{cols[-1]} "
-                               f"({min(confs):.2f}–{max(confs):.2f})")
+            left = f"{first}…{last} ({len(members)})"
+            if found:
+                lo, hi = min(x.confidence for x in found), max(x.confidence for x in found)
+                conf = f"{lo:.2f}" if lo == hi else f"{lo:.2f}–{hi:.2f}"
+                entries.append(f"{left} ← {found[0].column}…{found[-1].column} {conf}")
             else:
-                entries.append(f"{first}…{last} ({v.group}, {len(members)}) ← ?")
+                entries.append(f"{left} ← ?")
         else:
             x = best.get(v.name)
-            entries.append(f"{s} ({v.name}) ← " + (f"{x.column} ({x.confidence:.2f})" if x and x.column else "?"))
-    problems.append("best candidates (codebook column (variable) ← export column (confidence)):\n"
-                    + textwrap.fill("; ".join(entries), 110, initial_indent="      ", subsequent_indent="      "))
+            entries.append(f"{s} ← " + (f"{x.column} {x.confidence:.2f}" if x and x.column else "?"))
+    problems.append("best candidates (codebook column ← export column, confidence; a grid or tick-box question "
+                    "on one line):\n" + _columns(entries))
     if unknown:
         groups: dict[str, list[str]] = {}
         for c in unknown:
@@ -806,6 +841,16 @@ def unmapped_problems(path: Path, cb: Codebook, missing_sources: list[str], unkn
         problems.append(f"{len(unknown)} export column(s) the codebook does not know:\n"
                         + textwrap.fill(", ".join(shown), 110, initial_indent="      ", subsequent_indent="      "))
     return problems
+
+
+def _columns(entries: list[str], width: int = 114, indent: str = "      ") -> str:
+    """Short entries laid out in as many fixed-width columns as fit, row by row."""
+    if not entries:
+        return indent + "(none)"
+    cell = max(len(e) for e in entries) + 3
+    per_line = max(1, (width - len(indent)) // cell)
+    rows = [entries[i:i + per_line] for i in range(0, len(entries), per_line)]
+    return "\n".join(indent + "".join(e.ljust(cell) for e in row).rstrip() for row in rows)
 
 
 # -- make map -------------------------------------------------------------------------
@@ -850,3 +895,112 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- a question the export lacks: what cannot be made -------------------------------------
+
+def _call_texts(code: str, prefix: str) -> list[str]:
+    """The argument text of every ``prefix(`` call in ``code`` (balanced parentheses, strings respected)."""
+    out = []
+    for m in re.finditer(re.escape(prefix) + r"\(", code):
+        depth, i, quote = 1, m.end(), None
+        while i < len(code) and depth:
+            ch = code[i]
+            if quote:
+                if ch == "\\":
+                    i += 1
+                elif ch == quote:
+                    quote = None
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            i += 1
+        out.append(code[m.end():i - 1])
+    return out
+
+
+def _literals(text: str) -> list[str]:
+    return [a or b for a, b in re.findall(r"\"([^\"\n]*)\"|'([^'\n]*)'", text)]
+
+
+def _uses(spec, names: set[str]) -> bool:
+    if isinstance(spec, dict):
+        return any(_uses(v, names) for v in spec.values())
+    if isinstance(spec, (list, tuple)):
+        return any(_uses(v, names) for v in spec)
+    if isinstance(spec, str):
+        return spec in names or bool(set(re.findall(r"[A-Za-z_]\w*", spec)) & names)
+    return False
+
+
+def dependent_names(absent: list[str], cb: Codebook) -> set[str]:
+    """The absent variables and everything made from them: recodes, indices, their groups."""
+    names = set(absent)
+    changed = True
+    while changed:
+        before = len(names)
+        names |= {n for n, r in cb.recodes.items() if r.source in names}
+        names |= {n for n, ix in cb.indices.items() if set(ix.members) & names}
+        names |= {g for g, grp in cb.groups.items() if set(grp.members) & names}
+        changed = len(names) != before
+    return names
+
+
+def unavailable(absent: list[str], cb: Codebook, notebooks: Path | None = None,
+                measures_file: Path | None = None) -> dict[str, dict[str, list[str]]]:
+    """Per notebook, the tables/figures and stated numbers that use a question the export lacks.
+
+    Read from ``data/reference/measures.yml`` (layouts and results whose spec
+    names the variable, a recode or index of it, or its group) and from the
+    notebooks' code (``ch.table``/``ch.layout_table``/``ch.figure``/``ch.result``
+    calls that name one of them). ``{notebook: {"tables": [...], "results": [...]}}``.
+    """
+    import json
+
+    import yaml
+
+    if not absent:
+        return {}
+    names = dependent_names(absent, cb)
+    notebooks = notebooks or paths.ROOT / "notebooks"
+    measures_file = measures_file or paths.REFERENCE / "measures.yml"
+    spec = yaml.safe_load(measures_file.read_text(encoding="utf-8")) if measures_file.exists() else {}
+    layouts = {k for k, v in (spec.get("tables") or {}).items() if _uses(v, names)}
+    out: dict[str, dict[str, list[str]]] = {}
+    for key, v in (spec.get("results") or {}).items():
+        nb, _, rest = str(key).partition(".")
+        if rest and _uses(v, names):
+            out.setdefault(nb, {"tables": [], "results": []})["results"].append(rest)
+    for path in sorted(notebooks.glob("*.ipynb")):
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError):
+            continue
+        code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+        entry = out.setdefault(path.stem, {"tables": [], "results": []})
+        for call in ("ch.layout_table", "ch.figure"):
+            for args in _call_texts(code, call):
+                lits = _literals(args)
+                if lits and (lits[0] in layouts or set(lits) & names):
+                    entry["tables"].append(lits[0])
+        for args in _call_texts(code, "ch.table"):
+            lits = _literals(args)
+            if set(lits) & names:
+                depth, cut = 0, None   # the table's name: the first string after the first top-level comma
+                for i, ch in enumerate(args):
+                    depth += ch in "([{"
+                    depth -= ch in ")]}"
+                    if ch == "," and depth == 0:
+                        cut = i
+                        break
+                after = _literals(args[cut:]) if cut is not None else []
+                if after:
+                    entry["tables"].append(after[0])
+        for args in _call_texts(code, "ch.result"):
+            lits = _literals(args)
+            if lits and set(lits[1:]) & names:
+                entry["results"].append(lits[0])
+    return {nb: {k: sorted(set(v)) for k, v in e.items()} for nb, e in out.items() if e["tables"] or e["results"]}
