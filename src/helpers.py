@@ -47,6 +47,7 @@ from src.data import coding
 from src.data.cleaning import (apply_exclusions, apply_recodes, check_min_answers, code_open_answers, data_info,
                                drop_free_text, validate_export, write_derived)
 from src.data.export import read_export
+from src.data.mapping import unavailable as unavailable_uses
 
 __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functions defined here
     "add_weights", "apply_exclusions", "apply_recodes", "check_min_answers", "code_open_answers",
@@ -351,9 +352,7 @@ class Chapter:
                 absent = list((info or self.info).get("absent") or [])
             except FileNotFoundError:
                 absent = []
-            from src.data.mapping import unavailable
-
-            self._unavailable = unavailable(absent, self.codebook).get(self.notebook, {}) if absent else {}
+            self._unavailable = unavailable_uses(absent, self.codebook).get(self.notebook, {}) if absent else {}
         return self._unavailable
 
     def _unavailable_note(self, info: dict) -> str:
@@ -486,6 +485,8 @@ class Chapter:
             raise KeyError(f"measures.yml has no spec for '{key}'")
 
         short = key.split(".", 1)[1] if key.startswith(self.notebook + ".") else key
+        if short in self.unavailable().get("results", []):   # uses a question the export lacks: not computed
+            return self.result(short, None)
         count = base = None
         if self.min_cell_in_force:   # what the number rests on (unweighted respondents)
             count, base = suppression.cell_support(spec, self.data, self.codebook, self._excluded_or_none())

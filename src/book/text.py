@@ -65,11 +65,10 @@ def data_banner(info: dict, lang: str = "nb") -> str:
     if info.get("looks_synthetic") and not info["synthetic"]:   # a renamed or copied synthetic export (#25)
         if lang == "en":
             kind = ("data whose SPSS file label says they are a generated SYNTHETIC export, but no generator record "
-                    "vouches for this file (renamed or copied?): treated as real data, small cells protected")
+                    "vouches for this file (renamed or copied?): treated and protected as real data")
         else:
             kind = ("data som etter SPSS-filens etikett er en generert SYNTETISK eksport, men uten generatorens "
-                    "kvittering for akkurat denne filen (omdøpt eller kopiert?): behandlet som reelle data, små "
-                    "celler skjermet")
+                    "kvittering for akkurat denne filen (omdøpt eller kopiert?): behandlet og skjermet som reelle data")
         what = "Data" if lang == "en" else "Datagrunnlag"
         people = ("respondents", "in the analysis sample") if lang == "en" else ("respondenter", "i analyseutvalget")
         return (f"::: {{.callout-warning}}\n"

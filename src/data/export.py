@@ -19,6 +19,7 @@ import pandas as pd
 
 from src.base import paths
 from src.base.codebook import Codebook
+from src.data import mapping as mapper
 from src.data.coding import coded_variables
 from src.base.inputs import is_synthetic, sha256
 
@@ -158,8 +159,6 @@ def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None
     if len(raw) == 0:
         raise ExportError(path, ["the export has no respondents (0 rows)"])
 
-    from src.data import mapping as mapper
-
     mapping_path = paths.resolve(mapping) if mapping else mapper.mapping_file(path)
     absent: list[str] = []
     if mapping_path.is_file():
@@ -276,8 +275,6 @@ def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None
 
 def _candidates(path: Path, codebook: Codebook) -> dict[str, tuple[str, float]]:
     """Variable -> (export column, confidence) proposed by the mapper (src/data/mapping.py), for the message."""
-    from src.data import mapping as mapper
-
     try:
         proposal = mapper.propose(mapper.read_dictionary(path), codebook)
     except Exception:   # a message's hint is never worth a second failure

@@ -45,8 +45,8 @@ import numpy as np
 
 from src.base import paths
 from src.base.codebook import Codebook, load as load_codebook
+from src.data.coding import coded_variables
 
-MAPPINGS_DIR = paths.ROOT / "data" / "mappings"
 CONFIRM_BELOW = 0.80       # a line under this confidence needs ``confirmed: true`` before a build uses it
 VALUE_SURE = 0.60         # a reworded value label at least this alike its partner …
 VALUE_LEAD = 0.25         # … and this far ahead of every other pairing is taken without asking
@@ -250,8 +250,6 @@ def read_dictionary(path: str | Path) -> list[Column]:
 
 def targets(cb: Codebook) -> list[Target]:
     """The codebook's variables an export must have (the open answers' coded themes are made here, not read)."""
-    from src.data.coding import coded_variables
-
     coded = coded_variables(cb)
     out = []
     for i, (name, v) in enumerate(cb.variables.items()):
@@ -551,7 +549,7 @@ def _values_reason(t: Target, c: Column, v: float) -> str:
 
 def mapping_file(export_path: str | Path) -> Path:
     """Where the mapping of an export lives: ``data/mappings/<export stem>.yml`` (committed; no answers in it)."""
-    return MAPPINGS_DIR / f"{Path(export_path).stem}.yml"
+    return paths.mapping_file(export_path)
 
 
 def dictionary_digest(columns: list[Column]) -> str:

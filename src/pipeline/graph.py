@@ -95,9 +95,7 @@ def reference_files() -> list[Path]:
 
 def export_mapping(raw_path) -> list[Path]:
     """The export's confirmed mapping onto the codebook (data/mappings/<stem>.yml, src/data/mapping.py), if any."""
-    from src.data.mapping import mapping_file
-
-    p = mapping_file(raw_path)
+    p = paths.mapping_file(raw_path)
     return [p] if p.is_file() else []
 
 
