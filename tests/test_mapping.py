@@ -238,3 +238,29 @@ def test_a_mapping_made_for_another_dictionary_is_not_used_silently(own, codeboo
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     with pytest.raises(ExportError, match=r"names or labels changed since this mapping was proposed"):
         h.read_export(export, codebook, mapping=path)
+
+
+def test_a_chapter_leaves_out_what_uses_a_lacking_question_and_says_so(sample, tmp_path, monkeypatch):
+    said: list[str] = []
+    monkeypatch.setattr(h, "_display_markdown", said.append)
+    derived = tmp_path / "d"
+    derived.mkdir()
+    data = sample.copy()
+    data["seniority"] = pd.array([pd.NA] * len(data), dtype="Int64")   # as read through a mapping with column: null
+    data.to_parquet(derived / "respondents.parquet", index=False)
+    info = {"file": "x.sav", "sha256": "ab" * 32, "synthetic": False, "looks_synthetic": False, "n_rows": len(data),
+            "n_sample": len(data), "absent": ["seniority"], "mapping": "data/mappings/x.yml"}
+    (derived / "data_info.json").write_text(json.dumps(info))
+    ch = h.Chapter("03_role", derived_dir=str(derived), reports_dir=str(tmp_path / "r"), min_cell=0)
+    ch.banner()
+    shown = said[-1]
+    assert "Mangler i denne eksporten" in shown and "s_10 «" in shown and "tabell/figur «tabell_06»" in shown
+    key = "03_role.t06_seniority.vo_vs_hvo.significant"
+    assert ch.verdict(key) is None and ch.results[key] is None
+    assert len(ch.verdict_table([key, "03_role.sufficient_time.vo_vs_hvo.significant"])) == 1
+    assert ch.layout_table("tabell_06").empty                      # not computed, not written, said so
+    assert not (tmp_path / "r" / "tables" / "tabell_06.csv").exists()
+    assert "kan ikke lages" in said[-1]
+    assert ch.results["03_role.unavailable_tables"] == ["tabell_06"]
+    ch.layout_table("tabell_07")                                   # a table that does not use it is made
+    assert (tmp_path / "r" / "tables" / "tabell_07.csv").exists()
