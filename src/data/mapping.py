@@ -23,6 +23,11 @@ How a column is found (``propose``): a score per (variable, column) from
 solved as one assignment (``scipy.optimize.linear_sum_assignment``: one column
 per variable, a variable may stay unmapped), not greedily.
 
+The file is a crosswalk in the sense of rOpenGov's retroharmonize
+(``var_name_orig`` -> ``var_name_target``, ``val_numeric_orig`` ->
+``val_numeric_target``), turned round to one line per *codebook* variable, since
+the codebook is the target every export is read into.
+
 Values go by label, never by code: where the export codes a scale the other
 way round or «Vet ikke» as 99, the mapping records ``recode: {export code:
 codebook code}`` and ``apply`` translates the answers before validation
