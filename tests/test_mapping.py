@@ -264,3 +264,13 @@ def test_a_chapter_leaves_out_what_uses_a_lacking_question_and_says_so(sample, t
     assert ch.results["03_role.unavailable_tables"] == ["tabell_06"]
     ch.layout_table("tabell_07")                                   # a table that does not use it is made
     assert (tmp_path / "r" / "tables" / "tabell_07.csv").exists()
+
+
+def test_the_build_rebuilds_when_the_mapping_changes(tmp_path, monkeypatch):
+    from src.base import paths
+    from src.pipeline import graph
+
+    monkeypatch.setattr(paths, "MAPPINGS", tmp_path)
+    assert graph.export_mapping("data/raw/eksport.sav") == []
+    (tmp_path / "eksport.yml").write_text("variables: {}\n")
+    assert graph.export_mapping("data/raw/eksport.sav") == [tmp_path / "eksport.yml"]   # a dependency of 01_cleaning
