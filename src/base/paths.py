@@ -35,8 +35,7 @@ INTERACTIVE = REPORTS / "_interactive"
 # What a build reads from the repository (no outputs, no data): a copy of these is a project
 # that builds (tests and the benchmark build such copies in temporary folders).
 PROJECT_SOURCES = ("src", "notebooks", "data/codebook.yml", "data/reference", "data/mappings", "data/raw/README.md",
-                   "params.yml",
-                   "_quarto.yml", "index.qmd", "appendices", "typst", "requirements.txt")
+                   "params.yml", "_quarto.yml", "index.qmd", "appendices", "typst", "requirements.txt")
 
 # Names inside a derived_dir / reports_dir (which are parameters).
 RESPONDENTS_FILE = "respondents.parquet"
