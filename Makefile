@@ -16,6 +16,8 @@
 #                             saving notebooks without outputs (docs/lab.md: reaching it from a laptop)
 #   make synth                regenerate the synthetic export
 #   make fidelity             score the synthetic export against every published number
+#   make map ARGS="--raw data/raw/<export>.sav"   propose the mapping of an export shaped otherwise onto the codebook
+#                             (data/mappings/<export>.yml; read it, confirm, build: docs/real-export.md)
 #   make coding               write/update the review sheets of the open answers (ARGS="--raw data/raw/<export>.sav")
 #   make clean                remove derived data and reports (keeps .venv)
 
@@ -25,7 +27,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: book test test-fast test-interrupts bench lab serve synth fidelity coding clean distclean venv git-filter
+.PHONY: book test test-fast test-interrupts bench lab serve synth fidelity coding map clean distclean venv git-filter
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -92,6 +94,9 @@ fidelity: $(STAMP)
 
 coding: $(STAMP)
 	$(PY) -m src.data.review $(ARGS)
+
+map: $(STAMP)
+	$(PY) -m src.data.mapping $(ARGS)
 
 clean:
 	rm -rf data/derived/*.parquet data/derived/*.json reports/executed reports/tables reports/figures \

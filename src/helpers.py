@@ -49,6 +49,7 @@ from src.data import coding_curve
 from src.data.cleaning import (apply_exclusions, apply_recodes, check_min_answers, code_open_answers, data_info,
                                drop_free_text, validate_export, write_derived)
 from src.data.export import read_export
+from src.data.mapping import unavailable as unavailable_uses
 
 __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functions defined here
     "add_weights", "apply_exclusions", "apply_recodes", "check_min_answers", "code_open_answers",
@@ -336,6 +337,9 @@ class Chapter:
             self._info = info
         info = info or self.info
         text = data_banner(info, self.lang)
+        note = self._unavailable_note(info)
+        if note:
+            text += "\n\n" + note
         if self.weighted:
             text += ("\n\n::: {.callout-important}\n**Vektede resultater** (følsomhetsanalyse): prosenter og "
                      "gjennomsnitt er vektet til SSBs fordeling på sektor, virksomhetsstørrelse og bransje, og testene "
@@ -354,6 +358,13 @@ class Chapter:
         returned as ``disclosure.Hidden`` («færre enn 5» in prose). ``value`` may be a function of no
         arguments: it is then called only when the number is published (a tiny group may not be computable).
         """
+        if key in self.unavailable().get("results", []):   # uses a question the export lacks: null, listed
+            listed = self.results.setdefault(f"{self.notebook}.unavailable_results", [])
+            if key not in listed:
+                listed.append(key)
+            self.results[f"{self.notebook}.{key}"] = None
+            self._results_changed()
+            return None
         if spec is not None and self.min_cell_in_force:
             count, base = suppression.cell_support(spec, self.data, self.codebook, self._excluded_or_none())
         if callable(value):
@@ -415,6 +426,50 @@ class Chapter:
             return disclosure.Hidden(k, kind, self.lang)
         return value
 
+    # -- a question the export lacks (its mapping says column: null; src/data/mapping.py) --------------
+    def unavailable(self, info: dict | None = None) -> dict[str, list[str]]:
+        """This chapter's tables/figures and numbers that use a question the export lacks (none usually)."""
+        if getattr(self, "_unavailable", None) is None:
+            try:
+                absent = list((info or self.info).get("absent") or [])
+            except FileNotFoundError:
+                absent = []
+            self._unavailable = unavailable_uses(absent, self.codebook).get(self.notebook, {}) if absent else {}
+        return self._unavailable
+
+    def _unavailable_note(self, info: dict) -> str:
+        absent = list(info.get("absent") or [])
+        if not absent:
+            return ""
+        gone = self.unavailable(info)
+        questions = "; ".join(f"{self.codebook.variables[n].source} «{self.codebook.label(n, self.lang)}»"
+                              for n in absent if n in self.codebook.variables)
+        if self.lang == "en":
+            head = f"**Not in this export:** {questions} (the mapping {info.get('mapping') or ''} says so)."
+            what = ("" if not gone else " In this chapter the following cannot be made and are left out: "
+                    + ", ".join([f"table/figure «{t}»" for t in gone.get("tables", [])]
+                                + [f"number {r}" for r in gone.get("results", [])]) + ".")
+        else:
+            head = f"**Mangler i denne eksporten:** {questions} (etter kartleggingen {info.get('mapping') or ''})."
+            what = ("" if not gone else " I dette kapitlet kan følgende derfor ikke lages og er utelatt: "
+                    + ", ".join([f"tabell/figur «{t}»" for t in gone.get("tables", [])]
+                                + [f"tallet {r}" for r in gone.get("results", [])]) + ".")
+        return f"::: {{.callout-important}}\n{head}{what}\n:::"
+
+    def _not_made(self, name: str) -> bool:
+        """True (and says so in the chapter) when table/figure ``name`` uses a question the export lacks."""
+        if name not in self.unavailable().get("tables", []):
+            return False
+        _display_markdown(("*Table/figure «{n}» cannot be made: the export lacks a question it uses (see the note "
+                           "at the top of the chapter).*" if self.lang == "en" else
+                           "*Tabell/figur «{n}» kan ikke lages: eksporten mangler et spørsmål den bygger på (se "
+                           "merknaden øverst i kapitlet).*").format(n=name))
+        listed = self.results.setdefault(f"{self.notebook}.unavailable_tables", [])
+        if name not in listed:
+            listed.append(name)
+            self._results_changed()
+        return True
+
     def count(self, n):
         """A count for prose (e.g. ``len(untrained)``): ``n``, or «færre enn 5» when it is 1 to ``min_cell - 1``."""
         return self.protect(int(n), count=int(n), kind="count")
@@ -453,6 +508,8 @@ class Chapter:
         the PDF shows it with a note saying where the whole table is (the HTML book shows it whole,
         and the CSV has it whole).
         """
+        if self._not_made(name):
+            return table
         k = self.min_cell_in_force
         hidden = None
         support = support if support is not None else table.attrs.get("support")
@@ -496,6 +553,8 @@ class Chapter:
     # -- numbers computed by their spec in data/reference/measures.yml ------
     def layout_table(self, name: str, decimals: dict[str, int] | None = None, show: bool = True) -> pd.DataFrame:
         """Build a printed table (or a figure's numbers) from its layout in measures.yml, write and show it."""
+        if self._not_made(name):
+            return pd.DataFrame()
         table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
                                weighted=self.weighted)
         return self.table(table, name, decimals, show, support=self._layout_support(name))
@@ -513,6 +572,8 @@ class Chapter:
             raise KeyError(f"measures.yml has no spec for '{key}'")
 
         short = key.split(".", 1)[1] if key.startswith(self.notebook + ".") else key
+        if short in self.unavailable().get("results", []):   # uses a question the export lacks: not computed
+            return self.result(short, None)
         count = base = None
         if self.min_cell_in_force:   # what the number rests on (unweighted respondents)
             count, base = suppression.cell_support(spec, self.data, self.codebook, self._excluded_or_none())
@@ -530,6 +591,8 @@ class Chapter:
     def verdict(self, key: str):
         """Run the test behind a significance statement; record the verdict and its statistics."""
         spec = reference.load_measures()["results"][key]
+        if key.split(".", 1)[1] in self.unavailable().get("results", []):   # a question the export lacks
+            return self.result(key.split(".", 1)[1], None)
         frame = self.excluded if spec.get("universe") == "excluded" else self.data
         # weighted: the subgroup is a domain of the full design (measures.run_test)
         test = self.run_test(spec, frame, weighted=self.weighted and spec.get("universe", "sample") == "sample")
@@ -566,6 +629,8 @@ class Chapter:
         rows = []
         for key in keys:
             t = self.verdict(key)
+            if t is None:   # not made: the export lacks its question (the chapter's note says so)
+                continue
             e = published.get(key)
             if e is None:   # a test the book adds: the report has no verdict to compare with
                 label = _verdict_label(key, self.codebook)
@@ -588,6 +653,8 @@ class Chapter:
         ``kind``: 'diverging' (a grid on a 5-point scale), 'bars' (shares), or
         'auto' (diverging for a grid laid out by scale, bars otherwise).
         """
+        if self._not_made(name):
+            return pd.DataFrame()
         table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
                                weighted=self.weighted)
         table = self.table(table, name, show=False, support=self._layout_support(name))

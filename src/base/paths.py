@@ -34,8 +34,8 @@ INTERACTIVE = REPORTS / "_interactive"
 
 # What a build reads from the repository (no outputs, no data): a copy of these is a project
 # that builds (tests and the benchmark build such copies in temporary folders).
-PROJECT_SOURCES = ("src", "notebooks", "data/codebook.yml", "data/reference", "data/raw/README.md", "params.yml",
-                   "_quarto.yml", "index.qmd", "appendices", "typst", "requirements.txt")
+PROJECT_SOURCES = ("src", "notebooks", "data/codebook.yml", "data/reference", "data/mappings", "data/raw/README.md",
+                   "params.yml", "_quarto.yml", "index.qmd", "appendices", "typst", "requirements.txt")
 
 # Names inside a derived_dir / reports_dir (which are parameters).
 RESPONDENTS_FILE = "respondents.parquet"
@@ -48,6 +48,15 @@ EXECUTED_DIR = "executed"
 BOOK_DIR = "book"
 RESULTS_FILE = "results.json"
 FIGURES_ENV = "VO_FIGURES"   # "off": a run whose figures no reader sees (the build's weighted twins) draws none
+
+
+MAPPINGS = ROOT / "data" / "mappings"
+
+
+def mapping_file(raw_path: str | Path) -> Path:
+    """The confirmed mapping of the export ``raw_path`` onto the codebook (src/data/mapping.py):
+    ``data/mappings/<export name>.yml``. Names and labels only, committed; found by the export's name."""
+    return MAPPINGS / f"{Path(raw_path).stem}.yml"
 
 
 def review_dir(raw_path: str | Path) -> Path:

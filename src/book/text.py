@@ -62,6 +62,18 @@ def _verdict_label(key: str, codebook: Codebook | None = None) -> str:
 
 def data_banner(info: dict, lang: str = "nb") -> str:
     """One Markdown callout naming the data behind a page."""
+    if info.get("looks_synthetic") and not info["synthetic"]:   # a renamed or copied synthetic export (#25)
+        if lang == "en":
+            kind = ("data whose SPSS file label says they are a generated SYNTHETIC export, but no generator record "
+                    "vouches for this file (renamed or copied?): treated and protected as real data")
+        else:
+            kind = ("data som etter SPSS-filens etikett er en generert SYNTETISK eksport, men uten generatorens "
+                    "kvittering for akkurat denne filen (omdøpt eller kopiert?): behandlet og skjermet som reelle data")
+        what = "Data" if lang == "en" else "Datagrunnlag"
+        people = ("respondents", "in the analysis sample") if lang == "en" else ("respondenter", "i analyseutvalget")
+        return (f"::: {{.callout-warning}}\n"
+                f"**{what}:** {kind} — {'file' if lang == 'en' else 'fil'} {code_span(info['file'])}, sha256 "
+                f"{code_span(info['sha256'])}, {info['n_rows']} {people[0]}, {info['n_sample']} {people[1]}.\n:::")
     if lang == "en":
         kind = "SYNTHETIC data (calibrated to the report's published numbers)" if info["synthetic"] else "REAL survey data"
         return (f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"

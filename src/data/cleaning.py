@@ -194,6 +194,9 @@ def data_info(export: Export, flow: pd.DataFrame, rake_result=None, min_cell: in
         "path": paths.relative(export.path),
         "sha256": export.sha256,
         "synthetic": export.synthetic,
+        "looks_synthetic": export.looks_synthetic,   # labelled synthetic, but not vouched for: protected (#25)
+        "mapping": paths.relative(export.mapping) if export.mapping else None,
+        "absent": list(export.absent),               # questions the export lacks (the mapping says so)
         "kind": "syntetiske data" if export.synthetic else "reelle data",
         "n_rows": export.n_rows,
         "n_sample": int(flow.set_index("key").loc["sample", "Antall"]),

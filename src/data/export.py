@@ -19,11 +19,13 @@ import pandas as pd
 
 from src.base import paths
 from src.base.codebook import Codebook
+from src.data import mapping as mapper
 from src.data.coding import coded_variables
 from src.base.inputs import is_synthetic, sha256
 
 SUPPORTED = {".sav": "SPSS", ".csv": "CSV (UTF-8)"}
 MAX_LISTED = 5  # offending values / rows named per problem
+MAX_MISSING_LISTED = 10  # more missing columns than this: the export is shaped otherwise and needs a mapping
 
 
 class ExportError(ValueError):
@@ -44,6 +46,14 @@ class Export:
     n_rows: int
     synthetic: bool           # the generator's record matches its bytes and label (inputs.is_synthetic)
     file_label: str
+    mapping: Path | None = None   # the confirmed mapping (data/mappings/<stem>.yml) the export was read through
+    absent: tuple[str, ...] = ()  # variables the mapping says the export lacks (all missing)
+
+    @property
+    def looks_synthetic(self) -> bool:
+        """The SPSS file label says «generated synthetic export» but no generator record vouches for the file
+        (a renamed or copied synthetic export): it counts as real (protected), and the banner says what it is."""
+        return not self.synthetic and looks_synthetic(self.file_label)
 
 
 def _listed(items, n=MAX_LISTED) -> str:
@@ -117,8 +127,19 @@ def _as_codes(col: pd.Series) -> tuple[pd.Series, list]:
     return num.round().astype("Int64"), bad
 
 
-def read_export(path: str | Path, codebook: Codebook) -> Export:
-    """Read and validate an export; raise ExportError listing every problem."""
+def looks_synthetic(file_label: str) -> bool:
+    """The file label the generator writes (src/synthetic/synthesize.py FILE_LABEL) or one like it."""
+    return bool(re.search(r"\bsynthetic\b|\bsyntetisk", file_label or "", re.I))
+
+
+def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None = None) -> Export:
+    """Read and validate an export; raise ExportError listing every problem.
+
+    An export whose columns are not the codebook's is read through its
+    confirmed mapping (``mapping``, by default ``data/mappings/<export
+    stem>.yml`` when it exists; src/data/mapping.py): renamed, recoded by
+    label, its other columns left out, before any check here.
+    """
     path = paths.resolve(path)
     if not path.exists():
         raise ExportError(path, [f"the file does not exist (raw_path = {paths.relative(path)})"])
@@ -138,14 +159,34 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
     if len(raw) == 0:
         raise ExportError(path, ["the export has no respondents (0 rows)"])
 
+    mapping_path = paths.resolve(mapping) if mapping else mapper.mapping_file(path)
+    absent: list[str] = []
+    if mapping_path.is_file():
+        try:
+            applied = mapper.apply(raw, value_labels, declared_missing, codebook, path, mapping_path)
+        except mapper.MappingError as exc:
+            raise ExportError(path, [str(exc)]) from None
+        if applied.problems:
+            raise ExportError(path, applied.problems)
+        raw, value_labels, declared_missing, absent = (applied.raw, applied.value_labels, applied.declared_missing,
+                                                       applied.absent)
+    else:
+        mapping_path = None
+
     by_source = codebook.by_source()
     ignored = set(codebook.survey.get("ignore_columns") or [])
     coded = coded_variables(codebook)   # themes made from the free text by src/data/coding.py: their columns are optional
     missing_cols = [s for s in by_source if s not in raw.columns and by_source[s].name not in coded]
+    unknown_cols = [c for c in raw.columns if c not in by_source and c not in ignored]
+    if len(missing_cols) > MAX_MISSING_LISTED:   # an export shaped otherwise: what to run, candidates, grouped
+        raise ExportError(path, mapper.unmapped_problems(path, codebook, missing_cols, unknown_cols))
+    candidates = _candidates(path, codebook) if missing_cols and unknown_cols else {}
     for s in missing_cols:
         v = by_source[s]
-        problems.append(f"column '{s}' ({v.name}: {v.label}) is missing from the export")
-    unknown_cols = [c for c in raw.columns if c not in by_source and c not in ignored]
+        hint = candidates.get(v.name)
+        problems.append(f"column '{s}' ({v.name}: {v.label}) is missing from the export"
+                        + (f"; best candidate: '{hint[0]}' ({hint[1]:.2f}) — make map ARGS=\"--raw "
+                           f"{paths.relative(path)}\" writes a mapping" if hint else ""))
     if unknown_cols:
         problems.append(
             f"column(s) {_listed(repr(c) for c in unknown_cols)} are not in the codebook "
@@ -229,7 +270,18 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
         n_rows=len(data),
         synthetic=is_synthetic(path, file_label, digest),   # by content, never by name
         file_label=file_label,
+        mapping=mapping_path,
+        absent=tuple(absent),
     )
+
+
+def _candidates(path: Path, codebook: Codebook) -> dict[str, tuple[str, float]]:
+    """Variable -> (export column, confidence) proposed by the mapper (src/data/mapping.py), for the message."""
+    try:
+        proposal = mapper.propose(mapper.read_dictionary(path), codebook)
+    except Exception:   # a message's hint is never worth a second failure
+        return {}
+    return {x.name: (x.column, x.confidence) for x in proposal.lines if x.column and x.confidence >= 0.5}
 
 
 def _nfc(text) -> str:

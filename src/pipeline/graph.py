@@ -93,6 +93,12 @@ def reference_files() -> list[Path]:
     return [paths.CODEBOOK, *refs, paths.ROOT / "requirements.txt"]
 
 
+def export_mapping(raw_path) -> list[Path]:
+    """The export's confirmed mapping onto the codebook (data/mappings/<stem>.yml, src/data/mapping.py), if any."""
+    p = paths.mapping_file(raw_path)
+    return [p] if p.is_file() else []
+
+
 def review_sheets(raw_path) -> list[Path]:
     """The review sheets of the export's open answers (src/data/coding.py), which 01_cleaning reads."""
     return sheet_files(raw_path)
@@ -575,6 +581,7 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
                 if name == order[0]:
                     deps.append(paths.resolve(params["raw_path"]))
                     deps += review_sheets(params["raw_path"])   # the researcher's coding of the open answers
+                    deps += export_mapping(params["raw_path"])   # how an export shaped otherwise is read (#25)
                     targets += [derived / f for f in DERIVED_FILES]
                 else:
                     deps += [derived / f for f in DERIVED_FILES]
