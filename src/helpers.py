@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -584,7 +585,8 @@ class Chapter:
         view = self.compare(table_name)
         self.table(view, f"avstemming_{table_name}", show=False)
         ok = int((view["Status"] == scorecard.status_text("ok", self.lang)).sum())
-        text = (f"**Rapporten mot reprodusert, {table_name.replace('_', ' ')}:** {ok} av {len(view)} trykte celler "
+        shown_name = re.sub(r"_0*(\d+)$", r" \1", table_name).replace("_", " ")   # «tabell 2», as the prose names it
+        text = (f"**Rapporten mot reprodusert, {shown_name}:** {ok} av {len(view)} trykte celler "
                 "innenfor avrundingstoleransen")
         off = _without_empty_notes(view[view["Status"] != scorecard.status_text("ok", self.lang)])
         if off.empty:

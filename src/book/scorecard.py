@@ -30,7 +30,7 @@ from src.base import reference
 
 STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
 # the statuses as the book shows them (the codes above stay the machine-readable values)
-STATUS_TEXT = {"ok": "ok", "avvik": "avvik", "inconsistent": "avvik, rapporten motsier seg selv",
+STATUS_TEXT = {"ok": "stemmer", "avvik": "avvik", "inconsistent": "avvik, rapporten motsier seg selv",
                "ekstern": "ekstern kilde", "mangler": "ikke beregnet"}
 BOUND_WORDS = {"lower": "minst", "upper": "høyst"}
 
@@ -169,9 +169,9 @@ def summary(scores: pd.DataFrame) -> pd.DataFrame:
             counts = sub["status"].value_counts().reindex(STATUSES, fill_value=0)
             computed = len(sub) - counts["mangler"] - counts["ekstern"]
             rows.append({"Kapittel": chapter, "Kalibrert": cal_name, "Tall": len(sub), "Beregnet": computed,
-                         "Ok": counts["ok"], "Avvik": counts["avvik"], "Selvmotsigende": counts["inconsistent"],
+                         "Stemmer": counts["ok"], "Avvik": counts["avvik"], "Selvmotsigende": counts["inconsistent"],
                          "Ekstern": counts["ekstern"], "Mangler": counts["mangler"],
-                         "% ok": 100 * counts["ok"] / computed if computed else np.nan})
+                         "% stemmer": 100 * counts["ok"] / computed if computed else np.nan})
     return pd.DataFrame(rows)
 
 
@@ -189,7 +189,7 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
     shown = summary(scores)   # as printed: chapter by its number, calibrated ja/nei (fits the text column)
     shown["Kapittel"] = shown["Kapittel"].map(lambda c: str(int(c[:2])) if c[:2].isdigit() else c)
     shown["Kalibrert"] = shown["Kalibrert"].map({"kalibrert": "ja", "ikke kalibrert": "nei"})
-    parts = [markdown_table(shown, {"% ok": 1}, lang), ""]
+    parts = [markdown_table(shown, {"% stemmer": 1}, lang), ""]
     off = scores[scores["status"].isin(["avvik", "inconsistent"])]
     if off.empty:
         parts.append("Ingen beregnede tall ligger utenfor toleransen.")
@@ -214,7 +214,8 @@ def front(scores: pd.DataFrame, lang: str = "nb") -> str:
     rows = []
     for chapter, part in scores.groupby("chapter"):
         comp = part[~part["status"].isin(["mangler", "ekstern"])]
-        rows.append({"Kapittel": f"[{chapter}](reports/executed/{chapter}.ipynb)", "Publiserte tall": len(part),
+        number = str(int(chapter[:2])) if chapter[:2].isdigit() else chapter   # as the book numbers it, not the notebook
+        rows.append({"Kapittel": f"[Kapittel {number}](reports/executed/{chapter}.ipynb)", "Publiserte tall": len(part),
                      "Beregnet": len(comp),
                      "Innenfor toleranse": int((comp["status"] == "ok").sum()),
                      "Selvmotsigelse i rapporten": int((comp["status"] == "inconsistent").sum()),
