@@ -144,3 +144,30 @@ def test_fallback_numbers_once_and_titles_the_front_page_once(tmp_path):
     assert 'id="book-search"' in index and (out / "search.js").read_text(encoding="utf-8").count('"href"') == 3
     assert (out / "reports" / "tables" / "tabell_02.csv").exists() and (out / "reports" / "scorecard.csv").exists()
     assert 'href="reports/scorecard.csv"' in (out / "app.html").read_text(encoding="utf-8")
+
+
+def test_a_weighted_book_says_so_in_its_captions_front_page_and_scorecard(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from src.book import scorecard
+
+    cell = new_code_cell('#| label: tbl-t02\n#| tbl-cap: "Roller"\nch.table(t, "tabell_02")', execution_count=5)
+    cell.outputs = [new_output("display_data", data={"text/markdown": "| a |\n|--:|\n| 1 |"})]
+    info = {"file": "x.sav", "sha256": "ab" * 32}
+    for weighted, ending in ((False, "Roller"), (True, "Roller (vektet)")):
+        nb = new_notebook(cells=[cell.copy()])
+        nb.metadata["papermill"] = {"parameters": {"lang": "nb", "weighted": weighted}}
+        path = tmp_path / "executed" / "02_sample.ipynb"
+        path.parent.mkdir(exist_ok=True)
+        nbformat.write(nb, path)
+        captions.annotate_notebook(path, info, link_prose=False)
+        caps = [captions.caption_of_output(o) for c in nbformat.read(path, as_version=4).cells for o in c.outputs]
+        assert [c["text"] for c in caps if c] == [ending]
+    scores = pd.DataFrame({"id": ["a", "b"], "chapter": ["02_sample"] * 2, "status": ["ok", "avvik"],
+                           "calibrated": [True, False], "label": ["x", "y"], "group": [None, None],
+                           "published": [1, 2], "reproduced": [1, 3], "tolerance": [0, 0], "flag": [None, None],
+                           "source": ["t", "t"], "link": ["#", "#"]})
+    assert "Vektet bok" in scorecard.front(scores, weighted=True) and "Vektet bok" not in scorecard.front(scores)
+    assert "[Kapittel 2](reports/executed/02_sample.ipynb)" in scorecard.front(scores)
+    assert "Vektet bok" in scorecard.markdown(scores.iloc[:1], weighted=True)

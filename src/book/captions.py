@@ -284,6 +284,14 @@ def notebook_lang(nb, default: str = "nb") -> str:
     return str(((nb.metadata.get("papermill") or {}).get("parameters") or {}).get("lang", default))
 
 
+def notebook_weighted(nb) -> bool:
+    """Whether papermill ran the notebook with ``weighted: true`` (its percentages and means are weighted)."""
+    return ((nb.metadata.get("papermill") or {}).get("parameters") or {}).get("weighted") is True
+
+
+WEIGHTED_NOTE = {"nb": " (vektet)", "en": " (weighted)"}
+
+
 def annotate_notebook(path: Path, info: dict, lang: str | None = None,
                       catalogue: dict[str, str] | None = None, link_prose: bool = True) -> tuple[bool, list[str]]:
     """Rewrite the captions of one executed notebook in place.
@@ -347,6 +355,8 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
                     caption = catalogue[str(label)]
                 else:
                     missing.append(str(label))
+            if notebook_weighted(nb):   # a weighted book says so under every table and figure
+                caption = caption.rstrip() + WEIGHTED_NOTE[lang]
             kind = key[:3]
             number, anchor = number_of(str(label), kind, name, counter)
             count = cell.get("execution_count") or i

@@ -184,12 +184,12 @@ def headline(scores: pd.DataFrame) -> str:
             f"({pct:.1f} %); {int((scores['status'] == 'mangler').sum())} of {len(scores)} not computed yet.")
 
 
-def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
+def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str:
     """The scorecard appendix: the summary table, then every miss and every inconsistency with its link."""
     shown = summary(scores)   # as printed: chapter by its number, calibrated ja/nei (fits the text column)
     shown["Kapittel"] = shown["Kapittel"].map(lambda c: str(int(c[:2])) if c[:2].isdigit() else c)
     shown["Kalibrert"] = shown["Kalibrert"].map({"kalibrert": "ja", "ikke kalibrert": "nei"})
-    parts = [markdown_table(shown, {"% stemmer": 1}, lang), ""]
+    parts = ([WEIGHTED_TEXT] if weighted else []) + [markdown_table(shown, {"% stemmer": 1}, lang), ""]
     off = scores[scores["status"].isin(["avvik", "inconsistent"])]
     if off.empty:
         parts.append("Ingen beregnede tall ligger utenfor toleransen.")
@@ -207,8 +207,17 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
     return "\n".join(parts) + "\n"
 
 
-def front(scores: pd.DataFrame, lang: str = "nb") -> str:
-    """The front page's one-screen status: how much of the report the book reproduces, per chapter."""
+WEIGHTED_TEXT = ("**Vektet bok** (`weighted: true`): prosentene og gjennomsnittene i denne boken er vektet mot "
+                 "SSBs fordeling av sysselsatte (følsomhetsanalysen, se vedlegget om vekting), mens rapporten er "
+                 "uvektet. Avvik fra rapportens tall er derfor ventet: de viser hva vektingen endrer, ikke at "
+                 "gjenskapingen har feilet. Antallene er uvektede og skal stemme.\n\n")
+
+
+def front(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str:
+    """The front page's one-screen status: how much of the report the book reproduces, per chapter.
+
+    A weighted book (``weighted: true``) says first that its differences from the (unweighted) report are
+    the weighting's effect."""
     computed = scores[~scores["status"].isin(["mangler", "ekstern"])]
     ok = int((computed["status"] == "ok").sum())
     rows = []
@@ -221,7 +230,7 @@ def front(scores: pd.DataFrame, lang: str = "nb") -> str:
                      "Selvmotsigelse i rapporten": int((comp["status"] == "inconsistent").sum()),
                      "Avvik": int((comp["status"] == "avvik").sum())})
     pct = fmt_number(100 * ok / len(computed), 1, lang) if len(computed) else "–"
-    return (f"**Status:** boken regner ut {len(computed)} av rapportens {len(scores)} publiserte tall; {ok} "
+    return ((WEIGHTED_TEXT if weighted else "") + f"**Status:** boken regner ut {len(computed)} av rapportens {len(scores)} publiserte tall; {ok} "
             f"({pct} prosent) ligger innenfor rapportens avrunding. Se [avstemmingen](appendices/scorecard.qmd) for hvert tall.\n\n"
             + markdown_table(pd.DataFrame(rows), lang=lang) + "\n")
 

@@ -94,8 +94,8 @@ def write_scorecard(params: dict, out_dir: Path | None = None) -> str:
     out = out_dir or reports
     scores = scorecard.score_book(reports)
     scores.to_csv(out / "scorecard.csv", index=False, encoding="utf-8", lineterminator="\n")
-    (out / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"]), encoding="utf-8")
-    (out / "_scorecard_front.md").write_text(scorecard.front(scores, params["lang"]), encoding="utf-8")
+    (out / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"], params["weighted"]), encoding="utf-8")
+    (out / "_scorecard_front.md").write_text(scorecard.front(scores, params["lang"], params["weighted"]), encoding="utf-8")
     return scorecard.headline(scores)
 
 
