@@ -166,6 +166,9 @@ def _hook_results_flush() -> bool:
     return True
 
 
+LONG_COMPARISON = 15   # rows: a longer comparison table prints only its differing rows in the PDF (Chapter.table)
+
+
 class Chapter:
     """One notebook's view of the data and its outputs.
 
@@ -395,6 +398,12 @@ class Chapter:
             text = markdown_table(shown, decimals, self.lang, hidden=shown_hidden, hidden_text=f"<{k}")
             if hidden is not None:
                 text += "\n\n" + disclosure.footnote(int(hidden.to_numpy().sum()), k, self.lang)
+            if pdf is None and "Status" in shown.columns and len(shown) > LONG_COMPARISON:
+                # a long comparison with the report prints, in the PDF, the rows that differ (12 pages
+                # of «stemmer» helped no reader); the HTML book and the CSV have every row
+                pdf = {"rows": (shown["Status"] != scorecard.status_text("ok", self.lang)).to_numpy(),
+                       "rows_text": "radene der tallet ikke stemmer med rapporten" if self.lang == "nb"
+                       else "the rows where the number differs from the report's"}
             if pdf:
                 if pdf.get("table") is not None and self.lang == "en":
                     pdf = dict(pdf, table=translate_table(pdf["table"], self._english())[0])

@@ -171,3 +171,25 @@ def test_a_weighted_book_says_so_in_its_captions_front_page_and_scorecard(tmp_pa
     assert "Vektet bok" in scorecard.front(scores, weighted=True) and "Vektet bok" not in scorecard.front(scores)
     assert "[Kapittel 2](reports/executed/02_sample.ipynb)" in scorecard.front(scores)
     assert "Vektet bok" in scorecard.markdown(scores.iloc[:1], weighted=True)
+
+
+def test_a_long_comparison_prints_only_its_differing_rows_in_the_pdf(tmp_path, monkeypatch):
+    from src import helpers as h
+    from src.book import scorecard
+
+    shown_md = []
+    monkeypatch.setattr(h, "_display_markdown", shown_md.append)
+    ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"))
+    ok, off = scorecard.status_text("ok"), scorecard.status_text("avvik")
+    n = h.LONG_COMPARISON + 5
+    view = pd.DataFrame({"Tall": [f"tall {i}" for i in range(n)], "Rapporten": ["1"] * n,
+                         "Status": [off if i == 3 else ok for i in range(n)]})
+    ch.table(view, "avstemming_02_tekst")
+    html_part, pdf_part = shown_md[-1].split('::: {.content-hidden when-format="html"}')
+    assert html_part.count(f"| {ok} |") == n - 1 and "tall 19" in html_part          # HTML: every row
+    assert "tall 3" in pdf_part and "tall 4" not in pdf_part and "(1 av 20 rader)" in pdf_part
+    ch.table(view.assign(Status=ok), "avstemming_02_tekst")                             # nothing differs
+    pdf_part = shown_md[-1].split('::: {.content-hidden when-format="html"}')[1]
+    assert "|" not in pdf_part and "(0 av 20 rader)" in pdf_part
+    ch.table(view.iloc[:5], "avstemming_02_tekst")                                      # short: printed whole
+    assert "content-hidden" not in shown_md[-1]

@@ -188,8 +188,10 @@ nav.sidebar a{color:#1f4e79;text-decoration:none}
 nav.sidebar a.active{font-weight:700}
 nav.sidebar .appendix{margin-top:1rem;font-weight:600;color:#555}
 main{flex:1;min-width:0;max-width:62rem;padding:1.5rem 2.5rem 4rem;overflow-wrap:break-word}
-table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;display:block;overflow-x:auto;max-width:100%}
-th,td{border-bottom:1px solid #dee2e6;padding:.25rem .7rem;text-align:left}
+table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;max-width:100%}
+table:has(th:nth-child(7)){font-size:.82rem}
+table:has(th:nth-child(10)){font-size:.75rem}
+th,td{border-bottom:1px solid #dee2e6;padding:.25rem .45rem;text-align:left;overflow-wrap:anywhere;hyphens:auto}
 th{border-bottom:2px solid #adb5bd}
 .caption{font-weight:600;margin:1.2rem 0 .2rem}
 .book-caption{font-weight:600;margin:1.2rem 0 .3rem}
@@ -326,8 +328,9 @@ def _prepare_notebook(nb, fold_label: str) -> None:
             elif "text/markdown" in data:
                 new_outputs.append(_html_output(markdown_to_html(data["text/markdown"])))
             elif "image/png" in data:
+                meta_cap = (cell.get("metadata", {}).get("compendium") or {}).get("fig-cap")
                 new_outputs.append(_html_output(
-                    f'<img alt="{html.escape(_plain(opts.get("fig-alt") or opts.get("fig-cap") or ""))}" '
+                    f'<img alt="{html.escape(_plain(opts.get("fig-alt") or opts.get("fig-cap") or meta_cap or ""))}" '
                     f'src="data:image/png;base64,{data["image/png"].strip()}">'))
             else:
                 new_outputs.append(out)
@@ -538,6 +541,26 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
     return out_dir / "index.html"
 
 
+IMG_NO_ALT = re.compile(r'<img(?![^>]*\balt="[^"]+")([^>]*?)(\s*/?)>')
+FIG_CAPTION = re.compile(r'<div id="(figur-[^"]+)" class="book-caption fig-caption">\s*<p>(.*?)</p>', re.S)
+
+
+def figure_alt_text(page: str) -> str:
+    """Each figure's image gets its caption (without the source) as alt text: Quarto leaves it empty,
+    since src/book/captions.py takes the caption out of the cell (Quarto must not make a float of it)."""
+    out, last = [], 0
+    for m in IMG_NO_ALT.finditer(page):
+        cap = FIG_CAPTION.search(page, m.end())
+        if not cap or page.count("<img", m.end(), cap.start()):   # the next caption belongs to another image
+            continue
+        text = re.sub(r'<span class="caption-source">.*', "", cap.group(2), flags=re.S)
+        alt = html.escape(re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", text))).strip(), quote=True)
+        attrs = re.sub(r'\s*\balt=""', "", m.group(1))
+        out += [page[last:m.start()], f'<img{attrs} alt="{alt}"{m.group(2)}>']
+        last = m.end()
+    return "".join(out) + page[last:]
+
+
 def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = paths.ROOT) -> Path:
     """``quarto render`` of the project into ``out_dir`` (HTML and PDF per _quarto.yml).
 
@@ -561,4 +584,11 @@ def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = p
         fmt, detail = quarto_error(proc.stdout, proc.stderr)
         raise RuntimeError(f"quarto render failed in the {fmt} book (exit {proc.returncode}); "
                            f"the previous book is left in place. Quarto said:\n{detail}")
+    for page in sorted(Path(out_dir).rglob("*.html")):
+        if "site_libs" in page.parts or VIEW_DIR in page.parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        new = figure_alt_text(text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
     return out_dir / "index.html"

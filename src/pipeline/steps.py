@@ -170,6 +170,13 @@ def parameter_text(value) -> str:
     return code_span(str(value)) if "/" in str(value) or "." in str(value) else md_text(value)
 
 
+def fmt_count(n) -> str:
+    """A count as the book prints counts (thin space for thousands): «2 950»."""
+    from src.base.numbers import fmt_number
+
+    return fmt_number(n) if isinstance(n, (int, float)) else str(n)
+
+
 def renderer_versions() -> dict:
     """Quarto, and the pandoc and typst it uses (its tools folder), or why not: the book's own makers."""
     from src.book.render import quarto_available, quarto_version
@@ -262,8 +269,11 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
         f"**Git:** `{commit}`" + ({True: " — med endringer som ikke er committet", False: " — rent arbeidstre",
                                    None: ""}[dirty]),
         "",
-        f"**Data:** {code_span(data['file'])} ({'syntetiske' if data['synthetic'] else 'reelle'} data), sha256 "
-        f"`{data['sha256']}`, {data['n_rows']} respondenter, {data['n_sample']} i analyseutvalget.",
+        "**Data:**",   # a list, not a paragraph: the unbreakable sha256 stretched a justified line in the PDF
+        "",
+        f"- {code_span(data['file'])} ({'syntetiske' if data['synthetic'] else 'reelle'} data)",
+        f"- sha256 `{data['sha256']}`",
+        f"- {fmt_count(data['n_rows'])} respondenter, {fmt_count(data['n_sample'])} i analyseutvalget",
         "",
         "**Parametere:**",
         "",
