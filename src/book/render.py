@@ -191,7 +191,8 @@ main{flex:1;min-width:0;max-width:62rem;padding:1.5rem 2.5rem 4rem;overflow-wrap
 table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;max-width:100%}
 table:has(th:nth-child(7)){font-size:.82rem}
 table:has(th:nth-child(10)){font-size:.75rem}
-th,td{border-bottom:1px solid #dee2e6;padding:.25rem .45rem;text-align:left;overflow-wrap:anywhere;hyphens:auto}
+th,td{border-bottom:1px solid #dee2e6;padding:.25rem .45rem;text-align:left}
+td{overflow-wrap:anywhere;hyphens:auto}
 th{border-bottom:2px solid #adb5bd}
 .caption{font-weight:600;margin:1.2rem 0 .2rem}
 .book-caption{font-weight:600;margin:1.2rem 0 .3rem}
