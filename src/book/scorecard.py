@@ -230,7 +230,8 @@ def front(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str
                      "Selvmotsigelse i rapporten": int((comp["status"] == "inconsistent").sum()),
                      "Avvik": int((comp["status"] == "avvik").sum())})
     pct = fmt_number(100 * ok / len(computed), 1, lang) if len(computed) else "–"
-    return ((WEIGHTED_TEXT if weighted else "") + f"**Status:** boken regner ut {len(computed)} av rapportens {len(scores)} publiserte tall; {ok} "
+    return ((WEIGHTED_TEXT if weighted else "") + f"**Status:** boken regner ut {fmt_number(len(computed))} av rapportens "
+            f"{fmt_number(len(scores))} publiserte tall; {fmt_number(ok)} "
             f"({pct} prosent) ligger innenfor rapportens avrunding. Se [avstemmingen](appendices/scorecard.qmd) for hvert tall.\n\n"
             + markdown_table(pd.DataFrame(rows), lang=lang) + "\n")
 
