@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -244,6 +245,9 @@ def _hook_results_flush() -> bool:
         shell.events.register("post_run_cell", _flush_pending_results)
         _HOOKED_SHELLS.add(id(shell))
     return True
+
+
+LONG_COMPARISON = 15   # rows: a longer comparison table prints only its differing rows in the PDF (Chapter.table)
 
 
 class Chapter:
@@ -538,6 +542,12 @@ class Chapter:
             text = markdown_table(shown, decimals, self.lang, hidden=shown_hidden, hidden_text=f"<{k}")
             if hidden is not None:
                 text += "\n\n" + disclosure.footnote(int(hidden.to_numpy().sum()), k, self.lang)
+            if pdf is None and "Status" in shown.columns and len(shown) > LONG_COMPARISON:
+                # a long comparison with the report prints, in the PDF, the rows that differ (12 pages
+                # of «stemmer» helped no reader); the HTML book and the CSV have every row
+                pdf = {"rows": (shown["Status"] != scorecard.status_text("ok", self.lang)).to_numpy(),
+                       "rows_text": "radene der tallet ikke stemmer med rapporten" if self.lang == "nb"
+                       else "the rows where the number differs from the report's"}
             if pdf:
                 if pdf.get("table") is not None and self.lang == "en":
                     pdf = dict(pdf, table=translate_table(pdf["table"], self._english())[0])
@@ -739,7 +749,8 @@ class Chapter:
         view = self.compare(table_name)
         self.table(view, f"avstemming_{table_name}", show=False)
         ok = int((view["Status"] == scorecard.status_text("ok", self.lang)).sum())
-        text = (f"**Rapporten mot reprodusert, {table_name.replace('_', ' ')}:** {ok} av {len(view)} trykte celler "
+        shown_name = re.sub(r"_0*(\d+)$", r" \1", table_name).replace("_", " ")   # «tabell 2», as the prose names it
+        text = (f"**Rapporten mot reprodusert, {shown_name}:** {ok} av {len(view)} trykte celler "
                 "innenfor avrundingstoleransen")
         off = _without_empty_notes(view[view["Status"] != scorecard.status_text("ok", self.lang)])
         if off.empty:

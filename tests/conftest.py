@@ -16,6 +16,7 @@ import pytest
 
 from src import helpers as h
 from src.base import paths
+from src.book import render
 from src.synthetic import synthesize
 from src.base.codebook import load as load_codebook
 
@@ -85,3 +86,20 @@ def copy_built(built_project, dest: Path) -> Path:
     """A copy of the session's built project (outputs and build state included: it is up to date)."""
     shutil.copytree(built_project[0], dest, symlinks=True)
     return dest
+
+
+@pytest.fixture(scope="session")
+def quarto_built(tmp_path_factory):
+    """A fresh copy of the project built with Quarto (HTML + PDF), and the fallback of the same chapters.
+
+    Shared by tests/test_quarto_book.py and tests/test_book_layout.py (one render per session); the tests that
+    use it skip where quarto is not on PATH."""
+    root = paths.copy_project(tmp_path_factory.mktemp("quarto_project"))
+    shutil.copy2(paths.ROOT / ".gitignore", root / ".gitignore")   # Quarto appends to it unless its line is there
+    gitignore = (root / ".gitignore").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "quarto", "-j", "1"],
+                          cwd=root, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    fallback = root / "fallback_book"
+    render.render_fallback(fallback, root / "reports", root / "_quarto.yml")
+    return root, proc, gitignore, fallback

@@ -21,7 +21,7 @@ def test_book_follows_the_reports_structure_method_results_appendices():
         f"{n}.ipynb" for n in ("02_sample", "03_role", "04_training", "05_course_format", "06_topics",
                                "07_usefulness", "08_future", "09_barriers")]
     assert CONFIG["book"]["appendices"] == ["appendices/scorecard.qmd", "appendices/weighting.qmd",
-                                           "appendices/reproducibility.qmd"]
+                                           "appendices/reproducibility.qmd", "appendices/codebook.qmd"]
     # every notebook is a chapter, and Quarto renders exactly the book's files
     assert sorted(contents.notebook_order()) == sorted(p.stem for p in paths.NOTEBOOKS.glob("*.ipynb"))
     assert CONFIG["project"]["render"] == contents.book_files(CONFIG)

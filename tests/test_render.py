@@ -37,7 +37,7 @@ def test_fallback_renders_pages_in_quarto_order_with_navigation(tmp_path):
     index = render.render_fallback(tmp_path / "out", tmp_path / "reports", cfg)
     out = tmp_path / "out"
     assert index == out / "index.html"
-    assert sorted(p.name for p in out.iterdir()) == ["01_a.html", "02_b.html", "03_c.html", "index.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["01_a.html", "02_b.html", "03_c.html", "index.html", "search.js"]
     html = index.read_text(encoding="utf-8")
     # navigation lists the chapters in _quarto.yml order (B before A), then the appendix
     assert html.index("Kapittel B") < html.index("Kapittel A") < html.index("Vedlegg") < html.index("Vedlegg C")

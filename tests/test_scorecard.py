@@ -35,7 +35,7 @@ def test_statuses_from_tables_and_results(tmp_path):
     assert s.loc["missing_table", "status"] == "mangler" and s.loc["missing_result", "status"] == "mangler"
     summ = scorecard.summary(s.reset_index()).set_index(["Kapittel", "Kalibrert"])
     assert summ.loc[("alle", "kalibrert"), "Beregnet"] == 3
-    assert summ.loc[("alle", "kalibrert"), "Ok"] == 1
+    assert summ.loc[("alle", "kalibrert"), "Stemmer"] == 1
     assert "2 of 4 computed" in scorecard.headline(s.reset_index())
     md = scorecard.markdown(s.reset_index())
     assert "[cell_off](../reports/executed/02_sample.ipynb#tabell-2)" in md and "cell_ok](" not in md

@@ -71,9 +71,9 @@ SHORT_SHA = 8
 BANNER_SHA = re.compile(r"sha256 `([0-9a-f]{64})`")
 
 WORDS = {
-    "nb": {"source": "Kilde", "cell": "celle", "data": "data", "download": "Last ned notatboken (.ipynb)",
+    "nb": {"source": "Kilde", "cell": "celle", "data": "data", "csv": "last ned", "download": "Last ned notatboken (.ipynb)",
            "back": "Tilbake til kapitlet", "title": "Notatbok"},
-    "en": {"source": "Source", "cell": "cell", "data": "data", "download": "Download the notebook (.ipynb)",
+    "en": {"source": "Source", "cell": "cell", "data": "data", "csv": "download", "download": "Download the notebook (.ipynb)",
            "back": "Back to the chapter", "title": "Notebook"},
 }
 
@@ -109,7 +109,7 @@ def labelled_cells(nb) -> list[tuple[int, str, str, str]]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        opts, _ = cell_options(cell.source)
+        opts, code = cell_options(cell.source)
         meta = cell.metadata.get(META_KEY) or {}   # an annotated notebook keeps them there
         label = opts.get("label") or meta.get("label")
         for key in CAPTION_KEYS:
@@ -170,14 +170,37 @@ def report_anchors(notebooks_dir: Path | None = None) -> dict[tuple[str, str], t
     return out
 
 
+TABLES_HREF = "../tables"   # a chapter page (reports/executed/x.html in Quarto) to reports/tables/ in the book
+
+
+def data_files(code: str, tables_dir: Path) -> list[str]:
+    """The CSV files a captioned cell wrote: the names in its code that are files in ``reports/tables/``.
+
+    Every captioned cell names its table or figure by a literal (``ch.table(t, "tabell_13")``,
+    ``ch.figure("figur_08")``), and ``Chapter.table``/``figure`` write ``reports/tables/<name>.csv``.
+    """
+    names = dict.fromkeys(re.findall(r"[\"']([A-Za-z0-9_.-]+)[\"']", code))
+    return [f"{n}.csv" for n in names if (Path(tables_dir) / f"{n}.csv").is_file()]
+
+
+def downloads_markdown(cap: dict) -> str:
+    """« · CSV: tabell_13.csv» linked to the table's (or the figure's numbers') CSV: HTML only."""
+    files = (cap.get("source") or {}).get("downloads") or []
+    if not files:
+        return ""
+    links = ", ".join(f"[{f}]({TABLES_HREF}/{f})" for f in files)
+    return f" · {cap['source'].get('csv_label', 'CSV')}: {links}"
+
+
 def caption_markdown(cap: dict) -> str:
-    """The caption as Quarto reads it: a div with the anchor id; the provenance link only in HTML.
+    """The caption as Quarto reads it: a div with the anchor id; the provenance and download links only in HTML.
 
     In the PDF the source is plain text: Quarto's book filter cuts a relative link with a ``#``
     to the bare fragment in a single-file book, which typst refuses (a label that does not exist).
+    The download links (the CSV of a table, the numbers of a figure) are the HTML book's only.
     """
     src = cap["source"]
-    source = (f"[[{src['text']}]({src['href']})]{{.content-visible when-format=\"html\"}}"
+    source = (f"[[{src['text']}]({src['href']}){downloads_markdown(cap)}]{{.content-visible when-format=\"html\"}}"
               f"[{src['text']}]{{.content-hidden when-format=\"html\"}}")
     return (f"::: {{#{cap['id']} .book-caption .{cap['kind']}-caption}}\n"
             f"**{cap['word']} {cap['number']}:** {cap['text']} "
@@ -280,6 +303,14 @@ def notebook_lang(nb, default: str = "nb") -> str:
     return str(((nb.metadata.get("papermill") or {}).get("parameters") or {}).get("lang", default))
 
 
+def notebook_weighted(nb) -> bool:
+    """Whether papermill ran the notebook with ``weighted: true`` (its percentages and means are weighted)."""
+    return ((nb.metadata.get("papermill") or {}).get("parameters") or {}).get("weighted") is True
+
+
+WEIGHTED_NOTE = {"nb": " (vektet)", "en": " (weighted)"}
+
+
 def annotate_notebook(path: Path, info: dict, lang: str | None = None,
                       catalogue: dict[str, str] | None = None, link_prose: bool = True) -> tuple[bool, list[str]]:
     """Rewrite the captions of one executed notebook in place.
@@ -320,7 +351,7 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
         if ("parameters" in tags or "injected-parameters" in tags) \
                 and not re.search(r"^#\|\s*include\s*:", cell.source, re.M):
             cell.source = "#| include: false\n" + cell.source   # no empty «Kode» fold at the top of a chapter
-        opts, _ = cell_options(cell.source)
+        opts, code = cell_options(cell.source)
         meta = cell.metadata.get(META_KEY) or {}
         label = opts.get("label") or meta.get("label")
         keys = [k for k in CAPTION_KEYS if opts.get(k) or meta.get(k)]
@@ -346,6 +377,8 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
                     caption = catalogue[str(label)]
                 else:
                     missing.append(str(label))
+            if notebook_weighted(nb):   # a weighted book says so under every table and figure
+                caption = caption.rstrip() + WEIGHTED_NOTE[lang]
             kind = key[:3]
             number, anchor = number_of(str(label), kind, name, counter)
             count = lab_number(nb, i)
@@ -353,7 +386,9 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
                    "text": caption,
                    "source": {"label": words["source"], "text": f"{name}.ipynb, {words['cell']} {count}",
                               "href": f"{VIEW_DIR}/{name}.html#cell-{label}",
-                              "data": f"{words['data']} {md_text(info['file'])}, sha256 {short_sha(info['sha256'])}"}}
+                              "data": f"{words['data']} {md_text(info['file'])}, sha256 {short_sha(info['sha256'])}",
+                              "downloads": data_files(code, path.parent.parent / paths.TABLES_DIR),
+                              "csv_label": words["csv"]}}
             if kind == "tbl":   # tables have their caption above (as in the report), figures below
                 outputs.insert(0, caption_output(cap))
             else:

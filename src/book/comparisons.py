@@ -225,7 +225,7 @@ def _model_term_row(ch, notebook: str, measure: str, code: str, results: dict, b
     except ValueError:
         shown = code
     between = f"{shown} vs {labels.get(ref, ref)}" if ref is not None else f"{cb.label(variable, ch.lang)} = {shown}"
-    return {"Kapittel": notebook, "Sammenligning": f"{between} (justert for de andre kjennetegnene)",
+    return {"Kapittel": chapter_number(notebook), "Sammenligning": f"{between} (justert for de andre kjennetegnene)",
             "Mål": cb.label(outcome, ch.lang), "Verdier": "",
             "Test": mv.MODEL_NAMES.get(kind, {}).get(ch.lang, kind) + ", koeffisient",
             "p": float(results[f"{base}.p"]) if results.get(f"{base}.p") is not None else np.nan,
@@ -302,7 +302,7 @@ def comparison_summary(ch) -> pd.DataFrame:
         p = results.get(f"{base}.p")
         what, between = _split_verdict_label(e["label"]) if e else (item_label(notebook, measure, spec), "")
         rows.append({
-            "Kapittel": notebook,
+            "Kapittel": chapter_number(notebook),
             "Sammenligning": (" vs ".join(group_labels.get(g, g.replace("_", " ")) for g in pair) if pair
                               else OMNIBUS_GROUPS.get(groups) or between or _all_groups(cb, spec, ch.lang)
                               or groups.replace("_", " ")),
@@ -328,6 +328,11 @@ def comparison_summary(ch) -> pd.DataFrame:
         table.loc[has_p, "Holm-justert"] = np.where(reject, "signifikant", "ikke signifikant")
     return declare_protected(table, ["p", "Effekt", "p (Holm)"],
                              "read from the chapters' results, recorded through Chapter.result (null when hidden)")
+
+
+def chapter_number(notebook: str) -> str:
+    """«2» for 02_sample: chapters are named by their number in the book, as in the PDF (not by notebook)."""
+    return str(int(notebook[:2])) if notebook[:2].isdigit() else notebook
 
 
 def comparison_overview(summary: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,8 @@ from src.base.contents import book_files, book_parts, flatten, load_config
 from src.book.markup import markdown_to_html  # noqa: F401  (Markdown as Quarto reads it, to HTML; #26)
 
 VIEW_DIR = "notebook-view"   # src/book/captions.py writes each chapter's notebook view there (caption links)
+TABLES_HREF = "../tables"    # captions link a table's CSV relative to the chapter page (src/book/captions.py)
+DOWNLOADS = ("scorecard.csv", "codebook.csv")   # reports/ files the appendices link (../reports/<file>)
 PAGE_WORDS_NOTE_NB = "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."
 CELL_OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
 CALLOUT = re.compile(r"^:::\s*\{\.callout-(\w+)\}\s*\n(.*?)\n:::\s*$", re.S | re.M)
@@ -158,14 +160,20 @@ body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;c
 .layout{display:flex;min-height:100vh}
 nav.sidebar{width:17rem;flex:none;background:#f5f6f8;border-right:1px solid #dee2e6;padding:1rem;font-size:.92rem}
 nav.sidebar h1{font-size:1.05rem;margin:0 0 .8rem}
-nav.sidebar ol{padding-left:1.2rem;margin:0}
+nav.sidebar ol{list-style:none;padding-left:0;margin:0}  /* the entries carry the book's numbers (1, A) */
+nav.sidebar input{width:100%;box-sizing:border-box;margin:0 0 .8rem;padding:.3rem .5rem;border:1px solid #ced4da;border-radius:4px}
+nav.sidebar .search-hits{margin:-.4rem 0 .8rem;font-size:.85rem}
+nav.sidebar .search-hits li{margin:.2rem 0}
 nav.sidebar li{margin:.3rem 0}
 nav.sidebar a{color:#1f4e79;text-decoration:none}
 nav.sidebar a.active{font-weight:700}
 nav.sidebar .appendix{margin-top:1rem;font-weight:600;color:#555}
 main{flex:1;min-width:0;max-width:62rem;padding:1.5rem 2.5rem 4rem;overflow-wrap:break-word}
-table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;display:block;overflow-x:auto;max-width:100%}
-th,td{border-bottom:1px solid #dee2e6;padding:.25rem .7rem;text-align:left}
+table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;max-width:100%}
+table:has(th:nth-child(7)){font-size:.82rem}
+table:has(th:nth-child(10)){font-size:.75rem}
+th,td{border-bottom:1px solid #dee2e6;padding:.25rem .45rem;text-align:left}
+td{overflow-wrap:anywhere;hyphens:auto}
 th{border-bottom:2px solid #adb5bd}
 .caption{font-weight:600;margin:1.2rem 0 .2rem}
 .book-caption{font-weight:600;margin:1.2rem 0 .3rem}
@@ -186,6 +194,42 @@ details.code pre,pre{background:#f8f9fa;padding:.6rem;overflow-x:auto}
 """
 
 
+SEARCH_JS = """
+(function(){
+  var box=document.getElementById('book-search'), hits=document.getElementById('book-search-hits');
+  if(!box||!window.BOOK_INDEX) return;
+  box.addEventListener('input', function(){
+    var q=box.value.trim().toLowerCase(); hits.innerHTML='';
+    if(q.length<2) return;
+    window.BOOK_INDEX.forEach(function(p){
+      var i=p.text.toLowerCase().indexOf(q);
+      if(i<0 && p.title.toLowerCase().indexOf(q)<0) return;
+      var li=document.createElement('li'), a=document.createElement('a');
+      a.href=p.href; a.textContent=p.title;
+      li.appendChild(a);
+      if(i>=0){var s=document.createElement('div'); s.textContent='… '+p.text.slice(Math.max(0,i-40),i+60)+' …'; li.appendChild(s);}
+      hits.appendChild(li);
+    });
+    if(!hits.children.length){var li=document.createElement('li'); li.textContent='–'; hits.appendChild(li);}
+  });
+})();
+"""
+
+
+def write_search_index(out_dir: Path, pages: list[tuple[str, str, str]]) -> Path:
+    """search.js: every page's title and plain text, and the sidebar's search (the fallback has no Quarto search)."""
+    import json
+
+    entries = []
+    for href, title, body in pages:
+        text = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S)
+        text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+        entries.append({"href": href, "title": title, "text": re.sub(r"\s+", " ", text).strip()})
+    out = out_dir / "search.js"
+    out.write_text("window.BOOK_INDEX=" + json.dumps(entries, ensure_ascii=False) + ";\n" + SEARCH_JS, encoding="utf-8")
+    return out
+
+
 def _page(title: str, book_title: str, nav: str, body: str, pager: str, lang: str,
           note: str = PAGE_WORDS_NOTE_NB) -> str:
     return (
@@ -194,7 +238,7 @@ def _page(title: str, book_title: str, nav: str, body: str, pager: str, lang: st
         f"<title>{html.escape(title)} – {html.escape(book_title)}</title>\n<style>{CSS}</style>\n</head>\n"
         f'<body>\n<div class="layout">\n{nav}\n<main>\n{body}\n{pager}\n'
         f'<p class="renderer-note">{html.escape(note)}</p>\n'
-        "</main>\n</div>\n</body>\n</html>\n"
+        '</main>\n</div>\n<script src="search.js"></script>\n</body>\n</html>\n'
     )
 
 
@@ -219,6 +263,8 @@ def _qmd_title(text: str) -> tuple[str, str]:
     if not title:
         m = re.search(r"^#\s+(.+)$", text, re.M)
         title = re.sub(r"\s*\{[^}]*\}\s*$", "", m.group(1)).strip() if m else "Forside"
+        if m:   # the page prints its title once (as <h1>), not again from the text
+            text = text[:m.start()] + text[m.end():]
     return str(title), text
 
 
@@ -264,8 +310,9 @@ def _prepare_notebook(nb, fold_label: str) -> None:
             elif "text/markdown" in data:
                 new_outputs.append(_html_output(markdown_to_html(data["text/markdown"])))
             elif "image/png" in data:
+                meta_cap = (cell.get("metadata", {}).get("compendium") or {}).get("fig-cap")
                 new_outputs.append(_html_output(
-                    f'<img alt="{html.escape(_plain(opts.get("fig-alt") or opts.get("fig-cap") or ""))}" '
+                    f'<img alt="{html.escape(_plain(opts.get("fig-alt") or opts.get("fig-cap") or meta_cap or ""))}" '
                     f'src="data:image/png;base64,{data["image/png"].strip()}">'))
             else:
                 new_outputs.append(out)
@@ -287,6 +334,10 @@ def caption_html(cap: dict) -> str:
     """A numbered caption as the fallback shows it: the markup Quarto makes of src/book/captions.py's div."""
     src = cap["source"]
     link = f'<a href="{html.escape(src["href"])}">{html.escape(src["text"])}</a>'
+    files = src.get("downloads") or []
+    if files:   # the CSV of the table (or of the figure's numbers), as in the Quarto book's HTML
+        link += f" · {html.escape(src.get('csv_label', 'CSV'))}: " + ", ".join(
+            f'<a href="{TABLES_HREF}/{html.escape(f)}">{html.escape(f)}</a>' for f in files)
     return (f'<div id="{html.escape(cap["id"])}" class="book-caption {cap["kind"]}-caption">\n'
             f'<p><strong>{html.escape(cap["word"])} {html.escape(cap["number"])}:</strong> '
             f'{inline_markdown(cap["text"])} <span class="caption-source">({html.escape(src["label"])}: {link} · '
@@ -318,8 +369,27 @@ SOURCE_LINK = re.compile(r'href="(?:\.\./)*(?:[\w-]+/)*([\w-]+)\.(?:ipynb|qmd)(#
 
 
 def _flat_links(html_text: str) -> str:
-    """Links to source files (Quarto style: 'reports/executed/02_sample.ipynb#tbl-t02') -> the fallback's pages."""
+    """Links to source files (Quarto style: 'reports/executed/02_sample.ipynb#tbl-t02') -> the fallback's pages.
+
+    Downloads are where the Quarto book has them (``<book>/reports/tables/*.csv``, ``<book>/reports/*.csv``);
+    a page of the fallback sits at the book's root, so its links lose the ``../`` that climbs out of
+    Quarto's ``reports/executed/`` and ``appendices/``.
+    """
+    html_text = html_text.replace(f'href="{TABLES_HREF}/', 'href="reports/tables/').replace('href="../reports/', 'href="reports/')
     return SOURCE_LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', html_text)
+
+
+def copy_downloads(reports: Path, out_dir: Path) -> None:
+    """The files the book links for download, where the Quarto book has them (``project: resources``)."""
+    tables = reports / paths.TABLES_DIR
+    if tables.is_dir():
+        (out_dir / "reports" / paths.TABLES_DIR).mkdir(parents=True, exist_ok=True)
+        for f in sorted(tables.glob("*.csv")):
+            shutil.copyfile(f, out_dir / "reports" / paths.TABLES_DIR / f.name)
+    for name in DOWNLOADS:
+        if (reports / name).is_file():
+            (out_dir / "reports").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(reports / name, out_dir / "reports" / name)
 
 
 def _include(path: Path, source: str = "index.qmd") -> str:
@@ -348,9 +418,9 @@ def book_lang(notebooks: list[Path], default: str = "nb") -> str:
 
 
 PAGE_WORDS = {
-    "nb": {"fold": "Vis kode", "appendix": "Vedlegg", "appendix_one": "Vedlegg",
+    "nb": {"fold": "Vis kode", "appendix": "Vedlegg", "appendix_one": "Vedlegg", "search": "Søk i boka",
            "note": "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."},
-    "en": {"fold": "Show code", "appendix": "Appendices", "appendix_one": "Appendix",
+    "en": {"fold": "Show code", "appendix": "Appendices", "appendix_one": "Appendix", "search": "Search the book",
            "note": "Rendered without Quarto (nbconvert fallback)."},
 }
 
@@ -430,6 +500,7 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for view in sorted(v for v in views if v.is_dir()):
         shutil.copytree(view, out_dir / VIEW_DIR, dirs_exist_ok=True)
+    copy_downloads(Path(reports_dir) if reports_dir is not None else root / "reports", out_dir)
     for i, (rel, out_name, title, body) in enumerate(pages):
         items = []
         for j, (_, name, t, _) in enumerate(pages):
@@ -440,13 +511,36 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
             cls = ' class="active"' if j == i else ""
             items.append(f'<li><a href="{name}"{cls}>{html.escape(t)}</a></li>')
         nav = (f'<nav class="sidebar"><h1><a href="index.html">{html.escape(book_title)}</a></h1>'
+               f'<input type="search" id="book-search" placeholder="{words["search"]}" aria-label="{words["search"]}">'
+               f'<ol class="search-hits" id="book-search-hits"></ol>'
                f"<ol>{''.join(items)}</ol></nav>")
         prev_link = f'<a href="{pages[i - 1][1]}">← {html.escape(pages[i - 1][2])}</a>' if i > 0 else "<span></span>"
         next_link = f'<a href="{pages[i + 1][1]}">{html.escape(pages[i + 1][2])} →</a>' if i + 1 < len(pages) else "<span></span>"
         pager = f'<div class="pager">{prev_link}{next_link}</div>'
         (out_dir / out_name).write_text(_flat_links(_page(title, book_title, nav, body, pager, lang, words["note"])),
                                         encoding="utf-8")
+    write_search_index(out_dir, [(name, t, body) for _, name, t, body in pages])
     return out_dir / "index.html"
+
+
+IMG_NO_ALT = re.compile(r'<img(?![^>]*\balt="[^"]+")([^>]*?)(\s*/?)>')
+FIG_CAPTION = re.compile(r'<div id="(figur-[^"]+)" class="book-caption fig-caption">\s*<p>(.*?)</p>', re.S)
+
+
+def figure_alt_text(page: str) -> str:
+    """Each figure's image gets its caption (without the source) as alt text: Quarto leaves it empty,
+    since src/book/captions.py takes the caption out of the cell (Quarto must not make a float of it)."""
+    out, last = [], 0
+    for m in IMG_NO_ALT.finditer(page):
+        cap = FIG_CAPTION.search(page, m.end())
+        if not cap or page.count("<img", m.end(), cap.start()):   # the next caption belongs to another image
+            continue
+        text = re.sub(r'<span class="caption-source">.*', "", cap.group(2), flags=re.S)
+        alt = html.escape(re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", text))).strip(), quote=True)
+        attrs = re.sub(r'\s*\balt=""', "", m.group(1))
+        out += [page[last:m.start()], f'<img{attrs} alt="{alt}"{m.group(2)}>']
+        last = m.end()
+    return "".join(out) + page[last:]
 
 
 def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = paths.ROOT) -> Path:
@@ -472,4 +566,11 @@ def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = p
         fmt, detail = quarto_error(proc.stdout, proc.stderr)
         raise RuntimeError(f"quarto render failed in the {fmt} book (exit {proc.returncode}); "
                            f"the previous book is left in place. Quarto said:\n{detail}")
+    for page in sorted(Path(out_dir).rglob("*.html")):
+        if "site_libs" in page.parts or VIEW_DIR in page.parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        new = figure_alt_text(text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
     return out_dir / "index.html"

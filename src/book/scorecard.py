@@ -30,7 +30,7 @@ from src.base import reference
 
 STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
 # the statuses as the book shows them (the codes above stay the machine-readable values)
-STATUS_TEXT = {"ok": "ok", "avvik": "avvik", "inconsistent": "avvik, rapporten motsier seg selv",
+STATUS_TEXT = {"ok": "stemmer", "avvik": "avvik", "inconsistent": "avvik, rapporten motsier seg selv",
                "ekstern": "ekstern kilde", "mangler": "ikke beregnet"}
 BOUND_WORDS = {"lower": "minst", "upper": "høyst"}
 
@@ -169,9 +169,9 @@ def summary(scores: pd.DataFrame) -> pd.DataFrame:
             counts = sub["status"].value_counts().reindex(STATUSES, fill_value=0)
             computed = len(sub) - counts["mangler"] - counts["ekstern"]
             rows.append({"Kapittel": chapter, "Kalibrert": cal_name, "Tall": len(sub), "Beregnet": computed,
-                         "Ok": counts["ok"], "Avvik": counts["avvik"], "Selvmotsigende": counts["inconsistent"],
+                         "Stemmer": counts["ok"], "Avvik": counts["avvik"], "Selvmotsigende": counts["inconsistent"],
                          "Ekstern": counts["ekstern"], "Mangler": counts["mangler"],
-                         "% ok": 100 * counts["ok"] / computed if computed else np.nan})
+                         "% stemmer": 100 * counts["ok"] / computed if computed else np.nan})
     return pd.DataFrame(rows)
 
 
@@ -184,12 +184,12 @@ def headline(scores: pd.DataFrame) -> str:
             f"({pct:.1f} %); {int((scores['status'] == 'mangler').sum())} of {len(scores)} not computed yet.")
 
 
-def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
+def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str:
     """The scorecard appendix: the summary table, then every miss and every inconsistency with its link."""
     shown = summary(scores)   # as printed: chapter by its number, calibrated ja/nei (fits the text column)
     shown["Kapittel"] = shown["Kapittel"].map(lambda c: str(int(c[:2])) if c[:2].isdigit() else c)
     shown["Kalibrert"] = shown["Kalibrert"].map({"kalibrert": "ja", "ikke kalibrert": "nei"})
-    parts = [markdown_table(shown, {"% ok": 1}, lang), ""]
+    parts = ([WEIGHTED_TEXT] if weighted else []) + [markdown_table(shown, {"% stemmer": 1}, lang), ""]
     off = scores[scores["status"].isin(["avvik", "inconsistent"])]
     if off.empty:
         parts.append("Ingen beregnede tall ligger utenfor toleransen.")
@@ -207,20 +207,31 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
     return "\n".join(parts) + "\n"
 
 
-def front(scores: pd.DataFrame, lang: str = "nb") -> str:
-    """The front page's one-screen status: how much of the report the book reproduces, per chapter."""
+WEIGHTED_TEXT = ("**Vektet bok** (`weighted: true`): prosentene og gjennomsnittene i denne boken er vektet mot "
+                 "SSBs fordeling av sysselsatte (følsomhetsanalysen, se vedlegget om vekting), mens rapporten er "
+                 "uvektet. Avvik fra rapportens tall er derfor ventet: de viser hva vektingen endrer, ikke at "
+                 "gjenskapingen har feilet. Antallene er uvektede og skal stemme.\n\n")
+
+
+def front(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str:
+    """The front page's one-screen status: how much of the report the book reproduces, per chapter.
+
+    A weighted book (``weighted: true``) says first that its differences from the (unweighted) report are
+    the weighting's effect."""
     computed = scores[~scores["status"].isin(["mangler", "ekstern"])]
     ok = int((computed["status"] == "ok").sum())
     rows = []
     for chapter, part in scores.groupby("chapter"):
         comp = part[~part["status"].isin(["mangler", "ekstern"])]
-        rows.append({"Kapittel": f"[{chapter}](reports/executed/{chapter}.ipynb)", "Publiserte tall": len(part),
+        number = str(int(chapter[:2])) if chapter[:2].isdigit() else chapter   # as the book numbers it, not the notebook
+        rows.append({"Kapittel": f"[Kapittel {number}](reports/executed/{chapter}.ipynb)", "Publiserte tall": len(part),
                      "Beregnet": len(comp),
                      "Innenfor toleranse": int((comp["status"] == "ok").sum()),
                      "Selvmotsigelse i rapporten": int((comp["status"] == "inconsistent").sum()),
                      "Avvik": int((comp["status"] == "avvik").sum())})
     pct = fmt_number(100 * ok / len(computed), 1, lang) if len(computed) else "–"
-    return (f"**Status:** boken regner ut {len(computed)} av rapportens {len(scores)} publiserte tall; {ok} "
+    return ((WEIGHTED_TEXT if weighted else "") + f"**Status:** boken regner ut {fmt_number(len(computed))} av rapportens "
+            f"{fmt_number(len(scores))} publiserte tall; {fmt_number(ok)} "
             f"({pct} prosent) ligger innenfor rapportens avrunding. Se [avstemmingen](appendices/scorecard.qmd) for hvert tall.\n\n"
             + markdown_table(pd.DataFrame(rows), lang=lang) + "\n")
 

@@ -287,7 +287,8 @@ def _take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 
-MAX_DASHES = 40   # a long label column gets at most this share (in characters) against the others
+MAX_DASHES = 60   # a long label column gets at most this share (in characters) against the others
+# (40 left a long test column at 5 lines a cell beside short verdict columns: Tabell K7.3, K9.3)
 
 
 
@@ -348,9 +349,11 @@ def printed_form(shown: pd.DataFrame, full: str, name: str, pdf: dict, decimals,
             what.append(f"kolonnene {', '.join(columns)}")
     note = (f"*Trykt her: {'; '.join(what)}. Hele tabellen står i HTML-utgaven av boka og i "
             f"`reports/tables/{name}.csv`.*")
+    printed = ("" if short.empty   # no row to print (e.g. every number agrees): the note says so
+               else markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text) + "\n\n")
     return (f'::: {{.content-visible when-format="html"}}\n{full}\n:::\n\n'
             f'::: {{.content-hidden when-format="html"}}\n'
-            f"{markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text)}\n\n{note}\n:::")
+            f"{printed}{note}\n:::")
 
 
 

@@ -620,8 +620,9 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
         return {"actions": [(guarded, ["appendices", stage_dir(reports, "appendices"), steps.write_appendices,
                                        params, fp, inputs])],
                 "file_dep": executed + [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs]
-                + [key(p) for p in [module_file("pipeline.cli"), *module_dependencies("book.scorecard", "book.sensitivity")]]
-                + [key(p) for p in refs],
+                + [key(p) for p in [module_file("pipeline.cli"), *module_dependencies("book.scorecard", "book.sensitivity",
+                                                                                   "book.codebook_doc")]]
+                + [key(p) for p in refs] + [key(derived / f) for f in DERIVED_FILES],
                 "targets": [key(p) for p in appendix_files],
                 "uptodate": [config_changed(json.dumps({"params": params, "git": steps.git_state()},
                                                        sort_keys=True)), vouched("appendices")],

@@ -17,7 +17,7 @@ from src.pipeline.records import STATE_DIR, WEIGHTED_DIR, BuildError, log, machi
 
 
 APPENDIX_FILES = ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md", "_build_info.md", "build_info.json",
-                  "scorecard.csv")
+                  "scorecard.csv", "_codebook.md", "codebook.csv")
 
 
 
@@ -94,9 +94,36 @@ def write_scorecard(params: dict, out_dir: Path | None = None) -> str:
     out = out_dir or reports
     scores = scorecard.score_book(reports)
     scores.to_csv(out / "scorecard.csv", index=False, encoding="utf-8", lineterminator="\n")
-    (out / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"]), encoding="utf-8")
-    (out / "_scorecard_front.md").write_text(scorecard.front(scores, params["lang"]), encoding="utf-8")
+    (out / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"], params["weighted"]), encoding="utf-8")
+    (out / "_scorecard_front.md").write_text(scorecard.front(scores, params["lang"], params["weighted"]), encoding="utf-8")
     return scorecard.headline(scores)
+
+
+
+def write_codebook(params: dict, out_dir: Path | None = None) -> Path:
+    """reports/_codebook.md (Vedlegg D «Kodebok») and reports/codebook.csv, from the codebook and the derived data.
+
+    Over every respondent of the export (analysis sample and excluded), protected as every output on real
+    data (``min_cell``; nothing hidden in the synthetic export, which describes nobody).
+    """
+    import pandas as pd
+
+    from src.base.codebook import load
+    from src.base.disclosure import threshold
+    from src.book import codebook_doc
+
+    derived = paths.resolve(params["derived_dir"])
+    info = json.loads((derived / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
+    data = pd.concat([pd.read_parquet(derived / paths.RESPONDENTS_FILE), pd.read_parquet(derived / paths.EXCLUDED_FILE)],
+                     ignore_index=True)
+    k = threshold(params["min_cell"], bool(info["synthetic"]))
+    codebook = load()
+    out = out_dir or paths.resolve(params["reports_dir"])
+    codebook_doc.long_form(data, codebook, k).to_csv(out / "codebook.csv", index=False, encoding="utf-8",
+                                                      lineterminator="\n")
+    (out / "_codebook.md").write_text(codebook_doc.markdown(data, codebook, k, info.get("n_sample")),
+                                      encoding="utf-8")
+    return out / "_codebook.md"
 
 
 
@@ -128,6 +155,62 @@ def notebook_timings(params: dict) -> dict:
                 timings[name + label] = round(rec["seconds"], 2)
     return timings
 
+
+
+def parameter_text(value) -> str:
+    """A parameter's value as a Norwegian reader reads it: «nei» (not False), «0,05» (not 0.05)."""
+    from src.base.numbers import fmt_number
+
+    if isinstance(value, bool):
+        return "ja" if value else "nei"
+    if isinstance(value, float):
+        return fmt_number(value, max(0, len(repr(value).split(".")[1].rstrip("0"))) if "." in repr(value) else 0)
+    if isinstance(value, int):
+        return str(value)
+    return code_span(str(value)) if "/" in str(value) or "." in str(value) else md_text(value)
+
+
+def fmt_count(n) -> str:
+    """A count as the book prints counts (thin space for thousands): «2 950»."""
+    from src.base.numbers import fmt_number
+
+    return fmt_number(n) if isinstance(n, (int, float)) else str(n)
+
+
+def renderer_versions() -> dict:
+    """Quarto, and the pandoc and typst it uses (its tools folder), or why not: the book's own makers."""
+    from src.book.render import quarto_available, quarto_version
+
+    exe = quarto_available()
+    if not exe:
+        return {"Quarto": "ikke funnet: HTML-boka er laget med reserve-gjengivelsen (nbconvert), ingen PDF"}
+    out = {"Quarto": quarto_version(exe) or "ukjent"}
+    tools = sorted(Path(exe).resolve().parent.glob("tools/*/"))
+    for name in ("pandoc", "typst"):
+        found = [d / name for d in tools if (d / name).exists()]
+        version = ""
+        if found:
+            try:
+                version = subprocess.run([str(found[0]), "--version"], capture_output=True, text=True,
+                                         timeout=60).stdout.strip().splitlines()[0]
+            except (OSError, subprocess.SubprocessError, IndexError):
+                version = ""
+        out[name.capitalize()] = version.removeprefix(name).strip() or "ukjent"
+    return out
+
+
+def in_columns(versions: dict, n: int = 3) -> "pd.DataFrame":
+    """The package list as ``n`` pairs of columns (Pakke, Versjon), read down each pair: a page, not five."""
+    import pandas as pd
+
+    items = list(versions.items())
+    rows = -(-len(items) // n)
+    frame = {}
+    for j in range(n):
+        chunk = items[j * rows:(j + 1) * rows] + [("", "")] * (rows - len(items[j * rows:(j + 1) * rows]))
+        frame["Pakke" + " " * j] = [k for k, _ in chunk]
+        frame["Versjon" + " " * j] = [v for _, v in chunk]
+    return pd.DataFrame(frame)
 
 
 def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
@@ -172,6 +255,7 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
         "data": {k: data[k] for k in ("file", "sha256", "synthetic", "n_rows", "n_sample")},
         "notebooks": dict(zip(notebooks, digests)),
         "packages": versions,
+        "renderer": renderer_versions(),
     }
     reports = out_dir or paths.resolve(params["reports_dir"])
     write_json(reports / "build_info.json", info)
@@ -185,12 +269,16 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
         f"**Git:** `{commit}`" + ({True: " — med endringer som ikke er committet", False: " — rent arbeidstre",
                                    None: ""}[dirty]),
         "",
-        f"**Data:** {code_span(data['file'])} ({'syntetiske' if data['synthetic'] else 'reelle'} data), sha256 "
-        f"`{data['sha256']}`, {data['n_rows']} respondenter, {data['n_sample']} i analyseutvalget.",
+        "**Data:**",   # a list, not a paragraph: the unbreakable sha256 stretched a justified line in the PDF
+        "",
+        f"- {code_span(data['file'])} ({'syntetiske' if data['synthetic'] else 'reelle'} data)",
+        f"- sha256 `{data['sha256']}`",
+        f"- {fmt_count(data['n_rows'])} respondenter, {fmt_count(data['n_sample'])} i analyseutvalget",
         "",
         "**Parametere:**",
         "",
-        markdown_table(pd.DataFrame({"Parameter": list(params), "Verdi": [md_text(v) for v in params.values()]})),
+        markdown_table(pd.DataFrame({"Parameter": [f"`{k}`" for k in params],
+                                     "Verdi": [parameter_text(v) for v in params.values()]})),
         "",
         "**Notatbøkene (sha256 av kilden i `notebooks/`):**",
         "",
@@ -199,9 +287,13 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
         "Kjøretid per notatbok og byggetidspunkt står ikke her (de varierer fra bygging til bygging, og boka "
         "skal være lik for like inndata); byggingen skriver dem i `reports/.build/timings.json`.",
         "",
-        "**Programvare (versjoner i miljøet):**",
+        "**Verktøyene som lager boka:**",
         "",
-        markdown_table(pd.DataFrame({"Pakke": list(versions), "Versjon": list(versions.values())})),
+        markdown_table(pd.DataFrame({"Verktøy": list(info["renderer"]), "Versjon": list(info["renderer"].values())})),
+        "",
+        "**Python-pakkene (versjoner i miljøet):**",
+        "",
+        markdown_table(in_columns(versions)),
     ]
     (reports / "_build_info.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return info
@@ -241,4 +333,5 @@ def write_appendices(params: dict, fp: str | None = None, inputs: dict | None = 
     headline = write_scorecard(params, stage)
     (stage / STATE_DIR / "headline.txt").write_text(headline + "\n", encoding="utf-8")
     write_build_info(params, stage)
+    write_codebook(params, stage)
     records.promote(stage, reports, "appendices", fp, inputs)

@@ -1,0 +1,260 @@
+"""The book as a reader sees it, checked from the built HTML (laid out by headless chromium at 1400 px) and
+the PDF's text (pdftotext): tables within the text column, the same chapter and appendix numbers in both,
+no caption parted from its figure, no English flag word in the Norwegian text, the downloads.
+
+Renders with the real Quarto (the session's ``quarto_built``, tests/conftest.py) and skips with a message
+where quarto, chromium or pdftotext is missing (CI has none of them). What needs no Quarto is tested in
+tests/test_codebook_appendix.py (the codebook appendix, the download links, the fallback's numbering).
+
+``BOOK_LAYOUT_ROOT=<project folder>`` checks the book already built there (``make book`` with Quarto)
+instead of rendering a fresh copy: for iterating on the layout.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from src.base import paths
+from src.book import captions
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    shutil.which("quarto") is None,
+    reason="quarto is not on PATH: the Quarto book's layout (HTML + PDF) is not checked here")]
+
+PDF = "verneombud-kompendium.pdf"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+FLAG_WORDS = re.compile(r"\b(inconsistent|assumed|external)\b")
+SPSS_PHRASE = "Equal variances not assumed"   # SPSS's own row label, quoted as SPSS prints it
+
+# A page that loads each book page in a 1400 px wide frame, lets it lay out, and reports every table's
+# width against the text column (<main>): what a reader at 1400 px sees.
+MEASURE = """<!DOCTYPE html><html><body><pre id="out">pending</pre><script>
+const pages = %s; const out = []; let i = 0;
+function next() {
+  if (i >= pages.length) { document.getElementById('out').textContent = 'RESULT' + JSON.stringify(out); return; }
+  const f = document.createElement('iframe'); f.style.width = '1400px'; f.style.height = '900px';
+  f.onload = () => setTimeout(() => {
+    const d = f.contentDocument, col = d.querySelector('main').getBoundingClientRect();
+    d.querySelectorAll('main table').forEach((t, k) => {
+      const r = t.getBoundingClientRect();
+      out.push({page: pages[i], k: k, width: Math.round(r.width), column: Math.round(col.width),
+                over: Math.round(r.right - col.right), head: (t.querySelector('th') || {}).textContent || ''});
+    });
+    f.remove(); i++; next();
+  }, 400);
+  f.src = pages[i]; document.body.appendChild(f);
+}
+next();
+</script></body></html>
+"""
+
+
+@pytest.fixture(scope="module")
+def built_root(request) -> Path:
+    given = os.environ.get("BOOK_LAYOUT_ROOT")
+    return Path(given) if given else request.getfixturevalue("quarto_built")[0]
+
+
+def book_pages(book: Path) -> list[Path]:
+    return [p for p in sorted(book.rglob("*.html"))
+            if "site_libs" not in p.parts and captions.VIEW_DIR not in p.parts and p.name != "measure.html"]
+
+
+def pdf_pages(root: Path) -> list[str]:
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    text = subprocess.run(["pdftotext", "-layout", str(root / "reports" / paths.BOOK_DIR / PDF), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    return text.split("\f")
+
+
+def visible_text(page: Path) -> str:
+    """A page's text as a reader sees it: no code (folded code, code spans), no scripts, no tags."""
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"<(script|style|pre|code|details)\b.*?</\1>", " ", text, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
+
+
+@pytest.fixture(scope="module")
+def table_widths(built_root):
+    if not CHROMIUM:
+        pytest.skip("chromium is not installed: the HTML tables' widths are not measured")
+    root = built_root
+    book = root / "reports" / paths.BOOK_DIR
+    rels = [p.relative_to(book).as_posix() for p in book_pages(book)]
+    (book / "measure.html").write_text(MEASURE % json.dumps(rels), encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(book))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--disable-background-networking", "--window-size=1400,900",
+                               "--virtual-time-budget=120000", "--dump-dom",
+                               f"http://127.0.0.1:{server.server_address[1]}/measure.html"],
+                              capture_output=True, text=True, timeout=600)
+    finally:
+        server.shutdown()
+        (book / "measure.html").unlink()
+    found = re.search(r"RESULT(\[.*?\])</pre>", proc.stdout, re.S)
+    assert found, "chromium did not lay the pages out: " + proc.stderr[-500:]
+    return json.loads(found.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+
+
+def test_no_html_table_is_wider_than_the_text_column(table_widths):
+    assert len(table_widths) > 100                     # every page's tables were measured
+    wide = [f"{t['page']} table {t['k']} ({t['head'][:30]}): {t['width']} px in a {t['column']} px column"
+            for t in table_widths if t["over"] > 1]
+    assert not wide, wide
+
+
+def test_html_and_pdf_number_and_name_chapters_and_appendices_alike(built_root):
+    root = built_root
+    index = (root / "reports" / paths.BOOK_DIR / "index.html").read_text(encoding="utf-8")
+    entries = re.findall(r'<span class="chapter-number">([^<]+)</span>&nbsp;\s*<span class="chapter-title">([^<]+)</span>',
+                         index)
+    entries = list(dict.fromkeys(entries))
+    assert [n for n, _ in entries] == [str(i) for i in range(1, 10)] + ["A", "B", "C", "D"]
+    pdf = "\n".join(pdf_pages(root))
+    flat = re.sub(r"\s+", " ", pdf)
+    for number, title in entries:
+        words = " ".join(title.split()[:3])
+        shown = f"Vedlegg {number} — {words}" if number.isalpha() else f"{number} {words}"
+        assert shown in flat, f"the PDF does not head «{shown} …» as the HTML does"
+        assert not re.search(rf"(^|\n)\s*{number}\.\s+{re.escape(title.split()[0])}", pdf), \
+            f"the PDF writes «{number}. {title.split()[0]}», the HTML «{number} …»"
+
+
+def pages_with_images(root: Path) -> set[int]:
+    if not shutil.which("pdfimages"):
+        pytest.skip("pdfimages (poppler-utils) is not installed")
+    listing = subprocess.run(["pdfimages", "-list", str(root / "reports" / paths.BOOK_DIR / PDF)],
+                             capture_output=True, text=True, check=True).stdout
+    return {int(line.split()[0]) for line in listing.splitlines()[2:] if line.split()[2:3] == ["image"]}
+
+
+def test_no_pdf_page_parts_a_caption_from_its_figure_or_ends_with_a_caption(built_root):
+    """A figure's caption (below it) is on the page of its image; no page ends with a caption whose
+    table or figure is on the next page."""
+    root = built_root
+    images = pages_with_images(root)
+    problems = []
+    for i, page in enumerate(pdf_pages(root), start=1):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        body = [line for line in lines if not re.fullmatch(r"\d+", line)]          # the page number
+        if body and re.match(r"^\d+\s{2,}\S", page.strip().splitlines()[0].strip() if page.strip() else ""):
+            body = body[1:]                                                            # the running head
+        if body and re.match(r"^Figur K?[\d.]+:", body[0]) and i not in images:
+            problems.append(f"p. {i}: «{body[0][:40]}» opens the page, its figure is on the page before")
+        tail = " ".join(body[-3:])
+        last = re.search(r"(Tabell|Figur) K?[\d.]+:[^·]*·[^)]*sha256 [0-9a-f]{8}\)$", tail)
+        if last and last.group(1) == "Tabell":
+            problems.append(f"p. {i}: the caption «{last.group(0)[:40]}» ends the page, its table is on the next")
+    assert not problems, problems
+
+
+def test_no_english_flag_words_or_python_values_in_the_norwegian_text(built_root):
+    root = built_root
+    book = root / "reports" / paths.BOOK_DIR
+    found = []
+    for page in book_pages(book):
+        text = visible_text(page).replace(SPSS_PHRASE, "")
+        for m in FLAG_WORDS.finditer(text):
+            found.append(f"{page.relative_to(book)}: «…{text[max(0, m.start() - 40):m.end() + 20]}…»")
+        for m in re.finditer(r"\b(True|False|weighted False|alpha 0\.05)\b", text):
+            found.append(f"{page.relative_to(book)}: «{m.group(0)}»")
+        titles = re.findall(r'<div class="callout-title-container[^"]*">\s*([^<]+)<', page.read_text(encoding="utf-8"))
+        found += [f"{page.relative_to(book)}: callout titled «{t.strip()}»" for t in titles
+                  if t.strip() in ("Note", "Warning", "Important", "Tip", "Caution")]
+    pdf = re.sub(r"\s+", " ", "\n".join(pdf_pages(root))).replace(SPSS_PHRASE, "")
+    found += [f"PDF: «…{pdf[max(0, m.start() - 40):m.end() + 20]}…»" for m in FLAG_WORDS.finditer(pdf)]
+    assert not re.search(r"\bNote\b", pdf), "a callout titled «Note» in the PDF"
+    assert not found, found[:20]
+
+
+def test_html_links_each_tables_csv_and_the_scorecard_codebook_and_notebooks(built_root):
+    root = built_root
+    book = root / "reports" / paths.BOOK_DIR
+    n_links = 0
+    for page in book_pages(book):
+        text = page.read_text(encoding="utf-8")
+        caps = re.findall(r'<div id="(?:tabell|figur)-[^"]+" class="book-caption[^"]*">(.*?)</div>', text, re.S)
+        for cap in caps:
+            links = re.findall(r'href="([^"]+\.csv)"', cap)
+            assert links, f"{page.relative_to(book)}: a caption without its CSV: {cap[:80]}"
+            for href in links:
+                assert (page.parent / href).resolve().is_file(), f"{page.relative_to(book)}: {href}"
+                n_links += 1
+    assert n_links >= 90
+    for appendix, name in (("scorecard", "scorecard.csv"), ("codebook", "codebook.csv")):
+        page = book / "appendices" / f"{appendix}.html"
+        assert f'href="../reports/{name}"' in page.read_text(encoding="utf-8")
+        assert (book / "reports" / name).is_file()
+    views = book / "reports/executed" / captions.VIEW_DIR
+    assert sorted(p.stem for p in views.glob("*.ipynb")) == sorted(p.stem for p in views.glob("*.html"))
+    # the PDF names its sources but offers no download (a relative file link goes nowhere in a PDF)
+    assert "last ned:" not in "\n".join(pdf_pages(root))
+
+
+def test_figures_have_alt_text_in_html(built_root):
+    root = built_root
+    book = root / "reports" / paths.BOOK_DIR
+    for page in book_pages(book):
+        for img in re.findall(r"<img [^>]*figure-img[^>]*>", page.read_text(encoding="utf-8")):
+            assert re.search(r'\balt="Figur K?[\d.]+: [^"]+"', img), f"{page.relative_to(book)}: {img[:120]}"
+
+
+def long_tables_named_in_docs() -> set[str]:
+    """The tables docs/book.md names as long on purpose (its section «Long tables in the PDF»)."""
+    text = (paths.ROOT / "docs" / "book.md").read_text(encoding="utf-8")
+    section = text.split("## Long tables in the PDF", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"Tabell (K?[\d.]+\d)", section))
+
+
+def table_page_spans(pages: list[str]) -> dict[str, int]:
+    """Pages each table runs over: its header row, repeated at the top of every page it continues on."""
+    def norm(s):
+        return re.sub(r"\s+", " ", s).strip()
+
+    spans = {}
+    for i, page in enumerate(pages):
+        lines = page.splitlines()
+        for j, line in enumerate(lines):
+            m = re.match(r"^\s*Tabell (K?[\d.]*\d):", line)
+            if not m:
+                continue
+            k = j
+            while k < len(lines) and "sha256" not in lines[k]:
+                k += 1
+            k += 1
+            while k < len(lines) and not lines[k].strip():
+                k += 1
+            if k >= len(lines) or len(norm(lines[k])) < 8:
+                continue
+            head, span = norm(lines[k]), 1
+            for q in range(i + 1, len(pages)):
+                if any(norm(x) == head for x in pages[q].splitlines()[:6]):
+                    span += 1
+                else:
+                    break
+            spans[m.group(1)] = span
+    return spans
+
+
+def test_no_pdf_table_runs_over_two_pages_but_the_reference_tables_the_docs_name(built_root):
+    named = long_tables_named_in_docs()
+    assert named, "docs/book.md names no long table"
+    spans = table_page_spans(pdf_pages(built_root))
+    assert spans, "no table found in the PDF's text"
+    too_long = {t: n for t, n in spans.items() if n > 2 and t not in named}
+    assert not too_long, f"tables over two pages that docs/book.md does not name: {too_long}"
