@@ -39,10 +39,10 @@ from src.base.files import atomic_write, write_json
 from src.base.numbers import fmt_number, status_of
 from src.base.reference import load_margins, load_published, published_value
 from src.book import plots, scorecard
-from src.book.scorecard import COMPARISON_COLUMNS, _without_empty_notes
-from src.book.tables import (_display_markdown, _take_hidden, coding_agreement_table, english_labels, frequency_table,
+from src.book.scorecard import COMPARISON_COLUMNS, without_empty_notes
+from src.book.tables import (display_markdown, take_hidden, coding_agreement_table, english_labels, frequency_table,
                              markdown_table, multi_table, printed_form, raking_table, recode_table, translate_table)
-from src.book.text import _verdict_label, data_banner, significance, verdict_text
+from src.book.text import verdict_label, data_banner, significance, verdict_text
 from src.data import coding
 from src.data.cleaning import (apply_exclusions, apply_recodes, check_min_answers, code_open_answers, data_info,
                                drop_free_text, validate_export, write_derived)
@@ -197,7 +197,7 @@ class Chapter:
         self._published = None
         if paths.outside_build():   # JupyterLab: a scratch folder of its own, never the build's reports
             self.reports_dir = paths.INTERACTIVE
-            _display_markdown(INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
+            display_markdown(INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
                 where=paths.relative(paths.INTERACTIVE)))
         self._results_path = self.reports_dir / paths.RESULTS_DIR / f"{notebook}.json"
 
@@ -258,7 +258,7 @@ class Chapter:
             text += ("\n\n::: {.callout-important}\n**Vektede resultater** (følsomhetsanalyse): prosenter og "
                      "gjennomsnitt er vektet til SSBs fordeling på sektor, virksomhetsstørrelse og bransje, og testene "
                      "er designbaserte. Rapporten selv er uvektet.\n:::")
-        _display_markdown(text)
+        display_markdown(text)
 
     def result(self, key: str, value, count=None, base=None, spec: dict | None = None, hidden: bool = False):
         """Record one stated number under ``<notebook>.<key>``; returns the value.
@@ -372,7 +372,7 @@ class Chapter:
         k = self.min_cell_in_force
         hidden = None
         support = support if support is not None else table.attrs.get("support")
-        table, marked = _take_hidden(table)   # numbers the chapter already hid (disclosure.Hidden)
+        table, marked = take_hidden(table)   # numbers the chapter already hid (disclosure.Hidden)
         if k:
             counts, bases = support if support is not None else disclosure.inferred_support(table)
             hidden = disclosure.mask(table, counts.set_axis(table.index[: len(counts)]),
@@ -398,7 +398,7 @@ class Chapter:
                 if pdf.get("table") is not None and self.lang == "en":
                     pdf = dict(pdf, table=translate_table(pdf["table"], self._english())[0])
                 text = printed_form(shown, text, name, pdf, decimals, self.lang, shown_hidden, f"<{k}")
-            _display_markdown(text)
+            display_markdown(text)
         return table
 
     def _english(self) -> dict[str, str]:
@@ -481,7 +481,7 @@ class Chapter:
             t = self.verdict(key)
             e = published.get(key)
             if e is None:   # a test the book adds: the report has no verdict to compare with
-                label = _verdict_label(key, self.codebook)
+                label = verdict_label(key, self.codebook)
                 report, agree = "ikke testet i rapporten", "–"
             else:
                 label = e["label"]
@@ -491,7 +491,7 @@ class Chapter:
             rows.append({"Sammenligning": label, "Test": t.describe(self.lang, variant=True),
                          "Rapporten": report, "Reprodusert": verdict_text(t, self.lang), "Samsvar": agree,
                          "Merknad": notes.get(e["id"], "") if e is not None and e.get("flag") == "inconsistent" else ""})
-        return _without_empty_notes(pd.DataFrame(rows))
+        return without_empty_notes(pd.DataFrame(rows))
 
     def figure(self, name: str, kind: str = "auto", value_column: str | None = None) -> pd.DataFrame:
         """Draw a report figure in the house style from its layout in measures.yml.
@@ -543,7 +543,7 @@ class Chapter:
 
     def md(self, text: str) -> None:
         """Show prose (Markdown) whose numbers were computed by the caller."""
-        _display_markdown(text)
+        display_markdown(text)
 
     def fmt(self, x, decimals: int = 0, n=None) -> str:
         """A number for prose; «færre enn 5» / «(skjult: …)» when it is hidden, or when ``n`` (the group it
@@ -574,7 +574,7 @@ class Chapter:
                 value = None
             rows.append({"Rad": lk["row"], "Kolonne": lk["column"],
                          **scorecard.comparison_row(e, value, status_of(e, value), self.lang)})
-        return _without_empty_notes(pd.DataFrame(rows, columns=COMPARISON_COLUMNS))
+        return without_empty_notes(pd.DataFrame(rows, columns=COMPARISON_COLUMNS))
 
     def show_comparison(self, table_name: str) -> pd.DataFrame:
         """One line: how many printed cells we reproduce within tolerance; the cells that differ listed.
@@ -586,11 +586,11 @@ class Chapter:
         ok = int((view["Status"] == scorecard.status_text("ok", self.lang)).sum())
         text = (f"**Rapporten mot reprodusert, {table_name.replace('_', ' ')}:** {ok} av {len(view)} trykte celler "
                 "innenfor avrundingstoleransen")
-        off = _without_empty_notes(view[view["Status"] != scorecard.status_text("ok", self.lang)])
+        off = without_empty_notes(view[view["Status"] != scorecard.status_text("ok", self.lang)])
         if off.empty:
-            _display_markdown(text + ".")
+            display_markdown(text + ".")
         else:
-            _display_markdown(text + "; disse skiller seg fra rapporten:\n\n"
+            display_markdown(text + "; disse skiller seg fra rapporten:\n\n"
                               + markdown_table(off, lang=self.lang))
         return view
 
@@ -607,7 +607,7 @@ class Chapter:
             status = "skjult" if hidden else "ekstern" if external else status_of(e, value)
             rows.append({"Tall": scorecard.entry_label(e), "Kilde": e["source"],
                          **scorecard.comparison_row(e, str(value) if hidden else value, status, self.lang)})
-        return _without_empty_notes(pd.DataFrame(rows, columns=["Tall", "Kilde", *COMPARISON_COLUMNS[2:]]))
+        return without_empty_notes(pd.DataFrame(rows, columns=["Tall", "Kilde", *COMPARISON_COLUMNS[2:]]))
 
 
 

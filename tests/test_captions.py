@@ -190,7 +190,7 @@ def test_english_table_is_shown_in_english_and_written_as_the_report_prints_it(t
     from src import helpers as h
 
     shown = []
-    monkeypatch.setattr(h, "_display_markdown", shown.append)
+    monkeypatch.setattr(h, "display_markdown", shown.append)
     table = pd.DataFrame({"Rolle": ["Verneombud", "Hovedverneombud", "Totalt"], "Antall": [3, 1, 4],
                           "Prosent": [75.0, 25.0, 100.0]})
     for lang in ("nb", "en"):

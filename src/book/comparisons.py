@@ -27,7 +27,7 @@ TEST_NAMES = {"chi2": "Pearsons kjikvadrat", "welch_t": "t-test (Welch)", "ttest
               "wald_f": "Wald F (vektet)"}
 EFFECT_NAMES = {"chi2": "Cramérs V", "rao_scott_f": "Cramérs V (vektet)", "welch_t": "Cohens d", "ttest": "Cohens d",
                 "svyglm_t": "differanse (vektet)", "anova": "eta²", "wald_f": "eta² (vektet)", "tukey": "differanse"}
-# the design-based test a measures.yml test becomes in a weighted run (measures._weighted_test)
+# the design-based test a measures.yml test becomes in a weighted run (measures.weighted_test)
 WEIGHTED_TESTS = {"chi2": "rao_scott_f", "ttest": "svyglm_t", "tukey": "svyglm_t", "anova": "wald_f"}
 
 

@@ -202,7 +202,7 @@ def markdown(scores: pd.DataFrame, lang: str = "nb") -> str:
             label = entry_label(e)
             rows.append({"Tall": f"[{label}]({r.link})", "Kilde": r.source,
                          **comparison_row(e, r.reproduced, r.status, lang)})
-        view = _without_empty_notes(pd.DataFrame(rows))
+        view = without_empty_notes(pd.DataFrame(rows))
         parts.append("Tall utenfor toleransen:\n\n" + markdown_table(view, lang=lang))
     return "\n".join(parts) + "\n"
 
@@ -229,7 +229,7 @@ COMPARISON_COLUMNS = ["Rad", "Kolonne", "Rapporten", "Reprodusert", "Toleranse",
 
 
 
-def _without_empty_notes(view: pd.DataFrame) -> pd.DataFrame:
+def without_empty_notes(view: pd.DataFrame) -> pd.DataFrame:
     """A comparison view without its «Merknad» column when no row has an explanation."""
     if "Merknad" in view and not view["Merknad"].fillna("").astype(str).str.strip().any():
         return view.drop(columns="Merknad")

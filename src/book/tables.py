@@ -229,7 +229,7 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
 
 
 
-def _take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(table with ``disclosure.Hidden`` cells made NaN and their columns numeric again, where they were)."""
     marked = pd.DataFrame(False, index=table.index, columns=table.columns)
     cols = [c for c in table.columns if table[c].dtype == object]
@@ -319,7 +319,7 @@ def printed_form(shown: pd.DataFrame, full: str, name: str, pdf: dict, decimals,
 
 
 
-def _display_markdown(text: str) -> None:
+def display_markdown(text: str) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(text))

@@ -35,7 +35,7 @@ def significance(test, lang: str = "nb") -> str:
 
 
 
-def _verdict_label(key: str, codebook: Codebook | None = None) -> str:
+def verdict_label(key: str, codebook: Codebook | None = None) -> str:
     """A readable name for a book-only test key, from its spec in measures.yml and the codebook.
 
     '07_usefulness.t27_presenter.bransjetilpasning.significant' (an ANOVA by
