@@ -28,24 +28,48 @@ import pandas as pd
 from src.analysis import measures as ms
 from src.analysis import stats as st
 from src.analysis import suppression
-from src.book.comparisons import (comparison_overview, comparison_summary, group_key, mean_gaps,
-                                      option_differences, theme_ranking)
 from src.analysis.weighting import add_weights
 from src.base import disclosure, paths, reference
 from src.base.codebook import load as load_codebook
-from src.base.inputs import check_params
 from src.base.files import atomic_write, write_json
-
+from src.base.inputs import check_params
 from src.base.numbers import fmt_number, status_of
 from src.base.reference import load_margins, load_published, published_value
 from src.book import plots, scorecard
+from src.book.comparisons import (
+    comparison_overview,
+    comparison_summary,
+    group_key,
+    mean_gaps,
+    option_differences,
+    theme_ranking,
+)
 from src.book.scorecard import COMPARISON_COLUMNS, without_empty_notes
-from src.book.tables import (display_markdown, take_hidden, coding_agreement_table, english_labels, frequency_table,
-                             markdown_table, multi_table, printed_form, raking_table, recode_table, translate_table)
-from src.book.text import verdict_label, data_banner, significance, verdict_text
+from src.book.tables import (
+    coding_agreement_table,
+    display_markdown,
+    english_labels,
+    frequency_table,
+    markdown_table,
+    multi_table,
+    printed_form,
+    raking_table,
+    recode_table,
+    take_hidden,
+    translate_table,
+)
+from src.book.text import data_banner, significance, verdict_label, verdict_text
 from src.data import coding
-from src.data.cleaning import (apply_exclusions, apply_recodes, check_min_answers, code_open_answers, data_info,
-                               drop_free_text, validate_export, write_derived)
+from src.data.cleaning import (
+    apply_exclusions,
+    apply_recodes,
+    check_min_answers,
+    code_open_answers,
+    data_info,
+    drop_free_text,
+    validate_export,
+    write_derived,
+)
 from src.data.export import read_export
 
 __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functions defined here
@@ -63,7 +87,7 @@ __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functio
 # The open answers: the review figures in prose
 # ---------------------------------------------------------------------------
 
-def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False) -> str:
+def coding_summary(ch: Chapter, summary: pd.DataFrame, synthetic: bool = False) -> str:
     """Record the review figures per open question in the results and say them in a paragraph."""
     parts = []
     for r in summary.itertuples(index=False):
@@ -95,7 +119,7 @@ def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False
     return text
 
 
-def _not_coded(variable: str, ch: "Chapter") -> int:
+def _not_coded(variable: str, ch: Chapter) -> int:
     return coding.load_frames(ch.codebook)[variable].not_coded
 
 
@@ -126,7 +150,7 @@ INTERACTIVE_NOTE = {
 
 
 
-_PENDING_RESULTS: dict[int, "Chapter"] = {}   # chapters whose results changed in the running cell
+_PENDING_RESULTS: dict[int, Chapter] = {}   # chapters whose results changed in the running cell
 _HOOKED_SHELLS: set[int] = set()
 
 
@@ -612,7 +636,7 @@ class Chapter:
 
 
 
-def external_value(ch: "Chapter", key: str):
+def external_value(ch: Chapter, key: str):
     """A number the report quotes from another study (e.g. SINTEF's 2007 survey), read from published.yml.
 
     Only for keys whose measure is ``stat: external`` in measures.yml: the value
@@ -631,14 +655,14 @@ def external_value(ch: "Chapter", key: str):
     return entries[0]["value"]
 
 
-def stated_value(ch: "Chapter", key: str):
+def stated_value(ch: Chapter, key: str):
     """``ch.state(key)`` (computed and recorded), or ``external_value(ch, key)`` (read, not recorded) when
     measures.yml marks the number external."""
     spec = reference.load_measures()["results"].get(key) or {}
     return external_value(ch, key) if spec.get("stat") == "external" else ch.state(key)
 
 
-def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories: dict[str, str],
+def study_comparison(ch: Chapter, name: str, items: dict[str, str], categories: dict[str, str],
                      studies: dict[str, str]) -> pd.DataFrame:
     """This survey beside an earlier one: stacked shares per item, one bar per study (a figure).
 
@@ -670,7 +694,7 @@ def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories
     return table
 
 
-def reliability_table(ch: "Chapter", key: str) -> pd.DataFrame:
+def reliability_table(ch: Chapter, key: str) -> pd.DataFrame:
     """Item-total statistics of the index behind an alpha result (``stat: alpha`` in measures.yml).
 
     One row per item (its codebook label): mean, corrected item-total

@@ -16,8 +16,8 @@ import pytest
 
 from src import helpers as h
 from src.base import paths
-from src.synthetic import synthesize
 from src.base.codebook import load as load_codebook
+from src.synthetic import synthesize
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -9,9 +9,8 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from src.book import captions
 from src.base import paths
-from src.book import render
+from src.book import captions, render
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
 INFO = {"file": "verneombud_2024_synthetic.sav", "sha256": "ab" * 32, "synthetic": True}

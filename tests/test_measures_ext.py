@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from src.synthetic import calibrate as cal
 from src.analysis import measures as ms
+from src.synthetic import calibrate as cal
 
 
 def test_pct_of_any_of_several_options(codebook):

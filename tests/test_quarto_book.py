@@ -17,9 +17,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from src.book import captions
 from src.base import paths
-from src.book import render
+from src.book import captions, render
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     shutil.which("quarto") is None,

@@ -49,9 +49,9 @@ import numpy as np
 import pandas as pd
 
 from src.analysis import stats as st
+from src.analysis import weighting as wt
 from src.base.codebook import Codebook
 from src.base.reference import load_margins, load_measures
-from src.analysis import weighting as wt
 
 TOTAL_LABELS = {"Totalt", "Total", "Totalt "}
 

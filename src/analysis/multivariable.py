@@ -74,10 +74,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from src.base.codebook import Codebook, load as load_codebook
-from src.base.numbers import fmt_number
 from src.analysis.weighting.design_tests import wls_sandwich
 from src.analysis.weighting.estimation import scores_variance
+from src.base.codebook import Codebook
+from src.base.codebook import load as load_codebook
+from src.base.numbers import fmt_number
 
 __all__ = ["OUTCOMES", "COURSE_CHARACTERISTICS", "BACKGROUND", "PREDICTORS", "ModelFrame", "FittedModel",
            "model_frame", "fit_ols", "fit_ordinal", "fit_models", "coefficient_table", "describe",

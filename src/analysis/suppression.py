@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from src.base.codebook import Codebook
 from src.analysis import measures as ms
 from src.base import reference
+from src.base.codebook import Codebook
 
 COUNT_STATS = ("count", "n", "n_min", "n_max", "rows")
 

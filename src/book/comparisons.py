@@ -14,12 +14,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from src.base import paths
-from src.base.numbers import fmt_number
-from src.book.text import verdict_text
 from src.analysis import measures as ms
 from src.analysis import multivariable as mv
-from src.base import reference
+from src.base import paths, reference
+from src.base.numbers import fmt_number
+from src.book.text import verdict_text
 
 OMNIBUS_GROUPS = {"bransjer": "alle bransjer", "storrelse": "alle størrelsesgrupper"}   # published.yml's key convention
 TEST_NAMES = {"chi2": "Pearsons kjikvadrat", "welch_t": "t-test (Welch)", "ttest": "t-test (Welch)", "anova": "enveis ANOVA",

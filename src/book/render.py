@@ -449,7 +449,7 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for view in sorted(v for v in views if v.is_dir()):
         shutil.copytree(view, out_dir / VIEW_DIR, dirs_exist_ok=True)
-    for i, (rel, out_name, title, body) in enumerate(pages):
+    for i, (_rel, out_name, title, body) in enumerate(pages):
         items = []
         for j, (_, name, t, _) in enumerate(pages):
             if j == n_chapters and j < len(pages):

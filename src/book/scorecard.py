@@ -19,14 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.base import paths
-from src.base.numbers import fmt_number
-from src.base.reference import load_published
+from src.base import paths, reference
+from src.base.numbers import fmt_number, status_of
+from src.base.reference import load_published, published_document
 from src.book.tables import markdown_table
-from src.base.numbers import status_of
 from src.book.text import verdict_word
-from src.base.reference import published_document
-from src.base import reference
 
 STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
 # the statuses as the book shows them (the codes above stay the machine-readable values)

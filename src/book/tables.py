@@ -7,12 +7,13 @@ import re
 import numpy as np
 import pandas as pd
 
-from src.base.codebook import Codebook, load as load_codebook
+from src.base.codebook import Codebook
+from src.base.codebook import load as load_codebook
 from src.base.disclosure import Hidden
 from src.base.escape import html_text
 from src.base.numbers import fmt_number, fmt_p
-from src.data import coding
 from src.base.reference import load_terms
+from src.data import coding
 
 
 def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:

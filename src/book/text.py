@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
+from src.base import reference
 from src.base.codebook import Codebook
 from src.base.disclosure import HiddenTest
 from src.base.escape import code_span
-from src.base import reference
 
 
 def verdict_text(test, lang: str = "nb") -> str:

@@ -44,9 +44,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from src.base import paths
-from src.base.codebook import Codebook, CodebookError, load as load_codebook
+from src.base.codebook import Codebook, CodebookError
+from src.base.codebook import load as load_codebook
 from src.base.reference import read_yaml
 
 # -- normalising Norwegian text --------------------------------------------------

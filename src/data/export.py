@@ -19,8 +19,8 @@ import pandas as pd
 
 from src.base import paths
 from src.base.codebook import Codebook
-from src.data.coding import coded_variables
 from src.base.inputs import is_synthetic, sha256
+from src.data.coding import coded_variables
 
 SUPPORTED = {".sav": "SPSS", ".csv": "CSV (UTF-8)"}
 MAX_LISTED = 5  # offending values / rows named per problem

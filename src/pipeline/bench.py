@@ -45,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from src.base import paths
@@ -440,8 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                            ("fresh_clone", "fresh clone to finished book (git clone, make book)"),
                            ("make_test", "make test (in the fresh clone)")):
             if key in runs:
-                out(f"| {label} | {m[key]['wall']:.2f} | {m[key]['cpu']:.2f} | "
-                    f"{', '.join('%.2f / %.2f' % (x['wall'], x['cpu']) for x in runs[key])} |")
+                each = ", ".join(f"{x['wall']:.2f} / {x['cpu']:.2f}" for x in runs[key])
+                out(f"| {label} | {m[key]['wall']:.2f} | {m[key]['cpu']:.2f} | {each} |")
         out(f"| cold build / floor | {m['cold_over_floor']['wall']:.2f} | {m['cold_over_floor']['cpu']:.2f} | |")
         out(f"| render (fallback, wall) | {figures['steps'].get('book', float('nan')):.2f} | | |")
         orphans = sum(x.get("orphans", 0) for xs in runs.values() if isinstance(xs, list) for x in xs

@@ -10,11 +10,10 @@ from pathlib import Path
 from src.base import paths
 from src.base.contents import notebook_order
 from src.base.escape import code_span, md_text
-from src.base.inputs import sha256 as file_sha256
 from src.base.files import write_json
+from src.base.inputs import sha256 as file_sha256
 from src.pipeline import records
 from src.pipeline.records import STATE_DIR, WEIGHTED_DIR, BuildError, log, machine_paths, read_record
-
 
 APPENDIX_FILES = ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md", "_build_info.md", "build_info.json",
                   "scorecard.csv")
@@ -33,7 +32,7 @@ def weighting_files(params: dict) -> tuple[str, ...]:
 
 def write_provenance(params: dict, out_dir: Path | None = None) -> Path:
     """reports/_data_provenance.md: the data behind the book, for the front page."""
-    from src.book.text import data_banner   # the book layer imports pandas: only when the step runs
+    from src.book.text import data_banner  # the book layer imports pandas: only when the step runs
     info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
     info = json.loads(info_path.read_text(encoding="utf-8"))
     text = data_banner(info, params["lang"]) + "\n"

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from src.base import paths
+from src.base.codebook import Codebook
+from src.base.codebook import load as load_codebook
 from src.base.numbers import fmt_number
 from src.base.reference import load_margins
-from src.base.codebook import Codebook, load as load_codebook
-
 
 MISSING_MODES = ("available", "impute_mode", "separate", "error")
 MISSING_CATEGORY = "missing"       # the code of the extra category with missing="separate"
