@@ -1,6 +1,6 @@
 """src/ is layered: every module imports only its own layer or those below, with no import cycle (read with ast).
 
-The layers, bottom up (README «What is where»): ``base`` (1), ``data`` (2),
+The layers, bottom up (docs/architecture.md): ``base`` (1), ``data`` (2),
 ``analysis`` (3), ``synthetic`` (4), ``book`` (5), ``helpers`` (6, the
 notebooks' facade) and ``pipeline`` (7). Every import counts, also one inside a
 function, so no cycle can hide in a function body.

@@ -62,6 +62,8 @@ TARGETS = {
     "noop": ("wall", 0.3, "no-op rebuild ≤ 0.3 s wall"),
     "fresh_clone": ("wall", 60.0, "fresh clone to finished book, install included, ≤ 60 s wall"),
     "make_test": ("wall", 240.0, "make test ≤ 4 min wall"),
+    "quarto_whole": ("wall", 40.0, "whole Quarto render (HTML + PDF) ≤ 40 s wall"),
+    "quarto_one_chapter": ("wall", 12.0, f"rebuild after editing {CHAPTER}, Quarto (HTML page + PDF) ≤ 12 s wall"),
 }
 PEAK_LIMIT = 2 * 2**30           # the 100x export's build: peak memory ≤ 2 GB
 LINEAR_SLACK = 1.1               # "linear": CPU seconds per respondent at the largest size ≤ 1.1 x that at 1x
@@ -163,9 +165,13 @@ def measure(cmd: list[str], cwd: Path, env: dict | None = None, what: str = "com
     return Run(wall, cpu, mem.peak, out, orphans)
 
 
-def run_build(root: Path, *args: str) -> Run:
-    """``python -m src.pipeline`` (fallback renderer) in ``root``."""
-    return measure([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args], root, what="build")
+def run_build(root: Path, *args: str, renderer: str = "fallback") -> Run:
+    """``python -m src.pipeline`` (fallback renderer unless told) in ``root``."""
+    return measure([sys.executable, "-m", "src.pipeline", "--renderer", renderer, *args], root, what="build")
+
+
+def quarto_on_path() -> bool:
+    return shutil.which("quarto") is not None
 
 
 def step_times(stdout: str) -> dict[str, float]:
@@ -337,7 +343,8 @@ def markdown_table(figures: dict) -> str:
               "noop": "no-op rebuild", "one_chapter": f"rebuild after editing {CHAPTER}",
               "helpers": "rebuild after editing src/helpers.py", "floor": "compute floor (cells, one process)",
               "cold_over_floor": "cold build / floor", "fresh_clone": "fresh clone to finished book",
-              "make_test": "`make test`"}
+              "make_test": "`make test`", "quarto_whole": "whole Quarto render (HTML + PDF)",
+              "quarto_one_chapter": f"rebuild after editing {CHAPTER}, Quarto"}
     targets = {r["key"]: r for r in summary(figures)}
     for key, label in labels.items():
         if key not in m:
@@ -407,6 +414,15 @@ def main(argv: list[str] | None = None) -> int:
             keep("one_chapter", run_build(root, *jobs))
             touch(root / "src" / "helpers.py")
             keep("helpers", run_build(root, *jobs))
+        if quarto_on_path():   # the edit loop with Quarto: the whole render, then one chapter edited
+            for _ in range(args.repeat):
+                run_build(root, *jobs)   # a fallback book: the Quarto render below has no book to reuse
+                keep("quarto_whole", run_build(root, *jobs, renderer="quarto"))
+                touch(root / "notebooks" / f"{CHAPTER}.ipynb")
+                keep("quarto_one_chapter", run_build(root, *jobs, renderer="quarto"))
+        else:
+            out("Quarto is not on PATH: the Quarto render and the Quarto edit loop are not measured "
+                "(put quarto on PATH, e.g. export PATH=/path/to/quarto/bin:$PATH, to measure them).\n")
         floors = [compute_floor(root) for _ in range(args.repeat)]
         runs["floor"] = floors
         if not args.no_clone and head:   # the commit measured (changes not committed are not in a clone)
@@ -438,7 +454,9 @@ def main(argv: list[str] | None = None) -> int:
                            ("helpers", "rebuild after editing src/helpers.py"),
                            ("floor", "compute floor (the notebooks' cells in one process)"),
                            ("fresh_clone", "fresh clone to finished book (git clone, make book)"),
-                           ("make_test", "make test (in the fresh clone)")):
+                           ("make_test", "make test (in the fresh clone)"),
+                           ("quarto_whole", "whole Quarto render (HTML + PDF; only the book step re-runs)"),
+                           ("quarto_one_chapter", f"rebuild after editing {CHAPTER}, Quarto (HTML page + PDF)")):
             if key in runs:
                 each = ", ".join(f"{x['wall']:.2f} / {x['cpu']:.2f}" for x in runs[key])
                 out(f"| {label} | {m[key]['wall']:.2f} | {m[key]['cpu']:.2f} | {each} |")

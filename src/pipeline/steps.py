@@ -52,7 +52,13 @@ def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: 
     """
     from doit.exceptions import TaskFailed
 
-    from src.book.render import install_quarto, quarto_available, render_fallback, render_quarto, version_note
+    from src.book.render import (
+        install_quarto,
+        quarto_available,
+        render_fallback,
+        render_quarto_incremental,
+        version_note,
+    )
 
     reports = paths.resolve(params["reports_dir"])
     if fp is not None and upstream:
@@ -74,8 +80,13 @@ def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: 
         note = version_note(quarto_available())
         if note:
             log(note)
+        # the pages of the last book whose inputs are unchanged are reused, when its record vouches for it
+        previous = reports / paths.BOOK_DIR
+        if records.record_problems(reports, "book", None):
+            previous = None
         log("Rendering the book with Quarto (HTML + PDF) …")
-        render_quarto(book_stage, reports)
+        what = render_quarto_incremental(book_stage, previous, reports)
+        log(f"Quarto rendered {what}.")
     else:
         log("Quarto not found: rendering the HTML book with the nbconvert fallback (no PDF)."
             if renderer == "auto" else "Rendering the HTML book with the nbconvert fallback (--renderer fallback).")
