@@ -46,7 +46,7 @@ book: $(STAMP)
 
 # the test files run on one worker per core (pytest-xdist; a file stays on one worker, so its module fixtures
 # are made once); the builds several files read are made once per run (tests/conftest.py: shared_build)
-XDIST := -n auto --dist loadfile
+XDIST := -n auto --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP)
 	$(PY) -m pytest $(XDIST) $(ARGS)
