@@ -22,6 +22,9 @@ exits first is still reaped and counted):
   as the build runs them) executed one after the other in one IPython shell in
   one process, no kernels, no rendering; the sum of the cells' own time, wall
   and CPU; and cold build / floor;
+* with ``quarto`` on PATH: the whole Quarto render (HTML and the typst PDF; a build in which only the
+  book step runs) and the rebuild after editing one chapter with Quarto (the chapter, its weighted run,
+  the appendices, its HTML page and the PDF); without Quarto they are left out, saying so;
 * a fresh clone (git clone of HEAD into a temporary folder, ``make book``:
   bootstrapping .venv from the uv cache, synthesis, build, render) and, with
   ``--test``, ``make test`` in that clone;
