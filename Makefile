@@ -5,7 +5,7 @@
 #   make book PARAMS=my.yml   ... with parameters overridden from a file
 #   make book ARGS="-p raw_path=data/raw/export.sav"   ... or one by one
 #   make book ARGS="--force -j 1"   ... re-run everything, one notebook at a time
-#   make test                 run the test suite
+#   make test                 run the test suite (one worker per core; ARGS="-n 0" in one process)
 #   make test-fast            ... only the fast tier: the tests not marked slow (no end-to-end build)
 #   make test-interrupts      every signal at every kind of step (34 min of the file's 53 on a busy 2-core machine; make test runs three of the 18)
 #   make bench                benchmark (wall and CPU): cold / no-op / one-chapter rebuilds, compute floor, fresh clone,
@@ -58,11 +58,15 @@ venv: $(STAMP)
 book: $(STAMP)
 	$(PY) -m src.pipeline $(if $(PARAMS),--params $(PARAMS)) $(ARGS)
 
+# the test files run on one worker per core (pytest-xdist; a file stays on one worker, so its module fixtures
+# are made once); the builds several files read are made once per run (tests/conftest.py: shared_build)
+XDIST := -n auto --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP)
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest $(XDIST) $(ARGS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow" $(ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow" $(ARGS)
 
 test-interrupts: $(STAMP)
 	VO_KILL_MATRIX=all $(PY) -m pytest tests/test_interrupts.py $(ARGS)

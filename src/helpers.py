@@ -29,26 +29,49 @@ import pandas as pd
 from src.analysis import measures as ms
 from src.analysis import stats as st
 from src.analysis import suppression
-from src.book.comparisons import (comparison_overview, comparison_summary, group_key, mean_gaps,
-                                      option_differences, theme_ranking)
 from src.analysis.weighting import add_weights
 from src.base import disclosure, paths, reference
 from src.base.codebook import load as load_codebook
-from src.base.inputs import check_params
 from src.base.files import atomic_write, write_json
-
+from src.base.inputs import check_params
 from src.base.numbers import fmt_number, status_of
 from src.base.reference import load_margins, load_published, published_value
 from src.book import plots, scorecard
 from src.book.analyses import crosstab_counts, crosstab_table, means_table, valid_codes
-from src.book.scorecard import COMPARISON_COLUMNS, _without_empty_notes
-from src.book.tables import (_display_markdown, _take_hidden, coding_agreement_table, english_labels, frequency_table,
-                             markdown_table, multi_table, printed_form, raking_table, recode_table, translate_table)
-from src.book.text import _verdict_label, data_banner, significance, verdict_text
-from src.data import coding
-from src.data import coding_curve
-from src.data.cleaning import (apply_exclusions, apply_recodes, check_min_answers, code_open_answers, data_info,
-                               drop_free_text, validate_export, write_derived)
+from src.book.comparisons import (
+    comparison_overview,
+    comparison_summary,
+    group_key,
+    mean_gaps,
+    option_differences,
+    theme_ranking,
+)
+from src.book.scorecard import COMPARISON_COLUMNS, without_empty_notes
+from src.book.tables import (
+    coding_agreement_table,
+    display_markdown,
+    english_labels,
+    frequency_table,
+    markdown_table,
+    multi_table,
+    printed_form,
+    raking_table,
+    recode_table,
+    take_hidden,
+    translate_table,
+)
+from src.book.text import data_banner, significance, verdict_label, verdict_text
+from src.data import coding, coding_curve
+from src.data.cleaning import (
+    apply_exclusions,
+    apply_recodes,
+    check_min_answers,
+    code_open_answers,
+    data_info,
+    drop_free_text,
+    validate_export,
+    write_derived,
+)
 from src.data.export import read_export
 from src.data.mapping import unavailable as unavailable_uses
 
@@ -67,7 +90,7 @@ __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functio
 # The open answers: the review figures in prose
 # ---------------------------------------------------------------------------
 
-def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False) -> str:
+def coding_summary(ch: Chapter, summary: pd.DataFrame, synthetic: bool = False) -> str:
     """Record the review figures per open question in the results and say them in a paragraph.
 
     Agreement and kappa rest on the random audit sample only; on real data
@@ -140,7 +163,7 @@ def coding_summary(ch: "Chapter", summary: pd.DataFrame, synthetic: bool = False
     return text
 
 
-def coding_learning_curve(ch: "Chapter") -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def coding_learning_curve(ch: Chapter) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The coder measured on answers it has never seen (data/reference/coding_eval.yml): two tables and a paragraph.
 
     Computed by ``python -m src.synthetic.coding_eval --write`` from the evaluation
@@ -164,7 +187,7 @@ def coding_learning_curve(ch: "Chapter") -> tuple[pd.DataFrame, pd.DataFrame, st
     return curve, kinds, text
 
 
-def coding_note(ch: "Chapter", variable: str) -> str:
+def coding_note(ch: Chapter, variable: str) -> str:
     """Under a theme table: how many of its counts rest on the researcher's review, how many are proposals."""
     got = (ch.info.get("coding") or {}).get(variable)
     if not got:
@@ -177,7 +200,7 @@ def coding_note(ch: "Chapter", variable: str) -> str:
             "forslag fra koderen (se «Åpne svar: koding i temaer» i datagrunnlaget).")
 
 
-def _not_coded(variable: str, ch: "Chapter") -> int:
+def _not_coded(variable: str, ch: Chapter) -> int:
     return coding.load_frames(ch.codebook)[variable].not_coded
 
 
@@ -208,7 +231,7 @@ INTERACTIVE_NOTE = {
 
 
 
-_PENDING_RESULTS: dict[int, "Chapter"] = {}   # chapters whose results changed in the running cell
+_PENDING_RESULTS: dict[int, Chapter] = {}   # chapters whose results changed in the running cell
 _HOOKED_SHELLS: set[int] = set()
 
 
@@ -284,7 +307,7 @@ class Chapter:
             # not started by the build (a kernel, a console, a script, a test): a scratch folder of its
             # own, never the build's reports (paths.interactive_dir)
             self.reports_dir = paths.interactive_dir(reports_dir)
-            _display_markdown(INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
+            display_markdown(INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
                 where=paths.relative(paths.INTERACTIVE)))
         self._results_path = self.reports_dir / paths.RESULTS_DIR / f"{notebook}.json"
 
@@ -348,7 +371,7 @@ class Chapter:
             text += ("\n\n::: {.callout-important}\n**Vektede resultater** (følsomhetsanalyse): prosenter og "
                      "gjennomsnitt er vektet til SSBs fordeling på sektor, virksomhetsstørrelse og bransje, og testene "
                      "er designbaserte. Rapporten selv er uvektet.\n:::")
-        _display_markdown(text)
+        display_markdown(text)
 
     def result(self, key: str, value, count=None, base=None, spec: dict | None = None, hidden: bool = False):
         """Record one stated number under ``<notebook>.<key>``; returns the value.
@@ -464,7 +487,7 @@ class Chapter:
         """True (and says so in the chapter) when table/figure ``name`` uses a question the export lacks."""
         if name not in self.unavailable().get("tables", []):
             return False
-        _display_markdown(("*Table/figure «{n}» cannot be made: the export lacks a question it uses (see the note "
+        display_markdown(("*Table/figure «{n}» cannot be made: the export lacks a question it uses (see the note "
                            "at the top of the chapter).*" if self.lang == "en" else
                            "*Tabell/figur «{n}» kan ikke lages: eksporten mangler et spørsmål den bygger på (se "
                            "merknaden øverst i kapitlet).*").format(n=name))
@@ -517,7 +540,7 @@ class Chapter:
         k = self.min_cell_in_force
         hidden = None
         support = support if support is not None else table.attrs.get("support")
-        table, marked = _take_hidden(table)   # numbers the chapter already hid (disclosure.Hidden)
+        table, marked = take_hidden(table)   # numbers the chapter already hid (disclosure.Hidden)
         if k:
             counts, bases = support if support is not None else disclosure.inferred_support(table)
             unknown = disclosure.unsupported_columns(table, counts, bases)
@@ -552,7 +575,7 @@ class Chapter:
                 if pdf.get("table") is not None and self.lang == "en":
                     pdf = dict(pdf, table=translate_table(pdf["table"], self._english())[0])
                 text = printed_form(shown, text, name, pdf, decimals, self.lang, shown_hidden, f"<{k}")
-            _display_markdown(text)
+            display_markdown(text)
         return table
 
     def _english(self) -> dict[str, str]:
@@ -643,7 +666,7 @@ class Chapter:
                 continue
             e = published.get(key)
             if e is None:   # a test the book adds: the report has no verdict to compare with
-                label = _verdict_label(key, self.codebook)
+                label = verdict_label(key, self.codebook)
                 report, agree = "ikke testet i rapporten", "–"
             else:
                 label = e["label"]
@@ -653,7 +676,7 @@ class Chapter:
             rows.append({"Sammenligning": label, "Test": t.describe(self.lang, variant=True),
                          "Rapporten": report, "Reprodusert": verdict_text(t, self.lang), "Samsvar": agree,
                          "Merknad": notes.get(e["id"], "") if e is not None and e.get("flag") == "inconsistent" else ""})
-        return _without_empty_notes(pd.DataFrame(rows))
+        return without_empty_notes(pd.DataFrame(rows))
 
     def figure(self, name: str, kind: str = "auto", value_column: str | None = None) -> pd.DataFrame:
         """Draw a report figure in the house style from its layout in measures.yml.
@@ -707,7 +730,7 @@ class Chapter:
 
     def md(self, text: str) -> None:
         """Show prose (Markdown) whose numbers were computed by the caller."""
-        _display_markdown(text)
+        display_markdown(text)
 
     def fmt(self, x, decimals: int = 0, n=None) -> str:
         """A number for prose; «færre enn 5» / «(skjult: …)» when it is hidden, or when ``n`` (the group it
@@ -738,7 +761,7 @@ class Chapter:
                 value = None
             rows.append({"Rad": lk["row"], "Kolonne": lk["column"],
                          **scorecard.comparison_row(e, value, status_of(e, value), self.lang)})
-        return disclosure.declare_protected(_without_empty_notes(pd.DataFrame(rows, columns=COMPARISON_COLUMNS)),
+        return disclosure.declare_protected(without_empty_notes(pd.DataFrame(rows, columns=COMPARISON_COLUMNS)),
                                             ("Rapporten", "Reprodusert", "Toleranse"), _COMPARED)
 
     def show_comparison(self, table_name: str) -> pd.DataFrame:
@@ -752,11 +775,11 @@ class Chapter:
         shown_name = re.sub(r"_0*(\d+)$", r" \1", table_name).replace("_", " ")   # «tabell 2», as the prose names it
         text = (f"**Rapporten mot reprodusert, {shown_name}:** {ok} av {len(view)} trykte celler "
                 "innenfor avrundingstoleransen")
-        off = _without_empty_notes(view[view["Status"] != scorecard.status_text("ok", self.lang)])
+        off = without_empty_notes(view[view["Status"] != scorecard.status_text("ok", self.lang)])
         if off.empty:
-            _display_markdown(text + ".")
+            display_markdown(text + ".")
         else:
-            _display_markdown(text + "; disse skiller seg fra rapporten:\n\n"
+            display_markdown(text + "; disse skiller seg fra rapporten:\n\n"
                               + markdown_table(off, lang=self.lang))
         return view
 
@@ -774,7 +797,7 @@ class Chapter:
             rows.append({"Tall": scorecard.entry_label(e), "Kilde": e["source"],
                          **scorecard.comparison_row(e, str(value) if hidden else value, status, self.lang)})
         return disclosure.declare_protected(
-            _without_empty_notes(pd.DataFrame(rows, columns=["Tall", "Kilde", *COMPARISON_COLUMNS[2:]])),
+            without_empty_notes(pd.DataFrame(rows, columns=["Tall", "Kilde", *COMPARISON_COLUMNS[2:]])),
             ("Rapporten", "Reprodusert", "Toleranse"), _COMPARED)
 
 
@@ -793,7 +816,7 @@ def _smallest_group(sizes) -> float:
     return min(sizes) if sizes else 0.0
 
 
-def _say_test(ch: "Chapter", name: str, test, smallest: float) -> object:
+def _say_test(ch: Chapter, name: str, test, smallest: float) -> object:
     """Record a test of the researcher's table under ``<name>.test.*`` (hidden when a compared group is
     1 to min_cell - 1 on real data) and say it under the table; returns the test (or HiddenTest)."""
     k = ch.min_cell_in_force
@@ -818,7 +841,7 @@ def _say_test(ch: "Chapter", name: str, test, smallest: float) -> object:
     return test
 
 
-def crosstab(ch: "Chapter", row: str, col: str, name: str, values: str = "count",
+def crosstab(ch: Chapter, row: str, col: str, name: str, values: str = "count",
              decimals: dict[str, int] | None = None, show: bool = True):
     """A crosstab of two codebook variables with its chi-square test, published protected; one call.
 
@@ -868,7 +891,7 @@ def crosstab(ch: "Chapter", row: str, col: str, name: str, values: str = "count"
     return written, _say_test(ch, name, test, smallest)
 
 
-def group_means(ch: "Chapter", var: str, by: str, name: str, decimals: dict[str, int] | None = None,
+def group_means(ch: Chapter, var: str, by: str, name: str, decimals: dict[str, int] | None = None,
                 show: bool = True):
     """The mean of a codebook variable by group with its test, published protected; one call.
 
@@ -904,7 +927,7 @@ def group_means(ch: "Chapter", var: str, by: str, name: str, decimals: dict[str,
     return written, _say_test(ch, name, test, float(sizes.min()))
 
 
-def external_value(ch: "Chapter", key: str):
+def external_value(ch: Chapter, key: str):
     """A number the report quotes from another study (e.g. SINTEF's 2007 survey), read from published.yml.
 
     Only for keys whose measure is ``stat: external`` in measures.yml: the value
@@ -923,14 +946,14 @@ def external_value(ch: "Chapter", key: str):
     return entries[0]["value"]
 
 
-def stated_value(ch: "Chapter", key: str):
+def stated_value(ch: Chapter, key: str):
     """``ch.state(key)`` (computed and recorded), or ``external_value(ch, key)`` (read, not recorded) when
     measures.yml marks the number external."""
     spec = reference.load_measures()["results"].get(key) or {}
     return external_value(ch, key) if spec.get("stat") == "external" else ch.state(key)
 
 
-def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories: dict[str, str],
+def study_comparison(ch: Chapter, name: str, items: dict[str, str], categories: dict[str, str],
                      studies: dict[str, str]) -> pd.DataFrame:
     """This survey beside an earlier one: stacked shares per item, one bar per study (a figure).
 
@@ -964,7 +987,7 @@ def study_comparison(ch: "Chapter", name: str, items: dict[str, str], categories
     return table
 
 
-def reliability_table(ch: "Chapter", key: str) -> pd.DataFrame:
+def reliability_table(ch: Chapter, key: str) -> pd.DataFrame:
     """Item-total statistics of the index behind an alpha result (``stat: alpha`` in measures.yml).
 
     One row per item (its codebook label): mean, corrected item-total

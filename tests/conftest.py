@@ -7,18 +7,21 @@ session here. Tests that change a built project work in a copy (``built_copy``).
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from src import helpers as h
 from src.base import paths
+from src.base.codebook import load as load_codebook
 from src.book import render
 from src.synthetic import synthesize
-from src.base.codebook import load as load_codebook
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -61,13 +64,36 @@ def sample(synthetic_sav, codebook):
     return h.apply_recodes(h.drop_free_text(s, codebook), codebook)
 
 
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder every test process of this run sees: under pytest-xdist (``make test`` runs the files on one
+    worker per core) the workers' base temp folders share a parent; in a single process, the base temp."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_build(tmp_path_factory, name: str, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """A fresh copy of the project built from scratch with ``args``, once per test run however many worker
+    processes ask for it: the first one builds (under a file lock), the others wait for it and read its
+    outcome. (root, the build's CompletedProcess); shared: never change it, copy it."""
+    folder = shared_dir(tmp_path_factory)
+    root, outcome = folder / name / "p", folder / f"{name}.json"
+    with FileLock(str(folder / f"{name}.lock")):
+        if not outcome.exists():
+            shutil.rmtree(root.parent, ignore_errors=True)
+            paths.copy_project(root)
+            cmd = [sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args]
+            proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=1800)
+            outcome.write_text(json.dumps({"args": cmd, "returncode": proc.returncode, "stdout": proc.stdout,
+                                           "stderr": proc.stderr}), encoding="utf-8")
+        done = json.loads(outcome.read_text(encoding="utf-8"))
+    return root, subprocess.CompletedProcess(done["args"], done["returncode"], done["stdout"], done["stderr"])
+
+
 @pytest.fixture(scope="session")
 def built_project(tmp_path_factory):
     """A fresh copy of the project built once from scratch, as `make book` does (fallback renderer, the
     notebooks in parallel): (root, the build's CompletedProcess). Shared: never change it, copy it."""
-    root = paths.copy_project(tmp_path_factory.mktemp("built_project") / "p")
-    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback"],
-                          cwd=root, capture_output=True, text=True, timeout=1800)
+    root, proc = shared_build(tmp_path_factory, "built_project")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return root, proc
 
@@ -76,10 +102,7 @@ def built_project(tmp_path_factory):
 def built_project_again(tmp_path_factory):
     """A second fresh copy built from scratch, one notebook at a time (``-j 1``; ``built_project`` ran them
     in parallel): two cold builds of the same inputs must agree. (root, CompletedProcess); never change it."""
-    root = paths.copy_project(tmp_path_factory.mktemp("built_project_again") / "p")
-    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1"],
-                          cwd=root, capture_output=True, text=True, timeout=1800)
-    return root, proc
+    return shared_build(tmp_path_factory, "built_project_again", "-j", "1")
 
 
 def copy_built(built_project, dest: Path) -> Path:
@@ -103,3 +126,16 @@ def quarto_built(tmp_path_factory):
     fallback = root / "fallback_book"
     render.render_fallback(fallback, root / "reports", root / "_quarto.yml")
     return root, proc, gitignore, fallback
+
+
+# The files that make builds of their own, longest first: `make test` hands whole files to its workers in
+# collection order (--dist loadfile --no-loadscope-reorder), so starting with the long ones keeps both
+# workers busy to the end (measured per file: docs/development.md). Single-process runs are unaffected
+# but for the order.
+LONG_FIRST = ("test_build.py", "test_disclosure.py", "test_interrupts.py", "test_bad_inputs.py",
+              "test_weighting.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: a file's tests keep their order

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import snapshot
+
 from src.base import paths
 from src.synthetic import synthesize
 
@@ -36,9 +36,9 @@ def previous_build(root: Path) -> tuple[Path, Path]:
         derived / paths.RESPONDENTS_FILE: b"previous respondents",
         derived / paths.DATA_INFO_FILE: b'{"previous": true}\n',
         reports / paths.RESULTS_FILE: b'{"previous": true}\n',
-        reports / paths.TABLES_DIR / "tabell_02.csv": "Rolle,Antall\nforrige bygg,1\n".encode(),
+        reports / paths.TABLES_DIR / "tabell_02.csv": b"Rolle,Antall\nforrige bygg,1\n",
         reports / paths.EXECUTED_DIR / "02_sample.ipynb": b"{}",
-        reports / paths.BOOK_DIR / "index.html": "<p>Forrige bok</p>".encode(),
+        reports / paths.BOOK_DIR / "index.html": b"<p>Forrige bok</p>",
     }
     for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

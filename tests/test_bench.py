@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from src.pipeline import bench
 from src.base import paths
+from src.pipeline import bench
 
 TREE = r"""
 import json, sys

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import copy_built, snapshot
+
 from src.base import contents
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,8 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from src.book import captions
 from src.base import paths
-from src.book import render
+from src.book import captions, render
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
 INFO = {"file": "verneombud_2024_synthetic.sav", "sha256": "ab" * 32, "synthetic": True}
@@ -190,7 +189,7 @@ def test_english_table_is_shown_in_english_and_written_as_the_report_prints_it(t
     from src import helpers as h
 
     shown = []
-    monkeypatch.setattr(h, "_display_markdown", shown.append)
+    monkeypatch.setattr(h, "display_markdown", shown.append)
     table = pd.DataFrame({"Rolle": ["Verneombud", "Hovedverneombud", "Totalt"], "Antall": [3, 1, 4],
                           "Prosent": [75.0, 25.0, 100.0]})
     for lang in ("nb", "en"):

@@ -178,7 +178,7 @@ def test_a_long_comparison_prints_only_its_differing_rows_in_the_pdf(tmp_path, m
     from src.book import scorecard
 
     shown_md = []
-    monkeypatch.setattr(h, "_display_markdown", shown_md.append)
+    monkeypatch.setattr(h, "display_markdown", shown_md.append)
     ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"))
     ok, off = scorecard.status_text("ok"), scorecard.status_text("avvik")
     n = h.LONG_COMPARISON + 5

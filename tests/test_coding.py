@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from src.data import coding
-from src.base import paths
 from src import helpers as h
-from src.synthetic import synthesize
+from src.base import paths
+from src.data import coding
 from src.data.export import ExportError
+from src.synthetic import synthesize
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "coding_cases.yml").read_text(encoding="utf-8"))
 MIN_ACCURACY = 0.9   # share of the hand-written answers the rules must put in their theme
@@ -333,7 +333,7 @@ def _texts(frame, codebook):
     labels = " ".join(v.label for v in codebook.variables.values()) + " ".join(
         lab for v in codebook.variables.values() for lab in v.values.values())
     out = set()
-    for name, v in codebook.variables.items():
+    for v in codebook.variables.values():
         if v.free_text and v.source in frame:
             out |= {t for t in frame[v.source].dropna().astype(str) if len(t) >= 10 and t not in labels}
     return sorted(out)

@@ -167,8 +167,9 @@ def test_several_themes_and_the_kinds_of_not_coded(tmp_path, codebook):
 def test_make_coding_ends_with_the_exact_make_book_command(tmp_path):
     assert review.book_command(tmp_path / "my export.sav").startswith("make book ARGS=\"-p raw_path=")
     assert "'" in review.book_command(tmp_path / "my export.sav")
-    from src.base import paths
     import yaml
+
+    from src.base import paths
 
     default = (yaml.safe_load(paths.PARAMS.read_text(encoding="utf-8")) or {}).get("raw_path")
     assert review.book_command(paths.resolve(default)) == "make book"

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from src.book import comparisons
 from src.base import paths
+from src.book import comparisons
 
 
 def _chapter(tmp_path, codebook, results: dict):

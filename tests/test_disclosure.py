@@ -22,7 +22,7 @@ import pytest
 from src.base import paths
 
 sys.path.insert(0, str(Path(__file__).parent))
-from disclosure_fixture import SMALL_GROUPS, small_groups_frame, write_real_shaped  # noqa: E402
+from disclosure_fixture import small_groups_frame, write_real_shaped  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -175,7 +175,7 @@ def test_a_figure_is_saved_as_png_only_in_a_weighted_book_too(tmp_path):
 def test_chapter_without_derived_data_says_run_cleaning_first(tmp_path):
     ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "none"), reports_dir=str(tmp_path / "r"))
     with pytest.raises(FileNotFoundError, match="run 01_cleaning first"):
-        ch.data
+        _ = ch.data
 
 
 def test_write_derived_is_atomic_on_failure(tmp_path):

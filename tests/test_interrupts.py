@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import snapshot
+
 from src.base import paths
 
 pytestmark = pytest.mark.slow

@@ -198,8 +198,8 @@ def test_the_git_filter_commits_a_notebook_without_outputs(tmp_path):
 def test_every_output_a_chapter_shows_renders_in_lab_without_quarto_markup(tmp_path, monkeypatch):
     """Lab prefers an output's text/html: the banner, callouts, tables and prose a chapter shows carry one,
     free of raw ':::', '{#…}' and '[..]{.…}'; the Markdown for Quarto stays beside it."""
-    from src.book.tables import markdown_bundle
     from src.book.captions import caption_markdown
+    from src.book.tables import markdown_bundle
 
     cap = {"kind": "tbl", "word": "Tabell", "number": "13", "id": "tabell-13", "text": "Type kurs",
            "source": {"label": "Kilde", "text": "05_course_format.ipynb, celle 4",

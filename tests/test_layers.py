@@ -1,6 +1,6 @@
 """src/ is layered: every module imports only its own layer or those below, with no import cycle (read with ast).
 
-The layers, bottom up (README «What is where»): ``base`` (1), ``data`` (2),
+The layers, bottom up (docs/architecture.md): ``base`` (1), ``data`` (2),
 ``analysis`` (3), ``synthetic`` (4), ``book`` (5), ``helpers`` (6, the
 notebooks' facade) and ``pipeline`` (7). Every import counts, also one inside a
 function, so no cycle can hide in a function body.
@@ -134,3 +134,41 @@ def test_a_notebook_does_not_load_the_renderer_and_the_build_does_not_load_panda
     with nothing to do stays well under a second."""
     assert not {"nbformat", "jsonschema", "statsmodels"} & _imported_by("src.helpers")
     assert not {"pandas", "numpy", "nbformat", "papermill"} & _imported_by("src.pipeline.cli")
+
+
+def private_uses(f: Path) -> list[tuple[str, int]]:
+    """``module._name`` for every private name ``f`` takes from another src module: ``from src.x import _name``,
+    or ``alias._name`` on a src module it imported (``from src.analysis import measures as ms`` ... ``ms._codes``).
+    What a module needs from another is public where it lives; a leading underscore means «only here»."""
+    tree = ast.parse(f.read_text(encoding="utf-8"))
+    this = module_name(f) if f.is_relative_to(paths.ROOT) else ""
+    aliases, found = {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "src":
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                if full in MODULES:
+                    aliases[a.asname or a.name] = full
+                elif a.name.startswith("_") and node.module != this:
+                    found.append((full, node.lineno))
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name in MODULES and a.asname:
+                    aliases[a.asname] = a.name
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and node.attr.startswith("_") and not node.attr.startswith("__") and aliases[node.value.id] != this):
+            found.append((f"{aliases[node.value.id]}.{node.attr}", node.lineno))
+    return sorted(found)
+
+
+def test_the_private_name_checker_sees_imports_and_attributes(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("from src.book.tables import _hidden, markdown_table\nfrom src.analysis import measures as ms\n"
+                 "x = ms._codes\ny = ms.grid_vars\nz = ms.__name__\n", encoding="utf-8")
+    assert private_uses(f) == [("src.analysis.measures._codes", 3), ("src.book.tables._hidden", 1)]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_private_name_crosses_a_module(module):
+    assert private_uses(MODULES[module]) == [], f"{module} uses private names of other modules"

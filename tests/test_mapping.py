@@ -19,7 +19,6 @@ from src.data.export import ExportError
 
 sys.path.insert(0, str(Path(__file__).parent))
 import realistic_export as R  # noqa: E402
-
 from conftest import copy_built  # noqa: E402
 
 
@@ -242,7 +241,7 @@ def test_a_mapping_made_for_another_dictionary_is_not_used_silently(own, codeboo
 
 def test_a_chapter_leaves_out_what_uses_a_lacking_question_and_says_so(sample, tmp_path, monkeypatch):
     said: list[str] = []
-    monkeypatch.setattr(h, "_display_markdown", said.append)
+    monkeypatch.setattr(h, "display_markdown", said.append)
     derived = tmp_path / "d"
     derived.mkdir()
     data = sample.copy()

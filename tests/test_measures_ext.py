@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from src.synthetic import calibrate as cal
 from src.analysis import measures as ms
+from src.synthetic import calibrate as cal
 
 
 def test_pct_of_any_of_several_options(codebook):
@@ -112,8 +112,8 @@ def test_evaluate_copies_only_the_columns_a_spec_reads(codebook, monkeypatch):
     frame = _frame_with_many_columns()
     frame["q"] = np.where(np.arange(len(frame)) % 3 == 0, 1.0, 2.0)
     seen = []
-    real = ms._subset
-    monkeypatch.setattr(ms, "_subset", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    real = ms.subset_rows
+    monkeypatch.setattr(ms, "subset_rows", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
     spec = {"stat": "pct", "var": "q", "codes": [1], "where": "sector_group == 2"}
     codebook_like = type("Cb", (), {"indices": {"q": None}, "expand": codebook.expand, "groups": {}})()
     value = ms.evaluate(spec, frame, codebook_like)

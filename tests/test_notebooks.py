@@ -8,8 +8,7 @@ import nbformat
 import pytest
 import yaml
 
-from src.base import contents
-from src.base import paths
+from src.base import contents, paths
 from src.book import render
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))

@@ -31,7 +31,7 @@ def derived(folder, sample, synthetic: bool):
 @pytest.fixture
 def real_chapter(tmp_path, sample, monkeypatch):
     shown: list[str] = []
-    monkeypatch.setattr(h, "_display_markdown", shown.append)
+    monkeypatch.setattr(h, "display_markdown", shown.append)
     ch = h.Chapter("05_course_format", str(derived(tmp_path / "derived", sample, False)), str(tmp_path / "reports"))
     assert ch.min_cell_in_force == 5
     return ch, shown, tmp_path / "reports"
@@ -82,7 +82,7 @@ def test_the_crosstab_helper_hides_every_count_1_to_4_and_what_gives_it_away(rea
 
 
 def test_the_same_crosstab_on_synthetic_data_is_shown_whole(tmp_path, sample, monkeypatch):
-    monkeypatch.setattr(h, "_display_markdown", lambda t: None)
+    monkeypatch.setattr(h, "display_markdown", lambda t: None)
     ch = h.Chapter("05_course_format", str(derived(tmp_path / "d", sample, True)), str(tmp_path / "r"))
     table, test = h.crosstab(ch, "industry", "gender", "bransje_kjonn")
     csv = pd.read_csv(tmp_path / "r" / "tables" / "bransje_kjonn.csv")
@@ -118,7 +118,7 @@ def test_a_mean_by_group_with_its_test(real_chapter):
 
 
 def test_a_mean_of_a_group_of_1_to_4_is_hidden_with_its_test(tmp_path, sample, monkeypatch):
-    monkeypatch.setattr(h, "_display_markdown", lambda t: None)
+    monkeypatch.setattr(h, "display_markdown", lambda t: None)
     few = sample[sample["sector"] != 3]
     few = pd.concat([few, sample[(sample["sector"] == 3) & sample["usefulness_index"].notna()].head(3)])
     ch = h.Chapter("05_course_format", str(derived(tmp_path / "d", few, False)), str(tmp_path / "r"))

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from src.base import contents
-from src.base import paths
+from src.base import contents, paths
 from src.base.imports import imported_modules, module_file
 from src.pipeline import graph as pipeline
 from src.pipeline import records
@@ -385,7 +384,7 @@ def test_the_weighted_twins_run_in_the_builds_process_and_the_chapters_in_kernel
 def test_a_twin_runs_its_cells_with_its_parameters_and_is_recorded_with_the_fingerprint(twin_notebook, monkeypatch):
     monkeypatch.delenv("VO_FIGURES", raising=False)
     out = twin_notebook
-    for run in range(2):   # the second run sees a fresh namespace: nothing of the first is left
+    for _run in range(2):   # the second run sees a fresh namespace: nothing of the first is left
         assert pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), fp="f" * 64,
                                            task="vektet:05_twin") is None
         seen = json.loads((out / "results" / "05_twin.json").read_text())

@@ -11,15 +11,13 @@ import html
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
-from src.book import captions
 from src.base import paths
-from src.book import render
+from src.book import captions
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     shutil.which("quarto") is None,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from src.base import contents
-from src.base import paths
+from src.base import contents, paths
 from src.book import render
 
 CONFIG = yaml.safe_load(paths.QUARTO_CONFIG.read_text(encoding="utf-8"))

@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 
 from src import helpers as h
-from src.base import paths
 from src.analysis import suppression as sp
-from src.base import disclosure
+from src.base import disclosure, paths
 from src.base.inputs import ParameterError
 
 

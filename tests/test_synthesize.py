@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from src import helpers as h
-from src.synthetic import synthesize
 from src.base import numbers
 from src.book import tables
+from src.synthetic import synthesize
 
 
 def test_same_seed_gives_identical_data(codebook, published, synthetic_frame):

@@ -184,7 +184,7 @@ def test_missing_available_rakes_them_on_the_variables_they_have():
     assert achieved(df, r.weights, "size_group") == pytest.approx({1: .48, 2: .20, 3: .32}, abs=1e-9)
     # respondents missing sector all carry the weight of their size group's missing-sector cell
     miss = df["sector_group"].isna()
-    for size, grp in r.weights[miss].groupby(df.loc[miss, "size_group"]):
+    for _size, grp in r.weights[miss].groupby(df.loc[miss, "size_group"]):
         assert grp.nunique() == 1
     t = r.margins.set_index(["variable", "code"])
     assert t.loc[("sector_group", 1), "n"] + t.loc[("sector_group", 2), "n"] == len(df) - 20

@@ -49,9 +49,9 @@ import numpy as np
 import pandas as pd
 
 from src.analysis import stats as st
+from src.analysis import weighting as wt
 from src.base.codebook import Codebook
 from src.base.reference import load_margins, load_measures
-from src.analysis import weighting as wt
 
 TOTAL_LABELS = {"Totalt", "Total", "Totalt "}
 
@@ -124,7 +124,7 @@ def _spec_columns(spec: dict, cb: Codebook, frame: pd.DataFrame) -> list:
     return [c for c in dict.fromkeys(names) if c in frame.columns]
 
 
-def _subset(data: pd.DataFrame, where: str | None, cb: Codebook, columns: list | None = None) -> pd.DataFrame:
+def subset_rows(data: pd.DataFrame, where: str | None, cb: Codebook, columns: list | None = None) -> pd.DataFrame:
     """The rows of ``data`` that ``where`` keeps (``data`` itself when there is no ``where``); with
     ``columns``, only those columns are copied."""
     if not where:
@@ -140,12 +140,12 @@ def _valid(values: pd.Series, var: str, cb: Codebook, base=None) -> pd.Series:
     return values[values.isin(codes)]
 
 
-def _codes(spec: dict) -> list:
+def spec_codes(spec: dict) -> list:
     c = spec.get("codes", spec.get("code"))
     return [c] if np.isscalar(c) else list(c)
 
 
-def _grid_vars(spec: dict, cb: Codebook) -> list[str]:
+def grid_vars(spec: dict, cb: Codebook) -> list[str]:
     if "grid" in spec:
         return list(cb.groups[spec["grid"]].members)
     return list(spec["vars"])
@@ -174,16 +174,16 @@ def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataF
         raise MeasureError(f"{key}: universe 'excluded' needs the excluded respondents")
     try:
         # only the columns the spec reads: no copy of the whole frame per measure
-        frame = _subset(frame, spec.get("where"), cb, _spec_columns(spec, cb, frame))
+        frame = subset_rows(frame, spec.get("where"), cb, _spec_columns(spec, cb, frame))
         if stat in ("count", "pct") and "vars" in spec and "var" not in spec:
             cols = list(spec["vars"])
             valid = pd.concat([frame[v].isin(list(cb.value_labels(v))) for v in cols], axis=1).all(axis=1)
-            hits = int(frame.loc[valid, cols].isin(_codes(spec)).any(axis=1).sum())
+            hits = int(frame.loc[valid, cols].isin(spec_codes(spec)).any(axis=1).sum())
             if stat == "count":
                 return hits
             return float(100 * hits / int(valid.sum())) if valid.any() else float("nan")
         if stat in ("n_min", "n_max"):
-            counts = [len(_valid(frame[v], v, cb)) for v in _grid_vars(spec, cb)]
+            counts = [len(_valid(frame[v], v, cb)) for v in grid_vars(spec, cb)]
             return int(min(counts) if stat == "n_min" else max(counts))
         if stat in ("count", "pct", "mean", "n"):
             var = spec["var"]
@@ -194,15 +194,15 @@ def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataF
                 scores = spec.get("scores")
                 v = valid.map(lambda c: scores[int(c)]) if scores else valid.astype(float)
                 return float(v.mean()) if len(v) else float("nan")
-            hits = int(valid.isin(_codes(spec)).sum())
+            hits = int(valid.isin(spec_codes(spec)).sum())
             if stat == "count":
                 return hits
             return float(100 * hits / len(valid)) if len(valid) else float("nan")
         if stat in ("n_min", "n_max"):
-            ns = [len(_valid(frame[v], v, cb)) for v in _grid_vars(spec, cb)]
+            ns = [len(_valid(frame[v], v, cb)) for v in grid_vars(spec, cb)]
             return int(min(ns) if stat == "n_min" else max(ns))
         if stat == "alpha":
-            return st.cronbach_alpha(frame[_grid_vars(spec, cb)])[0]
+            return st.cronbach_alpha(frame[grid_vars(spec, cb)])[0]
         if stat == "test":
             return test(spec, frame, cb, alpha).significant
         if stat == "rows":
@@ -230,7 +230,7 @@ def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: f
     if "vars" in spec:   # any-of share: ticked any of the options, among those valid on all of them
         cols = list(spec["vars"])
         valid = pd.concat([data[v].isin(list(cb.value_labels(v))) for v in cols], axis=1).all(axis=1) & domain
-        hit = data[cols].isin(_codes(spec)).any(axis=1).astype(float).where(valid)
+        hit = data[cols].isin(spec_codes(spec)).any(axis=1).astype(float).where(valid)
         return float(wt.weighted_share(hit, w, [1.0]).estimate)
     var = spec["var"]
     base = list(spec.get("base") or cb.value_labels(var)) if var not in cb.indices else None
@@ -239,7 +239,7 @@ def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: f
         if stat == "mean":
             v = values if base is None else values.where(values.isin(base))
             return float(wt.weighted_mean(pd.to_numeric(v).astype(float), w).estimate)
-        return float(wt.weighted_share(values.astype(float), w, _codes(spec), base_codes=base).estimate)
+        return float(wt.weighted_share(values.astype(float), w, spec_codes(spec), base_codes=base).estimate)
 
 
 class _too_few_answers:
@@ -279,7 +279,7 @@ def interval(spec: dict, data: pd.DataFrame, cb: Codebook, weighted: bool = Fals
             v = values if base is None else values.where(values.isin(base))
             est = wt.weighted_mean(pd.to_numeric(v).astype(float), w, level=level)
         else:
-            est = wt.weighted_share(values.astype(float), w, _codes(spec), base_codes=base, level=level)
+            est = wt.weighted_share(values.astype(float), w, spec_codes(spec), base_codes=base, level=level)
     return float(est.estimate), float(est.ci_low), float(est.ci_high)
 
 
@@ -322,13 +322,13 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, wei
     returned (significant when any item differs); ``detail['items']`` has all.
     """
     if "var" not in spec:
-        results = {v: test({**spec, "var": v}, frame, cb, alpha, weights, domain) for v in _grid_vars(spec, cb)}
+        results = {v: test({**spec, "var": v}, frame, cb, alpha, weights, domain) for v in grid_vars(spec, cb)}
         best = min(results.values(), key=lambda r: r.p)
         best.detail = dict(best.detail, items={v: r.p for v, r in results.items()})
         return best
     kind, var, by = spec["test"], spec["var"], spec["by"]
     if weights is not None:
-        return _weighted_test(spec, frame, cb, alpha, weights, domain)
+        return weighted_test(spec, frame, cb, alpha, weights, domain)
     frame = frame[frame[by].notna()]
     if kind == "chi2":
         frame = frame[frame[var].isin(list(cb.value_labels(var)))]
@@ -386,7 +386,7 @@ def _dont_know_kept(frame: pd.DataFrame, var: str, cb: Codebook) -> list[str]:
             if code in used and str(lab).strip().lower().startswith("vet ikke")]
 
 
-def _weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, weights,
+def weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, weights,
                    domain: pd.Series | None = None) -> st.TestResult:
     """The design-based version of a test: Rao-Scott chi-square, weighted regression t and Wald F.
 
@@ -508,7 +508,7 @@ def cell_spec(table: str, row: str, column: str, cb: Codebook, specs: dict | Non
         spec["code"] = _code_of(spec["var"], column, cb, table)
     spec["where"] = " and ".join(f"({w})" for w in where) if where else None
     if "code" in spec:
-        spec["codes"] = _codes(spec)
+        spec["codes"] = spec_codes(spec)
         del spec["code"]
     return spec
 

@@ -51,7 +51,7 @@ Weighted (``weights=``, the chapter's ``weighted: true``): the raking
 weights, design-based as the rest of the sensitivity analysis.
 
 * OLS becomes the design-based weighted regression of ``src/analysis/weighting.py``
-  (``_wls_sandwich``: R's ``svyglm`` on ``svydesign(ids=~1, weights=~w)``;
+  (``wls_sandwich``: R's ``svyglm`` on ``svydesign(ids=~1, weights=~w)``;
   the respondents left out by listwise deletion are a domain, so the variance
   keeps the n of every row given), t on n - k df. Not HC3: the sandwich is
   svyglm's (HC0 times N/(N-1)).
@@ -74,10 +74,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from src.base.codebook import Codebook, load as load_codebook
-from src.base.numbers import fmt_number
-from src.analysis.weighting.design_tests import _wls_sandwich
+from src.analysis.weighting.design_tests import wls_sandwich
 from src.analysis.weighting.estimation import scores_variance
+from src.base.codebook import Codebook
+from src.base.codebook import load as load_codebook
+from src.base.numbers import fmt_number
 
 __all__ = ["OUTCOMES", "COURSE_CHARACTERISTICS", "BACKGROUND", "PREDICTORS", "ModelFrame", "FittedModel",
            "model_frame", "fit_ols", "fit_ordinal", "fit_models", "coefficient_table", "describe",
@@ -251,7 +252,7 @@ def fit_ols(frame: ModelFrame, level: float = 0.95) -> FittedModel:
         coef, se = res.params[1:], res.bse[1:]
         method = "OLS, robuste standardfeil (HC3)"
     else:
-        coef, V = _wls_sandwich(y, X, frame.weights.to_numpy(float), frame.n_design)
+        coef, V = wls_sandwich(y, X, frame.weights.to_numpy(float), frame.n_design)
         coef, se = coef[1:], np.sqrt(np.diag(V))[1:]
         method = "vektet regresjon, designbaserte standardfeil (som R: svyglm)"
     q = sps.t.ppf(0.5 + level / 2, df)

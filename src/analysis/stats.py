@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-from src.base.numbers import fmt_number, fmt_p
 
+from src.base.numbers import fmt_number, fmt_p
 
 # (Norwegian, English) name of each test's variant, shown beside its statistic
 VARIANTS = {

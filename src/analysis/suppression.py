@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from src.base.codebook import Codebook
 from src.analysis import measures as ms
 from src.base import reference
+from src.base.codebook import Codebook
 
 COUNT_STATS = ("count", "n", "n_min", "n_max", "rows")
 
@@ -44,11 +44,11 @@ def cell_support(spec: dict, data: pd.DataFrame, cb: Codebook, excluded: pd.Data
         frame = _universe(spec, data, excluded, cb)
         cols = list(spec["vars"])
         valid = pd.concat([frame[v].isin(list(cb.value_labels(v))) for v in cols], axis=1).all(axis=1)
-        hits = float(frame.loc[valid, cols].isin(ms._codes(spec)).any(axis=1).sum())
+        hits = float(frame.loc[valid, cols].isin(ms.spec_codes(spec)).any(axis=1).sum())
         return hits, (float(valid.sum()) if stat == "pct" else np.nan)
     if stat == "alpha":
         frame = _universe(spec, data, excluded, cb)
-        return np.nan, float(frame[ms._grid_vars(spec, cb)].dropna().shape[0])
+        return np.nan, float(frame[ms.grid_vars(spec, cb)].dropna().shape[0])
     if stat == "test":
         return np.nan, float(test_group_size(spec, data, cb, excluded))
     if stat in COUNT_STATS:
@@ -69,7 +69,7 @@ def _universe(spec: dict, data: pd.DataFrame, excluded: pd.DataFrame | None, cb:
         frame = pd.concat([data, excluded], ignore_index=True)
     else:
         frame = excluded if universe == "excluded" and excluded is not None else data
-    return ms._subset(frame, spec.get("where"), cb)
+    return ms.subset_rows(frame, spec.get("where"), cb)
 
 
 def test_group_size(spec: dict, data: pd.DataFrame, cb: Codebook, excluded: pd.DataFrame | None = None) -> int:
@@ -78,7 +78,7 @@ def test_group_size(spec: dict, data: pd.DataFrame, cb: Codebook, excluded: pd.D
     For a test over every item of a grid (``grid``/``vars``), the smallest over the items.
     """
     if "var" not in spec:
-        sizes = [test_group_size({**spec, "var": v}, data, cb, excluded) for v in ms._grid_vars(spec, cb)]
+        sizes = [test_group_size({**spec, "var": v}, data, cb, excluded) for v in ms.grid_vars(spec, cb)]
         sizes = [n for n in sizes if n > 0]
         return min(sizes) if sizes else 0
     frame = _universe(spec, data, excluded, cb)

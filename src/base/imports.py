@@ -12,7 +12,7 @@ finds, in every file.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from src.base import paths
@@ -54,7 +54,7 @@ def _with_packages(name: str) -> set[str]:
     return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module_imports(name: str) -> frozenset[str]:
     return frozenset(imported_modules(module_file(name).read_text(encoding="utf-8")))
 

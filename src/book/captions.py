@@ -59,9 +59,8 @@ import yaml
 
 from src.base import paths
 from src.base.escape import md_text
-from src.book.render import cell_options
-from src.book.render import markdown_to_html
 from src.base.reference import CAPTIONS_EN, load_captions_en
+from src.book.render import cell_options, markdown_to_html
 
 CAPTION_KEYS = ("tbl-cap", "fig-cap")
 META_KEY = "compendium"
@@ -599,7 +598,7 @@ def annotate_book(params: dict, log=print) -> dict:
 
 CAPTION_HTML = re.compile(r'<div (?=[^>]*class="book-caption)[^>]*>\s*(.*?)\s*</div>', re.S)
 HREF = re.compile(r'href="([^"]+)"')
-CAPTION_SHA = re.compile(r"sha256 ([0-9a-f]{%d})\)" % SHORT_SHA)
+CAPTION_SHA = re.compile(rf"sha256 ([0-9a-f]{{{SHORT_SHA}}})\)")
 
 
 def book_captions(page: Path) -> list[str]:

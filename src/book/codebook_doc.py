@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from src.base import disclosure
-from src.base.codebook import Codebook, Group, Index, Recode, Variable
+from src.base.codebook import Codebook, Group, Variable
 from src.base.escape import code_span, md_text
 from src.base.numbers import fmt_number
 from src.book.tables import markdown_table

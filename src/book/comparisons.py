@@ -14,13 +14,12 @@ import json
 import numpy as np
 import pandas as pd
 
-from src.base import paths
+from src.analysis import measures as ms
+from src.analysis import multivariable as mv
+from src.base import paths, reference
 from src.base.disclosure import declare_protected
 from src.base.numbers import fmt_number
 from src.book.text import verdict_text
-from src.analysis import measures as ms
-from src.analysis import multivariable as mv
-from src.base import reference
 
 OMNIBUS_GROUPS = {"bransjer": "alle bransjer", "storrelse": "alle størrelsesgrupper"}   # published.yml's key convention
 TEST_NAMES = {"chi2": "Pearsons kjikvadrat", "welch_t": "t-test (Welch)", "ttest": "t-test (Welch)", "anova": "enveis ANOVA",
@@ -28,7 +27,7 @@ TEST_NAMES = {"chi2": "Pearsons kjikvadrat", "welch_t": "t-test (Welch)", "ttest
               "wald_f": "Wald F (vektet)"}
 EFFECT_NAMES = {"chi2": "Cramérs V", "rao_scott_f": "Cramérs V (vektet)", "welch_t": "Cohens d", "ttest": "Cohens d",
                 "svyglm_t": "differanse (vektet)", "anova": "eta²", "wald_f": "eta² (vektet)", "tukey": "differanse"}
-# the design-based test a measures.yml test becomes in a weighted run (measures._weighted_test)
+# the design-based test a measures.yml test becomes in a weighted run (measures.weighted_test)
 WEIGHTED_TESTS = {"chi2": "rao_scott_f", "ttest": "svyglm_t", "tukey": "svyglm_t", "anova": "wald_f"}
 
 

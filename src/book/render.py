@@ -13,7 +13,9 @@ PDF book needs Quarto (typst).
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -501,7 +503,7 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
     for view in sorted(v for v in views if v.is_dir()):
         shutil.copytree(view, out_dir / VIEW_DIR, dirs_exist_ok=True)
     copy_downloads(Path(reports_dir) if reports_dir is not None else root / "reports", out_dir)
-    for i, (rel, out_name, title, body) in enumerate(pages):
+    for i, (_rel, out_name, title, body) in enumerate(pages):
         items = []
         for j, (_, name, t, _) in enumerate(pages):
             if j == n_chapters and j < len(pages):
@@ -543,22 +545,12 @@ def figure_alt_text(page: str) -> str:
     return "".join(out) + page[last:]
 
 
-def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = paths.ROOT) -> Path:
-    """``quarto render`` of the project into ``out_dir`` (HTML and PDF per _quarto.yml).
+def _quarto_lang(root: Path, config: dict) -> str:
+    return book_lang([root / f for f in book_files(config) if f.endswith(".ipynb")], str(config.get("lang", "nb")))
 
-    When the chapters were executed with another ``lang`` than _quarto.yml's
-    (``make book ARGS="-p lang=en"``), that language is passed as a metadata
-    override (``-M lang:en``).
-    """
-    if reports_dir is not None and Path(reports_dir).resolve() != (root / "reports").resolve():
-        raise RuntimeError("the Quarto book reads reports/ (see _quarto.yml); build with reports_dir: reports "
-                           "or use --renderer fallback")
-    exe = quarto_available()
-    if not exe:
-        raise RuntimeError("quarto is not on PATH")
-    cmd = [exe, "render", str(root), "--output-dir", str(out_dir)]
-    config = load_config(root / "_quarto.yml")
-    lang = book_lang([root / f for f in book_files(config) if f.endswith(".ipynb")], str(config.get("lang", "nb")))
+
+def _run_quarto(exe: str, root: Path, config: dict, lang: str, *args: str) -> None:
+    cmd = [exe, "render", *args]
     if lang != str(config.get("lang", "nb")):
         cmd += ["-M", f"lang:{lang}"]   # Quarto's labels (Figure/Table, Code, ...) in the chapters' language
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
@@ -566,6 +558,10 @@ def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = p
         fmt, detail = quarto_error(proc.stdout, proc.stderr)
         raise RuntimeError(f"quarto render failed in the {fmt} book (exit {proc.returncode}); "
                            f"the previous book is left in place. Quarto said:\n{detail}")
+
+
+def add_alt_text(out_dir: Path) -> None:
+    """Every figure of the rendered HTML pages (not the notebook views) gets its caption as alt text."""
     for page in sorted(Path(out_dir).rglob("*.html")):
         if "site_libs" in page.parts or VIEW_DIR in page.parts:
             continue
@@ -573,4 +569,113 @@ def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = p
         new = figure_alt_text(text)
         if new != text:
             page.write_text(new, encoding="utf-8")
+
+
+def _quarto_setup(reports_dir: Path | None, root: Path) -> tuple[str, dict, str]:
+    if reports_dir is not None and Path(reports_dir).resolve() != (root / "reports").resolve():
+        raise RuntimeError("the Quarto book reads reports/ (see _quarto.yml); build with reports_dir: reports "
+                           "or use --renderer fallback")
+    exe = quarto_available()
+    if not exe:
+        raise RuntimeError("quarto is not on PATH")
+    config = load_config(root / "_quarto.yml")
+    return exe, config, _quarto_lang(root, config)
+
+
+def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = paths.ROOT) -> Path:
+    """``quarto render`` of the project into ``out_dir`` (HTML and PDF per _quarto.yml).
+
+    When the chapters were executed with another ``lang`` than _quarto.yml's
+    (``make book ARGS="-p lang=en"``), that language is passed as a metadata
+    override (``-M lang:en``).
+    """
+    exe, config, lang = _quarto_setup(reports_dir, root)
+    _run_quarto(exe, root, config, lang, str(root), "--output-dir", str(out_dir))
+    add_alt_text(out_dir)
+    write_render_record(out_dir, quarto_inputs(root, config, lang, quarto_version(exe)))
     return out_dir / "index.html"
+
+
+# -- incremental renders ------------------------------------------------------
+# A chapter edit re-renders that chapter's HTML page alone (Quarto's incremental render of a book: the other
+# pages are those of the previous render) and the PDF, a single file made of every chapter, whole
+# (``quarto render --to typst``). The book stays whole and of one build: a page is reused only when
+# everything it is made from is byte for byte what the previous render used (RENDER_RECORD, in the book),
+# and anything that shows on every page (_quarto.yml, typst/, the titles and order of the pages, Quarto's
+# version, the language) changing renders the whole book.
+
+RENDER_RECORD = ".quarto-render.json"   # in the Quarto book: what each page was rendered from
+MAX_PAGES_ONE_BY_ONE = 3                # more changed pages than this: one whole render is faster
+
+
+def _page_title(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        return _notebook_title(nbformat.read(path, as_version=4))
+    return _qmd_title(path.read_text(encoding="utf-8"))[0]
+
+
+def page_inputs(rel: str, root: Path = paths.ROOT) -> str:
+    """sha256 of what page ``rel`` of the book is made from: its file and the files it includes."""
+    path = root / rel
+    h = hashlib.sha256(path.read_bytes())
+    if path.suffix == ".qmd":
+        for inc in INCLUDE.findall(path.read_text(encoding="utf-8")):
+            f = path.parent / inc
+            h.update(inc.encode() + b"\0" + (f.read_bytes() if f.is_file() else b"(missing)"))
+    return h.hexdigest()
+
+
+def quarto_inputs(root: Path, config: dict, lang: str, version: str) -> dict:
+    """What the Quarto book is made from: ``common`` (what shows on every page) and each page's inputs."""
+    pages = [str(p) for p in (config.get("project") or {}).get("render") or book_files(config)]
+    common = hashlib.sha256(f"quarto {version}\nlang {lang}\n".encode())
+    for f in [root / "_quarto.yml", *sorted(p for p in (root / "typst").rglob("*") if p.is_file())]:
+        common.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    for rel in pages:   # the navigation of every page: the pages in order, with their titles
+        common.update(f"{rel}\0{_page_title(root / rel)}\n".encode())
+    return {"common": common.hexdigest(), "pages": {rel: page_inputs(rel, root) for rel in pages}}
+
+
+def write_render_record(out_dir: Path, inputs: dict) -> None:
+    (out_dir / RENDER_RECORD).write_text(json.dumps(inputs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def changed_pages(previous: Path | None, inputs: dict) -> list[str] | None:
+    """The pages whose inputs differ from the previous Quarto book's (``previous``: its folder), or None
+    when that book cannot be reused (none, not Quarto's, or what every page shows changed)."""
+    try:
+        before = json.loads((previous / RENDER_RECORD).read_text(encoding="utf-8"))
+    except (TypeError, OSError, ValueError):
+        return None
+    if not isinstance(before, dict) or before.get("common") != inputs["common"] \
+            or set(before.get("pages") or {}) != set(inputs["pages"]):
+        return None
+    return [rel for rel, digest in inputs["pages"].items() if before["pages"][rel] != digest]
+
+
+def render_quarto_incremental(out_dir: Path, previous: Path | None, reports_dir: Path | None = None,
+                              root: Path = paths.ROOT) -> str:
+    """The Quarto book into ``out_dir``, re-rendering only what changed since the book in ``previous`` (a
+    vouched-for copy of the last render, or None): the changed HTML pages one by one and the PDF whole;
+    everything when the previous book cannot be reused. Returns what was rendered, for the build's log."""
+    exe, config, lang = _quarto_setup(reports_dir, root)
+    inputs = quarto_inputs(root, config, lang, quarto_version(exe))
+    changed = changed_pages(previous, inputs)
+    if changed is None or len(changed) > MAX_PAGES_ONE_BY_ONE:
+        _run_quarto(exe, root, config, lang, str(root), "--output-dir", str(out_dir))
+        add_alt_text(out_dir)
+        write_render_record(out_dir, inputs)
+        return "the whole book (HTML and PDF)"
+    shutil.copytree(previous, out_dir, symlinks=True)
+    for rel in changed:   # Quarto's incremental render of a book page: the other pages are the previous ones
+        _run_quarto(exe, root, config, lang, rel, "--to", "html", "--output-dir", str(out_dir))
+    views = root / "reports" / "executed" / VIEW_DIR   # project resources (_quarto.yml): the notebook views
+    if views.is_dir():
+        shutil.copytree(views, out_dir / "reports" / "executed" / VIEW_DIR, dirs_exist_ok=True)
+    copy_downloads(root / "reports", out_dir)   # the tables' CSVs the captions link (project resources)
+    add_alt_text(out_dir)
+    if changed:   # the PDF is one file made of every page: rendered whole
+        _run_quarto(exe, root, config, lang, str(root), "--to", "typst", "--no-clean", "--output-dir", str(out_dir))
+    write_render_record(out_dir, inputs)
+    return (f"{len(changed)} HTML page(s) ({', '.join(changed)}) and the PDF" if changed
+            else "nothing: every page as before")

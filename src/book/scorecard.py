@@ -19,14 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.base import paths
-from src.base.numbers import fmt_number
-from src.base.reference import load_published
+from src.base import paths, reference
+from src.base.numbers import fmt_number, status_of
+from src.base.reference import load_published, published_document
 from src.book.tables import markdown_table
-from src.base.numbers import status_of
 from src.book.text import verdict_word
-from src.base.reference import published_document
-from src.base import reference
 
 STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
 # the statuses as the book shows them (the codes above stay the machine-readable values)
@@ -202,7 +199,7 @@ def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> 
             label = entry_label(e)
             rows.append({"Tall": f"[{label}]({r.link})", "Kilde": r.source,
                          **comparison_row(e, r.reproduced, r.status, lang)})
-        view = _without_empty_notes(pd.DataFrame(rows))
+        view = without_empty_notes(pd.DataFrame(rows))
         parts.append("Tall utenfor toleransen:\n\n" + markdown_table(view, lang=lang))
     return "\n".join(parts) + "\n"
 
@@ -240,7 +237,7 @@ COMPARISON_COLUMNS = ["Rad", "Kolonne", "Rapporten", "Reprodusert", "Toleranse",
 
 
 
-def _without_empty_notes(view: pd.DataFrame) -> pd.DataFrame:
+def without_empty_notes(view: pd.DataFrame) -> pd.DataFrame:
     """A comparison view without its «Merknad» column when no row has an explanation."""
     if "Merknad" in view and not view["Merknad"].fillna("").astype(str).str.strip().any():
         return view.drop(columns="Merknad")

@@ -22,8 +22,8 @@ import pandas as pd
 from src.base import paths
 from src.base.numbers import fmt_number
 from src.base.reference import load_published
-from src.book.tables import markdown_table
 from src.book import scorecard
+from src.book.tables import markdown_table
 
 WEIGHTED_DIR = "weighted"
 

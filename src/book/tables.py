@@ -7,13 +7,14 @@ import re
 import numpy as np
 import pandas as pd
 
-from src.base.codebook import Codebook, load as load_codebook
+from src.base.codebook import Codebook
+from src.base.codebook import load as load_codebook
 from src.base.disclosure import Hidden, declare_protected
 from src.base.escape import html_text
 from src.base.numbers import fmt_number, fmt_p
+from src.base.reference import load_terms
 from src.book.markup import markdown_to_html
 from src.data import coding
-from src.base.reference import load_terms
 
 
 def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb",
@@ -264,7 +265,7 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
 
 
 
-def _take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(table with ``disclosure.Hidden`` cells made NaN and their columns numeric again, where they were)."""
     marked = pd.DataFrame(False, index=table.index, columns=table.columns)
     cols = [c for c in table.columns if table[c].dtype == object]
@@ -369,7 +370,7 @@ def markdown_bundle(text: str) -> dict[str, str]:
     return {"text/markdown": text, "text/html": markdown_to_html(text), "text/plain": text}
 
 
-def _display_markdown(text: str) -> None:
+def display_markdown(text: str) -> None:
     """Show Markdown the notebook computed, as ``markdown_bundle`` (rendered in Lab, the views and both books)."""
     from IPython.display import display
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
+from src.base import reference
 from src.base.codebook import Codebook
 from src.base.disclosure import HiddenTest
 from src.base.escape import code_span
-from src.base import reference
 
 
 def verdict_text(test, lang: str = "nb") -> str:
@@ -35,7 +34,7 @@ def significance(test, lang: str = "nb") -> str:
 
 
 
-def _verdict_label(key: str, codebook: Codebook | None = None) -> str:
+def verdict_label(key: str, codebook: Codebook | None = None) -> str:
     """A readable name for a book-only test key, from its spec in measures.yml and the codebook.
 
     '07_usefulness.t27_presenter.bransjetilpasning.significant' (an ANOVA by

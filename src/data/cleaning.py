@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 from src.base import disclosure, paths
-from src.base.codebook import Codebook, load as load_codebook
+from src.base.codebook import Codebook
+from src.base.codebook import load as load_codebook
 from src.base.files import atomic_write, write_json
 from src.data import coding
-from src.data.export import Export, ExportError, read_export
 from src.data.coding import CodingError
+from src.data.export import Export, ExportError, read_export
 
 
 class NoSampleError(ValueError):

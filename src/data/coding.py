@@ -44,11 +44,11 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from src.base import paths
-from src.data import learner, norwegian
-from src.base.codebook import Codebook, CodebookError, load as load_codebook
+from src.base.codebook import Codebook, CodebookError
+from src.base.codebook import load as load_codebook
 from src.base.reference import read_yaml
+from src.data import learner, norwegian
 
 # -- normalising Norwegian text --------------------------------------------------
 
@@ -352,7 +352,7 @@ class Coder:
             labels.append(frame.not_coded)
             weights.append(1.0)
         for t, cs in reviewed:
-            for k, c in enumerate(cs[:1]):
+            for c in cs[:1]:
                 docs.append(t)
                 labels.append(c)
                 weights.append(3.0)

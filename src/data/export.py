@@ -19,9 +19,9 @@ import pandas as pd
 
 from src.base import paths
 from src.base.codebook import Codebook
+from src.base.inputs import is_synthetic, sha256
 from src.data import mapping as mapper
 from src.data.coding import coded_variables
-from src.base.inputs import is_synthetic, sha256
 
 SUPPORTED = {".sav": "SPSS", ".csv": "CSV (UTF-8)"}
 MAX_LISTED = 5  # offending values / rows named per problem

@@ -49,7 +49,8 @@ from pathlib import Path
 import numpy as np
 
 from src.base import paths
-from src.base.codebook import Codebook, load as load_codebook
+from src.base.codebook import Codebook
+from src.base.codebook import load as load_codebook
 from src.data.coding import coded_variables
 
 CONFIRM_BELOW = 0.80       # a line under this confidence needs ``confirmed: true`` before a build uses it

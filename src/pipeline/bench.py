@@ -22,6 +22,9 @@ exits first is still reaped and counted):
   as the build runs them) executed one after the other in one IPython shell in
   one process, no kernels, no rendering; the sum of the cells' own time, wall
   and CPU; and cold build / floor;
+* with ``quarto`` on PATH: the whole Quarto render (HTML and the typst PDF; a build in which only the
+  book step runs) and the rebuild after editing one chapter with Quarto (the chapter, its weighted run,
+  the appendices, its HTML page and the PDF); without Quarto they are left out, saying so;
 * a fresh clone (git clone of HEAD into a temporary folder, ``make book``:
   bootstrapping .venv from the uv cache, synthesis, build, render) and, with
   ``--test``, ``make test`` in that clone;
@@ -45,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from src.base import paths
@@ -62,6 +65,8 @@ TARGETS = {
     "noop": ("wall", 0.3, "no-op rebuild ≤ 0.3 s wall"),
     "fresh_clone": ("wall", 60.0, "fresh clone to finished book, install included, ≤ 60 s wall"),
     "make_test": ("wall", 240.0, "make test ≤ 4 min wall"),
+    "quarto_whole": ("wall", 40.0, "whole Quarto render (HTML + PDF) ≤ 40 s wall"),
+    "quarto_one_chapter": ("wall", 12.0, f"rebuild after editing {CHAPTER}, Quarto (HTML page + PDF) ≤ 12 s wall"),
 }
 PEAK_LIMIT = 2 * 2**30           # the 100x export's build: peak memory ≤ 2 GB
 LINEAR_SLACK = 1.1               # "linear": CPU seconds per respondent at the largest size ≤ 1.1 x that at 1x
@@ -163,9 +168,13 @@ def measure(cmd: list[str], cwd: Path, env: dict | None = None, what: str = "com
     return Run(wall, cpu, mem.peak, out, orphans)
 
 
-def run_build(root: Path, *args: str) -> Run:
-    """``python -m src.pipeline`` (fallback renderer) in ``root``."""
-    return measure([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args], root, what="build")
+def run_build(root: Path, *args: str, renderer: str = "fallback") -> Run:
+    """``python -m src.pipeline`` (fallback renderer unless told) in ``root``."""
+    return measure([sys.executable, "-m", "src.pipeline", "--renderer", renderer, *args], root, what="build")
+
+
+def quarto_on_path() -> bool:
+    return shutil.which("quarto") is not None
 
 
 def step_times(stdout: str) -> dict[str, float]:
@@ -337,7 +346,8 @@ def markdown_table(figures: dict) -> str:
               "noop": "no-op rebuild", "one_chapter": f"rebuild after editing {CHAPTER}",
               "helpers": "rebuild after editing src/helpers.py", "floor": "compute floor (cells, one process)",
               "cold_over_floor": "cold build / floor", "fresh_clone": "fresh clone to finished book",
-              "make_test": "`make test`"}
+              "make_test": "`make test`", "quarto_whole": "whole Quarto render (HTML + PDF)",
+              "quarto_one_chapter": f"rebuild after editing {CHAPTER}, Quarto"}
     targets = {r["key"]: r for r in summary(figures)}
     for key, label in labels.items():
         if key not in m:
@@ -407,6 +417,15 @@ def main(argv: list[str] | None = None) -> int:
             keep("one_chapter", run_build(root, *jobs))
             touch(root / "src" / "helpers.py")
             keep("helpers", run_build(root, *jobs))
+        if quarto_on_path():   # the edit loop with Quarto: the whole render, then one chapter edited
+            for _ in range(args.repeat):
+                run_build(root, *jobs)   # a fallback book: the Quarto render below has no book to reuse
+                keep("quarto_whole", run_build(root, *jobs, renderer="quarto"))
+                touch(root / "notebooks" / f"{CHAPTER}.ipynb")
+                keep("quarto_one_chapter", run_build(root, *jobs, renderer="quarto"))
+        else:
+            out("Quarto is not on PATH: the Quarto render and the Quarto edit loop are not measured "
+                "(put quarto on PATH, e.g. export PATH=/path/to/quarto/bin:$PATH, to measure them).\n")
         floors = [compute_floor(root) for _ in range(args.repeat)]
         runs["floor"] = floors
         if not args.no_clone and head:   # the commit measured (changes not committed are not in a clone)
@@ -438,10 +457,12 @@ def main(argv: list[str] | None = None) -> int:
                            ("helpers", "rebuild after editing src/helpers.py"),
                            ("floor", "compute floor (the notebooks' cells in one process)"),
                            ("fresh_clone", "fresh clone to finished book (git clone, make book)"),
-                           ("make_test", "make test (in the fresh clone)")):
+                           ("make_test", "make test (in the fresh clone)"),
+                           ("quarto_whole", "whole Quarto render (HTML + PDF; only the book step re-runs)"),
+                           ("quarto_one_chapter", f"rebuild after editing {CHAPTER}, Quarto (HTML page + PDF)")):
             if key in runs:
-                out(f"| {label} | {m[key]['wall']:.2f} | {m[key]['cpu']:.2f} | "
-                    f"{', '.join('%.2f / %.2f' % (x['wall'], x['cpu']) for x in runs[key])} |")
+                each = ", ".join(f"{x['wall']:.2f} / {x['cpu']:.2f}" for x in runs[key])
+                out(f"| {label} | {m[key]['wall']:.2f} | {m[key]['cpu']:.2f} | {each} |")
         out(f"| cold build / floor | {m['cold_over_floor']['wall']:.2f} | {m['cold_over_floor']['cpu']:.2f} | |")
         out(f"| render (fallback, wall) | {figures['steps'].get('book', float('nan')):.2f} | | |")
         orphans = sum(x.get("orphans", 0) for xs in runs.values() if isinstance(xs, list) for x in xs

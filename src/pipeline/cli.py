@@ -32,21 +32,31 @@ import os
 import shutil
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
-
 
 from src.base import paths
 from src.base.contents import notebook_order
-from src.base.imports import module_dependencies
-from src.base.inputs import (ParameterError, check_output_dirs, check_params, default_export_kept, fingerprint,
-                             fingerprint_file, inside_project, is_current,
-                        parse_override, read_manifest, read_params_file, sha256)
 from src.base.files import write_json
-from src.pipeline import graph, records
+from src.base.imports import module_dependencies
+from src.base.inputs import (
+    ParameterError,
+    check_output_dirs,
+    check_params,
+    default_export_kept,
+    fingerprint,
+    fingerprint_file,
+    inside_project,
+    is_current,
+    parse_override,
+    read_manifest,
+    read_params_file,
+    sha256,
+)
 from src.data.coding import sheet_files
+from src.pipeline import graph, records
 from src.pipeline.records import STATE_DIR, BuildError, log
 from src.pipeline.steps import notebook_timings
-
 
 # -- 1. parameters -----------------------------------------------------------
 
@@ -147,7 +157,7 @@ def validate_input(params: dict, raw: Path) -> None:
     import hashlib
 
     if not raw.is_file():
-        from src.data.cleaning import validate_export   # pandas and the export reader: only when a check runs
+        from src.data.cleaning import validate_export  # pandas and the export reader: only when a check runs
 
         validate_export(raw)   # says what is wrong with the path
     key = hashlib.sha256(sha256(raw).encode())
@@ -158,7 +168,7 @@ def validate_input(params: dict, raw: Path) -> None:
     stamp = paths.resolve(params["reports_dir"]) / STATE_DIR / "validated-input"
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() == key.hexdigest():
         return
-    from src.data.cleaning import validate_export   # (as above)
+    from src.data.cleaning import validate_export  # (as above)
 
     validate_export(raw)
     stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -180,13 +190,13 @@ class BuildLock:
 
     def __enter__(self):
         import fcntl
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-    
+
             raise BuildError(f"cannot take the build lock: {records.os_error_message(exc)}") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -202,7 +212,7 @@ class BuildLock:
                              f"for it to finish (or stop it: kill {holder.get('pid', '<pid>')}), then run the build "
                              f"again. (The lock, {paths.relative(self.path)}, is released whenever that build "
                              "ends, also when it is killed.)") from None
-        started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, json.dumps({"pid": os.getpid(), "started": started,
                                        "command": " ".join(["python -m src.pipeline", *sys.argv[1:]])}).encode(), 0)
@@ -282,10 +292,10 @@ def _build(params: dict, t0: float, renderer: str, notebooks: list[str] | None, 
     log(headline)
     elapsed = time.perf_counter() - t0
     try:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         write_json(reports / STATE_DIR / records.TIMINGS_FILE,
-                   {"finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                   {"finished_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
                     "build_s": round(elapsed, 1), "ran": progress.ran,
                     "notebooks_s": notebook_timings(params)})
     except OSError:

@@ -44,21 +44,35 @@ import re
 import shutil
 import sys
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
 
 from src.base import paths
 from src.base.contents import notebook_order
-from src.base.imports import dependencies, module_dependencies, module_file
-from src.pipeline import steps
-from src.pipeline.records import (DERIVED_STAGE_ENV, FILE_SYSTEM_ERRORS, RECORDS_DIR, STAGING_DIR, STATE_DIR, WEIGHTED_DIR,
-                               guarded, key, machine_paths, promote, raise_if_signalled, record_ok,
-                               record_path, scrub_paths,
-                               stage_dir, step_folder)
 from src.base.files import write_json, write_text_durably
+from src.base.imports import dependencies, module_dependencies, module_file
 from src.data.coding import sheet_files
+from src.pipeline import steps
+from src.pipeline.records import (
+    DERIVED_STAGE_ENV,
+    FILE_SYSTEM_ERRORS,
+    RECORDS_DIR,
+    STAGING_DIR,
+    STATE_DIR,
+    WEIGHTED_DIR,
+    guarded,
+    key,
+    machine_paths,
+    promote,
+    raise_if_signalled,
+    record_ok,
+    record_path,
+    scrub_paths,
+    stage_dir,
+    step_folder,
+)
 
 # jsonschema (under nbformat, under papermill and the renderer) imports rfc3987_syntax for its
 # 'iri' format check, and that compiles a Lark grammar at import: 0.8 s in every process that
@@ -81,7 +95,7 @@ def notebook_code(path: Path) -> str:
     return "\n".join(lines)
 
 
-@lru_cache(maxsize=None)
+@cache
 def src_dependencies(notebook: Path) -> list[Path]:
     """Every src module the notebook imports, directly or through other src modules (``base.imports``)."""
     return dependencies(notebook_code(notebook))

@@ -34,7 +34,6 @@ from pathlib import Path
 from src.base import paths
 from src.base.files import write_text_durably
 
-
 STATE_DIR = ".build"          # inside reports_dir: doit's state and each task's list of outputs
 
 

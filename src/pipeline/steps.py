@@ -6,15 +6,18 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from src.base import paths
 from src.base.contents import notebook_order
 from src.base.escape import code_span, md_text
-from src.base.inputs import sha256 as file_sha256
 from src.base.files import write_json
+from src.base.inputs import sha256 as file_sha256
 from src.pipeline import records
 from src.pipeline.records import STATE_DIR, WEIGHTED_DIR, BuildError, log, machine_paths, read_record
 
+if TYPE_CHECKING:   # pandas is imported where a step needs it (the build starts without it)
+    import pandas as pd
 
 APPENDIX_FILES = ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md", "_build_info.md", "build_info.json",
                   "scorecard.csv", "_codebook.md", "codebook.csv")
@@ -33,7 +36,7 @@ def weighting_files(params: dict) -> tuple[str, ...]:
 
 def write_provenance(params: dict, out_dir: Path | None = None) -> Path:
     """reports/_data_provenance.md: the data behind the book, for the front page."""
-    from src.book.text import data_banner   # the book layer imports pandas: only when the step runs
+    from src.book.text import data_banner  # the book layer imports pandas: only when the step runs
     info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
     info = json.loads(info_path.read_text(encoding="utf-8"))
     text = data_banner(info, params["lang"]) + "\n"
@@ -53,7 +56,13 @@ def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: 
     """
     from doit.exceptions import TaskFailed
 
-    from src.book.render import install_quarto, quarto_available, render_fallback, render_quarto, version_note
+    from src.book.render import (
+        install_quarto,
+        quarto_available,
+        render_fallback,
+        render_quarto_incremental,
+        version_note,
+    )
 
     reports = paths.resolve(params["reports_dir"])
     if fp is not None and upstream:
@@ -75,8 +84,13 @@ def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: 
         note = version_note(quarto_available())
         if note:
             log(note)
+        # the pages of the last book whose inputs are unchanged are reused, when its record vouches for it
+        previous = reports / paths.BOOK_DIR
+        if records.record_problems(reports, "book", None):
+            previous = None
         log("Rendering the book with Quarto (HTML + PDF) …")
-        render_quarto(book_stage, reports)
+        what = render_quarto_incremental(book_stage, previous, reports)
+        log(f"Quarto rendered {what}.")
     else:
         log("Quarto not found: rendering the HTML book with the nbconvert fallback (no PDF)."
             if renderer == "auto" else "Rendering the HTML book with the nbconvert fallback (--renderer fallback).")
@@ -199,7 +213,7 @@ def renderer_versions() -> dict:
     return out
 
 
-def in_columns(versions: dict, n: int = 3) -> "pd.DataFrame":
+def in_columns(versions: dict, n: int = 3) -> pd.DataFrame:
     """The package list as ``n`` pairs of columns (Pakke, Versjon), read down each pair: a page, not five."""
     import pandas as pd
 

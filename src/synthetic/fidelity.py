@@ -22,15 +22,14 @@ import numpy as np
 import pandas as pd
 
 from src.analysis import measures as ms
-from src.base import paths
+from src.base import paths, reference
 from src.base.codebook import load as load_codebook
-from src.base.reference import load_published
+from src.base.inputs import default_export_kept, is_current
 from src.base.numbers import status_of
+from src.base.reference import load_published
 from src.data.cleaning import apply_exclusions, apply_recodes, code_open_answers
 from src.data.export import read_export
-from src.base.inputs import default_export_kept, is_current
 from src.synthetic.synthesize import generate
-from src.base import reference
 
 STATUS_ORDER = ["ok", "avvik", "inconsistent", "ekstern", "ikke spesifisert"]
 

@@ -29,19 +29,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.base import paths
-from src.base.codebook import Codebook, load as load_codebook
-from src.base.inputs import (DEFAULT_SEED, fingerprint, fingerprint_file, write_manifest,
-                             write_synthetic_record)
-from src.base.reference import load_published
-from src.data.cleaning import apply_recodes
 from src.analysis import measures as ms
-from src.synthetic import calibrate as cal
-from src.data.export import routed
-from src.data.coding import load_frames
+from src.base import paths, reference
+from src.base.codebook import Codebook
+from src.base.codebook import load as load_codebook
+from src.base.inputs import DEFAULT_SEED, fingerprint, fingerprint_file, write_manifest, write_synthetic_record
+from src.base.reference import load_published, read_yaml
 from src.data import coding
-from src.base import reference
-from src.base.reference import read_yaml
+from src.data.cleaning import apply_recodes
+from src.data.coding import load_frames
+from src.data.export import routed
+from src.synthetic import calibrate as cal
 
 FILE_LABEL = "SYNTHETIC calibrated export - not real survey answers"
 SAV_TIMESTAMP = b"08 Oct 2400:00:00"  # creation date (9 bytes) + time (8 bytes) in the header

@@ -118,8 +118,18 @@ The package, one module per concern, each readable alone:
 
 from src.analysis.weighting.design_tests import rao_scott_chi2, weighted_anova, weighted_mean_difference
 from src.analysis.weighting.estimation import Estimate, scores_variance, weighted_mean, weighted_share
-from src.analysis.weighting.raking import (RAKING_VARIABLES, TOTAL_EMPLOYED_2023, WEIGHT_CAP, RakeResult, WeightingError,
-                                           WeightingWarning, add_weights, kish_design_effect, population_margins, rake)
+from src.analysis.weighting.raking import (
+                                           RAKING_VARIABLES,
+                                           TOTAL_EMPLOYED_2023,
+                                           WEIGHT_CAP,
+                                           RakeResult,
+                                           WeightingError,
+                                           WeightingWarning,
+                                           add_weights,
+                                           kish_design_effect,
+                                           population_margins,
+                                           rake,
+)
 from src.analysis.weighting.replicates import ReplicateWeights, jackknife_replicates, replicate_se
 
 __all__ = [

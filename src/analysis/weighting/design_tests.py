@@ -7,8 +7,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from src.analysis.stats import TestResult
-from src.analysis.weighting.estimation import _numeric, _weights, scores_variance
-from src.analysis.weighting.raking import WeightingError, _norm_key
+from src.analysis.weighting.estimation import as_numeric, as_weights, scores_variance
+from src.analysis.weighting.raking import WeightingError, norm_key
 
 
 def _frame(data: pd.DataFrame, cols: list[str], weights) -> tuple[pd.DataFrame, np.ndarray]:
@@ -16,7 +16,7 @@ def _frame(data: pd.DataFrame, cols: list[str], weights) -> tuple[pd.DataFrame, 
     missing = [c for c in cols if c not in data.columns]
     if missing:
         raise WeightingError(f"unknown column(s) {missing}; the data have {list(data.columns)}")
-    w = _weights(data[weights] if isinstance(weights, str) else weights, len(data))
+    w = as_weights(data[weights] if isinstance(weights, str) else weights, len(data))
     keep = data[cols].notna().all(axis=1).to_numpy()
     return data.loc[keep, cols].reset_index(drop=True), w[keep]
 
@@ -38,14 +38,14 @@ def rao_scott_chi2(data: pd.DataFrame, row: str, col: str, weights, alpha: float
     """
     n_design = len(data)
     frame, w = _frame(data, [row, col], weights)
-    rlev = sorted(frame[row].map(_norm_key).unique(), key=_sort_key)
-    clev = sorted(frame[col].map(_norm_key).unique(), key=_sort_key)
+    rlev = sorted(frame[row].map(norm_key).unique(), key=_sort_key)
+    clev = sorted(frame[col].map(norm_key).unique(), key=_sort_key)
     nr, nc = len(rlev), len(clev)
     if nr < 2 or nc < 2:
         raise WeightingError(f"rao_scott_chi2: need at least 2 categories in '{row}' and in '{col}', got {nr} and {nc}")
     n = len(frame)
-    ri = frame[row].map(_norm_key).map({k: i for i, k in enumerate(rlev)}).to_numpy(int)
-    ci = frame[col].map(_norm_key).map({k: i for i, k in enumerate(clev)}).to_numpy(int)
+    ri = frame[row].map(norm_key).map({k: i for i, k in enumerate(rlev)}).to_numpy(int)
+    ci = frame[col].map(norm_key).map({k: i for i, k in enumerate(clev)}).to_numpy(int)
     cell = ri + nr * ci                                   # row index fastest, as R's interaction()
     k = nr * nc
     E = np.zeros((n, k))
@@ -91,7 +91,7 @@ def _sort_key(k):
 
 
 
-def _wls_sandwich(y: np.ndarray, X: np.ndarray, w: np.ndarray, n_design: int) -> tuple[np.ndarray, np.ndarray]:
+def wls_sandwich(y: np.ndarray, X: np.ndarray, w: np.ndarray, n_design: int) -> tuple[np.ndarray, np.ndarray]:
     """WLS coefficients and svyglm's variance: N/(N-1) * A^-1 (sum w² r² x x') A^-1, A = X'WX.
 
     With N = the rows in the fit this is HC0 times n/(n-1); with a domain
@@ -107,14 +107,14 @@ def _wls_sandwich(y: np.ndarray, X: np.ndarray, w: np.ndarray, n_design: int) ->
 
 def _group_frame(values, groups, weights) -> tuple[np.ndarray, pd.Series, np.ndarray]:
     """Values, group codes and weights of the rows with both a value and a group."""
-    y = _numeric(values, "values")
+    y = as_numeric(values, "values")
     g = groups if isinstance(groups, pd.Series) else pd.Series(np.asarray(groups, dtype=object))
     g = g.reset_index(drop=True)
     if len(g) != len(y):
         raise WeightingError(f"groups: length {len(g)} does not match the {len(y)} values")
-    w = _weights(weights, len(y))
+    w = as_weights(weights, len(y))
     ok = ~np.isnan(y) & g.notna().to_numpy()
-    return y[ok], g[ok].map(_norm_key).reset_index(drop=True), w[ok]
+    return y[ok], g[ok].map(norm_key).reset_index(drop=True), w[ok]
 
 
 
@@ -132,7 +132,7 @@ def weighted_mean_difference(values, groups, weights, a, b, alpha: float = 0.05)
     """
     n_design = len(values)
     y, g, w = _group_frame(values, groups, weights)
-    a, b = _norm_key(a), _norm_key(b)
+    a, b = norm_key(a), norm_key(b)
     keep = g.isin([a, b]).to_numpy()
     y, g, w = y[keep], g[keep], w[keep]
     ga = (g == a).to_numpy()
@@ -140,7 +140,7 @@ def weighted_mean_difference(values, groups, weights, a, b, alpha: float = 0.05)
     if na < 1 or nb < 1 or na + nb < 3:
         raise WeightingError(f"weighted_mean_difference: groups {a!r} and {b!r} have {na} and {nb} valid values")
     X = np.column_stack([np.ones(len(y)), ga.astype(float)])
-    beta, V = _wls_sandwich(y, X, w, n_design)
+    beta, V = wls_sandwich(y, X, w, n_design)
     se = float(np.sqrt(V[1, 1]))
     t = float(beta[1] / se)
     n = len(y)
@@ -168,7 +168,7 @@ def weighted_anova(values, groups, weights, alpha: float = 0.05) -> TestResult:
     if k < 2 or n <= k:
         raise WeightingError(f"weighted_anova: need at least 2 groups and more values than groups, got {k} and {n}")
     X = np.column_stack([np.ones(n)] + [(g == lev).to_numpy(float) for lev in levels[1:]])
-    beta, V = _wls_sandwich(y, X, w, n_design)
+    beta, V = wls_sandwich(y, X, w, n_design)
     b, Vb = beta[1:], V[1:, 1:]
     F = float(b @ np.linalg.solve(Vb, b) / (k - 1))
     df = (k - 1, n - k)

@@ -19,7 +19,7 @@ class Estimate(NamedTuple):
 
 
 
-def _numeric(x, name: str) -> np.ndarray:
+def as_numeric(x, name: str) -> np.ndarray:
     s = x if isinstance(x, pd.Series) else pd.Series(np.asarray(x))
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(object)
@@ -31,8 +31,8 @@ def _numeric(x, name: str) -> np.ndarray:
 
 
 
-def _weights(weights, n: int, name: str = "weights") -> np.ndarray:
-    w = _numeric(weights, name)
+def as_weights(weights, n: int, name: str = "weights") -> np.ndarray:
+    w = as_numeric(weights, name)
     if len(w) != n:
         raise WeightingError(f"{name}: length {len(w)} does not match the {n} values")
     bad = ~np.isfinite(w) | (w < 0)
@@ -45,8 +45,8 @@ def _weights(weights, n: int, name: str = "weights") -> np.ndarray:
 
 def _pairs(values, weights, name: str = "values") -> tuple[np.ndarray, np.ndarray, int]:
     """(values, weights) of the rows with a value, and the number of rows of the design (all rows given)."""
-    y = _numeric(values, name)
-    w = _weights(weights, len(y))
+    y = as_numeric(values, name)
+    w = as_weights(weights, len(y))
     ok = ~np.isnan(y)
     if ok.sum() < 2 or w[ok].sum() <= 0:
         raise WeightingError(f"{name}: need at least 2 non-missing values with positive total weight, got {ok.sum()}")
@@ -109,8 +109,8 @@ def weighted_share(values, weights, codes, *, base_codes=None, level: float = 0.
     clipped to 0-100; ``svyciprop`` would give other intervals).
     """
     codes = [codes] if np.isscalar(codes) else list(codes)
-    v = _numeric(values, "values")
-    w = _weights(weights, len(v))
+    v = as_numeric(values, "values")
+    w = as_weights(weights, len(v))
     ok = ~np.isnan(v)
     if base_codes is not None:
         ok &= np.isin(v, np.asarray(list(base_codes), dtype=float))

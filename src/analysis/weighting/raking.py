@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from src.base import paths
+from src.base.codebook import Codebook
+from src.base.codebook import load as load_codebook
 from src.base.numbers import fmt_number
 from src.base.reference import load_margins
-from src.base.codebook import Codebook, load as load_codebook
-
 
 MISSING_MODES = ("available", "impute_mode", "separate", "error")
 MISSING_CATEGORY = "missing"       # the code of the extra category with missing="separate"
@@ -42,7 +42,7 @@ def _fail(problems: list[str], head: str) -> None:
         raise WeightingError(head + ":\n  - " + "\n  - ".join(problems))
 
 
-def _norm_key(k):
+def norm_key(k):
     """A category code as a plain Python value (1, 1.0, np.int64(1) -> 1)."""
     if isinstance(k, (bool, np.bool_)):
         return bool(k)
@@ -162,7 +162,7 @@ def _validate_shares(var: str, margin, problems: list[str]) -> dict | None:
         return None
     shares, ok = {}, True
     for code, s in margin.items():
-        key = _norm_key(code)
+        key = norm_key(code)
         if key in shares:
             problems.append(f"{where}: category {code!r} given twice")
             ok = False
@@ -219,7 +219,7 @@ def _prepare_margins(data: pd.DataFrame, margins, missing: str) -> tuple[list[_M
         isna = col.isna().to_numpy()
         n_missing = int(isna.sum())
         missing_counts[var] = n_missing
-        keys = np.array([_norm_key(v) if not m else None for v, m in zip(col.tolist(), isna)], dtype=object)
+        keys = np.array([norm_key(v) if not m else None for v, m in zip(col.tolist(), isna)], dtype=object)
         observed = pd.Series(keys[~isna]).value_counts(sort=False)
         counts = {k: int(c) for k, c in observed.items()}
         where = f"variable '{var}'"
@@ -383,7 +383,7 @@ def rake(data: pd.DataFrame, margins: Mapping, *, weight_cap: float | None = 5.0
     if not converged:
         worst = table.loc[table["difference_pct"].abs().idxmax()]
         msg = (f"rake did not converge: after {iterations} sweeps ({trim_rounds} trimming rounds) the largest margin "
-               f"deviation is {dev:.3g} (tol {tol:g}), at '{worst['variable']}' category {_norm_key(worst['code'])!r} "
+               f"deviation is {dev:.3g} (tol {tol:g}), at '{worst['variable']}' category {norm_key(worst['code'])!r} "
                f"(target {worst['target_pct']:.3f} %, achieved {worst['achieved_pct']:.3f} %)")
         if cap is not None:
             infeasible = _infeasible_cap(prepared, cap)

@@ -11,7 +11,6 @@ import pandas as pd
 
 from src.analysis.weighting.raking import RakeResult, WeightingError, WeightingWarning, rake
 
-
 DEFAULT_JK_GROUPS = 50
 
 
