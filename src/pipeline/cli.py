@@ -197,7 +197,14 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
                 try:
                     done = _build(params, t0, renderer, notebooks, render_book, jobs, force)
                 except BaseException:
-                    restored = records.rollback(reports)
+                    try:
+                        restored = records.rollback(reports)
+                    except OSError as exc:   # e.g. a disk still full: the journal stays, the next build plays it back
+                        raise BuildError(
+                            f"{records.os_error_message(exc)}. The outputs of the last complete build could not all "
+                            "be restored yet; they are kept in "
+                            f"{paths.relative(records.journal_dir(reports))}, and the next build restores them "
+                            "before it starts.") from None
                     if restored:
                         log(f"Rolled back: {restored} output file(s) of the steps that had finished are again "
                             "those of the last complete build.")

@@ -53,7 +53,8 @@ from src.base import paths
 from src.base.contents import notebook_order
 from src.base.imports import dependencies, module_dependencies, module_file
 from src.pipeline import steps
-from src.pipeline.records import (DERIVED_STAGE_ENV, FILE_SYSTEM_ERRORS, RECORDS_DIR, STAGING_DIR, STATE_DIR, WEIGHTED_DIR,
+from src.pipeline.records import (DERIVED_STAGE_ENV, FILE_SYSTEM_ERRORS, RECORDS_DIR, STAGING_DIR, STATE_DIR, TMP_SUFFIX,
+                               WEIGHTED_DIR,
                                guarded, key, machine_paths, promote, raise_if_signalled, record_ok,
                                record_path, scrub_paths,
                                stage_dir, step_folder)
@@ -485,6 +486,11 @@ def remove_leftovers(params: dict) -> None:
         if state.is_dir():
             for tmp in [*state.glob(".*.tmp"), *(state / RECORDS_DIR).glob(".*.tmp")]:
                 tmp.unlink(missing_ok=True)
+    # copies on their way to an output on another file system (records.copy_beside), of a killed build
+    for folder in (reports, paths.resolve(params["derived_dir"])):
+        if folder.is_dir():
+            for tmp in folder.rglob(f".*{TMP_SUFFIX}"):
+                tmp.unlink(missing_ok=True)
 
 
 def merge_results(reports_dir: str) -> None:
@@ -683,6 +689,9 @@ class Progress:
         self.out.flush()
 
 
+STATE_ERRORS: list[OSError] = []   # doit's state could not be saved (raised by run() once doit has ended)
+
+
 def _atomic_doit_state() -> None:
     """doit's json state: written atomically, and after every step (doit writes it once, at the end).
 
@@ -695,7 +704,10 @@ def _atomic_doit_state() -> None:
         return
 
     def dump(self):
-        write_text_durably(Path(self.name), self.codec.encode(self._db))
+        try:
+            write_text_durably(Path(self.name), self.codec.encode(self._db))
+        except OSError as exc:   # a full disk: doit would print its traceback and end with exit code 3
+            STATE_ERRORS.append(OSError(exc.errno, exc.strerror, str(self.name)))
 
     original = dependency.Dependency.save_success
 
@@ -736,6 +748,7 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
     state = reports / STATE_DIR / "doit-state.json"
     check_state(state)
     _atomic_doit_state()
+    STATE_ERRORS.clear()
     reporter = {}
 
     class Reporter(Progress):
@@ -764,6 +777,10 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
     if force:
         args.append("--always-execute")
     code = main.run(args + targets)   # doit runs what they depend on
+    if STATE_ERRORS:   # the build fails (and is rolled back) with the cause, not doit's traceback
+        exc = STATE_ERRORS[0]
+        STATE_ERRORS.clear()
+        raise exc
     rep = reporter.get("it")
     if rep is None:
         raise RuntimeError(f"doit did not run (exit code {code})")
