@@ -47,6 +47,7 @@ from src.data import coding
 from src.data.cleaning import (apply_exclusions, apply_recodes, check_min_answers, code_open_answers, data_info,
                                drop_free_text, validate_export, write_derived)
 from src.data.export import read_export
+from src.data.derived import read_derived
 
 __all__ = [   # what notebooks call as h.<name>, besides Chapter and the functions defined here
     "add_weights", "apply_exclusions", "apply_recodes", "check_min_answers", "code_open_answers",
@@ -220,14 +221,14 @@ class Chapter:
     def data(self) -> pd.DataFrame:
         """The analysis sample (respondents.parquet, recodes applied)."""
         if self._data is None:
-            self._data = pd.read_parquet(self._require(paths.RESPONDENTS_FILE))
+            self._data = read_derived(self._require(paths.RESPONDENTS_FILE))   # compact dtypes, little memory
         return self._data
 
     @property
     def excluded(self) -> pd.DataFrame:
         """Respondents outside the analysis sample, with their exclusion rule."""
         if self._excluded is None:
-            self._excluded = pd.read_parquet(self._require(paths.EXCLUDED_FILE))
+            self._excluded = read_derived(self._require(paths.EXCLUDED_FILE))
         return self._excluded
 
     @property

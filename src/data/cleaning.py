@@ -10,6 +10,7 @@ import pandas as pd
 from src.base import disclosure, paths
 from src.base.codebook import Codebook, load as load_codebook
 from src.base.files import atomic_write, write_json
+from src.data.derived import as_written
 from src.data import coding
 from src.data.export import Export, ExportError, read_export
 from src.data.coding import CodingError
@@ -133,7 +134,7 @@ def write_derived(sample: pd.DataFrame, excluded: pd.DataFrame, export: Export,
     else:
         out = paths.resolve(derived_dir)
     for frame, name in ((sample, paths.RESPONDENTS_FILE), (excluded, paths.EXCLUDED_FILE)):
-        atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
+        atomic_write(out / name, lambda p, f=frame: as_written(f).to_parquet(p, index=False))   # Int64, as always
     info = data_info(export, flow, rake_result, min_cell)
     write_json(out / paths.DATA_INFO_FILE, info)
     return info

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.data.derived import compact_codes
 from src.base import paths
 from src.base.codebook import Codebook
 from src.data.coding import coded_variables
@@ -172,7 +173,7 @@ def read_export(path: str | Path, codebook: Codebook) -> Export:
             codes, bad = _as_codes(col)
             if bad:
                 problems.append(f"column '{source}' ({var.name}): values {_listed(repr(b) for b in bad)} are not whole-number codes")
-        data[var.name] = codes
+        data[var.name] = codes if var.type == "id" else compact_codes(codes)   # Int16 for survey codes: 1/3 the memory
         if var.type == "id":
             if codes.isna().any():
                 problems.append(f"column '{source}' ({var.name}): {int(codes.isna().sum())} respondent(s) have no id")
