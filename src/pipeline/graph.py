@@ -386,6 +386,7 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
         else:
             os.environ[paths.FIGURES_ENV] = saved_env
         namespace.clear()
+        release_memory()
     seconds = time.perf_counter() - started
     for f in borrowed:
         (stage / f).unlink()
@@ -393,6 +394,23 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
     promote(stage, reports, task, fp, inputs, {}, seconds)
     (reports / "failed" / f"{name}.ipynb").unlink(missing_ok=True)
     return None
+
+
+def release_memory() -> None:
+    """Give the memory a finished weighted twin freed back to the system (glibc's ``malloc_trim``).
+
+    The twins run in the doit workers, which live for the whole build: without this a worker keeps the
+    largest frame any twin held (measured at 100x: 530-630 MB per worker while two kernels run beside it).
+    Does nothing where the C library has no ``malloc_trim``.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def kernel_manager_class():
