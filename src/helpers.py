@@ -72,6 +72,7 @@ from src.data.cleaning import (
     validate_export,
     write_derived,
 )
+from src.data.derived import read_derived
 from src.data.export import read_export
 from src.data.mapping import unavailable as unavailable_uses
 
@@ -333,14 +334,14 @@ class Chapter:
     def data(self) -> pd.DataFrame:
         """The analysis sample (respondents.parquet, recodes applied)."""
         if self._data is None:
-            self._data = pd.read_parquet(self._require(paths.RESPONDENTS_FILE))
+            self._data = read_derived(self._require(paths.RESPONDENTS_FILE))   # compact dtypes, little memory
         return self._data
 
     @property
     def excluded(self) -> pd.DataFrame:
         """Respondents outside the analysis sample, with their exclusion rule."""
         if self._excluded is None:
-            self._excluded = pd.read_parquet(self._require(paths.EXCLUDED_FILE))
+            self._excluded = read_derived(self._require(paths.EXCLUDED_FILE))
         return self._excluded
 
     @property

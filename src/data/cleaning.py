@@ -13,6 +13,7 @@ from src.base.codebook import load as load_codebook
 from src.base.files import atomic_write, write_json
 from src.data import coding
 from src.data.coding import CodingError
+from src.data.derived import as_written
 from src.data.export import Export, ExportError, read_export
 
 
@@ -144,7 +145,7 @@ def write_derived(sample: pd.DataFrame, excluded: pd.DataFrame, export: Export,
     else:
         out = paths.resolve(derived_dir)
     for frame, name in ((sample, paths.RESPONDENTS_FILE), (excluded, paths.EXCLUDED_FILE)):
-        atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
+        atomic_write(out / name, lambda p, f=frame: as_written(f).to_parquet(p, index=False))   # Int64, as always
     info = data_info(export, flow, rake_result, min_cell)
     if coding_summary is not None:   # the theme tables say how many of their counts are reviewed (#29)
         info["coding"] = coding_counts(sample, coding_summary, export, min_cell)

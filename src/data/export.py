@@ -22,6 +22,7 @@ from src.base.codebook import Codebook
 from src.base.inputs import is_synthetic, sha256
 from src.data import mapping as mapper
 from src.data.coding import coded_variables
+from src.data.derived import compact_codes
 
 SUPPORTED = {".sav": "SPSS", ".csv": "CSV (UTF-8)"}
 MAX_LISTED = 5  # offending values / rows named per problem
@@ -213,7 +214,7 @@ def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None
             codes, bad = _as_codes(col)
             if bad:
                 problems.append(f"column '{source}' ({var.name}): values {_listed(repr(b) for b in bad)} are not whole-number codes")
-        data[var.name] = codes
+        data[var.name] = codes if var.type == "id" else compact_codes(codes)   # Int16 for survey codes: 1/3 the memory
         if var.type == "id":
             if codes.isna().any():
                 problems.append(f"column '{source}' ({var.name}): {int(codes.isna().sum())} respondent(s) have no id")

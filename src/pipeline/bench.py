@@ -324,15 +324,21 @@ def summary(figures: dict) -> list[dict]:
         base, top = scale[0], big[-1]
         per_base, per_top = base["build_cpu"] / base["n"], top["build_cpu"] / top["n"]   # CPU: less load-bound
         growth = per_top / per_base
-        peak = max(top["build_peak"], top["synthesis_peak"])
-        ok = growth <= LINEAR_SLACK and peak <= PEAK_LIMIT
-        rows.append({"key": "scale", "label": f"{top['size']:g}x export linear, peak memory ≤ 2 GB",
+        ok = growth <= LINEAR_SLACK
+        rows.append({"key": "scale", "label": f"{top['size']:g}x export linear",
                      "clock": "cpu", "value": growth, "limit": LINEAR_SLACK,
-                     "verdict": ("met" if ok else "MISSED") + f" (CPU s per respondent {growth:.2f} x that at 1x; "
-                                                             f"peak {peak / 2**30:.2f} GB)"})
+                     "verdict": ("met" if ok else "MISSED") + f" (CPU s per respondent {growth:.2f} x that at 1x)"})
+        # the build's processes together (the build, its doit workers, its kernels), sampled every 0.2 s
+        peak = top["build_peak"] / 2**30
+        rows.append({"key": "peak", "label": f"{top['size']:g}x build peak memory ≤ 2 GB (all its processes)",
+                     "clock": "GB", "value": peak, "limit": PEAK_LIMIT / 2**30,
+                     "verdict": verdict(peak, PEAK_LIMIT / 2**30)
+                     + f" (the synthesis of that export, run before the build: {top['synthesis_peak'] / 2**30:.2f} GB)"})
     else:
-        rows.append({"key": "scale", "label": "100x export linear, peak memory ≤ 2 GB", "clock": "wall",
+        rows.append({"key": "scale", "label": "100x export linear", "clock": "wall",
                      "value": None, "limit": LINEAR_SLACK, "verdict": "not measured (--sizes without 100)"})
+        rows.append({"key": "peak", "label": "100x build peak memory ≤ 2 GB (all its processes)", "clock": "GB",
+                     "value": None, "limit": PEAK_LIMIT / 2**30, "verdict": "not measured (--sizes without 100)"})
     return rows
 
 
@@ -358,8 +364,9 @@ def markdown_table(figures: dict) -> str:
     for r in figures.get("scale") or []:
         lines.append(f"| cold build, {r['size']:g}x export ({r['n']} respondents), peak {r['build_peak'] / 2**20:.0f} MB "
                      f"| {r['build_wall']:.1f} | {r['build_cpu']:.1f} | | |")
-    s = targets["scale"]
-    lines.append(f"| 100x export linear, peak ≤ 2 GB | | | {s['label']} | {s['verdict']} |")
+    for k in ("scale", "peak"):
+        s = targets[k]
+        lines.append(f"| {s['label']} | | | {s['label']} | {s['verdict']} |")
     return "\n".join(lines)
 
 

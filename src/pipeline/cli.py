@@ -168,11 +168,50 @@ def validate_input(params: dict, raw: Path) -> None:
     stamp = paths.resolve(params["reports_dir"]) / STATE_DIR / "validated-input"
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() == key.hexdigest():
         return
-    from src.data.cleaning import validate_export  # (as above)
+    if not _validates_in_child(raw):   # a problem: found again here, for its message (ExportError)
+        from src.data.cleaning import validate_export  # (as above)
 
-    validate_export(raw)
+        validate_export(raw)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key.hexdigest() + "\n", encoding="utf-8")
+
+
+def _validate_quietly(raw: str) -> None:
+    """The child's work: exit status 0 when the export passes, 1 (silently: the parent says why) when not."""
+    import warnings
+
+    try:
+        from src.data.cleaning import validate_export
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            validate_export(raw)
+    except BaseException:
+        os._exit(1)
+    os._exit(0)
+
+
+def _validates_in_child(raw: Path) -> bool:
+    """Whether the export passes ``validate_export``, checked in a child process (fork).
+
+    Reading an export of 295 000 respondents takes the reading process about 1 GB; done here, the build's
+    process would keep much of it, and every doit worker forked from it would start that large (issue 28,
+    point 8). The child's memory goes when it ends. False also where a child cannot be made.
+    """
+    import multiprocessing
+
+    try:
+        child = multiprocessing.get_context("fork").Process(target=_validate_quietly, args=(str(raw),))
+        child.start()
+    except (OSError, ValueError):
+        return False
+    try:
+        child.join()
+    except BaseException:   # Ctrl-C, SIGTERM: the child goes with the build
+        child.kill()
+        child.join()
+        raise
+    return child.exitcode == 0
 
 
 # -- 3. what the graph's last steps do (the graph itself: src/pipeline/graph.py) ----
@@ -242,7 +281,14 @@ def build(params_file: str | None = None, overrides: list[str] | None = None, re
                 try:
                     done = _build(params, t0, renderer, notebooks, render_book, jobs, force)
                 except BaseException:
-                    restored = records.rollback(reports)
+                    try:
+                        restored = records.rollback(reports)
+                    except OSError as exc:   # e.g. a disk still full: the journal stays, the next build plays it back
+                        raise BuildError(
+                            f"{records.os_error_message(exc)}. The outputs of the last complete build could not all "
+                            "be restored yet; they are kept in "
+                            f"{paths.relative(records.journal_dir(reports))}, and the next build restores them "
+                            "before it starts.") from None
                     if restored:
                         log(f"Rolled back: {restored} output file(s) of the steps that had finished are again "
                             "those of the last complete build.")

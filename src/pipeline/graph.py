@@ -61,6 +61,7 @@ from src.pipeline.records import (
     RECORDS_DIR,
     STAGING_DIR,
     STATE_DIR,
+    TMP_SUFFIX,
     WEIGHTED_DIR,
     guarded,
     key,
@@ -434,6 +435,7 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
         else:
             os.environ[paths.FIGURES_ENV] = saved_env
         namespace.clear()
+        release_memory()
     seconds = time.perf_counter() - started
     for f in borrowed:
         (stage / f).unlink()
@@ -441,6 +443,23 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
     promote(stage, reports, task, fp, inputs, {}, seconds)
     (reports / "failed" / f"{name}.ipynb").unlink(missing_ok=True)
     return None
+
+
+def release_memory() -> None:
+    """Give the memory a finished weighted twin freed back to the system (glibc's ``malloc_trim``).
+
+    The twins run in the doit workers, which live for the whole build: without this a worker keeps the
+    largest frame any twin held (measured at 100x: 530-630 MB per worker while two kernels run beside it).
+    Does nothing where the C library has no ``malloc_trim``.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def kernel_manager_class():
@@ -533,6 +552,11 @@ def remove_leftovers(params: dict) -> None:
         state = folder / STATE_DIR
         if state.is_dir():
             for tmp in [*state.glob(".*.tmp"), *(state / RECORDS_DIR).glob(".*.tmp")]:
+                tmp.unlink(missing_ok=True)
+    # copies on their way to an output on another file system (records.copy_beside), of a killed build
+    for folder in (reports, paths.resolve(params["derived_dir"])):
+        if folder.is_dir():
+            for tmp in folder.rglob(f".*{TMP_SUFFIX}"):
                 tmp.unlink(missing_ok=True)
 
 
@@ -734,6 +758,9 @@ class Progress:
         self.out.flush()
 
 
+STATE_ERRORS: list[OSError] = []   # doit's state could not be saved (raised by run() once doit has ended)
+
+
 def _atomic_doit_state() -> None:
     """doit's json state: written atomically, and after every step (doit writes it once, at the end).
 
@@ -746,7 +773,10 @@ def _atomic_doit_state() -> None:
         return
 
     def dump(self):
-        write_text_durably(Path(self.name), self.codec.encode(self._db))
+        try:
+            write_text_durably(Path(self.name), self.codec.encode(self._db))
+        except OSError as exc:   # a full disk: doit would print its traceback and end with exit code 3
+            STATE_ERRORS.append(OSError(exc.errno, exc.strerror, str(self.name)))
 
     original = dependency.Dependency.save_success
 
@@ -787,6 +817,7 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
     state = reports / STATE_DIR / "doit-state.json"
     check_state(state)
     _atomic_doit_state()
+    STATE_ERRORS.clear()
     reporter = {}
 
     class Reporter(Progress):
@@ -815,6 +846,10 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
     if force:
         args.append("--always-execute")
     code = main.run(args + targets)   # doit runs what they depend on
+    if STATE_ERRORS:   # the build fails (and is rolled back) with the cause, not doit's traceback
+        exc = STATE_ERRORS[0]
+        STATE_ERRORS.clear()
+        raise exc
     rep = reporter.get("it")
     if rep is None:
         raise RuntimeError(f"doit did not run (exit code {code})")

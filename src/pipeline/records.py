@@ -165,22 +165,91 @@ def record_ok(reports: str, name: str, fp: str | None) -> bool:
 
 
 
+TMP_SUFFIX = ".vo-copy.tmp"   # a copy on its way across file systems: .<name>.<pid>.vo-copy.tmp beside its target
+
+
+def _tmp_beside(dst: Path) -> Path:
+    return dst.with_name(f".{dst.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def copy_beside(src: Path, dst: Path) -> Path:
+    """A durable copy of ``src`` in ``dst``'s folder (its file system), under a temporary name; returns it.
+
+    The copy is synced to disk, so that a rename of it over ``dst`` afterwards is atomic and durable. A full
+    disk (or any error) leaves no partial copy, and names ``dst`` in the error.
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_beside(dst)
+    try:
+        shutil.copy2(src, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):   # the target's folder, not the temporary name
+            raise OSError(exc.errno, exc.strerror, str(dst)) from None
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def same_file_system(a: Path, b_folder: Path) -> bool:
+    try:
+        return os.stat(a).st_dev == os.stat(b_folder).st_dev
+    except OSError:
+        return False
+
+
 def _move(src: Path, dst: Path) -> None:
-    """``src`` over ``dst`` (atomic on one file system; across two, copied beside ``dst`` first)."""
+    """``src`` over ``dst`` (atomic on one file system; across two, copied beside ``dst`` first, synced, then
+    renamed there)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(src, dst)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        tmp = copy_beside(src, dst)
         try:
-            shutil.copy2(src, tmp)
             os.replace(tmp, dst)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        _fsync_dir(dst.parent)
         src.unlink()
+
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    try:
+        if os.path.samefile(a, b):
+            return True
+        if a.stat().st_size != b.stat().st_size:
+            return False
+    except OSError:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 
@@ -209,14 +278,36 @@ def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs
     if not old["files"] and legacy.exists():
         old_files = {key(reports / r) for r in legacy.read_text(encoding="utf-8").split()}
     journal = os.environ.get(JOURNAL_ENV)
+    # a target on another file system than the staging folder (a mounted data/derived or reports/tables):
+    # every such file is first copied beside its target, so that a full disk stops the step before any of
+    # its outputs changed (derived data are promoted as a unit); what follows are renames only
+    copies: list[Path] = []
+    try:
+        for i, (f, target) in enumerate(moves):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not same_file_system(f, target.parent):
+                tmp = copy_beside(f, target)
+                copies.append(tmp)
+                moves[i] = (tmp, target)
+    except BaseException:
+        for tmp in copies:
+            tmp.unlink(missing_ok=True)
+        raise
     for rel in sorted(old_files - new):
         keep_before_change(journal, paths.resolve(rel))
         paths.resolve(rel).unlink(missing_ok=True)
-    for i, (f, target) in enumerate(moves):
-        keep_before_change(journal, target)
-        _move(f, target)
-        if i == 0:
-            fault("promote", name)
+    try:
+        for i, (f, target) in enumerate(moves):
+            keep_before_change(journal, target)
+            _move(f, target)
+            if i == 0:
+                fault("promote", name)
+    except BaseException:
+        for tmp in copies:
+            tmp.unlink(missing_ok=True)
+        raise
+    for folder in {t.parent for _, t in moves if not same_file_system(stage, t.parent)}:
+        _fsync_dir(folder)
     rec = {"step": name, "fingerprint": fp, "inputs": inputs or {}, "seconds": seconds,
            "files": {key(t): _stat(t) for _, t in moves}}
     keep_before_change(journal, record_path(reports, name))
@@ -264,8 +355,9 @@ def keep_before_change(journal: str | None, target: Path, copy: bool = False) ->
             if copy:
                 raise OSError
             os.link(target, kept)     # the old file itself (its bytes and modification time), no copy
-        except OSError:
-            shutil.copy2(target, kept)
+        except OSError:               # another file system (EXDEV), or a file written in place: a synced copy
+            os.replace(copy_beside(target, kept), kept)
+            _fsync_dir(kept.parent)
     else:
         new.touch()
 
@@ -311,15 +403,28 @@ def rollback(reports: Path) -> int | None:
         except ValueError:          # the last line of a build killed while writing it
             continue
     changed = 0
-    for e in reversed(entries):
+    # files the build added go first (on a full disk that frees the space the restored files may need)
+    for e in sorted(reversed(entries), key=lambda e: bool(e.get("had"))):
         target = paths.resolve(e["key"])
         kept = folder / "files" / e["tag"]
         if e.get("had"):
             if kept.exists():       # else the build was stopped before it changed the file
                 target.parent.mkdir(parents=True, exist_ok=True)
-                if not (target.exists() and os.path.samefile(kept, target)):
+                if _same_content(kept, target):   # not changed (or the very file): nothing to copy
+                    if not os.path.samefile(kept, target):
+                        kept.unlink()
+                        continue
+                else:
                     changed += 1
-                os.replace(kept, target)
+                try:
+                    os.replace(kept, target)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    # the output is on another file system than the journal: copied back beside it, renamed
+                    os.replace(copy_beside(kept, target), target)
+                    _fsync_dir(target.parent)
+                    kept.unlink()
         elif target.exists():
             target.unlink()
             changed += 1
@@ -370,7 +475,8 @@ def os_error_message(exc: OSError) -> str:
     """An OSError as the cause a user can act on."""
     where = f" ({paths.relative(exc.filename)})" if exc.filename else ""
     if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-        return f"the disk is full{where}: free some space and run the build again"
+        folder = f" in {paths.relative(Path(exc.filename).parent)}/" if exc.filename else ""
+        return f"the disk is full{where}: free some space on the disk{folder} and run the build again"
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return (f"cannot write{where}: {exc.strerror} — the folder is read-only; make it writable "
                 "(or build into another reports_dir inside the project)")
