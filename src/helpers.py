@@ -76,20 +76,52 @@ from src.data.derived import read_derived
 from src.data.export import read_export
 from src.data.mapping import unavailable as unavailable_uses
 
-__all__ = [   # what notebooks call as h.<name>, besides Chapter and the functions defined here
-    "add_weights", "apply_exclusions", "apply_recodes", "check_min_answers", "code_open_answers",
-    "coding_agreement_table", "comparison_overview", "comparison_summary", "data_info", "drop_free_text",
-    "frequency_table", "group_key", "load_margins", "markdown_table", "mean_gaps", "multi_table",
-    "option_differences", "pd", "published_value", "raking_table", "read_export", "recode_table", "significance",
-    "theme_ranking", "validate_export", "verdict_text", "write_derived",
-    "Chapter", "coding_summary", "coding_learning_curve", "coding_note", "external_value", "stated_value",
-    "study_comparison", "reliability_table", "coefficient_figure", "crosstab", "group_means",
+__all__ = [  # what notebooks call as h.<name>, besides Chapter and the functions defined here
+    "add_weights",
+    "apply_exclusions",
+    "apply_recodes",
+    "check_min_answers",
+    "code_open_answers",
+    "coding_agreement_table",
+    "comparison_overview",
+    "comparison_summary",
+    "data_info",
+    "drop_free_text",
+    "frequency_table",
+    "group_key",
+    "load_margins",
+    "markdown_table",
+    "mean_gaps",
+    "multi_table",
+    "option_differences",
+    "pd",
+    "published_value",
+    "raking_table",
+    "read_export",
+    "recode_table",
+    "significance",
+    "theme_ranking",
+    "validate_export",
+    "verdict_text",
+    "write_derived",
+    "Chapter",
+    "coding_summary",
+    "coding_learning_curve",
+    "coding_note",
+    "external_value",
+    "stated_value",
+    "study_comparison",
+    "reliability_table",
+    "coefficient_figure",
+    "crosstab",
+    "group_means",
 ]
 
 
 # ---------------------------------------------------------------------------
 # The open answers: the review figures in prose
 # ---------------------------------------------------------------------------
+
 
 def coding_summary(ch: Chapter, summary: pd.DataFrame, synthetic: bool = False) -> str:
     """Record the review figures per open question in the results and say them in a paragraph.
@@ -110,30 +142,32 @@ def coding_summary(ch: Chapter, summary: pd.DataFrame, synthetic: bool = False) 
         n_unreviewed = n_answers - n_reviewed
         n_kept = None if n_changed is None else n_audit_reviewed - n_changed
         reviewed_hidden = disclosure.small(n_reviewed, None, k) or disclosure.small(n_unreviewed, None, k)
-        smaller = min([n for n in (n_changed, n_kept) if n], default=None)   # the agreement gives it away
+        smaller = min([n for n in (n_changed, n_kept) if n], default=None)  # the agreement gives it away
         few = bool(k) and n_audit_reviewed < k
         withheld = few or bool(disclosure.small(smaller, None, k))
         shown = {}
         for field in ("n_answers", "n_reviewed", "n_audit", "n_audit_reviewed", "n_stale", "n_unmatched"):
             v = int(getattr(r, field))
             shown[field] = ch.result(f"{key}.{field}", v, count=v, hidden=field == "n_reviewed" and reviewed_hidden)
-        shown["n_changed"] = ch.result(f"{key}.n_changed", None if few else n_changed, count=n_changed,
-                                       hidden=withheld)
+        shown["n_changed"] = ch.result(f"{key}.n_changed", None if few else n_changed, count=n_changed, hidden=withheld)
         for field in ("agreement_pct", "kappa", "kappa_low", "kappa_high"):
             value = getattr(r, field)
-            shown[field] = ch.result(f"{key}.{field}", None if pd.isna(value) or few else value,
-                                     base=n_audit_reviewed, hidden=withheld)
+            shown[field] = ch.result(
+                f"{key}.{field}", None if pd.isna(value) or few else value, base=n_audit_reviewed, hidden=withheld
+            )
         label = ch.codebook.label(r.variable, "nb")
         nc_label = ch.codebook.value_labels(r.variable)[_not_coded(r.variable, ch)]
         if n_reviewed == 0:
             text = f"{label}: {shown['n_answers']} svar, ingen gjennomgått ennå; temaene er forslagene ({ch.count(r.n_not_coded)} står som «{nc_label}»"
             split = (int(r.n_non_answer), int(r.n_not_recognised))
-            if not any(disclosure.small(n, None, k) for n in split):   # one small part would give the other away
+            if not any(disclosure.small(n, None, k) for n in split):  # one small part would give the other away
                 text += f": {ch.count(split[0])} ikke svar, {ch.count(split[1])} ikke gjenkjent"
             text += ")"
         else:
-            text = (f"{label}: {shown['n_answers']} svar, {shown['n_reviewed']} gjennomgått av forsker, "
-                    f"{shown['n_audit_reviewed']} av dem i det tilfeldige kontrollutvalget på {shown['n_audit']}")
+            text = (
+                f"{label}: {shown['n_answers']} svar, {shown['n_reviewed']} gjennomgått av forsker, "
+                f"{shown['n_audit_reviewed']} av dem i det tilfeldige kontrollutvalget på {shown['n_audit']}"
+            )
             if n_audit_reviewed == 0:
                 text += "; samsvaret måles først når svar i kontrollutvalget er gjennomgått"
             elif few:
@@ -141,26 +175,36 @@ def coding_summary(ch: Chapter, summary: pd.DataFrame, synthetic: bool = False) 
             elif withheld:
                 text += f"; samsvar og kappa vises ikke: de ville gi bort et antall på færre enn {k}"
             else:
-                text += (f"; der endret forskeren {shown['n_changed']} av forslagene (samsvar "
-                         f"{ch.fmt(shown['agreement_pct'])} prosent, kappa {ch.fmt(shown['kappa'], 2)}, 95 % KI "
-                         f"{ch.fmt(shown['kappa_low'], 2)}–{ch.fmt(shown['kappa_high'], 2)})")
+                text += (
+                    f"; der endret forskeren {shown['n_changed']} av forslagene (samsvar "
+                    f"{ch.fmt(shown['agreement_pct'])} prosent, kappa {ch.fmt(shown['kappa'], 2)}, 95 % KI "
+                    f"{ch.fmt(shown['kappa_low'], 2)}–{ch.fmt(shown['kappa_high'], 2)})"
+                )
             if n_reviewed < n_answers:
                 unreviewed = disclosure.Hidden(k, "count", ch.lang) if reviewed_hidden else ch.count(n_unreviewed)
-                text += (f"; for de {unreviewed} som ikke er gjennomgått, brukes forslaget "
-                         "fra modellen som har lært av gjennomgangen")
+                text += (
+                    f"; for de {unreviewed} som ikke er gjennomgått, brukes forslaget "
+                    "fra modellen som har lært av gjennomgangen"
+                )
         if r.n_stale:
-            text += (f"; {shown['n_stale']} svar er endret i eksporten siden de ble vurdert, så der brukes forslaget "
-                     "til de er vurdert på nytt (`make coding` markerer dem)")
+            text += (
+                f"; {shown['n_stale']} svar er endret i eksporten siden de ble vurdert, så der brukes forslaget "
+                "til de er vurdert på nytt (`make coding` markerer dem)"
+            )
         if r.n_unmatched:
-            text += (f"; {shown['n_unmatched']} vurderinger i arket hører ikke til noe svar i eksporten og er ikke "
-                     "brukt (`make coding` viser hvilke)")
+            text += (
+                f"; {shown['n_unmatched']} vurderinger i arket hører ikke til noe svar i eksporten og er ikke "
+                "brukt (`make coding` viser hvilke)"
+            )
         if "eksport" in r.review_source:
             text += " (forskerens temaer fra eksportens egne kodekolonner)"
         parts.append(f"- {text}.")
     text = "Per spørsmål:\n\n" + "\n".join(parts)
     if synthetic:
-        text += ("\n\nI de syntetiske dataene er «forskerens» tema det temaet svaret ble skrevet for (generatoren fyller "
-                 "ut gjennomgangsarkene), så samsvaret måler forslagene mot en kjent fasit, ikke en virkelig gjennomgang.")
+        text += (
+            "\n\nI de syntetiske dataene er «forskerens» tema det temaet svaret ble skrevet for (generatoren fyller "
+            "ut gjennomgangsarkene), så samsvaret måler forslagene mot en kjent fasit, ikke en virkelig gjennomgang."
+        )
     return text
 
 
@@ -179,15 +223,17 @@ def coding_learning_curve(ch: Chapter) -> tuple[pd.DataFrame, pd.DataFrame, str]
     for r in curve.itertuples(index=False):
         ch.result(f"coding_eval.k{r[0]}.accuracy_pct", float(r[1]))
     zero, last = curve.iloc[0], curve.iloc[-1]
-    text = (f"Koderen er målt på {result['n_test']} svar den aldri har sett, skrevet for formålet av en som verken "
-            f"hadde lest reglene eller generatoren (testsettet i `tests/data/`). Uten noen gjennomgang er "
-            f"{ch.fmt(zero.iloc[1])} prosent av forslagene riktige (kappa {ch.fmt(zero.iloc[2], 2)}); etter "
-            f"{int(last.iloc[0])} gjennomgåtte svar per spørsmål {ch.fmt(last.iloc[1])} prosent. De gjennomgåtte "
-            f"svarene trekkes tilfeldig fra utviklingssettet ({result['n_dev']} svar med fasit) og den syntetiske "
-            f"eksportens svar med temaet de ble skrevet for, {result.get('repeats', 1)} trekninger per trinn. "
-            f"Andelen foreslått «ikke kodet» var {ch.fmt(zero.iloc[3])} prosent uten gjennomgang, mot "
-            f"{ch.fmt(zero.iloc[4])} prosent i fasiten; i den høyeste sikkerhetsgruppen var "
-            f"{ch.fmt(zero.iloc[6])} prosent riktige.")
+    text = (
+        f"Koderen er målt på {result['n_test']} svar den aldri har sett, skrevet for formålet av en som verken "
+        f"hadde lest reglene eller generatoren (testsettet i `tests/data/`). Uten noen gjennomgang er "
+        f"{ch.fmt(zero.iloc[1])} prosent av forslagene riktige (kappa {ch.fmt(zero.iloc[2], 2)}); etter "
+        f"{int(last.iloc[0])} gjennomgåtte svar per spørsmål {ch.fmt(last.iloc[1])} prosent. De gjennomgåtte "
+        f"svarene trekkes tilfeldig fra utviklingssettet ({result['n_dev']} svar med fasit) og den syntetiske "
+        f"eksportens svar med temaet de ble skrevet for, {result.get('repeats', 1)} trekninger per trinn. "
+        f"Andelen foreslått «ikke kodet» var {ch.fmt(zero.iloc[3])} prosent uten gjennomgang, mot "
+        f"{ch.fmt(zero.iloc[4])} prosent i fasiten; i den høyeste sikkerhetsgruppen var "
+        f"{ch.fmt(zero.iloc[6])} prosent riktige."
+    )
     return curve, kinds, text
 
 
@@ -198,10 +244,14 @@ def coding_note(ch: Chapter, variable: str) -> str:
         return ""
     n, r = got["n_themes"], got["n_reviewed"]
     if n is None or r is None:
-        return ("Temaene i tabellen er dels vurdert av forsker, dels forslag fra koderen; antallene vises ikke, "
-                f"fordi et av dem er under {ch.min_cell_in_force}.")
-    return (f"Temaene i tabellen: {ch.count(r)} av {ch.count(n)} er vurdert av forsker, {ch.count(n - r)} er "
-            "forslag fra koderen (se «Åpne svar: koding i temaer» i datagrunnlaget).")
+        return (
+            "Temaene i tabellen er dels vurdert av forsker, dels forslag fra koderen; antallene vises ikke, "
+            f"fordi et av dem er under {ch.min_cell_in_force}."
+        )
+    return (
+        f"Temaene i tabellen: {ch.count(r)} av {ch.count(n)} er vurdert av forsker, {ch.count(n - r)} er "
+        "forslag fra koderen (se «Åpne svar: koding i temaer» i datagrunnlaget)."
+    )
 
 
 def _not_coded(variable: str, ch: Chapter) -> int:
@@ -225,17 +275,20 @@ def _not_coded(variable: str, ch: Chapter) -> int:
 # ---------------------------------------------------------------------------
 
 INTERACTIVE_NOTE = {
-    "nb": ("::: {{.callout-note}}\n**Kjørt utenfor byggingen** (ikke av `make book`): tabeller, figurer og "
-           "resultater skrives til `{where}/`, ikke til byggingens mapper; byggingen leser aldri derfra. "
-           "Boka endres bare av `make book`.\n:::"),
-    "en": ("::: {{.callout-note}}\n**Run outside the build** (not by `make book`): tables, figures and results go "
-           "to `{where}/`, not to the build's folders; the build never reads from there. Only `make book` "
-           "changes the book.\n:::"),
+    "nb": (
+        "::: {{.callout-note}}\n**Kjørt utenfor byggingen** (ikke av `make book`): tabeller, figurer og "
+        "resultater skrives til `{where}/`, ikke til byggingens mapper; byggingen leser aldri derfra. "
+        "Boka endres bare av `make book`.\n:::"
+    ),
+    "en": (
+        "::: {{.callout-note}}\n**Run outside the build** (not by `make book`): tables, figures and results go "
+        "to `{where}/`, not to the build's folders; the build never reads from there. Only `make book` "
+        "changes the book.\n:::"
+    ),
 }
 
 
-
-_PENDING_RESULTS: dict[int, Chapter] = {}   # chapters whose results changed in the running cell
+_PENDING_RESULTS: dict[int, Chapter] = {}  # chapters whose results changed in the running cell
 _HOOKED_SHELLS: set[int] = set()
 
 
@@ -274,7 +327,7 @@ def _hook_results_flush() -> bool:
     return True
 
 
-LONG_COMPARISON = 15   # rows: a longer comparison table prints only its differing rows in the PDF (Chapter.table)
+LONG_COMPARISON = 15  # rows: a longer comparison table prints only its differing rows in the PDF (Chapter.table)
 
 
 class Chapter:
@@ -286,11 +339,25 @@ class Chapter:
     views.
     """
 
-    def __init__(self, notebook: str, derived_dir: str = "data/derived", reports_dir: str = "reports",
-                 weighted: bool = False, lang: str = "nb", alpha: float = 0.05, raw_path: str | None = None,
-                 min_cell: int = 5):
-        params = {"derived_dir": derived_dir, "reports_dir": reports_dir, "weighted": weighted,
-                  "lang": lang, "alpha": alpha, "min_cell": min_cell}
+    def __init__(
+        self,
+        notebook: str,
+        derived_dir: str = "data/derived",
+        reports_dir: str = "reports",
+        weighted: bool = False,
+        lang: str = "nb",
+        alpha: float = 0.05,
+        raw_path: str | None = None,
+        min_cell: int = 5,
+    ):
+        params = {
+            "derived_dir": derived_dir,
+            "reports_dir": reports_dir,
+            "weighted": weighted,
+            "lang": lang,
+            "alpha": alpha,
+            "min_cell": min_cell,
+        }
         if raw_path is not None:
             params["raw_path"] = raw_path
         check_params(params, where=f"parameters of {notebook}")
@@ -311,8 +378,11 @@ class Chapter:
             # not started by the build (a kernel, a console, a script, a test): a scratch folder of its
             # own, never the build's reports (paths.interactive_dir)
             self.reports_dir = paths.interactive_dir(reports_dir)
-            display_markdown(INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
-                where=paths.relative(paths.INTERACTIVE)))
+            display_markdown(
+                INTERACTIVE_NOTE[lang if lang in INTERACTIVE_NOTE else "nb"].format(
+                    where=paths.relative(paths.INTERACTIVE)
+                )
+            )
         self._results_path = self.reports_dir / paths.RESULTS_DIR / f"{notebook}.json"
 
     @property
@@ -325,16 +395,14 @@ class Chapter:
     def _require(self, name: str) -> Path:
         p = self.derived_dir / name
         if not p.exists():
-            raise FileNotFoundError(
-                f"{paths.relative(p)} does not exist: run 01_cleaning first (make book does this)"
-            )
+            raise FileNotFoundError(f"{paths.relative(p)} does not exist: run 01_cleaning first (make book does this)")
         return p
 
     @property
     def data(self) -> pd.DataFrame:
         """The analysis sample (respondents.parquet, recodes applied)."""
         if self._data is None:
-            self._data = read_derived(self._require(paths.RESPONDENTS_FILE))   # compact dtypes, little memory
+            self._data = read_derived(self._require(paths.RESPONDENTS_FILE))  # compact dtypes, little memory
         return self._data
 
     @property
@@ -364,7 +432,7 @@ class Chapter:
     # -- outputs -----------------------------------------------------------
     def banner(self, info: dict | None = None) -> None:
         """Show which data built this chapter (synthetic or real, file, sha256, n; weighted or not)."""
-        if info is not None:   # 01_cleaning: the export it just read (data_info.json is not written yet)
+        if info is not None:  # 01_cleaning: the export it just read (data_info.json is not written yet)
             self._info = info
         info = info or self.info
         text = data_banner(info, self.lang)
@@ -372,9 +440,11 @@ class Chapter:
         if note:
             text += "\n\n" + note
         if self.weighted:
-            text += ("\n\n::: {.callout-important}\n**Vektede resultater** (følsomhetsanalyse): prosenter og "
-                     "gjennomsnitt er vektet til SSBs fordeling på sektor, virksomhetsstørrelse og bransje, og testene "
-                     "er designbaserte. Rapporten selv er uvektet.\n:::")
+            text += (
+                "\n\n::: {.callout-important}\n**Vektede resultater** (følsomhetsanalyse): prosenter og "
+                "gjennomsnitt er vektet til SSBs fordeling på sektor, virksomhetsstørrelse og bransje, og testene "
+                "er designbaserte. Rapporten selv er uvektet.\n:::"
+            )
         display_markdown(text)
 
     def result(self, key: str, value, count=None, base=None, spec: dict | None = None, hidden: bool = False):
@@ -389,7 +459,7 @@ class Chapter:
         returned as ``disclosure.Hidden`` («færre enn 5» in prose). ``value`` may be a function of no
         arguments: it is then called only when the number is published (a tiny group may not be computable).
         """
-        if key in self.unavailable().get("results", []):   # uses a question the export lacks: null, listed
+        if key in self.unavailable().get("results", []):  # uses a question the export lacks: null, listed
             listed = self.results.setdefault(f"{self.notebook}.unavailable_results", [])
             if key not in listed:
                 listed.append(key)
@@ -399,8 +469,11 @@ class Chapter:
         if spec is not None and self.min_cell_in_force:
             count, base = suppression.cell_support(spec, self.data, self.codebook, self._excluded_or_none())
         if callable(value):
-            value = (disclosure.Hidden(self.min_cell_in_force, "stat" if base is not None else "count", self.lang)
-                     if disclosure.small(count, base, self.min_cell_in_force) else value())
+            value = (
+                disclosure.Hidden(self.min_cell_in_force, "stat" if base is not None else "count", self.lang)
+                if disclosure.small(count, base, self.min_cell_in_force)
+                else value()
+            )
         value = self.protect(value, count, base)
         if hidden and self.min_cell_in_force and value is not None:
             value = disclosure.Hidden(self.min_cell_in_force, "count" if base is None else "stat", self.lang)
@@ -452,8 +525,9 @@ class Chapter:
         if not k or value is None or isinstance(value, (str, disclosure.Hidden)):
             return value
         if disclosure.small(count, base, k):
-            kind = kind or ("stat" if base is not None and not (isinstance(base, float) and np.isnan(base))
-                            else "count")
+            kind = kind or (
+                "stat" if base is not None and not (isinstance(base, float) and np.isnan(base)) else "count"
+            )
             return disclosure.Hidden(k, kind, self.lang)
         return value
 
@@ -473,28 +547,50 @@ class Chapter:
         if not absent:
             return ""
         gone = self.unavailable(info)
-        questions = "; ".join(f"{self.codebook.variables[n].source} «{self.codebook.label(n, self.lang)}»"
-                              for n in absent if n in self.codebook.variables)
+        questions = "; ".join(
+            f"{self.codebook.variables[n].source} «{self.codebook.label(n, self.lang)}»"
+            for n in absent
+            if n in self.codebook.variables
+        )
         if self.lang == "en":
             head = f"**Not in this export:** {questions} (the mapping {info.get('mapping') or ''} says so)."
-            what = ("" if not gone else " In this chapter the following cannot be made and are left out: "
-                    + ", ".join([f"table/figure «{t}»" for t in gone.get("tables", [])]
-                                + [f"number {r}" for r in gone.get("results", [])]) + ".")
+            what = (
+                ""
+                if not gone
+                else " In this chapter the following cannot be made and are left out: "
+                + ", ".join(
+                    [f"table/figure «{t}»" for t in gone.get("tables", [])]
+                    + [f"number {r}" for r in gone.get("results", [])]
+                )
+                + "."
+            )
         else:
             head = f"**Mangler i denne eksporten:** {questions} (etter kartleggingen {info.get('mapping') or ''})."
-            what = ("" if not gone else " I dette kapitlet kan følgende derfor ikke lages og er utelatt: "
-                    + ", ".join([f"tabell/figur «{t}»" for t in gone.get("tables", [])]
-                                + [f"tallet {r}" for r in gone.get("results", [])]) + ".")
+            what = (
+                ""
+                if not gone
+                else " I dette kapitlet kan følgende derfor ikke lages og er utelatt: "
+                + ", ".join(
+                    [f"tabell/figur «{t}»" for t in gone.get("tables", [])]
+                    + [f"tallet {r}" for r in gone.get("results", [])]
+                )
+                + "."
+            )
         return f"::: {{.callout-important}}\n{head}{what}\n:::"
 
     def _not_made(self, name: str) -> bool:
         """True (and says so in the chapter) when table/figure ``name`` uses a question the export lacks."""
         if name not in self.unavailable().get("tables", []):
             return False
-        display_markdown(("*Table/figure «{n}» cannot be made: the export lacks a question it uses (see the note "
-                           "at the top of the chapter).*" if self.lang == "en" else
-                           "*Tabell/figur «{n}» kan ikke lages: eksporten mangler et spørsmål den bygger på (se "
-                           "merknaden øverst i kapitlet).*").format(n=name))
+        display_markdown(
+            (
+                "*Table/figure «{n}» cannot be made: the export lacks a question it uses (see the note "
+                "at the top of the chapter).*"
+                if self.lang == "en"
+                else "*Tabell/figur «{n}» kan ikke lages: eksporten mangler et spørsmål den bygger på (se "
+                "merknaden øverst i kapitlet).*"
+            ).format(n=name)
+        )
         listed = self.results.setdefault(f"{self.notebook}.unavailable_tables", [])
         if name not in listed:
             listed.append(name)
@@ -520,9 +616,15 @@ class Chapter:
             synthetic = False
         return disclosure.threshold(self.min_cell, synthetic)
 
-    def table(self, table: pd.DataFrame, name: str, decimals: dict[str, int] | None = None,
-              show: bool = True, support: tuple[pd.DataFrame, pd.DataFrame] | None = None,
-              pdf: dict | None = None) -> pd.DataFrame:
+    def table(
+        self,
+        table: pd.DataFrame,
+        name: str,
+        decimals: dict[str, int] | None = None,
+        show: bool = True,
+        support: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+        pdf: dict | None = None,
+    ) -> pd.DataFrame:
         """Write ``reports/tables/<name>.csv`` (unrounded) and show it rounded; return the table as written.
 
         On real data, cells resting on fewer than ``min_cell`` respondents are
@@ -544,15 +646,19 @@ class Chapter:
         k = self.min_cell_in_force
         hidden = None
         support = support if support is not None else table.attrs.get("support")
-        table, marked = take_hidden(table)   # numbers the chapter already hid (disclosure.Hidden)
+        table, marked = take_hidden(table)  # numbers the chapter already hid (disclosure.Hidden)
         if k:
             counts, bases = support if support is not None else disclosure.inferred_support(table)
             unknown = disclosure.unsupported_columns(table, counts, bases)
-            if unknown:   # refused, not published unprotected: nothing is written or shown
+            if unknown:  # refused, not published unprotected: nothing is written or shown
                 raise disclosure.UnknownSupport(disclosure.unknown_support_message(name, unknown, k))
-            hidden = disclosure.mask(table, counts.set_axis(table.index[: len(counts)]),
-                                      bases.set_axis(table.index[: len(bases)]), k) | marked
-            hidden = disclosure.complementary(table, hidden) | marked   # no hidden cell recoverable by subtraction
+            hidden = (
+                disclosure.mask(
+                    table, counts.set_axis(table.index[: len(counts)]), bases.set_axis(table.index[: len(bases)]), k
+                )
+                | marked
+            )
+            hidden = disclosure.complementary(table, hidden) | marked  # no hidden cell recoverable by subtraction
             table = disclosure.apply(table, hidden)
             if not hidden.to_numpy().any():
                 hidden = None
@@ -562,7 +668,7 @@ class Chapter:
             self.result(f"suppressed_cells.{name}", int(hidden.to_numpy().sum()))
         if show:
             shown, shown_hidden = table, hidden
-            if self.lang == "en":   # the CSV keeps the report's labels; the book shows English ones
+            if self.lang == "en":  # the CSV keeps the report's labels; the book shows English ones
                 shown, decimals = translate_table(table, self._english(), decimals)
                 if hidden is not None:
                     shown_hidden = hidden.set_axis(shown.columns, axis=1)
@@ -572,9 +678,12 @@ class Chapter:
             if pdf is None and "Status" in shown.columns and len(shown) > LONG_COMPARISON:
                 # a long comparison with the report prints, in the PDF, the rows that differ (12 pages
                 # of «stemmer» helped no reader); the HTML book and the CSV have every row
-                pdf = {"rows": (shown["Status"] != scorecard.status_text("ok", self.lang)).to_numpy(),
-                       "rows_text": "radene der tallet ikke stemmer med rapporten" if self.lang == "nb"
-                       else "the rows where the number differs from the report's"}
+                pdf = {
+                    "rows": (shown["Status"] != scorecard.status_text("ok", self.lang)).to_numpy(),
+                    "rows_text": "radene der tallet ikke stemmer med rapporten"
+                    if self.lang == "nb"
+                    else "the rows where the number differs from the report's",
+                }
             if pdf:
                 if pdf.get("table") is not None and self.lang == "en":
                     pdf = dict(pdf, table=translate_table(pdf["table"], self._english())[0])
@@ -592,8 +701,9 @@ class Chapter:
         """Build a printed table (or a figure's numbers) from its layout in measures.yml, write and show it."""
         if self._not_made(name):
             return pd.DataFrame()
-        table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
-                               weighted=self.weighted)
+        table = ms.build_table(
+            name, self.data, self.codebook, excluded=self._excluded_or_none(), weighted=self.weighted
+        )
         return self.table(table, name, decimals, show, support=self._layout_support(name))
 
     def _layout_support(self, name: str):
@@ -609,26 +719,40 @@ class Chapter:
             raise KeyError(f"measures.yml has no spec for '{key}'")
 
         short = key.split(".", 1)[1] if key.startswith(self.notebook + ".") else key
-        if short in self.unavailable().get("results", []):   # uses a question the export lacks: not computed
+        if short in self.unavailable().get("results", []):  # uses a question the export lacks: not computed
             return self.result(short, None)
         count = base = None
-        if self.min_cell_in_force:   # what the number rests on (unweighted respondents)
+        if self.min_cell_in_force:  # what the number rests on (unweighted respondents)
             count, base = suppression.cell_support(spec, self.data, self.codebook, self._excluded_or_none())
         hidden = disclosure.small(count, base, self.min_cell_in_force)
-        value = disclosure.Hidden(self.min_cell_in_force, "count" if spec.get("stat") in suppression.COUNT_STATS
-                                   else "stat", self.lang) if hidden else \
-            ms.evaluate(spec, self.data, self.codebook, excluded=self._excluded_or_none(),
-                        alpha=self.alpha, key=key, weighted=self.weighted)   # not computed when not published
-        ci = (ms.interval(spec, self.data, self.codebook, self.weighted)
-              if spec.get("stat") in ("pct", "mean") and not hidden else None)
-        if ci is not None:   # 95 % confidence interval beside the number (for the weighting appendix)
+        value = (
+            disclosure.Hidden(
+                self.min_cell_in_force, "count" if spec.get("stat") in suppression.COUNT_STATS else "stat", self.lang
+            )
+            if hidden
+            else ms.evaluate(
+                spec,
+                self.data,
+                self.codebook,
+                excluded=self._excluded_or_none(),
+                alpha=self.alpha,
+                key=key,
+                weighted=self.weighted,
+            )
+        )  # not computed when not published
+        ci = (
+            ms.interval(spec, self.data, self.codebook, self.weighted)
+            if spec.get("stat") in ("pct", "mean") and not hidden
+            else None
+        )
+        if ci is not None:  # 95 % confidence interval beside the number (for the weighting appendix)
             self.results[f"{self.notebook}.{short}.ci95"] = [ci[1], ci[2]]
         return self.result(short, value, count, base)
 
     def verdict(self, key: str):
         """Run the test behind a significance statement; record the verdict and its statistics."""
         spec = reference.load_measures()["results"][key]
-        if key.split(".", 1)[1] in self.unavailable().get("results", []):   # a question the export lacks
+        if key.split(".", 1)[1] in self.unavailable().get("results", []):  # a question the export lacks
             return self.result(key.split(".", 1)[1], None)
         frame = self.excluded if spec.get("universe") == "excluded" else self.data
         # weighted: the subgroup is a domain of the full design (measures.run_test)
@@ -654,8 +778,9 @@ class Chapter:
         """``test``, or ``disclosure.HiddenTest`` when on real data one of the groups it compares has 1 to
         ``min_cell - 1`` respondents (its statistic, df, p, effect size and verdict are then not published)."""
         k = self.min_cell_in_force
-        if k and disclosure.small(base=suppression.test_group_size(spec, self.data, self.codebook,
-                                                                    self._excluded_or_none()), k=k):
+        if k and disclosure.small(
+            base=suppression.test_group_size(spec, self.data, self.codebook, self._excluded_or_none()), k=k
+        ):
             return disclosure.HiddenTest(test, k, self.lang)
         return test
 
@@ -666,20 +791,32 @@ class Chapter:
         rows = []
         for key in keys:
             t = self.verdict(key)
-            if t is None:   # not made: the export lacks its question (the chapter's note says so)
+            if t is None:  # not made: the export lacks its question (the chapter's note says so)
                 continue
             e = published.get(key)
-            if e is None:   # a test the book adds: the report has no verdict to compare with
+            if e is None:  # a test the book adds: the report has no verdict to compare with
                 label = verdict_label(key, self.codebook)
                 report, agree = "ikke testet i rapporten", "–"
             else:
                 label = e["label"]
                 report = "signifikant" if e["value"] else "ikke signifikant"
-                agree = "–" if not isinstance(t.significant, bool) else "ja" if bool(e["value"]) == t.significant else (
-                    "nei (rapporten motsier seg selv her)" if e.get("flag") == "inconsistent" else "nei")
-            rows.append({"Sammenligning": label, "Test": t.describe(self.lang, variant=True),
-                         "Rapporten": report, "Reprodusert": verdict_text(t, self.lang), "Samsvar": agree,
-                         "Merknad": notes.get(e["id"], "") if e is not None and e.get("flag") == "inconsistent" else ""})
+                agree = (
+                    "–"
+                    if not isinstance(t.significant, bool)
+                    else "ja"
+                    if bool(e["value"]) == t.significant
+                    else ("nei (rapporten motsier seg selv her)" if e.get("flag") == "inconsistent" else "nei")
+                )
+            rows.append(
+                {
+                    "Sammenligning": label,
+                    "Test": t.describe(self.lang, variant=True),
+                    "Rapporten": report,
+                    "Reprodusert": verdict_text(t, self.lang),
+                    "Samsvar": agree,
+                    "Merknad": notes.get(e["id"], "") if e is not None and e.get("flag") == "inconsistent" else "",
+                }
+            )
         return without_empty_notes(pd.DataFrame(rows))
 
     def figure(self, name: str, kind: str = "auto", value_column: str | None = None) -> pd.DataFrame:
@@ -692,19 +829,20 @@ class Chapter:
         """
         if self._not_made(name):
             return pd.DataFrame()
-        table = ms.build_table(name, self.data, self.codebook, excluded=self._excluded_or_none(),
-                               weighted=self.weighted)
+        table = ms.build_table(
+            name, self.data, self.codebook, excluded=self._excluded_or_none(), weighted=self.weighted
+        )
         table = self.table(table, name, show=False, support=self._layout_support(name))
         if not self.draws_figures:
             return table
         layout = reference.load_measures()["tables"][name]
         frame = table.set_index(table.columns[0])
         if self.min_cell_in_force:
-            frame = frame.fillna(0)   # hidden small cells are drawn as 0 (the table says they are hidden)
+            frame = frame.fillna(0)  # hidden small cells are drawn as 0 (the table says they are hidden)
         if kind == "auto":
             kind = "diverging" if layout.get("columns") == "scale" else "bars"
         axis = "Prosent"
-        if self.lang == "en":   # the CSV keeps the report's labels; the figure shows English ones
+        if self.lang == "en":  # the CSV keeps the report's labels; the figure shows English ones
             labels = self._english()
             value_column = labels.get(value_column, value_column) if value_column else None
             frame = frame.rename(index=lambda r: labels.get(str(r), r), columns=lambda c: labels.get(str(c), c))
@@ -763,10 +901,18 @@ class Chapter:
                 value = ours.loc[lk["row"], lk["column"]]
             except KeyError:
                 value = None
-            rows.append({"Rad": lk["row"], "Kolonne": lk["column"],
-                         **scorecard.comparison_row(e, value, status_of(e, value), self.lang)})
-        return disclosure.declare_protected(without_empty_notes(pd.DataFrame(rows, columns=COMPARISON_COLUMNS)),
-                                            ("Rapporten", "Reprodusert", "Toleranse"), _COMPARED)
+            rows.append(
+                {
+                    "Rad": lk["row"],
+                    "Kolonne": lk["column"],
+                    **scorecard.comparison_row(e, value, status_of(e, value), self.lang),
+                }
+            )
+        return disclosure.declare_protected(
+            without_empty_notes(pd.DataFrame(rows, columns=COMPARISON_COLUMNS)),
+            ("Rapporten", "Reprodusert", "Toleranse"),
+            _COMPARED,
+        )
 
     def show_comparison(self, table_name: str) -> pd.DataFrame:
         """One line: how many printed cells we reproduce within tolerance; the cells that differ listed.
@@ -776,15 +922,16 @@ class Chapter:
         view = self.compare(table_name)
         self.table(view, f"avstemming_{table_name}", show=False)
         ok = int((view["Status"] == scorecard.status_text("ok", self.lang)).sum())
-        shown_name = re.sub(r"_0*(\d+)$", r" \1", table_name).replace("_", " ")   # «tabell 2», as the prose names it
-        text = (f"**Rapporten mot reprodusert, {shown_name}:** {ok} av {len(view)} trykte celler "
-                "innenfor avrundingstoleransen")
+        shown_name = re.sub(r"_0*(\d+)$", r" \1", table_name).replace("_", " ")  # «tabell 2», as the prose names it
+        text = (
+            f"**Rapporten mot reprodusert, {shown_name}:** {ok} av {len(view)} trykte celler "
+            "innenfor avrundingstoleransen"
+        )
         off = without_empty_notes(view[view["Status"] != scorecard.status_text("ok", self.lang)])
         if off.empty:
             display_markdown(text + ".")
         else:
-            display_markdown(text + "; disse skiller seg fra rapporten:\n\n"
-                              + markdown_table(off, lang=self.lang))
+            display_markdown(text + "; disse skiller seg fra rapporten:\n\n" + markdown_table(off, lang=self.lang))
         return view
 
     def compare_results(self, keys: list[str] | None = None) -> pd.DataFrame:
@@ -796,24 +943,32 @@ class Chapter:
                 continue
             value = self.results.get(key)
             external = value is None and (reference.load_measures()["results"].get(key) or {}).get("stat") == "external"
-            hidden = key[len(self.notebook) + 1:] in self.results.get(f"{self.notebook}.suppressed_results", [])
+            hidden = key[len(self.notebook) + 1 :] in self.results.get(f"{self.notebook}.suppressed_results", [])
             status = "skjult" if hidden else "ekstern" if external else status_of(e, value)
-            rows.append({"Tall": scorecard.entry_label(e), "Kilde": e["source"],
-                         **scorecard.comparison_row(e, str(value) if hidden else value, status, self.lang)})
+            rows.append(
+                {
+                    "Tall": scorecard.entry_label(e),
+                    "Kilde": e["source"],
+                    **scorecard.comparison_row(e, str(value) if hidden else value, status, self.lang),
+                }
+            )
         return disclosure.declare_protected(
             without_empty_notes(pd.DataFrame(rows, columns=["Tall", "Kilde", *COMPARISON_COLUMNS[2:]])),
-            ("Rapporten", "Reprodusert", "Toleranse"), _COMPARED)
+            ("Rapporten", "Reprodusert", "Toleranse"),
+            _COMPARED,
+        )
 
 
-
-
-_COMPARED = ("the report's printed values and tolerances, and ours as published: read from the suppressed "
-             "tables or from results recorded through Chapter.result (null when hidden)")
+_COMPARED = (
+    "the report's printed values and tolerances, and ours as published: read from the suppressed "
+    "tables or from results recorded through Chapter.result (null when hidden)"
+)
 
 
 # ---------------------------------------------------------------------------
 # A researcher's own analyses: one call each, protected by construction
 # ---------------------------------------------------------------------------
+
 
 def _smallest_group(sizes) -> float:
     sizes = [float(x) for x in sizes if float(x) > 0]
@@ -833,20 +988,31 @@ def _say_test(ch: Chapter, name: str, test, smallest: float) -> object:
     ch.result(f"{name}.test.effect", test.effect, base=base)
     ch.result(f"{name}.test.significant", test.significant, base=base)
     test_name = {"chi2": "Kjikvadrattest", "welch_t": "t-test", "anova": "Enveis variansanalyse"}.get(
-        getattr(test, "test", ""), "Test")
+        getattr(test, "test", ""), "Test"
+    )
     if ch.lang == "en":
-        test_name = {"Kjikvadrattest": "Chi-square test", "Enveis variansanalyse": "One-way ANOVA"}.get(test_name,
-                                                                                                       test_name)
+        test_name = {"Kjikvadrattest": "Chi-square test", "Enveis variansanalyse": "One-way ANOVA"}.get(
+            test_name, test_name
+        )
     if isinstance(test, disclosure.HiddenTest):
         ch.md(f"**{test_name}:** {test.describe(ch.lang)}.")
     else:
-        ch.md(f"**{test_name}:** {test.describe(ch.lang, variant=True)} ({significance(test, ch.lang)} "
-              f"{'ved' if ch.lang != 'en' else 'at'} p < {fmt_number(ch.alpha, 2, ch.lang)}).")
+        ch.md(
+            f"**{test_name}:** {test.describe(ch.lang, variant=True)} ({significance(test, ch.lang)} "
+            f"{'ved' if ch.lang != 'en' else 'at'} p < {fmt_number(ch.alpha, 2, ch.lang)})."
+        )
     return test
 
 
-def crosstab(ch: Chapter, row: str, col: str, name: str, values: str = "count",
-             decimals: dict[str, int] | None = None, show: bool = True):
+def crosstab(
+    ch: Chapter,
+    row: str,
+    col: str,
+    name: str,
+    values: str = "count",
+    decimals: dict[str, int] | None = None,
+    show: bool = True,
+):
     """A crosstab of two codebook variables with its chi-square test, published protected; one call.
 
     ``row``, ``col``: variable names of the codebook (e.g. ``"industry"``, ``"gender"``); their value
@@ -868,7 +1034,7 @@ def crosstab(ch: Chapter, row: str, col: str, name: str, values: str = "count",
     """
     table = crosstab_table(ch.data, row, col, ch.codebook, ch.lang, values)
     k = ch.min_cell_in_force
-    if k and values == "row_pct":   # hide what the counts would hide (with their totals), in the percentages
+    if k and values == "row_pct":  # hide what the counts would hide (with their totals), in the percentages
         counts_table = crosstab_table(ch.data, row, col, ch.codebook, ch.lang, "count")
         c, b = counts_table.attrs["support"]
         hidden = disclosure.mask(counts_table, c.set_axis(counts_table.index), b.set_axis(counts_table.index), k)
@@ -885,18 +1051,19 @@ def crosstab(ch: Chapter, row: str, col: str, name: str, values: str = "count",
         table.attrs["support"] = support
     counts = crosstab_counts(ch.data, row, col, ch.codebook, ch.lang)
     ch.result(f"{name}.n", int(counts.to_numpy().sum()), count=int(counts.to_numpy().sum()))
-    written = ch.table(table, name, decimals or ({c: 1 for c in table.columns[1:-1]} if values == "row_pct" else None),
-                       show=show)
-    frame = pd.DataFrame({"r": valid_codes(ch.data, row, ch.codebook),
-                          "c": valid_codes(ch.data, col, ch.codebook)}).dropna()
+    written = ch.table(
+        table, name, decimals or ({c: 1 for c in table.columns[1:-1]} if values == "row_pct" else None), show=show
+    )
+    frame = pd.DataFrame(
+        {"r": valid_codes(ch.data, row, ch.codebook), "c": valid_codes(ch.data, col, ch.codebook)}
+    ).dropna()
     test = st.chi_square(frame, "r", "c", ch.alpha)
-    test.detail.pop("table", None)   # the cells are in the (protected) table, not in the test
+    test.detail.pop("table", None)  # the cells are in the (protected) table, not in the test
     smallest = _smallest_group([*counts.sum(axis=1), *counts.sum(axis=0)])
     return written, _say_test(ch, name, test, smallest)
 
 
-def group_means(ch: Chapter, var: str, by: str, name: str, decimals: dict[str, int] | None = None,
-                show: bool = True):
+def group_means(ch: Chapter, var: str, by: str, name: str, decimals: dict[str, int] | None = None, show: bool = True):
     """The mean of a codebook variable by group with its test, published protected; one call.
 
     ``var``: a scale or number (e.g. ``"course_usefulness"``; its missing codes such as «Vet ikke»
@@ -925,7 +1092,7 @@ def group_means(ch: Chapter, var: str, by: str, name: str, decimals: dict[str, i
         test = st.t_test(y[ok], g[ok], a, b, ch.alpha)
     else:
         test, _ = st.anova(y[ok], g[ok], ch.alpha, tukey=False)
-        test.detail.pop("means", None)   # the means are in the (protected) table
+        test.detail.pop("means", None)  # the means are in the (protected) table
     for key in ("mean_a", "mean_b", "n_a", "n_b"):
         test.detail.pop(key, None)
     return written, _say_test(ch, name, test, float(sizes.min()))
@@ -957,8 +1124,9 @@ def stated_value(ch: Chapter, key: str):
     return external_value(ch, key) if spec.get("stat") == "external" else ch.state(key)
 
 
-def study_comparison(ch: Chapter, name: str, items: dict[str, str], categories: dict[str, str],
-                     studies: dict[str, str]) -> pd.DataFrame:
+def study_comparison(
+    ch: Chapter, name: str, items: dict[str, str], categories: dict[str, str], studies: dict[str, str]
+) -> pd.DataFrame:
     """This survey beside an earlier one: stacked shares per item, one bar per study (a figure).
 
     ``items`` maps a result-key prefix to the item's variable (its label names
@@ -981,9 +1149,12 @@ def study_comparison(ch: Chapter, name: str, items: dict[str, str], categories: 
                 row[label] = stated_value(ch, f"{prefix}{cat}{suffix}")
             row["Sum"] = sum(row[label] for label in categories)
             rows.append(row)
-    table = disclosure.declare_protected(pd.DataFrame(rows), [*categories, "Sum"],
-                                         "each share is stated_value: ch.state (protected) or the other study's")
-    table = ch.table(table, name, show=False)   # hidden numbers are drawn as nothing
+    table = disclosure.declare_protected(
+        pd.DataFrame(rows),
+        [*categories, "Sum"],
+        "each share is stated_value: ch.state (protected) or the other study's",
+    )
+    table = ch.table(table, name, show=False)  # hidden numbers are drawn as nothing
     if not ch.draws_figures:
         return table
     fig = plots.comparison_bars(table.fillna(0), item_col, study_col, list(categories))
@@ -1007,16 +1178,20 @@ def reliability_table(ch: Chapter, key: str) -> pd.DataFrame:
         frame = frame[frame.eval(ch.codebook.expand(spec["where"]), engine="python").fillna(False).astype(bool)]
     items = list(ch.codebook.groups[spec["grid"]].members) if "grid" in spec else list(spec["vars"])
     _, stats = st.cronbach_alpha(frame[items])
-    table = pd.DataFrame({
-        "Påstand": [ch.codebook.label(v, ch.lang) for v in stats["item"]],
-        "Gjennomsnitt": stats["mean"],
-        "Korrigert item-total-korrelasjon": stats["item_total_r"],
-        "Alpha uten påstanden": stats["alpha_if_deleted"],
-        "Antall (komplette svar)": stats["n"],
-    })
-    n = pd.to_numeric(table["Antall (komplette svar)"], errors="coerce")   # every statistic rests on them
-    table.attrs["support"] = (pd.DataFrame({"Antall (komplette svar)": n}),
-                              pd.DataFrame({c: n for c in table.columns[1:-1]}))
+    table = pd.DataFrame(
+        {
+            "Påstand": [ch.codebook.label(v, ch.lang) for v in stats["item"]],
+            "Gjennomsnitt": stats["mean"],
+            "Korrigert item-total-korrelasjon": stats["item_total_r"],
+            "Alpha uten påstanden": stats["alpha_if_deleted"],
+            "Antall (komplette svar)": stats["n"],
+        }
+    )
+    n = pd.to_numeric(table["Antall (komplette svar)"], errors="coerce")  # every statistic rests on them
+    table.attrs["support"] = (
+        pd.DataFrame({"Antall (komplette svar)": n}),
+        pd.DataFrame({c: n for c in table.columns[1:-1]}),
+    )
     return table
 
 
@@ -1031,7 +1206,7 @@ def coefficient_figure(ch, table: pd.DataFrame, name: str) -> pd.DataFrame:
     if "support" in table.attrs:
         counts, bases = table.attrs["support"]
         plotted.attrs["support"] = (counts, bases[[c for c in bases.columns if c in cols]])
-    plotted = ch.table(plotted, name, show=False)   # hidden rows (small groups) are not drawn
+    plotted = ch.table(plotted, name, show=False)  # hidden rows (small groups) are not drawn
     if not ch.draws_figures:
         return plotted
     fig = plots.coefficient_plot(plotted[plotted["Estimat"].notna()], alpha=ch.alpha)

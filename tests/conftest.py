@@ -27,8 +27,11 @@ from src.synthetic import synthesize
 def snapshot(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder``, by relative path: two builds (or a build before and
     after a failure) are the same when their snapshots are equal. Tests import it from here."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +55,7 @@ def synthetic_sav(tmp_path_factory, synthetic_frame, codebook):
     """The default synthetic export written as .sav in a temporary folder."""
     path = tmp_path_factory.mktemp("raw") / "verneombud_2024_synthetic.sav"
     synthesize.write_sav(synthetic_frame, path, codebook)
-    synthesize.write_synthetic_record(path, synthesize.FILE_LABEL)   # as generate() does
+    synthesize.write_synthetic_record(path, synthesize.FILE_LABEL)  # as generate() does
     return path
 
 
@@ -83,8 +86,10 @@ def shared_build(tmp_path_factory, name: str, *args: str) -> tuple[Path, subproc
             paths.copy_project(root)
             cmd = [sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args]
             proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=1800)
-            outcome.write_text(json.dumps({"args": cmd, "returncode": proc.returncode, "stdout": proc.stdout,
-                                           "stderr": proc.stderr}), encoding="utf-8")
+            outcome.write_text(
+                json.dumps({"args": cmd, "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}),
+                encoding="utf-8",
+            )
         done = json.loads(outcome.read_text(encoding="utf-8"))
     return root, subprocess.CompletedProcess(done["args"], done["returncode"], done["stdout"], done["stderr"])
 
@@ -118,10 +123,15 @@ def quarto_built(tmp_path_factory):
     Shared by tests/test_quarto_book.py and tests/test_book_layout.py (one render per session); the tests that
     use it skip where quarto is not on PATH."""
     root = paths.copy_project(tmp_path_factory.mktemp("quarto_project"))
-    shutil.copy2(paths.ROOT / ".gitignore", root / ".gitignore")   # Quarto appends to it unless its line is there
+    shutil.copy2(paths.ROOT / ".gitignore", root / ".gitignore")  # Quarto appends to it unless its line is there
     gitignore = (root / ".gitignore").read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "quarto", "-j", "1"],
-                          cwd=root, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.pipeline", "--renderer", "quarto", "-j", "1"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     fallback = root / "fallback_book"
     render.render_fallback(fallback, root / "reports", root / "_quarto.yml")
@@ -132,10 +142,9 @@ def quarto_built(tmp_path_factory):
 # collection order (--dist loadfile --no-loadscope-reorder), so starting with the long ones keeps both
 # workers busy to the end (measured per file: docs/development.md). Single-process runs are unaffected
 # but for the order.
-LONG_FIRST = ("test_build.py", "test_disclosure.py", "test_interrupts.py", "test_bad_inputs.py",
-              "test_weighting.py")
+LONG_FIRST = ("test_build.py", "test_disclosure.py", "test_interrupts.py", "test_bad_inputs.py", "test_weighting.py")
 
 
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONG_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: a file's tests keep their order
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order

@@ -30,9 +30,9 @@ import yaml
 
 from src.base import paths
 
-MISSING_SOURCE = "s_67"                 # «Ble kurset du deltok på kvalitetssikret eller evaluert …?» dropped
+MISSING_SOURCE = "s_67"  # «Ble kurset du deltok på kvalitetssikret eller evaluert …?» dropped
 REVERSED_SOURCES = ("s_34_1", "s_34_2", "s_34_3", "s_76_1")
-TICKBOX_RELABELLED = ("s_24_",)         # tick boxes exported as 1 = «Krysset av», 0 unlabelled
+TICKBOX_RELABELLED = ("s_24_",)  # tick boxes exported as 1 = «Krysset av», 0 unlabelled
 EXTRA = {
     "epost": ("E-postadresse", "string"),
     "statoverall_4": ("Statoverall: Gjennomført", "number"),
@@ -55,8 +55,8 @@ SYNONYMS = [
 
 @dataclass
 class Truth:
-    renamed: dict[str, str]              # synthetic column -> new column
-    recodes: dict[str, dict[int, int]]   # synthetic column -> {synthetic code: new code}
+    renamed: dict[str, str]  # synthetic column -> new column
+    recodes: dict[str, dict[int, int]]  # synthetic column -> {synthetic code: new code}
     missing: str = MISSING_SOURCE
     extra: tuple[str, ...] = tuple(EXTRA)
     relabelled_by: str = "own rewording"
@@ -71,7 +71,7 @@ def reword(label: str, i: int) -> str:
     text = re.sub(r"\s+–\s+", [" - ", ": ", " | "][i % 3], text)
     text = text.replace("?", "").replace("«", "").replace("»", "")
     stem, sep, item = text.rpartition(" - ") if " - " in text else ("", "", text)
-    if stem and len(stem.split()) > 7:    # SurveyXact truncates long stems
+    if stem and len(stem.split()) > 7:  # SurveyXact truncates long stems
         stem = " ".join(stem.split()[:7]) + "…"
         text = stem + sep + item
     text = re.sub(r"\s+", " ", text).strip()
@@ -98,8 +98,9 @@ def own_names(columns: list[str]) -> dict[str, str]:
             out[c] = f"spm{n}_kodet"
         else:
             out[c] = f"spm{n}_{chr(ord('a') + int(part) - 1)}" if int(part) <= 26 else f"spm{n}_z{part}"
-    out.update({"respondent_id": "RespondentID", "status": "Statuskode", "starttime": "Starttid",
-                "endtime": "Slutttid"})
+    out.update(
+        {"respondent_id": "RespondentID", "status": "Statuskode", "starttime": "Starttid", "endtime": "Slutttid"}
+    )
     return out
 
 
@@ -118,7 +119,7 @@ def write(src: Path, out: Path, relabel: Path | None = None, codebook=None) -> T
     relabelled = yaml.safe_load(Path(relabel).read_text(encoding="utf-8")) if relabel else None
     if isinstance(relabelled, dict) and "columns" in relabelled:
         relabelled = relabelled["columns"]
-    if isinstance(relabelled, list):   # [{column, new_name, new_label, value_labels?}, …]
+    if isinstance(relabelled, list):  # [{column, new_name, new_label, value_labels?}, …]
         relabelled = {e["column"]: e for e in relabelled if isinstance(e, dict) and e.get("column")}
     names = own_names(list(df.columns))
     new_labels = {c: reword(labels.get(c) or c, i) for i, c in enumerate(df.columns)}
@@ -153,8 +154,10 @@ def write(src: Path, out: Path, relabel: Path | None = None, codebook=None) -> T
         df[s] = num.map(lambda x, rc=rc: rc.get(int(x), x) if pd.notna(x) else x)
         vlabels[s] = {float(rc.get(int(k), k)): lab for k, lab in vlabels.get(s, {}).items()}
         if missing.get(s):
-            missing[s] = [{"lo": float(rc.get(int(r["lo"]), r["lo"])), "hi": float(rc.get(int(r["hi"]), r["hi"]))}
-                          for r in missing[s]]
+            missing[s] = [
+                {"lo": float(rc.get(int(r["lo"]), r["lo"])), "hi": float(rc.get(int(r["hi"]), r["hi"]))}
+                for r in missing[s]
+            ]
     for c in df.columns:
         if c.startswith(TICKBOX_RELABELLED) and re.match(r"^s_\d+_\d+$", c) and c not in truth_vl:
             vlabels[c] = {1.0: "Krysset av"}
@@ -176,14 +179,22 @@ def write(src: Path, out: Path, relabel: Path | None = None, codebook=None) -> T
     meas = {rename[c]: v for c, v in measure.items() if c in rename}
     meas.update({"statoverall_4": "nominal", "epost": "nominal", "kanal": "nominal"})
     out.parent.mkdir(parents=True, exist_ok=True)
-    pyreadstat.write_sav(out_df, str(out), file_label=meta.file_label, column_labels=col_labels,
-                         variable_value_labels=value_labels, missing_ranges=miss, variable_measure=meas)
+    pyreadstat.write_sav(
+        out_df,
+        str(out),
+        file_label=meta.file_label,
+        column_labels=col_labels,
+        variable_value_labels=value_labels,
+        missing_ranges=miss,
+        variable_measure=meas,
+    )
     sheets = paths.review_dir(src)
-    if sheets.is_dir():   # the researcher's coding of the same open answers travels with the export
+    if sheets.is_dir():  # the researcher's coding of the same open answers travels with the export
         shutil.copytree(sheets, paths.review_dir(out), dirs_exist_ok=True)
     truth_names = {c: rename[c] for c in df.columns if c in rename}
-    return Truth(truth_names, recodes, relabelled_by=str(relabel) if relabel else "own rewording",
-                 value_labels=truth_vl)
+    return Truth(
+        truth_names, recodes, relabelled_by=str(relabel) if relabel else "own rewording", value_labels=truth_vl
+    )
 
 
 def confirm(mapping_path: Path, truth: Truth, codebook) -> int:
@@ -203,8 +214,11 @@ def confirm(mapping_path: Path, truth: Truth, codebook) -> int:
             want["recode"] = {new: old for old, new in full.items()}
         elif right and entry.get("recode"):
             want["recode"] = {k: k for k in var.values}
-        if entry.get("column") != right or entry.get("confirmed") is False or (
-                recode and entry.get("recode") != want.get("recode")):
+        if (
+            entry.get("column") != right
+            or entry.get("confirmed") is False
+            or (recode and entry.get("recode") != want.get("recode"))
+        ):
             changed += 1
         entry.clear()
         entry.update(want)

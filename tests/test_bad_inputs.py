@@ -57,7 +57,7 @@ def mutate(frame: pd.DataFrame, steps: list[dict], out: Path, codebook) -> tuple
 
     frame, ids, labels, fmt, truncate, missing = frame.copy(), [], {}, "sav", None, {}
     for step in steps:
-        (op, arg), = step.items()
+        ((op, arg),) = step.items()
         if op == "set":
             rows = _rows(frame, arg)
             assert len(rows), f"mutation {step} selects no rows"
@@ -95,8 +95,11 @@ def mutate(frame: pd.DataFrame, steps: list[dict], out: Path, codebook) -> tuple
     if fmt == "csv":
         frame.to_csv(path, index=False, encoding="utf-8")
     elif labels or missing:
-        value_labels = {s: {float(k): lab for k, lab in v.values.items()}
-                        for s, v in codebook.by_source().items() if v.values and s in frame}
+        value_labels = {
+            s: {float(k): lab for k, lab in v.values.items()}
+            for s, v in codebook.by_source().items()
+            if v.values and s in frame
+        }
         value_labels.update(labels)
         pyreadstat.write_sav(frame, str(path), variable_value_labels=value_labels, missing_ranges=missing or None)
     else:
@@ -147,8 +150,13 @@ def test_bad_input_gives_its_message_and_changes_nothing(case, project, tmp_path
     raw_dir = project / "data" / "raw"
     raw_before = snapshot(raw_dir) if raw_dir.exists() else {}
 
-    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args],
-                          cwd=project, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stderr.splitlines()
@@ -157,7 +165,7 @@ def test_bad_input_gives_its_message_and_changes_nothing(case, project, tmp_path
         assert want in lines, f"expected the line\n{want!r}\nin stderr:\n{proc.stderr}"
     for want in case.get("expect_in") or []:
         assert want in proc.stderr, f"expected {want!r} in stderr:\n{proc.stderr}"
-    for never in case.get("never") or []:   # a value from the data the messages must not show
+    for never in case.get("never") or []:  # a value from the data the messages must not show
         assert never not in proc.stdout + proc.stderr, f"{never!r} was printed:\n{proc.stdout}{proc.stderr}"
     assert proc.stderr.count("BUILD FAILED") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "] start " not in proc.stdout, "a step was started: the input should be refused before any kernel"
@@ -170,11 +178,25 @@ def test_the_corpus_covers_what_issue_11_asks_for():
     ids = {c["id"] for c in CASES}
     assert len(CASES) >= 20 and len(ids) == len(CASES)
     assert all(c.get("expect") or c.get("expect_in") for c in CASES)
-    required = {"wrong_file_type", "truncated_sav", "csv_latin1", "renamed_variable", "missing_variable",
-                "unknown_value_code", "likert_out_of_range", "value_label_differs", "duplicate_respondent_ids",
-                "empty_file", "all_rows_excluded", "routed_question_answered", "parameter_wrong_type",
-                "parameter_unknown", "raw_path_missing"}
+    required = {
+        "wrong_file_type",
+        "truncated_sav",
+        "csv_latin1",
+        "renamed_variable",
+        "missing_variable",
+        "unknown_value_code",
+        "likert_out_of_range",
+        "value_label_differs",
+        "duplicate_respondent_ids",
+        "empty_file",
+        "all_rows_excluded",
+        "routed_question_answered",
+        "parameter_wrong_type",
+        "parameter_unknown",
+        "raw_path_missing",
+    }
     assert required <= ids, sorted(required - ids)
     used = {c["input"]["file"] for c in CASES if "file" in (c.get("input") or {})} | {
-        c["params"] for c in CASES if c.get("params")}
+        c["params"] for c in CASES if c.get("params")
+    }
     assert used == {p.name for p in (CORPUS / "files").iterdir()}, "files/ holds a file no case uses, or lacks one"

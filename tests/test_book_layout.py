@@ -27,14 +27,18 @@ import pytest
 from src.base import paths
 from src.book import captions
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    shutil.which("quarto") is None,
-    reason="quarto is not on PATH: the Quarto book's layout (HTML + PDF) is not checked here")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("quarto") is None,
+        reason="quarto is not on PATH: the Quarto book's layout (HTML + PDF) is not checked here",
+    ),
+]
 
 PDF = "verneombud-kompendium.pdf"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 FLAG_WORDS = re.compile(r"\b(inconsistent|assumed|external)\b")
-SPSS_PHRASE = "Equal variances not assumed"   # SPSS's own row label, quoted as SPSS prints it
+SPSS_PHRASE = "Equal variances not assumed"  # SPSS's own row label, quoted as SPSS prints it
 
 # A page that loads each book page in a 1400 px wide frame, lets it lay out, and reports every table's
 # width against the text column (<main>): what a reader at 1400 px sees.
@@ -66,15 +70,22 @@ def built_root(request) -> Path:
 
 
 def book_pages(book: Path) -> list[Path]:
-    return [p for p in sorted(book.rglob("*.html"))
-            if "site_libs" not in p.parts and captions.VIEW_DIR not in p.parts and p.name != "measure.html"]
+    return [
+        p
+        for p in sorted(book.rglob("*.html"))
+        if "site_libs" not in p.parts and captions.VIEW_DIR not in p.parts and p.name != "measure.html"
+    ]
 
 
 def pdf_pages(root: Path) -> list[str]:
     if not shutil.which("pdftotext"):
         pytest.skip("pdftotext (poppler-utils) is not installed")
-    text = subprocess.run(["pdftotext", "-layout", str(root / "reports" / paths.BOOK_DIR / PDF), "-"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(root / "reports" / paths.BOOK_DIR / PDF), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return text.split("\f")
 
 
@@ -98,11 +109,22 @@ def table_widths(built_root):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                               "--disable-background-networking", "--window-size=1400,900",
-                               "--virtual-time-budget=120000", "--dump-dom",
-                               f"http://127.0.0.1:{server.server_address[1]}/measure.html"],
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--window-size=1400,900",
+                "--virtual-time-budget=120000",
+                "--dump-dom",
+                f"http://127.0.0.1:{server.server_address[1]}/measure.html",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         server.shutdown()
         (book / "measure.html").unlink()
@@ -112,17 +134,21 @@ def table_widths(built_root):
 
 
 def test_no_html_table_is_wider_than_the_text_column(table_widths):
-    assert len(table_widths) > 100                     # every page's tables were measured
-    wide = [f"{t['page']} table {t['k']} ({t['head'][:30]}): {t['width']} px in a {t['column']} px column"
-            for t in table_widths if t["over"] > 1]
+    assert len(table_widths) > 100  # every page's tables were measured
+    wide = [
+        f"{t['page']} table {t['k']} ({t['head'][:30]}): {t['width']} px in a {t['column']} px column"
+        for t in table_widths
+        if t["over"] > 1
+    ]
     assert not wide, wide
 
 
 def test_html_and_pdf_number_and_name_chapters_and_appendices_alike(built_root):
     root = built_root
     index = (root / "reports" / paths.BOOK_DIR / "index.html").read_text(encoding="utf-8")
-    entries = re.findall(r'<span class="chapter-number">([^<]+)</span>&nbsp;\s*<span class="chapter-title">([^<]+)</span>',
-                         index)
+    entries = re.findall(
+        r'<span class="chapter-number">([^<]+)</span>&nbsp;\s*<span class="chapter-title">([^<]+)</span>', index
+    )
     entries = list(dict.fromkeys(entries))
     assert [n for n, _ in entries] == [str(i) for i in range(1, 10)] + ["A", "B", "C", "D"]
     pdf = "\n".join(pdf_pages(root))
@@ -131,15 +157,17 @@ def test_html_and_pdf_number_and_name_chapters_and_appendices_alike(built_root):
         words = " ".join(title.split()[:3])
         shown = f"Vedlegg {number} — {words}" if number.isalpha() else f"{number} {words}"
         assert shown in flat, f"the PDF does not head «{shown} …» as the HTML does"
-        assert not re.search(rf"(^|\n)\s*{number}\.\s+{re.escape(title.split()[0])}", pdf), \
+        assert not re.search(rf"(^|\n)\s*{number}\.\s+{re.escape(title.split()[0])}", pdf), (
             f"the PDF writes «{number}. {title.split()[0]}», the HTML «{number} …»"
+        )
 
 
 def pages_with_images(root: Path) -> set[int]:
     if not shutil.which("pdfimages"):
         pytest.skip("pdfimages (poppler-utils) is not installed")
-    listing = subprocess.run(["pdfimages", "-list", str(root / "reports" / paths.BOOK_DIR / PDF)],
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["pdfimages", "-list", str(root / "reports" / paths.BOOK_DIR / PDF)], capture_output=True, text=True, check=True
+    ).stdout
     return {int(line.split()[0]) for line in listing.splitlines()[2:] if line.split()[2:3] == ["image"]}
 
 
@@ -151,9 +179,9 @@ def test_no_pdf_page_parts_a_caption_from_its_figure_or_ends_with_a_caption(buil
     problems = []
     for i, page in enumerate(pdf_pages(root), start=1):
         lines = [line.strip() for line in page.splitlines() if line.strip()]
-        body = [line for line in lines if not re.fullmatch(r"\d+", line)]          # the page number
+        body = [line for line in lines if not re.fullmatch(r"\d+", line)]  # the page number
         if body and re.match(r"^\d+\s{2,}\S", page.strip().splitlines()[0].strip() if page.strip() else ""):
-            body = body[1:]                                                            # the running head
+            body = body[1:]  # the running head
         if body and re.match(r"^Figur K?[\d.]+:", body[0]) and i not in images:
             problems.append(f"p. {i}: «{body[0][:40]}» opens the page, its figure is on the page before")
         tail = " ".join(body[-3:])
@@ -170,14 +198,17 @@ def test_no_english_flag_words_or_python_values_in_the_norwegian_text(built_root
     for page in book_pages(book):
         text = visible_text(page).replace(SPSS_PHRASE, "")
         for m in FLAG_WORDS.finditer(text):
-            found.append(f"{page.relative_to(book)}: «…{text[max(0, m.start() - 40):m.end() + 20]}…»")
+            found.append(f"{page.relative_to(book)}: «…{text[max(0, m.start() - 40) : m.end() + 20]}…»")
         for m in re.finditer(r"\b(True|False|weighted False|alpha 0\.05)\b", text):
             found.append(f"{page.relative_to(book)}: «{m.group(0)}»")
         titles = re.findall(r'<div class="callout-title-container[^"]*">\s*([^<]+)<', page.read_text(encoding="utf-8"))
-        found += [f"{page.relative_to(book)}: callout titled «{t.strip()}»" for t in titles
-                  if t.strip() in ("Note", "Warning", "Important", "Tip", "Caution")]
+        found += [
+            f"{page.relative_to(book)}: callout titled «{t.strip()}»"
+            for t in titles
+            if t.strip() in ("Note", "Warning", "Important", "Tip", "Caution")
+        ]
     pdf = re.sub(r"\s+", " ", "\n".join(pdf_pages(root))).replace(SPSS_PHRASE, "")
-    found += [f"PDF: «…{pdf[max(0, m.start() - 40):m.end() + 20]}…»" for m in FLAG_WORDS.finditer(pdf)]
+    found += [f"PDF: «…{pdf[max(0, m.start() - 40) : m.end() + 20]}…»" for m in FLAG_WORDS.finditer(pdf)]
     assert not re.search(r"\bNote\b", pdf), "a callout titled «Note» in the PDF"
     assert not found, found[:20]
 
@@ -223,6 +254,7 @@ def long_tables_named_in_docs() -> set[str]:
 
 def table_page_spans(pages: list[str]) -> dict[str, int]:
     """Pages each table runs over: its header row, repeated at the top of every page it continues on."""
+
     def norm(s):
         return re.sub(r"\s+", " ", s).strip()
 

@@ -89,7 +89,7 @@ def test_the_notebook_views_read_as_lab_shows_the_notebook(built_project):
         page = view.read_text(encoding="utf-8")
         text = visible_text(page)
         m = RAW_MARKUP.search(text)
-        assert not m, f"{view.name}: «{text[max(0, m.start() - 80):m.end() + 40]}»"
+        assert not m, f"{view.name}: «{text[max(0, m.start() - 80) : m.end() + 40]}»"
         assert "_staging" not in page and "injected-parameters" not in page, view.name
         assert 'class="book-caption' in page or view.stem == "01_cleaning" or "figur" in page
 
@@ -100,23 +100,29 @@ def test_caption_cell_numbers_agree_with_lab_after_restart_and_run_all(built_pro
     from nbclient import NotebookClient
 
     root = built_project[0]
-    monkeypatch.setenv("PYTHONPATH", str(root))   # the kernel imports the built copy's src (as Lab in that clone would)
+    monkeypatch.setenv("PYTHONPATH", str(root))  # the kernel imports the built copy's src (as Lab in that clone would)
     monkeypatch.delenv(paths.BUILD_ENV, raising=False)
     name = "02_sample"
     nb = nbformat.read(root / "notebooks" / f"{name}.ipynb", as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(root / "notebooks")}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root / "notebooks")}}
+    ).execute()
     in_lab = {}
     for cell in nb.cells:
         m = re.search(r"^#\|\s*label:\s*(\S+)", cell.source, re.M) if cell.cell_type == "code" else None
         if m:
             in_lab[m.group(1)] = cell.execution_count
     executed = (root / "reports" / "executed" / f"{name}.ipynb").read_text(encoding="utf-8")
-    said = dict((label, int(n)) for n, label in
-                re.findall(r"02_sample\.ipynb, celle (\d+)\]\(notebook-view/02_sample\.html#cell-([\w-]+)\)", executed))
+    said = dict(
+        (label, int(n))
+        for n, label in re.findall(
+            r"02_sample\.ipynb, celle (\d+)\]\(notebook-view/02_sample\.html#cell-([\w-]+)\)", executed
+        )
+    )
     assert len(said) >= 5 and set(said) <= set(in_lab)
     assert said == {k: in_lab[k] for k in said}
     view = (root / "reports" / "executed" / "notebook-view" / f"{name}.html").read_text(encoding="utf-8")
     for label, n in said.items():
-        assert re.search(rf'<a id="cell-{n}"></a><div class="prompt">\[{n}\]</div>', view) or \
-            re.search(rf'id="cell-{label}"><a id="cell-{n}"></a><div class="prompt">\[{n}\]</div>', view), label
+        assert re.search(rf'<a id="cell-{n}"></a><div class="prompt">\[{n}\]</div>', view) or re.search(
+            rf'id="cell-{label}"><a id="cell-{n}"></a><div class="prompt">\[{n}\]</div>', view
+        ), label

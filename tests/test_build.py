@@ -17,8 +17,13 @@ pytestmark = pytest.mark.slow
 
 
 def run_build(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args],
-                          cwd=root, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,7 @@ def test_build_generates_data_runs_notebooks_and_renders_the_book(built):
     index = (book / "index.html").read_text(encoding="utf-8")
     assert "SYNTETISKE data" in index and "verneombud_2024_synthetic.sav" in index
     chapter = (book / "02_sample.html").read_text(encoding="utf-8")
-    assert "SYNTETISKE data" in chapter          # every chapter says which data built it
+    assert "SYNTETISKE data" in chapter  # every chapter says which data built it
     assert "<strong>Tabell 2:</strong>" in chapter and "Rapportens tabell 2:" not in chapter
     assert "Traceback" not in chapter
     assert "Scorecard:" in proc.stdout and "reproduced within tolerance" in proc.stdout
@@ -63,13 +68,12 @@ def test_build_writes_tables_as_the_report_prints_them(built):
     t5 = pd.read_csv(tables / "tabell_05.csv").set_index("Virksomhetsstørrelse")
     assert t5.loc["Totalt", "Antall svar"] == 2245
     import json
+
     results = json.loads((root / "reports/results.json").read_text(encoding="utf-8"))
     assert results["02_sample.n_sample"] == 2247
     assert round(results["02_sample.gender_women_pct"]) == 60
     derived = pd.read_parquet(root / "data/derived/respondents.parquet")
     assert len(derived) == 2247 and "industry_other_text" not in derived
-
-
 
 
 def test_changed_raw_file_is_refused(built):
@@ -88,13 +92,14 @@ def test_two_cold_builds_give_identical_outputs(built, built_project_again):
     """Same inputs, same numbers: tables, results and derived data are byte-identical,
     whether the notebooks ran in parallel (the first build) or one at a time (this one)."""
     root, _ = built
-    other, proc = built_project_again    # sequential there, parallel in the first build
+    other, proc = built_project_again  # sequential there, parallel in the first build
     assert proc.returncode == 0, proc.stderr
     for d in ("reports/tables", "reports/figures", "data/derived"):
         assert snapshot(root / d) == snapshot(other / d), d
     assert (root / "reports/results.json").read_bytes() == (other / "reports/results.json").read_bytes()
-    assert (root / "data/raw/verneombud_2024_synthetic.sav").read_bytes() == \
-        (other / "data/raw/verneombud_2024_synthetic.sav").read_bytes()
+    assert (root / "data/raw/verneombud_2024_synthetic.sav").read_bytes() == (
+        other / "data/raw/verneombud_2024_synthetic.sav"
+    ).read_bytes()
 
 
 def test_every_number_the_chapters_compute_matches_the_report(built):
@@ -160,7 +165,7 @@ def test_named_notebooks_among_chapters_of_other_inputs_run_alone_and_the_book_i
     merged = json.loads((root / "reports/results.json").read_text(encoding="utf-8"))
     assert {k.split(".", 1)[0] for k in merged} == {"01_cleaning", "02_sample"}
     assert not (root / "reports/.build/records/results.json").exists()
-    proc = run_build(root)                       # the default parameters again
+    proc = run_build(root)  # the default parameters again
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert {"nb:01_cleaning", "nb:02_sample", "vektet:02_sample", "results"} <= steps_run(proc), proc.stdout
     assert snapshot(root / "reports/book") == book
@@ -185,15 +190,15 @@ def test_rebuilds_rerun_only_what_changed(built):
     import os
 
     root, _ = built
-    assert run_build(root).returncode == 0                       # up to date whatever the tests before did
+    assert run_build(root).returncode == 0  # up to date whatever the tests before did
     book = snapshot(root / "reports/book")
     proc = run_build(root)
     assert proc.returncode == 0 and steps_run(proc) == set(), proc.stdout
     assert "Up to date, not re-run: 20 of 20 steps" in proc.stdout and "(up to date)" in proc.stdout
-    assert snapshot(root / "reports/book") == book               # a no-op re-renders nothing
+    assert snapshot(root / "reports/book") == book  # a no-op re-renders nothing
 
     for p in [*(root / "notebooks").glob("*.ipynb"), *(root / "src").glob("*.py"), root / "data/codebook.yml"]:
-        os.utime(p, (p.stat().st_atime + 100, p.stat().st_mtime + 100))   # what a checkout or a clone does
+        os.utime(p, (p.stat().st_atime + 100, p.stat().st_mtime + 100))  # what a checkout or a clone does
     proc = run_build(root)
     assert steps_run(proc) == set(), "a new modification time with the same content re-ran steps"
 
@@ -209,8 +214,9 @@ def test_rebuilds_rerun_only_what_changed(built):
         assert proc.returncode == 0, proc.stderr
         ran = steps_run(proc)
         assert {"nb:06_topics", "vektet:06_topics", "book"} <= ran, proc.stdout
-        assert not {s for s in ran if s.startswith(("nb:", "vektet:"))} - {"nb:06_topics", "vektet:06_topics"}, \
+        assert not {s for s in ran if s.startswith(("nb:", "vektet:"))} - {"nb:06_topics", "vektet:06_topics"}, (
             "only the edited chapter re-runs (its results are unchanged, so the summary in 09 stays)"
+        )
     finally:
         nb.write_bytes(original)
 
@@ -256,8 +262,12 @@ def test_every_caption_links_to_the_cell_that_made_it_and_names_the_data(built):
         assert all(f"{name}.ipynb, celle" in c and info["file"] in c for c in shown), name
     # the step is idempotent on the executed notebooks (a rebuild may run it again on unchanged ones)
     before = snapshot(root / "reports/executed")
-    assert captions.annotate_book({"derived_dir": str(root / "data/derived"),
-                                   "reports_dir": str(root / "reports")}, log=lambda m: None)["changed"] == []
+    assert (
+        captions.annotate_book(
+            {"derived_dir": str(root / "data/derived"), "reports_dir": str(root / "reports")}, log=lambda m: None
+        )["changed"]
+        == []
+    )
     assert snapshot(root / "reports/executed") == before
 
 
@@ -276,9 +286,13 @@ def test_fallback_numbers_captions_and_chapters_as_the_quarto_book(built):
     book = root / "reports/book"
     for name in contents.notebook_order(contents.load_config(root / "_quarto.yml")):
         page = (book / f"{name}.html").read_text(encoding="utf-8")
-        shown = re.findall(r"<strong>(Tabell|Figur) (K?[\d.]+):</strong>", " ".join(captions.book_captions(book / f"{name}.html")))
+        shown = re.findall(
+            r"<strong>(Tabell|Figur) (K?[\d.]+):</strong>", " ".join(captions.book_captions(book / f"{name}.html"))
+        )
         expected, own = [], {"tbl": 0, "fig": 0}
-        for _, label, key, _ in captions.labelled_cells(nbformat.read(root / "notebooks" / f"{name}.ipynb", as_version=4)):
+        for _, label, key, _ in captions.labelled_cells(
+            nbformat.read(root / "notebooks" / f"{name}.ipynb", as_version=4)
+        ):
             kind = key[:3]
             m = re.match(r"^(?:tbl-t|fig-f)(\d+)$", label)
             if m:
@@ -292,13 +306,16 @@ def test_fallback_numbers_captions_and_chapters_as_the_quarto_book(built):
         assert "Rapportens tabell" not in " ".join(captions.book_captions(book / f"{name}.html"))
     chapter = (book / "05_course_format.html").read_text(encoding="utf-8")
     assert chapter.count("<strong>Tabell 13:</strong>") == 1 and 'id="tabell-13"' in chapter
-    assert '<a href="#tabell-13">tabell 13</a>' in chapter          # the prose links to the table it names
+    assert '<a href="#tabell-13">tabell 13</a>' in chapter  # the prose links to the table it names
     scorecard = (book / "scorecard.html").read_text(encoding="utf-8")
     assert '<span class="chapter-number">Vedlegg A —</span>' in scorecard
-    assert not re.search(r"<td[^>]*>\s*(True|False|inconsistent)\s*</td>", scorecard)   # Ja/Nei, Norwegian statuses
+    assert not re.search(r"<td[^>]*>\s*(True|False|inconsistent)\s*</td>", scorecard)  # Ja/Nei, Norwegian statuses
     from src.book import scorecard as sc
+
     assert re.search(rf"<td[^>]*>\s*{re.escape(sc.status_text('inconsistent'))}\s*</td>", scorecard)
-    nav = re.search(r'<nav class="sidebar">(.*?)</nav>', (book / "index.html").read_text(encoding="utf-8"), re.S).group(1)
+    nav = re.search(r'<nav class="sidebar">(.*?)</nav>', (book / "index.html").read_text(encoding="utf-8"), re.S).group(
+        1
+    )
     items = re.findall(r"<li><a [^>]*>([^<]+)</a>", nav)
     assert [i.split(" ", 1)[0] for i in items[1:]] == [str(n) for n in range(1, 10)] + ["A", "B", "C"]
 
@@ -321,14 +338,14 @@ def test_english_book_has_english_captions_and_labels_and_the_same_numbers(built
     root, _ = built
     other = tmp_path_factory.mktemp("project_en") / "p"
     shutil.copytree(root, other, ignore=shutil.ignore_patterns("__pycache__"))
-    proc = run_build(other, "-p", "lang=en")     # a parameter changed: every notebook runs again
+    proc = run_build(other, "-p", "lang=en")  # a parameter changed: every notebook runs again
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no English caption" not in proc.stdout
     book = other / "reports/book"
     chapter = (book / "02_sample.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in chapter and "Show code" in chapter
     assert "<strong>Table 2:</strong> Distribution of roles" in chapter and "Rapportens tabell 2" not in chapter
-    assert "<th>Role</th>" in chapter or ">Role</th>" in chapter          # the table's labels from the codebook
+    assert "<th>Role</th>" in chapter or ">Role</th>" in chapter  # the table's labels from the codebook
     assert "Senior safety representative" in chapter
     shown = [c for p in sorted(book.glob("0*.html")) for c in captions.book_captions(p)]
     assert shown and all("(Source: " in c and "Kilde:" not in c for c in shown)
@@ -352,13 +369,21 @@ def test_weighted_book_builds_with_its_own_weighting_appendix(tmp_path):
     from src.base.numbers import fmt_number
 
     root = paths.copy_project(tmp_path / "p")
-    args = ("-p", "weighted=true", "-p", "reports_dir=reports_weighted_test",
-            "-p", "derived_dir=data/derived_weighted_test", "-j", "1")
+    args = (
+        "-p",
+        "weighted=true",
+        "-p",
+        "reports_dir=reports_weighted_test",
+        "-p",
+        "derived_dir=data/derived_weighted_test",
+        "-j",
+        "1",
+    )
     proc = run_build(root, *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     reports = root / "reports_weighted_test"
-    assert not (reports / "weighted").exists()                     # no weighted twins: the chapters are weighted
-    assert not (reports / "weighting_comparison.csv").exists()     # nothing unweighted to compare with
+    assert not (reports / "weighted").exists()  # no weighted twins: the chapters are weighted
+    assert not (reports / "weighting_comparison.csv").exists()  # nothing unweighted to compare with
     page = (reports / "book/weighting.html").read_text(encoding="utf-8")
     assert "Denne boken er selv følsomhetsanalysen" in page and "designbaserte" in page
     assert "standardboken (uvektet)" in page and "make book" in page
@@ -368,10 +393,10 @@ def test_weighted_book_builds_with_its_own_weighting_appendix(tmp_path):
     assert f"designeffekt (Kish) {fmt_number(wi['design_effect'], 2)}" in page
     assert f"effektivt utvalg {fmt_number(wi['effective_n'], 0)} av {info['n_sample']}" in page
     assert f"kappet ved {fmt_number(wi['cap'], 0)} × snittet" in page
-    assert "SYNTETISKE data" in page                               # the data provenance, as in every page
+    assert "SYNTETISKE data" in page  # the data provenance, as in every page
     chapter = (reports / "book/02_sample.html").read_text(encoding="utf-8")
     assert "Traceback" not in chapter
-    again = run_build(root, *args)                                 # the appendix's targets are declared
+    again = run_build(root, *args)  # the appendix's targets are declared
     assert again.returncode == 0, again.stdout + again.stderr
     up_to_date = re.search(r"Up to date, not re-run: (\d+) of (\d+) steps", again.stdout)
     assert up_to_date and up_to_date.group(1) == up_to_date.group(2), again.stdout

@@ -21,11 +21,9 @@ def executed_notebook(path, lang="nb", sha=INFO["sha256"]):
     """A small notebook as papermill leaves it: parameters in the metadata, outputs, execution counts."""
     banner = new_code_cell("ch.banner()", execution_count=2)
     banner.outputs = [new_output("display_data", data={"text/markdown": BANNER.replace("ab" * 32, sha)})]
-    table = new_code_cell('#| label: tbl-t02\n#| tbl-cap: "Roller"\nch.table(t)',
-                          execution_count=5)
+    table = new_code_cell('#| label: tbl-t02\n#| tbl-cap: "Roller"\nch.table(t)', execution_count=5)
     table.outputs = [new_output("display_data", data={"text/markdown": "| a | b |\n|:--|--:|\n| x | 1 |"})]
-    figure = new_code_cell('#| label: fig-f01\n#| fig-cap: "Motivasjon"\nch.figure("figur_01")',
-                           execution_count=7)
+    figure = new_code_cell('#| label: fig-f01\n#| fig-cap: "Motivasjon"\nch.figure("figur_01")', execution_count=7)
     nb = new_notebook(cells=[new_markdown_cell("# Kapittel\n\nTekst."), banner, table, figure])
     nb.metadata["papermill"] = {"parameters": {"lang": lang}}
     nbformat.write(nb, path)
@@ -46,11 +44,15 @@ def caption_of(path, label):
 
 # -- the English catalogue ----------------------------------------------------
 
+
 def test_every_labelled_cell_of_every_notebook_has_an_english_caption():
     catalogue = captions.load_catalogue()
-    missing = [f"{p.stem}: {label}" for p in NOTEBOOKS
-               for _, label, _, _ in captions.labelled_cells(nbformat.read(p, as_version=4))
-               if label not in catalogue]
+    missing = [
+        f"{p.stem}: {label}"
+        for p in NOTEBOOKS
+        for _, label, _, _ in captions.labelled_cells(nbformat.read(p, as_version=4))
+        if label not in catalogue
+    ]
     assert not missing, f"add English captions to {paths.relative(captions.CATALOGUE)}: {missing}"
 
 
@@ -69,13 +71,15 @@ def test_a_broken_catalogue_is_named(tmp_path):
 
 # -- one notebook -------------------------------------------------------------
 
+
 def test_caption_gets_a_link_to_its_cell_and_the_data_checksum(tmp_path):
     nb = executed_notebook(tmp_path / "02_sample.ipynb")
     changed, missing = captions.annotate_notebook(nb, INFO)
     assert changed and not missing
     assert caption_of(nb, "tbl-t02") == (
         "Tabell 2: Roller (Kilde: [02_sample.ipynb, celle 5](notebook-view/02_sample.html#cell-tbl-t02)"
-        " · data verneombud_2024_synthetic.sav, sha256 abababab)")
+        " · data verneombud_2024_synthetic.sav, sha256 abababab)"
+    )
     assert caption_of(nb, "fig-f01").startswith("Figur 1: Motivasjon (Kilde: [02_sample.ipynb, celle 7]")
 
 
@@ -98,7 +102,7 @@ def test_english_notebook_gets_the_english_caption(tmp_path):
     nb = executed_notebook(tmp_path / "02_sample.ipynb", lang="en")
     _, missing = captions.annotate_notebook(nb, INFO, catalogue={"tbl-t02": "Roles"})
     assert caption_of(nb, "tbl-t02").startswith("Table 2: Roles (Source: [02_sample.ipynb, cell 5](")
-    assert missing == ["fig-f01"]                       # reported, and the Norwegian caption kept
+    assert missing == ["fig-f01"]  # reported, and the Norwegian caption kept
     assert caption_of(nb, "fig-f01").startswith("Figure 1: Motivasjon (Source:")
 
 
@@ -122,14 +126,23 @@ def test_notebook_view_anchors_every_code_cell_and_is_rewritten_only_when_the_no
 
 # -- the rendered fallback book -------------------------------------------------
 
+
 def make_project(tmp_path, lang="nb"):
     executed = tmp_path / "reports" / "executed"
     executed.mkdir(parents=True)
     for name in ("01_a", "02_b"):
         executed_notebook(executed / f"{name}.ipynb", lang=lang)
-    config = {"project": {"type": "book"}, "lang": "nb",
-              "book": {"title": "Testbok", "chapters": ["index.qmd", {"part": "Resultater", "chapters": [
-                  "reports/executed/01_a.ipynb", "reports/executed/02_b.ipynb"]}]}}
+    config = {
+        "project": {"type": "book"},
+        "lang": "nb",
+        "book": {
+            "title": "Testbok",
+            "chapters": [
+                "index.qmd",
+                {"part": "Resultater", "chapters": ["reports/executed/01_a.ipynb", "reports/executed/02_b.ipynb"]},
+            ],
+        },
+    }
     (tmp_path / "_quarto.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     (tmp_path / "index.qmd").write_text("---\ntitle: Forside\n---\n\nHei.\n", encoding="utf-8")
     derived = tmp_path / "derived"
@@ -174,13 +187,14 @@ def test_a_book_of_mixed_languages_is_refused(tmp_path):
 
 # -- English labels in tables and figures (lang: en) ----------------------------
 
+
 def test_english_labels_come_from_the_codebook_and_the_table_words(codebook):
     from src import helpers as h
 
     labels = h.english_labels(codebook)
     assert labels["Rolle"] == "Role" and labels["Verneombud"] == "Safety representative"
     assert labels["Antall"] == "Count" and labels["Totalt"] == "Total"
-    assert labels["Helt uenig"] == "Strongly disagree"              # scale labels of the grids
+    assert labels["Helt uenig"] == "Strongly disagree"  # scale labels of the grids
 
 
 def test_english_table_is_shown_in_english_and_written_as_the_report_prints_it(tmp_path, monkeypatch):
@@ -190,19 +204,21 @@ def test_english_table_is_shown_in_english_and_written_as_the_report_prints_it(t
 
     shown = []
     monkeypatch.setattr(h, "display_markdown", shown.append)
-    table = pd.DataFrame({"Rolle": ["Verneombud", "Hovedverneombud", "Totalt"], "Antall": [3, 1, 4],
-                          "Prosent": [75.0, 25.0, 100.0]})
+    table = pd.DataFrame(
+        {"Rolle": ["Verneombud", "Hovedverneombud", "Totalt"], "Antall": [3, 1, 4], "Prosent": [75.0, 25.0, 100.0]}
+    )
     for lang in ("nb", "en"):
         # min_cell=0 and a derived folder of its own: this test is about language, and must
         # not depend on whether a build has left data/derived/ behind (CI runs on a fresh clone)
-        ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "derived"), reports_dir=str(tmp_path / lang),
-                       lang=lang, min_cell=0)
+        ch = h.Chapter(
+            "02_sample", derived_dir=str(tmp_path / "derived"), reports_dir=str(tmp_path / lang), lang=lang, min_cell=0
+        )
         ch.table(table, "tabell_02", {"Prosent": 1})
     nb_csv = (tmp_path / "nb" / "tables" / "tabell_02.csv").read_bytes()
-    assert (tmp_path / "en" / "tables" / "tabell_02.csv").read_bytes() == nb_csv     # same CSV in both
+    assert (tmp_path / "en" / "tables" / "tabell_02.csv").read_bytes() == nb_csv  # same CSV in both
     assert "| Rolle | Antall | Prosent |" in shown[0] and "75,0" in shown[0]
     assert "| Role | Count | Percent |" in shown[1] and "| Senior safety representative |" in shown[1]
-    assert "75.0" in shown[1]                                        # decimals follow the translated header
+    assert "75.0" in shown[1]  # decimals follow the translated header
 
 
 def test_one_executed_notebook_is_annotated_with_its_view_beside_it(tmp_path):

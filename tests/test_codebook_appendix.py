@@ -17,10 +17,12 @@ def test_routing_is_said_in_words(codebook):
     words = codebook_doc.routing_words(codebook, "eligible and sufficient_time == 2")
     assert "analyseutvalget" in words and "«Nei»" in words and "«Tilstrekkelig tid»" in words and "`s_16`" in words
     assert codebook_doc.routing_words(codebook, None) == "alle respondentene"
-    either = codebook_doc.routing_words(codebook, "eligible and (positive_factors_annet == 1 or negative_factors_annet == 1)")
-    assert either.count("krysset av for «Annet» i «") == 2   # which question's «Annet», each named
+    either = codebook_doc.routing_words(
+        codebook, "eligible and (positive_factors_annet == 1 or negative_factors_annet == 1)"
+    )
+    assert either.count("krysset av for «Annet» i «") == 2  # which question's «Annet», each named
     assert "==" not in either and "eligible" not in either
-    assert "`unknown_var == 3`" in codebook_doc.routing_words(codebook, "unknown_var == 3")   # never dropped
+    assert "`unknown_var == 3`" in codebook_doc.routing_words(codebook, "unknown_var == 3")  # never dropped
 
 
 def small_frame(codebook, n_each=(40, 3, 0)):
@@ -36,7 +38,7 @@ def small_frame(codebook, n_each=(40, 3, 0)):
 
 def test_a_question_has_codes_counts_shares_missing_and_not_asked(codebook):
     data = small_frame(codebook)
-    data.loc[0, "role"] = 5                     # not asked gender (routing: eligible), so no answer
+    data.loc[0, "role"] = 5  # not asked gender (routing: eligible), so no answer
     data.loc[0, "gender"] = pd.NA
     table, hidden = codebook_doc.frequency(data, codebook, "gender", k=0)
     by = table.set_index("Svar")
@@ -47,8 +49,9 @@ def test_a_question_has_codes_counts_shares_missing_and_not_asked(codebook):
     assert by.loc[codebook_doc.TOTAL_ALL, "Antall"] == len(data)
     assert not hidden.to_numpy().any()
     # missing codes are listed as such and kept out of the shares
-    firm, _ = codebook_doc.frequency(data.assign(firm_size=pd.array([9] * 10 + [3] * (len(data) - 10), dtype="Int64")),
-                                     codebook, "firm_size", k=0)
+    firm, _ = codebook_doc.frequency(
+        data.assign(firm_size=pd.array([9] * 10 + [3] * (len(data) - 10), dtype="Int64")), codebook, "firm_size", k=0
+    )
     row = firm[firm["Kode"] == 9].iloc[0]
     assert "mangler-kode" in row["Svar"] and row["Antall"] == 10 and np.isnan(row["Prosent"])
 
@@ -57,13 +60,13 @@ def test_real_data_hide_counts_of_one_to_four_and_what_gives_them_away(codebook)
     data = small_frame(codebook)
     table, hidden = codebook_doc.frequency(data, codebook, "gender", k=5)
     by = hidden.set_axis(table["Svar"])
-    assert by.loc["Mann", "Antall"] and by.loc["Mann", "Prosent"]          # 3 men: hidden
-    assert by.loc["Kvinne", "Antall"] or by.loc[codebook_doc.TOTAL_VALID, "Antall"]   # not recoverable by subtraction
+    assert by.loc["Mann", "Antall"] and by.loc["Mann", "Prosent"]  # 3 men: hidden
+    assert by.loc["Kvinne", "Antall"] or by.loc[codebook_doc.TOTAL_VALID, "Antall"]  # not recoverable by subtraction
     md, n = codebook_doc._md(table, hidden, 5, {"Prosent": 1})
     assert n >= 2 and "| <5 |" in md.replace("&lt;", "<") and "| 3 |" not in md
     csv = codebook_doc.long_form(data, codebook, 5)
     men = csv[(csv["variabel"] == "gender") & (csv["kode"] == 2)].iloc[0]
-    assert pd.isna(men["antall"]) and pd.isna(men["prosent"])               # stored empty, as every table file
+    assert pd.isna(men["antall"]) and pd.isna(men["prosent"])  # stored empty, as every table file
 
 
 def test_the_appendix_documents_every_variable_recode_and_index(codebook, sample):
@@ -80,8 +83,9 @@ def test_the_appendix_documents_every_variable_recode_and_index(codebook, sample
         assert f"`{name}`" in text
     # a reviewer checks a derived variable without opening YAML: each new code with the codes it is made of
     block = text.split("{#kodebok-industry-group}")[1].split("###")[0]
-    assert re.search(r"\| 8 \| Andre bransjer \| 2 Varehandel; 8 IT og medier; 10 Finans og forsikring; 11 Andre bransjer \|",
-                     block)
+    assert re.search(
+        r"\| 8 \| Andre bransjer \| 2 Varehandel; 8 IT og medier; 10 Finans og forsikring; 11 Andre bransjer \|", block
+    )
     n_other = int((sample["industry_group"] == 8).sum())
     assert f"| {n_other:,}".replace(",", "\u202f") in block
     assert "Spurt: verneombud og hovedverneombud" in text and "eligible" not in text.split("## Avledede")[0]
@@ -92,7 +96,7 @@ def test_the_codebook_appendix_is_in_the_book_and_the_build():
 
     config = contents.load_config()
     assert "appendices/codebook.qmd" in config["book"]["appendices"]
-    assert config["book"]["appendices"][-1] == "appendices/codebook.qmd"    # Vedlegg D
+    assert config["book"]["appendices"][-1] == "appendices/codebook.qmd"  # Vedlegg D
     assert "../reports/_codebook.md" in (paths.ROOT / "appendices/codebook.qmd").read_text(encoding="utf-8")
     assert {"_codebook.md", "codebook.csv"} <= set(steps.APPENDIX_FILES)
     resources = config["project"]["resources"]
@@ -105,10 +109,22 @@ def test_captions_link_their_tables_csv_in_html_only(tmp_path):
     code = 'ch.table(t, "tabell_13", decimals={"Prosent": 1})\nch.show_comparison("tabell_99")'
     files = captions.data_files(code, tmp_path / "tables")
     assert files == ["tabell_13.csv"]
-    cap = {"kind": "tbl", "word": "Tabell", "number": "13", "id": "tabell-13", "label": "tbl-t13", "text": "Type kurs",
-           "source": {"label": "Kilde", "text": "05_course_format.ipynb, celle 3",
-                      "href": "notebook-view/05_course_format.html#cell-tbl-t13", "data": "data x.sav, sha256 1234",
-                      "downloads": files, "csv_label": "last ned"}}
+    cap = {
+        "kind": "tbl",
+        "word": "Tabell",
+        "number": "13",
+        "id": "tabell-13",
+        "label": "tbl-t13",
+        "text": "Type kurs",
+        "source": {
+            "label": "Kilde",
+            "text": "05_course_format.ipynb, celle 3",
+            "href": "notebook-view/05_course_format.html#cell-tbl-t13",
+            "data": "data x.sav, sha256 1234",
+            "downloads": files,
+            "csv_label": "last ned",
+        },
+    }
     md = captions.caption_markdown(cap)
     html_part, pdf_part = md.split('{.content-visible when-format="html"}')
     assert "[tabell_13.csv](../tables/tabell_13.csv)" in html_part and "tabell_13.csv" not in pdf_part
@@ -123,24 +139,29 @@ def test_fallback_numbers_once_and_titles_the_front_page_once(tmp_path):
     (tmp_path / "reports" / "tables").mkdir()
     (tmp_path / "reports" / "tables" / "tabell_02.csv").write_text("a\n1\n", encoding="utf-8")
     (tmp_path / "reports" / "scorecard.csv").write_text("id\n", encoding="utf-8")
-    config = {"project": {"type": "book"}, "lang": "nb",
-              "book": {"title": "Bok", "chapters": ["index.qmd", "reports/executed/01_a.ipynb"],
-                       "appendices": ["app.qmd"]}}
+    config = {
+        "project": {"type": "book"},
+        "lang": "nb",
+        "book": {"title": "Bok", "chapters": ["index.qmd", "reports/executed/01_a.ipynb"], "appendices": ["app.qmd"]},
+    }
     (tmp_path / "_quarto.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     (tmp_path / "index.qmd").write_text("# Om kompendiet {.unnumbered}\n\nHei.\n", encoding="utf-8")
     (tmp_path / "app.qmd").write_text("---\ntitle: Kodebok\n---\n\n[CSV](../reports/scorecard.csv)\n", encoding="utf-8")
     import nbformat
     from nbformat.v4 import new_markdown_cell, new_notebook
-    nbformat.write(new_notebook(cells=[new_markdown_cell("# Datagrunnlag\n\nTekst.")]),
-                   tmp_path / "reports" / "executed" / "01_a.ipynb")
+
+    nbformat.write(
+        new_notebook(cells=[new_markdown_cell("# Datagrunnlag\n\nTekst.")]),
+        tmp_path / "reports" / "executed" / "01_a.ipynb",
+    )
     render.render_fallback(tmp_path / "out", tmp_path / "reports", tmp_path / "_quarto.yml")
     out = tmp_path / "out"
     index = (out / "index.html").read_text(encoding="utf-8")
     main = index.split("<main>")[1]
-    assert main.count("Om kompendiet") == 1     # its <h1>, not a second heading from the text
+    assert main.count("Om kompendiet") == 1  # its <h1>, not a second heading from the text
     assert re.search(r"<main>\s*<h1>Om kompendiet</h1>", index) and "<h1>Om kompendiet</h1>" in index
-    assert "nav.sidebar ol{list-style:none" in index                  # the entries carry the number, the list none
-    assert '>1 Datagrunnlag</a>' in index and '>A Kodebok</a>' in index
+    assert "nav.sidebar ol{list-style:none" in index  # the entries carry the number, the list none
+    assert ">1 Datagrunnlag</a>" in index and ">A Kodebok</a>" in index
     assert 'id="book-search"' in index and (out / "search.js").read_text(encoding="utf-8").count('"href"') == 3
     assert (out / "reports" / "tables" / "tabell_02.csv").exists() and (out / "reports" / "scorecard.csv").exists()
     assert 'href="reports/scorecard.csv"' in (out / "app.html").read_text(encoding="utf-8")
@@ -164,10 +185,22 @@ def test_a_weighted_book_says_so_in_its_captions_front_page_and_scorecard(tmp_pa
         captions.annotate_notebook(path, info, link_prose=False)
         caps = [captions.caption_of_output(o) for c in nbformat.read(path, as_version=4).cells for o in c.outputs]
         assert [c["text"] for c in caps if c] == [ending]
-    scores = pd.DataFrame({"id": ["a", "b"], "chapter": ["02_sample"] * 2, "status": ["ok", "avvik"],
-                           "calibrated": [True, False], "label": ["x", "y"], "group": [None, None],
-                           "published": [1, 2], "reproduced": [1, 3], "tolerance": [0, 0], "flag": [None, None],
-                           "source": ["t", "t"], "link": ["#", "#"]})
+    scores = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "chapter": ["02_sample"] * 2,
+            "status": ["ok", "avvik"],
+            "calibrated": [True, False],
+            "label": ["x", "y"],
+            "group": [None, None],
+            "published": [1, 2],
+            "reproduced": [1, 3],
+            "tolerance": [0, 0],
+            "flag": [None, None],
+            "source": ["t", "t"],
+            "link": ["#", "#"],
+        }
+    )
     assert "Vektet bok" in scorecard.front(scores, weighted=True) and "Vektet bok" not in scorecard.front(scores)
     assert "[Kapittel 2](reports/executed/02_sample.ipynb)" in scorecard.front(scores)
     assert "Vektet bok" in scorecard.markdown(scores.iloc[:1], weighted=True)
@@ -182,14 +215,19 @@ def test_a_long_comparison_prints_only_its_differing_rows_in_the_pdf(tmp_path, m
     ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"))
     ok, off = scorecard.status_text("ok"), scorecard.status_text("avvik")
     n = h.LONG_COMPARISON + 5
-    view = pd.DataFrame({"Tall": [f"tall {i}" for i in range(n)], "Rapporten": ["1"] * n,
-                         "Status": [off if i == 3 else ok for i in range(n)]})
+    view = pd.DataFrame(
+        {
+            "Tall": [f"tall {i}" for i in range(n)],
+            "Rapporten": ["1"] * n,
+            "Status": [off if i == 3 else ok for i in range(n)],
+        }
+    )
     ch.table(view, "avstemming_02_tekst")
     html_part, pdf_part = shown_md[-1].split('::: {.content-hidden when-format="html"}')
-    assert html_part.count(f"| {ok} |") == n - 1 and "tall 19" in html_part          # HTML: every row
+    assert html_part.count(f"| {ok} |") == n - 1 and "tall 19" in html_part  # HTML: every row
     assert "tall 3" in pdf_part and "tall 4" not in pdf_part and "(1 av 20 rader)" in pdf_part
-    ch.table(view.assign(Status=ok), "avstemming_02_tekst")                             # nothing differs
+    ch.table(view.assign(Status=ok), "avstemming_02_tekst")  # nothing differs
     pdf_part = shown_md[-1].split('::: {.content-hidden when-format="html"}')[1]
     assert "|" not in pdf_part and "(0 av 20 rader)" in pdf_part
-    ch.table(view.iloc[:5], "avstemming_02_tekst")                                      # short: printed whole
+    ch.table(view.iloc[:5], "avstemming_02_tekst")  # short: printed whole
     assert "content-hidden" not in shown_md[-1]

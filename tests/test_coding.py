@@ -21,7 +21,7 @@ from src.data.export import ExportError
 from src.synthetic import synthesize
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "coding_cases.yml").read_text(encoding="utf-8"))
-MIN_ACCURACY = 0.9   # share of the hand-written answers the rules must put in their theme
+MIN_ACCURACY = 0.9  # share of the hand-written answers the rules must put in their theme
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +31,14 @@ def frames(codebook):
 
 # -- the frame ----------------------------------------------------------------------
 
+
 def test_every_coded_theme_of_the_report_has_a_frame(frames, codebook):
-    assert set(frames) == {"insufficient_time_theme", "hvo_further_training_theme", "future_input_theme",
-                           "role_factors_open_theme"}
+    assert set(frames) == {
+        "insufficient_time_theme",
+        "hvo_further_training_theme",
+        "future_input_theme",
+        "role_factors_open_theme",
+    }
     for name, f in frames.items():
         assert set(f.themes) | {f.not_coded} == set(codebook.variables[name].values), name
         assert all(codebook.variables[t].free_text for t in f.texts), name
@@ -85,6 +90,7 @@ def test_the_hand_written_answers_are_not_the_generators_phrases():
 
 # -- normalising and matching -----------------------------------------------------------
 
+
 def test_normalise_folds_case_nfc_and_norwegian_letters():
     decomposed = unicodedata.normalize("NFD", "Økonomi på Ålesund-kontoret, ÆRLIG")
     assert coding.normalise(decomposed) == "okonomi pa alesund kontoret aerlig"
@@ -94,18 +100,18 @@ def test_normalise_folds_case_nfc_and_norwegian_letters():
 def test_indicator_forms_match_inflections_and_compounds():
     hit = coding.indicator_matches
 
-    assert hit("bemanning", "Underbemanningen er stor")              # inside a compound, inflected
+    assert hit("bemanning", "Underbemanningen er stor")  # inside a compound, inflected
     assert hit("^leder", "Lederen bryr seg ikke") and not hit("^leder", "Avdelingslederen")
     assert hit("=vikar", "Ingen vikarer") and not hit("=vikar", "vikariat")
-    assert hit("lav bemanning", "lav og dårlig bemanning")             # in order, at most two words apart
+    assert hit("lav bemanning", "lav og dårlig bemanning")  # in order, at most two words apart
     assert not hit("lav bemanning", "lav og svært dårlig bemanning") and not hit("lav bemanning", "bemanning lav")
     assert hit("^leder + =sammen", "sammen med lederne") and not hit("^leder + =sammen", "lederne alene")
-    assert hit("okonomi", "Dårlig ØKONOMI")                           # æøå folded on both sides
+    assert hit("okonomi", "Dårlig ØKONOMI")  # æøå folded on both sides
     # #29: other forms through the stemmer, nynorsk spellings and typos, not longer lists
     assert hit("=ressurser", "Manglar ressursar") and hit("arbeidsgiver", "Arbeidsgjevaren bryr seg ikkje")
     assert hit("^ledelse", "Leiinga gir ikkje rom") and hit("=leder", "leiaren min")
-    assert hit("bemanning", "bemaning er for dårleg")                  # one letter missing
-    assert hit("arbeidsmiljosenter", "kurs hos arbeidsmiljøsentret")   # a typo inside a compound
+    assert hit("bemanning", "bemaning er for dårleg")  # one letter missing
+    assert hit("arbeidsmiljosenter", "kurs hos arbeidsmiljøsentret")  # a typo inside a compound
     assert not hit("=vikar", "vikariat") and not hit("=tid", "tidligere")
 
 
@@ -113,7 +119,7 @@ def test_a_proposal_says_which_words_decided_and_how_sure(frames):
     f = frames["insufficient_time_theme"]
     p = coding.propose(f, "Underbemanningen gjør at jeg ikke får vikar")
     assert p.code == 3 and "«Underbemanningen, vikar»" in p.why and p.score == 2 and p.band == "høy"
-    assert coding.propose(f, "Underbemanningen gjør at jeg ikke får vikar") == p   # deterministic
+    assert coding.propose(f, "Underbemanningen gjør at jeg ikke får vikar") == p  # deterministic
     none = coding.propose(f, "Tja")
     assert none.code == f.not_coded and none.kind == "ikke gjenkjent" and none.band != "høy"
     assert none.why == "ingen indikatorord"
@@ -129,7 +135,7 @@ def test_negation_of_a_wish_is_not_the_wish(frames):
     f = frames["future_input_theme"]
     assert coding.propose(f, "Oppfriskningskurs hvert andre år").code == 2
     assert coding.propose(f, "Ikke behov for mer oppfriskningskurs, men mer om konflikter og psykisk helse").code == 4
-    assert coding.propose(f, "Trenger ikke flere digitale kurs, vil møtes fysisk").code == 3   # keeps_negation
+    assert coding.propose(f, "Trenger ikke flere digitale kurs, vil møtes fysisk").code == 3  # keeps_negation
 
 
 def test_coding_time_is_linear_with_a_cap(frames):
@@ -138,13 +144,14 @@ def test_coding_time_is_linear_with_a_cap(frames):
     f = frames["role_factors_open_theme"]
     coding.propose(f, "oppvarming")
     t = time.process_time()
-    p = coding.propose(f, "a" * 1_000_000)                # 1 MB without a space
+    p = coding.propose(f, "a" * 1_000_000)  # 1 MB without a space
     q = coding.propose(f, "ledelsen støtter ikke " * 50_000)  # 1 MB of words
     assert time.process_time() - t < 10
     assert p.code == f.not_coded and q.code == 1 and "bare de første" in q.why
 
 
 # -- Cohen's kappa ----------------------------------------------------------------------------
+
 
 def _codings(table):
     a, b = [], []
@@ -164,8 +171,10 @@ def test_kappa_and_its_standard_error_against_a_hand_computed_2x2():
     assert k.n == 50 and k.agreement == pytest.approx(0.70)
     assert k.kappa == pytest.approx(0.40)
     assert k.se == pytest.approx(math.sqrt(0.016128), abs=1e-9)
-    assert (k.low, k.high) == (pytest.approx(0.40 - 1.959964 * 0.126996, abs=1e-5),
-                               pytest.approx(0.40 + 1.959964 * 0.126996, abs=1e-5))
+    assert (k.low, k.high) == (
+        pytest.approx(0.40 - 1.959964 * 0.126996, abs=1e-5),
+        pytest.approx(0.40 + 1.959964 * 0.126996, abs=1e-5),
+    )
 
 
 def test_kappa_of_the_textbook_3x3_example():
@@ -188,6 +197,7 @@ def test_kappa_edge_cases():
 
 
 # -- the review sheets --------------------------------------------------------------------------
+
 
 def _data(codebook, answers: dict[int, str]) -> pd.DataFrame:
     return pd.DataFrame({codebook.id: list(answers), "insufficient_time_reason_text": list(answers.values())})
@@ -212,7 +222,7 @@ def test_review_round_trip(tmp_path, codebook):
     first = {101: "For få folk på vakt", 102: "Sjefen gir blaffen", 103: "Ingen tid satt av"}
     coding.write_review_sheets(raw, _data(codebook, first), codebook)
     sheet = coding.sheet_path(raw, coding.load_frames(codebook)["insufficient_time_theme"])
-    assert sheet.read_bytes().startswith(b"\xef\xbb\xbf")            # UTF-8 with BOM, for Excel
+    assert sheet.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, for Excel
     rows = {r["id"]: r for r in coding.read_sheet(sheet)}
     assert set(rows) == {"R101", "R102", "R103"} and all(r["forsker"] == "" for r in rows.values())
     assert rows["R101"]["forslag"] == "3" and rows["R101"]["begrunnelse"] and rows["R102"]["forslag"] == "4"
@@ -224,8 +234,8 @@ def test_review_round_trip(tmp_path, codebook):
     stats = coding.write_review_sheets(raw, _data(codebook, second), codebook)["insufficient_time_theme"]
     assert (stats["added"], stats["kept"], stats["changed"]) == (1, 2, 1)
     rows = {r["id"]: r for r in coding.read_sheet(sheet)}
-    assert rows["R101"]["forsker"] == "3" and rows["R103"]["forsker"] == "Økonomiske begrensninger"   # kept
-    assert rows["R101"]["andre_koder"] == "sjekk"                     # a column the researcher added stays
+    assert rows["R101"]["forsker"] == "3" and rows["R103"]["forsker"] == "Økonomiske begrensninger"  # kept
+    assert rows["R101"]["andre_koder"] == "sjekk"  # a column the researcher added stays
     assert rows["R104"]["forsker"] == "" and rows["R104"]["forslag"] == "6"
     assert rows["R102"]["status"] == coding.STATUS_CHANGED_UNREVIEWED and rows["R102"]["tidligere_forsker"] == ""
 
@@ -235,7 +245,7 @@ def test_review_round_trip(tmp_path, codebook):
     data = _data(codebook, third)
     out, summary = coding.apply(data, raw, codebook)
     row = summary.set_index("variable").loc["insufficient_time_theme"]
-    assert row.n_stale == 1 and row.n_reviewed == 2 and row.n_changed == 1   # 103: proposed 1, researcher 5
+    assert row.n_stale == 1 and row.n_reviewed == 2 and row.n_changed == 1  # 103: proposed 1, researcher 5
     assert dict(zip(out[codebook.id], out["insufficient_time_theme"])) == {101: 3, 102: 4, 103: 5, 104: 6}
     coding.write_review_sheets(raw, data, codebook)
     rows = {r["id"]: r for r in coding.read_sheet(sheet)}
@@ -268,6 +278,7 @@ def test_a_decision_that_is_not_a_theme_is_named(tmp_path, codebook):
 
 
 # -- the synthetic export and old exports --------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
@@ -305,34 +316,54 @@ def test_the_synthetic_export_has_free_text_and_no_coded_columns(generated, code
 
 
 def test_an_old_export_with_coded_columns_is_a_completed_review(synthetic_sav, codebook, synthetic_frame):
-    export = h.read_export(synthetic_sav, codebook)   # written from the frame with the _kode columns
+    export = h.read_export(synthetic_sav, codebook)  # written from the frame with the _kode columns
     assert "insufficient_time_theme" in export.data
     data, summary = h.code_open_answers(export, codebook)
     # the same values (the export holds its codes as Int16, src/data/derived.py; the themes are Int64)
-    assert data["insufficient_time_theme"].astype("Int64").equals(export.data["insufficient_time_theme"].astype("Int64"))
+    assert (
+        data["insufficient_time_theme"].astype("Int64").equals(export.data["insufficient_time_theme"].astype("Int64"))
+    )
     assert set(summary["review_source"]) == {"eksport"}
 
 
 def test_make_coding_writes_sheets_for_an_export(tmp_path, synthetic_frame, codebook):
     raw = tmp_path / "surveyxact.sav"
     synthesize.write_sav(synthesize.without_coded_columns(synthetic_frame, codebook), raw, codebook)
-    proc = subprocess.run([sys.executable, "-m", "src.data.review", "--raw", str(raw)], cwd=paths.ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.data.review", "--raw", str(raw)],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "insufficient_time_theme.csv: 711 answers, 711 new" in proc.stdout
     files = {p.name for p in paths.review_dir(raw).glob("*.csv")}
-    assert files == {"insufficient_time_theme.csv", "hvo_further_training_theme.csv", "future_input_theme.csv",
-                     "role_factors_open_theme.csv", "kodeliste.csv", "forslag_nye_temaer.csv"}
-    again = subprocess.run([sys.executable, "-m", "src.data.review", "--raw", str(raw)], cwd=paths.ROOT,
-                           capture_output=True, text=True, timeout=300)
+    assert files == {
+        "insufficient_time_theme.csv",
+        "hvo_further_training_theme.csv",
+        "future_input_theme.csv",
+        "role_factors_open_theme.csv",
+        "kodeliste.csv",
+        "forslag_nye_temaer.csv",
+    }
+    again = subprocess.run(
+        [sys.executable, "-m", "src.data.review", "--raw", str(raw)],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "711 answers, 0 new, 0 changed since reviewed, 0 reviewed" in again.stdout
 
 
 # -- a real-shaped export builds, and no free text reaches any output -------------------------------
 
+
 def _texts(frame, codebook):
     labels = " ".join(v.label for v in codebook.variables.values()) + " ".join(
-        lab for v in codebook.variables.values() for lab in v.values.values())
+        lab for v in codebook.variables.values() for lab in v.values.values()
+    )
     out = set()
     for v in codebook.variables.values():
         if v.free_text and v.source in frame:
@@ -347,16 +378,37 @@ def test_a_real_shaped_export_builds_and_no_answer_reaches_an_output(tmp_path, s
 
     raw = tmp_path / "surveyxact_export_2024.sav"
     frame = synthesize.without_coded_columns(synthetic_frame, codebook)
-    value_labels = {s: {float(k): lab for k, lab in v.values.items()}
-                    for s, v in codebook.by_source().items() if v.values and s in frame}
+    value_labels = {
+        s: {float(k): lab for k, lab in v.values.items()}
+        for s, v in codebook.by_source().items()
+        if v.values and s in frame
+    }
     pyreadstat.write_sav(frame, str(raw), file_label="SurveyXact export", variable_value_labels=value_labels)
     # output folders must lie inside the project (and be ones git ignores): build in a copy of it
     root = paths.copy_project(tmp_path / "project")
     derived, reports = root / "data" / "derived_real", root / "reports_real"
     proc = subprocess.run(
-        [sys.executable, "-m", "src.pipeline", "--no-render", "-j", "1", "-p", f"raw_path={raw}",
-         "-p", "derived_dir=data/derived_real", "-p", "reports_dir=reports_real", "-p", "weighted=true"],
-        cwd=root, capture_output=True, text=True, timeout=1200)
+        [
+            sys.executable,
+            "-m",
+            "src.pipeline",
+            "--no-render",
+            "-j",
+            "1",
+            "-p",
+            f"raw_path={raw}",
+            "-p",
+            "derived_dir=data/derived_real",
+            "-p",
+            "reports_dir=reports_real",
+            "-p",
+            "weighted=true",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     sample = pd.read_parquet(derived / paths.RESPONDENTS_FILE)
     for name in coding.load_frames(codebook):
@@ -374,13 +426,15 @@ def test_a_real_shaped_export_builds_and_no_answer_reaches_an_output(tmp_path, s
             continue
         if f.suffix == ".parquet":
             d = pd.read_parquet(f)
-            strings = " ".join(d[c].dropna().astype(str).str.cat(sep=" ") for c in d.columns
-                               if d[c].dtype == object or str(d[c].dtype).startswith("string"))
+            strings = " ".join(
+                d[c].dropna().astype(str).str.cat(sep=" ")
+                for c in d.columns
+                if d[c].dtype == object or str(d[c].dtype).startswith("string")
+            )
             leaks += [(f.name, t) for t in texts if t in strings]
         else:
             body = f.read_bytes()
-            leaks += [(f.name, t) for t in texts if t.encode("utf-8") in body
-                      or json.dumps(t)[1:-1].encode() in body]
+            leaks += [(f.name, t) for t in texts if t.encode("utf-8") in body or json.dumps(t)[1:-1].encode() in body]
     assert not leaks, leaks[:10]
 
 
@@ -391,13 +445,20 @@ def test_the_review_sheets_are_an_input_of_01_cleaning(tmp_path, codebook):
     raw = tmp_path / "export.sav"
     raw.write_bytes(b"not read here")
     coding.write_review_sheets(raw, _data(codebook, {1: "Turnus"}), codebook)
-    params = {"raw_path": str(raw), "derived_dir": str(tmp_path / "d"), "reports_dir": str(tmp_path / "r"),
-              "weighted": True, "lang": "nb", "alpha": 0.05, "min_cell": 5}
+    params = {
+        "raw_path": str(raw),
+        "derived_dir": str(tmp_path / "d"),
+        "reports_dir": str(tmp_path / "r"),
+        "weighted": True,
+        "lang": "nb",
+        "alpha": 0.05,
+        "min_cell": 5,
+    }
     tasks = {t["basename"]: t for t in pipeline.tasks(params)["task_notebooks"]()}
     deps = set(tasks["nb:01_cleaning"]["file_dep"])
     sheets = {str(p) for p in coding.sheet_files(raw)}
     assert sheets and sheets <= deps
-    assert str(paths.review_dir(raw) / coding.CODE_LIST) not in deps     # the code list is for the researcher
+    assert str(paths.review_dir(raw) / coding.CODE_LIST) not in deps  # the code list is for the researcher
     assert not sheets & set(tasks["nb:03_role"]["file_dep"])
 
 

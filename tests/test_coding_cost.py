@@ -7,6 +7,7 @@ position: 8 000 characters 2.75 s, 16 000 12.3 s). CPU time of this process
 (``time.process_time``), with bounds far above what the linear coder needs
 (milliseconds) and far below what the quadratic one took.
 """
+
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from src.data import coding, norwegian
 @pytest.fixture(scope="module")
 def frames():
     frames = list(coding.load_frames().values())
-    for f in frames:   # the first pass's model of each frame is trained at its first answer: not what is measured
+    for f in frames:  # the first pass's model of each frame is trained at its first answer: not what is measured
         coding.propose(f, "kurs")
     return frames
 
@@ -29,11 +30,11 @@ def cpu(frames, text):
 
 
 def test_a_megabyte_answer_without_spaces_costs_well_under_a_second(frames):
-    spent, out = cpu(frames, "opplaering" * 100_000)   # 1 000 000 characters, one "word"
+    spent, out = cpu(frames, "opplaering" * 100_000)  # 1 000 000 characters, one "word"
     assert spent < 1.5, f"{spent:.2f} s CPU for one 1 MB answer"
-    assert all(p.code == f.not_coded for p, f in zip(out, frames))   # no word, no theme
-    assert all("bare de første" in p.why for p in out)   # the review sheet says the answer was cut
-    assert 4000 <= norwegian.MAX_CHARS   # (the next test's answer is below the cap)
+    assert all(p.code == f.not_coded for p, f in zip(out, frames))  # no word, no theme
+    assert all("bare de første" in p.why for p in out)  # the review sheet says the answer was cut
+    assert 4000 <= norwegian.MAX_CHARS  # (the next test's answer is below the cap)
 
 
 def test_cost_is_linear_below_the_cap(frames):
@@ -47,6 +48,7 @@ def test_long_answers_are_still_coded_by_their_words(frames):
     f = next(fr for fr in frames if fr.name == "hvo_further_training_theme")
     theme = next(iter(f.themes.values()))
     short = coding.propose(f, theme.indicators[0].replace("=", "").replace("^", "").replace(" + ", " "))
-    padded = coding.propose(f, "x" * 500 + " " + theme.indicators[0].replace("=", "").replace("^", "").replace(" + ", " ")
-                            + " " + "y" * 500)
+    padded = coding.propose(
+        f, "x" * 500 + " " + theme.indicators[0].replace("=", "").replace("^", "").replace(" + ", " ") + " " + "y" * 500
+    )
     assert short.code == padded.code == theme.code

@@ -4,22 +4,34 @@ Fast companions of tests/test_small_numbers.py (which builds and searches a whol
 paragraph, its results and its agreement table for a summary with 3 reviews (2 changed) and a theme
 answered 3 times, in a chapter whose data cannot be shown to be synthetic (so protected).
 """
+
 import json
 
 import pandas as pd
 
 from src import helpers as h
 
-SUMMARY = pd.DataFrame({
-    "variable": ["insufficient_time_theme", "hvo_further_training_theme"],
-    "n_answers": [711, 3], "n_reviewed": [3, 0], "n_changed": [2, 0], "n_stale": [0, 0],
-    "agreement_pct": [33.3, float("nan")], "kappa": [0.0, float("nan")],
-    "kappa_low": [-0.5, float("nan")], "kappa_high": [0.5, float("nan")],
-    "n_not_coded": [40, 1], "review_source": ["ark", "ark"],
-    # the audit sample (#29): the 3 reviews are all in it; agreement and kappa rest on it
-    "n_audit": [30, 3], "n_audit_reviewed": [3, 0], "n_unmatched": [0, 0], "n_non_answer": [38, 0],
-    "n_not_recognised": [2, 1],
-})
+SUMMARY = pd.DataFrame(
+    {
+        "variable": ["insufficient_time_theme", "hvo_further_training_theme"],
+        "n_answers": [711, 3],
+        "n_reviewed": [3, 0],
+        "n_changed": [2, 0],
+        "n_stale": [0, 0],
+        "agreement_pct": [33.3, float("nan")],
+        "kappa": [0.0, float("nan")],
+        "kappa_low": [-0.5, float("nan")],
+        "kappa_high": [0.5, float("nan")],
+        "n_not_coded": [40, 1],
+        "review_source": ["ark", "ark"],
+        # the audit sample (#29): the 3 reviews are all in it; agreement and kappa rest on it
+        "n_audit": [30, 3],
+        "n_audit_reviewed": [3, 0],
+        "n_unmatched": [0, 0],
+        "n_non_answer": [38, 0],
+        "n_not_recognised": [2, 1],
+    }
+)
 
 
 def chapter(tmp_path):
@@ -28,10 +40,20 @@ def chapter(tmp_path):
 
 def test_the_paragraph_and_results_hold_no_count_or_agreement_of_1_to_4(tmp_path):
     ch = chapter(tmp_path)
-    assert ch.min_cell_in_force == 5   # real unless the data say they are synthetic
+    assert ch.min_cell_in_force == 5  # real unless the data say they are synthetic
     text = h.coding_summary(ch, SUMMARY)
-    for leak in ("3 gjennomgått", "endret 2 av", "samsvar 33", "kappa 0,00", "3 svar", "1 står som", "708",
-                 "3 av dem", "2 ikke gjenkjent", "38 ikke svar"):
+    for leak in (
+        "3 gjennomgått",
+        "endret 2 av",
+        "samsvar 33",
+        "kappa 0,00",
+        "3 svar",
+        "1 står som",
+        "708",
+        "3 av dem",
+        "2 ikke gjenkjent",
+        "38 ikke svar",
+    ):
         assert leak not in text, (leak, text)
     assert "færre enn 5 gjennomgått" in text and "samsvaret vises ikke" in text, text
     ch.flush_results()
@@ -53,8 +75,7 @@ def test_the_agreement_table_withholds_agreement_on_fewer_than_5_reviews(tmp_pat
 
 def test_agreement_is_shown_when_it_rests_on_enough_reviews(tmp_path):
     ch = chapter(tmp_path)
-    enough = SUMMARY.iloc[[0]].assign(n_reviewed=60, n_audit_reviewed=30, n_changed=10, agreement_pct=83.3,
-                                      kappa=0.71)
+    enough = SUMMARY.iloc[[0]].assign(n_reviewed=60, n_audit_reviewed=30, n_changed=10, agreement_pct=83.3, kappa=0.71)
     text = h.coding_summary(ch, enough)
     assert "60 gjennomgått" in text and "samsvar 83 prosent" in text and "kappa 0,71" in text, text
     table = ch.table(h.coding_agreement_table(enough, ch.codebook), "koding_samsvar", show=False)

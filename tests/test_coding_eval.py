@@ -8,8 +8,8 @@ from src.base.codebook import load as load_codebook
 from src.data import coding
 from src.synthetic import coding_eval
 
-MARGIN = 0.02          # a change that costs more than two points at 0 reviews fails
-MIN_ZERO_ACCURACY = 0.86   # measured 0.883 on the test set (240 answers) when this test was written
+MARGIN = 0.02  # a change that costs more than two points at 0 reviews fails
+MIN_ZERO_ACCURACY = 0.86  # measured 0.883 on the test set (240 answers) when this test was written
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,9 @@ def test_the_stored_result_is_what_the_module_computes(zero):
     stored = coding_eval.load_result()
     computed = coding_eval._round(zero)
     assert stored["curve"][0] == computed, "run python -m src.synthetic.coding_eval --write"
-    assert stored["n_test"] == sum(len(v) for v in coding_eval.load_set(
-        coding_eval.TEST, coding.load_frames(load_codebook())).values())
+    assert stored["n_test"] == sum(
+        len(v) for v in coding_eval.load_set(coding_eval.TEST, coding.load_frames(load_codebook())).values()
+    )
 
 
 def test_the_highest_band_is_nearly_always_right_and_not_coded_near_the_truth(zero):

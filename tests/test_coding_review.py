@@ -49,11 +49,38 @@ def _through_libreoffice(sheet: Path, work: Path) -> Path:
     open that and save it as CSV again, the sheet's place."""
     exe = _soffice()
     profile = f"-env:UserInstallation=file://{work / 'profile'}"
-    subprocess.run([exe, "--headless", profile, "--infilter=CSV:59,34,76,1", "--convert-to", "xlsx",
-                    "--outdir", str(work / "xlsx"), str(sheet)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            exe,
+            "--headless",
+            profile,
+            "--infilter=CSV:59,34,76,1",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(work / "xlsx"),
+            str(sheet),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     xlsx = work / "xlsx" / (sheet.stem + ".xlsx")
-    subprocess.run([exe, "--headless", profile, "--convert-to", "csv:Text - txt - csv (StarCalc):59,34,76,1",
-                    "--outdir", str(work / "csv"), str(xlsx)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            exe,
+            "--headless",
+            profile,
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):59,34,76,1",
+            "--outdir",
+            str(work / "csv"),
+            str(xlsx),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return work / "csv" / (sheet.stem + ".csv")
 
 
@@ -61,8 +88,16 @@ def test_the_sheet_survives_libreoffice_and_loses_no_decision(tmp_path, codebook
     if not _soffice():
         pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui")
     risky = _numeric_looking_hex()
-    answers = {1: risky, 2: "=ingen tid", 3: "+47 ringer hele tiden", 4: "-", 5: "@sjefen bryr seg ikke",
-               6: "12.3", 7: "0012 timer i året", 8: "For få folk på vakt"}
+    answers = {
+        1: risky,
+        2: "=ingen tid",
+        3: "+47 ringer hele tiden",
+        4: "-",
+        5: "@sjefen bryr seg ikke",
+        6: "12.3",
+        7: "0012 timer i året",
+        8: "For få folk på vakt",
+    }
     raw = tmp_path / "export.sav"
     data = _data(codebook, answers)
     coding.write_review_sheets(raw, data, codebook)
@@ -76,17 +111,22 @@ def test_the_sheet_survives_libreoffice_and_loses_no_decision(tmp_path, codebook
     saved = _through_libreoffice(sheet, tmp_path / "lo")
     back = coding.read_sheet(saved)
     assert {r["id"] for r in back} == set(decisions)
-    assert all(coding.parse_hash(r["kontroll"]) for r in back)          # every checksum still a checksum
-    assert {r["id"]: r["svar"] for r in back}["R2"] == "=ingen tid"      # a formula-like answer stays text
+    assert all(coding.parse_hash(r["kontroll"]) for r in back)  # every checksum still a checksum
+    assert {r["id"]: r["svar"] for r in back}["R2"] == "=ingen tid"  # a formula-like answer stays text
     shutil.copy(saved, sheet)
     decided, stale, problems, unmatched, kinds = coding.reviews(sheet, frame, coding.answers(data, frame, codebook))
     assert (stale, problems, unmatched) == (0, [], [])
-    assert {f"R{k}": v for k, v in decided.items()} == {k: (coding.parse_decision(frame, v)) for k, v in decisions.items()}
+    assert {f"R{k}": v for k, v in decided.items()} == {
+        k: (coding.parse_decision(frame, v)) for k, v in decisions.items()
+    }
     assert kinds == {4: "ikke svar"}
     # the same trip for a plain hex value (the sheets before #29) loses it: the test can fail
     plain = tmp_path / "plain.csv"
-    plain.write_text("\ufeffid;kontroll\r\n" + "".join(f"R{i};{hashlib.sha256(answers[i].encode()).hexdigest()[:16]}\r\n"
-                                                         for i in answers), encoding="utf-8")
+    plain.write_text(
+        "\ufeffid;kontroll\r\n"
+        + "".join(f"R{i};{hashlib.sha256(answers[i].encode()).hexdigest()[:16]}\r\n" for i in answers),
+        encoding="utf-8",
+    )
     lost = _through_libreoffice(plain, tmp_path / "lo2")
     with lost.open(encoding="utf-8-sig") as fh:
         got = {r["id"]: r["kontroll"] for r in csv.DictReader(fh, delimiter=";")}
@@ -113,8 +153,14 @@ def test_a_decision_whose_row_matches_no_answer_is_reported_by_id(tmp_path, code
 
 
 def test_the_audit_sample_is_seeded_stated_and_first_and_kappa_uses_it_only(tmp_path, codebook):
-    texts = ["For få folk på vakt", "Sjefen bryr seg ikke", "Ingen tid satt av", "Dårlig økonomi", "Jobber turnus",
-             "Altfor travle dager"]
+    texts = [
+        "For få folk på vakt",
+        "Sjefen bryr seg ikke",
+        "Ingen tid satt av",
+        "Dårlig økonomi",
+        "Jobber turnus",
+        "Altfor travle dager",
+    ]
     answers = {i: f"{texts[i % len(texts)]} ({i})" for i in range(1, 81)}
     raw = tmp_path / "export.sav"
     data = _data(codebook, answers)
@@ -124,10 +170,10 @@ def test_the_audit_sample_is_seeded_stated_and_first_and_kappa_uses_it_only(tmp_
     rows = coding.read_sheet(sheet)
     audit = [r["id"] for r in rows if r["utvalg"] == coding.AUDIT]
     assert stats["audit"] == len(audit) == coding.AUDIT_SIZE and rows[0]["utvalg"] == coding.AUDIT
-    assert [r["id"] for r in rows[:len(audit)]] == audit                       # the audit rows come first
+    assert [r["id"] for r in rows[: len(audit)]] == audit  # the audit rows come first
     assert {f"R{i}" for i in coding.audit_ids(frame, answers)} == set(audit)  # seeded: the same again
-    conf = [float(r["sikkerhet"].split()[0].replace(",", ".")) for r in rows[len(audit):]]
-    assert conf == sorted(conf)                                               # then the least sure first
+    conf = [float(r["sikkerhet"].split()[0].replace(",", ".")) for r in rows[len(audit) :]]
+    assert conf == sorted(conf)  # then the least sure first
     # the researcher reviews 10 non-audit rows and 12 audit rows: kappa rests on the 12
     other = [r["id"] for r in rows if r["utvalg"] != coding.AUDIT][:10]
     _decide(sheet, {i: "7" for i in other} | {i: "1" for i in audit[:12]})
@@ -159,13 +205,15 @@ def test_several_themes_and_the_kinds_of_not_coded(tmp_path, codebook):
     assert coding.parse_decision(frame, "3+5") == (3, 5) and coding.parse_decision(frame, "ingen tema") == (7,)
     single = coding.load_frames(codebook)[QUESTION]
     with pytest.raises(ValueError):
-        coding.parse_decision(single, "3+5")                      # a question with one theme per answer
-    p = coding.propose(frame, "Leder og verneombud på samme kurs, og oppfriskning hvert år med repetisjon av regelverket")
+        coding.parse_decision(single, "3+5")  # a question with one theme per answer
+    p = coding.propose(
+        frame, "Leder og verneombud på samme kurs, og oppfriskning hvert år med repetisjon av regelverket"
+    )
     assert set(p.themes[:2]) == {1, 2}
 
 
 def test_make_coding_ends_with_the_exact_make_book_command(tmp_path):
-    assert review.book_command(tmp_path / "my export.sav").startswith("make book ARGS=\"-p raw_path=")
+    assert review.book_command(tmp_path / "my export.sav").startswith('make book ARGS="-p raw_path=')
     assert "'" in review.book_command(tmp_path / "my export.sav")
     import yaml
 
@@ -177,19 +225,41 @@ def test_make_coding_ends_with_the_exact_make_book_command(tmp_path):
 
 def test_suggested_new_themes_group_unrecognised_answers_by_id(codebook):
     frame = coding.load_frames(codebook)[QUESTION]
-    rows = [{"id": f"R{i}", "svar": t, "forslag_tema": "Annet (ikke gjenkjent)", "forsker": ""} for i, t in
-            enumerate(["Parkeringen er langt unna møtelokalet", "Parkering ved møtelokalet mangler",
-                       "Langt å gå til møtelokalet fra parkeringen", "Noe helt annet her"], start=1)]
+    rows = [
+        {"id": f"R{i}", "svar": t, "forslag_tema": "Annet (ikke gjenkjent)", "forsker": ""}
+        for i, t in enumerate(
+            [
+                "Parkeringen er langt unna møtelokalet",
+                "Parkering ved møtelokalet mangler",
+                "Langt å gå til møtelokalet fra parkeringen",
+                "Noe helt annet her",
+            ],
+            start=1,
+        )
+    ]
     out = coding.suggest_themes(frame, rows)
     assert len(out) == 1 and out[0]["antall_svar"] == 3 and out[0]["eksempel_id"] == "R1 R2 R3"
-    assert not any(r["svar"] in str(out) for r in rows)                         # ids and stems, never an answer
+    assert not any(r["svar"] in str(out) for r in rows)  # ids and stems, never an answer
 
 
 def test_agreement_on_fewer_than_min_cell_audit_reviews_is_withheld(codebook):
-    summary = pd.DataFrame([{"variable": QUESTION, "n_answers": 40, "n_reviewed": 12, "n_audit": 30,
-                             "n_audit_reviewed": 3, "n_changed": 1, "agreement_pct": 66.7, "kappa": 0.5,
-                             "kappa_low": 0.1, "kappa_high": 0.9}])
+    summary = pd.DataFrame(
+        [
+            {
+                "variable": QUESTION,
+                "n_answers": 40,
+                "n_reviewed": 12,
+                "n_audit": 30,
+                "n_audit_reviewed": 3,
+                "n_changed": 1,
+                "agreement_pct": 66.7,
+                "kappa": 0.5,
+                "kappa_low": 0.1,
+                "kappa_high": 0.9,
+            }
+        ]
+    )
     shown = coding.agreement_table(summary, codebook, min_cell=5)
     assert shown[["Samsvar (prosent)", "Kappa", "KI nedre", "KI øvre"]].isna().all(axis=None)
     assert shown["Endret av forsker (kontrollutvalget)"].isna().all()
-    assert coding.agreement_table(summary, codebook, min_cell=0)["Kappa"].iloc[0] == 0.5   # synthetic data
+    assert coding.agreement_table(summary, codebook, min_cell=0)["Kappa"].iloc[0] == 0.5  # synthetic data

@@ -51,14 +51,26 @@ def test_a_build_rolled_back_across_file_systems_leaves_everything_as_before(tmp
             (folder / rel).write_text(text)
         return folder
 
-    records.promote(stage("a", {"tables/a.csv": "1", "derived/r.parquet": "A rows", "derived/info.json": "A"}),
-                    reports, "nb:01_x", "fp-old", placement={"derived": derived})
+    records.promote(
+        stage("a", {"tables/a.csv": "1", "derived/r.parquet": "A rows", "derived/info.json": "A"}),
+        reports,
+        "nb:01_x",
+        "fp-old",
+        placement={"derived": derived},
+    )
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
 
     folder = records.begin_journal(reports, log=lambda msg: None)
     monkeypatch.setenv(records.JOURNAL_ENV, str(folder))
-    records.promote(stage("b", {"tables/a.csv": "2", "derived/r.parquet": "B rows", "derived/info.json": "B",
-                                "derived/new.json": "n"}), reports, "nb:01_x", "fp-new", placement={"derived": derived})
+    records.promote(
+        stage(
+            "b", {"tables/a.csv": "2", "derived/r.parquet": "B rows", "derived/info.json": "B", "derived/new.json": "n"}
+        ),
+        reports,
+        "nb:01_x",
+        "fp-new",
+        placement={"derived": derived},
+    )
     assert (derived / "info.json").read_text() == "B" and (derived / "r.parquet").read_text() == "B rows"
     assert not list(derived.glob(".*tmp"))
 
@@ -95,4 +107,4 @@ def test_a_full_disk_while_promoting_across_file_systems_changes_no_output(tmp_p
         assert "the disk is full (data/derived/r.parquet)" in records.os_error_message(exc)
         assert "data/derived/" in records.os_error_message(exc)
     assert (derived / "info.json").read_text() == "A" and (derived / "r.parquet").read_text() == "A rows"
-    assert sorted(p.name for p in derived.iterdir()) == ["info.json", "r.parquet"]   # no copy left behind
+    assert sorted(p.name for p in derived.iterdir()) == ["info.json", "r.parquet"]  # no copy left behind

@@ -22,10 +22,12 @@ from src.data.derived import BATCH, HEADROOM, as_written, compact, compact_dtype
 
 def frame(n: int = 500, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    cols = {f"q{i}": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(1, 12, n)), dtype="Int64")
-            for i in range(2 * BATCH + 3)}   # more than two batches
+    cols = {
+        f"q{i}": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(1, 12, n)), dtype="Int64")
+        for i in range(2 * BATCH + 3)
+    }  # more than two batches
     cols["resp_id"] = pd.array(np.arange(100001, 100001 + n), dtype="Int64")
-    cols["big"] = pd.array(rng.integers(-400, 400, n), dtype="Int64")             # 400 x 100 > Int16
+    cols["big"] = pd.array(rng.integers(-400, 400, n), dtype="Int64")  # 400 x 100 > Int16
     cols["empty"] = pd.array([None] * n, dtype="Int64")
     cols["index"] = rng.random(n)
     cols["label"] = pd.array(rng.choice(["a", None], n), dtype="string")
@@ -36,7 +38,7 @@ def test_compact_types_keep_every_value_with_headroom():
     df = frame()
     small = compact(df)
     assert small["q0"].dtype == pd.Int16Dtype() and small["empty"].dtype == pd.Int16Dtype()
-    assert small["big"].dtype == pd.Int32Dtype()     # |values| x HEADROOM must fit: -400 x 100 does not in Int16
+    assert small["big"].dtype == pd.Int32Dtype()  # |values| x HEADROOM must fit: -400 x 100 does not in Int16
     assert small["resp_id"].dtype == pd.Int32Dtype()
     assert small["index"].dtype == np.float64 and small["label"].dtype == df["label"].dtype
     assert compact_dtype(pd.Series([2**40], dtype="Int64")) == pd.Int64Dtype()
@@ -87,9 +89,11 @@ def test_read_export_holds_codes_in_compact_types(synthetic_sav, codebook):
 def test_the_build_process_does_not_read_the_export(synthetic_sav, tmp_path):
     """The export is validated in a child process: the build's process never imports pandas to read it (its
     doit workers are forked from it), and a bad export still stops the build with the export's own message."""
-    code = ("import sys; from src.pipeline import cli; p = cli.load_params(None, ['reports_dir=reports/_t28']);"
-            f"cli.validate_input(p, __import__('pathlib').Path({str(synthetic_sav)!r}));"
-            "print('pandas' in sys.modules)")
+    code = (
+        "import sys; from src.pipeline import cli; p = cli.load_params(None, ['reports_dir=reports/_t28']);"
+        f"cli.validate_input(p, __import__('pathlib').Path({str(synthetic_sav)!r}));"
+        "print('pandas' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
     import shutil
 
@@ -99,9 +103,11 @@ def test_the_build_process_does_not_read_the_export(synthetic_sav, tmp_path):
 
     bad = tmp_path / "bad.sav"
     bad.write_bytes(b"not an SPSS file at all" * 10)
-    code = ("from src.pipeline import cli; p = cli.load_params(None, ['reports_dir=reports/_t28b']);"
-            f"cli.validate_input(p, __import__('pathlib').Path({str(bad)!r}))")
+    code = (
+        "from src.pipeline import cli; p = cli.load_params(None, ['reports_dir=reports/_t28b']);"
+        f"cli.validate_input(p, __import__('pathlib').Path({str(bad)!r}))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
     shutil.rmtree(paths.ROOT / "reports/_t28b", ignore_errors=True)
     assert proc.returncode == 1 and "ExportError" in proc.stderr, proc.stderr
-    assert "Process ForkProcess" not in proc.stderr     # the child says nothing; the message is the parent's
+    assert "Process ForkProcess" not in proc.stderr  # the child says nothing; the message is the parent's

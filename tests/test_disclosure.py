@@ -45,12 +45,35 @@ def build(tmp_path_factory, synthetic_frame, codebook):
     for d in (DERIVED, REPORTS):
         shutil.rmtree(paths.ROOT / d, ignore_errors=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "src.pipeline", "-j", "1", "--renderer", "fallback", "-p", f"raw_path={raw}",
-         "-p", f"derived_dir={DERIVED}", "-p", f"reports_dir={REPORTS}"],
-        cwd=paths.ROOT, capture_output=True, text=True, timeout=1800)
+        [
+            sys.executable,
+            "-m",
+            "src.pipeline",
+            "-j",
+            "1",
+            "--renderer",
+            "fallback",
+            "-p",
+            f"raw_path={raw}",
+            "-p",
+            f"derived_dir={DERIVED}",
+            "-p",
+            f"reports_dir={REPORTS}",
+        ],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     after = git("status", "--porcelain").stdout
-    yield {"proc": proc, "raw": raw, "before": before, "after": after,
-           "derived": paths.ROOT / DERIVED, "reports": paths.ROOT / REPORTS}
+    yield {
+        "proc": proc,
+        "raw": raw,
+        "before": before,
+        "after": after,
+        "derived": paths.ROOT / DERIVED,
+        "reports": paths.ROOT / REPORTS,
+    }
     for d in (DERIVED, REPORTS):
         shutil.rmtree(paths.ROOT / d, ignore_errors=True)
 
@@ -80,14 +103,19 @@ def test_no_number_about_a_small_group_in_results_or_appendices(build):
     reports = build["reports"]
     for results_file in (reports / paths.RESULTS_FILE, reports / "weighted" / paths.RESULTS_FILE):
         results = json.loads(results_file.read_text(encoding="utf-8"))
-        shown = {k: v for k, v in results.items() if SMALL_KEYS.search(k) and v is not None
-                 and not k.endswith((".test", "suppressed_results"))}
+        shown = {
+            k: v
+            for k, v in results.items()
+            if SMALL_KEYS.search(k) and v is not None and not k.endswith((".test", "suppressed_results"))
+        }
         assert not shown, f"{results_file.name}: {list(shown.items())[:5]}"
         hidden = [k for k in results if k.endswith("suppressed_results")]
         assert len(hidden) >= 6, hidden
     scorecard = pd.read_csv(reports / "scorecard.csv")
-    small = scorecard[scorecard["group"].astype(str).isin(["HVO", "Olje og gass", "Under 10 ansatte"])
-                      | scorecard["label"].astype(str).str.contains("under 10 ansatte", case=False)]
+    small = scorecard[
+        scorecard["group"].astype(str).isin(["HVO", "Olje og gass", "Under 10 ansatte"])
+        | scorecard["label"].astype(str).str.contains("under 10 ansatte", case=False)
+    ]
     assert len(small) and small["reproduced"].isna().all(), small[small["reproduced"].notna()].head()
     weighting = pd.read_csv(reports / "weighting_comparison.csv")
     small = weighting[weighting["group"].astype(str).isin(["HVO", "Olje og gass"])]
@@ -107,18 +135,23 @@ def test_no_table_or_figure_csv_shows_a_small_group(build):
                 assert pd.to_numeric(table[col], errors="coerce").isna().all(), f"{f.name}: {col}"
         first = table.columns[0]
         for _, row in table.iterrows():
-            if str(row[first]) in small_rows and str(row.get("Kolonne")) not in published:   # not reference data
+            if str(row[first]) in small_rows and str(row.get("Kolonne")) not in published:  # not reference data
                 values = pd.to_numeric(row.drop(labels=[first, *published], errors="ignore"), errors="coerce")
                 assert not (values.dropna() != 0).any(), f"{f.name}: {row[first]} {dict(values.dropna())}"
 
 
 def test_no_test_statistic_or_prose_number_of_a_small_group_on_any_page(build):
-    patterns = [r"t\([1-4],\d\) =", r"Av de [1-4] som", r"\d+ prosent av hovedverneombudene",
-                r"Blant hovedverneombudene hadde \d", r"\d+,\d+ for HVO"]
+    patterns = [
+        r"t\([1-4],\d\) =",
+        r"Av de [1-4] som",
+        r"\d+ prosent av hovedverneombudene",
+        r"Blant hovedverneombudene hadde \d",
+        r"\d+,\d+ for HVO",
+    ]
     for f, text in text_files(build["reports"], build["derived"]):
         for p in patterns:
             m = re.search(p, text)
-            assert not m, f"{f.relative_to(paths.ROOT)}: «{text[max(0, m.start() - 60):m.end() + 30]}»"
+            assert not m, f"{f.relative_to(paths.ROOT)}: «{text[max(0, m.start() - 60) : m.end() + 30]}»"
     page = (build["reports"] / "book" / "02_sample.html").read_text(encoding="utf-8")
     assert "Av de færre enn 5 som svarte" in page and "(skjult: færre enn 5 svar) prosent" in page
     tests = pd.read_csv(build["reports"] / "tables" / "tester_03.csv")

@@ -4,6 +4,7 @@ Each must end in one «BUILD FAILED» block naming the file, the column, the
 question or the folder, with no traceback and no value from the data. (The
 export-level cases are in tests/bad_inputs/cases.yml.)
 """
+
 import shutil
 import subprocess
 import sys
@@ -24,8 +25,10 @@ def test_a_question_nobody_answered_is_named_with_its_cause(codebook):
     with pytest.raises(measures.MeasureError) as err:
         measures.interval(spec, data, codebook)
     msg = str(err.value)
-    assert msg.startswith("question 'amu_member' (column 's_11') has no valid answer(s) among those where "
-                          "role_group == 1: a share or mean with its confidence interval needs at least 2"), msg
+    assert msg.startswith(
+        "question 'amu_member' (column 's_11') has no valid answer(s) among those where "
+        "role_group == 1: a share or mean with its confidence interval needs at least 2"
+    ), msg
     with pytest.raises(measures.MeasureError, match="question 'amu_member' .* has no valid answer"):
         measures.interval(spec, data, codebook, weighted=True)
 
@@ -44,8 +47,10 @@ def test_data_raw_read_only_without_the_default_export_is_one_clear_message(tmp_
     root = paths.copy_project(tmp_path / "project")
     raw = root / "data" / "raw"
     before = sorted(p.name for p in raw.iterdir())
-    cmd = (f"mount --bind {raw} {raw} && mount -o remount,bind,ro {raw} && "
-           f"exec {sys.executable} -m src.pipeline --renderer fallback")
+    cmd = (
+        f"mount --bind {raw} {raw} && mount -o remount,bind,ro {raw} && "
+        f"exec {sys.executable} -m src.pipeline --renderer fallback"
+    )
     proc = subprocess.run(["unshare", "-m", "sh", "-c", cmd], cwd=root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "BUILD FAILED: Cannot write the synthetic export data/raw/verneombud_2024_synthetic.sav" in proc.stderr
@@ -55,7 +60,7 @@ def test_data_raw_read_only_without_the_default_export_is_one_clear_message(tmp_
     assert not (root / "reports" / paths.BOOK_DIR).exists()
 
 
-WORKER = r'''
+WORKER = r"""
 import multiprocessing, os, signal, sys, time
 from src.pipeline import cli
 
@@ -78,7 +83,7 @@ if __name__ == "__main__":
     for p in procs:
         p.terminate()
         p.join()
-'''
+"""
 
 
 def test_a_signal_to_a_parallel_builds_workers_prints_no_traceback(tmp_path):
@@ -100,4 +105,4 @@ def test_a_huge_or_numpy_non_finite_number_is_printed_not_a_decimal_error():
     assert round_half_up(1e30, 2) == 1e30 and round_half_up(-3e26, 1) == -3e26
     assert fmt_number(1e30, 2, "en").startswith("1,000,000,000,000,000,019")
     assert round_half_up(np.float32("inf"), 1) == float("inf")
-    assert round_half_up(2.675, 2) == 2.68 and round_half_up(0.125, 2) == 0.13   # still the report's rounding
+    assert round_half_up(2.675, 2) == 2.68 and round_half_up(0.125, 2) == 0.13  # still the report's rounding

@@ -11,14 +11,14 @@ HOSTILE = "synthetic_<img src=x onerror=alert(1)>`<i>BT`.sav"
 
 
 def render(text: str) -> str:
-    return mistune.create_markdown(plugins=["table"], escape=False)(text)   # as the fallback renderer
+    return mistune.create_markdown(plugins=["table"], escape=False)(text)  # as the fallback renderer
 
 
 def test_inline_text_carries_no_tag_and_no_markdown():
     out = render(md_text(HOSTILE) + " " + md_text("[lenke](javascript:x) *fet* $x$ @cite &amp; &copy"))
     assert "<img" not in out and "<i>" not in out and "<a " not in out and "<em>" not in out
     assert "&lt;img src=x onerror=alert(1)&gt;" in out and "&amp;copy" in out
-    assert html_text(html_text("a < b <b> &lt;")) == "a < b &lt;b> &lt;"     # idempotent, keeps 'a < b'
+    assert html_text(html_text("a < b <b> &lt;")) == "a < b &lt;b> &lt;"  # idempotent, keeps 'a < b'
 
 
 def test_a_code_span_survives_backticks():
@@ -28,11 +28,15 @@ def test_a_code_span_survives_backticks():
 
 
 def test_the_data_banner_and_tables_escape_the_file_name():
-    banner = render(h.data_banner({"synthetic": False, "file": HOSTILE, "sha256": "ab" * 32, "n_rows": 3,
-                                   "n_sample": 2}))
+    banner = render(
+        h.data_banner({"synthetic": False, "file": HOSTILE, "sha256": "ab" * 32, "n_rows": 3, "n_sample": 2})
+    )
     assert "<img" not in banner and "<i>" not in banner and banner.count("<code>") == 2
     import pandas as pd
 
     table = render(h.markdown_table(pd.DataFrame({"Parameter": ["raw_path"], "Verdi": [HOSTILE]})))
-    assert "<img" not in table and "<i>" not in table and "| <5 |" in h.markdown_table(
-        pd.DataFrame({"A": [1]}), hidden=pd.DataFrame({"A": [True]}), hidden_text="<5")
+    assert (
+        "<img" not in table
+        and "<i>" not in table
+        and "| <5 |" in h.markdown_table(pd.DataFrame({"A": [1]}), hidden=pd.DataFrame({"A": [True]}), hidden_text="<5")
+    )

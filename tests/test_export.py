@@ -29,7 +29,7 @@ def test_csv_export_in_utf8_reads_with_or_without_a_byte_order_mark(tmp_path, sy
     frame.loc[row, "s_4_other"] = "Sjømat og næringsmiddel"  # æøå
     plain, bom = tmp_path / "export.csv", tmp_path / "export_excel.csv"
     frame.to_csv(plain, index=False, encoding="utf-8")
-    frame.to_csv(bom, index=False, encoding="utf-8-sig")   # Excel's 'CSV UTF-8' starts with a BOM
+    frame.to_csv(bom, index=False, encoding="utf-8-sig")  # Excel's 'CSV UTF-8' starts with a BOM
     for path in (plain, bom):
         export = h.read_export(path, codebook)
         assert export.n_rows == len(synthetic_frame)
@@ -41,12 +41,16 @@ def test_csv_export_in_utf8_reads_with_or_without_a_byte_order_mark(tmp_path, sy
 # SPSS metadata a real SurveyXact export carries
 # ---------------------------------------------------------------------------
 
+
 def _sav(frame, path, codebook, **kwargs):
     """The old form of the export (value labels only) plus whatever metadata the test adds."""
     import pyreadstat
 
-    labels = {s: {float(k): lab for k, lab in v.values.items()} for s, v in codebook.by_source().items()
-              if v.values and s in frame}
+    labels = {
+        s: {float(k): lab for k, lab in v.values.items()}
+        for s, v in codebook.by_source().items()
+        if v.values and s in frame
+    }
     labels.update(kwargs.pop("variable_value_labels", {}))
     pyreadstat.write_sav(frame, str(path), variable_value_labels=labels, **kwargs)
     return path
@@ -55,8 +59,15 @@ def _sav(frame, path, codebook, **kwargs):
 def test_declared_user_missing_dont_know_is_still_an_answer(tmp_path, synthetic_frame, codebook):
     """«Vet ikke» (code 3 of s_8 and s_16) declared user-missing stays code 3: the report counts it."""
     plain = h.read_export(_sav(synthetic_frame, tmp_path / "plain.sav", codebook), codebook).data
-    declared = h.read_export(_sav(synthetic_frame, tmp_path / "declared.sav", codebook,
-                                  missing_ranges={"s_8": [3.0], "s_16": [{"lo": 3.0, "hi": 3.0}]}), codebook).data
+    declared = h.read_export(
+        _sav(
+            synthetic_frame,
+            tmp_path / "declared.sav",
+            codebook,
+            missing_ranges={"s_8": [3.0], "s_16": [{"lo": 3.0, "hi": 3.0}]},
+        ),
+        codebook,
+    ).data
     assert (declared["new_rules_2024"] == 3).sum() == (plain["new_rules_2024"] == 3).sum() > 0
     assert declared["new_rules_2024"].value_counts().to_dict() == plain["new_rules_2024"].value_counts().to_dict()
     s16 = codebook.by_source()["s_16"].name
@@ -77,21 +88,24 @@ def test_declared_missing_code_the_codebook_does_not_know_is_refused(tmp_path, s
 def test_labels_differing_only_in_unicode_normalisation_are_the_same(tmp_path, synthetic_frame, codebook):
     import unicodedata
 
-    source, var = next((s, v) for s, v in codebook.by_source().items()
-                       if v.values and any("ø" in lab or "å" in lab for lab in v.values.values()))
+    source, var = next(
+        (s, v)
+        for s, v in codebook.by_source().items()
+        if v.values and any("ø" in lab or "å" in lab for lab in v.values.values())
+    )
     nfd = {float(k): unicodedata.normalize("NFD", lab) for k, lab in var.values.items()}
     assert any(nfd[float(k)] != lab for k, lab in var.values.items())
-    export = h.read_export(_sav(synthetic_frame, tmp_path / "nfd.sav", codebook,
-                                variable_value_labels={source: nfd}), codebook)
+    export = h.read_export(
+        _sav(synthetic_frame, tmp_path / "nfd.sav", codebook, variable_value_labels={source: nfd}), codebook
+    )
     assert export.n_rows == len(synthetic_frame)
 
 
 def test_codes_stored_as_spss_strings_with_blanks_read_as_codes(tmp_path, synthetic_frame, codebook):
     frame = synthetic_frame.copy()
-    frame["s_1"] = frame["s_1"].map(lambda v: "   " if v != v else str(int(v)))   # SPSS pads blank strings
+    frame["s_1"] = frame["s_1"].map(lambda v: "   " if v != v else str(int(v)))  # SPSS pads blank strings
     plain = h.read_export(_sav(synthetic_frame, tmp_path / "a.sav", codebook), codebook).data
-    strings = h.read_export(_sav(frame, tmp_path / "b.sav", codebook, variable_value_labels={"s_1": {}}),
-                            codebook).data
+    strings = h.read_export(_sav(frame, tmp_path / "b.sav", codebook, variable_value_labels={"s_1": {}}), codebook).data
     assert strings["role"].equals(plain["role"])
 
 

@@ -47,9 +47,19 @@ def test_chapters_with_measures_are_fully_specified(scores):
 
 def test_a_miss_is_reported_as_a_miss(synthetic_sav):
     sample, excluded = fidelity.prepare(synthetic_sav)
-    entry = {"id": "x", "chapter": "02_sample", "source": "Tekst 4.1", "label": "Kvinner", "group": None,
-             "unit": "percent", "value": 75, "tolerance": 0.5, "calibrated": True, "flag": None,
-             "lookup": {"result": "02_sample.gender_women_pct"}}
+    entry = {
+        "id": "x",
+        "chapter": "02_sample",
+        "source": "Tekst 4.1",
+        "label": "Kvinner",
+        "group": None,
+        "unit": "percent",
+        "value": 75,
+        "tolerance": 0.5,
+        "calibrated": True,
+        "flag": None,
+        "lookup": {"result": "02_sample.gender_women_pct"},
+    }
     row = fidelity.score(sample, excluded, entries=[entry]).iloc[0]
     assert row["status"] == "avvik" and round(row["reproduced"]) == 60
 

@@ -27,7 +27,7 @@ def test_frequency_table_counts_percents_and_missing_codes(codebook):
     df = pd.DataFrame({"firm_size": pd.array([1, 1, 3, 9, None], dtype="Int64")})
     t = h.frequency_table(df, "firm_size", codebook).set_index("Virksomhetsstørrelse")
     assert t.loc["1-4 ansatte", "Antall"] == 2
-    assert t.loc["Totalt", "Antall"] == 3          # 'Vet ikke' (code 9) is a missing code
+    assert t.loc["Totalt", "Antall"] == 3  # 'Vet ikke' (code 9) is a missing code
     assert t.loc["1-4 ansatte", "Prosent"] == pytest.approx(200 / 3)
     assert "Vet ikke" not in t.index
     t2 = h.frequency_table(df, "firm_size", codebook, include_missing=True).set_index("Virksomhetsstørrelse")
@@ -63,8 +63,10 @@ def test_markdown_table_rounds_and_aligns():
     t = pd.DataFrame({"Rolle": ["VO", "Totalt"], "Antall": [3, 4], "Prosent": [75.0, 100.0]})
     md = h.markdown_table(t).splitlines()
     assert md[0] == "| Rolle | Antall | Prosent |"
-    pad = tables.WORD_PAD   # dashes follow the widths (Pandoc sizes wide tables by them): longest word + padding
-    assert md[1] == "|:" + "-" * (len("Totalt") + pad - 1) + "|" + "-" * (6 + pad - 1) + ":|" + "-" * (7 + pad - 1) + ":|"
+    pad = tables.WORD_PAD  # dashes follow the widths (Pandoc sizes wide tables by them): longest word + padding
+    assert (
+        md[1] == "|:" + "-" * (len("Totalt") + pad - 1) + "|" + "-" * (6 + pad - 1) + ":|" + "-" * (7 + pad - 1) + ":|"
+    )
     assert md[2] == "| VO | 3 | 75 |"
 
 
@@ -77,7 +79,7 @@ def test_markdown_table_gives_the_label_column_room_by_its_dashes():
     wide = pd.DataFrame({"Kapittel": ["05_course_format"], "Mål": [label * 2], "Forklaring": [label], "p": [0.119]})
     dashes = [len(c) for c in h.markdown_table(wide, {"p": 3}).splitlines()[1].strip("|").split("|")]
     assert sum(dashes) <= tables.LINE_BUDGET + 2 and dashes[0] == len("05_course_format") + tables.WORD_PAD
-    assert dashes[3] == len(",119") + tables.WORD_PAD   # p as printed
+    assert dashes[3] == len(",119") + tables.WORD_PAD  # p as printed
     assert min(dashes[1], dashes[2]) > 30
 
 
@@ -85,8 +87,12 @@ def test_check_params_lists_every_problem():
     with pytest.raises(ParameterError) as info:
         h.check_params({"alpha": "0.05", "weighted": "no", "lang": "de", "colour": 1})
     msg = str(info.value)
-    for part in ("unknown parameter(s) ['colour']", "'alpha' must be float (a number, e.g. 0.05 or 1e-3), got str", "'weighted' must be bool",
-                 "'lang' must be 'nb' or 'en'"):
+    for part in (
+        "unknown parameter(s) ['colour']",
+        "'alpha' must be float (a number, e.g. 0.05 or 1e-3), got str",
+        "'weighted' must be bool",
+        "'lang' must be 'nb' or 'en'",
+    ):
         assert part in msg
     assert h.check_params({"alpha": 0.01, "weighted": False, "lang": "en"})
     with pytest.raises(ParameterError, match="between 0 and 1"):
@@ -144,16 +150,24 @@ def test_in_a_kernel_results_are_written_once_per_cell_and_a_failed_write_fails_
 
     from src.base import paths
 
-    proc = subprocess.run([sys.executable, "-c", IPYTHON_RESULTS, str(tmp_path)], cwd=paths.ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", IPYTHON_RESULTS, str(tmp_path)],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["first"] == [True, ["02_sample.json"], False]
     assert out["file"] == {f"02_sample.x{i}": i for i in range(50)}
     assert out["second"] == [True, ["02_sample.json"] * 2]
     assert out["third"] == [True, ["02_sample.json"] * 2]
-    assert out["failed_write"][0] is False and out["failed_write"][1] in ("IsADirectoryError", "OSError",
-                                                                          "PermissionError")
+    assert out["failed_write"][0] is False and out["failed_write"][1] in (
+        "IsADirectoryError",
+        "OSError",
+        "PermissionError",
+    )
 
 
 def test_a_figure_is_saved_as_png_only_in_a_weighted_book_too(tmp_path):
@@ -162,8 +176,7 @@ def test_a_figure_is_saved_as_png_only_in_a_weighted_book_too(tmp_path):
     import matplotlib.pyplot as plt
 
     for weighted in (False, True):
-        ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"),
-                       weighted=weighted)
+        ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"), weighted=weighted)
         fig = plt.figure()
         ch.save_figure(fig, "figur_x")
         assert not plt.fignum_exists(fig.number)
@@ -199,8 +212,9 @@ def test_recode_table_follows_the_chain(codebook):
 
 
 @pytest.mark.parametrize("switch", [None, "off"])
-def test_a_run_whose_figures_are_not_shown_writes_the_plotted_numbers_but_draws_nothing(tmp_path, sample, switch,
-                                                                                      monkeypatch):
+def test_a_run_whose_figures_are_not_shown_writes_the_plotted_numbers_but_draws_nothing(
+    tmp_path, sample, switch, monkeypatch
+):
     """VO_FIGURES=off (the build's weighted twins): the CSV as always, no PNG or SVG."""
     if switch:
         monkeypatch.setenv(paths.FIGURES_ENV, switch)
@@ -212,4 +226,4 @@ def test_a_run_whose_figures_are_not_shown_writes_the_plotted_numbers_but_draws_
     assert ch.draws_figures is (switch is None)
     assert (tmp_path / "r" / "tables" / "figur_06.csv").exists() and len(table)
     drawn = sorted(p.name for p in (tmp_path / "r").rglob("figur_06.*") if p.suffix != ".csv")
-    assert drawn == [] if switch else "figur_06.png" in drawn   # (an SVG beside it or not)
+    assert drawn == [] if switch else "figur_06.png" in drawn  # (an SVG beside it or not)

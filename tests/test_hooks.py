@@ -41,10 +41,12 @@ def test_ruff_check_passes():
 
 
 def test_the_tree_is_formatted():
-    proc = subprocess.run([tool("ruff"), "format", "--no-cache", "--check", "."], cwd=ROOT, capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, ("run .venv/bin/ruff format (the files below are not formatted):\n"
-                                  + proc.stdout[-3000:])
+    proc = subprocess.run(
+        [tool("ruff"), "format", "--no-cache", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, (
+        "run .venv/bin/ruff format (the files below are not formatted):\n" + proc.stdout[-3000:]
+    )
 
 
 def test_every_hook_is_local_and_runs_a_tool_of_the_venv():
@@ -62,8 +64,14 @@ def test_the_hooks_pass_on_the_whole_tree():
     if not in_git_checkout():
         pytest.skip("not a git checkout")
     env = {**os.environ, "SKIP": "ruff-format", "PRE_COMMIT_HOME": str(ROOT / ".venv" / "pre-commit-cache")}
-    proc = subprocess.run([tool("pre-commit"), "run", "--all-files", "--color", "never"], cwd=ROOT,
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [tool("pre-commit"), "run", "--all-files", "--color", "never"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "notebooks committed without outputs" in proc.stdout and "no data file" in proc.stdout
 
@@ -86,8 +94,13 @@ def test_the_notebook_hook_refuses_outputs_and_execution_counts(tmp_path):
 
 def test_the_data_hook_refuses_exports_and_derived_data_but_not_the_corpus():
     assert hook("data", "data/raw/README.md", "tests/bad_inputs/files/empty.sav", "src/helpers.py").returncode == 0
-    for path in ("data/raw/export.sav", "data/derived/respondents.parquet", "notebooks/tabell.csv", "uttrekk.XLSX",
-                 "data/raw/notes.txt"):
+    for path in (
+        "data/raw/export.sav",
+        "data/derived/respondents.parquet",
+        "notebooks/tabell.csv",
+        "uttrekk.XLSX",
+        "data/raw/notes.txt",
+    ):
         proc = hook("data", path)
         assert proc.returncode == 1 and path in proc.stdout, path
 

@@ -33,7 +33,7 @@ from src.base import paths
 
 pytestmark = pytest.mark.slow
 
-STATE_PARTS = {".build", "_staging", "failed", "_interactive"}   # the build's own bookkeeping, not its outputs
+STATE_PARTS = {".build", "_staging", "failed", "_interactive"}  # the build's own bookkeeping, not its outputs
 
 
 def as_from_a_terminal() -> None:
@@ -44,9 +44,15 @@ def as_from_a_terminal() -> None:
 
 
 def run_build(root: Path, *args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1", *args],
-                          cwd=root, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, preexec_fn=as_from_a_terminal)
+    return subprocess.run(
+        [sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        preexec_fn=as_from_a_terminal,
+    )
 
 
 def published(root: Path) -> dict[str, str]:
@@ -79,8 +85,13 @@ def reference(built_project):
 def other_export(tmp_path_factory) -> Path:
     """Export B: a smaller synthetic export with another seed (different numbers everywhere)."""
     out = tmp_path_factory.mktemp("export_b") / "B_synthetic.sav"
-    proc = subprocess.run([sys.executable, "-m", "src.synthetic.synthesize", "--seed", "7", "--size", "0.5", "--out", str(out)],
-                          cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.synthetic.synthesize", "--seed", "7", "--size", "0.5", "--out", str(out)],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -92,6 +103,7 @@ def copy_of(reference, tmp_path: Path) -> Path:
 
 
 # -- the reference build itself ---------------------------------------------------------
+
 
 def test_a_good_build_prints_no_kernel_noise_and_leaves_no_kernel_files(reference):
     _, _, proc = reference
@@ -124,6 +136,7 @@ def test_a_copied_project_reruns_nothing(reference, tmp_path):
 
 # -- failed builds --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("where", ["nb:01_cleaning@promote", "book@promote"])
 def test_a_failed_build_changes_no_output_of_any_other_step(reference, other_export, tmp_path, where):
     """Issue 18, case 2: a build on export B fails in a later step, after the steps before it succeeded (and,
@@ -134,7 +147,7 @@ def test_a_failed_build_changes_no_output_of_any_other_step(reference, other_exp
     assert failed.returncode == 1, failed.stdout + failed.stderr
     step = where.split("@")[0]
     assert f"start  {step}" in failed.stdout and f"FAILED {step}" in failed.stdout
-    if step == "book":   # every other step of the build on B had succeeded
+    if step == "book":  # every other step of the build on B had succeeded
         assert {"nb:01_cleaning", "vektet:09_barriers", "results", "appendices"} <= steps_run(failed)
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("BUILD FAILED: ") or lines[0].startswith("BUILD FAILED: "), failed.stderr
@@ -145,7 +158,7 @@ def test_a_failed_build_changes_no_output_of_any_other_step(reference, other_exp
 
     proc = run_build(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert steps_run(proc) == set(), proc.stdout       # records and doit's state are the reference's again
+    assert steps_run(proc) == set(), proc.stdout  # records and doit's state are the reference's again
     assert differences(published(root), reference[1]) == []
 
 
@@ -158,9 +171,17 @@ SIGNALS = ["SIGKILL", "SIGTERM", "SIGINT"]
 # runs one case per signal, at three kinds of step (the derived data, a weighted chapter, the render);
 # VO_KILL_MATRIX=all (make test-interrupts) runs every signal at every kind of step.
 DEFAULT_CASES = {("nb:01_cleaning", "SIGKILL"), ("vektet:05_course_format", "SIGTERM"), ("book", "SIGINT")}
-KILL_CASES = [pytest.param(step, sig, marks=() if (step, sig) in DEFAULT_CASES or os.environ.get("VO_KILL_MATRIX") == "all"
-                           else pytest.mark.skip(reason="one of the full kill matrix: VO_KILL_MATRIX=all make test-interrupts"))
-              for step in STEP_KINDS for sig in SIGNALS]
+KILL_CASES = [
+    pytest.param(
+        step,
+        sig,
+        marks=()
+        if (step, sig) in DEFAULT_CASES or os.environ.get("VO_KILL_MATRIX") == "all"
+        else pytest.mark.skip(reason="one of the full kill matrix: VO_KILL_MATRIX=all make test-interrupts"),
+    )
+    for step in STEP_KINDS
+    for sig in SIGNALS
+]
 
 
 @pytest.mark.parametrize("step,sig", KILL_CASES)
@@ -172,8 +193,7 @@ def test_a_build_killed_at_any_step_is_repaired_by_the_next(reference, other_exp
     then has nothing to do: the outputs, the records and doit's state are the reference build's again.
     """
     root = copy_of(reference, tmp_path)
-    killed = run_build(root, "-p", f"raw_path={other_export}",
-                       env={"VO_TEST_KILL_AT": f"{step}@promote:{sig}"})
+    killed = run_build(root, "-p", f"raw_path={other_export}", env={"VO_TEST_KILL_AT": f"{step}@promote:{sig}"})
     assert f"start  {step}" in killed.stdout
     if sig == "SIGKILL":
         assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
@@ -183,7 +203,7 @@ def test_a_build_killed_at_any_step_is_repaired_by_the_next(reference, other_exp
         lines = [line for line in killed.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("BUILD INTERRUPTED"), killed.stderr
         assert "Rolled back: " in killed.stdout, killed.stdout
-        assert differences(published(root), reference[1]) == []     # a stopped build changes nothing
+        assert differences(published(root), reference[1]) == []  # a stopped build changes nothing
 
     proc = run_build(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -194,15 +214,14 @@ def test_a_build_killed_at_any_step_is_repaired_by_the_next(reference, other_exp
     assert not (root / "reports/.build/journal").exists()
 
 
-def test_a_build_killed_at_the_start_of_a_chapter_does_not_publish_the_other_export(reference, other_export,
-                                                                                     tmp_path):
+def test_a_build_killed_at_the_start_of_a_chapter_does_not_publish_the_other_export(reference, other_export, tmp_path):
     """Issue 18, case 1: SIGKILL at «start nb:03_role» of a build on B, then a plain build: no B number left."""
     root = copy_of(reference, tmp_path)
     killed = run_build(root, "-p", f"raw_path={other_export}", env={"VO_TEST_KILL_AT": "nb:03_role@start:SIGKILL"})
     assert killed.returncode == -signal.SIGKILL
     proc = run_build(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "restored the outputs of the last complete build" in proc.stdout   # B's derived data gone first
+    assert "restored the outputs of the last complete build" in proc.stdout  # B's derived data gone first
     assert steps_run(proc) == set(), proc.stdout
     results = json.loads((root / "reports/results.json").read_text(encoding="utf-8"))
     assert results == json.loads((reference[0] / "reports/results.json").read_text(encoding="utf-8"))
@@ -211,11 +230,17 @@ def test_a_build_killed_at_the_start_of_a_chapter_does_not_publish_the_other_exp
 
 # -- other faults ---------------------------------------------------------------------------
 
+
 def test_a_second_build_stops_at_once_naming_the_first_and_nothing_is_lost(reference, tmp_path):
     root = copy_of(reference, tmp_path)
-    first = subprocess.Popen(preexec_fn=as_from_a_terminal, args=[sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1",
-                              "--notebooks", "03_role"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+    first = subprocess.Popen(
+        preexec_fn=as_from_a_terminal,
+        args=[sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1", "--notebooks", "03_role"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lock = root / "reports/.build/build.lock"
     for _ in range(300):
         if lock.exists() and str(first.pid) in lock.read_text():
@@ -246,7 +271,7 @@ def test_a_foreign_file_in_the_book_folder_is_never_deleted(reference, tmp_path)
     (root / "reports/book/thesis.txt").write_text("mine")
     index = root / "index.qmd"
     original = index.read_bytes()
-    index.write_bytes(original + b"\n\nEn ekstra setning.\n")     # the book renders again
+    index.write_bytes(original + b"\n\nEn ekstra setning.\n")  # the book renders again
     proc = run_build(root)
     assert proc.returncode == 0 and "book" in steps_run(proc), proc.stdout + proc.stderr
     assert (root / "reports/book/thesis.txt").read_text() == "mine"
@@ -260,7 +285,10 @@ def can_mount() -> bool:
     if os.geteuid() != 0 or not shutil.which("mount"):
         return False
     probe = Path(tempfile.mkdtemp())
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True).returncode == 0
+    ok = (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True).returncode
+        == 0
+    )
     if ok:
         subprocess.run(["umount", str(probe)])
     probe.rmdir()
@@ -282,7 +310,7 @@ def test_a_full_disk_during_the_render_names_the_cause_and_changes_nothing(refer
     try:
         subprocess.run(["cp", "-a", f"{kept}/.", str(reports)], check=True)
         free = shutil.disk_usage(reports).free
-        (reports / "filler").write_bytes(b"\0" * max(0, free - (512 << 10)))   # 0.5 MB left: the book needs 8
+        (reports / "filler").write_bytes(b"\0" * max(0, free - (512 << 10)))  # 0.5 MB left: the book needs 8
         before = published(root)
         index = root / "index.qmd"
         original = index.read_bytes()
@@ -294,7 +322,7 @@ def test_a_full_disk_during_the_render_names_the_cause_and_changes_nothing(refer
         assert published(root) == before
         assert not (reports / "_staging" / "book").exists()
         (reports / "filler").unlink()
-        subprocess.run(["mount", "-o", f"remount,size={size + (64 << 20)}", str(reports)], check=True)   # space again
+        subprocess.run(["mount", "-o", f"remount,size={size + (64 << 20)}", str(reports)], check=True)  # space again
         index.write_bytes(original)
         proc = run_build(root)
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -322,21 +350,38 @@ def test_a_read_only_reports_folder_gives_one_message(reference, tmp_path):
 def test_ctrl_c_ends_with_one_line_and_leaves_no_kernel_files(reference, tmp_path):
     """Ctrl-C in a terminal: SIGINT to the build's whole process group, while a notebook runs."""
     root = copy_of(reference, tmp_path)
-    proc = subprocess.Popen(preexec_fn=as_from_a_terminal, args=[sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "-j", "1",
-                             "--notebooks", "05_course_format"], cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        preexec_fn=as_from_a_terminal,
+        args=[
+            sys.executable,
+            "-m",
+            "src.pipeline",
+            "--renderer",
+            "fallback",
+            "-j",
+            "1",
+            "--notebooks",
+            "05_course_format",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     lines = []
     for line in proc.stdout:
         lines.append(line)
         if "start  nb:05_course_format" in line:
-            time.sleep(2)          # the kernel is up and running cells
+            time.sleep(2)  # the kernel is up and running cells
             os.killpg(proc.pid, signal.SIGINT)
             break
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, "".join(lines) + out + err
     assert [line for line in err.splitlines() if line.strip()] == [
         "BUILD INTERRUPTED (Ctrl-C): nothing of this build is published, every output is the last complete "
-        "build's; run the build again to finish."], err
+        "build's; run the build again to finish."
+    ], err
     time.sleep(1)
     assert not list(Path(tempfile.gettempdir()).glob(f"vo-kernel-{proc.pid}-*"))
     again = run_build(root)
@@ -370,7 +415,7 @@ print(json.dumps(build_steps.render(params, "fallback", fp, {}, steps).get_msg()
     assert "the book was not rendered: its inputs are not all from this build's inputs and parameters" in msg
     assert "reports/executed/04_training.ipynb" in msg and "nb:04_training" in msg
     assert snapshot(root / "reports/book") == before
-    proc = run_build(root)                      # the build itself re-runs the step that is not vouched for
+    proc = run_build(root)  # the build itself re-runs the step that is not vouched for
     assert proc.returncode == 0 and "nb:04_training" in steps_run(proc), proc.stdout + proc.stderr
     assert differences(published(root), reference[1]) == []
 
@@ -379,11 +424,12 @@ def test_a_notebook_run_outside_the_build_writes_to_its_scratch_folder_only(refe
     """papermill by hand (as JupyterLab would run it): reports/_interactive/, a note; the build re-runs nothing."""
     root = copy_of(reference, tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("VO_BUILD", "VO_DERIVED_STAGE")}
-    code = ("import papermill as pm; pm.execute_notebook('notebooks/05_course_format.ipynb', "
-            "'reports/_interactive/05.ipynb', parameters={'alpha': 0.01}, cwd='.', progress_bar=False)")
+    code = (
+        "import papermill as pm; pm.execute_notebook('notebooks/05_course_format.ipynb', "
+        "'reports/_interactive/05.ipynb', parameters={'alpha': 0.01}, cwd='.', progress_bar=False)"
+    )
     (root / "reports/_interactive").mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, env=env,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "Kjørt utenfor byggingen" in (root / "reports/_interactive/05.ipynb").read_text(encoding="utf-8")
     assert (root / "reports/_interactive/results/05_course_format.json").exists()
@@ -402,7 +448,8 @@ def test_an_edited_parameters_cell_is_reported_and_the_builds_value_used(referen
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     proc = run_build(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "06_topics: its parameters cell says alpha = 0.01, params.yml 0.05; the build used alpha = 0.05" \
-        in proc.stdout
+    assert (
+        "06_topics: its parameters cell says alpha = 0.01, params.yml 0.05; the build used alpha = 0.05" in proc.stdout
+    )
     for rel in ("reports/results/06_topics.json", "reports/results.json"):
         assert (root / rel).read_bytes() == (reference[0] / rel).read_bytes()

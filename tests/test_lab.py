@@ -44,12 +44,32 @@ def with_outputs(path: Path) -> dict:
             cell["metadata"]["execution"] = {"iopub.status.busy": "2026-12-05T10:00:00Z"}
             cell["outputs"] = [
                 {"output_type": "stream", "name": "stdout", "text": "Bank/finans/forsikring,2,3,5\n"},
-                {"output_type": "display_data", "metadata": {},
-                 "data": {"text/plain": "<Figure>", "image/png": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"}}]
-    nb["cells"].append({"cell_type": "code", "id": "min-analyse", "metadata": {}, "execution_count": n + 1,
-                        "source": 't, test = h.crosstab(ch, "industry", "gender", "bransje_kjonn")',
-                        "outputs": [{"output_type": "execute_result", "execution_count": n + 1, "metadata": {},
-                                     "data": {"text/plain": "Arbeidskraftutleie/bemanningsbyrå,0,4,4"}}]})
+                {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {
+                        "text/plain": "<Figure>",
+                        "image/png": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
+                    },
+                },
+            ]
+    nb["cells"].append(
+        {
+            "cell_type": "code",
+            "id": "min-analyse",
+            "metadata": {},
+            "execution_count": n + 1,
+            "source": 't, test = h.crosstab(ch, "industry", "gender", "bransje_kjonn")',
+            "outputs": [
+                {
+                    "output_type": "execute_result",
+                    "execution_count": n + 1,
+                    "metadata": {},
+                    "data": {"text/plain": "Arbeidskraftutleie/bemanningsbyrå,0,4,4"},
+                }
+            ],
+        }
+    )
     return nb
 
 
@@ -57,18 +77,22 @@ def assert_stripped(saved: dict, sent: dict) -> None:
     code = [c for c in saved["cells"] if c["cell_type"] == "code"]
     assert code and all(c["outputs"] == [] and c["execution_count"] is None for c in code)
     assert not any("execution" in c["metadata"] for c in saved["cells"])
-    assert [c["id"] for c in saved["cells"]] == [c["id"] for c in sent["cells"]]   # the fixed ids stay
+    assert [c["id"] for c in saved["cells"]] == [c["id"] for c in sent["cells"]]  # the fixed ids stay
     text_of = lambda c: "".join(c["source"]) if isinstance(c["source"], list) else c["source"]  # noqa: E731
     assert [text_of(c) for c in saved["cells"]] == [text_of(c) for c in sent["cells"]]
-    assert saved["metadata"]["kernelspec"] == sent["metadata"]["kernelspec"]       # what papermill needs
+    assert saved["metadata"]["kernelspec"] == sent["metadata"]["kernelspec"]  # what papermill needs
     assert saved["metadata"]["language_info"]["name"] == "python"
     text = json.dumps(saved)
     assert "Bank/finans" not in text and "image/png" not in text and "bemanningsbyrå,0,4" not in text
 
 
 def request(base: str, token: str, method: str, path: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(f"{base}{path}", method=method, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{base}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read() or b"{}")
 
@@ -102,7 +126,7 @@ def test_the_save_hook_strips_outputs_and_keeps_what_papermill_needs():
     model = {"type": "notebook", "content": copy.deepcopy(sent)}
     stripping.pre_save_hook(model=model, path="05_course_format.ipynb")
     assert_stripped(model["content"], sent)
-    assert stripping.strip_outputs(model["content"]) is False   # stripping twice changes nothing
+    assert stripping.strip_outputs(model["content"]) is False  # stripping twice changes nothing
 
 
 def test_a_notebook_saved_through_a_real_jupyter_server_has_no_outputs(tmp_path):
@@ -113,19 +137,33 @@ def test_a_notebook_saved_through_a_real_jupyter_server_has_no_outputs(tmp_path)
     port, token = free_port(), secrets.token_hex(16)
     root = tmp_path / "project"
     root.mkdir()
-    cmd = [str(JUPYTER), "server", f"--config={paths.ROOT / 'jupyter_server_config.py'}", f"--port={port}",
-           "--ip=127.0.0.1", f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}", "--no-browser"]
+    cmd = [
+        str(JUPYTER),
+        "server",
+        f"--config={paths.ROOT / 'jupyter_server_config.py'}",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={token}",
+        "--no-browser",
+    ]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(base, token, proc)
         sent = with_outputs(paths.NOTEBOOKS / "05_course_format.ipynb")
-        reply = request(base, token, "PUT", "/api/contents/05_course_format.ipynb",
-                        {"type": "notebook", "format": "json", "content": sent})
+        reply = request(
+            base,
+            token,
+            "PUT",
+            "/api/contents/05_course_format.ipynb",
+            {"type": "notebook", "format": "json", "content": sent},
+        )
         assert reply["type"] == "notebook"
         assert_stripped(json.loads((root / "05_course_format.ipynb").read_text(encoding="utf-8")), sent)
         nbformat.validate(nbformat.read(root / "05_course_format.ipynb", as_version=4))
@@ -140,9 +178,15 @@ def test_make_lab_runs_headless_prints_the_url_passes_args_and_saves_without_out
         pytest.skip("jupyter or make is not installed")
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "BROWSER": "false"}
-    proc = subprocess.Popen(["make", "--no-print-directory", "lab", f"LAB_PORT={port}",
-                             f"ARGS=--IdentityProvider.token={token}"], cwd=paths.ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "lab", f"LAB_PORT={port}", f"ARGS=--IdentityProvider.token={token}"],
+        cwd=paths.ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     target = paths.INTERACTIVE / f"pytest_lab_{os.getpid()}.ipynb"
     try:
@@ -154,9 +198,9 @@ def test_make_lab_runs_headless_prints_the_url_passes_args_and_saves_without_out
     finally:
         out = stop(proc)
         target.unlink(missing_ok=True)
-    assert f"http://127.0.0.1:{port}/lab?token=" in out, out[-2000:]   # (a token given in ARGS is printed as ...)
+    assert f"http://127.0.0.1:{port}/lab?token=" in out, out[-2000:]  # (a token given in ARGS is printed as ...)
     assert "Running as root is not recommended" not in out or "--allow-root" in out
-    assert "--no-browser" in out and "jupyter_server_config.py" in out   # make echoes the command it runs
+    assert "--no-browser" in out and "jupyter_server_config.py" in out  # make echoes the command it runs
 
 
 def test_the_git_filter_commits_a_notebook_without_outputs(tmp_path):
@@ -171,22 +215,45 @@ def test_the_git_filter_commits_a_notebook_without_outputs(tmp_path):
     git("config", "user.email", "t@example.org")
     git("config", "user.name", "t")
     shutil.copy(paths.ROOT / ".gitattributes", repo / ".gitattributes")
-    proc = subprocess.run(["make", "--no-print-directory", "-f", str(paths.ROOT / "Makefile"), "git-filter",
-                           f"PY={sys.executable}"], cwd=repo, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-f", str(paths.ROOT / "Makefile"), "git-filter", f"PY={sys.executable}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "--keep-id" in git("config", "--get", "filter.nbstripout.clean").stdout
-    shutil.copy(paths.NOTEBOOKS / "05_course_format.ipynb", repo / "nb.ipynb")   # as committed: stripped
+    shutil.copy(paths.NOTEBOOKS / "05_course_format.ipynb", repo / "nb.ipynb")  # as committed: stripped
     git("add", ".gitattributes", "nb.ipynb")
     git("commit", "-qm", "the chapter")
-    sent = with_outputs(paths.NOTEBOOKS / "05_course_format.ipynb")   # run in an editor, a cell added, saved
+    sent = with_outputs(paths.NOTEBOOKS / "05_course_format.ipynb")  # run in an editor, a cell added, saved
     nbformat.write(nbformat.from_dict(sent), repo / "nb.ipynb")
     diff = git("diff", "--numstat", "nb.ipynb").stdout.split()
-    added = [line for line in git("diff", "-U0", "nb.ipynb").stdout.splitlines()
-             if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))]
-    assert all("min-analyse" in line or "h.crosstab" in line or line.strip() in ("+  },", "+  {", "+   \"cell_type\": \"code\",",
-               "+   \"execution_count\": null,", "+   \"metadata\": {},", "+   \"outputs\": [],", "+   \"source\": [",
-               "+   ]", "+   \"source\": []", "+  }") for line in added), added
-    assert diff and int(diff[1]) == 0 and int(diff[0]) < 12, diff   # only the new cell: nothing removed
+    added = [
+        line
+        for line in git("diff", "-U0", "nb.ipynb").stdout.splitlines()
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+    assert all(
+        "min-analyse" in line
+        or "h.crosstab" in line
+        or line.strip()
+        in (
+            "+  },",
+            "+  {",
+            '+   "cell_type": "code",',
+            '+   "execution_count": null,',
+            '+   "metadata": {},',
+            '+   "outputs": [],',
+            '+   "source": [',
+            "+   ]",
+            '+   "source": []',
+            "+  }",
+        )
+        for line in added
+    ), added
+    assert diff and int(diff[1]) == 0 and int(diff[0]) < 12, diff  # only the new cell: nothing removed
     git("add", "nb.ipynb")
     git("commit", "-qm", "my analysis")
     assert_stripped(json.loads(git("show", "HEAD:nb.ipynb").stdout), sent)
@@ -201,13 +268,25 @@ def test_every_output_a_chapter_shows_renders_in_lab_without_quarto_markup(tmp_p
     from src.book.captions import caption_markdown
     from src.book.tables import markdown_bundle
 
-    cap = {"kind": "tbl", "word": "Tabell", "number": "13", "id": "tabell-13", "text": "Type kurs",
-           "source": {"label": "Kilde", "text": "05_course_format.ipynb, celle 4",
-                      "href": "notebook-view/05_course_format.html#cell-tbl-t13", "data": "data x.sav, sha256 1a2b3c4d"}}
-    samples = ["::: {.callout-warning}\n**Datagrunnlag:** syntetiske data\n:::",
-               "# Kursform {#sec-course-format}\n\nTekst med [lenke](https://example.org).",
-               "| Bransje | Antall |\n|:--|--:|\n| Bank | <5 |\n\n*Skjult: 1 celle*",
-               caption_markdown(cap)]
+    cap = {
+        "kind": "tbl",
+        "word": "Tabell",
+        "number": "13",
+        "id": "tabell-13",
+        "text": "Type kurs",
+        "source": {
+            "label": "Kilde",
+            "text": "05_course_format.ipynb, celle 4",
+            "href": "notebook-view/05_course_format.html#cell-tbl-t13",
+            "data": "data x.sav, sha256 1a2b3c4d",
+        },
+    }
+    samples = [
+        "::: {.callout-warning}\n**Datagrunnlag:** syntetiske data\n:::",
+        "# Kursform {#sec-course-format}\n\nTekst med [lenke](https://example.org).",
+        "| Bransje | Antall |\n|:--|--:|\n| Bank | <5 |\n\n*Skjult: 1 celle*",
+        caption_markdown(cap),
+    ]
     for text in samples:
         bundle = markdown_bundle(text)
         assert bundle["text/markdown"] == text
@@ -215,7 +294,7 @@ def test_every_output_a_chapter_shows_renders_in_lab_without_quarto_markup(tmp_p
     caption = markdown_bundle(caption_markdown(cap))["text/html"]
     assert '<div id="tabell-13" class="book-caption tbl-caption">' in caption
     assert '<a href="notebook-view/05_course_format.html#cell-tbl-t13">05_course_format.ipynb, celle 4</a>' in caption
-    assert caption.count("05_course_format.ipynb, celle 4") == 1   # the PDF's plain twin is not shown in HTML
+    assert caption.count("05_course_format.ipynb, celle 4") == 1  # the PDF's plain twin is not shown in HTML
     banner = markdown_bundle(samples[0])["text/html"]
     assert banner.startswith('<div class="callout callout-warning" style="border-left: 5px solid #e0a800')
     # the notebooks' own Markdown cells carry no heading attributes Lab would print

@@ -37,7 +37,7 @@ def imports(f: Path) -> list[tuple[str, int, bool]]:
     for node in ast.walk(tree):
         names = []
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "src":
-            for a in node.names:   # ``from src.base import paths``: paths is a module; ``from src.x import f``: x is
+            for a in node.names:  # ``from src.base import paths``: paths is a module; ``from src.x import f``: x is
                 names.append(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module)
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names if a.name.split(".")[0] == "src"]
@@ -112,8 +112,12 @@ def test_only_notebooks_and_tests_import_the_facade():
 def test_function_local_imports_only_where_the_build_starts_fast():
     """The build command imports pandas, the notebooks' code and the renderer only when a step needs them
     (a no-op build stays well under a second); nowhere else is an import hidden in a function."""
-    local = [(m, line, t) for m, f in MODULES.items() for t, line, inside in imports(f)
-             if inside and not m.startswith("src.pipeline.")]
+    local = [
+        (m, line, t)
+        for m, f in MODULES.items()
+        for t, line, inside in imports(f)
+        if inside and not m.startswith("src.pipeline.")
+    ]
     assert local == []
 
 
@@ -156,16 +160,25 @@ def private_uses(f: Path) -> list[tuple[str, int]]:
                 if a.name in MODULES and a.asname:
                     aliases[a.asname] = a.name
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                and node.attr.startswith("_") and not node.attr.startswith("__") and aliases[node.value.id] != this):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and aliases[node.value.id] != this
+        ):
             found.append((f"{aliases[node.value.id]}.{node.attr}", node.lineno))
     return sorted(found)
 
 
 def test_the_private_name_checker_sees_imports_and_attributes(tmp_path):
     f = tmp_path / "m.py"
-    f.write_text("from src.book.tables import _hidden, markdown_table\nfrom src.analysis import measures as ms\n"
-                 "x = ms._codes\ny = ms.grid_vars\nz = ms.__name__\n", encoding="utf-8")
+    f.write_text(
+        "from src.book.tables import _hidden, markdown_table\nfrom src.analysis import measures as ms\n"
+        "x = ms._codes\ny = ms.grid_vars\nz = ms.__name__\n",
+        encoding="utf-8",
+    )
     assert private_uses(f) == [("src.analysis.measures._codes", 3), ("src.book.tables._hidden", 1)]
 
 

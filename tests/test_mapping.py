@@ -52,11 +52,11 @@ def test_most_variables_are_mapped_right_unaided_and_the_rest_flagged(which, req
     assert right / n >= 0.95, wrong
     flagged = {x.name for x in proposal.lines if x.unsure}
     silent = [w for w in wrong if w.split(":")[0] not in flagged]
-    assert not silent, silent   # every wrong line asks for confirmation
+    assert not silent, silent  # every wrong line asks for confirmation
     for x in proposal.lines:
         if x.unsure and x.column:
             assert len(x.candidates) >= 2
-    assert proposal.line("evaluation").column is None   # the dropped question is proposed as missing
+    assert proposal.line("evaluation").column is None  # the dropped question is proposed as missing
 
 
 def test_the_mapping_file_reads_as_one_line_per_variable_and_flags_personal_data(own, codebook):
@@ -71,7 +71,7 @@ def test_the_mapping_file_reads_as_one_line_per_variable_and_flags_personal_data
     assert "statoverall_4" in data["ignored"] and not data["ignored"]["statoverall_4"].get("personal")
     assert data["variables"]["evaluation"]["column"] is None and data["variables"]["evaluation"]["confirmed"] is False
     assert data["variables"]["satisfaction_overall"]["recode"] == {1: 5, 2: 4, 3: 3, 4: 2, 5: 1}
-    assert data["variables"]["firm_size"]["recode"][99] == 9   # «Vet ikke» = 99 in the export, 9 in the codebook
+    assert data["variables"]["firm_size"]["recode"][99] == 9  # «Vet ikke» = 99 in the export, 9 in the codebook
 
 
 def test_a_confirmed_mapping_gives_the_same_data_as_the_source(own, independent, synthetic_sav, codebook, tmp_path):
@@ -86,8 +86,9 @@ def test_a_confirmed_mapping_gives_the_same_data_as_the_source(own, independent,
 
         # the generator's own theme columns (s_17_kode …) are no SurveyXact column: a real export has none
         want = source.drop(columns=["evaluation", *coded_variables(codebook)], errors="ignore")
-        pd.testing.assert_frame_equal(got.data[want.columns].reset_index(drop=True), want.reset_index(drop=True),
-                                      check_dtype=False)
+        pd.testing.assert_frame_equal(
+            got.data[want.columns].reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
+        )
         # the columns the codebook does not know never come in
         assert set(got.data.columns) <= set(codebook.variables)
         assert not got.data.astype(str).apply(lambda c: c.str.contains("@example.no")).any().any()
@@ -98,11 +99,11 @@ def test_without_a_mapping_the_failure_says_what_to_run_with_candidates(own, cod
     with pytest.raises(ExportError) as err:
         h.read_export(export, codebook)
     text = str(err.value)
-    assert f'make map ARGS="--raw {export}"' in text or "make map ARGS=\"--raw" in text
-    assert "s_1 ← spm1 1.00" in text                          # a single question beside its best candidate
-    assert "s_92_1…s_92_20 (20) ← spm39_a…spm39_t" in text    # a grid on one line
-    assert "s_67 ← ?" in text                                 # the dropped question: no candidate
-    assert "epost" in text and "statoverall_4" in text        # the export's unknown columns
+    assert f'make map ARGS="--raw {export}"' in text or 'make map ARGS="--raw' in text
+    assert "s_1 ← spm1 1.00" in text  # a single question beside its best candidate
+    assert "s_92_1…s_92_20 (20) ← spm39_a…spm39_t" in text  # a grid on one line
+    assert "s_67 ← ?" in text  # the dropped question: no candidate
+    assert "epost" in text and "statoverall_4" in text  # the export's unknown columns
     assert len(text.splitlines()) <= 50, len(text.splitlines())
 
 
@@ -140,24 +141,38 @@ def test_the_sample_cannot_lack_the_role_question(own, codebook, tmp_path):
 
 def test_what_a_missing_question_takes_away_is_named(codebook):
     gone = M.unavailable(["evaluation"], codebook)
-    assert gone == {"05_course_format": {"tables": ["evaluering"], "results": [
-        "evaluation_amu_pct", "evaluation_dont_know_pct", "evaluation_form_feedback_pct",
-        "evaluation_not_systematic_pct"]}}
+    assert gone == {
+        "05_course_format": {
+            "tables": ["evaluering"],
+            "results": [
+                "evaluation_amu_pct",
+                "evaluation_dont_know_pct",
+                "evaluation_form_feedback_pct",
+                "evaluation_not_systematic_pct",
+            ],
+        }
+    }
     assert M.unavailable(["topics_tools"], codebook)["06_topics"]["tables"] == ["figur_06"]
     assert M.unavailable([], codebook) == {}
 
 
 def test_a_renamed_synthetic_export_is_protected_and_the_banner_says_what_it_is(synthetic_sav, codebook, tmp_path):
     copy = tmp_path / "verneombud_2024_export.sav"
-    shutil.copy(synthetic_sav, copy)   # no generator record beside it
+    shutil.copy(synthetic_sav, copy)  # no generator record beside it
     export = h.read_export(copy, codebook)
     assert export.synthetic is False and export.looks_synthetic is True
-    info = {"synthetic": False, "looks_synthetic": True, "file": copy.name, "sha256": "ab" * 32, "n_rows": 3,
-            "n_sample": 2}
+    info = {
+        "synthetic": False,
+        "looks_synthetic": True,
+        "file": copy.name,
+        "sha256": "ab" * 32,
+        "n_rows": 3,
+        "n_sample": 2,
+    }
     banner = h.data_banner(info)
     assert "REELLE" not in banner and "SYNTETISK" in banner and "skjermet som reelle data" in banner
     assert "REELLE data" in h.data_banner(dict(info, looks_synthetic=False))
-    assert h.read_export(synthetic_sav, codebook).looks_synthetic is False   # vouched for: plainly synthetic
+    assert h.read_export(synthetic_sav, codebook).looks_synthetic is False  # vouched for: plainly synthetic
 
 
 def test_make_map_writes_the_proposal_and_keeps_an_edited_one(own, tmp_path, capsys):
@@ -172,13 +187,16 @@ def test_make_map_writes_the_proposal_and_keeps_an_edited_one(own, tmp_path, cap
 
 
 def test_norwegian_normalisation():
-    assert M.fold("Helse, miljø og sikkerhet for VO/HVO i AMU?") == \
-        "hms for verneombud hovedverneombud i arbeidsmiljoutvalg"
+    assert (
+        M.fold("Helse, miljø og sikkerhet for VO/HVO i AMU?")
+        == "hms for verneombud hovedverneombud i arbeidsmiljoutvalg"
+    )
     assert M.text_similarity("Verken enig eller uenig", "Verken enig eller uenig") == 1.0
     assert M.text_similarity("Hverken enig eller uenig", "Verken enig eller uenig") > 0.6
 
 
 # -- the build from the differently shaped export -------------------------------------------------------
+
 
 def _numbers(results: dict) -> dict:
     return {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -190,15 +208,30 @@ def test_a_mapped_export_builds_the_same_tables_and_numbers(built_project, tmp_p
     raw = root / "data/raw/verneombud_2024_export.sav"
     truth = R.write(root / "data/raw/verneombud_2024_synthetic.sav", raw, R.RELABEL_FILE, codebook)
     rel = "data/raw/verneombud_2024_export.sav"
-    (root / "data/mappings/verneombud_2024_export.yml").unlink(missing_ok=True)   # a fresh researcher: no mapping
+    (root / "data/mappings/verneombud_2024_export.yml").unlink(missing_ok=True)  # a fresh researcher: no mapping
     # without a mapping: the command and the candidates
-    cmd = [sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "--no-render", "-p", f"raw_path={rel}",
-           "-p", "min_cell=0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.pipeline",
+        "--renderer",
+        "fallback",
+        "--no-render",
+        "-p",
+        f"raw_path={rel}",
+        "-p",
+        "min_cell=0",
+    ]
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 1 and f'make map ARGS="--raw {rel}"' in proc.stderr, proc.stderr[-3000:]
     # make map, the researcher's confirmation, the build (min_cell=0: the synthetic build hides nothing either)
-    mp = subprocess.run([sys.executable, "-m", "src.data.mapping", "--raw", rel, "--force"], cwd=root, capture_output=True,
-                        text=True, timeout=600)
+    mp = subprocess.run(
+        [sys.executable, "-m", "src.data.mapping", "--raw", rel, "--force"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert mp.returncode == 0, mp.stderr
     R.confirm(root / "data/mappings/verneombud_2024_export.yml", truth, codebook)
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=1800)
@@ -216,8 +249,11 @@ def test_a_mapped_export_builds_the_same_tables_and_numbers(built_project, tmp_p
     got_results = json.loads((root / "reports/results.json").read_text())
     unavailable = {f"05_course_format.{k}" for k in gone["05_course_format"]["results"]}
     assert all(got_results[k] is None for k in unavailable)
-    mismatched = [k for k, v in _numbers(want_results).items()
-                  if k not in unavailable and got_results.get(k) != pytest.approx(v, rel=1e-9, abs=1e-12)]
+    mismatched = [
+        k
+        for k, v in _numbers(want_results).items()
+        if k not in unavailable and got_results.get(k) != pytest.approx(v, rel=1e-9, abs=1e-12)
+    ]
     assert not mismatched, mismatched[:20]
     # the export's own columns never reach the derived data
     derived = pd.read_parquet(root / "data/derived/respondents.parquet")
@@ -245,10 +281,18 @@ def test_a_chapter_leaves_out_what_uses_a_lacking_question_and_says_so(sample, t
     derived = tmp_path / "d"
     derived.mkdir()
     data = sample.copy()
-    data["seniority"] = pd.array([pd.NA] * len(data), dtype="Int64")   # as read through a mapping with column: null
+    data["seniority"] = pd.array([pd.NA] * len(data), dtype="Int64")  # as read through a mapping with column: null
     data.to_parquet(derived / "respondents.parquet", index=False)
-    info = {"file": "x.sav", "sha256": "ab" * 32, "synthetic": False, "looks_synthetic": False, "n_rows": len(data),
-            "n_sample": len(data), "absent": ["seniority"], "mapping": "data/mappings/x.yml"}
+    info = {
+        "file": "x.sav",
+        "sha256": "ab" * 32,
+        "synthetic": False,
+        "looks_synthetic": False,
+        "n_rows": len(data),
+        "n_sample": len(data),
+        "absent": ["seniority"],
+        "mapping": "data/mappings/x.yml",
+    }
     (derived / "data_info.json").write_text(json.dumps(info))
     ch = h.Chapter("03_role", derived_dir=str(derived), reports_dir=str(tmp_path / "r"), min_cell=0)
     ch.banner()
@@ -257,11 +301,11 @@ def test_a_chapter_leaves_out_what_uses_a_lacking_question_and_says_so(sample, t
     key = "03_role.t06_seniority.vo_vs_hvo.significant"
     assert ch.verdict(key) is None and ch.results[key] is None
     assert len(ch.verdict_table([key, "03_role.sufficient_time.vo_vs_hvo.significant"])) == 1
-    assert ch.layout_table("tabell_06").empty                      # not computed, not written, said so
+    assert ch.layout_table("tabell_06").empty  # not computed, not written, said so
     assert not (tmp_path / "r" / "tables" / "tabell_06.csv").exists()
     assert "kan ikke lages" in said[-1]
     assert ch.results["03_role.unavailable_tables"] == ["tabell_06"]
-    ch.layout_table("tabell_07")                                   # a table that does not use it is made
+    ch.layout_table("tabell_07")  # a table that does not use it is made
     assert (tmp_path / "r" / "tables" / "tabell_07.csv").exists()
 
 
@@ -272,4 +316,4 @@ def test_the_build_rebuilds_when_the_mapping_changes(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "MAPPINGS", tmp_path)
     assert graph.export_mapping("data/raw/eksport.sav") == []
     (tmp_path / "eksport.yml").write_text("variables: {}\n")
-    assert graph.export_mapping("data/raw/eksport.sav") == [tmp_path / "eksport.yml"]   # a dependency of 01_cleaning
+    assert graph.export_mapping("data/raw/eksport.sav") == [tmp_path / "eksport.yml"]  # a dependency of 01_cleaning

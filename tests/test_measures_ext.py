@@ -12,7 +12,7 @@ def test_pct_of_any_of_several_options(codebook):
     a, b = grid[0], grid[1]
     frame = pd.DataFrame({a: [1, 0, 1, 0, np.nan], b: [0, 1, 1, 0, np.nan]})
     spec = {"stat": "pct", "vars": [a, b], "codes": [1]}
-    assert ms.evaluate(spec, frame, codebook) == 75.0   # 3 of the 4 answering ticked either
+    assert ms.evaluate(spec, frame, codebook) == 75.0  # 3 of the 4 answering ticked either
     assert ms.evaluate({**spec, "stat": "count"}, frame, codebook) == 3
 
 
@@ -32,8 +32,8 @@ def test_refine_kicks_keep_marginals_and_reach_a_group_size_only_some_bases_prin
     group[:101] = True
     answered = np.ones(n, dtype=bool)
     answered[:9] = False
-    values = rng.choice([1, 2, 3, 6], size=n, p=[.2, .3, .47, .03]).astype(float)
-    values[9:15] = 6   # six 'Vet ikke' in the group to start with
+    values = rng.choice([1, 2, 3, 6], size=n, p=[0.2, 0.3, 0.47, 0.03]).astype(float)
+    values[9:15] = 6  # six 'Vet ikke' in the group to start with
     targets = [cal.share_target(f"g{c}", group, [c], v, [1, 2, 3]) for c, v in ((1, 9), (2, 29), (3, 63))]
     before = np.unique(values[answered], return_counts=True)
     out, rep = cal.refine(values, answered, targets, np.random.default_rng(2), kicks=60)
@@ -42,6 +42,7 @@ def test_refine_kicks_keep_marginals_and_reach_a_group_size_only_some_bases_prin
 
 
 # -- filters: evaluated on the columns they name, once per frame and content (issue 19) ----------------
+
 
 def _frame_with_many_columns(n: int = 40):
     rng = np.random.default_rng(5)
@@ -67,12 +68,12 @@ def _count_evals(monkeypatch):
 
 def test_where_mask_is_the_full_frame_eval_on_the_named_columns_only(codebook, monkeypatch):
     frame = _frame_with_many_columns()
-    where = "eligible and sector_group == 1"   # a named condition of the codebook, expanded
+    where = "eligible and sector_group == 1"  # a named condition of the codebook, expanded
     expected = frame.eval(codebook.expand(where), engine="python").fillna(False).astype(bool)
     calls = _count_evals(monkeypatch)
     mask = ms.where_mask(frame, where, codebook)
     pd.testing.assert_series_equal(mask, expected, check_names=False)
-    assert calls == [["role", "basic_training", "sector_group"]]   # not the 33 columns
+    assert calls == [["role", "basic_training", "sector_group"]]  # not the 33 columns
     assert ms.where_mask(frame, None, codebook).all() and len(ms.where_mask(frame, None, codebook)) == len(frame)
 
 
@@ -80,17 +81,17 @@ def test_where_mask_is_computed_once_per_frame_and_again_when_its_columns_change
     frame = _frame_with_many_columns()
     calls = _count_evals(monkeypatch)
     first = ms.where_mask(frame, "role == 1", codebook)
-    first[:] = True                                    # a caller changing its copy changes nothing cached
+    first[:] = True  # a caller changing its copy changes nothing cached
     again = ms.where_mask(frame, "role == 1", codebook)
     assert len(calls) == 1
     assert (again == (frame["role"] == 1)).all()
-    frame["other_0"] = 0.0                             # a column the filter does not name: still cached
+    frame["other_0"] = 0.0  # a column the filter does not name: still cached
     ms.where_mask(frame, "role == 1", codebook)
     assert len(calls) == 1
-    frame.loc[frame["role"] == 1, "role"] = 2.0        # changed in place: evaluated again, on the new values
+    frame.loc[frame["role"] == 1, "role"] = 2.0  # changed in place: evaluated again, on the new values
     assert not ms.where_mask(frame, "role == 1", codebook).any()
     assert len(calls) == 2
-    other = frame.copy()                               # another frame with the same name is another entry
+    other = frame.copy()  # another frame with the same name is another entry
     other["role"] = 1.0
     assert ms.where_mask(other, "role == 1", codebook).all()
     assert not ms.where_mask(frame, "role == 1", codebook).any()

@@ -43,8 +43,9 @@ def folder_size(folder: Path) -> int:
 
 def one_failure(proc) -> list[str]:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.stderr.count("BUILD FAILED") == 1 and "Traceback" not in proc.stdout + proc.stderr, \
+    assert proc.stderr.count("BUILD FAILED") == 1 and "Traceback" not in proc.stdout + proc.stderr, (
         proc.stdout + proc.stderr
+    )
     return lines
 
 
@@ -56,16 +57,19 @@ def no_leftovers(root: Path) -> None:
 
 # -- a separately mounted folder ------------------------------------------------------------
 
-MOUNTED_CASES = [("data/derived", "nb:01_cleaning@promote", "SIGKILL"),   # between two derived files
-                 ("data/derived", "nb:02_sample@start", "SIGKILL"),       # after 01_cleaning published B
-                 ("data/derived", "nb:02_sample@start", "SIGTERM"),       # the rollback itself, across the mount
-                 ("reports/tables", "nb:03_role@promote", "SIGKILL")]
+MOUNTED_CASES = [
+    ("data/derived", "nb:01_cleaning@promote", "SIGKILL"),  # between two derived files
+    ("data/derived", "nb:02_sample@start", "SIGKILL"),  # after 01_cleaning published B
+    ("data/derived", "nb:02_sample@start", "SIGTERM"),  # the rollback itself, across the mount
+    ("reports/tables", "nb:03_role@promote", "SIGKILL"),
+]
 
 
 @needs_mount
 @pytest.mark.parametrize("mounted,where,sig", MOUNTED_CASES)
-def test_a_build_killed_with_an_output_folder_on_another_file_system_is_repaired(reference, other_export, tmp_path,
-                                                                                  mounted, where, sig):
+def test_a_build_killed_with_an_output_folder_on_another_file_system_is_repaired(
+    reference, other_export, tmp_path, mounted, where, sig
+):
     """A build on export B killed after 01_cleaning (or between two of its files), with ``mounted`` its own
     file system: SIGTERM rolls back across the mount; after SIGKILL the next build plays the journal back.
     Either way the project ends as the reference build, not B's derived data beside A's book."""
@@ -95,6 +99,7 @@ def test_a_build_killed_with_an_output_folder_on_another_file_system_is_repaired
 
 # -- a full disk -----------------------------------------------------------------------------
 
+
 def fill(folder: Path, leave: int) -> Path:
     """Fill ``folder``'s file system but ``leave`` bytes."""
     filler = folder / "filler.bin"
@@ -114,7 +119,7 @@ def test_a_full_disk_in_data_derived_names_it_and_never_mixes_two_exports(refere
     derived = root / "data/derived"
     mount_over(derived, 64 << 20)
     try:
-        filler = fill(derived, 48 << 10)   # data_info.json fits, respondents.parquet does not
+        filler = fill(derived, 48 << 10)  # data_info.json fits, respondents.parquet does not
         failed = run_build(root, "-p", f"raw_path={other_export}")
         assert failed.returncode == 1, failed.stdout + failed.stderr
         lines = one_failure(failed)

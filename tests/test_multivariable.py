@@ -16,16 +16,18 @@ TRUE = {"course_mode=2": -0.40, "dialog_based=2": 0.0, "duration_group=2": 0.0, 
 
 def simulated(n: int, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    d = pd.DataFrame({
-        "course_mode": rng.choice([1, 2], n, p=[0.7, 0.3]),
-        "dialog_based": rng.choice([1, 2], n, p=[0.6, 0.4]),
-        "duration_group": rng.choice([1, 2, 3], n, p=[0.3, 0.3, 0.4]),
-    })
+    d = pd.DataFrame(
+        {
+            "course_mode": rng.choice([1, 2], n, p=[0.7, 0.3]),
+            "dialog_based": rng.choice([1, 2], n, p=[0.6, 0.4]),
+            "duration_group": rng.choice([1, 2, 3], n, p=[0.3, 0.3, 0.4]),
+        }
+    )
     lin = sum(b * (d[c.split("=")[0]] == int(c.split("=")[1])) for c, b in TRUE.items())
     # heteroscedastic errors: HC3 is what keeps the inference honest here
     d["usefulness_index"] = 3.5 + lin + rng.normal(0, 0.5 + 0.3 * (d["course_mode"] == 2), n)
     # ordinal: a latent logistic variable cut at fixed thresholds (proportional odds)
-    latent = lin * 3 + rng.logistic(size=n)   # log-odds coefficients 3 x TRUE
+    latent = lin * 3 + rng.logistic(size=n)  # log-odds coefficients 3 x TRUE
     d["satisfaction_overall"] = np.digitize(latent, [-2.0, -1.0, 0.0, 1.5]) + 1
     return d
 
@@ -53,7 +55,7 @@ def test_ols_uses_hc3_standard_errors(data, codebook):
     X = np.column_stack([np.ones(frame.n), frame.X.to_numpy(float)])
     ref = sm.OLS(frame.y.to_numpy(), X).fit()
     np.testing.assert_allclose(m.se.to_numpy(), ref.HC3_se[1:], rtol=1e-10)
-    assert not np.allclose(m.se.to_numpy(), ref.bse[1:], rtol=1e-3)   # not the classical SEs
+    assert not np.allclose(m.se.to_numpy(), ref.bse[1:], rtol=1e-3)  # not the classical SEs
 
 
 def test_ordinal_recovers_known_log_odds(data, codebook):
@@ -79,17 +81,25 @@ def test_reference_categories_and_labels_from_codebook(data, codebook):
 
 
 def test_default_references_are_the_documented_ones(codebook):
-    assert mv.PREDICTORS == {"course_mode": 1, "dialog_based": 1, "tailoring": 3, "duration_group": 1,
-                             "role_group": 1, "sector_group": 1, "size_group": 1, "industry_group": 1}
+    assert mv.PREDICTORS == {
+        "course_mode": 1,
+        "dialog_based": 1,
+        "tailoring": 3,
+        "duration_group": 1,
+        "role_group": 1,
+        "sector_group": 1,
+        "size_group": 1,
+        "industry_group": 1,
+    }
     assert codebook.value_labels("tailoring")[3] == "Generelt"
 
 
 def test_listwise_deletion_counts_complete_cases(codebook):
     d = simulated(500, seed=3)
     d = d.astype({"course_mode": "Int64", "duration_group": "Int64"}).astype({"usefulness_index": float})
-    d.loc[:9, "course_mode"] = pd.NA                 # 10 without course mode
-    d.loc[5:19, "usefulness_index"] = np.nan          # 15 without the outcome, 5 of them overlap
-    d.loc[30:33, "duration_group"] = 9                # a code outside the codebook counts as missing
+    d.loc[:9, "course_mode"] = pd.NA  # 10 without course mode
+    d.loc[5:19, "usefulness_index"] = np.nan  # 15 without the outcome, 5 of them overlap
+    d.loc[30:33, "duration_group"] = 9  # a code outside the codebook counts as missing
     frame = mv.model_frame(d, "usefulness_index", PRED, codebook)
     assert frame.n == 500 - 10 - 10 - 4
     assert frame.missing == {"usefulness_index": 15, "course_mode": 10, "dialog_based": 0, "duration_group": 4}
@@ -105,8 +115,12 @@ def test_satisfaction_answers_off_the_scale_are_missing(codebook):
 
 def test_bad_input_names_every_problem(data, codebook):
     with pytest.raises(mv.ModelError) as e:
-        mv.model_frame(data.drop(columns="dialog_based"), "usefulness_index",
-                       {"course_mode": 7, "dialog_based": 1, "no_such_var": 1}, codebook)
+        mv.model_frame(
+            data.drop(columns="dialog_based"),
+            "usefulness_index",
+            {"course_mode": 7, "dialog_based": 1, "no_such_var": 1},
+            codebook,
+        )
     msg = str(e.value)
     assert "'dialog_based' is not in the data" in msg and "reference code 7 of 'course_mode'" in msg
     assert "no_such_var" in msg
@@ -136,7 +150,7 @@ def test_weights_change_the_estimates_like_duplicated_respondents(codebook):
         rfit = fit(mv.model_frame(repeated, outcome, PRED, codebook))
         np.testing.assert_allclose(wfit.coef.to_numpy(), rfit.coef.to_numpy(), atol=2e-4)
         plain = fit(mv.model_frame(d, outcome, PRED, codebook))
-        assert np.abs(wfit.coef.to_numpy() - plain.coef.to_numpy()).max() > 1e-3   # the weights do act
+        assert np.abs(wfit.coef.to_numpy() - plain.coef.to_numpy()).max() > 1e-3  # the weights do act
 
 
 def test_weighted_ols_is_the_design_based_regression(data, codebook):
@@ -153,7 +167,10 @@ def test_fit_models_runs_weighted_on_the_sample(sample, codebook):
     w = np.random.default_rng(8).uniform(0.5, 2.0, len(sample))
     models = mv.fit_models(sample, codebook, weights=w)
     assert [(m.frame.outcome, m.kind) for m in models] == [
-        ("usefulness_index", "ols"), ("satisfaction_overall", "ols"), ("satisfaction_overall", "ordinal")]
+        ("usefulness_index", "ols"),
+        ("satisfaction_overall", "ols"),
+        ("satisfaction_overall", "ordinal"),
+    ]
     assert all(m.weighted and np.isfinite(m.se).all() for m in models)
     table = mv.coefficient_table(models, codebook)
     assert len(table) == sum(len(m.coef) for m in models)
@@ -161,15 +178,17 @@ def test_fit_models_runs_weighted_on_the_sample(sample, codebook):
 
 
 def test_paragraph_names_the_significant_terms_and_not_the_others(data, codebook):
-    models = [mv.fit_ols(mv.model_frame(data, "usefulness_index", PRED, codebook)),
-              mv.fit_ordinal(mv.model_frame(data, "satisfaction_overall", PRED, codebook))]
+    models = [
+        mv.fit_ols(mv.model_frame(data, "usefulness_index", PRED, codebook)),
+        mv.fit_ordinal(mv.model_frame(data, "satisfaction_overall", PRED, codebook)),
+    ]
     text = mv.describe(models, codebook, alpha=0.05)
     for m in models:
         sig = {c for c in m.coef.index if m.p[c] < 0.05}
         assert {"course_mode=2", "duration_group=3"} <= sig and "dialog_based=2" not in sig
     assert "digitalt kurs (" in text and "40 timer eller mer (" in text
-    assert "kurs uten/med begrenset dialog (" not in text           # not significant: no estimate given
-    assert "«Dialogbasert vs. uten rom for dialog»" in text         # ... but named as not mattering
+    assert "kurs uten/med begrenset dialog (" not in text  # not significant: no estimate given
+    assert "«Dialogbasert vs. uten rom for dialog»" in text  # ... but named as not mattering
     b = models[0].coef["course_mode=2"]
     assert f"{abs(b):.2f}".replace(".", ",") + " skalapoeng lavere enn fysisk kurs" in text
     orr = np.exp(models[1].coef["course_mode=2"])
@@ -180,7 +199,7 @@ def test_paragraph_names_the_significant_terms_and_not_the_others(data, codebook
 def test_paragraph_when_nothing_matters(codebook):
     rng = np.random.default_rng(9)
     d = simulated(400, seed=9)
-    d["usefulness_index"] = rng.normal(3.5, 0.5, len(d))   # no relation at all
+    d["usefulness_index"] = rng.normal(3.5, 0.5, len(d))  # no relation at all
     m = mv.fit_ols(mv.model_frame(d, "usefulness_index", PRED, codebook))
     text = mv.describe([m], codebook, alpha=1e-9)
     assert "ingen av kurskjennetegnene en signifikant sammenheng" in text
@@ -208,14 +227,16 @@ def test_coefficient_plot_is_deterministic(data, codebook, tmp_path):
 
     from src.book import plots
 
-    models = [mv.fit_ols(mv.model_frame(data, "usefulness_index", PRED, codebook)),
-              mv.fit_ordinal(mv.model_frame(data, "satisfaction_overall", PRED, codebook))]
+    models = [
+        mv.fit_ols(mv.model_frame(data, "usefulness_index", PRED, codebook)),
+        mv.fit_ordinal(mv.model_frame(data, "satisfaction_overall", PRED, codebook)),
+    ]
     table = mv.coefficient_table(models, codebook)
     out = []
     for k in range(2):
         fig = plots.coefficient_plot(table)
         out.append(plots.save(fig, "koeff", tmp_path / str(k)))
         plt.close(fig)
-    assert set(out[0]) == {"png"}   # no SVG: nothing in the book links to one (issue 19)
+    assert set(out[0]) == {"png"}  # no SVG: nothing in the book links to one (issue 19)
     assert out[0]["png"].read_bytes() == out[1]["png"].read_bytes()
     assert len(fig.axes) == 2

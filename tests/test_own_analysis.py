@@ -23,8 +23,9 @@ def derived(folder, sample, synthetic: bool):
     folder.mkdir(parents=True, exist_ok=True)
     sample.to_parquet(folder / paths.RESPONDENTS_FILE)
     sample.iloc[:0].to_parquet(folder / paths.EXCLUDED_FILE)
-    (folder / paths.DATA_INFO_FILE).write_text(json.dumps({"synthetic": synthetic, "file": "eksport.sav",
-                                                           "sha256": "0" * 64}), encoding="utf-8")
+    (folder / paths.DATA_INFO_FILE).write_text(
+        json.dumps({"synthetic": synthetic, "file": "eksport.sav", "sha256": "0" * 64}), encoding="utf-8"
+    )
     return folder
 
 
@@ -131,17 +132,20 @@ def test_a_mean_of_a_group_of_1_to_4_is_hidden_with_its_test(tmp_path, sample, m
 def test_a_plain_python_run_writes_to_interactive_never_to_the_build(tmp_path):
     """paths.outside_build() is true for anything the build did not start: here a plain `python -c`."""
     name = f"pytest_outside_{os.getpid()}"
-    code = ("import pandas as pd; from src import helpers as h; from src.base import paths\n"
-            "print(paths.outside_build())\n"
-            f"ch = h.Chapter({name!r}, reports_dir='reports', min_cell=0)\n"
-            f"ch.table(pd.DataFrame({{'Rad': ['a'], 'Antall': [7]}}), {name!r}, show=False)\n"
-            "ch.result('x', 1)\nprint(ch.reports_dir)")
+    code = (
+        "import pandas as pd; from src import helpers as h; from src.base import paths\n"
+        "print(paths.outside_build())\n"
+        f"ch = h.Chapter({name!r}, reports_dir='reports', min_cell=0)\n"
+        f"ch.table(pd.DataFrame({{'Rad': ['a'], 'Antall': [7]}}), {name!r}, show=False)\n"
+        "ch.result('x', 1)\nprint(ch.reports_dir)"
+    )
     env = {k: v for k, v in os.environ.items() if k != paths.BUILD_ENV}
     written = [paths.INTERACTIVE / "tables" / f"{name}.csv", paths.INTERACTIVE / "results" / f"{name}.json"]
     build = [paths.REPORTS / "tables" / f"{name}.csv", paths.REPORTS / "results" / f"{name}.json"]
     try:
-        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.splitlines()[0] == "True"
         assert proc.stdout.splitlines()[-1] == str(paths.INTERACTIVE)
@@ -149,8 +153,13 @@ def test_a_plain_python_run_writes_to_interactive_never_to_the_build(tmp_path):
         for p in written:
             p.unlink()
         # the build (VO_BUILD set) writes where it is told
-        proc = subprocess.run([sys.executable, "-c", "from src.base import paths; print(paths.outside_build())"],
-                              env={**env, paths.BUILD_ENV: "1"}, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", "from src.base import paths; print(paths.outside_build())"],
+            env={**env, paths.BUILD_ENV: "1"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.stdout.strip() == "False"
     finally:
         for p in written + build:

@@ -19,9 +19,9 @@ def dep_names(name: str) -> set[str]:
 
 def test_notebooks_depend_on_the_src_modules_they_import_transitively():
     deps = dep_names("02_sample")
-    assert {"helpers.py", "codebook.py", "export.py", "paths.py"} <= deps   # helpers imports codebook, export
-    assert "measures.py" in deps           # imported by helpers: still a dependency
-    assert "__init__.py" in deps           # the packages' __init__ run on import
+    assert {"helpers.py", "codebook.py", "export.py", "paths.py"} <= deps  # helpers imports codebook, export
+    assert "measures.py" in deps  # imported by helpers: still a dependency
+    assert "__init__.py" in deps  # the packages' __init__ run on import
     assert "synthesize.py" not in deps and "cli.py" not in deps and "bench.py" not in deps
 
 
@@ -42,11 +42,20 @@ def ast_imports(code: str) -> set[str]:
 
 
 def test_imports_are_read_in_all_their_forms():
-    code = ("from src import helpers as h\nimport src.book.plots\nfrom src.analysis.stats import chi2\nimport os\n"
-            "from srcx import y\ndef f():\n    from src.analysis import (measures,\n        suppression as sp)\n"
-            "import os, src.base.paths as p\n")
-    assert imported_modules(code) == {"helpers", "book.plots", "analysis.stats", "analysis", "analysis.measures",
-                                      "analysis.suppression", "base.paths"}
+    code = (
+        "from src import helpers as h\nimport src.book.plots\nfrom src.analysis.stats import chi2\nimport os\n"
+        "from srcx import y\ndef f():\n    from src.analysis import (measures,\n        suppression as sp)\n"
+        "import os, src.base.paths as p\n"
+    )
+    assert imported_modules(code) == {
+        "helpers",
+        "book.plots",
+        "analysis.stats",
+        "analysis",
+        "analysis.measures",
+        "analysis.suppression",
+        "base.paths",
+    }
     assert imported_modules(code) == ast_imports(code)
 
 
@@ -83,19 +92,20 @@ def test_the_graph_reads_what_each_step_needs():
 
     tasks = graph(load_params())
     assert len([t for t in tasks if t.startswith("nb:")]) == 9
-    assert len([t for t in tasks if t.startswith("vektet:")]) == 8        # 01_cleaning is not re-run weighted
+    assert len([t for t in tasks if t.startswith("vektet:")]) == 8  # 01_cleaning is not re-run weighted
     first = tasks["nb:01_cleaning"]
     assert any(d.endswith(".sav") for d in first["file_dep"])
     assert any(t.endswith("respondents.parquet") for t in first["targets"])
     chapter = tasks["nb:03_role"]
     assert any(d.endswith("respondents.parquet") for d in chapter["file_dep"])
     assert not any(d.endswith("results/02_sample.json") for d in chapter["file_dep"])
-    summary = tasks["nb:09_barriers"]                # the summary of differences reads every earlier chapter
-    assert {f"reports/results/{n}.json" for n in contents.notebook_order()[:-1]} <= \
-        {paths.relative(d) for d in summary["file_dep"]}
+    summary = tasks["nb:09_barriers"]  # the summary of differences reads every earlier chapter
+    assert {f"reports/results/{n}.json" for n in contents.notebook_order()[:-1]} <= {
+        paths.relative(d) for d in summary["file_dep"]
+    }
     weighted = tasks["vektet:03_role"]
     assert "weighted" in paths.relative(weighted["targets"][0])
-    assert "src/book/render.py" in tasks["book"]["file_dep"]   # relative to the project: a moved clone is up to date
+    assert "src/book/render.py" in tasks["book"]["file_dep"]  # relative to the project: a moved clone is up to date
 
 
 def test_a_weighted_main_run_has_no_separate_weighted_pass():
@@ -110,8 +120,10 @@ def test_both_books_declare_the_weighting_appendix_they_include():
     compares with a weighted run (weighting_comparison.csv)."""
     from src.pipeline.cli import load_params
 
-    for overrides, expected in (([], {"_weighting.md", "weighting_comparison.csv"}),
-                                (["weighted=true"], {"_weighting.md"})):
+    for overrides, expected in (
+        ([], {"_weighting.md", "weighting_comparison.csv"}),
+        (["weighted=true"], {"_weighting.md"}),
+    ):
         tasks = graph(load_params(overrides=overrides))
         targets = {Path(t).name for t in tasks["appendices"]["targets"]}
         assert targets & {"_weighting.md", "weighting_comparison.csv"} == expected, overrides
@@ -130,7 +142,7 @@ def test_promote_replaces_only_the_notebooks_own_outputs(tmp_path):
         records.promote(stage, reports, "05_x")
         assert not stage.exists()
     assert (reports / "tables" / "a.csv").read_text() == "2"
-    assert not (reports / "tables" / "old.csv").exists()          # the table the notebook no longer writes
+    assert not (reports / "tables" / "old.csv").exists()  # the table the notebook no longer writes
     assert (reports / "tables" / "other_chapter.csv").read_text() == "theirs"
 
 
@@ -146,8 +158,13 @@ def test_a_rolled_back_build_leaves_every_file_and_record_as_before(tmp_path, mo
             (folder / rel).write_text(text)
         return folder
 
-    records.promote(stage("a", {"tables/a.csv": "1", "tables/gone.csv": "x", "derived/r.parquet": "old"}),
-                     reports, "nb:01_x", "fp-old", placement={"derived": derived})
+    records.promote(
+        stage("a", {"tables/a.csv": "1", "tables/gone.csv": "x", "derived/r.parquet": "old"}),
+        reports,
+        "nb:01_x",
+        "fp-old",
+        placement={"derived": derived},
+    )
     records.promote(stage("b", {"tables/b.csv": "b1"}), reports, "nb:02_x", "fp-old")
     (reports / ".build" / "doit-state.json").write_text('{"state": "last good build"}')
     (reports / "tables" / "mine.txt").write_text("a user's file")
@@ -155,16 +172,21 @@ def test_a_rolled_back_build_leaves_every_file_and_record_as_before(tmp_path, mo
 
     folder = records.begin_journal(reports, log=lambda msg: None)
     monkeypatch.setenv(records.JOURNAL_ENV, str(folder))
-    records.promote(stage("a2", {"tables/a.csv": "2", "tables/new.csv": "n", "derived/r.parquet": "new"}),
-                     reports, "nb:01_x", "fp-new", placement={"derived": derived})
-    records.promote(stage("c", {"tables/c.csv": "c"}), reports, "nb:03_x", "fp-new")   # a step never built before
+    records.promote(
+        stage("a2", {"tables/a.csv": "2", "tables/new.csv": "n", "derived/r.parquet": "new"}),
+        reports,
+        "nb:01_x",
+        "fp-new",
+        placement={"derived": derived},
+    )
+    records.promote(stage("c", {"tables/c.csv": "c"}), reports, "nb:03_x", "fp-new")  # a step never built before
     (reports / ".build" / "doit-state.json").write_text('{"state": "half of a failed build"}')
     assert (reports / "tables" / "a.csv").read_text() == "2" and not (reports / "tables" / "gone.csv").exists()
 
     assert records.rollback(reports) > 0
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
-    assert after == before                   # incl. records, doit's state, the derived data; nothing new left
-    assert records.rollback(reports) is None   # the journal is gone
+    assert after == before  # incl. records, doit's state, the derived data; nothing new left
+    assert records.rollback(reports) is None  # the journal is gone
 
 
 def test_a_journal_left_by_a_killed_build_is_played_back_by_the_next(tmp_path, monkeypatch):
@@ -177,11 +199,11 @@ def test_a_journal_left_by_a_killed_build_is_played_back_by_the_next(tmp_path, m
     src = tmp_path / "s" / "tables" / "a.csv"
     src.parent.mkdir(parents=True)
     src.write_text("half")
-    records.promote(tmp_path / "s", reports, "nb:01_x")   # the build is killed here: no commit, no rollback
+    records.promote(tmp_path / "s", reports, "nb:01_x")  # the build is killed here: no commit, no rollback
     with open(folder / "journal.jsonl", "a") as fh:
-        fh.write('{"key": "reports/tab')                    # ... while it wrote a journal line
+        fh.write('{"key": "reports/tab')  # ... while it wrote a journal line
     said = []
-    records.begin_journal(reports, log=said.append)      # the next build
+    records.begin_journal(reports, log=said.append)  # the next build
     assert (reports / "tables" / "a.csv").read_text() == "good"
     assert said and "restored the outputs of the last complete build" in said[0]
     records.commit_journal(reports)
@@ -256,8 +278,9 @@ def test_a_failed_step_reports_the_exceptions_own_text_not_doits_summary():
 
     progress = pipeline.Progress(None, {})
     task = type("T", (), {"name": "book", "actions": [1]})()
-    progress.add_failure(task, TaskFailed("PythonAction Error",
-                                          RuntimeError("quarto render failed in the PDF (typst) book: error: x")))
+    progress.add_failure(
+        task, TaskFailed("PythonAction Error", RuntimeError("quarto render failed in the PDF (typst) book: error: x"))
+    )
     assert progress.failures == ["quarto render failed in the PDF (typst) book: error: x"]
 
 
@@ -274,8 +297,10 @@ def test_a_record_vouches_only_for_its_own_fingerprint_and_files(tmp_path):
     assert records.record_problems(reports, "nb:01_x", "fp-A") == []
     assert records.record_ok(str(reports), "nb:01_x", "fp-A")
     assert any("other inputs" in p for p in records.record_problems(reports, "nb:01_x", "fp-B"))
-    assert records.record_problems(reports, "nb:02_never_ran", "fp-A") == ["nb:02_never_ran has no record of its outputs"]
-    (reports / "tables" / "t.csv").write_text("a,b\n1,3\n")            # same size, other content
+    assert records.record_problems(reports, "nb:02_never_ran", "fp-A") == [
+        "nb:02_never_ran has no record of its outputs"
+    ]
+    (reports / "tables" / "t.csv").write_text("a,b\n1,3\n")  # same size, other content
     assert any("is not the file" in p for p in records.record_problems(reports, "nb:01_x", "fp-A"))
     (derived / "d.json").unlink()
     assert any("is missing" in p for p in records.record_problems(reports, "nb:01_x", "fp-A"))
@@ -296,8 +321,10 @@ def test_a_parameters_cell_that_differs_from_params_yml_is_reported(tmp_path, mo
     (tmp_path / "05_course_format.ipynb").write_text(json.dumps(nb), encoding="utf-8")
     monkeypatch.setattr(pipeline.paths, "NOTEBOOKS", tmp_path)
     notes = pipeline.parameter_cell_notes("05_course_format", {"alpha": 0.05})
-    assert len(notes) == 1 and "parameters cell says alpha = 0.01, params.yml 0.05; the build used alpha = 0.05" \
-        in notes[0]
+    assert (
+        len(notes) == 1
+        and "parameters cell says alpha = 0.01, params.yml 0.05; the build used alpha = 0.05" in notes[0]
+    )
 
 
 def test_a_damaged_state_file_is_discarded_with_a_message(tmp_path):
@@ -313,27 +340,57 @@ def test_a_damaged_state_file_is_discarded_with_a_message(tmp_path):
 
 def test_executed_notebooks_lose_what_differs_between_runs(tmp_path):
     out = tmp_path / "x.ipynb"
-    out.write_text(json.dumps({"cells": [
-        {"cell_type": "code", "id": "random1", "metadata": {"tags": ["injected-parameters"],
-                                                             "papermill": {"duration": 0.1},
-                                                             "execution": {"iopub.status.busy": "2026"}},
-         "source": [], "outputs": []}],
-        "metadata": {"papermill": {"duration": 5.0, "start_time": "2026", "end_time": "2026",
-                                   "input_path": "/abs/notebooks/x.ipynb", "output_path": "/abs/reports/x.ipynb",
-                                   "parameters": {"lang": "nb"}}}}))
+    out.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "id": "random1",
+                        "metadata": {
+                            "tags": ["injected-parameters"],
+                            "papermill": {"duration": 0.1},
+                            "execution": {"iopub.status.busy": "2026"},
+                        },
+                        "source": [],
+                        "outputs": [],
+                    }
+                ],
+                "metadata": {
+                    "papermill": {
+                        "duration": 5.0,
+                        "start_time": "2026",
+                        "end_time": "2026",
+                        "input_path": "/abs/notebooks/x.ipynb",
+                        "output_path": "/abs/reports/x.ipynb",
+                        "parameters": {"lang": "nb"},
+                    }
+                },
+            }
+        )
+    )
     assert pipeline.publishable(out, "reports/executed/x.ipynb", "notebooks/x.ipynb") == 5.0
     nb = json.loads(out.read_text())
-    assert nb["metadata"]["papermill"] == {"input_path": "notebooks/x.ipynb", "output_path": "reports/executed/x.ipynb",
-                                           "parameters": {"lang": "nb"}}
+    assert nb["metadata"]["papermill"] == {
+        "input_path": "notebooks/x.ipynb",
+        "output_path": "reports/executed/x.ipynb",
+        "parameters": {"lang": "nb"},
+    }
     assert nb["cells"][0]["id"] == "injected-parameters" and nb["cells"][0]["metadata"] == {
-        "tags": ["injected-parameters"]}
+        "tags": ["injected-parameters"]
+    }
 
 
 def test_machine_paths_are_scrubbed_from_published_notebooks(tmp_path):
     """Warnings name their file, the parameters an export outside the project: the book shows neither path."""
     outside = tmp_path / "exports" / "real.sav"
-    text = json.dumps({"text": f"{paths.ROOT}/src/helpers.py:197: WeightingWarning", "raw": str(outside),
-                       "home": f"{Path.home()}/.pyenv/lib/x.py"})
+    text = json.dumps(
+        {
+            "text": f"{paths.ROOT}/src/helpers.py:197: WeightingWarning",
+            "raw": str(outside),
+            "home": f"{Path.home()}/.pyenv/lib/x.py",
+        }
+    )
     pairs = records.machine_paths({"raw_path": str(outside)})
     clean = json.loads(records.scrub_paths(text, pairs))
     assert clean["text"] == "src/helpers.py:197: WeightingWarning" and clean["raw"] == "real.sav"
@@ -344,12 +401,18 @@ def test_machine_paths_are_scrubbed_from_published_notebooks(tmp_path):
 
 TWIN_CELLS = [
     ('reports_dir = "reports"\nweighted = False\nfail = False', ["parameters"]),
-    ("import json, os\nfrom pathlib import Path\nfrom IPython.display import Markdown, display\n"
-     "print('hello from the twin')\ndisplay(Markdown('**Vektet**'))", []),
-    ("seen = {'weighted': weighted, 'figures': os.environ.get('VO_FIGURES'), 'leftover': 'leftover' in globals()}\n"
-     "(Path(reports_dir) / 'results').mkdir(parents=True, exist_ok=True)\n"
-     "(Path(reports_dir) / 'results' / '05_twin.json').write_text(json.dumps(seen))\n"
-     "leftover = 1", []),
+    (
+        "import json, os\nfrom pathlib import Path\nfrom IPython.display import Markdown, display\n"
+        "print('hello from the twin')\ndisplay(Markdown('**Vektet**'))",
+        [],
+    ),
+    (
+        "seen = {'weighted': weighted, 'figures': os.environ.get('VO_FIGURES'), 'leftover': 'leftover' in globals()}\n"
+        "(Path(reports_dir) / 'results').mkdir(parents=True, exist_ok=True)\n"
+        "(Path(reports_dir) / 'results' / '05_twin.json').write_text(json.dumps(seen))\n"
+        "leftover = 1",
+        [],
+    ),
     ("if fail:\n    raise ValueError('the weights are not positive')", []),
 ]
 
@@ -377,24 +440,28 @@ def test_the_weighted_twins_run_in_the_builds_process_and_the_chapters_in_kernel
         if ":" in name:
             action = t["actions"][0][1][2]
             assert action is (pipeline.execute_in_process if name.startswith("vektet:") else pipeline.execute), name
-    weighted_book = graph(load_params(overrides=["weighted=true"]))   # the book itself weighted: all in kernels
+    weighted_book = graph(load_params(overrides=["weighted=true"]))  # the book itself weighted: all in kernels
     assert all(t["actions"][0][1][2] is pipeline.execute for n, t in weighted_book.items() if n.startswith("nb:"))
 
 
 def test_a_twin_runs_its_cells_with_its_parameters_and_is_recorded_with_the_fingerprint(twin_notebook, monkeypatch):
     monkeypatch.delenv("VO_FIGURES", raising=False)
     out = twin_notebook
-    for _run in range(2):   # the second run sees a fresh namespace: nothing of the first is left
-        assert pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), fp="f" * 64,
-                                           task="vektet:05_twin") is None
+    for _run in range(2):  # the second run sees a fresh namespace: nothing of the first is left
+        assert (
+            pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), fp="f" * 64, task="vektet:05_twin")
+            is None
+        )
         seen = json.loads((out / "results" / "05_twin.json").read_text())
         assert seen == {"weighted": True, "figures": "off", "leftover": False}
-    assert "VO_FIGURES" not in pipeline.os.environ            # switched off for the twin only
+    assert "VO_FIGURES" not in pipeline.os.environ  # switched off for the twin only
     assert not (out / records.STAGING_DIR).exists()
     assert records.record_problems(out, "vektet:05_twin", "f" * 64) == []
     rec = records.read_record(out, "vektet:05_twin")
-    assert set(rec["files"]) == {records.key(out / "executed" / "05_twin.ipynb"),
-                                 records.key(out / "results" / "05_twin.json")}
+    assert set(rec["files"]) == {
+        records.key(out / "executed" / "05_twin.ipynb"),
+        records.key(out / "results" / "05_twin.json"),
+    }
     nb = json.loads((out / "executed" / "05_twin.ipynb").read_text())
     assert nb["metadata"]["compendium"]["fingerprint"] == "f" * 64
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
@@ -404,23 +471,27 @@ def test_a_twin_runs_its_cells_with_its_parameters_and_is_recorded_with_the_fing
     outputs = code[2]["outputs"]
     assert outputs[0]["output_type"] == "stream" and outputs[0]["text"] == "hello from the twin\n"
     assert outputs[1]["data"]["text/markdown"] == "**Vektet**"
-    assert f'reports_dir = "{pipeline.paths.relative(records.stage_dir(out, "vektet:05_twin"))}"' in \
-        "".join(injected["source"])                            # as papermill injects it
+    assert f'reports_dir = "{pipeline.paths.relative(records.stage_dir(out, "vektet:05_twin"))}"' in "".join(
+        injected["source"]
+    )  # as papermill injects it
 
 
 def test_a_failing_twin_keeps_its_previous_outputs_and_the_partly_executed_notebook(twin_notebook, monkeypatch):
     out = twin_notebook
-    assert pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), fp="a" * 64,
-                                       task="vektet:05_twin") is None
+    assert (
+        pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), fp="a" * 64, task="vektet:05_twin") is None
+    )
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    failed = pipeline.execute_in_process("05_twin", {"weighted": True, "fail": True}, str(out), fp="b" * 64,
-                                         task="vektet:05_twin")
+    failed = pipeline.execute_in_process(
+        "05_twin", {"weighted": True, "fail": True}, str(out), fp="b" * 64, task="vektet:05_twin"
+    )
     msg = failed.get_msg()
     assert "05_twin failed in cell 5 with ValueError: the weights are not positive" in msg
     kept = out / "failed" / "05_twin.ipynb"
     assert pipeline.paths.relative(kept) in msg
-    errors = [o for c in json.loads(kept.read_text())["cells"] for o in c.get("outputs", [])
-              if o["output_type"] == "error"]
+    errors = [
+        o for c in json.loads(kept.read_text())["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"
+    ]
     assert [e["ename"] for e in errors] == ["ValueError"]
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and "failed" not in p.parts} == before
     assert not (out / records.STAGING_DIR).exists() and "VO_FIGURES" not in pipeline.os.environ

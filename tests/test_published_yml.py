@@ -15,12 +15,36 @@ import yaml
 
 PATH = Path(__file__).resolve().parents[1] / "data/reference/published.yml"
 
-KEYS = ["id", "source", "section", "chapter", "label", "column", "group", "value", "n", "unit", "tolerance",
-        "calibrated", "lookup", "flag", "note"]
+KEYS = [
+    "id",
+    "source",
+    "section",
+    "chapter",
+    "label",
+    "column",
+    "group",
+    "value",
+    "n",
+    "unit",
+    "tolerance",
+    "calibrated",
+    "lookup",
+    "flag",
+    "note",
+]
 UNITS = {"count", "percent", "mean", "alpha", "verdict"}
 FLAGS = {None, "inconsistent", "assumed"}
-CHAPTERS = {"01_cleaning", "02_sample", "03_role", "04_training", "05_course_format", "06_topics",
-            "07_usefulness", "08_future", "09_barriers"}
+CHAPTERS = {
+    "01_cleaning",
+    "02_sample",
+    "03_role",
+    "04_training",
+    "05_course_format",
+    "06_topics",
+    "07_usefulness",
+    "08_future",
+    "09_barriers",
+}
 ID_RE = re.compile(r"^[a-z0-9_]+$")
 TABLE_RE = re.compile(r"^(tabell|figur)_\d\d$")
 RESULT_RE = re.compile(r"^\d\d_[a-z_]+\.[a-z0-9_.]+$")
@@ -28,13 +52,35 @@ SOURCE_RE = re.compile(r"^(Tabell (\d|[12]\d)|Figur (\d|1[0-7])|Tekst \d(\.\d{1,
 SECTION_RE = re.compile(r"^\d(\.\d{1,2})?$")
 
 # The report's chapter map (which notebook reproduces which table / figure).
-TABLE_CHAPTER = {**{n: "02_sample" for n in range(2, 6)}, 6: "03_role", 7: "03_role",
-                 **{n: "04_training" for n in range(8, 13)}, **{n: "05_course_format" for n in range(13, 27)},
-                 27: "07_usefulness", 28: "07_usefulness", 29: "08_future"}
-FIGURE_CHAPTER = {1: "04_training", 2: "04_training", 3: "05_course_format", 4: "05_course_format",
-                  5: "05_course_format", 6: "06_topics", 7: "06_topics", 8: "07_usefulness", 9: "07_usefulness",
-                  10: "07_usefulness", 11: "07_usefulness", 12: "07_usefulness", 13: "08_future", 14: "08_future",
-                  15: "08_future", 16: "09_barriers", 17: "09_barriers"}
+TABLE_CHAPTER = {
+    **{n: "02_sample" for n in range(2, 6)},
+    6: "03_role",
+    7: "03_role",
+    **{n: "04_training" for n in range(8, 13)},
+    **{n: "05_course_format" for n in range(13, 27)},
+    27: "07_usefulness",
+    28: "07_usefulness",
+    29: "08_future",
+}
+FIGURE_CHAPTER = {
+    1: "04_training",
+    2: "04_training",
+    3: "05_course_format",
+    4: "05_course_format",
+    5: "05_course_format",
+    6: "06_topics",
+    7: "06_topics",
+    8: "07_usefulness",
+    9: "07_usefulness",
+    10: "07_usefulness",
+    11: "07_usefulness",
+    12: "07_usefulness",
+    13: "08_future",
+    14: "08_future",
+    15: "08_future",
+    16: "09_barriers",
+    17: "09_barriers",
+}
 # Derived tables and the recode of Tabell 3: must not be calibration targets.
 DERIVED_TABLES = {4, 15, 16, 20}
 # Figures whose values survived the extraction; all other figure cells are reconstructions.
@@ -47,41 +93,75 @@ TOTAL_RE = re.compile(r"(?i)^(totalt|total)\b|\btotalt$")
 # Subtotal rows and the rows they add up.
 SUBTOTALS = {
     "tabell_02": {"Verneombud totalt": ["Verneombud", "Både verneombud og tillitsvalgt", "Tidligere verneombudsrolle"]},
-    "tabell_05": {"Totalt små": ["1-4 ansatte", "5-9 ansatte", "10-29 ansatte", "30-49 ansatte"],
-                  "Totalt mellomstore": ["50-99", "100-249"],
-                  "Totalt store": ["250-1000", "Over 1000"]},
+    "tabell_05": {
+        "Totalt små": ["1-4 ansatte", "5-9 ansatte", "10-29 ansatte", "30-49 ansatte"],
+        "Totalt mellomstore": ["50-99", "100-249"],
+        "Totalt store": ["250-1000", "Over 1000"],
+    },
 }
 # Merged tables: (table, row, count column) = sum of (source table, rows, count column).
 MERGES = {
-    ("tabell_15", "Fysisk kurs"): ("tabell_13", ["Samlingsbasert fysisk", "Samlingsbasert med kombinasjon fysisk og digitalt"]),
+    ("tabell_15", "Fysisk kurs"): (
+        "tabell_13",
+        ["Samlingsbasert fysisk", "Samlingsbasert med kombinasjon fysisk og digitalt"],
+    ),
     ("tabell_15", "Digitalt kurs"): ("tabell_13", ["Samlingsbasert digitalt", "Individuell (e-læring)"]),
-    ("tabell_16", "Dialogbaserte kurs"): ("tabell_14", [
-        "Dialogbasert, åpent for refleksjon og diskusjon blant deltakere og kursholder",
-        "Nettbaserte kurs med rom for dialog/to-veis kommunikasjon"]),
-    ("tabell_16", "Kurs uten/med begrenset dialog"): ("tabell_14", [
-        "Forelesninger med begrenset rom for dialog/diskusjon",
-        "Nettbaserte kurs uten rom for dialog/to-veis kommunikasjon"]),
+    ("tabell_16", "Dialogbaserte kurs"): (
+        "tabell_14",
+        [
+            "Dialogbasert, åpent for refleksjon og diskusjon blant deltakere og kursholder",
+            "Nettbaserte kurs med rom for dialog/to-veis kommunikasjon",
+        ],
+    ),
+    ("tabell_16", "Kurs uten/med begrenset dialog"): (
+        "tabell_14",
+        [
+            "Forelesninger med begrenset rom for dialog/diskusjon",
+            "Nettbaserte kurs uten rom for dialog/to-veis kommunikasjon",
+        ],
+    ),
     ("tabell_20", "Korte under 2 dager"): ("tabell_19", ["Under 1 dag", "1-2 dager"]),
     ("tabell_20", "Middels 2-4 dager"): ("tabell_19", ["2-4 dager"]),
     ("tabell_20", "40 timer eller mer"): ("tabell_19", ["Ca. 40 timer", "Over 40 timer"]),
-    ("tabell_04", "Helse og omsorg"): ("tabell_03", [
-        "Sykehustjenester", "Sykehjem/pleie- og omsorgsinstitusjon", "Hjemmetjenesten", "Lege-/tannlegeklinikker",
-        "Barnevern/sosialkontor", "Barnehage/SFO"]),
+    ("tabell_04", "Helse og omsorg"): (
+        "tabell_03",
+        [
+            "Sykehustjenester",
+            "Sykehjem/pleie- og omsorgsinstitusjon",
+            "Hjemmetjenesten",
+            "Lege-/tannlegeklinikker",
+            "Barnevern/sosialkontor",
+            "Barnehage/SFO",
+        ],
+    ),
     ("tabell_04", "Varehandel"): ("tabell_03", ["Varehandel uten bilhandel", "Bilverksted/-handel"]),
     ("tabell_04", "Industri"): ("tabell_03", ["Industri uten næringsmidler", "Næringsmiddelindustri"]),
     ("tabell_04", "Bygg og anlegg"): ("tabell_03", ["Anleggsvirksomhet", "Byggevirksomhet"]),
     ("tabell_04", "Undervisning"): ("tabell_03", ["Undervisning"]),
-    ("tabell_04", "Offentlig administrasjon"): ("tabell_03", [
-        "Offentlig administrasjon/trygd", "Politi/brannvern/forsvar/utenriks"]),
+    ("tabell_04", "Offentlig administrasjon"): (
+        "tabell_03",
+        ["Offentlig administrasjon/trygd", "Politi/brannvern/forsvar/utenriks"],
+    ),
     ("tabell_04", "Faglige tjenester"): ("tabell_03", ["Faglig/vitenskapelig/teknisk virksomhet"]),
     ("tabell_04", "IT og medier"): ("tabell_03", ["Informasjon/kommunikasjon"]),
     ("tabell_04", "Olje og gass"): ("tabell_03", ["Utvinning av olje/gass"]),
     ("tabell_04", "Finans og forsikring"): ("tabell_03", ["Bank/finans/forsikring"]),
-    ("tabell_04", "Andre bransjer"): ("tabell_03", [
-        "Arbeidskraftutleie/bemanningsbyrå", "Godstransport/post/lagring", "Jord-/skogbruk/fiske/akvakultur",
-        "Kontortjenester/personlig tjenesteyting", "Kraft-/vannforsyning/avløp/renovasjon",
-        "Kultur/idrett/underholdning", "Overnatting/servering", "Passasjertransport vei/bane", "Sjøfart/luftfart",
-        "Utleie/salg eiendom/leasingvirksomhet", "Annet, beskriv under"]),
+    ("tabell_04", "Andre bransjer"): (
+        "tabell_03",
+        [
+            "Arbeidskraftutleie/bemanningsbyrå",
+            "Godstransport/post/lagring",
+            "Jord-/skogbruk/fiske/akvakultur",
+            "Kontortjenester/personlig tjenesteyting",
+            "Kraft-/vannforsyning/avløp/renovasjon",
+            "Kultur/idrett/underholdning",
+            "Overnatting/servering",
+            "Passasjertransport vei/bane",
+            "Sjøfart/luftfart",
+            "Utleie/salg eiendom/leasingvirksomhet",
+            "Annet, beskriv under",
+        ],
+    ),
     ("tabell_04", "Totalt"): ("tabell_03", ["Totalt"]),
 }
 # Response options of reconstructed figure distributions and the measures text entries state about them.
@@ -151,6 +231,7 @@ def fail_if(problems: list[str], what: str) -> None:
 
 # ---------------------------------------------------------------- structure
 
+
 def test_top_level():
     d = doc()
     assert d["schema_version"] == 1
@@ -160,18 +241,24 @@ def test_top_level():
     assert set(d) == {"schema_version", "description", "entries", "inconsistencies"}
 
 
-OPTIONAL_KEYS = {"bound"}   # one-sided wordings ('over 70 prosent'): lower | upper
+OPTIONAL_KEYS = {"bound"}  # one-sided wordings ('over 70 prosent'): lower | upper
 
 
 def test_entry_keys_exact():
-    bad = [f"{show(e)}: keys {sorted((set(e) - OPTIONAL_KEYS) ^ set(KEYS))} differ" for e in entries()
-           if set(e) - OPTIONAL_KEYS != set(KEYS)]
+    bad = [
+        f"{show(e)}: keys {sorted((set(e) - OPTIONAL_KEYS) ^ set(KEYS))} differ"
+        for e in entries()
+        if set(e) - OPTIONAL_KEYS != set(KEYS)
+    ]
     fail_if(bad, "entries without exactly the schema's keys")
 
 
 def test_bounds_are_lower_or_upper_on_one_sided_wordings():
-    bad = [show(e) for e in entries() if "bound" in e and (e["bound"] not in ("lower", "upper")
-                                                           or "one-sided" not in (e["note"] or "").lower())]
+    bad = [
+        show(e)
+        for e in entries()
+        if "bound" in e and (e["bound"] not in ("lower", "upper") or "one-sided" not in (e["note"] or "").lower())
+    ]
     fail_if(bad, "bound must be lower/upper and the note must quote the one-sided wording")
 
 
@@ -313,6 +400,7 @@ def test_calibration_rules():
 
 # ---------------------------------------------------------------- coverage
 
+
 def test_every_table_covered():
     sources = {e["source"] for e in entries()}
     missing = [f"Tabell {n}" for n in range(2, 30) if f"Tabell {n}" not in sources]
@@ -340,8 +428,10 @@ def test_surviving_figure_values():
 def test_table_cells_complete():
     """Every printed row has every printed column (except the blanks the report prints)."""
     bad = []
-    blanks = {("tabell_04", "Andre bransjer", "Antall sysselsatte i Norge"),
-              ("tabell_04", "Totalt", "Antall sysselsatte i Norge")}
+    blanks = {
+        ("tabell_04", "Andre bransjer", "Antall sysselsatte i Norge"),
+        ("tabell_04", "Totalt", "Antall sysselsatte i Norge"),
+    }
     for table, tc in cells().items():
         if not table.startswith("tabell_"):
             continue
@@ -355,6 +445,7 @@ def test_table_cells_complete():
 
 
 # ---------------------------------------------------------------- arithmetic
+
 
 def test_percent_matches_count():
     """round(100*count/total) agrees with the printed percent unless the cell is flagged inconsistent."""
@@ -380,8 +471,10 @@ def test_percent_matches_count():
                 checked += 1
                 exact = 100 * ce["value"] / total
                 if abs(exact - pe["value"]) > rule_tolerance("percent", pe["value"]) + 1e-9 and not flagged(ce, pe):
-                    bad.append(f"{table} {r!r}: {ce['value']}/{total} = {exact:.2f} % but printed {pe['value']} "
-                               f"(flag the entry 'inconsistent' if the report is wrong)")
+                    bad.append(
+                        f"{table} {r!r}: {ce['value']}/{total} = {exact:.2f} % but printed {pe['value']} "
+                        f"(flag the entry 'inconsistent' if the report is wrong)"
+                    )
     assert checked > 150
     fail_if(bad, "percents that do not match their counts")
 
@@ -412,8 +505,9 @@ def test_counts_add_up():
                 s = sum(col[p]["value"] for p in parts)
                 if s != col[sub]["value"] and not flagged(col[sub], *(col[p] for p in parts)):
                     bad.append(f"{table} {sub!r}: parts sum to {s}, printed {col[sub]['value']}")
-            unknown = [r for r in col if TOTAL_RE.search(r) and r not in GRAND_TOTAL
-                       and r not in SUBTOTALS.get(table, {})]
+            unknown = [
+                r for r in col if TOTAL_RE.search(r) and r not in GRAND_TOTAL and r not in SUBTOTALS.get(table, {})
+            ]
             if unknown:
                 bad.append(f"{table}: subtotal rows {unknown} have no composition in SUBTOTALS")
     fail_if(bad, "count sums that do not add up")
@@ -463,9 +557,11 @@ def test_merged_tables_match_their_sources():
         s = sum(g["value"] for g in got)
         if s != target["value"] and not flagged(target, *got):
             bad.append(f"{table} {row!r} = {target['value']} but {src} rows sum to {s}")
-    for table, src, dropped in (("tabell_15", "tabell_13", ["Vet ikke", "Annet"]),
-                                ("tabell_16", "tabell_14", ["Annet"]),
-                                ("tabell_20", "tabell_19", ["Vet ikke", "Annet"])):
+    for table, src, dropped in (
+        ("tabell_15", "tabell_13", ["Vet ikke", "Annet"]),
+        ("tabell_16", "tabell_14", ["Annet"]),
+        ("tabell_20", "tabell_19", ["Vet ikke", "Annet"]),
+    ):
         t, s = c[table].get(("Totalt", "Antall")), c[src].get(("Totalt", "Antall"))
         d = sum(c[src][(r, "Antall")]["value"] for r in dropped)
         if t["value"] != s["value"] - d and not flagged(t, s):
@@ -475,15 +571,22 @@ def test_merged_tables_match_their_sources():
 
 def test_crosstab_totals_match_merged_tables():
     c = cells()
-    pairs = [("tabell_17", "Fysisk", "tabell_15", "Fysisk kurs"), ("tabell_18", "Dialogbasert", "tabell_16", "Dialogbaserte kurs"),
-             ("tabell_21", "Kort under 2 dager", "tabell_20", "Korte under 2 dager"),
-             ("tabell_22", "40 timer eller mer", "tabell_20", "40 timer eller mer")]
-    bad = [f"{t} Totalt {col} != {m} {row}" for t, col, m, row in pairs
-           if c[t][("Totalt", col)]["value"] != c[m][(row, "Prosent")]["value"]]
+    pairs = [
+        ("tabell_17", "Fysisk", "tabell_15", "Fysisk kurs"),
+        ("tabell_18", "Dialogbasert", "tabell_16", "Dialogbaserte kurs"),
+        ("tabell_21", "Kort under 2 dager", "tabell_20", "Korte under 2 dager"),
+        ("tabell_22", "40 timer eller mer", "tabell_20", "40 timer eller mer"),
+    ]
+    bad = [
+        f"{t} Totalt {col} != {m} {row}"
+        for t, col, m, row in pairs
+        if c[t][("Totalt", col)]["value"] != c[m][(row, "Prosent")]["value"]
+    ]
     fail_if(bad, "crosstab totals that differ from the merged tables")
 
 
 # ---------------------------------------------------------------- reconstructed figures
+
 
 def _assumed_items() -> dict[tuple[str, str], dict[str, dict]]:
     items: dict[tuple[str, str], dict[str, dict]] = collections.defaultdict(dict)
@@ -548,8 +651,12 @@ def _group_weights() -> dict[tuple[str, str], tuple[float, float]]:
     public = res["02_sample.sector_public_pct"] / 100
     physical = c["tabell_15"][("Fysisk kurs", "Prosent")]["value"] / 100
     dialog = c["tabell_16"][("Dialogbaserte kurs", "Prosent")]["value"] / 100
-    return {("vo", "hvo"): (vo, 1 - vo), ("offentlig", "privat"): (public, 1 - public),
-            ("fysisk", "digitalt"): (physical, 1 - physical), ("dialogbasert", "uten_dialog"): (dialog, 1 - dialog)}
+    return {
+        ("vo", "hvo"): (vo, 1 - vo),
+        ("offentlig", "privat"): (public, 1 - public),
+        ("fysisk", "digitalt"): (physical, 1 - physical),
+        ("dialogbasert", "uten_dialog"): (dialog, 1 - dialog),
+    }
 
 
 def test_assumed_distributions_match_group_values():
@@ -582,21 +689,28 @@ def test_assumed_distributions_match_group_values():
             expected = wa * ea["value"] + wb * eb["value"]
             allowed = ea["tolerance"] + 0.1 * abs(ea["value"] - eb["value"]) + (0.02 if is_mean else 0.5)
             if abs(overall - expected) > allowed + 1e-9:
-                bad.append(f"{base}: {a} {ea['value']} / {b} {eb['value']} imply {expected:.2f} (±{allowed:.2f}) "
-                           f"but the reconstructed item gives {overall:.2f} (flag the group values 'inconsistent' if "
-                           f"the report contradicts itself)")
+                bad.append(
+                    f"{base}: {a} {ea['value']} / {b} {eb['value']} imply {expected:.2f} (±{allowed:.2f}) "
+                    f"but the reconstructed item gives {overall:.2f} (flag the group values 'inconsistent' if "
+                    f"the report contradicts itself)"
+                )
     assert checked >= 15, f"only {checked} group pairs could be checked"
     fail_if(bad, "reconstructed items that disagree with their printed group values")
 
 
 # ---------------------------------------------------------------- inconsistencies
 
+
 def test_inconsistencies_listed():
     ids = {e["id"] for e in entries()}
     listed, bad = set(), []
     for item in doc()["inconsistencies"]:
-        if (set(item) != {"ids", "summary", "merknad"} or not item["ids"] or not str(item["summary"]).strip()
-                or not str(item["merknad"]).strip()):   # merknad: the explanation in Norwegian, as the book shows it
+        if (
+            set(item) != {"ids", "summary", "merknad"}
+            or not item["ids"]
+            or not str(item["summary"]).strip()
+            or not str(item["merknad"]).strip()
+        ):  # merknad: the explanation in Norwegian, as the book shows it
             bad.append(f"malformed item {item}")
             continue
         for i in item["ids"]:

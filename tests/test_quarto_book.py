@@ -19,10 +19,14 @@ import pytest
 from src.base import paths
 from src.book import captions
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    shutil.which("quarto") is None,
-    reason="quarto is not on PATH: the Quarto book (HTML + PDF) is not rendered here; "
-           "the fallback book is tested in tests/test_build.py")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("quarto") is None,
+        reason="quarto is not on PATH: the Quarto book (HTML + PDF) is not rendered here; "
+        "the fallback book is tested in tests/test_build.py",
+    ),
+]
 
 PDF = "verneombud-kompendium.pdf"
 CAPTION_NUMBER = re.compile(r"<strong>(Tabell|Figur|Table|Figure) (K?[\d.]+):</strong>")
@@ -41,7 +45,7 @@ def test_quarto_renders_html_and_pdf_without_warnings_and_leaves_the_tree_clean(
     book = root / "reports" / paths.BOOK_DIR
     assert (book / "index.html").exists() and (book / PDF).exists()
     assert "Rendering the book with Quarto" in proc.stdout
-    assert (root / ".gitignore").read_bytes() == gitignore     # Quarto's line is committed already
+    assert (root / ".gitignore").read_bytes() == gitignore  # Quarto's line is committed already
     assert not list((root / "reports").rglob("*.quarto_ipynb"))
 
 
@@ -56,10 +60,10 @@ def test_pdf_has_the_reports_numbers_and_a_sane_length(quarto_built):
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
     for caption in ("Tabell 13: Type kurs, i antall og prosent", "Figur 8:", "Tabell 2:", "Tabell K9."):
         assert caption in re.sub(r"\s+", " ", text), caption
-    assert not re.search(r"Tabell \d+\.\d+:|Figur \d+\.\d+:", text)   # no Quarto numbering of floats
+    assert not re.search(r"Tabell \d+\.\d+:|Figur \d+\.\d+:", text)  # no Quarto numbering of floats
     assert "Kapitel " not in text and "Bilag" not in text
     assert "Vedlegg" in text and re.search(r"Vedlegg A — Avstemming mot rapporten", text)
-    assert not re.search(r"^\s*5\.1\s+Type kurs og læringsform", text, re.M)     # sections are not numbered
+    assert not re.search(r"^\s*5\.1\s+Type kurs og læringsform", text, re.M)  # sections are not numbered
 
 
 def test_html_has_no_subfigures_empty_captions_or_empty_folds(quarto_built):
@@ -111,8 +115,8 @@ def test_html_numbers_chapters_by_notebook_and_captions_by_the_report(quarto_bui
     appendix = (book / "appendices/scorecard.html").read_text(encoding="utf-8")
     assert "Vedlegg A" in appendix and "Bilag" not in appendix
     index = (book / "index.html").read_text(encoding="utf-8")
-    assert "0.1" not in re.sub(r"<[^>]+>", " ", index).split("Status for")[0][-200:]   # front page unnumbered
-    assert f'href="./{PDF}" title="Last ned PDF"' in index                              # the PDF to download
+    assert "0.1" not in re.sub(r"<[^>]+>", " ", index).split("Status for")[0][-200:]  # front page unnumbered
+    assert f'href="./{PDF}" title="Last ned PDF"' in index  # the PDF to download
     assert "fonts.googleapis" not in index
 
 

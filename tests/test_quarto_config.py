@@ -17,20 +17,36 @@ def test_book_follows_the_reports_structure_method_results_appendices():
     assert list(parts) == ["Metode", "Resultater"]
     assert parts["Metode"] == ["reports/executed/01_cleaning.ipynb"]
     assert [f.split("/")[-1] for f in parts["Resultater"]] == [
-        f"{n}.ipynb" for n in ("02_sample", "03_role", "04_training", "05_course_format", "06_topics",
-                               "07_usefulness", "08_future", "09_barriers")]
-    assert CONFIG["book"]["appendices"] == ["appendices/scorecard.qmd", "appendices/weighting.qmd",
-                                           "appendices/reproducibility.qmd", "appendices/codebook.qmd"]
+        f"{n}.ipynb"
+        for n in (
+            "02_sample",
+            "03_role",
+            "04_training",
+            "05_course_format",
+            "06_topics",
+            "07_usefulness",
+            "08_future",
+            "09_barriers",
+        )
+    ]
+    assert CONFIG["book"]["appendices"] == [
+        "appendices/scorecard.qmd",
+        "appendices/weighting.qmd",
+        "appendices/reproducibility.qmd",
+        "appendices/codebook.qmd",
+    ]
     # every notebook is a chapter, and Quarto renders exactly the book's files
     assert sorted(contents.notebook_order()) == sorted(p.stem for p in paths.NOTEBOOKS.glob("*.ipynb"))
     assert CONFIG["project"]["render"] == contents.book_files(CONFIG)
-    assert contents.book_parts(CONFIG) == {"reports/executed/01_cleaning.ipynb": "Metode",
-                                         "reports/executed/02_sample.ipynb": "Resultater"}
+    assert contents.book_parts(CONFIG) == {
+        "reports/executed/01_cleaning.ipynb": "Metode",
+        "reports/executed/02_sample.ipynb": "Resultater",
+    }
 
 
 def test_source_files_of_the_book_exist():
     for f in contents.book_files(CONFIG):
-        if not f.startswith("reports/"):          # reports/ is written by the build (tests/test_build.py)
+        if not f.startswith("reports/"):  # reports/ is written by the build (tests/test_build.py)
             assert (paths.ROOT / f).exists(), f
 
 
@@ -39,12 +55,12 @@ def test_pdf_is_typst_on_a4_with_figures_fitted_and_long_tables_breaking():
     assert typst["papersize"] == "a4" and typst["toc"] is True and typst["number-sections"] is True
     margin = typst["margin"]
     text_width_in = (21.0 - 2 * float(margin["x"].removesuffix("cm"))) / 2.54
-    assert abs(typst["fig-width"] - text_width_in) < 0.1      # a figure Quarto draws fills the A4 text column
+    assert abs(typst["fig-width"] - text_width_in) < 0.1  # a figure Quarto draws fills the A4 text column
     assert typst["fig-height"] <= (29.7 - 2 * float(margin["y"].removesuffix("cm"))) / 2.54
     header = (paths.ROOT / typst["include-in-header"]).read_text(encoding="utf-8")
-    assert "#show figure: set block(breakable: true)" in header            # long tables split across pages
+    assert "#show figure: set block(breakable: true)" in header  # long tables split across pages
     assert "#show image: it => layout(" in header and "max-figure-height" in header
-    assert typst["author"] and "author" not in CONFIG["book"]     # typst's title page needs one; HTML names none
+    assert typst["author"] and "author" not in CONFIG["book"]  # typst's title page needs one; HTML names none
     assert (paths.ROOT / typst["include-before-body"]).exists()
 
 
@@ -63,7 +79,7 @@ def test_language_and_captions_follow_lang():
     # no fixed 'Tabell'/'Figur': Quarto's words come from lang (nb by default, en when rendered with -M lang:en)
     assert "crossref" not in CONFIG or not {"tbl-title", "fig-title"} & set(CONFIG["crossref"])
     assert CONFIG["execute"]["enabled"] is False
-    assert "/reports/executed/notebook-view/*" in CONFIG["project"]["resources"]   # the caption links' target
+    assert "/reports/executed/notebook-view/*" in CONFIG["project"]["resources"]  # the caption links' target
     # anchored at the project root: an unanchored Quarto glob also matches the previous book's copy
     # (reports/book/reports/executed/notebook-view/...) and nests it again at every render
     assert all(str(g).startswith("/") for g in CONFIG["project"]["resources"])

@@ -51,8 +51,10 @@ def project(tmp_path, monkeypatch):
     (root / "typst" / "a4.typ").write_text("// rules\n")
     (root / "reports").mkdir()
     (root / "reports" / "_info.md").write_text("data A\n")
-    (root / "_quarto.yml").write_text("project:\n  type: book\n  render: [index.qmd, a.qmd, ch.ipynb]\n"
-                                      "book:\n  chapters: [index.qmd, a.qmd, ch.ipynb]\nlang: nb\n")
+    (root / "_quarto.yml").write_text(
+        "project:\n  type: book\n  render: [index.qmd, a.qmd, ch.ipynb]\n"
+        "book:\n  chapters: [index.qmd, a.qmd, ch.ipynb]\nlang: nb\n"
+    )
     (root / "index.qmd").write_text("# Forside\n\n{{< include reports/_info.md >}}\n")
     (root / "a.qmd").write_text("# Kapittel A\n\ntekst\n")
     (root / "ch.ipynb").write_text(notebook("Kapittel B", "x = 1"))
@@ -78,19 +80,21 @@ def test_a_chapter_edit_renders_its_page_and_the_pdf_and_reuses_the_rest(project
     assert calls(log) == [[str(root), "--output-dir", str(first)]]
     assert (first / render.RENDER_RECORD).exists()
 
-    (root / "ch.ipynb").write_text(notebook("Kapittel B", "x = 2"))   # the chapter's content, same title
+    (root / "ch.ipynb").write_text(notebook("Kapittel B", "x = 2"))  # the chapter's content, same title
     log.unlink()
     second = tmp_path / "book2"
     what = render.render_quarto_incremental(second, first, root=root)
     assert what == "1 HTML page(s) (ch.ipynb) and the PDF"
-    assert calls(log) == [["ch.ipynb", "--to", "html", "--output-dir", str(second)],
-                          [str(root), "--to", "typst", "--no-clean", "--output-dir", str(second)]]
-    assert (second / "a.html").read_text() == (first / "a.html").read_text()      # reused
-    assert (second / "ch.html").read_text() != (first / "ch.html").read_text()    # rendered again
+    assert calls(log) == [
+        ["ch.ipynb", "--to", "html", "--output-dir", str(second)],
+        [str(root), "--to", "typst", "--no-clean", "--output-dir", str(second)],
+    ]
+    assert (second / "a.html").read_text() == (first / "a.html").read_text()  # reused
+    assert (second / "ch.html").read_text() != (first / "ch.html").read_text()  # rendered again
     assert (second / "book.pdf").read_text().startswith("pdf of everything")
 
     log.unlink()
-    third = tmp_path / "book3"   # nothing changed since: nothing rendered, the book copied whole
+    third = tmp_path / "book3"  # nothing changed since: nothing rendered, the book copied whole
     assert render.render_quarto_incremental(third, second, root=root) == "nothing: every page as before"
     assert calls(log) == [] and (third / "ch.html").read_text() == (second / "ch.html").read_text()
 
@@ -100,8 +104,10 @@ def test_an_included_file_counts_as_its_pages_input(project, tmp_path):
     render.render_quarto_incremental(tmp_path / "b1", None, root=root)
     (root / "reports" / "_info.md").write_text("data B\n")
     log.unlink()
-    assert render.render_quarto_incremental(tmp_path / "b2", tmp_path / "b1", root=root) \
+    assert (
+        render.render_quarto_incremental(tmp_path / "b2", tmp_path / "b1", root=root)
         == "1 HTML page(s) (index.qmd) and the PDF"
+    )
 
 
 @pytest.mark.parametrize("change", ["title", "config", "typst", "no record", "lang"])
@@ -109,15 +115,15 @@ def test_what_every_page_shows_changing_renders_the_whole_book(project, tmp_path
     root, log = project
     first = tmp_path / "b1"
     render.render_quarto_incremental(first, None, root=root)
-    if change == "title":   # the navigation of every page shows it
+    if change == "title":  # the navigation of every page shows it
         (root / "a.qmd").write_text("# Kapittel A, nytt navn\n\ntekst\n")
     elif change == "config":
         (root / "_quarto.yml").write_text((root / "_quarto.yml").read_text() + "number-sections: true\n")
     elif change == "typst":
         (root / "typst" / "a4.typ").write_text("// other rules\n")
-    elif change == "no record":   # a book the fallback made, or an older one
+    elif change == "no record":  # a book the fallback made, or an older one
         (first / render.RENDER_RECORD).unlink()
-    elif change == "lang":   # the chapters executed in English: -M lang:en on every page
+    elif change == "lang":  # the chapters executed in English: -M lang:en on every page
         nb = nbformat.reads((root / "ch.ipynb").read_text(), as_version=4)
         nb.metadata["papermill"] = {"parameters": {"lang": "en"}}
         (root / "ch.ipynb").write_text(nbformat.writes(nb))
@@ -134,5 +140,6 @@ def test_many_changed_pages_render_as_one_whole_book(project, tmp_path, monkeypa
     (root / "a.qmd").write_text("# Kapittel A\n\nannen tekst\n")
     (root / "ch.ipynb").write_text(notebook("Kapittel B", "x = 3"))
     log.unlink()
-    assert render.render_quarto_incremental(tmp_path / "b2", tmp_path / "b1", root=root) \
-        == "the whole book (HTML and PDF)"
+    assert (
+        render.render_quarto_incremental(tmp_path / "b2", tmp_path / "b1", root=root) == "the whole book (HTML and PDF)"
+    )

@@ -33,14 +33,21 @@ def test_role_recode_reproduces_tabell_2_totals(codebook, published):
     t2 = h.frequency_table(df, "role", codebook, subtotals="role_group").set_index("Rolle")
     for row in ("Verneombud totalt", "Hovedverneombud", "Totalt"):
         assert t2.loc[row, "Antall"] == h.published_value("tabell_02", row, "Antall", published)
-    assert list(t2.index) == ["Verneombud", "Både verneombud og tillitsvalgt", "Tidligere verneombudsrolle",
-                              "Verneombud totalt", "Hovedverneombud", "Totalt"]
+    assert list(t2.index) == [
+        "Verneombud",
+        "Både verneombud og tillitsvalgt",
+        "Tidligere verneombudsrolle",
+        "Verneombud totalt",
+        "Hovedverneombud",
+        "Totalt",
+    ]
 
 
 def test_size_groups_give_tabell_5_subtotals(codebook, published):
     df = h.apply_recodes(respondents_from_table(codebook, published, "firm_size", "tabell_05", "Antall svar"), codebook)
-    t5 = h.frequency_table(df, "firm_size", codebook, subtotals="size_group", count_col="Antall svar",
-                           group_header="Størrelseskategori").set_index("Virksomhetsstørrelse")
+    t5 = h.frequency_table(
+        df, "firm_size", codebook, subtotals="size_group", count_col="Antall svar", group_header="Størrelseskategori"
+    ).set_index("Virksomhetsstørrelse")
     for row in ("Totalt små", "Totalt mellomstore", "Totalt store", "Totalt"):
         assert t5.loc[row, "Antall svar"] == h.published_value("tabell_05", row, "Antall svar", published)
     assert t5.loc["Totalt store", "Størrelseskategori"] == "Store"

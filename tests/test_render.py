@@ -15,14 +15,19 @@ def make_book(tmp_path):
     config = {
         "project": {"type": "book"},
         "lang": "nb",
-        "book": {"title": "Testbok", "chapters": ["index.qmd", "reports/executed/02_b.ipynb",
-                                                   "reports/executed/01_a.ipynb"],
-                 "appendices": ["reports/executed/03_c.ipynb"]},
+        "book": {
+            "title": "Testbok",
+            "chapters": ["index.qmd", "reports/executed/02_b.ipynb", "reports/executed/01_a.ipynb"],
+            "appendices": ["reports/executed/03_c.ipynb"],
+        },
     }
     (tmp_path / "_quarto.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    (tmp_path / "index.qmd").write_text("---\ntitle: Forside\n---\n\nHei.\n\n{{< include reports/_inc.md >}}\n",
-                                        encoding="utf-8")
-    (tmp_path / "reports" / "_inc.md").write_text("::: {.callout-warning}\n**Syntetiske** data\n:::\n", encoding="utf-8")
+    (tmp_path / "index.qmd").write_text(
+        "---\ntitle: Forside\n---\n\nHei.\n\n{{< include reports/_inc.md >}}\n", encoding="utf-8"
+    )
+    (tmp_path / "reports" / "_inc.md").write_text(
+        "::: {.callout-warning}\n**Syntetiske** data\n:::\n", encoding="utf-8"
+    )
     for name, title in (("01_a", "Kapittel A"), ("02_b", "Kapittel B"), ("03_c", "Vedlegg C")):
         code = new_code_cell("#| label: tbl-x\n#| tbl-cap: \"Tabell 9: Et eksempel\"\nprint('hemmelig kode')")
         code.outputs = [new_output("display_data", data={"text/markdown": "| a | b |\n|:--|--:|\n| x | 1 |"})]
@@ -52,7 +57,7 @@ def test_fallback_shows_captions_folds_code_and_honours_include_false(tmp_path):
     render.render_fallback(tmp_path / "out", tmp_path / "reports", cfg)
     page = (tmp_path / "out" / "01_a.html").read_text(encoding="utf-8")
     assert '<a id="tbl-x"></a><p class="caption">Tabell 9: Et eksempel</p>' in page
-    assert "<details class=\"code\"><summary>Vis kode</summary>" in page
+    assert '<details class="code"><summary>Vis kode</summary>' in page
     assert "hemmelig kode" in page and "#| tbl-cap" not in page
     assert "secret = 1" not in page
     assert "<table>" in page and '<td style="text-align:left">x</td>' in page
@@ -70,7 +75,9 @@ def test_missing_chapter_is_named(tmp_path):
 
 
 def test_cell_options_are_parsed_like_quarto():
-    opts, code = render.cell_options('#| label: tbl-t02\n#| tbl-cap: "Tabell 2: Roller"\n#| echo: false\nx = 1\n#| not an option')
+    opts, code = render.cell_options(
+        '#| label: tbl-t02\n#| tbl-cap: "Tabell 2: Roller"\n#| echo: false\nx = 1\n#| not an option'
+    )
     assert opts == {"label": "tbl-t02", "tbl-cap": "Tabell 2: Roller", "echo": False}
     assert code == "x = 1\n#| not an option"
 
@@ -121,7 +128,9 @@ def test_quarto_install_is_tried_once_per_venv_and_the_failure_said_in_one_line(
 
     def no_network(cmd, **kw):
         calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for quarto-cli==1.10.18\n")
+        return subprocess.CompletedProcess(
+            cmd, 1, "", "ERROR: No matching distribution found for quarto-cli==1.10.18\n"
+        )
 
     monkeypatch.setattr(render.subprocess, "run", no_network)
     said = []
@@ -129,4 +138,4 @@ def test_quarto_install_is_tried_once_per_venv_and_the_failure_said_in_one_line(
     assert len(said) == 1 and "quarto-cli==" + render.QUARTO_VERSION in said[0] and "\n" not in said[0]
     assert any(f"quarto-cli=={render.QUARTO_VERSION}" in c for c in calls[0])
     assert (tmp_path / render.INSTALL_STAMP).exists()
-    assert render.install_quarto(said.append) is None and len(calls) == 1 and len(said) == 1   # not again
+    assert render.install_quarto(said.append) is None and len(calls) == 1 and len(said) == 1  # not again

@@ -10,13 +10,26 @@ from src.book import scorecard
 
 
 def entry(id_, lookup, value, unit="percent", tol=0.5, flag=None, calibrated=True):
-    return {"id": id_, "chapter": "02_sample", "source": "Tabell 2", "label": id_, "group": None, "value": value,
-            "unit": unit, "tolerance": tol, "calibrated": calibrated, "flag": flag, "lookup": lookup}
+    return {
+        "id": id_,
+        "chapter": "02_sample",
+        "source": "Tabell 2",
+        "label": id_,
+        "group": None,
+        "value": value,
+        "unit": unit,
+        "tolerance": tol,
+        "calibrated": calibrated,
+        "flag": flag,
+        "lookup": lookup,
+    }
 
 
 def test_statuses_from_tables_and_results(tmp_path):
     (tmp_path / "tables").mkdir()
-    pd.DataFrame({"Rolle": ["VO", "Totalt"], "Prosent": [69.8, 100.0]}).to_csv(tmp_path / "tables/tabell_02.csv", index=False)
+    pd.DataFrame({"Rolle": ["VO", "Totalt"], "Prosent": [69.8, 100.0]}).to_csv(
+        tmp_path / "tables/tabell_02.csv", index=False
+    )
     (tmp_path / "results.json").write_text(json.dumps({"02_sample.x_pct": 55.0, "02_sample.v": True}))
     entries = [
         entry("cell_ok", {"table": "tabell_02", "row": "VO", "column": "Prosent"}, 70),
@@ -55,9 +68,12 @@ def _printed(value) -> str:
 
 def test_every_non_integer_published_value_is_shown_as_printed(published):
     fractional = [e for e in published if isinstance(e["value"], float) and not float(e["value"]).is_integer()]
-    assert len(fractional) >= 90          # the issue counted 91
-    wrong = [(e["id"], e["value"], scorecard.published_text(e)) for e in fractional
-             if scorecard.published_text(e) != _printed(e["value"])]
+    assert len(fractional) >= 90  # the issue counted 91
+    wrong = [
+        (e["id"], e["value"], scorecard.published_text(e))
+        for e in fractional
+        if scorecard.published_text(e) != _printed(e["value"])
+    ]
     assert not wrong, wrong[:10]
     # the cells the issue names: the sector mean 3,9, footnote 28's 3,9 and 3,7, «Annet (sektor)» 1,3
     by_id = {e["id"]: e for e in published}
@@ -107,8 +123,8 @@ def test_explanations_shown_beside_the_number_and_labels_not_doubled(published):
     e = by_id["tx4_10_f10_adapted_today_mean_offentlig"]
     row = scorecard.comparison_row(e, 3.72, "inconsistent")
     assert row["Rapporten"] == "3,9" and row["Toleranse"] == "±0,05" and row["Reprodusert"] == "3,72"
-    assert "3,9 og 3,7" in row["Merknad"]       # the Norwegian explanation from published.yml's inconsistencies
-    assert "3.9/3.7" in scorecard.comparison_row(e, 3.72, "inconsistent", "en")["Merknad"]   # English: the summary
+    assert "3,9 og 3,7" in row["Merknad"]  # the Norwegian explanation from published.yml's inconsistencies
+    assert "3.9/3.7" in scorecard.comparison_row(e, 3.72, "inconsistent", "en")["Merknad"]  # English: the summary
     ssb = next(x for x in published if x["label"].endswith("(SSB)") and x.get("group") == "SSB")
     assert scorecard.entry_label(ssb) == ssb["label"]
     assert scorecard.entry_label({"label": "Kurs", "group": "VO"}) == "Kurs (VO)"

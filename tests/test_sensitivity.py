@@ -7,9 +7,17 @@ import pytest
 
 from src.book import sensitivity
 
-INFO = {"n_sample": 2247,
-        "weighting": {"variables": ["sector_group", "size_group", "industry_group"], "cap": 5.0, "converged": True,
-                      "iterations": 59, "design_effect": 2.476878702608432, "effective_n": 907.1901654423594}}
+INFO = {
+    "n_sample": 2247,
+    "weighting": {
+        "variables": ["sector_group", "size_group", "industry_group"],
+        "cap": 5.0,
+        "converged": True,
+        "iterations": 59,
+        "design_effect": 2.476878702608432,
+        "effective_n": 907.1901654423594,
+    },
+}
 
 
 def test_weighted_book_appendix_says_the_book_is_the_sensitivity_analysis():
@@ -24,12 +32,14 @@ def test_weighted_book_appendix_says_the_book_is_the_sensitivity_analysis():
     assert "standardboken (uvektet)" in text and "`make book`" in text
     assert "|" not in text and "Signifikansutsagn" not in text
     assert "Tabellene viser bokens uvektede tall" not in text
-    assert sensitivity.ASSUMPTION in text and "Det forutsetter at" not in text   # said once, not twice
+    assert sensitivity.ASSUMPTION in text and "Det forutsetter at" not in text  # said once, not twice
 
 
 def test_weighted_book_appendix_follows_the_data():
-    info = {"n_sample": 1500, "weighting": {"variables": ["size_group"], "cap": 3.0, "design_effect": 1.3333,
-                                            "effective_n": 925.4}}
+    info = {
+        "n_sample": 1500,
+        "weighting": {"variables": ["size_group"], "cap": 3.0, "design_effect": 1.3333, "effective_n": 925.4},
+    }
     text = sensitivity.weighted_book(info)
     assert "fordeling av sysselsatte på virksomhetsstørrelse (kappet ved 3 × snittet)" in text
     assert "designeffekt (Kish) 1,33" in text and "effektivt utvalg 925 av 1500" in text
@@ -42,13 +52,15 @@ def test_weighted_book_appendix_without_weights_is_refused():
 
 
 def test_unweighted_introduction_takes_its_shares_from_the_results():
-    text = sensitivity.introduction({"02_sample.sector_public_pct": 73.99366802351877,
-                                     "02_sample.population_sector_public_pct.ssb": 35})
+    text = sensitivity.introduction(
+        {"02_sample.sector_public_pct": 73.99366802351877, "02_sample.population_sector_public_pct.ssb": 35}
+    )
     assert "(74 prosent mot om lag 35 prosent av de\nsysselsatte)" in text
     assert "Tabellene viser bokens uvektede tall (som rapportens)" in text
     assert text.endswith(sensitivity.ASSUMPTION + "\n\n")
-    other = sensitivity.introduction({"02_sample.sector_public_pct": 61.6,
-                                      "02_sample.population_sector_public_pct.ssb": 30})
+    other = sensitivity.introduction(
+        {"02_sample.sector_public_pct": 61.6, "02_sample.population_sector_public_pct.ssb": 30}
+    )
     assert "(62 prosent mot om lag 30 prosent" in other
-    bare = sensitivity.introduction({})   # a build without 02_sample: no numbers, no parenthesis
+    bare = sensitivity.introduction({})  # a build without 02_sample: no numbers, no parenthesis
     assert "offentlig sektor og fra store virksomheter" in bare and "prosent mot" not in bare

@@ -36,14 +36,25 @@ TEXT = (".json", ".csv", ".md", ".html", ".ipynb", ".txt", ".qmd")
 REVIEWED = "insufficient_time_theme"
 SMALL = "[1-4]"
 # the contexts a count of 1-4 would be published in (prose, views, executed notebooks)
-PROSE = [rf"(?<![\d.,]){SMALL} svar\b", rf"(?<![\d.,]){SMALL} gjennomgått", rf"endret {SMALL} av forslagene",
-         rf"(?<![\d.,]){SMALL} respondenter", rf"(?<![\d.,]){SMALL} i analyseutvalget",
-         rf"for de {SMALL} som ikke er gjennomgått", rf"\"n_(answers|reviewed|changed|stale)\": {SMALL}\b"]
+PROSE = [
+    rf"(?<![\d.,]){SMALL} svar\b",
+    rf"(?<![\d.,]){SMALL} gjennomgått",
+    rf"endret {SMALL} av forslagene",
+    rf"(?<![\d.,]){SMALL} respondenter",
+    rf"(?<![\d.,]){SMALL} i analyseutvalget",
+    rf"for de {SMALL} som ikke er gjennomgått",
+    rf"\"n_(answers|reviewed|changed|stale)\": {SMALL}\b",
+]
 
 
 def build(root: Path, raw: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.pipeline", "-j", "2", "--renderer", "fallback",
-                           "-p", f"raw_path={raw}"], cwd=root, capture_output=True, text=True, timeout=3600)
+    return subprocess.run(
+        [sys.executable, "-m", "src.pipeline", "-j", "2", "--renderer", "fallback", "-p", f"raw_path={raw}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +62,7 @@ def real_build(tmp_path_factory, synthetic_frame, codebook):
     root = paths.copy_project(tmp_path_factory.mktemp("small_numbers") / "project")
     from src.synthetic.synthesize import without_coded_columns
 
-    frame = without_coded_columns(small_groups_frame(synthetic_frame))   # no hand-made codes: the sheets decide
+    frame = without_coded_columns(small_groups_frame(synthetic_frame))  # no hand-made codes: the sheets decide
     raw = write_real_shaped(frame, tmp_path_factory.mktemp("raw") / "surveyxact_export.sav", codebook)
     # the researcher reviews 3 answers (make coding's sheet, then a decision in 'forsker'), changing 2 proposals
     from src.data.export import read_export
@@ -67,8 +78,13 @@ def real_build(tmp_path_factory, synthetic_frame, codebook):
     coding.write_review_sheets(raw, data, codebook, decided={REVIEWED: decided})
     hvo_answers = coding.answers(data, frames["hvo_further_training_theme"], codebook)
     proc = build(root, raw)
-    return {"proc": proc, "root": root, "reports": root / "reports", "derived": root / "data" / "derived",
-            "n_hvo_answers": len(hvo_answers)}
+    return {
+        "proc": proc,
+        "root": root,
+        "reports": root / "reports",
+        "derived": root / "data" / "derived",
+        "n_hvo_answers": len(hvo_answers),
+    }
 
 
 def text_files(*folders: Path):
@@ -83,19 +99,24 @@ def test_the_real_build_runs_with_its_small_groups(real_build):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     info = json.loads((real_build["derived"] / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
     assert info["synthetic"] is False
-    assert real_build["n_hvo_answers"] == 3   # the theme coded for 3 respondents
+    assert real_build["n_hvo_answers"] == 3  # the theme coded for 3 respondents
 
 
 def test_no_count_of_1_to_4_in_results_json(real_build):
     for f in (real_build["reports"] / paths.RESULTS_FILE, real_build["reports"] / "weighted" / paths.RESULTS_FILE):
         results = json.loads(f.read_text(encoding="utf-8"))
-        small = {k: v for k, v in results.items()
-                 if re.search(r"\.(n|n_[a-z_]+|count|antall)$", k) and isinstance(v, (int, float))
-                 and not isinstance(v, bool) and 1 <= v <= 4}
+        small = {
+            k: v
+            for k, v in results.items()
+            if re.search(r"\.(n|n_[a-z_]+|count|antall)$", k)
+            and isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and 1 <= v <= 4
+        }
         assert not small, f"{f.name}: {small}"
     results = json.loads((real_build["reports"] / paths.RESULTS_FILE).read_text(encoding="utf-8"))
     for field in ("agreement_pct", "kappa", "kappa_low", "kappa_high", "n_reviewed", "n_changed"):
-        key = f"01_cleaning.coding.{REVIEWED}.{field}"   # on 3 reviews: withheld
+        key = f"01_cleaning.coding.{REVIEWED}.{field}"  # on 3 reviews: withheld
         assert key in results and results[key] is None, (key, results.get(key))
     assert results["01_cleaning.coding.hvo_further_training_theme.n_answers"] is None
 
@@ -121,7 +142,7 @@ def test_no_small_number_in_prose_views_or_notebooks(real_build):
     for f, text in text_files(real_build["reports"], real_build["derived"]):
         for p in PROSE:
             for m in re.finditer(p, text):
-                found.append(f"{f.relative_to(real_build['root'])}: «{text[max(0, m.start() - 80):m.end() + 20]}»")
+                found.append(f"{f.relative_to(real_build['root'])}: «{text[max(0, m.start() - 80) : m.end() + 20]}»")
     assert not found, "\n".join(found[:20])
     page = (real_build["reports"] / "book" / "01_cleaning.html").read_text(encoding="utf-8")
     assert "samsvar og kappa vises ikke" in page
@@ -132,9 +153,23 @@ def test_a_failed_notebook_of_a_real_export_keeps_no_small_number(tmp_path, synt
     root = paths.copy_project(tmp_path / "project")
     trained = synthetic_frame[synthetic_frame["s_2"].isin([1, 2])].head(1)
     raw = write_real_shaped(trained.reset_index(drop=True), tmp_path / "one.sav", codebook)
-    proc = subprocess.run([sys.executable, "-m", "src.pipeline", "--renderer", "fallback", "--notebooks",
-                           "01_cleaning", "-p", f"raw_path={raw}"], cwd=root, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "src.pipeline",
+            "--renderer",
+            "fallback",
+            "--notebooks",
+            "01_cleaning",
+            "-p",
+            f"raw_path={raw}",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 1 and "BUILD FAILED" in proc.stderr, proc.stdout + proc.stderr
     kept = list((root / "reports").rglob("failed/*.ipynb"))
     assert kept, "no failed notebook kept"

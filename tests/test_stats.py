@@ -12,7 +12,7 @@ from src.analysis import stats
 def test_chi_square_and_cramers_v_by_hand():
     df = pd.DataFrame({"a": [1] * 10 + [1] * 20 + [2] * 20 + [2] * 10, "b": [1] * 10 + [2] * 20 + [1] * 20 + [2] * 10})
     r = stats.chi_square(df, "a", "b")
-    assert r.statistic == pytest.approx(4 * 25 / 15)   # expected 15 in every cell
+    assert r.statistic == pytest.approx(4 * 25 / 15)  # expected 15 in every cell
     assert r.df == 1 and r.n == 60
     assert r.effect == pytest.approx(np.sqrt(r.statistic / 60))
     assert r.significant and r.p == pytest.approx(0.00982, abs=1e-4)
@@ -61,6 +61,7 @@ def test_describe_formats_as_in_norwegian_reports():
 # Tukey HSD: each pair oriented as labelled, the p unrounded
 # ---------------------------------------------------------------------------
 
+
 def _three_groups(seed: int = 7):
     """Unequal groups with known order of means: group 2 (about 4.3) > 3 (3.9) > 1 (3.5)."""
     rng = np.random.default_rng(seed)
@@ -72,6 +73,7 @@ def _three_groups(seed: int = 7):
 
 class _Cb:
     """The two things measures.test asks of a codebook for a numeric index (none of its value labels)."""
+
     variables: dict = {}
     indices = {"y": None}
 
@@ -95,7 +97,7 @@ def test_tukey_difference_is_mean_i_minus_mean_j_with_its_ci_and_unrounded_p():
         assert r["p"] == pytest.approx(ref.pvalue[i, j], rel=1e-12)
         assert r["significant"] == (r["p"] < 0.05)
     p12 = tukey.set_index(["a", "b"]).loc[("1", "2"), "p"]
-    assert 0 < p12 < 1e-4          # summary() printed this as 0.0: the stored p is the unrounded one
+    assert 0 < p12 < 1e-4  # summary() printed this as 0.0: the stored p is the unrounded one
     assert p12 != round(p12, 4)
 
 
@@ -118,8 +120,10 @@ def test_tukey_verdict_is_oriented_to_the_pair_as_labelled(pair):
     assert text.startswith("Tukey HSD, forskjell i gjennomsnitt ") and "95 % KI" in text
     if r.statistic < 0:
         assert "\u2212" in text and "-" not in text
-    shown = r.describe(variant=True)   # as the verdict tables show it: the variant once, then the pair's numbers
-    assert shown.startswith("Tukeys HSD (Tukey-Kramer): forskjell i gjennomsnitt (I − J) ") and shown.count("Tukey") == 2
+    shown = r.describe(variant=True)  # as the verdict tables show it: the variant once, then the pair's numbers
+    assert (
+        shown.startswith("Tukeys HSD (Tukey-Kramer): forskjell i gjennomsnitt (I − J) ") and shown.count("Tukey") == 2
+    )
 
 
 def test_tukey_pair_missing_is_none():
@@ -138,29 +142,38 @@ def test_tukey_against_r_tukeyhsd(tmp_path):
         pytest.skip("Rscript is not on PATH")
     values, groups = _three_groups()
     pd.DataFrame({"y": values, "g": groups}).to_csv(tmp_path / "d.csv", index=False)
-    script = ('d <- read.csv(commandArgs(TRUE)[1]); d$g <- factor(d$g); '
-              't <- TukeyHSD(aov(y ~ g, d))$g; '
-              'for (r in rownames(t)) cat(r, sprintf("%.17g", t[r, ]), "\\n")')
-    run = subprocess.run([rscript, "--vanilla", "-e", script, str(tmp_path / "d.csv")],
-                         capture_output=True, text=True, timeout=300)
+    script = (
+        "d <- read.csv(commandArgs(TRUE)[1]); d$g <- factor(d$g); "
+        "t <- TukeyHSD(aov(y ~ g, d))$g; "
+        'for (r in rownames(t)) cat(r, sprintf("%.17g", t[r, ]), "\\n")'
+    )
+    run = subprocess.run(
+        [rscript, "--vanilla", "-e", script, str(tmp_path / "d.csv")], capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     _, tukey = stats.anova(values, groups)
     for line in run.stdout.splitlines():
         name, diff, lwr, upr, padj = line.split()
         j, i = name.split("-")
-        r = stats.tukey_pair(tukey, j, i)      # R's «j-i» is mean(j) − mean(i)
+        r = stats.tukey_pair(tukey, j, i)  # R's «j-i» is mean(j) − mean(i)
         assert r["diff"] == pytest.approx(float(diff), rel=1e-10)
         assert (r["lower"], r["upper"]) == (pytest.approx(float(lwr), rel=1e-6), pytest.approx(float(upr), rel=1e-6))
         assert r["p"] == pytest.approx(float(padj), rel=1e-6, abs=1e-12)
 
 
 def test_variant_named_once_before_the_statistic():
-    r = stats.TestResult("chi2", 85.234, 3, 0.0000001, 0.191, "Cramérs V", 2000,
-                         detail={"dont_know_category": ["Vet ikke"]})
-    assert r.describe(variant=True) == ("Pearsons kjikvadrat (uten kontinuitetskorreksjon), «Vet ikke» med som "
-                                        "kategori: χ²(3) = 85,23, p < ,001, Cramérs V = 0,19")
+    r = stats.TestResult(
+        "chi2", 85.234, 3, 0.0000001, 0.191, "Cramérs V", 2000, detail={"dont_know_category": ["Vet ikke"]}
+    )
+    assert r.describe(variant=True) == (
+        "Pearsons kjikvadrat (uten kontinuitetskorreksjon), «Vet ikke» med som "
+        "kategori: χ²(3) = 85,23, p < ,001, Cramérs V = 0,19"
+    )
     w = stats.TestResult("welch_t", -2.5, 40.3, 0.0166, -0.4, "Cohens d", 50)
-    assert w.describe(variant=True) == "Welchs t-test (ulike varianser): t(40,3) = \u22122,50, p = ,017, Cohens d = \u22120,40"
+    assert (
+        w.describe(variant=True)
+        == "Welchs t-test (ulike varianser): t(40,3) = \u22122,50, p = ,017, Cohens d = \u22120,40"
+    )
     rs = stats.TestResult("rao_scott_f", 3.2, (1.0, 2246.0), 0.07, 0.05, "Cramérs V (vektet)", 2247)
     assert rs.describe(variant=True).count("Rao-Scott") == 1
 
@@ -205,7 +218,7 @@ def test_tukey_table_computed_once_per_variable_grouping_and_filter(monkeypatch)
     first = [ms.test({"test": "tukey", "var": "y", "by": "g", "groups": list(p)}, frame, _Cb()) for p in pairs]
     ms.test({"test": "anova", "var": "y", "by": "g"}, frame, _Cb())
     assert len(calls) == 1
-    ms.test({"test": "tukey", "var": "y", "by": "g", "groups": [1, 2]}, frame[frame["g"] != 3], _Cb())   # a filter
+    ms.test({"test": "tukey", "var": "y", "by": "g", "groups": [1, 2]}, frame[frame["g"] != 3], _Cb())  # a filter
     assert len(calls) == 2
     again = ms.test({"test": "tukey", "var": "y", "by": "g", "groups": [1, 3]}, frame, _Cb())
     assert again.p == first[1].p and again.statistic == first[1].statistic
@@ -224,11 +237,13 @@ def test_anova_verdict_alone_computes_no_tukey_and_the_same_numbers(monkeypatch)
     monkeypatch.setattr(stats.sps, "tukey_hsd", lambda *a, **k: calls.append(1) or real(*a, **k))
     ms._ANOVAS.clear()
     alone = ms.test({"test": "anova", "var": "y", "by": "g"}, frame, _Cb())
-    assert calls == []                                   # no post hoc test where none is shown
+    assert calls == []  # no post hoc test where none is shown
     assert (alone.statistic, alone.df, alone.p, alone.effect) == (full.statistic, full.df, full.p, full.effect)
-    pairs = [ms.test({"test": "tukey", "var": "y", "by": "g", "groups": list(p)}, frame, _Cb())
-             for p in [(1, 2), (1, 3), (2, 3)]]
-    assert len(calls) == 1                               # once for the three pairs
-    assert [r.p for r in pairs] == list(table["p"])      # the unrounded p of stats.anova, unchanged
+    pairs = [
+        ms.test({"test": "tukey", "var": "y", "by": "g", "groups": list(p)}, frame, _Cb())
+        for p in [(1, 2), (1, 3), (2, 3)]
+    ]
+    assert len(calls) == 1  # once for the three pairs
+    assert [r.p for r in pairs] == list(table["p"])  # the unrounded p of stats.anova, unchanged
     assert ms.test({"test": "anova", "var": "y", "by": "g"}, frame, _Cb()).p == full.p
     assert len(calls) == 1

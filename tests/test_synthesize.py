@@ -75,8 +75,8 @@ def test_text_shares_hold_to_the_printed_rounding(sample):
 def test_variables_depend_on_each_other(sample):
     """Joint structure, not independent columns: sector follows industry."""
     public = sample.groupby("industry_group")["sector_group"].apply(lambda s: tables.share(s, 1))
-    assert public.loc[1] > 85   # Helse og omsorg
-    assert public.loc[7] < 15   # Olje og gass
+    assert public.loc[1] > 85  # Helse og omsorg
+    assert public.loc[7] < 15  # Olje og gass
 
 
 def test_routing_is_respected(synthetic_frame, codebook):
@@ -101,7 +101,7 @@ def test_split_counts_and_assign_are_exact():
     idx = pd.RangeIndex(10)
     s = synthesize.assign(rng, idx, {1: 3, 2: 7}, score=np.arange(10.0), noise=0.0)
     assert s.value_counts().to_dict() == {2.0: 7, 1.0: 3}
-    assert set(s[s == 1].index) == {7, 8, 9}   # highest scores get the first code
+    assert set(s[s == 1].index) == {7, 8, 9}  # highest scores get the first code
     with pytest.raises(ValueError, match="counts sum to"):
         synthesize.assign(rng, idx, {1: 3})
 
@@ -137,7 +137,7 @@ def test_at_least_one_moves_ticks_as_the_plain_scan_would():
         fast = _at_least_one(t, rows, np.random.default_rng(seed))
         assert np.array_equal(fast, plain(t, rows, np.random.default_rng(seed))), seed
         counts_before, counts_after = t[rows].sum(axis=0), fast[rows].sum(axis=0)
-        assert np.array_equal(counts_before, counts_after)            # every option's count kept
+        assert np.array_equal(counts_before, counts_after)  # every option's count kept
 
 
 def test_sav_carries_the_spss_metadata_of_a_real_export(synthetic_sav, synthetic_frame, codebook):
@@ -159,8 +159,9 @@ def test_sav_carries_the_spss_metadata_of_a_real_export(synthetic_sav, synthetic
         if v.group:
             g = codebook.groups[v.group]
             want = f"{g.question or g.label} – {v.label}"
-            assert labels[s] == want or (labels[s].endswith("…") and want.startswith(labels[s][:-1].rstrip())
-                                         and len(labels[s].encode()) <= 255), (s, labels[s])
+            assert labels[s] == want or (
+                labels[s].endswith("…") and want.startswith(labels[s][:-1].rstrip()) and len(labels[s].encode()) <= 255
+            ), (s, labels[s])
     shared = [lab for lab, n in Counter(labels[s] for s in by_source).items() if n > 1]
     assert not shared, shared[:3]
     # measurement levels
@@ -189,6 +190,8 @@ def test_sav_carries_the_spss_metadata_of_a_real_export(synthetic_sav, synthetic
         got = export.data[v.name]
         want = synthetic_frame[s]
         if v.type == "text":
-            assert got.fillna("").astype(str).str.strip().tolist() == want.fillna("").astype(str).str.strip().tolist(), s
+            assert (
+                got.fillna("").astype(str).str.strip().tolist() == want.fillna("").astype(str).str.strip().tolist()
+            ), s
         else:
             assert got.astype("Float64").fillna(-99).tolist() == want.astype(float).fillna(-99).tolist(), s

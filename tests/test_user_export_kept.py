@@ -7,6 +7,7 @@ export made with ``make synth ARGS="--seed 7"`` or ``--size 100``, or a file
 saved there by hand, is read as it is, with a line saying which file and why.
 And the «generator or its targets changed» line appears only when they did.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,10 @@ def test_the_generator_never_overwrites_an_export_the_build_did_not_make(tmp_pat
     before = synth(root, "--seed", "7", "--size", "0.1")
     out = run(root, "-c", ENSURE).stdout
     assert sha256(export) == before, "the build regenerated the user's export"
-    assert (f"{EXPORT} is not regenerated: it was generated with --seed 7 --size 0.1 (`make synth ARGS=...`), "
-            "not the build's --seed 20241008 --size 1.0") in out, out
+    assert (
+        f"{EXPORT} is not regenerated: it was generated with --seed 7 --size 0.1 (`make synth ARGS=...`), "
+        "not the build's --seed 20241008 --size 1.0"
+    ) in out, out
     assert "The generator or its targets changed" not in out and "generating" not in out, out
 
     # the same file without the generator's record (as a real export saved under that name would be)
@@ -62,4 +65,4 @@ def test_the_generator_never_overwrites_an_export_the_build_did_not_make(tmp_pat
     targets.write_text(targets.read_text(encoding="utf-8") + "\n# a changed target\n", encoding="utf-8")
     out = run(root, "-c", ENSURE).stdout
     assert f"The generator or its targets changed since it wrote {EXPORT}" in out, out
-    assert Path(str(export) + ".inputs").read_text() != inputs_record, "not regenerated"   # (same bytes: same data)
+    assert Path(str(export) + ".inputs").read_text() != inputs_record, "not regenerated"  # (same bytes: same data)

@@ -31,27 +31,29 @@ def achieved(data: pd.DataFrame, weights, var: str) -> dict:
 def two_margin_data() -> tuple[pd.DataFrame, dict]:
     a = [1] * 62 + [1] * 18 + [2] * 18 + [2] * 2
     b = [1] * 62 + [2] * 18 + [1] * 18 + [2] * 2
-    return pd.DataFrame({"a": a, "b": b}), {"a": {1: .6, 2: .4}, "b": {1: .6, 2: .4}}
+    return pd.DataFrame({"a": a, "b": b}), {"a": {1: 0.6, 2: 0.4}, "b": {1: 0.6, 2: 0.4}}
 
 
 def sector_size_data(seed: int = 7, n: int = 300) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    sector = rng.choice([1, 2], n, p=[.7, .3])
-    size = np.where(sector == 1, rng.choice([1, 2, 3], n, p=[.2, .3, .5]), rng.choice([1, 2, 3], n, p=[.5, .25, .25]))
-    return pd.DataFrame({"sector_group": pd.array(sector, dtype="Int64"),
-                         "size_group": pd.array(size, dtype="Int64")})
+    sector = rng.choice([1, 2], n, p=[0.7, 0.3])
+    size = np.where(
+        sector == 1, rng.choice([1, 2, 3], n, p=[0.2, 0.3, 0.5]), rng.choice([1, 2, 3], n, p=[0.5, 0.25, 0.25])
+    )
+    return pd.DataFrame({"sector_group": pd.array(sector, dtype="Int64"), "size_group": pd.array(size, dtype="Int64")})
 
 
-SECTOR_SIZE = {"sector_group": {1: 35, 2: 65}, "size_group": {1: .48, 2: .20, 3: .32}}
+SECTOR_SIZE = {"sector_group": {1: 35, 2: 65}, "size_group": {1: 0.48, 2: 0.20, 3: 0.32}}
 
 
 # ---------------------------------------------------------------------------
 # Raking on hand-made data
 # ---------------------------------------------------------------------------
 
+
 def test_one_margin_is_post_stratification():
     df = pd.DataFrame({"s": [1] * 30 + [2] * 70})
-    r = W.rake(df, {"s": {1: .5, 2: .5}})
+    r = W.rake(df, {"s": {1: 0.5, 2: 0.5}})
     assert r.converged and r.iterations == 1
     assert r.weights[df["s"] == 1].to_numpy() == pytest.approx(50 / 30)
     assert r.weights[df["s"] == 2].to_numpy() == pytest.approx(50 / 70)
@@ -61,8 +63,8 @@ def test_raking_reproduces_the_targets_on_hand_made_data():
     df = sector_size_data()
     r = W.rake(df, SECTOR_SIZE, tol=1e-10)
     assert r.converged and r.max_deviation <= 1e-10
-    assert achieved(df, r.weights, "sector_group") == pytest.approx({1: .35, 2: .65}, abs=1e-9)
-    assert achieved(df, r.weights, "size_group") == pytest.approx({1: .48, 2: .20, 3: .32}, abs=1e-9)
+    assert achieved(df, r.weights, "sector_group") == pytest.approx({1: 0.35, 2: 0.65}, abs=1e-9)
+    assert achieved(df, r.weights, "size_group") == pytest.approx({1: 0.48, 2: 0.20, 3: 0.32}, abs=1e-9)
     # the diagnostics table says the same
     t = r.margins.set_index(["variable", "code"])
     assert t.loc[("sector_group", 1), "target_pct"] == pytest.approx(35)
@@ -86,8 +88,8 @@ def test_diagnostics_kish_and_weight_summary():
     r = W.rake(df, SECTOR_SIZE)
     w = r.weights.to_numpy()
     n = len(w)
-    assert r.design_effect == pytest.approx(n * np.sum(w ** 2) / np.sum(w) ** 2)
-    assert r.effective_n == pytest.approx(np.sum(w) ** 2 / np.sum(w ** 2))
+    assert r.design_effect == pytest.approx(n * np.sum(w**2) / np.sum(w) ** 2)
+    assert r.effective_n == pytest.approx(np.sum(w) ** 2 / np.sum(w**2))
     s = r.weight_summary
     assert s["min"] == w.min() and s["max"] == w.max() and s["median"] == pytest.approx(np.median(w))
     assert s["p5"] == pytest.approx(np.percentile(w, 5)) and s["p95"] == pytest.approx(np.percentile(w, 95))
@@ -100,7 +102,7 @@ def test_diagnostics_kish_and_weight_summary():
 def test_margins_given_in_percent_or_proportions_give_the_same_weights():
     df = sector_size_data()
     pct = W.rake(df, {"sector_group": {1: 35, 2: 65}, "size_group": {1: 48, 2: 20, 3: 32}})
-    prop = W.rake(df, {"sector_group": {1: .35, 2: .65}, "size_group": {1: .48, 2: .2, 3: .32}})
+    prop = W.rake(df, {"sector_group": {1: 0.35, 2: 0.65}, "size_group": {1: 0.48, 2: 0.2, 3: 0.32}})
     assert pct.weights.to_numpy() == pytest.approx(prop.weights.to_numpy(), rel=1e-12)
 
 
@@ -108,20 +110,29 @@ def test_margins_given_in_percent_or_proportions_give_the_same_weights():
 # Bad input: every case gives a clear WeightingError
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("margins, message", [
-    ({"sektor_group": {1: .35, 2: .65}}, r"unknown variable 'sektor_group'.*did you mean 'sector_group'"),
-    ({"sector_group": {1: .35, 2: .64}}, r"margin 'sector_group': shares sum to 0\.99; expected 1"),
-    ({"sector_group": {1: 35, 2: 64}}, r"margin 'sector_group': shares sum to 99; expected 1"),
-    ({"sector_group": {1: 1.2, 2: -.2}}, r"share of category 2 is negative"),
-    ({"sector_group": {1: float("nan"), 2: .65}}, r"not a finite number"),
-    ({"sector_group": {1: "many", 2: .65}}, r"share of category 1 is 'many', not a number"),
-    ({"sector_group": {}}, r"margin 'sector_group': empty"),
-    ({"sector_group": {1: 1.0}}, r"variable 'sector_group': category 2 \(\d+ respondent\(s\)\) is not in the margin"),
-    ({"size_group": {1: .4, 2: .2, 3: .3, 4: .1}}, r"margin category 4 \(share 0\.1\) has no respondents"),
-    ({"sector_group": {1: 0, 2: 1}}, r"category 1 has share 0 but \d+ respondent"),
-    ({"sector_group": {"Offentlig": .35, "Privat": .65}},
-     r"keyed by strings .* key margins by the codebook's codes"),
-])
+
+@pytest.mark.parametrize(
+    "margins, message",
+    [
+        ({"sektor_group": {1: 0.35, 2: 0.65}}, r"unknown variable 'sektor_group'.*did you mean 'sector_group'"),
+        ({"sector_group": {1: 0.35, 2: 0.64}}, r"margin 'sector_group': shares sum to 0\.99; expected 1"),
+        ({"sector_group": {1: 35, 2: 64}}, r"margin 'sector_group': shares sum to 99; expected 1"),
+        ({"sector_group": {1: 1.2, 2: -0.2}}, r"share of category 2 is negative"),
+        ({"sector_group": {1: float("nan"), 2: 0.65}}, r"not a finite number"),
+        ({"sector_group": {1: "many", 2: 0.65}}, r"share of category 1 is 'many', not a number"),
+        ({"sector_group": {}}, r"margin 'sector_group': empty"),
+        (
+            {"sector_group": {1: 1.0}},
+            r"variable 'sector_group': category 2 \(\d+ respondent\(s\)\) is not in the margin",
+        ),
+        ({"size_group": {1: 0.4, 2: 0.2, 3: 0.3, 4: 0.1}}, r"margin category 4 \(share 0\.1\) has no respondents"),
+        ({"sector_group": {1: 0, 2: 1}}, r"category 1 has share 0 but \d+ respondent"),
+        (
+            {"sector_group": {"Offentlig": 0.35, "Privat": 0.65}},
+            r"keyed by strings .* key margins by the codebook's codes",
+        ),
+    ],
+)
 def test_bad_margins_are_refused_with_a_clear_message(margins, message):
     with pytest.raises(WeightingError, match=message):
         W.rake(sector_size_data(), margins)
@@ -131,25 +142,28 @@ def test_category_missing_from_the_margin_names_variable_category_and_count():
     df = sector_size_data()
     n3 = int((df["size_group"] == 3).sum())
     with pytest.raises(WeightingError) as e:
-        W.rake(df, {"size_group": {1: .6, 2: .4}})
+        W.rake(df, {"size_group": {1: 0.6, 2: 0.4}})
     assert f"variable 'size_group': category 3 ({n3} respondent(s)) is not in the margin" in str(e.value)
 
 
 def test_every_problem_is_listed_at_once():
     with pytest.raises(WeightingError) as e:
-        W.rake(sector_size_data(), {"sektor": {1: 1}, "size_group": {1: .5, 2: .6, 3: .1}, "sector_group": {1: 1.0}})
+        W.rake(sector_size_data(), {"sektor": {1: 1}, "size_group": {1: 0.5, 2: 0.6, 3: 0.1}, "sector_group": {1: 1.0}})
     msg = str(e.value)
     assert "unknown variable 'sektor'" in msg and "margin 'size_group': shares sum to 1.2" in msg
     assert "variable 'sector_group': category 2" in msg
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"missing": "drop"}, r"missing='drop': expected one of 'available', 'impute_mode', 'separate', 'error'"),
-    ({"weight_cap": 1.0}, r"weight_cap=1\.0: expected a number > 1"),
-    ({"weight_cap": "5"}, r"weight_cap='5'"),
-    ({"max_iter": 0}, r"max_iter=0: expected an integer >= 1"),
-    ({"tol": 0}, r"tol=0: expected a positive number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"missing": "drop"}, r"missing='drop': expected one of 'available', 'impute_mode', 'separate', 'error'"),
+        ({"weight_cap": 1.0}, r"weight_cap=1\.0: expected a number > 1"),
+        ({"weight_cap": "5"}, r"weight_cap='5'"),
+        ({"max_iter": 0}, r"max_iter=0: expected an integer >= 1"),
+        ({"tol": 0}, r"tol=0: expected a positive number"),
+    ],
+)
 def test_bad_options_are_refused(kwargs, message):
     with pytest.raises(WeightingError, match=message):
         W.rake(sector_size_data(), SECTOR_SIZE, **kwargs)
@@ -168,6 +182,7 @@ def test_empty_margins_or_data_are_refused():
 # Respondents missing a raking variable
 # ---------------------------------------------------------------------------
 
+
 def data_with_missing_sector() -> pd.DataFrame:
     df = sector_size_data()
     df.loc[df.index[:20], "sector_group"] = pd.NA
@@ -180,8 +195,8 @@ def test_missing_available_rakes_them_on_the_variables_they_have():
     assert r.missing == "available" and r.missing_counts == {"sector_group": 20, "size_group": 0}
     assert len(r.weights) == len(df) and (r.weights > 0).all() and r.weights.sum() == pytest.approx(len(df))
     # sector: distribution among those who have it; size: among everyone (missing sector included)
-    assert achieved(df, r.weights, "sector_group") == pytest.approx({1: .35, 2: .65}, abs=1e-9)
-    assert achieved(df, r.weights, "size_group") == pytest.approx({1: .48, 2: .20, 3: .32}, abs=1e-9)
+    assert achieved(df, r.weights, "sector_group") == pytest.approx({1: 0.35, 2: 0.65}, abs=1e-9)
+    assert achieved(df, r.weights, "size_group") == pytest.approx({1: 0.48, 2: 0.20, 3: 0.32}, abs=1e-9)
     # respondents missing sector all carry the weight of their size group's missing-sector cell
     miss = df["sector_group"].isna()
     for _size, grp in r.weights[miss].groupby(df.loc[miss, "size_group"]):
@@ -193,7 +208,7 @@ def test_missing_available_rakes_them_on_the_variables_they_have():
 def test_missing_available_with_one_margin_by_hand():
     # the 2 missing keep weight 1; the 8 observed share their total 8 as 50/50 between codes 1 (6) and 2 (2)
     df = pd.DataFrame({"s": pd.array([1] * 6 + [2] * 2 + [None] * 2, dtype="Int64")})
-    r = W.rake(df, {"s": {1: .5, 2: .5}})
+    r = W.rake(df, {"s": {1: 0.5, 2: 0.5}})
     assert r.weights.to_numpy() == pytest.approx([4 / 6] * 6 + [2.0] * 2 + [1.0] * 2)
 
 
@@ -204,8 +219,8 @@ def test_missing_separate_keeps_their_sample_share():
     assert t.loc[("sector_group", "missing"), "target_pct"] == pytest.approx(100 * 20 / len(df))
     assert t.loc[("sector_group", 1), "target_pct"] == pytest.approx(35 * (1 - 20 / len(df)))
     assert r.weights[df["sector_group"].isna()].sum() / len(df) == pytest.approx(20 / len(df), abs=1e-9)
-    shares = achieved(df, r.weights, "sector_group")          # among those who have a sector: the margin
-    assert shares == pytest.approx({1: .35, 2: .65}, abs=1e-9)
+    shares = achieved(df, r.weights, "sector_group")  # among those who have a sector: the margin
+    assert shares == pytest.approx({1: 0.35, 2: 0.65}, abs=1e-9)
 
 
 def test_missing_impute_mode_treats_them_as_the_modal_category():
@@ -213,7 +228,7 @@ def test_missing_impute_mode_treats_them_as_the_modal_category():
     r = W.rake(df, SECTOR_SIZE, missing="impute_mode", tol=1e-10)
     mode = int(df["sector_group"].mode()[0])
     imputed = df.assign(sector_group=df["sector_group"].fillna(mode))
-    assert achieved(imputed, r.weights, "sector_group") == pytest.approx({1: .35, 2: .65}, abs=1e-9)
+    assert achieved(imputed, r.weights, "sector_group") == pytest.approx({1: 0.35, 2: 0.65}, abs=1e-9)
     assert any("20 missing imputed as the modal category 1" in note for note in r.notes)
     same = W.rake(imputed, SECTOR_SIZE, tol=1e-10)
     assert r.weights.to_numpy() == pytest.approx(same.weights.to_numpy(), rel=1e-9)
@@ -228,6 +243,7 @@ def test_missing_error_names_the_variable_and_count():
 # Trimming and convergence
 # ---------------------------------------------------------------------------
 
+
 def test_trimming_caps_weights_and_keeps_the_margins():
     df, m = two_margin_data()
     untrimmed = W.rake(df, m, weight_cap=None)
@@ -236,8 +252,8 @@ def test_trimming_caps_weights_and_keeps_the_margins():
     assert r.converged and r.trim_rounds > 0 and r.n_trimmed == 2
     assert r.untrimmed_max_to_mean == pytest.approx(untrimmed.weight_summary["max_to_mean"])
     assert r.weights.max() / r.weights.mean() <= 4 * (1 + 1e-6)
-    assert achieved(df, r.weights, "a") == pytest.approx({1: .6, 2: .4}, abs=1e-8)
-    assert achieved(df, r.weights, "b") == pytest.approx({1: .6, 2: .4}, abs=1e-8)
+    assert achieved(df, r.weights, "a") == pytest.approx({1: 0.6, 2: 0.4}, abs=1e-8)
+    assert achieved(df, r.weights, "b") == pytest.approx({1: 0.6, 2: 0.4}, abs=1e-8)
     # by hand: cell (2,2) at the cap 4 -> 8; (2,1) and (1,2) carry 40 - 8 = 32 over 18; (1,1) 60 - 32 over 62
     w = r.weights.groupby([df["a"], df["b"]]).first()
     assert w.to_numpy() == pytest.approx([28 / 62, 32 / 18, 32 / 18, 4.0], rel=1e-6)
@@ -248,7 +264,7 @@ def test_trimming_caps_weights_and_keeps_the_margins():
 def test_an_infeasible_cap_is_reported_not_hidden():
     df = pd.DataFrame({"s": [1] * 95 + [2] * 5})
     with pytest.warns(WeightingWarning, match=r"category 2: 5 respondent\(s\) must carry an average weight of 6\.00"):
-        r = W.rake(df, {"s": {1: .7, 2: .3}})
+        r = W.rake(df, {"s": {1: 0.7, 2: 0.3}})
     # the last step is a raking sweep: the single margin holds, the cap does not (and says so)
     assert not r.converged and r.weight_summary["max_to_mean"] > 5 and r.trim_rounds == 100
     assert any("did not converge" in note for note in r.notes)
@@ -272,6 +288,7 @@ def test_non_convergence_is_reported():
 # Weighted estimates with linearization SEs
 # ---------------------------------------------------------------------------
 
+
 def test_weighted_mean_equals_hand_computation():
     y = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
     w = np.array([1.0, 1.0, 2.0, 4.0, 9.0])
@@ -288,10 +305,10 @@ def test_weighted_mean_equals_hand_computation():
 def test_weighted_share_equals_hand_computation():
     v = pd.Series([1, 2, 1, 3, None, 9], dtype="Int64")
     w = pd.Series([1.0, 2.0, 3.0, 2.0, 5.0, 1.0])
-    est, se, _, _ = W.weighted_share(v, w, 1, base_codes=[1, 2, 3])      # 'Vet ikke' (9) left out
+    est, se, _, _ = W.weighted_share(v, w, 1, base_codes=[1, 2, 3])  # 'Vet ikke' (9) left out
     assert est == pytest.approx(100 * 4 / 8)
-    z = np.array([1 * (1 - .5), 2 * (0 - .5), 3 * (1 - .5), 2 * (0 - .5), 0, 0]) / 8   # N = 6 rows in the design
-    assert se == pytest.approx(100 * math.sqrt(6 / 5 * np.sum(z ** 2)))
+    z = np.array([1 * (1 - 0.5), 2 * (0 - 0.5), 3 * (1 - 0.5), 2 * (0 - 0.5), 0, 0]) / 8  # N = 6 rows in the design
+    assert se == pytest.approx(100 * math.sqrt(6 / 5 * np.sum(z**2)))
     assert W.weighted_share(v, w, [1, 2]).estimate == pytest.approx(100 * 6 / 9)
 
 
@@ -307,11 +324,11 @@ def test_descrstatsw_treats_weights_as_frequencies_and_differs_from_the_design_b
     rng = np.random.default_rng(3)
     y = rng.normal(size=200)
     w = rng.uniform(0.2, 5, 200)
-    w = w * len(w) / w.sum()                                  # normalised to sum n, as rake returns them
+    w = w * len(w) / w.sum()  # normalised to sum n, as rake returns them
     ours = W.weighted_mean(y, w)
     freq = DescrStatsW(y, weights=w)
-    assert freq.mean == pytest.approx(ours.estimate)          # same point estimate ...
-    assert abs(freq.std_mean / ours.se - 1) > 0.05            # ... but a different SE
+    assert freq.mean == pytest.approx(ours.estimate)  # same point estimate ...
+    assert abs(freq.std_mean / ours.se - 1) > 0.05  # ... but a different SE
     # the design-based SE does not depend on the scale of the weights; DescrStatsW's does
     assert W.weighted_mean(y, 10 * w).se == pytest.approx(ours.se)
     assert DescrStatsW(y, weights=10 * w).std_mean == pytest.approx(freq.std_mean / math.sqrt(10), rel=1e-2)
@@ -331,6 +348,7 @@ def test_bad_weights_are_refused():
 # ---------------------------------------------------------------------------
 # Design-based tests on hand-checkable cases
 # ---------------------------------------------------------------------------
+
 
 def test_rao_scott_with_equal_weights_is_pearson_times_n_minus_1_over_n():
     rng = np.random.default_rng(5)
@@ -372,13 +390,14 @@ def test_anova_of_two_groups_is_the_squared_t():
     w = rng.uniform(0.5, 2, 80)
     t = W.weighted_mean_difference(y, g, w, 2, 1)
     f = W.weighted_anova(y, g, w)
-    assert f.statistic == pytest.approx(t.statistic ** 2) and f.p == pytest.approx(t.p)
+    assert f.statistic == pytest.approx(t.statistic**2) and f.p == pytest.approx(t.p)
     assert f.df == (1, 78)
 
 
 # ---------------------------------------------------------------------------
 # Jackknife replicate weights
 # ---------------------------------------------------------------------------
+
 
 def test_jackknife_replicates_are_re_raked_to_the_margins():
     df = data_with_missing_sector()
@@ -390,11 +409,11 @@ def test_jackknife_replicates_are_re_raked_to_the_margins():
         out = (reps.group == r).to_numpy()
         assert (w[out] == 0).all() and (w[~out] > 0).all() and w.sum() == pytest.approx(len(df))
         kept = df[~out]
-        assert achieved(kept, w[~out], "sector_group") == pytest.approx({1: .35, 2: .65}, abs=1e-9)
-        assert achieved(kept, w[~out], "size_group") == pytest.approx({1: .48, 2: .20, 3: .32}, abs=1e-9)
+        assert achieved(kept, w[~out], "sector_group") == pytest.approx({1: 0.35, 2: 0.65}, abs=1e-9)
+        assert achieved(kept, w[~out], "size_group") == pytest.approx({1: 0.48, 2: 0.20, 3: 0.32}, abs=1e-9)
     assert all(reps.converged)
     again = W.jackknife_replicates(df, SECTOR_SIZE, groups=10, seed=1, tol=1e-10)
-    assert again.replicates.equals(reps.replicates)           # seeded: reproducible
+    assert again.replicates.equals(reps.replicates)  # seeded: reproducible
 
 
 def test_replicate_se_formula():
@@ -412,12 +431,13 @@ def test_replicate_se_formula():
 def test_jackknife_that_empties_a_category_says_which_replicate():
     df = pd.DataFrame({"s": [1] * 40 + [2]})
     with pytest.raises(WeightingError, match=r"jackknife replicate \d+ .* cannot be raked"):
-        W.jackknife_replicates(df, {"s": {1: .5, 2: .5}}, groups=5, weight_cap=None)
+        W.jackknife_replicates(df, {"s": {1: 0.5, 2: 0.5}}, groups=5, weight_cap=None)
 
 
 # ---------------------------------------------------------------------------
 # Population margins from data/reference/population_margins.yml
 # ---------------------------------------------------------------------------
+
 
 def test_population_margins_are_keyed_by_codebook_codes(codebook):
     m = W.population_margins()
@@ -425,8 +445,8 @@ def test_population_margins_are_keyed_by_codebook_codes(codebook):
     for var, shares in m.items():
         assert list(shares) == list(codebook.value_labels(var)), var
         assert sum(shares.values()) == pytest.approx(1, abs=1e-12)
-    assert m["sector_group"] == {1: .35, 2: .65}
-    assert m["size_group"][1] == pytest.approx(48 / 99)             # printed 48 + 19 + 32 = 99, normalised
+    assert m["sector_group"] == {1: 0.35, 2: 0.65}
+    assert m["size_group"][1] == pytest.approx(48 / 99)  # printed 48 + 19 + 32 = 99, normalised
     listed = 612300 + 366100 + 224000 + 262700 + 236200 + 207000 + 164900 + 117000 + 62100 + 51900
     assert m["industry_11"][11] == pytest.approx((W.TOTAL_EMPLOYED_2023 - listed) / W.TOTAL_EMPLOYED_2023)
     assert m["industry_11"][1] == pytest.approx(612300 / 2_900_000)
@@ -442,17 +462,28 @@ def test_population_margins_grouped_industry(codebook):
         W.population_margins(industry="size_group")
 
 
-@pytest.mark.parametrize("yml, message", [
-    ("s:\n  variable: sector_group\n  unit: percent\n  values: {Offentleg: 35, Privat: 65}\n",
-     r"label\(s\) \['Offentleg'\] are not value labels of 'sector_group'"),
-    ("s:\n  variable: sector_group\n  unit: percent\n  values: {Offentlig: 35}\n",
-     r"categories \['Privat'\] of 'sector_group' have no value"),
-    ("s:\n  variable: sector_group\n  unit: percent\n  values: {Offentlig: 30, Privat: 65}\n",
-     r"percentages sum to 95, more than rounding"),
-    ("s:\n  variable: sector_group\n  unit: percent\n  values: {Offentlig: null, Privat: 65}\n",
-     r"null value\(s\) for \['Offentlig'\]"),
-    ("s:\n  variable: sektor\n  unit: percent\n  values: {a: 1}\n", r"variable 'sektor' is not in the codebook"),
-])
+@pytest.mark.parametrize(
+    "yml, message",
+    [
+        (
+            "s:\n  variable: sector_group\n  unit: percent\n  values: {Offentleg: 35, Privat: 65}\n",
+            r"label\(s\) \['Offentleg'\] are not value labels of 'sector_group'",
+        ),
+        (
+            "s:\n  variable: sector_group\n  unit: percent\n  values: {Offentlig: 35}\n",
+            r"categories \['Privat'\] of 'sector_group' have no value",
+        ),
+        (
+            "s:\n  variable: sector_group\n  unit: percent\n  values: {Offentlig: 30, Privat: 65}\n",
+            r"percentages sum to 95, more than rounding",
+        ),
+        (
+            "s:\n  variable: sector_group\n  unit: percent\n  values: {Offentlig: null, Privat: 65}\n",
+            r"null value\(s\) for \['Offentlig'\]",
+        ),
+        ("s:\n  variable: sektor\n  unit: percent\n  values: {a: 1}\n", r"variable 'sektor' is not in the codebook"),
+    ],
+)
 def test_population_margins_refuse_a_bad_file(tmp_path, yml, message):
     p = tmp_path / "margins.yml"
     p.write_text(yml, encoding="utf-8")
@@ -464,7 +495,7 @@ def test_raking_the_synthetic_sample_to_the_population(sample):
     """industry_11 cannot meet the cap (Varehandel: 33 respondents for 12.6 %); industry_group can."""
     grouped = W.rake(sample, W.population_margins(industry="industry_group"))
     assert grouped.converged and grouped.weights.max() <= 5 * (1 + 1e-6)
-    assert grouped.missing_counts["sector_group"] > 0          # 'Annet' sector: raked on size and industry
+    assert grouped.missing_counts["sector_group"] > 0  # 'Annet' sector: raked on size and industry
     with pytest.warns(WeightingWarning, match=r"'industry_11' category 2: \d+ respondent\(s\) must carry"):
         full = W.rake(sample, W.population_margins())
     assert not full.converged
@@ -510,7 +541,11 @@ def test_r_gate_skips_locally_and_fails_in_ci(monkeypatch):
         require_r_survey()
 
 
-R_MARGINS = {"sector": {1: .35, 2: .65}, "size": {1: .48, 2: .20, 3: .32}, "ind": {1: .30, 2: .30, 3: .25, 4: .15}}
+R_MARGINS = {
+    "sector": {1: 0.35, 2: 0.65},
+    "size": {1: 0.48, 2: 0.20, 3: 0.32},
+    "ind": {1: 0.30, 2: 0.30, 3: 0.25, 4: 0.15},
+}
 JK_GROUPS = 20
 
 R_SCRIPT = textwrap.dedent(r"""
@@ -570,16 +605,19 @@ R_SCRIPT = textwrap.dedent(r"""
 
 def r_comparison_data(seed: int = 20241008, n: int = 400) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    sector = rng.choice([1, 2], n, p=[.7, .3])
-    size = np.where(sector == 1, rng.choice([1, 2, 3], n, p=[.2, .3, .5]), rng.choice([1, 2, 3], n, p=[.5, .25, .25]))
-    ind = rng.choice([1, 2, 3, 4], n, p=[.45, .2, .2, .15])
+    sector = rng.choice([1, 2], n, p=[0.7, 0.3])
+    size = np.where(
+        sector == 1, rng.choice([1, 2, 3], n, p=[0.2, 0.3, 0.5]), rng.choice([1, 2, 3], n, p=[0.5, 0.25, 0.25])
+    )
+    ind = rng.choice([1, 2, 3, 4], n, p=[0.45, 0.2, 0.2, 0.15])
     y = 3 + 0.4 * (sector == 2) - 0.3 * (size == 3) + 0.2 * ind + rng.normal(0, 1, n)
-    y[rng.random(n) < .05] = np.nan
-    ans = np.array([rng.choice([1, 2, 3], p=[.5, .3, .2] if i <= 2 else [.3, .3, .4]) for i in ind])
-    cat = rng.choice([1, 2, 3], n, p=[.3, .3, .4]).astype(float)
-    cat[rng.random(n) < .08] = np.nan
-    return pd.DataFrame({"sector": sector, "size": size, "ind": ind, "ans": ans, "cat": cat, "g": size, "y": y,
-                         "one": 1.0})
+    y[rng.random(n) < 0.05] = np.nan
+    ans = np.array([rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2] if i <= 2 else [0.3, 0.3, 0.4]) for i in ind])
+    cat = rng.choice([1, 2, 3], n, p=[0.3, 0.3, 0.4]).astype(float)
+    cat[rng.random(n) < 0.08] = np.nan
+    return pd.DataFrame(
+        {"sector": sector, "size": size, "ind": ind, "ans": ans, "cat": cat, "g": size, "y": y, "one": 1.0}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -590,14 +628,26 @@ def r_results(tmp_path_factory):
     raked = W.rake(df, R_MARGINS, weight_cap=None, tol=1e-14, max_iter=5000)
     assert raked.converged
     df["w"] = raked.weights.to_numpy()
-    reps = W.jackknife_replicates(df.drop(columns="w"), R_MARGINS, groups=JK_GROUPS, seed=11,
-                                  weight_cap=None, tol=1e-14, max_iter=5000)
+    reps = W.jackknife_replicates(
+        df.drop(columns="w"), R_MARGINS, groups=JK_GROUPS, seed=11, weight_cap=None, tol=1e-14, max_iter=5000
+    )
     df.to_csv(tmp / "data.csv", index=False, na_rep="NA")
     reps.replicates.to_csv(tmp / "reps.csv", index=False)
     reps.group.to_frame().to_csv(tmp / "groups.csv", index=False)
     (tmp / "compare.R").write_text(R_SCRIPT, encoding="utf-8")
-    run = subprocess.run([rscript, "--vanilla", str(tmp / "compare.R"), str(tmp / "data.csv"), str(tmp / "reps.csv"),
-                          str(tmp / "groups.csv")], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            rscript,
+            "--vanilla",
+            str(tmp / "compare.R"),
+            str(tmp / "data.csv"),
+            str(tmp / "reps.csv"),
+            str(tmp / "groups.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, f"Rscript failed:\n{run.stderr}"
     r: dict[str, list[float]] = {}
     for line in run.stdout.splitlines():
@@ -688,16 +738,22 @@ R_DOMAIN_SCRIPT = textwrap.dedent(r"""
 def domain_data(seed: int = 16, n: int = 400) -> pd.DataFrame:
     """Much item non-response: 40 % skip seniority, 25 % size; the subgroup is sector 1 (about 60 %)."""
     rng = np.random.default_rng(seed)
-    sector = rng.choice([1, 2], n, p=[.6, .4])
-    size = rng.choice([1, 2, 3], n, p=[.4, .3, .3]).astype(float)
-    role = rng.choice([1, 2], n, p=[.7, .3])
+    sector = rng.choice([1, 2], n, p=[0.6, 0.4])
+    size = rng.choice([1, 2, 3], n, p=[0.4, 0.3, 0.3]).astype(float)
+    role = rng.choice([1, 2], n, p=[0.7, 0.3])
     seniority = np.clip(np.round(1.5 + 0.6 * size + 0.5 * (role == 2) + rng.normal(0, 1, n)), 1, 4)
-    seniority[rng.random(n) < .40] = np.nan
-    size[rng.random(n) < .25] = np.nan
-    weight = np.exp(rng.normal(0, .5, n)) * np.where(sector == 1, 1.4, .8)
-    return pd.DataFrame({"sector_group": pd.array(sector, dtype="Int64"), "size_group": pd.array(size, dtype="Int64"),
-                         "role_group": pd.array(role, dtype="Int64"), "seniority": pd.array(seniority, dtype="Int64"),
-                         "weight": weight})
+    seniority[rng.random(n) < 0.40] = np.nan
+    size[rng.random(n) < 0.25] = np.nan
+    weight = np.exp(rng.normal(0, 0.5, n)) * np.where(sector == 1, 1.4, 0.8)
+    return pd.DataFrame(
+        {
+            "sector_group": pd.array(sector, dtype="Int64"),
+            "size_group": pd.array(size, dtype="Int64"),
+            "role_group": pd.array(role, dtype="Int64"),
+            "seniority": pd.array(seniority, dtype="Int64"),
+            "weight": weight,
+        }
+    )
 
 
 def test_r_weighted_subgroup_tests_are_domain_estimates(tmp_path, codebook):
@@ -708,8 +764,12 @@ def test_r_weighted_subgroup_tests_are_domain_estimates(tmp_path, codebook):
     df = domain_data()
     df.to_csv(tmp_path / "d.csv", index=False, na_rep="NA")
     (tmp_path / "domain.R").write_text(R_DOMAIN_SCRIPT, encoding="utf-8")
-    run = subprocess.run([rscript, "--vanilla", str(tmp_path / "domain.R"), str(tmp_path / "d.csv")],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [rscript, "--vanilla", str(tmp_path / "domain.R"), str(tmp_path / "d.csv")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, f"Rscript failed:\n{run.stderr}"
     r = {k: float(v) for k, v in (line.split() for line in run.stdout.splitlines())}
 

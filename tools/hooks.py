@@ -15,7 +15,7 @@ import sys
 from pathlib import PurePosixPath
 
 DATA_SUFFIXES = (".sav", ".zsav", ".por", ".parquet", ".xlsx", ".xls", ".csv", ".tsv", ".dta", ".rds", ".feather")
-CORPUS = "tests/bad_inputs/files/"   # the bad-input corpus: small files made for the tests, none from a real export
+CORPUS = "tests/bad_inputs/files/"  # the bad-input corpus: small files made for the tests, none from a real export
 DATA_DIRS = ("data/raw/", "data/derived/")
 ALLOWED_IN_DATA_DIRS = ("README.md", "MANIFEST.sha256", ".gitkeep")
 
@@ -41,8 +41,10 @@ def data_problems(path: str) -> list[str]:
     p = PurePosixPath(path.replace("\\", "/"))
     s = str(p)
     if s.startswith(DATA_DIRS) and p.name not in ALLOWED_IN_DATA_DIRS:
-        return [f"{s}: nothing but the README is committed in {p.parts[0]}/{p.parts[1]}/ (exports and derived "
-                "data stay on the researcher's machine)"]
+        return [
+            f"{s}: nothing but the README is committed in {p.parts[0]}/{p.parts[1]}/ (exports and derived "
+            "data stay on the researcher's machine)"
+        ]
     if p.suffix.lower() in DATA_SUFFIXES and not s.startswith(CORPUS):
         return [f"{s}: a data file ({p.suffix}) outside the bad-input corpus ({CORPUS}) is not committed"]
     return []

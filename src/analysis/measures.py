@@ -61,7 +61,7 @@ class MeasureError(ValueError):
 
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
-_MASKS: dict = {}   # id(frame) -> (weakref to the frame, {(expression, content of its columns): mask}); see where_mask
+_MASKS: dict = {}  # id(frame) -> (weakref to the frame, {(expression, content of its columns): mask}); see where_mask
 
 
 def where_mask(data: pd.DataFrame, where: str | None, cb: Codebook) -> pd.Series:
@@ -79,7 +79,7 @@ def where_mask(data: pd.DataFrame, where: str | None, cb: Codebook) -> pd.Series
     if not where:
         return pd.Series(True, index=data.index)
     expr = cb.expand(where)
-    if "`" in expr:   # a quoted column name: the names are not plain identifiers, use every column
+    if "`" in expr:  # a quoted column name: the names are not plain identifiers, use every column
         used = list(data.columns)
     else:
         used = [c for c in dict.fromkeys(_NAME.findall(expr)) if c in data.columns]
@@ -87,7 +87,9 @@ def where_mask(data: pd.DataFrame, where: str | None, cb: Codebook) -> pd.Series
     entry = _MASKS.get(id(data))
     if entry is None or entry[0]() is not data:
         ident = id(data)
-        ref = weakref.ref(data, lambda r, ident=ident: _MASKS.pop(ident) if _MASKS.get(ident, (None,))[0] is r else None)
+        ref = weakref.ref(
+            data, lambda r, ident=ident: _MASKS.pop(ident) if _MASKS.get(ident, (None,))[0] is r else None
+        )
         entry = _MASKS[ident] = (ref, {})
     masks = entry[1]
     if key not in masks:
@@ -110,7 +112,7 @@ def _content(data: pd.DataFrame, columns: list) -> bytes:
         values = col.to_numpy() if isinstance(col.dtype, np.dtype) else None
         if values is not None and values.dtype != object:
             h.update(np.ascontiguousarray(values).tobytes())
-        else:   # extension dtypes (Int64, string) and objects: their values' hashes, not pointers
+        else:  # extension dtypes (Int64, string) and objects: their values' hashes, not pointers
             h.update(pd.util.hash_pandas_object(col, index=False).to_numpy().tobytes())
     return h.digest()
 
@@ -151,11 +153,19 @@ def grid_vars(spec: dict, cb: Codebook) -> list[str]:
     return list(spec["vars"])
 
 
-WEIGHT = "weight"   # the raking weight column 01_cleaning adds to the analysis sample
+WEIGHT = "weight"  # the raking weight column 01_cleaning adds to the analysis sample
 
 
-def evaluate(spec: dict, data: pd.DataFrame, cb: Codebook, *, excluded: pd.DataFrame | None = None,
-             alpha: float = 0.05, key: str = "?", weighted: bool = False):
+def evaluate(
+    spec: dict,
+    data: pd.DataFrame,
+    cb: Codebook,
+    *,
+    excluded: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    key: str = "?",
+    weighted: bool = False,
+):
     """The value of one result spec on the data (None for ``external``).
 
     ``weighted``: percentages and means use the raking weights (column
@@ -227,7 +237,7 @@ def _evaluate_weighted(spec: dict, data: pd.DataFrame, cb: Codebook, *, alpha: f
     w = data[WEIGHT].to_numpy(float)
     if stat == "test":
         return test(spec, data, cb, alpha, weights=data[WEIGHT], domain=domain).significant
-    if "vars" in spec:   # any-of share: ticked any of the options, among those valid on all of them
+    if "vars" in spec:  # any-of share: ticked any of the options, among those valid on all of them
         cols = list(spec["vars"])
         valid = pd.concat([data[v].isin(list(cb.value_labels(v))) for v in cols], axis=1).all(axis=1) & domain
         hit = data[cols].isin(spec_codes(spec)).any(axis=1).astype(float).where(valid)
@@ -259,9 +269,11 @@ class _too_few_answers:
         meta = self.cb.variables.get(self.var)
         where = f" among those where {self.spec['where']}" if self.spec.get("where") else ""
         raise MeasureError(
-            f"question '{self.var}'" + (f" (column '{meta.source}')" if meta is not None and meta.source else "")
+            f"question '{self.var}'"
+            + (f" (column '{meta.source}')" if meta is not None and meta.source else "")
             + f" has {'no' if n == 0 else 'only ' + str(n)} valid answer(s){where}: a share or mean with its "
-            "confidence interval needs at least 2 — is the question empty in the export?") from None
+            "confidence interval needs at least 2 — is the question empty in the export?"
+        ) from None
 
 
 def interval(spec: dict, data: pd.DataFrame, cb: Codebook, weighted: bool = False, level: float = 0.95):
@@ -288,8 +300,9 @@ def domain(spec: dict, data: pd.DataFrame, cb: Codebook) -> pd.Series:
     return where_mask(data, spec.get("where"), cb)
 
 
-def run_test(spec: dict, data: pd.DataFrame, cb: Codebook, alpha: float = 0.05,
-             weighted: bool = False) -> st.TestResult:
+def run_test(
+    spec: dict, data: pd.DataFrame, cb: Codebook, alpha: float = 0.05, weighted: bool = False
+) -> st.TestResult:
     """The test behind a verdict spec on the sample: the ``where`` subgroup of ``data``.
 
     Unweighted, the subgroup's rows are tested. Weighted, the subgroup is a
@@ -304,13 +317,14 @@ def run_test(spec: dict, data: pd.DataFrame, cb: Codebook, alpha: float = 0.05,
         return test(spec, data, cb, alpha, weights=data[WEIGHT], domain=mask)
     try:
         columns = _spec_columns(spec, cb, data)
-    except KeyError:   # an unknown grid: test() says so
+    except KeyError:  # an unknown grid: test() says so
         columns = list(data.columns)
     return test(spec, data[columns][mask.to_numpy()], cb, alpha)
 
 
-def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, weights=None,
-         domain: pd.Series | None = None) -> st.TestResult:
+def test(
+    spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, weights=None, domain: pd.Series | None = None
+) -> st.TestResult:
     """Run the test a spec names (chi2, ttest, anova, tukey).
 
     With ``weights`` the design-based test is run on ``frame`` as the whole
@@ -351,15 +365,28 @@ def test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float = 0.05, wei
         if r is None:
             raise MeasureError(f"Tukey comparison {a} vs {b} of {var} by {by}: no such groups")
         # oriented as labelled (a vs b): mean(a) − mean(b), its CI, the unrounded adjusted p
-        return st.TestResult("tukey", float(r["diff"]), 0, float(r["p"]), float(r["diff"]), "mean diff",
-                             int(result.n), alpha,
-                             {"mean_a": float(r["mean_a"]), "mean_b": float(r["mean_b"]), "n_a": int(r["n_a"]),
-                              "n_b": int(r["n_b"]), "ci": [float(r["lower"]), float(r["upper"])],
-                              "n_anova": int(result.n)})
+        return st.TestResult(
+            "tukey",
+            float(r["diff"]),
+            0,
+            float(r["p"]),
+            float(r["diff"]),
+            "mean diff",
+            int(result.n),
+            alpha,
+            {
+                "mean_a": float(r["mean_a"]),
+                "mean_b": float(r["mean_b"]),
+                "n_a": int(r["n_a"]),
+                "n_b": int(r["n_b"]),
+                "ci": [float(r["lower"]), float(r["upper"])],
+                "n_anova": int(result.n),
+            },
+        )
     raise MeasureError(f"unknown test {kind!r}")
 
 
-_ANOVAS: dict = {}   # content hash of (values, groups, alpha) -> [ANOVA, Tukey table or None]; a few dozen entries
+_ANOVAS: dict = {}  # content hash of (values, groups, alpha) -> [ANOVA, Tukey table or None]; a few dozen entries
 
 
 def _anova_once(values: pd.Series, groups: pd.Series, alpha: float, tukey: bool = True):
@@ -375,19 +402,25 @@ def _anova_once(values: pd.Series, groups: pd.Series, alpha: float, tukey: bool 
             _ANOVAS.clear()
         entry = _ANOVAS[key] = list(st.anova(values, groups, alpha, tukey=tukey))
     result, table = entry
-    return (st.TestResult(**{**result.__dict__, "detail": dict(result.detail)}),
-            None if table is None else table.copy())
+    return (
+        st.TestResult(**{**result.__dict__, "detail": dict(result.detail)}),
+        None if table is None else table.copy(),
+    )
 
 
 def _dont_know_kept(frame: pd.DataFrame, var: str, cb: Codebook) -> list[str]:
     """The «Vet ikke» labels that are categories of the crosstab (valid codes the answers use)."""
     used = set(frame[var].dropna().tolist())
-    return [lab for code, lab in cb.value_labels(var).items()
-            if code in used and str(lab).strip().lower().startswith("vet ikke")]
+    return [
+        lab
+        for code, lab in cb.value_labels(var).items()
+        if code in used and str(lab).strip().lower().startswith("vet ikke")
+    ]
 
 
-def weighted_test(spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, weights,
-                   domain: pd.Series | None = None) -> st.TestResult:
+def weighted_test(
+    spec: dict, frame: pd.DataFrame, cb: Codebook, alpha: float, weights, domain: pd.Series | None = None
+) -> st.TestResult:
     """The design-based version of a test: Rao-Scott chi-square, weighted regression t and Wald F.
 
     ``frame`` is the whole design; the respondents outside ``domain``, outside
@@ -431,12 +464,21 @@ def reference(path: str):
 # Tables
 # ---------------------------------------------------------------------------
 
+
 def _column_spec(col_spec) -> dict:
     return {"stat": col_spec} if isinstance(col_spec, str) else dict(col_spec)
 
 
-def table_cell(table: str, row: str, column: str, data: pd.DataFrame, cb: Codebook, specs: dict | None = None,
-               excluded: pd.DataFrame | None = None, weighted: bool = False):
+def table_cell(
+    table: str,
+    row: str,
+    column: str,
+    data: pd.DataFrame,
+    cb: Codebook,
+    specs: dict | None = None,
+    excluded: pd.DataFrame | None = None,
+    weighted: bool = False,
+):
     """The value of one printed cell, from the table's layout spec."""
     spec = cell_spec(table, row, column, cb, specs)
     if spec["stat"] == "reference":
@@ -481,20 +523,21 @@ def cell_spec(table: str, row: str, column: str, cb: Codebook, specs: dict | Non
         group = cb.groups[layout.get("grid") or layout.get("multi")]
         # row_vars: printed row label -> item, where the table shortens an item's label
         var = (layout.get("row_vars") or {}).get(row) or next(
-            (m for m in group.members if cb.variables[m].label == row), None)
+            (m for m in group.members if cb.variables[m].label == row), None
+        )
         if var is None:
             raise MeasureError(f"{table}: row '{row}' is not an item of {group.name}")
         spec["var"] = var
         if "multi" in layout:
             spec.setdefault("code", 1)
-    elif "vars" in layout:   # rows are variables or indices of different questions, by their labels
+    elif "vars" in layout:  # rows are variables or indices of different questions, by their labels
         var = next((v for v in layout["vars"] if cb.label(v) == row), None)
         if var is None:
             raise MeasureError(f"{table}: row '{row}' is not the label of any of {layout['vars']}")
         spec["var"] = var
     elif "rows" in layout:
         spec["var"] = layout["var"]
-        if row not in TOTAL_LABELS:   # 'Totalt' is everyone answering
+        if row not in TOTAL_LABELS:  # 'Totalt' is everyone answering
             where.append(f"{layout['rows']} == {_code_of(layout['rows'], row, cb, table)}")
     else:
         var = layout["var"]
@@ -534,11 +577,11 @@ def row_labels(layout: dict, cb: Codebook, lang: str = "nb") -> list[str]:
     """The rows a layout prints, in order (value labels, subtotal rows, items; 'Totalt' last where it has one)."""
     if "grid" in layout or "multi" in layout:
         group = cb.groups[layout.get("grid") or layout.get("multi")]
-        printed = {v: r for r, v in (layout.get("row_vars") or {}).items()}   # the table's shortened labels
+        printed = {v: r for r, v in (layout.get("row_vars") or {}).items()}  # the table's shortened labels
         return [printed.get(m, cb.variables[m].label) for m in group.members]
     if "rows" in layout:
         return list(cb.value_labels(layout["rows"]).values()) + ["Totalt"]
-    if "vars" in layout:   # one row per variable or index, by its label (no 'Totalt')
+    if "vars" in layout:  # one row per variable or index, by its label (no 'Totalt')
         return [cb.label(v) for v in layout["vars"]]
     var = layout["var"]
     labels = list(cb.value_labels(var).values())
@@ -553,8 +596,14 @@ def row_labels(layout: dict, cb: Codebook, lang: str = "nb") -> list[str]:
     return labels + [layout.get("total_label", "Totalt")]
 
 
-def build_table(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None = None,
-                excluded: pd.DataFrame | None = None, weighted: bool = False) -> pd.DataFrame:
+def build_table(
+    name: str,
+    data: pd.DataFrame,
+    cb: Codebook,
+    specs: dict | None = None,
+    excluded: pd.DataFrame | None = None,
+    weighted: bool = False,
+) -> pd.DataFrame:
     """A printed table (or a figure's numbers) computed cell by cell from its layout in measures.yml.
 
     First column: the row labels under the layout's ``header`` (default: the
@@ -568,15 +617,17 @@ def build_table(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None 
     else:
         columns = list(layout["columns"])
     rows = row_labels(layout, cb)
-    header = layout.get("header") or cb.label(layout.get("rows") or layout.get("var") or
-                                              layout.get("grid") or layout.get("multi"))
+    header = layout.get("header") or cb.label(
+        layout.get("rows") or layout.get("var") or layout.get("grid") or layout.get("multi")
+    )
     out = {header: rows}
     if layout.get("group_column") and layout.get("subtotals"):
         rec = cb.recodes[layout["subtotals"]]
         var_labels = {lab: c for c, lab in cb.value_labels(layout["var"]).items()}
         sub_labels = {lab: g for g, lab in rec.subtotals.items()}
         out[layout["group_column"]] = [
-            rec.values.get(rec.map.get(var_labels[r]) if r in var_labels else sub_labels.get(r), "") for r in rows]
+            rec.values.get(rec.map.get(var_labels[r]) if r in var_labels else sub_labels.get(r), "") for r in rows
+        ]
     for col in columns:
         values = []
         for row in rows:
@@ -584,7 +635,7 @@ def build_table(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None 
                 values.append(table_cell(name, row, col, data, cb, specs, excluded, weighted))
             except (KeyError, MeasureError):
                 values.append(np.nan)
-            except wt.WeightingError:   # a weighted cell of a group of one (real data hide it anyway)
+            except wt.WeightingError:  # a weighted cell of a group of one (real data hide it anyway)
                 values.append(np.nan)
         out[col] = values
     return pd.DataFrame(out)

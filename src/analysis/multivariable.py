@@ -80,9 +80,21 @@ from src.base.codebook import Codebook
 from src.base.codebook import load as load_codebook
 from src.base.numbers import fmt_number
 
-__all__ = ["OUTCOMES", "COURSE_CHARACTERISTICS", "BACKGROUND", "PREDICTORS", "ModelFrame", "FittedModel",
-           "model_frame", "fit_ols", "fit_ordinal", "fit_models", "coefficient_table", "describe",
-           "result_values"]
+__all__ = [
+    "OUTCOMES",
+    "COURSE_CHARACTERISTICS",
+    "BACKGROUND",
+    "PREDICTORS",
+    "ModelFrame",
+    "FittedModel",
+    "model_frame",
+    "fit_ols",
+    "fit_ordinal",
+    "fit_models",
+    "coefficient_table",
+    "describe",
+    "result_values",
+]
 
 # outcome -> the models fitted to it
 OUTCOMES = {"usefulness_index": ("ols",), "satisfaction_overall": ("ols", "ordinal")}
@@ -91,8 +103,10 @@ COURSE_CHARACTERISTICS = {"course_mode": 1, "dialog_based": 1, "tailoring": 3, "
 BACKGROUND = {"role_group": 1, "sector_group": 1, "size_group": 1, "industry_group": 1}
 PREDICTORS = {**COURSE_CHARACTERISTICS, **BACKGROUND}
 
-MODEL_NAMES = {"ols": {"nb": "lineær regresjon (OLS)", "en": "linear regression (OLS)"},
-               "ordinal": {"nb": "ordinal logistisk regresjon", "en": "ordinal logistic regression"}}
+MODEL_NAMES = {
+    "ols": {"nb": "lineær regresjon (OLS)", "en": "linear regression (OLS)"},
+    "ordinal": {"nb": "ordinal logistisk regresjon", "en": "ordinal logistic regression"},
+}
 
 
 class ModelError(ValueError):
@@ -104,14 +118,14 @@ class ModelFrame:
     """The complete cases of one model: outcome, dummy-coded predictors, weights, and what was dropped."""
 
     outcome: str
-    y: pd.Series                    # outcome of the complete cases
-    X: pd.DataFrame                 # one 0/1 column per non-reference category ('<variable>=<code>'), no constant
-    terms: pd.DataFrame             # per column of X: variable, code, labels, reference label
-    references: dict[str, int]      # variable -> reference code
-    weights: pd.Series | None       # of the complete cases (None: unweighted)
-    n_design: int                   # rows given (the design for the weighted variance)
-    missing: dict[str, int]         # variable -> respondents without a valid value
-    empty: list[str] = field(default_factory=list)   # categories without respondents after deletion (left out)
+    y: pd.Series  # outcome of the complete cases
+    X: pd.DataFrame  # one 0/1 column per non-reference category ('<variable>=<code>'), no constant
+    terms: pd.DataFrame  # per column of X: variable, code, labels, reference label
+    references: dict[str, int]  # variable -> reference code
+    weights: pd.Series | None  # of the complete cases (None: unweighted)
+    n_design: int  # rows given (the design for the weighted variance)
+    missing: dict[str, int]  # variable -> respondents without a valid value
+    empty: list[str] = field(default_factory=list)  # categories without respondents after deletion (left out)
 
     @property
     def n(self) -> int:
@@ -122,16 +136,16 @@ class ModelFrame:
 class FittedModel:
     """One fitted model; coefficients of the predictors only (no intercept or thresholds)."""
 
-    kind: str                       # 'ols' or 'ordinal'
+    kind: str  # 'ols' or 'ordinal'
     frame: ModelFrame
-    coef: pd.Series                 # per column of frame.X: points (ols) or log-odds (ordinal)
+    coef: pd.Series  # per column of frame.X: points (ols) or log-odds (ordinal)
     se: pd.Series
     p: pd.Series
-    ci_low: pd.Series               # of coef (95 % or 1 - alpha, see ``level``)
+    ci_low: pd.Series  # of coef (95 % or 1 - alpha, see ``level``)
     ci_high: pd.Series
-    method: str                     # how the standard errors were computed (Norwegian, for readers)
+    method: str  # how the standard errors were computed (Norwegian, for readers)
     level: float = 0.95
-    df_resid: float | None = None   # t degrees of freedom (ols); None: normal (ordinal)
+    df_resid: float | None = None  # t degrees of freedom (ols); None: normal (ordinal)
 
     @property
     def weighted(self) -> bool:
@@ -153,16 +167,23 @@ class FittedModel:
 # The model frame
 # ---------------------------------------------------------------------------
 
+
 def _valid_outcome(data: pd.DataFrame, outcome: str, cb: Codebook) -> pd.Series:
     y = pd.to_numeric(data[outcome], errors="coerce").astype("Float64").astype(float)
     labels = cb.value_labels(outcome)
-    if labels:   # a coded item: only answers on its scale count
+    if labels:  # a coded item: only answers on its scale count
         y = y.where(y.isin(list(labels)))
     return y
 
 
-def model_frame(data: pd.DataFrame, outcome: str, predictors: dict[str, int] | None = None,
-                codebook: Codebook | None = None, lang: str = "nb", weights=None) -> ModelFrame:
+def model_frame(
+    data: pd.DataFrame,
+    outcome: str,
+    predictors: dict[str, int] | None = None,
+    codebook: Codebook | None = None,
+    lang: str = "nb",
+    weights=None,
+) -> ModelFrame:
     """The complete cases for ``outcome`` on ``predictors`` (variable -> reference code), dummy-coded.
 
     Columns of ``X`` are ``'<variable>=<code>'`` for every category in the
@@ -198,8 +219,9 @@ def model_frame(data: pd.DataFrame, outcome: str, predictors: dict[str, int] | N
         w = pd.to_numeric(pd.Series(np.asarray(weights, dtype=float), index=data.index), errors="coerce")
         bad = ~np.isfinite(w) | (w < 0)
         if bad.any():
-            raise ModelError(f"weights: {int(bad.sum())} missing, negative or infinite weight(s); "
-                             "weights must be finite and >= 0")
+            raise ModelError(
+                f"weights: {int(bad.sum())} missing, negative or infinite weight(s); weights must be finite and >= 0"
+            )
         keep &= w > 0
     complete = valid[keep]
 
@@ -208,34 +230,56 @@ def model_frame(data: pd.DataFrame, outcome: str, predictors: dict[str, int] | N
         labels = cb.value_labels(var, lang)
         values = complete[var].astype(int)
         if not (values == ref).any():
-            raise ModelError(f"'{var}': no respondent with complete answers is in the reference category "
-                             f"{ref} ({labels[ref]!r}); choose another reference")
+            raise ModelError(
+                f"'{var}': no respondent with complete answers is in the reference category "
+                f"{ref} ({labels[ref]!r}); choose another reference"
+            )
         for code, label in labels.items():
             if code == ref:
                 continue
             name = f"{var}={code}"
             if not (values == code).any():
-                empty.append(name)   # no respondent: the coefficient is not estimable
+                empty.append(name)  # no respondent: the coefficient is not estimable
                 continue
             columns[name] = (values == code).astype(float)
-            rows.append({"column": name, "variable": var, "code": code, "label": label,
-                         "variable_label": cb.label(var, lang), "reference": labels[ref]})
+            rows.append(
+                {
+                    "column": name,
+                    "variable": var,
+                    "code": code,
+                    "label": label,
+                    "variable_label": cb.label(var, lang),
+                    "reference": labels[ref],
+                }
+            )
     X = pd.DataFrame(columns, index=complete.index)
     terms = pd.DataFrame(rows, columns=["column", "variable", "code", "label", "variable_label", "reference"])
-    return ModelFrame(outcome=outcome, y=complete[outcome].astype(float), X=X, terms=terms, references=predictors,
-                      weights=None if w is None else w[keep], n_design=len(data), missing=missing, empty=empty)
+    return ModelFrame(
+        outcome=outcome,
+        y=complete[outcome].astype(float),
+        X=X,
+        terms=terms,
+        references=predictors,
+        weights=None if w is None else w[keep],
+        n_design=len(data),
+        missing=missing,
+        empty=empty,
+    )
 
 
 # ---------------------------------------------------------------------------
 # Fitting
 # ---------------------------------------------------------------------------
 
+
 def _check_rank(frame: ModelFrame, X: np.ndarray) -> None:
     if frame.n <= X.shape[1] + 1:
         raise ModelError(f"'{frame.outcome}': {frame.n} complete cases for {X.shape[1]} parameters")
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ModelError(f"'{frame.outcome}': the predictors are collinear among the {frame.n} complete cases "
-                         f"(a category coincides with another); columns {list(frame.X.columns)}")
+        raise ModelError(
+            f"'{frame.outcome}': the predictors are collinear among the {frame.n} complete cases "
+            f"(a category coincides with another); columns {list(frame.X.columns)}"
+        )
 
 
 def fit_ols(frame: ModelFrame, level: float = 0.95) -> FittedModel:
@@ -258,8 +302,18 @@ def fit_ols(frame: ModelFrame, level: float = 0.95) -> FittedModel:
     q = sps.t.ppf(0.5 + level / 2, df)
     p = 2 * sps.t.sf(np.abs(coef / se), df)
     idx = frame.X.columns
-    return FittedModel("ols", frame, pd.Series(coef, idx), pd.Series(se, idx), pd.Series(p, idx),
-                       pd.Series(coef - q * se, idx), pd.Series(coef + q * se, idx), method, level, float(df))
+    return FittedModel(
+        "ols",
+        frame,
+        pd.Series(coef, idx),
+        pd.Series(se, idx),
+        pd.Series(p, idx),
+        pd.Series(coef - q * se, idx),
+        pd.Series(coef + q * se, idx),
+        method,
+        level,
+        float(df),
+    )
 
 
 def _ordered_model_class():
@@ -290,14 +344,14 @@ def _ordered_model_class():
             y = np.asarray(self.endog, dtype=int)
             low, upp = self._bounds(params)
             prob = self.prob(low, upp) + 1e-20
-            f_low, f_upp = self.pdf(low), self.pdf(upp)   # 0 at the infinite ends
+            f_low, f_upp = self.pdf(low), self.pdf(upp)  # 0 at the infinite ends
             rows = np.arange(len(y))
-            g_cut = np.zeros((len(y), n_cut))            # derivative by each threshold
+            g_cut = np.zeros((len(y), n_cut))  # derivative by each threshold
             up = y < n_cut
             g_cut[rows[up], y[up]] += f_upp[up] / prob[up]
             lo = y > 0
             g_cut[rows[lo], y[lo] - 1] -= f_low[lo] / prob[lo]
-            incr = np.exp(params[k + 1:])                # threshold j = first + sum of increments up to j
+            incr = np.exp(params[k + 1 :])  # threshold j = first + sum of increments up to j
             jac = np.zeros((n_cut, n_cut))
             jac[:, 0] = 1.0
             for j in range(1, n_cut):
@@ -328,16 +382,17 @@ def fit_ordinal(frame: ModelFrame, level: float = 0.95) -> FittedModel:
     _check_rank(frame, np.column_stack([np.ones(frame.n), X]))
     levels = np.sort(frame.y.unique())
     if len(levels) < 3:
-        raise ModelError(f"'{frame.outcome}': an ordinal model needs at least 3 answer categories, "
-                         f"got {levels.tolist()}")
+        raise ModelError(
+            f"'{frame.outcome}': an ordinal model needs at least 3 answer categories, got {levels.tolist()}"
+        )
     y = pd.Series(pd.Categorical(frame.y.to_numpy(), categories=levels, ordered=True))
     k = X.shape[1]
     w = None if frame.weights is None else frame.weights.to_numpy(float)
     if w is not None:
-        w = w / w.mean()   # neither the estimate nor the sandwich depends on the scale; the optimiser does
+        w = w / w.mean()  # neither the estimate nor the sandwich depends on the scale; the optimiser does
     model = Model(y, X, case_weights=w, distr="logit")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # convergence is checked below
+        warnings.simplefilter("ignore")  # convergence is checked below
         res = model.fit(method="bfgs", disp=False, maxiter=1000, gtol=1e-6)
     if not res.mle_retvals.get("converged", True):
         raise ModelError(f"'{frame.outcome}': the ordinal logit did not converge on {frame.n} respondents")
@@ -347,20 +402,36 @@ def fit_ordinal(frame: ModelFrame, level: float = 0.95) -> FittedModel:
         cov = A[:k, :k]
         method = "ordinal logistisk regresjon (kumulativ logit), modellbaserte standardfeil"
     else:
-        S = model.score_obs(params) * w[:, None]          # each respondent's weighted score
+        S = model.score_obs(params) * w[:, None]  # each respondent's weighted score
         cov = (A @ scores_variance(S, frame.n_design) @ A)[:k, :k]
         method = "vektet ordinal logistisk regresjon (pseudo-ML), designbaserte standardfeil (som R: svyolr)"
     coef, se = params[:k], np.sqrt(np.diag(cov))
     q = sps.norm.ppf(0.5 + level / 2)
     p = 2 * sps.norm.sf(np.abs(coef / se))
     idx = frame.X.columns
-    return FittedModel("ordinal", frame, pd.Series(coef, idx), pd.Series(se, idx), pd.Series(p, idx),
-                       pd.Series(coef - q * se, idx), pd.Series(coef + q * se, idx), method, level, None)
+    return FittedModel(
+        "ordinal",
+        frame,
+        pd.Series(coef, idx),
+        pd.Series(se, idx),
+        pd.Series(p, idx),
+        pd.Series(coef - q * se, idx),
+        pd.Series(coef + q * se, idx),
+        method,
+        level,
+        None,
+    )
 
 
-def fit_models(data: pd.DataFrame, codebook: Codebook | None = None, weights=None, lang: str = "nb",
-               outcomes: dict[str, tuple[str, ...]] | None = None, predictors: dict[str, int] | None = None,
-               level: float = 0.95) -> list[FittedModel]:
+def fit_models(
+    data: pd.DataFrame,
+    codebook: Codebook | None = None,
+    weights=None,
+    lang: str = "nb",
+    outcomes: dict[str, tuple[str, ...]] | None = None,
+    predictors: dict[str, int] | None = None,
+    level: float = 0.95,
+) -> list[FittedModel]:
     """Every model of ``OUTCOMES`` (OLS of the index and the item, ordinal logit of the item), in that order."""
     cb = codebook or load_codebook()
     fitters = {"ols": fit_ols, "ordinal": fit_ordinal}
@@ -376,6 +447,7 @@ def fit_models(data: pd.DataFrame, codebook: Codebook | None = None, weights=Non
 # Reporting
 # ---------------------------------------------------------------------------
 
+
 def model_label(model: FittedModel, codebook: Codebook, lang: str = "nb") -> str:
     """E.g. 'Opplevd nytteverdi i praksis, lineær regresjon (OLS)'."""
     name = _outcome_label(model.frame.outcome, codebook, lang)
@@ -383,7 +455,7 @@ def model_label(model: FittedModel, codebook: Codebook, lang: str = "nb") -> str
 
 
 def _outcome_label(outcome: str, codebook: Codebook, lang: str) -> str:
-    if outcome == "satisfaction_overall":   # the grid's label names the question better than the long statement
+    if outcome == "satisfaction_overall":  # the grid's label names the question better than the long statement
         return codebook.label("satisfaction", lang)
     return codebook.label(outcome, lang)
 
@@ -400,8 +472,7 @@ def term_sizes(model: FittedModel) -> dict[str, int]:
     return out
 
 
-def coefficient_table(models: list[FittedModel], codebook: Codebook | None = None,
-                      lang: str = "nb") -> pd.DataFrame:
+def coefficient_table(models: list[FittedModel], codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:
     """One row per model and term: label, estimate with its CI, p, the model and its n (unrounded).
 
     ``Estimat`` is in scale points for OLS and an odds ratio for the ordinal
@@ -415,25 +486,35 @@ def coefficient_table(models: list[FittedModel], codebook: Codebook | None = Non
         lo, hi = m.estimate_ci
         for _, t in m.frame.terms.iterrows():
             c = t["column"]
-            rows.append({
-                "Ledd": f"{t['label']} (mot {t['reference']})",
-                "Variabel": t["variable_label"], "Kategori": t["label"], "Referanse": t["reference"],
-                "Modell": model_label(m, cb, lang),
-                "Skala": "oddsforhold" if m.kind == "ordinal" else "skalapoeng",
-                "Estimat": float(est[c]), "KI nedre": float(lo[c]), "KI øvre": float(hi[c]), "p": float(m.p[c]),
-                "Koeffisient": float(m.coef[c]), "Standardfeil": float(m.se[c]),
-                "n": m.frame.n, "Metode": m.method,
-            })
+            rows.append(
+                {
+                    "Ledd": f"{t['label']} (mot {t['reference']})",
+                    "Variabel": t["variable_label"],
+                    "Kategori": t["label"],
+                    "Referanse": t["reference"],
+                    "Modell": model_label(m, cb, lang),
+                    "Skala": "oddsforhold" if m.kind == "ordinal" else "skalapoeng",
+                    "Estimat": float(est[c]),
+                    "KI nedre": float(lo[c]),
+                    "KI øvre": float(hi[c]),
+                    "p": float(m.p[c]),
+                    "Koeffisient": float(m.coef[c]),
+                    "Standardfeil": float(m.se[c]),
+                    "n": m.frame.n,
+                    "Metode": m.method,
+                }
+            )
     table = pd.DataFrame(rows)
     # what each row rests on: its category or the reference, whichever is smaller (Chapter.table hides small ones)
     sizes = []
-    for m in models:   # term_sizes once per model (it computes every term of the model)
+    for m in models:  # term_sizes once per model (it computes every term of the model)
         per_term = term_sizes(m)
         sizes += [per_term[t["column"]] for _, t in m.frame.terms.iterrows()]
     base = pd.Series(sizes, index=table.index, dtype=float)
-    table.attrs["support"] = (pd.DataFrame({"n": pd.to_numeric(table["n"], errors="coerce")}, index=table.index),
-                              pd.DataFrame({c: base for c in ("Estimat", "KI nedre", "KI øvre", "p", "Koeffisient",
-                                                              "Standardfeil")}))   # n: the model's respondents
+    table.attrs["support"] = (
+        pd.DataFrame({"n": pd.to_numeric(table["n"], errors="coerce")}, index=table.index),
+        pd.DataFrame({c: base for c in ("Estimat", "KI nedre", "KI øvre", "p", "Koeffisient", "Standardfeil")}),
+    )  # n: the model's respondents
     return table
 
 
@@ -496,19 +577,28 @@ def _term_phrase(m: FittedModel, t, lang: str) -> str:
     if m.kind == "ols":
         b = float(m.coef[c])
         word = "høyere" if b > 0 else "lavere"
-        return (f"{label} ({_num(abs(b), 2, lang)} skalapoeng {word} enn {ref}, "
-                f"95 % KI {_num(float(m.ci_low[c]), 2, lang)} til {_num(float(m.ci_high[c]), 2, lang)})")
+        return (
+            f"{label} ({_num(abs(b), 2, lang)} skalapoeng {word} enn {ref}, "
+            f"95 % KI {_num(float(m.ci_low[c]), 2, lang)} til {_num(float(m.ci_high[c]), 2, lang)})"
+        )
     lo, hi = np.exp(m.ci_low[c]), np.exp(m.ci_high[c])
-    return (f"{label} (oddsforhold {_num(float(np.exp(m.coef[c])), 2, lang)} mot {ref}, "
-            f"95 % KI {_num(float(lo), 2, lang)}–{_num(float(hi), 2, lang)})")
+    return (
+        f"{label} (oddsforhold {_num(float(np.exp(m.coef[c])), 2, lang)} mot {ref}, "
+        f"95 % KI {_num(float(lo), 2, lang)}–{_num(float(hi), 2, lang)})"
+    )
 
 
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " og " + items[-1]
 
 
-def describe(models: list[FittedModel], codebook: Codebook | None = None, alpha: float = 0.05,
-             lang: str = "nb", min_cell: int = 0) -> str:
+def describe(
+    models: list[FittedModel],
+    codebook: Codebook | None = None,
+    alpha: float = 0.05,
+    lang: str = "nb",
+    min_cell: int = 0,
+) -> str:
     """A plain-language paragraph (Norwegian) per model from the fitted results; nothing typed by hand.
 
     Says which course characteristics still differ significantly (p < alpha)
@@ -522,36 +612,53 @@ def describe(models: list[FittedModel], codebook: Codebook | None = None, alpha:
     parts = []
     for m in models:
         terms = m.frame.terms
-        if min_cell:   # real data: a category (or its reference) with 1 to min_cell - 1 respondents is not described
+        if min_cell:  # real data: a category (or its reference) with 1 to min_cell - 1 respondents is not described
             sizes = term_sizes(m)
             terms = terms[[not 0 < sizes[c] < min_cell for c in terms["column"]]]
         sig = terms[[bool(m.p[c] < alpha) for c in terms["column"]]]
         outcome = _outcome_label(m.frame.outcome, cb, lang)
-        text = (f"**{outcome}, {MODEL_NAMES[m.kind][lang]}** (n = {_num(m.frame.n, 0, lang)} med svar "
-                f"på alt; {m.method}). ")
+        text = (
+            f"**{outcome}, {MODEL_NAMES[m.kind][lang]}** (n = {_num(m.frame.n, 0, lang)} med svar på alt; {m.method}). "
+        )
         if m.kind == "ordinal":
-            text += ("Oddsforholdet sier hvor mye større (over 1) eller mindre (under 1) oddsen er for å svare et "
-                     "trinn høyere på skalaen, sammenlignet med referansegruppen. ")
+            text += (
+                "Oddsforholdet sier hvor mye større (over 1) eller mindre (under 1) oddsen er for å svare et "
+                "trinn høyere på skalaen, sammenlignet med referansegruppen. "
+            )
         sig_course = sig[sig["variable"].isin(course)]
         if len(sig_course):
-            text += ("Når de andre kurskjennetegnene, rollen, sektoren, virksomhetsstørrelsen og bransjen holdes "
-                     f"konstant, henger disse kjennetegnene fortsatt signifikant sammen med {_lower_first(outcome)}: "
-                     + _join([_term_phrase(m, t, lang) for _, t in sig_course.iterrows()]) + ". ")
+            text += (
+                "Når de andre kurskjennetegnene, rollen, sektoren, virksomhetsstørrelsen og bransjen holdes "
+                f"konstant, henger disse kjennetegnene fortsatt signifikant sammen med {_lower_first(outcome)}: "
+                + _join([_term_phrase(m, t, lang) for _, t in sig_course.iterrows()])
+                + ". "
+            )
         else:
-            text += (f"Når de andre forholdene holdes konstant, har ingen av kurskjennetegnene en signifikant "
-                     f"sammenheng med {_lower_first(outcome)}. ")
-        quiet = [cb.label(v, lang) for v in COURSE_CHARACTERISTICS
-                 if v in set(terms["variable"]) and v not in set(sig_course["variable"])]
+            text += (
+                f"Når de andre forholdene holdes konstant, har ingen av kurskjennetegnene en signifikant "
+                f"sammenheng med {_lower_first(outcome)}. "
+            )
+        quiet = [
+            cb.label(v, lang)
+            for v in COURSE_CHARACTERISTICS
+            if v in set(terms["variable"]) and v not in set(sig_course["variable"])
+        ]
         if len(sig_course) and quiet:
-            text += ("Ingen signifikant forskjell når de andre holdes konstant: "
-                     + _join([f"«{q}»" for q in quiet]) + ". ")
+            text += (
+                "Ingen signifikant forskjell når de andre holdes konstant: " + _join([f"«{q}»" for q in quiet]) + ". "
+            )
         sig_bg = sig[~sig["variable"].isin(course)]
         if len(sig_bg):
-            text += ("Av bakgrunnsforholdene skiller "
-                     + _join([_term_phrase(m, t, lang) for _, t in sig_bg.iterrows()]) + " seg signifikant ut.")
+            text += (
+                "Av bakgrunnsforholdene skiller "
+                + _join([_term_phrase(m, t, lang) for _, t in sig_bg.iterrows()])
+                + " seg signifikant ut."
+            )
         else:
             text += "Ingen av bakgrunnsforholdene (rolle, sektor, størrelse, bransje) er signifikante."
         parts.append(text.strip())
-    parts.append(f"Signifikant betyr her p < {_num(alpha, 2, lang)}. Sammenhengene er ikke nødvendigvis årsaker: de "
-                 "som fikk en bestemt type kurs, kan skille seg fra de andre på måter modellen ikke fanger opp.")
+    parts.append(
+        f"Signifikant betyr her p < {_num(alpha, 2, lang)}. Sammenhengene er ikke nødvendigvis årsaker: de "
+        "som fikk en bestemt type kurs, kan skille seg fra de andre på måter modellen ikke fanger opp."
+    )
     return "\n\n".join(parts)

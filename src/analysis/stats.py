@@ -29,11 +29,11 @@ VARIANTS = {
 
 @dataclass
 class TestResult:
-    test: str                 # 'chi2', 'welch_t', 'anova', 'tukey'
+    test: str  # 'chi2', 'welch_t', 'anova', 'tukey'
     statistic: float
     df: float | tuple
     p: float
-    effect: float             # Cramér's V, Cohen's d, eta squared, mean difference
+    effect: float  # Cramér's V, Cohen's d, eta squared, mean difference
     effect_name: str
     n: int
     alpha: float = 0.05
@@ -69,6 +69,7 @@ class TestResult:
         ``variant``: led by the test's variant (``variant()``), e.g. «Pearsons
         kjikvadrat (uten kontinuitetskorreksjon): χ²(3) = …», as the verdict tables show it.
         """
+
         def f(x, d=2):
             return fmt_number(x, d, lang)
 
@@ -81,8 +82,10 @@ class TestResult:
             head = f"t({f(self.df, 1)}) = {f(self.statistic)}"
         elif self.test in ("anova", "rao_scott_f", "wald_f"):
             d1, d2 = self.df
-            head = (f"F({f(d1, 2 if d1 != int(d1) else 0)}, {f(d2, 1 if d2 != int(d2) else 0)}) = "
-                    f"{f(self.statistic)}" + (" (Rao-Scott)" if self.test == "rao_scott_f" and not variant else ""))
+            head = (
+                f"F({f(d1, 2 if d1 != int(d1) else 0)}, {f(d2, 1 if d2 != int(d2) else 0)}) = "
+                f"{f(self.statistic)}" + (" (Rao-Scott)" if self.test == "rao_scott_f" and not variant else "")
+            )
         elif self.test == "tukey":
             name = "" if variant else "Tukey HSD, "
             head = name + ("forskjell i gjennomsnitt " if lang == "nb" else "mean difference ")
@@ -92,8 +95,11 @@ class TestResult:
             ci = self.detail.get("ci")
             if ci:
                 level = fmt_number(100 * (1 - self.alpha), 0, lang)
-                head += (f" [{level} % KI {f(ci[0])}; {f(ci[1])}]" if lang == "nb"
-                         else f" [{level} % CI {f(ci[0])}; {f(ci[1])}]")
+                head += (
+                    f" [{level} % KI {f(ci[0])}; {f(ci[1])}]"
+                    if lang == "nb"
+                    else f" [{level} % CI {f(ci[0])}; {f(ci[1])}]"
+                )
             return f"{lead}{head}, {'justert p' if lang == 'nb' else 'adjusted p'} {p}"
         elif self.test == "svyglm_t":
             head = f"t({f(self.df, 0)}) = {f(self.statistic)}" + ("" if variant else " (vektet regresjon)")
@@ -110,8 +116,17 @@ def chi_square(data: pd.DataFrame, row: str, col: str, alpha: float = 0.05) -> T
     n = int(table.to_numpy().sum())
     k = min(table.shape) - 1
     v = float(np.sqrt(chi2 / (n * k))) if n and k else float("nan")
-    return TestResult("chi2", float(chi2), int(dof), float(p), v, "Cramérs V", n, alpha,
-                      {"min_expected": float(expected.min()), "table": table.to_dict()})
+    return TestResult(
+        "chi2",
+        float(chi2),
+        int(dof),
+        float(p),
+        v,
+        "Cramérs V",
+        n,
+        alpha,
+        {"min_expected": float(expected.min()), "table": table.to_dict()},
+    )
 
 
 def t_test(values: pd.Series, groups: pd.Series, a, b, alpha: float = 0.05) -> TestResult:
@@ -128,14 +143,30 @@ def t_test(values: pd.Series, groups: pd.Series, a, b, alpha: float = 0.05) -> T
     sp = np.sqrt(((nx - 1) * x.var(ddof=1) + (ny - 1) * y.var(ddof=1)) / (nx + ny - 2))
     d = float((x.mean() - y.mean()) / sp) if sp > 0 else float("nan")
     vx, vy = x.var(ddof=1) / nx, y.var(ddof=1) / ny
-    df = float((vx + vy) ** 2 / (vx ** 2 / (nx - 1) + vy ** 2 / (ny - 1)))
-    return TestResult("welch_t", float(welch.statistic), df, float(welch.pvalue), d, "Cohens d", nx + ny, alpha,
-                      {"mean_a": float(x.mean()), "mean_b": float(y.mean()), "n_a": nx, "n_b": ny,
-                       "student_t": float(student.statistic), "student_p": float(student.pvalue)})
+    df = float((vx + vy) ** 2 / (vx**2 / (nx - 1) + vy**2 / (ny - 1)))
+    return TestResult(
+        "welch_t",
+        float(welch.statistic),
+        df,
+        float(welch.pvalue),
+        d,
+        "Cohens d",
+        nx + ny,
+        alpha,
+        {
+            "mean_a": float(x.mean()),
+            "mean_b": float(y.mean()),
+            "n_a": nx,
+            "n_b": ny,
+            "student_t": float(student.statistic),
+            "student_p": float(student.pvalue),
+        },
+    )
 
 
-def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05,
-          tukey: bool = True) -> tuple[TestResult, pd.DataFrame | None]:
+def anova(
+    values: pd.Series, groups: pd.Series, alpha: float = 0.05, tukey: bool = True
+) -> tuple[TestResult, pd.DataFrame | None]:
     """One-way ANOVA with eta squared, and Tukey HSD pairwise comparisons (``tukey=False``: the ANOVA
     alone, and None for the table; the post hoc test is the costly part).
 
@@ -155,8 +186,17 @@ def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05,
     ss_between = sum(len(s) * (s.mean() - grand) ** 2 for s in samples)
     ss_total = ((frame["y"] - grand) ** 2).sum()
     k, n = len(samples), len(frame)
-    result = TestResult("anova", float(f), (k - 1, n - k), float(p), float(ss_between / ss_total), "eta²", n, alpha,
-                        {"means": {_group_name(g): float(grp["y"].mean()) for g, grp in grouped}})
+    result = TestResult(
+        "anova",
+        float(f),
+        (k - 1, n - k),
+        float(p),
+        float(ss_between / ss_total),
+        "eta²",
+        n,
+        alpha,
+        {"means": {_group_name(g): float(grp["y"].mean()) for g, grp in grouped}},
+    )
     if not tukey:
         return result, None
     tk = sps.tukey_hsd(*samples)
@@ -167,18 +207,31 @@ def anova(values: pd.Series, groups: pd.Series, alpha: float = 0.05,
     for i in range(k):
         for j in range(i + 1, k):
             pij = float(tk.pvalue[i, j])
-            if pij < TAIL_P:   # scipy's integration loses its relative precision out here (and reaches 0)
-                q = abs(samples[i].mean() - samples[j].mean()) / np.sqrt(mse / 2 * (1 / len(samples[i]) + 1 / len(samples[j])))
+            if pij < TAIL_P:  # scipy's integration loses its relative precision out here (and reaches 0)
+                q = abs(samples[i].mean() - samples[j].mean()) / np.sqrt(
+                    mse / 2 * (1 / len(samples[i]) + 1 / len(samples[j]))
+                )
                 pij = studentized_range_sf(float(q), k, n - k)
-            rows.append({"a": names[i], "b": names[j], "diff": float(tk.statistic[i, j]), "p": pij,
-                         "lower": float(ci.low[i, j]), "upper": float(ci.high[i, j]),
-                         "mean_a": float(samples[i].mean()), "mean_b": float(samples[j].mean()),
-                         "n_a": len(samples[i]), "n_b": len(samples[j]), "significant": bool(pij < alpha)})
+            rows.append(
+                {
+                    "a": names[i],
+                    "b": names[j],
+                    "diff": float(tk.statistic[i, j]),
+                    "p": pij,
+                    "lower": float(ci.low[i, j]),
+                    "upper": float(ci.high[i, j]),
+                    "mean_a": float(samples[i].mean()),
+                    "mean_b": float(samples[j].mean()),
+                    "n_a": len(samples[i]),
+                    "n_b": len(samples[j]),
+                    "significant": bool(pij < alpha),
+                }
+            )
     columns = ["a", "b", "diff", "p", "lower", "upper", "mean_a", "mean_b", "n_a", "n_b", "significant"]
     return result, pd.DataFrame(rows, columns=columns)
 
 
-TAIL_P = 1e-6   # below this the Tukey p comes from studentized_range_sf, not scipy's studentized_range.sf
+TAIL_P = 1e-6  # below this the Tukey p comes from studentized_range_sf, not scipy's studentized_range.sf
 
 
 def studentized_range_sf(q: float, k: int, df: float, nz: int = 801, ns: int = 401) -> float:
@@ -203,10 +256,10 @@ def studentized_range_sf(q: float, k: int, df: float, nz: int = 801, ns: int = 4
         s = np.linspace(max(peak - 16 * width, 1e-9), peak + 16 * width, ns)
     x = q * s[:, None]
     u = np.linspace(-14, 14, nz)
-    z = x / 2 + u[None, :]                       # the integrand peaks at z = x / 2
+    z = x / 2 + u[None, :]  # the integrand peaks at z = x / 2
     cdf, low = sps.norm.cdf(z), sps.norm.cdf(z - x)
     inside = cdf - low
-    inner = sps.norm.pdf(z) * low * sum(cdf ** (k - 2 - j) * inside ** j for j in range(k - 1))
+    inner = sps.norm.pdf(z) * low * sum(cdf ** (k - 2 - j) * inside**j for j in range(k - 1))
     tail = k * simpson(inner, x=u, axis=1)
     if not np.isfinite(df):
         return float(tail[0])
@@ -231,10 +284,20 @@ def tukey_pair(table: pd.DataFrame, a, b) -> dict | None:
     for _, r in table.iterrows():
         if (r["a"], r["b"]) == (a, b):
             return r.to_dict()
-        if (r["a"], r["b"]) == (b, a):   # the same comparison seen from the other side
+        if (r["a"], r["b"]) == (b, a):  # the same comparison seen from the other side
             d = r.to_dict()
-            return dict(d, a=a, b=b, diff=-d["diff"], lower=-d["upper"], upper=-d["lower"],
-                        mean_a=d["mean_b"], mean_b=d["mean_a"], n_a=d["n_b"], n_b=d["n_a"])
+            return dict(
+                d,
+                a=a,
+                b=b,
+                diff=-d["diff"],
+                lower=-d["upper"],
+                upper=-d["lower"],
+                mean_a=d["mean_b"],
+                mean_b=d["mean_a"],
+                n_a=d["n_b"],
+                n_b=d["n_a"],
+            )
     return None
 
 
@@ -255,7 +318,12 @@ def cronbach_alpha(items: pd.DataFrame) -> tuple[float, pd.DataFrame]:
     rows = []
     for col in x.columns:
         rest = x.drop(columns=col)
-        rows.append({"item": col, "mean": float(x[col].mean()),
-                     "item_total_r": float(np.corrcoef(x[col], rest.sum(axis=1))[0, 1]),
-                     "alpha_if_deleted": alpha_of(rest)})
+        rows.append(
+            {
+                "item": col,
+                "mean": float(x[col].mean()),
+                "item_total_r": float(np.corrcoef(x[col], rest.sum(axis=1))[0, 1]),
+                "alpha_if_deleted": alpha_of(rest),
+            }
+        )
     return alpha_of(x), pd.DataFrame(rows).assign(n=len(x))

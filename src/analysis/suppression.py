@@ -12,8 +12,9 @@ from src.base.codebook import Codebook
 COUNT_STATS = ("count", "n", "n_min", "n_max", "rows")
 
 
-def layout_support(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None = None,
-                   excluded: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def layout_support(
+    name: str, data: pd.DataFrame, cb: Codebook, specs: dict | None = None, excluded: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(counts, bases) of every cell of a table built from its layout in measures.yml (unweighted)."""
     specs = specs or reference.load_measures()
     layout = specs["tables"][name]
@@ -39,8 +40,8 @@ def layout_support(name: str, data: pd.DataFrame, cb: Codebook, specs: dict | No
 def cell_support(spec: dict, data: pd.DataFrame, cb: Codebook, excluded: pd.DataFrame | None = None):
     """(respondents counted, group size) behind one result spec; NaN where it has none."""
     stat = spec.get("stat")
-    ev = lambda s: ms.evaluate(s, data, cb, excluded=excluded)   # noqa: E731  (always unweighted)
-    if stat in ("count", "pct") and "vars" in spec and "var" not in spec:   # ticked any of several options
+    ev = lambda s: ms.evaluate(s, data, cb, excluded=excluded)  # noqa: E731  (always unweighted)
+    if stat in ("count", "pct") and "vars" in spec and "var" not in spec:  # ticked any of several options
         frame = _universe(spec, data, excluded, cb)
         cols = list(spec["vars"])
         valid = pd.concat([frame[v].isin(list(cb.value_labels(v))) for v in cols], axis=1).all(axis=1)
@@ -86,8 +87,11 @@ def test_group_size(spec: dict, data: pd.DataFrame, cb: Codebook, excluded: pd.D
     if by is None or var not in frame or by not in frame:
         return 0
     values = frame[var]
-    valid = values.isin(list(cb.value_labels(var))) if var in cb.variables and cb.value_labels(var) \
+    valid = (
+        values.isin(list(cb.value_labels(var)))
+        if var in cb.variables and cb.value_labels(var)
         else pd.to_numeric(values, errors="coerce").notna()
+    )
     groups = frame.loc[valid & frame[by].notna(), by]
     if spec.get("groups"):
         groups = groups[groups.isin(spec["groups"])]
@@ -97,4 +101,3 @@ def test_group_size(spec: dict, data: pd.DataFrame, cb: Codebook, excluded: pd.D
 
 
 # -- secondary (complementary) suppression -------------------------------------
-

@@ -39,8 +39,8 @@ class Variable:
     missing: tuple[int, ...] = ()
     routing: str | None = None
     free_text: bool = False
-    group: str | None = None      # the multi-select question or grid the variable belongs to
-    scale: str | None = None      # the named scale of a grid item
+    group: str | None = None  # the multi-select question or grid the variable belongs to
+    scale: str | None = None  # the named scale of a grid item
 
     @property
     def valid_codes(self) -> list[int]:
@@ -53,13 +53,13 @@ class Group:
     """A multi-select question (one 0/1 column per option) or a grid of items on one scale."""
 
     name: str
-    type: str                     # 'multi' or 'grid'
+    type: str  # 'multi' or 'grid'
     label: str
     question: str | None
-    members: tuple[str, ...]      # expanded variable names, in questionnaire order
+    members: tuple[str, ...]  # expanded variable names, in questionnaire order
     label_en: str | None = None
     scale: str | None = None
-    themes: dict[str, str] = field(default_factory=dict)   # member variable -> theme label (multi-select)
+    themes: dict[str, str] = field(default_factory=dict)  # member variable -> theme label (multi-select)
 
 
 @dataclass(frozen=True)
@@ -266,8 +266,9 @@ def parse(raw: dict, path: Path) -> Codebook:
         if missing_keys:
             problems.append(f"exclusions[{i}] lacks {missing_keys}")
             continue
-        exclusions.append(Exclusion(key=spec["key"], label=spec["label"], when=spec["when"],
-                                    label_en=spec.get("label_en")))
+        exclusions.append(
+            Exclusion(key=spec["key"], label=spec["label"], when=spec["when"], label_en=spec.get("label_en"))
+        )
 
     indices = {}
     for name, spec in (raw.get("indices") or {}).items():
@@ -276,16 +277,30 @@ def parse(raw: dict, path: Path) -> Codebook:
             problems.append(f"indices.{name}.mean_of must name a grid, got {spec.get('mean_of')!r}")
             continue
         k = spec.get("min_items", "all")
-        indices[name] = Index(name=name, label=str(spec.get("label", name)), members=grid.members,
-                              min_items=len(grid.members) if k == "all" else int(k), label_en=spec.get("label_en"))
+        indices[name] = Index(
+            name=name,
+            label=str(spec.get("label", name)),
+            members=grid.members,
+            min_items=len(grid.members) if k == "all" else int(k),
+            label_en=spec.get("label_en"),
+        )
 
     if problems:
         raise CodebookError(
             f"{paths.relative(path)} is inconsistent ({len(problems)} problem(s)):\n"
             + "\n".join(f"  - {p}" for p in problems)
         )
-    return Codebook(survey=survey, conditions=conditions, variables=variables, recodes=recodes,
-                    exclusions=tuple(exclusions), path=path, groups=groups, scales=scales, indices=indices)
+    return Codebook(
+        survey=survey,
+        conditions=conditions,
+        variables=variables,
+        recodes=recodes,
+        exclusions=tuple(exclusions),
+        path=path,
+        groups=groups,
+        scales=scales,
+        indices=indices,
+    )
 
 
 def _expand_groups(raw_vars: dict, scales: dict, scales_en: dict, problems: list[str]):
@@ -306,8 +321,9 @@ def _expand_groups(raw_vars: dict, scales: dict, scales_en: dict, problems: list
         prefix = spec.get("source_prefix")
         entries = spec.get("options" if gtype == "multi" else "items") or {}
         if not prefix or not entries:
-            problems.append(f"{where}: a {gtype} question needs source_prefix and "
-                            + ("options" if gtype == "multi" else "items"))
+            problems.append(
+                f"{where}: a {gtype} question needs source_prefix and " + ("options" if gtype == "multi" else "items")
+            )
             continue
         scale = spec.get("scale")
         if gtype == "grid" and scale not in scales:
@@ -340,9 +356,16 @@ def _expand_groups(raw_vars: dict, scales: dict, scales_en: dict, problems: list
                 problems.append(f"{where}.themes: '{key}' is not an option of {name}")
             else:
                 themes[f"{name}_{key}"] = str(theme)
-        groups[name] = Group(name=name, type=gtype, label=str(spec.get("label", name)),
-                             question=spec.get("question"), members=tuple(members),
-                             label_en=spec.get("label_en"), scale=scale, themes=themes)
+        groups[name] = Group(
+            name=name,
+            type=gtype,
+            label=str(spec.get("label", name)),
+            question=spec.get("question"),
+            members=tuple(members),
+            label_en=spec.get("label_en"),
+            scale=scale,
+            themes=themes,
+        )
     return specs, groups
 
 

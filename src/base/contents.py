@@ -13,7 +13,6 @@ def load_config(path: Path = paths.QUARTO_CONFIG) -> dict:
     return read_yaml(path) or {}
 
 
-
 def flatten(items) -> list[str]:
     out = []
     for item in items or []:
@@ -26,13 +25,11 @@ def flatten(items) -> list[str]:
     return out
 
 
-
 def book_files(config: dict | None = None) -> list[str]:
     """Every file of the book in reading order: chapters, then appendices."""
     config = config or load_config()
     book = config.get("book") or {}
     return flatten(book.get("chapters")) + flatten(book.get("appendices"))
-
 
 
 def book_parts(config: dict | None = None) -> dict[str, str]:
@@ -46,7 +43,6 @@ def book_parts(config: dict | None = None) -> dict[str, str]:
                 title = item["part"]
                 out[files[0]] = Path(title).stem if str(title).endswith((".qmd", ".md")) else str(title)
     return out
-
 
 
 def notebook_order(config: dict | None = None) -> list[str]:

@@ -57,7 +57,6 @@ def threshold(min_cell: int, synthetic: bool) -> int:
     return 0 if synthetic else int(min_cell)
 
 
-
 def mask(values: pd.DataFrame, counts: pd.DataFrame, bases: pd.DataFrame, k: int) -> pd.DataFrame:
     """True where a cell of ``values`` must be hidden.
 
@@ -78,7 +77,6 @@ def mask(values: pd.DataFrame, counts: pd.DataFrame, bases: pd.DataFrame, k: int
     return out
 
 
-
 def apply(table: pd.DataFrame, hidden: pd.DataFrame) -> pd.DataFrame:
     """The table as stored: hidden cells empty (NaN)."""
     out = table.copy()
@@ -88,12 +86,10 @@ def apply(table: pd.DataFrame, hidden: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-
 def inferred_support(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(counts, bases) of a one-way frequency table: columns headed 'Antall…' are counts, and the
     'Prosent…' columns of a row count the respondents of that row's first 'Antall…' column."""
-    count_cols = [c for c in table.columns if str(c).startswith("Antall")
-                  and pd.api.types.is_numeric_dtype(table[c])]
+    count_cols = [c for c in table.columns if str(c).startswith("Antall") and pd.api.types.is_numeric_dtype(table[c])]
     counts = pd.DataFrame(index=table.index)
     for c in count_cols:
         counts[c] = table[c]
@@ -104,8 +100,7 @@ def inferred_support(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return counts, pd.DataFrame(index=table.index)
 
 
-
-PROTECTED_ATTR = "protected_columns"   # table.attrs: columns whose numbers need no support (declare_protected)
+PROTECTED_ATTR = "protected_columns"  # table.attrs: columns whose numbers need no support (declare_protected)
 
 
 def declare_protected(table: pd.DataFrame, columns, why: str) -> pd.DataFrame:
@@ -137,9 +132,14 @@ def unsupported_columns(table: pd.DataFrame, counts: pd.DataFrame, bases: pd.Dat
         values = table[col]
         if pd.api.types.is_bool_dtype(values):
             continue
-        is_number = values.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
-                               and not isinstance(v, (bool, np.bool_)) and not pd.isna(v))
-        if is_number.any() or values.map(lambda v: isinstance(v, Hidden)).any():   # text ('2007') is no number
+        is_number = values.map(
+            lambda v: (
+                isinstance(v, (int, float, np.integer, np.floating))
+                and not isinstance(v, (bool, np.bool_))
+                and not pd.isna(v)
+            )
+        )
+        if is_number.any() or values.map(lambda v: isinstance(v, Hidden)).any():  # text ('2007') is no number
             out.append(str(col))
     return out
 
@@ -151,27 +151,32 @@ class UnknownSupport(ValueError):
 def unknown_support_message(name: str, columns: list[str], k: int) -> str:
     """What ``Chapter.table`` says when it refuses a table on real data: which columns, and how to give support."""
     cols = ", ".join(f"'{c}'" for c in columns)
-    return (f"table '{name}': on real data every published number must say how many respondents it rests on "
-            f"(min_cell = {k}), and column{'s' if len(columns) != 1 else ''} {cols} "
-            f"{'do' if len(columns) != 1 else 'does'} not. Nothing was written. Use a helper that carries its "
-            "support: h.crosstab(ch, row_var, col_var, name) for a crosstab of two codebook variables with its "
-            "chi-square, h.group_means(ch, var, by, name) for a mean by group with its t-test or ANOVA, "
-            "h.frequency_table(...) for counts and percentages; or pass support=(counts, bases) to ch.table: two "
-            "frames shaped like the table, counts = the respondents each cell counts (a count's own value, a "
-            "percentage's numerator), bases = the size of the group a percentage or mean is taken over "
-            "(see docs/lab.md).")
+    return (
+        f"table '{name}': on real data every published number must say how many respondents it rests on "
+        f"(min_cell = {k}), and column{'s' if len(columns) != 1 else ''} {cols} "
+        f"{'do' if len(columns) != 1 else 'does'} not. Nothing was written. Use a helper that carries its "
+        "support: h.crosstab(ch, row_var, col_var, name) for a crosstab of two codebook variables with its "
+        "chi-square, h.group_means(ch, var, by, name) for a mean by group with its t-test or ANOVA, "
+        "h.frequency_table(...) for counts and percentages; or pass support=(counts, bases) to ch.table: two "
+        "frames shaped like the table, counts = the respondents each cell counts (a count's own value, a "
+        "percentage's numerator), bases = the size of the group a percentage or mean is taken over "
+        "(see docs/lab.md)."
+    )
 
 
 def footnote(n_hidden: int, k: int, lang: str = "nb") -> str:
     """The line under a table with hidden cells."""
     if lang == "en":
-        return (f"*Suppressed: {n_hidden} cell{'s rest' if n_hidden != 1 else ' rests'} on fewer than {k} respondents "
-                f"and {'are' if n_hidden != 1 else 'is'} shown as «<{k}» (data protection of real survey data, "
-                f"parameter `min_cell` = {k}); the table file leaves {'them' if n_hidden != 1 else 'it'} empty.*")
-    return (f"*Skjult: {n_hidden} {'celler' if n_hidden != 1 else 'celle'} bygger på færre enn {k} respondenter "
-            f"og vises som «<{k}» (personvern for reelle data, parameteren `min_cell` = {k}); i tabellfilen "
-            f"står {'de' if n_hidden != 1 else 'den'} tom{'me' if n_hidden != 1 else ''}.*")
-
+        return (
+            f"*Suppressed: {n_hidden} cell{'s rest' if n_hidden != 1 else ' rests'} on fewer than {k} respondents "
+            f"and {'are' if n_hidden != 1 else 'is'} shown as «<{k}» (data protection of real survey data, "
+            f"parameter `min_cell` = {k}); the table file leaves {'them' if n_hidden != 1 else 'it'} empty.*"
+        )
+    return (
+        f"*Skjult: {n_hidden} {'celler' if n_hidden != 1 else 'celle'} bygger på færre enn {k} respondenter "
+        f"og vises som «<{k}» (personvern for reelle data, parameteren `min_cell` = {k}); i tabellfilen "
+        f"står {'de' if n_hidden != 1 else 'den'} tom{'me' if n_hidden != 1 else ''}.*"
+    )
 
 
 def small(count=np.nan, base=np.nan, k: int = 0) -> bool:
@@ -183,13 +188,11 @@ def small(count=np.nan, base=np.nan, k: int = 0) -> bool:
     return bool((0 < c < k) or (0 < b < k) or (b == 0 and not np.isnan(c) and c > 0 and c < k))
 
 
-
 def hidden_text(k: int, kind: str = "count", lang: str = "nb") -> str:
     """What prose says in place of a hidden number."""
     if lang == "en":
         return f"fewer than {k}" if kind == "count" else f"(suppressed: fewer than {k} answers)"
     return f"færre enn {k}" if kind == "count" else f"(skjult: færre enn {k} svar)"
-
 
 
 class Hidden:
@@ -236,10 +239,8 @@ class Hidden:
         return hash(("Hidden", self.k))
 
 
-
 def is_hidden(x) -> bool:
     return isinstance(x, Hidden)
-
 
 
 class HiddenTest:
@@ -261,18 +262,14 @@ class HiddenTest:
         return f"ikke vist: en av gruppene har færre enn {self.k} svar"
 
 
-
 TOTAL_PREFIXES = ("Totalt", "Tatt ut i alt", "Sum", "Total")
-
 
 
 _LINKED = ("Prosent", "Prosent totalt", "Percent")
 
 
-
 def _is_total(label) -> bool:
     return isinstance(label, str) and label.strip().startswith(TOTAL_PREFIXES)
-
 
 
 def complementary(table: pd.DataFrame, hidden: pd.DataFrame, max_rounds: int = 20) -> pd.DataFrame:
@@ -290,9 +287,13 @@ def complementary(table: pd.DataFrame, hidden: pd.DataFrame, max_rounds: int = 2
         return out
     labels = table.iloc[:, 0].tolist()
     totals = [i for i, lab in enumerate(labels) if _is_total(lab)]
-    numeric = [c for c in table.columns[1:] if c in out.columns
-               and pd.to_numeric(table[c], errors="coerce").notna().any()
-               and not pd.api.types.is_bool_dtype(table[c])]
+    numeric = [
+        c
+        for c in table.columns[1:]
+        if c in out.columns
+        and pd.to_numeric(table[c], errors="coerce").notna().any()
+        and not pd.api.types.is_bool_dtype(table[c])
+    ]
     values = {c: pd.to_numeric(table[c], errors="coerce").to_numpy(float) for c in numeric}
     details = [i for i in range(len(table)) if i not in totals]
 
@@ -319,7 +320,11 @@ def complementary(table: pd.DataFrame, hidden: pd.DataFrame, max_rounds: int = 2
             for i in range(len(table)):
                 row = [c for c in detail_cols if not np.isnan(values[c][i])]
                 v = values[t][i]
-                if len(row) >= 2 and not np.isnan(v) and abs(sum(values[c][i] for c in row) - v) < 1e-6 * max(1, abs(v)):
+                if (
+                    len(row) >= 2
+                    and not np.isnan(v)
+                    and abs(sum(values[c][i] for c in row) - v) < 1e-6 * max(1, abs(v))
+                ):
                     yield i, row, ("row_total", t)
         pct_cols = [c for c in numeric if not str(c).startswith(("Antall", "Count", "N")) and c not in total_cols]
         for i in range(len(table)):
@@ -344,7 +349,7 @@ def complementary(table: pd.DataFrame, hidden: pd.DataFrame, max_rounds: int = 2
                 i, cols, _ = line
                 cells = [(i, c) for c in cols]
                 total_cell = None
-            elif isinstance(line[2], tuple):   # a row against its total column
+            elif isinstance(line[2], tuple):  # a row against its total column
                 i, cols, (_, t) = line
                 cells = [(i, c) for c in cols]
                 total_cell = (i, t)
@@ -368,6 +373,8 @@ def complementary(table: pd.DataFrame, hidden: pd.DataFrame, max_rounds: int = 2
         link()
         if not changed:
             break
-    has_value = pd.DataFrame({c: pd.to_numeric(table[c], errors="coerce").notna() if c in table else False
-                              for c in out.columns}, index=out.index)
+    has_value = pd.DataFrame(
+        {c: pd.to_numeric(table[c], errors="coerce").notna() if c in table else False for c in out.columns},
+        index=out.index,
+    )
     return out & has_value

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")    # what could start a tag, a comment or a declaration
-_ENTITY_START = re.compile(r"&(?!(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);)")   # '&' not already an entity
-_MARKDOWN = re.compile(r"([\\`*\[\]$@|~^{}])")   # emphasis, code, links, math, citations, tables, attributes
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what could start a tag, a comment or a declaration
+_ENTITY_START = re.compile(r"&(?!(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);)")  # '&' not already an entity
+_MARKDOWN = re.compile(r"([\\`*\[\]$@|~^{}])")  # emphasis, code, links, math, citations, tables, attributes
 
 
 def html_text(text) -> str:

@@ -12,7 +12,9 @@ from pathlib import Path
 def atomic_write(path: Path, write) -> None:
     """Write via a temporary file in the same folder, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)   # .*.tmp: what a killed build leaves, removed by the next
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )  # .*.tmp: what a killed build leaves, removed by the next
     os.close(fd)
     try:
         write(Path(tmp))
@@ -25,6 +27,7 @@ def atomic_write(path: Path, write) -> None:
 def write_text_durably(path: Path, text: str) -> None:
     """``atomic_write`` of a text that must survive a crash (the build's records and state): synced to disk
     before it replaces ``path``."""
+
     def write(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from src.base import paths
 
-IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+src((?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)|import[ \t]+([^\n#;]+))",
-                    re.MULTILINE)
+IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+src((?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)|import[ \t]+([^\n#;]+))", re.MULTILINE
+)
 SRC = paths.ROOT / "src"
 
 
@@ -42,7 +43,7 @@ def imported_modules(code: str) -> set[str]:
         if package:
             found.add(package)
         for n in names.strip("() \t\n").replace("\n", " ").split(","):
-            if n.strip():   # ``from src.base import paths``: the name may be a module of the package
+            if n.strip():  # ``from src.base import paths``: the name may be a module of the package
                 sub = f"{package}.{n.split()[0]}" if package else n.split()[0]
                 if module_file(sub):
                     found.add(sub)

@@ -13,7 +13,7 @@ from pathlib import Path
 from src.base import paths
 from src.base.imports import module_dependencies
 
-DEFAULT_SEED = 20241008   # the synthetic export's random seed
+DEFAULT_SEED = 20241008  # the synthetic export's random seed
 
 PARAM_TYPES = {
     "raw_path": str,
@@ -26,7 +26,7 @@ PARAM_TYPES = {
 }
 
 
-TYPE_WORDS = {   # what a type accepts, for the messages
+TYPE_WORDS = {  # what a type accepts, for the messages
     bool: "bool (true or false)",
     float: "float (a number, e.g. 0.05 or 1e-3)",
     int: "int (a whole number, e.g. 5)",
@@ -39,6 +39,7 @@ class ParameterError(ValueError):
 
 
 # -- reading parameters: YAML 1.2, no aliases ----------------------------------------
+
 
 def _yaml12_loader():
     """A SafeLoader with the YAML 1.2 core schema's scalars and no aliases.
@@ -59,23 +60,34 @@ def _yaml12_loader():
             if self.check_event(yaml.AliasEvent):
                 event = self.peek_event()
                 mark = event.start_mark
-                raise ParameterError(f"line {mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed in "
-                                     "parameter files; write the value out")
+                raise ParameterError(
+                    f"line {mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed in "
+                    "parameter files; write the value out"
+                )
             return super().compose_node(parent, index)
 
     Loader.yaml_implicit_resolvers = {
-        k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float",
-                                                       "tag:yaml.org,2002:int")]
-        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                 list("tTfF"))
-    Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-                                 list("-+0123456789"))
+        k: [
+            (tag, rx)
+            for tag, rx in v
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float", "tag:yaml.org,2002:int")
+        ]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+    )
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
-        re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
-                   r"|\.(?:nan|NaN|NAN))$"),
-        list("-+0123456789."))
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
+            r"|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+0123456789."),
+    )
 
     def construct_bool(loader, node):
         return loader.construct_scalar(node).lower() == "true"
@@ -186,8 +198,10 @@ def inside_project(params: dict, keys: tuple[str, ...] = ("derived_dir", "report
             continue
         where = paths.resolve(params[key]).resolve()
         if where == root or root not in where.parents:
-            problems.append(f"'{key}' must be a folder inside the project ({root}), got {params[key]!r}"
-                            + (f" (= {where})" if str(where) != str(params[key]) else ""))
+            problems.append(
+                f"'{key}' must be a folder inside the project ({root}), got {params[key]!r}"
+                + (f" (= {where})" if str(where) != str(params[key]) else "")
+            )
     if not problems:
         problems = mixed_output_dirs(params, keys)
     if problems:
@@ -196,19 +210,32 @@ def inside_project(params: dict, keys: tuple[str, ...] = ("derived_dir", "report
 
 # The project's inputs: an output folder may neither lie in one nor hold one (#28). The build replaces
 # and removes files in its output folders, and what it writes there describes respondents.
-INPUT_FOLDERS = {"data/raw": "the raw exports", "notebooks": "the notebooks", "src": "the code",
-                 "data/reference": "the published numbers", "appendices": "the appendices", "typst": "the PDF template",
-                 "tests": "the tests", ".git": "git's history", ".venv": "the Python environment"}
-INPUT_FILES = {"data/codebook.yml": "the codebook", "params.yml": "the parameters", "_quarto.yml": "the book's setup",
-               "index.qmd": "the front page"}
+INPUT_FOLDERS = {
+    "data/raw": "the raw exports",
+    "notebooks": "the notebooks",
+    "src": "the code",
+    "data/reference": "the published numbers",
+    "appendices": "the appendices",
+    "typst": "the PDF template",
+    "tests": "the tests",
+    ".git": "git's history",
+    ".venv": "the Python environment",
+}
+INPUT_FILES = {
+    "data/codebook.yml": "the codebook",
+    "params.yml": "the parameters",
+    "_quarto.yml": "the book's setup",
+    "index.qmd": "the front page",
+}
 # Files that mark a folder as a build's output (src/pipeline/records.py STATE_DIR or results.json in a
 # reports_dir, data_info.json in a derived_dir): a folder inside one is inside another build's output.
 _BUILD_MARKS = {".build": "reports_dir", paths.RESULTS_FILE: "reports_dir", paths.DATA_INFO_FILE: "derived_dir"}
 _DEFAULT_OUTPUTS = {"derived_dir": paths.DERIVED, "reports_dir": paths.REPORTS}
 
 
-def mixed_output_dirs(params: dict, keys: tuple[str, ...] = ("derived_dir", "reports_dir"),
-                      root: Path | None = None) -> list[str]:
+def mixed_output_dirs(
+    params: dict, keys: tuple[str, ...] = ("derived_dir", "reports_dir"), root: Path | None = None
+) -> list[str]:
     """Output folders that would mix the build's outputs with its inputs, or nest one build in another's output.
 
     Refused: an output folder inside (or equal to, or holding) an input folder
@@ -227,12 +254,12 @@ def mixed_output_dirs(params: dict, keys: tuple[str, ...] = ("derived_dir", "rep
         except ValueError:
             return str(p)
 
-    def within(a: Path, b: Path) -> bool:   # a is b or inside it
+    def within(a: Path, b: Path) -> bool:  # a is b or inside it
         return a == b or b in a.parents
 
     inputs = {(root / f).resolve(): what for f, what in INPUT_FOLDERS.items()}
     raw_dirs = {}
-    if "raw_path" in params:   # an export elsewhere: its folder (not what lies beside it) and its review sheets
+    if "raw_path" in params:  # an export elsewhere: its folder (not what lies beside it) and its review sheets
         raw = paths.resolve(params["raw_path"]).resolve()
         if raw.parent not in inputs:
             raw_dirs[raw.parent] = "the folder of raw_path"
@@ -276,8 +303,10 @@ def mixed_output_dirs(params: dict, keys: tuple[str, ...] = ("derived_dir", "rep
                     why = f"it is inside {rel(up)}, another build's {_BUILD_MARKS[mark]} (it holds {mark})"
                     break
         if why:
-            problems.append(f"{shown}: {why}; a build's outputs must not mix with its inputs or nest in another "
-                            "build's output — use a folder of its own, e.g. reports_2024 or data/derived_2024")
+            problems.append(
+                f"{shown}: {why}; a build's outputs must not mix with its inputs or nest in another "
+                "build's output — use a folder of its own, e.g. reports_2024 or data/derived_2024"
+            )
     return problems
 
 
@@ -310,8 +339,12 @@ def write_manifest(files: dict[str, str], manifest: Path = paths.RAW_MANIFEST) -
 
 
 # the data the generator reads; its code is src/synthetic/synthesize.py and every src module that imports
-GENERATOR_DATA = ["data/codebook.yml", "data/reference/published.yml", "data/reference/measures.yml",
-                  "data/reference/synthesis.yml"]
+GENERATOR_DATA = [
+    "data/codebook.yml",
+    "data/reference/published.yml",
+    "data/reference/measures.yml",
+    "data/reference/synthesis.yml",
+]
 
 
 def generator_inputs() -> list[str]:
@@ -338,9 +371,15 @@ def is_current(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEE
     generator's record of it (else it would count as real data: see ``is_synthetic``)."""
     out = paths.resolve(out)
     fp = fingerprint_file(out)
-    sheets = paths.review_dir(out)   # the generator also writes the review sheets of its open answers
-    return (out.exists() and fp.exists() and fp.read_text().strip() == fingerprint(seed, size)
-            and synthetic_record_file(out).exists() and sheets.is_dir() and any(sheets.glob("*.csv")))
+    sheets = paths.review_dir(out)  # the generator also writes the review sheets of its open answers
+    return (
+        out.exists()
+        and fp.exists()
+        and fp.read_text().strip() == fingerprint(seed, size)
+        and synthetic_record_file(out).exists()
+        and sheets.is_dir()
+        and any(sheets.glob("*.csv"))
+    )
 
 
 # -- the synthetic export, recognised by its content ---------------------------
@@ -354,21 +393,27 @@ def is_current(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEE
 # a synthetic export edited by hand, copied without its record, or rewritten
 # by another program — counts as real and is protected.
 
+
 def synthetic_record_file(out: str | Path) -> Path:
     """The generator's record beside an export: ``<file>.synthetic.json``."""
     out = Path(out)
     return out.with_name(out.name + ".synthetic.json")
 
 
-def write_synthetic_record(out: str | Path, file_label: str, seed: int | None = None,
-                           size: float | None = None) -> Path:
+def write_synthetic_record(
+    out: str | Path, file_label: str, seed: int | None = None, size: float | None = None
+) -> Path:
     """Record that ``out`` (as it is now on disk) is the generator's synthetic export with ``file_label``
     (and the seed and size it was generated with: ``default_export_kept``)."""
     import json
 
     out = Path(out)
-    record = {"file": out.name, "sha256": sha256(out), "file_label": file_label,
-              "written_by": "src/synthetic/synthesize.py"}
+    record = {
+        "file": out.name,
+        "sha256": sha256(out),
+        "file_label": file_label,
+        "written_by": "src/synthetic/synthesize.py",
+    }
     if seed is not None:
         record.update(seed=seed, size=size)
     p = synthetic_record_file(out)
@@ -390,8 +435,9 @@ def is_synthetic(path: str | Path, file_label: str, digest: str | None = None) -
     return record.get("sha256") == (digest or sha256(path))
 
 
-def default_export_kept(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED,
-                        size: float = 1.0) -> str | None:
+def default_export_kept(
+    out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED, size: float = 1.0
+) -> str | None:
     """Why the build must not (re)generate the export at ``out`` — or None when it may.
 
     The build generates the default export only where there is none or where
@@ -416,11 +462,15 @@ def default_export_kept(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DE
     if record["sha256"] != sha256(out):
         return "it was changed after the generator wrote it (its sha256 differs from the generator's record)"
     if "seed" not in record:
-        return ("an earlier version of the generator wrote it without recording its seed and size, so the build "
-                "cannot tell it from one made with `make synth ARGS=...`")
+        return (
+            "an earlier version of the generator wrote it without recording its seed and size, so the build "
+            "cannot tell it from one made with `make synth ARGS=...`"
+        )
     if (record.get("seed"), float(record.get("size") or 0)) != (seed, float(size)):
-        return (f"it was generated with --seed {record.get('seed')} --size {record.get('size')} "
-                f"(`make synth ARGS=...`), not the build's --seed {seed} --size {size}")
+        return (
+            f"it was generated with --seed {record.get('seed')} --size {record.get('size')} "
+            f"(`make synth ARGS=...`), not the build's --seed {seed} --size {size}"
+        )
     return None
 
 
@@ -453,18 +503,21 @@ def unignored_output_dirs(params: dict, root: Path = paths.ROOT) -> list[str]:
             continue
         probes = [(rel / p).as_posix() for p in _PROBES]
         try:
-            proc = subprocess.run(["git", "check-ignore", "--no-index", *probes], cwd=root, capture_output=True,
-                                  text=True, timeout=30)
+            proc = subprocess.run(
+                ["git", "check-ignore", "--no-index", *probes], cwd=root, capture_output=True, text=True, timeout=30
+            )
         except (OSError, subprocess.SubprocessError):
             continue
-        if proc.returncode == 128:   # not a git checkout (or git cannot tell)
+        if proc.returncode == 128:  # not a git checkout (or git cannot tell)
             continue
         ignored = set(proc.stdout.split())
         missing = [p for p in probes if p not in ignored]
         if missing:
-            problems.append(f"'{key}' = {params[key]!r}: git would not ignore what the build writes there "
-                            f"(e.g. {missing[0]}); the outputs describe respondents and must never be committed — "
-                            "use a folder .gitignore covers (data/derived/…, reports/…) or add it to .gitignore")
+            problems.append(
+                f"'{key}' = {params[key]!r}: git would not ignore what the build writes there "
+                f"(e.g. {missing[0]}); the outputs describe respondents and must never be committed — "
+                "use a folder .gitignore covers (data/derived/…, reports/…) or add it to .gitignore"
+            )
     return problems
 
 

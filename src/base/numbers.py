@@ -14,13 +14,12 @@ def round_half_up(x: float, ndigits: int = 0) -> float:
     """Round as the report (SPSS/Excel) does: halves away from zero."""
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return x
-    if not np.isfinite(float(x)):   # a numpy NaN or infinity that is not a Python float
+    if not np.isfinite(float(x)):  # a numpy NaN or infinity that is not a Python float
         return float(x)
-    if abs(float(x)) >= 1e15:   # beyond a double's decimals (and Decimal's 28-digit quantize: InvalidOperation,
-        return float(x)         # #28: a test statistic that explodes in a tiny sample): already whole
+    if abs(float(x)) >= 1e15:  # beyond a double's decimals (and Decimal's 28-digit quantize: InvalidOperation,
+        return float(x)  # #28: a test statistic that explodes in a tiny sample): already whole
     q = Decimal(1).scaleb(-ndigits)
     return float(Decimal(str(x)).quantize(q, rounding=ROUND_HALF_UP))
-
 
 
 def round_as_report(x: float, ndigits: int = 0) -> float:
@@ -34,13 +33,12 @@ def round_as_report(x: float, ndigits: int = 0) -> float:
     return round_half_up(round_half_up(x, ndigits + 1), ndigits)
 
 
-
 def fmt_number(x, decimals: int = 0, lang: str = "nb") -> str:
     """A number as the report prints it (decimal comma in Norwegian, thin space thousands).
 
     Whole numbers are rounded as the report rounds them (``round_as_report``).
     """
-    if isinstance(x, Hidden):   # a number resting on fewer than min_cell respondents: not published
+    if isinstance(x, Hidden):  # a number resting on fewer than min_cell respondents: not published
         return str(x)
     if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA:
         return "–"
@@ -52,10 +50,9 @@ def fmt_number(x, decimals: int = 0, lang: str = "nb") -> str:
     text = f"{r:,.{decimals}f}"
     if lang == "nb":
         text = text.replace(",", "\u202f").replace(".", ",")
-    if text.startswith("-"):   # a minus sign, not a hyphen (and no «−0» for a negative that rounds to zero)
+    if text.startswith("-"):  # a minus sign, not a hyphen (and no «−0» for a negative that rounds to zero)
         text = "\u2212" + text[1:] if text.strip("-0,.\u202f") else text[1:]
     return text
-
 
 
 def fmt_p(p: float, lang: str = "nb") -> str:
@@ -73,14 +70,14 @@ def status_of(entry: dict, reproduced) -> str:
         return "mangler"
     if entry.get("unit") == "verdict":
         ok = bool(reproduced) == bool(entry["value"])
-    elif entry.get("bound") in ("lower", "upper"):   # 'over 70 prosent', 'i underkant av 10 prosent'
+    elif entry.get("bound") in ("lower", "upper"):  # 'over 70 prosent', 'i underkant av 10 prosent'
         value, printed = float(reproduced), float(entry["value"])
         ok = value >= printed if entry["bound"] == "lower" else value <= printed
     else:
         value, printed = float(reproduced), float(entry["value"])
         ok = abs(value - printed) <= float(entry["tolerance"]) + 1e-9
         if not ok and entry.get("unit") == "percent" and float(entry["tolerance"]) == 0.5:
-            ok = round_as_report(value) == printed   # the report's own rounding (see round_as_report)
+            ok = round_as_report(value) == printed  # the report's own rounding (see round_as_report)
     if ok:
         return "ok"
     return "inconsistent" if entry.get("flag") == "inconsistent" else "avvik"

@@ -34,8 +34,20 @@ INTERACTIVE = REPORTS / "_interactive"
 
 # What a build reads from the repository (no outputs, no data): a copy of these is a project
 # that builds (tests and the benchmark build such copies in temporary folders).
-PROJECT_SOURCES = ("src", "notebooks", "data/codebook.yml", "data/reference", "data/mappings", "data/raw/README.md",
-                   "params.yml", "_quarto.yml", "index.qmd", "appendices", "typst", "requirements.txt")
+PROJECT_SOURCES = (
+    "src",
+    "notebooks",
+    "data/codebook.yml",
+    "data/reference",
+    "data/mappings",
+    "data/raw/README.md",
+    "params.yml",
+    "_quarto.yml",
+    "index.qmd",
+    "appendices",
+    "typst",
+    "requirements.txt",
+)
 
 # Names inside a derived_dir / reports_dir (which are parameters).
 RESPONDENTS_FILE = "respondents.parquet"
@@ -47,7 +59,7 @@ RESULTS_DIR = "results"
 EXECUTED_DIR = "executed"
 BOOK_DIR = "book"
 RESULTS_FILE = "results.json"
-FIGURES_ENV = "VO_FIGURES"   # "off": a run whose figures no reader sees (the build's weighted twins) draws none
+FIGURES_ENV = "VO_FIGURES"  # "off": a run whose figures no reader sees (the build's weighted twins) draws none
 
 
 MAPPINGS = ROOT / "data" / "mappings"
@@ -70,7 +82,7 @@ def review_dir(raw_path: str | Path) -> Path:
     return raw.parent / "coding" / raw.stem
 
 
-BUILD_ENV = "VO_BUILD"   # set by the build (src/pipeline/cli.py) for itself and every kernel it starts
+BUILD_ENV = "VO_BUILD"  # set by the build (src/pipeline/cli.py) for itself and every kernel it starts
 
 
 def outside_build() -> bool:

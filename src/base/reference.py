@@ -29,7 +29,7 @@ from src.base import paths
 
 MEASURES = paths.REFERENCE / "measures.yml"
 CAPTIONS_EN = paths.REFERENCE / "captions_en.yml"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml where installed: about 10x faster
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where installed: about 10x faster
 _CACHE_TAG = f"yaml{yaml.__version__}-{'c' if _LOADER is not yaml.SafeLoader else 'py'}-p{pickle.DEFAULT_PROTOCOL}"
 _parsed: dict[str, tuple[tuple[int, int], object]] = {}
 
@@ -49,10 +49,10 @@ def _parse_cached(path: Path) -> object:
         pass
     try:
         parsed = yaml.load(data, Loader=_LOADER)
-    except yaml.YAMLError:   # the error as the pure-Python parser words it, naming the file
+    except yaml.YAMLError:  # the error as the pure-Python parser words it, naming the file
         with open(path, encoding="utf-8") as fh:
             return yaml.load(fh, Loader=yaml.SafeLoader)
-    try:   # atomically, so a concurrent reader finds a whole pickle or none; older contents' pickles removed
+    try:  # atomically, so a concurrent reader finds a whole pickle or none; older contents' pickles removed
         cached.parent.mkdir(exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".tmp-", suffix=".pickle")
         with os.fdopen(fd, "wb") as fh:

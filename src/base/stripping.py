@@ -59,8 +59,7 @@ def pre_save_hook(model: dict, path: str = "", contents_manager=None, **kwargs) 
         return
     try:
         strip_outputs(model["content"])
-    except Exception as exc:   # never fall back to writing the outputs
+    except Exception as exc:  # never fall back to writing the outputs
         from tornado.web import HTTPError
 
-        raise HTTPError(500, f"{path}: the outputs could not be stripped ({exc}); the notebook was not saved") \
-            from exc
+        raise HTTPError(500, f"{path}: the outputs could not be stripped ({exc}); the notebook was not saved") from exc

@@ -60,8 +60,9 @@ def crosstab_counts(data: pd.DataFrame, row: str, col: str, cb: Codebook, lang: 
     return counts.astype(int)
 
 
-def crosstab_table(data: pd.DataFrame, row: str, col: str, cb: Codebook, lang: str = "nb",
-                   values: str = "count") -> pd.DataFrame:
+def crosstab_table(
+    data: pd.DataFrame, row: str, col: str, cb: Codebook, lang: str = "nb", values: str = "count"
+) -> pd.DataFrame:
     """The crosstab of ``row`` by ``col`` as the report prints one, with its support.
 
     ``values="count"``: respondents per cell, a «Totalt» column (the row's total) and a «Totalt»
@@ -97,8 +98,9 @@ def crosstab_table(data: pd.DataFrame, row: str, col: str, cb: Codebook, lang: s
     return table
 
 
-def means_table(data: pd.DataFrame, var: str, by: str, cb: Codebook, lang: str = "nb",
-                weights: pd.Series | None = None) -> pd.DataFrame:
+def means_table(
+    data: pd.DataFrame, var: str, by: str, cb: Codebook, lang: str = "nb", weights: pd.Series | None = None
+) -> pd.DataFrame:
     """The mean of ``var`` per group of ``by`` (codebook order and labels) and for everyone, with the
     standard deviation and the answers each rests on; ``attrs["support"]``: every statistic of a row
     rests on that row's answers. ``weights``: weighted means (the answers stay the respondents)."""
@@ -113,10 +115,18 @@ def means_table(data: pd.DataFrame, var: str, by: str, cb: Codebook, lang: str =
         n = int(sel.sum())
         mean = float(np.average(y[sel], weights=w[sel])) if n else np.nan
         sd = float(y[sel].std(ddof=1)) if n > 1 else np.nan
-        rows.append({_label(cb, by, lang): label, MEAN.get(lang, MEAN["nb"]): mean, SD.get(lang, SD["nb"]): sd,
-                     N_ANSWERS.get(lang, N_ANSWERS["nb"]): n})
+        rows.append(
+            {
+                _label(cb, by, lang): label,
+                MEAN.get(lang, MEAN["nb"]): mean,
+                SD.get(lang, SD["nb"]): sd,
+                N_ANSWERS.get(lang, N_ANSWERS["nb"]): n,
+            }
+        )
     table = pd.DataFrame(rows)
     n = table[N_ANSWERS.get(lang, N_ANSWERS["nb"])].astype(float)
-    table.attrs["support"] = (pd.DataFrame({N_ANSWERS.get(lang, N_ANSWERS["nb"]): n}),
-                              pd.DataFrame({MEAN.get(lang, MEAN["nb"]): n, SD.get(lang, SD["nb"]): n}))
+    table.attrs["support"] = (
+        pd.DataFrame({N_ANSWERS.get(lang, N_ANSWERS["nb"]): n}),
+        pd.DataFrame({MEAN.get(lang, MEAN["nb"]): n, SD.get(lang, SD["nb"]): n}),
+    )
     return table

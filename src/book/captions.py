@@ -70,10 +70,24 @@ SHORT_SHA = 8
 BANNER_SHA = re.compile(r"sha256 `([0-9a-f]{64})`")
 
 WORDS = {
-    "nb": {"source": "Kilde", "cell": "celle", "data": "data", "csv": "last ned", "download": "Last ned notatboken (.ipynb)",
-           "back": "Tilbake til kapitlet", "title": "Notatbok"},
-    "en": {"source": "Source", "cell": "cell", "data": "data", "csv": "download", "download": "Download the notebook (.ipynb)",
-           "back": "Back to the chapter", "title": "Notebook"},
+    "nb": {
+        "source": "Kilde",
+        "cell": "celle",
+        "data": "data",
+        "csv": "last ned",
+        "download": "Last ned notatboken (.ipynb)",
+        "back": "Tilbake til kapitlet",
+        "title": "Notatbok",
+    },
+    "en": {
+        "source": "Source",
+        "cell": "cell",
+        "data": "data",
+        "csv": "download",
+        "download": "Download the notebook (.ipynb)",
+        "back": "Back to the chapter",
+        "title": "Notebook",
+    },
 }
 
 
@@ -85,6 +99,7 @@ class CaptionError(ValueError):
 # the English caption catalogue
 # ---------------------------------------------------------------------------
 
+
 def load_catalogue(path: Path = CATALOGUE) -> dict[str, str]:
     """label -> English caption, from captions_en.yml (``captions:`` section)."""
     try:
@@ -94,11 +109,15 @@ def load_catalogue(path: Path = CATALOGUE) -> dict[str, str]:
     captions = raw.get("captions")
     if not isinstance(captions, dict):
         raise CaptionError(f"{paths.relative(path)} needs a mapping 'captions: {{<cell label>: <English caption>}}'")
-    bad = sorted(str(k) for k, v in captions.items()
-                 if not isinstance(v, str) or not v.strip() or not str(k).startswith(("tbl-", "fig-")))
+    bad = sorted(
+        str(k)
+        for k, v in captions.items()
+        if not isinstance(v, str) or not v.strip() or not str(k).startswith(("tbl-", "fig-"))
+    )
     if bad:
-        raise CaptionError(f"{paths.relative(path)}: captions must be non-empty strings under tbl-/fig- labels; "
-                           f"check {bad}")
+        raise CaptionError(
+            f"{paths.relative(path)}: captions must be non-empty strings under tbl-/fig- labels; check {bad}"
+        )
     return {str(k): v.strip() for k, v in captions.items()}
 
 
@@ -109,7 +128,7 @@ def labelled_cells(nb) -> list[tuple[int, str, str, str]]:
         if cell.cell_type != "code":
             continue
         opts, code = cell_options(cell.source)
-        meta = cell.metadata.get(META_KEY) or {}   # an annotated notebook keeps them there
+        meta = cell.metadata.get(META_KEY) or {}  # an annotated notebook keeps them there
         label = opts.get("label") or meta.get("label")
         for key in CAPTION_KEYS:
             caption = meta.get(key) or opts.get(key)
@@ -122,14 +141,15 @@ def labelled_cells(nb) -> list[tuple[int, str, str, str]]:
 # one notebook
 # ---------------------------------------------------------------------------
 
+
 def short_sha(sha: str) -> str:
     return sha[:SHORT_SHA]
 
 
-REPORT_LABEL = re.compile(r"^(tbl)-t(\d+)$|^(fig)-f(\d+)$")   # tbl-t13 = the report's Tabell 13, fig-f08 = Figur 8
+REPORT_LABEL = re.compile(r"^(tbl)-t(\d+)$|^(fig)-f(\d+)$")  # tbl-t13 = the report's Tabell 13, fig-f08 = Figur 8
 KIND_WORDS = {"nb": {"tbl": "Tabell", "fig": "Figur"}, "en": {"tbl": "Table", "fig": "Figure"}}
 ANCHOR_WORDS = {"tbl": "tabell", "fig": "figur"}
-CAPTION_OUTPUT = "caption"   # output metadata compendium: {"caption": {...}} marks the caption this step writes
+CAPTION_OUTPUT = "caption"  # output metadata compendium: {"caption": {...}} marks the caption this step writes
 
 
 def chapter_number(name: str) -> str:
@@ -169,7 +189,7 @@ def report_anchors(notebooks_dir: Path | None = None) -> dict[tuple[str, str], t
     return out
 
 
-TABLES_HREF = "../tables"   # a chapter page (reports/executed/x.html in Quarto) to reports/tables/ in the book
+TABLES_HREF = "../tables"  # a chapter page (reports/executed/x.html in Quarto) to reports/tables/ in the book
 
 
 def data_files(code: str, tables_dir: Path) -> list[str]:
@@ -199,23 +219,29 @@ def caption_markdown(cap: dict) -> str:
     The download links (the CSV of a table, the numbers of a figure) are the HTML book's only.
     """
     src = cap["source"]
-    source = (f"[[{src['text']}]({src['href']}){downloads_markdown(cap)}]{{.content-visible when-format=\"html\"}}"
-              f"[{src['text']}]{{.content-hidden when-format=\"html\"}}")
-    return (f"::: {{#{cap['id']} .book-caption .{cap['kind']}-caption}}\n"
-            f"**{cap['word']} {cap['number']}:** {cap['text']} "
-            f"[({src['label']}: {source} · {src['data']})]{{.caption-source}}\n:::")
+    source = (
+        f'[[{src["text"]}]({src["href"]}){downloads_markdown(cap)}]{{.content-visible when-format="html"}}'
+        f'[{src["text"]}]{{.content-hidden when-format="html"}}'
+    )
+    return (
+        f"::: {{#{cap['id']} .book-caption .{cap['kind']}-caption}}\n"
+        f"**{cap['word']} {cap['number']}:** {cap['text']} "
+        f"[({src['label']}: {source} · {src['data']})]{{.caption-source}}\n:::"
+    )
 
 
 def caption_plain(cap: dict) -> str:
     """The caption in one line of Markdown (link kept): what the tests compare."""
     src = cap["source"]
-    return (f"{cap['word']} {cap['number']}: {cap['text']} "
-            f"({src['label']}: [{src['text']}]({src['href']}) · {src['data']})")
+    return (
+        f"{cap['word']} {cap['number']}: {cap['text']} ({src['label']}: [{src['text']}]({src['href']}) · {src['data']})"
+    )
 
 
 def caption_output(cap: dict):
-    return nbformat.v4.new_output("display_data", data={"text/markdown": caption_markdown(cap)},
-                                  metadata={META_KEY: {CAPTION_OUTPUT: cap}})
+    return nbformat.v4.new_output(
+        "display_data", data={"text/markdown": caption_markdown(cap)}, metadata={META_KEY: {CAPTION_OUTPUT: cap}}
+    )
 
 
 def caption_of_output(out) -> dict | None:
@@ -244,7 +270,7 @@ def link_mentions(text: str, name: str, anchors: dict) -> str:
         if in_code or line.lstrip().startswith("#") or line.startswith(":::"):
             out.append(line)
             continue
-        pieces = re.split(r"(`[^`]*`|\[[^\]]*\]\([^)]*\))", line)   # code spans and links stay as they are
+        pieces = re.split(r"(`[^`]*`|\[[^\]]*\]\([^)]*\))", line)  # code spans and links stay as they are
 
         def repl(m):
             kind = "tbl" if m.group(1).lower() == "tabell" else "fig"
@@ -260,7 +286,7 @@ def link_mentions(text: str, name: str, anchors: dict) -> str:
     return "\n".join(out)
 
 
-INJECTED = "injected-parameters"   # papermill's tag on the cell it adds (the build's parameters)
+INJECTED = "injected-parameters"  # papermill's tag on the cell it adds (the build's parameters)
 
 
 def lab_number(nb, index: int) -> int:
@@ -271,8 +297,11 @@ def lab_number(nb, index: int) -> int:
     «celle N», the view's prompt and its ``#cell-N`` anchor all use this number (#26).
     """
     cells = nb.cells
-    injected = sum(1 for c in cells[:index] if c.cell_type == "code" and INJECTED in c.metadata.get("tags", [])
-                   and c.get("execution_count"))
+    injected = sum(
+        1
+        for c in cells[:index]
+        if c.cell_type == "code" and INJECTED in c.metadata.get("tags", []) and c.get("execution_count")
+    )
     count = cells[index].get("execution_count")
     if count:
         return int(count) - injected
@@ -310,8 +339,9 @@ def notebook_weighted(nb) -> bool:
 WEIGHTED_NOTE = {"nb": " (vektet)", "en": " (weighted)"}
 
 
-def annotate_notebook(path: Path, info: dict, lang: str | None = None,
-                      catalogue: dict[str, str] | None = None, link_prose: bool = True) -> tuple[bool, list[str]]:
+def annotate_notebook(
+    path: Path, info: dict, lang: str | None = None, catalogue: dict[str, str] | None = None, link_prose: bool = True
+) -> tuple[bool, list[str]]:
     """Rewrite the captions of one executed notebook in place.
 
     Returns (changed, labels without an English caption). ``lang`` defaults to
@@ -329,7 +359,8 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
         raise CaptionError(
             f"{paths.relative(path)} was executed on data with sha256 {short_sha(seen)}…, but "
             f"{paths.DATA_INFO_FILE} names {info['file']} with sha256 {short_sha(info['sha256'])}…: "
-            "execute the notebook again (make book) before rendering")
+            "execute the notebook again (make book) before rendering"
+        )
     if lang == "en" and catalogue is None:
         catalogue = load_catalogue()
     missing = []
@@ -347,15 +378,16 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
         if cell.cell_type != "code":
             continue
         tags = cell.metadata.get("tags", [])
-        if ("parameters" in tags or "injected-parameters" in tags) \
-                and not re.search(r"^#\|\s*include\s*:", cell.source, re.M):
-            cell.source = "#| include: false\n" + cell.source   # no empty «Kode» fold at the top of a chapter
+        if ("parameters" in tags or "injected-parameters" in tags) and not re.search(
+            r"^#\|\s*include\s*:", cell.source, re.M
+        ):
+            cell.source = "#| include: false\n" + cell.source  # no empty «Kode» fold at the top of a chapter
         opts, code = cell_options(cell.source)
         meta = cell.metadata.get(META_KEY) or {}
         label = opts.get("label") or meta.get("label")
         keys = [k for k in CAPTION_KEYS if opts.get(k) or meta.get(k)]
         outputs = [o for o in cell.get("outputs", []) if caption_of_output(o) is None]
-        for o in outputs:   # Quarto reads an output's text/html before its text/markdown: the Markdown only (#26)
+        for o in outputs:  # Quarto reads an output's text/html before its text/markdown: the Markdown only (#26)
             if ((o.get("metadata") or {}).get(META_KEY) or {}).get("html") == "from-markdown":
                 (o.get("data") or {}).pop("text/html", None)
         if link_prose:
@@ -369,30 +401,38 @@ def annotate_notebook(path: Path, info: dict, lang: str | None = None,
         meta = cell.metadata.setdefault(META_KEY, {})
         meta["label"] = str(label)
         for key in keys:
-            original = meta.setdefault(key, str(opts.get(key)))   # the caption as the notebook wrote it
+            original = meta.setdefault(key, str(opts.get(key)))  # the caption as the notebook wrote it
             caption = original
             if lang == "en":
                 if str(label) in catalogue:
                     caption = catalogue[str(label)]
                 else:
                     missing.append(str(label))
-            if notebook_weighted(nb):   # a weighted book says so under every table and figure
+            if notebook_weighted(nb):  # a weighted book says so under every table and figure
                 caption = caption.rstrip() + WEIGHTED_NOTE[lang]
             kind = key[:3]
             number, anchor = number_of(str(label), kind, name, counter)
             count = lab_number(nb, i)
-            cap = {"kind": kind, "word": kinds[kind], "number": number, "id": anchor, "label": str(label),
-                   "text": caption,
-                   "source": {"label": words["source"], "text": f"{name}.ipynb, {words['cell']} {count}",
-                              "href": f"{VIEW_DIR}/{name}.html#cell-{label}",
-                              "data": f"{words['data']} {md_text(info['file'])}, sha256 {short_sha(info['sha256'])}",
-                              "downloads": data_files(code, path.parent.parent / paths.TABLES_DIR),
-                              "csv_label": words["csv"]}}
-            if kind == "tbl":   # tables have their caption above (as in the report), figures below
+            cap = {
+                "kind": kind,
+                "word": kinds[kind],
+                "number": number,
+                "id": anchor,
+                "label": str(label),
+                "text": caption,
+                "source": {
+                    "label": words["source"],
+                    "text": f"{name}.ipynb, {words['cell']} {count}",
+                    "href": f"{VIEW_DIR}/{name}.html#cell-{label}",
+                    "data": f"{words['data']} {md_text(info['file'])}, sha256 {short_sha(info['sha256'])}",
+                    "downloads": data_files(code, path.parent.parent / paths.TABLES_DIR),
+                    "csv_label": words["csv"],
+                },
+            }
+            if kind == "tbl":  # tables have their caption above (as in the report), figures below
                 outputs.insert(0, caption_output(cap))
             else:
-                at = next((j + 1 for j, o in enumerate(outputs) if "image/png" in (o.get("data") or {})),
-                          len(outputs))
+                at = next((j + 1 for j, o in enumerate(outputs) if "image/png" in (o.get("data") or {})), len(outputs))
                 outputs.insert(at, caption_output(cap))
         # Quarto must not make a float of the cell: it would number it its own way («Tabell 6.1»)
         # and split a cell with several outputs into sub-figures. Label and caption live on in the
@@ -451,7 +491,7 @@ def _output_html(out) -> str:
     return ""
 
 
-VIEW_VERSION = b"view-2"   # bump when view_page changes what it writes (#26: links, Lab numbers, no injected cell)
+VIEW_VERSION = b"view-2"  # bump when view_page changes what it writes (#26: links, Lab numbers, no injected cell)
 VIEW_HREF = re.compile(r'href="([^"]*)"')
 
 
@@ -471,12 +511,13 @@ def view_links(page: str, name: str) -> str:
             return m.group(0)
         target, hash_, anchor = href.partition("#")
         if target.startswith(VIEW_DIR + "/"):
-            target = target[len(VIEW_DIR) + 1:]
+            target = target[len(VIEW_DIR) + 1 :]
         elif target.endswith(".ipynb") and hash_:
             target = Path(target).stem + ".html"
         if target in ("", f"{name}.html") and hash_:
             target = "" if anchor in ids else f"../{name}.html"
         return f'href="{html.escape(target + hash_ + anchor)}"'
+
     return VIEW_HREF.sub(fix, page)
 
 
@@ -500,16 +541,20 @@ def view_page(nb, name: str, lang: str = "nb", digest: str = "") -> str:
         ids = [f"cell-{number}"] + ([f"cell-{label}"] if label else [])
         anchors = "".join(f'<a id="{html.escape(str(a))}"></a>' for a in ids[:-1])
         outputs = "".join(_output_html(o) for o in cell.get("outputs", []))
-        parts.append(f'<div class="cell code" id="{html.escape(str(ids[-1]))}">{anchors}'
-                     f'<div class="prompt">[{number}]</div><pre><code>{html.escape(cell.source)}</code></pre>'
-                     f"{outputs}</div>")
-    return view_links(f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="source-sha256" content="{digest}">\n'
-            f"<title>{w['title']}: {html.escape(name)}.ipynb</title>\n<style>{VIEW_CSS}</style>\n</head>\n<body>\n"
-            f"<h1>{html.escape(name)}.ipynb</h1>\n"
-            f'<p class="bar"><a href="{html.escape(name)}.ipynb" download>{w["download"]}</a>'
-            f'<a href="../{html.escape(name)}.html">{w["back"]}</a></p>\n'
-            + "\n".join(parts) + "\n</body>\n</html>\n", name)
+        parts.append(
+            f'<div class="cell code" id="{html.escape(str(ids[-1]))}">{anchors}'
+            f'<div class="prompt">[{number}]</div><pre><code>{html.escape(cell.source)}</code></pre>'
+            f"{outputs}</div>"
+        )
+    return view_links(
+        f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="source-sha256" content="{digest}">\n'
+        f"<title>{w['title']}: {html.escape(name)}.ipynb</title>\n<style>{VIEW_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{html.escape(name)}.ipynb</h1>\n"
+        f'<p class="bar"><a href="{html.escape(name)}.ipynb" download>{w["download"]}</a>'
+        f'<a href="../{html.escape(name)}.html">{w["back"]}</a></p>\n' + "\n".join(parts) + "\n</body>\n</html>\n",
+        name,
+    )
 
 
 def write_view(path: Path, out_dir: Path | None = None) -> bool:
@@ -517,10 +562,14 @@ def write_view(path: Path, out_dir: Path | None = None) -> bool:
     path = Path(path)
     out_dir = out_dir or path.parent / VIEW_DIR
     raw = path.read_bytes()
-    digest = hashlib.sha256(raw + VIEW_VERSION).hexdigest()   # a view made by an older page writer is redone
+    digest = hashlib.sha256(raw + VIEW_VERSION).hexdigest()  # a view made by an older page writer is redone
     page, copy = out_dir / f"{path.stem}.html", out_dir / path.name
-    if page.exists() and copy.exists() and f'content="{digest}"' in page.read_text(encoding="utf-8")[:400] \
-            and copy.read_bytes() == raw:
+    if (
+        page.exists()
+        and copy.exists()
+        and f'content="{digest}"' in page.read_text(encoding="utf-8")[:400]
+        and copy.read_bytes() == raw
+    ):
         return False
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
@@ -532,6 +581,7 @@ def write_view(path: Path, out_dir: Path | None = None) -> bool:
 # ---------------------------------------------------------------------------
 # the whole book
 # ---------------------------------------------------------------------------
+
 
 def data_info(params: dict) -> dict:
     """``<derived_dir>/data_info.json`` (file name and sha256 of the export the notebooks read)."""
@@ -550,8 +600,10 @@ def annotate_executed(path: Path, params: dict, log=print) -> tuple[bool, list[s
     changed, missing = annotate_notebook(Path(path), data_info(params))
     write_view(Path(path))
     if missing:
-        log(f"  no English caption in {paths.relative(CATALOGUE)} for {Path(path).stem}: {', '.join(missing)} "
-            "(the Norwegian caption is shown)")
+        log(
+            f"  no English caption in {paths.relative(CATALOGUE)} for {Path(path).stem}: {', '.join(missing)} "
+            "(the Norwegian caption is shown)"
+        )
     return changed, missing
 
 
@@ -587,8 +639,10 @@ def annotate_book(params: dict, log=print) -> dict:
             if f.stem not in keep:
                 f.unlink()
     for name, labels in result["missing_en"].items():
-        log(f"  no English caption in {paths.relative(CATALOGUE)} for {name}: {', '.join(labels)} "
-            "(the Norwegian caption is shown)")
+        log(
+            f"  no English caption in {paths.relative(CATALOGUE)} for {name}: {', '.join(labels)} "
+            "(the Norwegian caption is shown)"
+        )
     return result
 
 
@@ -603,8 +657,10 @@ CAPTION_SHA = re.compile(rf"sha256 ([0-9a-f]{{{SHORT_SHA}}})\)")
 
 def book_captions(page: Path) -> list[str]:
     """The inner HTML of every table and figure caption of a rendered page."""
-    return [re.sub(r"^<p>|</p>$", "", c.strip()).strip()
-            for c in CAPTION_HTML.findall(Path(page).read_text(encoding="utf-8"))]
+    return [
+        re.sub(r"^<p>|</p>$", "", c.strip()).strip()
+        for c in CAPTION_HTML.findall(Path(page).read_text(encoding="utf-8"))
+    ]
 
 
 def caption_problems(book_dir: Path, sha256: str) -> list[str]:

@@ -29,7 +29,7 @@ from src.base.numbers import fmt_number
 from src.book.tables import markdown_table
 from src.data.export import routed
 
-ANCHOR = "kodebok-"   # #kodebok-<name>: a variable's place in the appendix
+ANCHOR = "kodebok-"  # #kodebok-<name>: a variable's place in the appendix
 NOT_ASKED = "Ikke spurt (filter)"
 NOT_ANSWERED = "Spurt, ikke besvart"
 TOTAL_VALID = "Totalt svar"
@@ -37,8 +37,7 @@ TOTAL_ALL = "Totalt i eksporten"
 TYPE_WORDS = {"single": "ett svar", "binary": "avkrysning (valgt / ikke valgt)", "text": "fritekst"}
 CONDITION_WORDS = {
     "vo_or_hvo": "verneombud, tidligere verneombud og hovedverneombud (rolle 1–4)",
-    "eligible": "verneombud og hovedverneombud som har tatt hele eller deler av grunnopplæringen "
-                "(analyseutvalget)",
+    "eligible": "verneombud og hovedverneombud som har tatt hele eller deler av grunnopplæringen (analyseutvalget)",
 }
 TERM = re.compile(r"^\(?\s*(\w+)\s*(==|in)\s*(\[[^\]]*\]|\d+)\s*\)?$")
 
@@ -74,12 +73,14 @@ def routing_words(codebook: Codebook, routing: str | None) -> str:
         labels = codebook.value_labels(name, with_missing=True)
         if isinstance(item, Variable) and item.type == "binary":
             what = _quote(item.label)
-            if item.group in codebook.groups:   # «Annet» alone is ambiguous: which question's «Annet»
+            if item.group in codebook.groups:  # «Annet» alone is ambiguous: which question's «Annet»
                 what += f" i {_quote(codebook.groups[item.group].label)}"
             parts.append(f"de som krysset av for {what}" if codes == [1] else f"de som ikke krysset av for {what}")
             continue
         answers = " eller ".join(_quote(labels.get(c, str(c))) for c in codes)
-        parts.append(f"de som svarte {answers} på {_quote(item.label)} ({code_span(item.source if isinstance(item, Variable) else name)})")
+        parts.append(
+            f"de som svarte {answers} på {_quote(item.label)} ({code_span(item.source if isinstance(item, Variable) else name)})"
+        )
     return ", og ".join(parts) if len(parts) > 1 and any(" og " in p for p in parts) else " og ".join(parts)
 
 
@@ -118,6 +119,7 @@ def _once(fn):
             cache[key] = fn(data, codebook, name, k)
         table, hidden = cache[key]
         return table.copy(), hidden.copy()
+
     wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
     return wrapper
 
@@ -168,8 +170,16 @@ def group_table(data: pd.DataFrame, codebook: Codebook, group: Group, k: int) ->
         not_answered, not_asked = int((asked_item & col.isna()).sum()), int((~asked_item).sum())
         label = md_text(group.themes.get(item) or var.label)
         if group.type == "multi":
-            rows.append([label, n.get(1, 0), 100 * n.get(1, 0) / n_valid if n_valid else np.nan, n_valid,
-                         not_answered, not_asked])
+            rows.append(
+                [
+                    label,
+                    n.get(1, 0),
+                    100 * n.get(1, 0) / n_valid if n_valid else np.nan,
+                    n_valid,
+                    not_answered,
+                    not_asked,
+                ]
+            )
             count_rows.append([np.nan, n.get(1, 0), n.get(1, 0), n_valid, not_answered, not_asked])
             base_rows.append([np.nan, np.nan, n_valid, np.nan, np.nan, np.nan])
         else:
@@ -180,8 +190,14 @@ def group_table(data: pd.DataFrame, codebook: Codebook, group: Group, k: int) ->
     if group.type == "multi":
         columns = ["Svaralternativ", "Antall valgt", "Prosent valgt", "Svar", "Ikke besvart", "Ikke spurt"]
     else:
-        columns = (["Påstand", *[f"{c} (%)" for c in valid], *[f"{c} (mangler)" for c in first.missing],
-                    "Svar", "Ikke besvart", "Ikke spurt"])
+        columns = [
+            "Påstand",
+            *[f"{c} (%)" for c in valid],
+            *[f"{c} (mangler)" for c in first.missing],
+            "Svar",
+            "Ikke besvart",
+            "Ikke spurt",
+        ]
     table = pd.DataFrame(rows, columns=columns)
     counts = pd.DataFrame(count_rows, columns=columns).iloc[:, 1:]
     bases = pd.DataFrame(base_rows, columns=columns).iloc[:, 1:]
@@ -204,8 +220,17 @@ def recode_table(data: pd.DataFrame, codebook: Codebook, name: str, k: int) -> t
         rows.append((code, label, made_of, n[code], 100 * n[code] / n_valid if n_valid else np.nan))
     unmapped = [s for s in src_labels if s not in rec.map]
     rows.append((None, TOTAL_VALID, "", n_valid, 100.0 if n_valid else np.nan))
-    rows.append((None, "Uten kode (manglende)", "; ".join(f"{s} {src_labels[s]}" for s in unmapped)
-                 + ("; " if unmapped else "") + "ikke besvart eller ikke spurt", int(data[name].isna().sum()), np.nan))
+    rows.append(
+        (
+            None,
+            "Uten kode (manglende)",
+            "; ".join(f"{s} {src_labels[s]}" for s in unmapped)
+            + ("; " if unmapped else "")
+            + "ikke besvart eller ikke spurt",
+            int(data[name].isna().sum()),
+            np.nan,
+        )
+    )
     rows.append((None, TOTAL_ALL, "", len(data), np.nan))
     table = pd.DataFrame(rows, columns=["Kode", "Verdi", "Fra koden(e) i " + rec.source, "Antall", "Prosent"])
     table["Kode"] = table["Kode"].astype("Int64")
@@ -225,9 +250,16 @@ def index_table(data: pd.DataFrame, codebook: Codebook, k: int) -> tuple[pd.Data
         col = pd.to_numeric(data[name], errors="coerce")
         group = next((g for g in codebook.groups.values() if tuple(g.members) == tuple(ix.members)), None)
         of = f"{_quote(group.label)} ({len(ix.members)} påstander)" if group else f"{len(ix.members)} variabler"
-        rule = ("alle besvart" if ix.min_items >= len(ix.members) else f"minst {ix.min_items} besvart")
-        rows.append((f"{md_text(ix.label)} ({code_span(name)})", f"snitt av {of}; {rule}", int(col.notna().sum()),
-                     col.mean(), col.std()))
+        rule = "alle besvart" if ix.min_items >= len(ix.members) else f"minst {ix.min_items} besvart"
+        rows.append(
+            (
+                f"{md_text(ix.label)} ({code_span(name)})",
+                f"snitt av {of}; {rule}",
+                int(col.notna().sum()),
+                col.mean(),
+                col.std(),
+            )
+        )
     table = pd.DataFrame(rows, columns=["Indeks", "Laget av", "Antall", "Gjennomsnitt", "Standardavvik"])
     counts = pd.DataFrame({"Antall": table["Antall"]})
     bases = pd.DataFrame({c: table["Antall"] for c in ("Gjennomsnitt", "Standardavvik")})
@@ -236,7 +268,7 @@ def index_table(data: pd.DataFrame, codebook: Codebook, k: int) -> tuple[pd.Data
 
 
 def _md(table, hidden, k, decimals=None) -> tuple[str, int]:
-    if "Kode" in table:   # a row without a code (a total, not asked) shows an empty cell, not «<NA>»
+    if "Kode" in table:  # a row without a code (a total, not asked) shows an empty cell, not «<NA>»
         table = table.assign(Kode=table["Kode"].map(lambda c: "" if pd.isna(c) else str(int(c))))
     text = markdown_table(table, decimals or {}, hidden=hidden, hidden_text=f"<{k}")
     return text, int(hidden.to_numpy().sum())
@@ -251,16 +283,32 @@ def long_form(data: pd.DataFrame, codebook: Codebook, k: int) -> pd.DataFrame:
         table, hidden = frequency(data, codebook, name, k)
         stored = disclosure.apply(table[["Antall", "Prosent"]], hidden[["Antall", "Prosent"]])
         for i, row in table.iterrows():
-            out.append({"variabel": name, "kolonne": var.source, "kode": row["Kode"], "svar": row["Svar"],
-                        "antall": stored.at[i, "Antall"], "prosent": stored.at[i, "Prosent"]})
+            out.append(
+                {
+                    "variabel": name,
+                    "kolonne": var.source,
+                    "kode": row["Kode"],
+                    "svar": row["Svar"],
+                    "antall": stored.at[i, "Antall"],
+                    "prosent": stored.at[i, "Prosent"],
+                }
+            )
     for name in codebook.recodes:
         if name not in data:
             continue
         table, hidden = recode_table(data, codebook, name, k)
         stored = disclosure.apply(table[["Antall", "Prosent"]], hidden[["Antall", "Prosent"]])
         for i, row in table.iterrows():
-            out.append({"variabel": name, "kolonne": "", "kode": row["Kode"], "svar": row["Verdi"],
-                        "antall": stored.at[i, "Antall"], "prosent": stored.at[i, "Prosent"]})
+            out.append(
+                {
+                    "variabel": name,
+                    "kolonne": "",
+                    "kode": row["Kode"],
+                    "svar": row["Verdi"],
+                    "antall": stored.at[i, "Antall"],
+                    "prosent": stored.at[i, "Prosent"],
+                }
+            )
     frame = pd.DataFrame(out)
     frame["kode"] = frame["kode"].astype("Int64")
     return frame
@@ -279,15 +327,17 @@ def markdown(data: pd.DataFrame, codebook: Codebook, k: int, n_sample: int | Non
         "svarte.",
         "",
         '::: {.content-visible when-format="html"}',
-        "Hele kodeboken i maskinlesbar form, én rad per variabel og kode: "
-        "[codebook.csv](../reports/codebook.csv).",
+        "Hele kodeboken i maskinlesbar form, én rad per variabel og kode: [codebook.csv](../reports/codebook.csv).",
         ":::",
         "",
     ]
     n_hidden = 0
     if k > 0:
-        lines += [f"Reelle data: tall som bygger på færre enn {k} respondenter vises som «<{k}» (parameteren "
-                  f"`min_cell`), og i `codebook.csv` står de tomme.", ""]
+        lines += [
+            f"Reelle data: tall som bygger på færre enn {k} respondenter vises som «<{k}» (parameteren "
+            f"`min_cell`), og i `codebook.csv` står de tomme.",
+            "",
+        ]
     lines += ["## Spørsmålene {.unnumbered}", ""]
     done_groups: set[str] = set()
     for name, var in codebook.variables.items():
@@ -302,14 +352,25 @@ def markdown(data: pd.DataFrame, codebook: Codebook, k: int, n_sample: int | Non
             table, hidden = group_table(data, codebook, group, k)
             kind = "flere svar mulig" if group.type == "multi" else "påstander med felles svarskala"
             cols = ", ".join(code_span(codebook.variables[m].source) for m in (group.members[0], group.members[-1]))
-            lines += [f"### {md_text(group.label)} {{#{ANCHOR}{group.name.replace('_', '-')}}}", "",
-                      f"*{md_text(group.question or '')}*", "",
-                      f"Variabelgruppe {code_span(group.name)}, {len(group.members)} variabler ({kind}; "
-                      f"eksportkolonnene {cols.replace(', ', ' … ')}). Spurt: {routing_words(codebook, first.routing)}."]
+            lines += [
+                f"### {md_text(group.label)} {{#{ANCHOR}{group.name.replace('_', '-')}}}",
+                "",
+                f"*{md_text(group.question or '')}*",
+                "",
+                f"Variabelgruppe {code_span(group.name)}, {len(group.members)} variabler ({kind}; "
+                f"eksportkolonnene {cols.replace(', ', ' … ')}). Spurt: {routing_words(codebook, first.routing)}.",
+            ]
             if group.type != "multi":
                 scale = codebook.value_labels(first.name, with_missing=True)
-                lines += ["", "Svarskala: " + ", ".join(f"{c} = {md_text(v)}" + (" (mangler-kode)" if c in first.missing else "")
-                                                         for c, v in scale.items()) + "."]
+                lines += [
+                    "",
+                    "Svarskala: "
+                    + ", ".join(
+                        f"{c} = {md_text(v)}" + (" (mangler-kode)" if c in first.missing else "")
+                        for c, v in scale.items()
+                    )
+                    + ".",
+                ]
             else:
                 lines += ["", "Kodet 1 = valgt, 0 = ikke valgt; prosent av dem som besvarte spørsmålet."]
             decimals = {c: 1 for c in table.columns if str(c).endswith("(%)") or c == "Prosent valgt"}
@@ -320,14 +381,20 @@ def markdown(data: pd.DataFrame, codebook: Codebook, k: int, n_sample: int | Non
         lines += [f"### {md_text(var.label)} {{#{ANCHOR}{name.replace('_', '-')}}}", ""]
         if var.question:
             lines += [f"*{md_text(var.question)}*", ""]
-        desc = (f"Variabel {code_span(name)}, eksportkolonne {code_span(var.source)}, "
-                f"{TYPE_WORDS.get(var.type, var.type)}. Spurt: {routing_words(codebook, var.routing)}.")
+        desc = (
+            f"Variabel {code_span(name)}, eksportkolonne {code_span(var.source)}, "
+            f"{TYPE_WORDS.get(var.type, var.type)}. Spurt: {routing_words(codebook, var.routing)}."
+        )
         if var.missing:
-            desc += " Mangler-koder: " + ", ".join(f"{c} {_quote(var.values[c])}" for c in var.missing) + \
-                    " (regnes ikke med i prosentene)."
+            desc += (
+                " Mangler-koder: "
+                + ", ".join(f"{c} {_quote(var.values[c])}" for c in var.missing)
+                + " (regnes ikke med i prosentene)."
+            )
         if var.type == "text":
-            desc += (" Fritekst: svarene forlater ikke 01_cleaning (personvern); bare temaene de er kodet i, "
-                     "står i dataene.")
+            desc += (
+                " Fritekst: svarene forlater ikke 01_cleaning (personvern); bare temaene de er kodet i, står i dataene."
+            )
             lines += [desc, ""]
             continue
         lines += [desc, ""]
@@ -335,37 +402,59 @@ def markdown(data: pd.DataFrame, codebook: Codebook, k: int, n_sample: int | Non
         text, h = _md(table, hidden, k, {"Prosent": 1})
         n_hidden += h
         lines += [text, ""]
-    lines += ["## Avledede variabler {.unnumbered}", "",
-              "Omkodingene (`recodes` i kodeboken) som analysene bruker, i den rekkefølgen byggingen lager dem: "
-              "hver ny kode med kodene den er laget av. Koder som ikke er nevnt, blir manglende.", ""]
+    lines += [
+        "## Avledede variabler {.unnumbered}",
+        "",
+        "Omkodingene (`recodes` i kodeboken) som analysene bruker, i den rekkefølgen byggingen lager dem: "
+        "hver ny kode med kodene den er laget av. Koder som ikke er nevnt, blir manglende.",
+        "",
+    ]
     for name, rec in codebook.recodes.items():
         if name not in data:
             continue
         src = codebook.item(rec.source)
-        extra = f" Bare grupper med minst {rec.min_answers} svar står alene; resten er slått sammen." \
-            if rec.min_answers else ""
-        subtotal = (" Deltotaler i tabellene: " + ", ".join(f"{_quote(v)} (kode {c})" for c, v in rec.subtotals.items())
-                    + ".") if rec.subtotals else ""
-        lines += [f"### {md_text(rec.label)} {{#{ANCHOR}{name.replace('_', '-')}}}", "",
-                  f"Variabel {code_span(name)}, laget av {code_span(rec.source)} "
-                  f"([{md_text(src.label)}](#{ANCHOR}{rec.source.replace('_', '-')})).{extra}{subtotal}", ""]
+        extra = (
+            f" Bare grupper med minst {rec.min_answers} svar står alene; resten er slått sammen."
+            if rec.min_answers
+            else ""
+        )
+        subtotal = (
+            (" Deltotaler i tabellene: " + ", ".join(f"{_quote(v)} (kode {c})" for c, v in rec.subtotals.items()) + ".")
+            if rec.subtotals
+            else ""
+        )
+        lines += [
+            f"### {md_text(rec.label)} {{#{ANCHOR}{name.replace('_', '-')}}}",
+            "",
+            f"Variabel {code_span(name)}, laget av {code_span(rec.source)} "
+            f"([{md_text(src.label)}](#{ANCHOR}{rec.source.replace('_', '-')})).{extra}{subtotal}",
+            "",
+        ]
         table, hidden = recode_table(data, codebook, name, k)
         text, h = _md(table, hidden, k, {"Prosent": 1})
         n_hidden += h
         lines += [text, ""]
     if codebook.indices:
-        lines += ["## Indekser {.unnumbered}", "",
-                  "Gjennomsnitt av flere påstander på skalaen 1–5 (`indices` i kodeboken), for respondenter med "
-                  "nok besvarte påstander.", ""]
+        lines += [
+            "## Indekser {.unnumbered}",
+            "",
+            "Gjennomsnitt av flere påstander på skalaen 1–5 (`indices` i kodeboken), for respondenter med "
+            "nok besvarte påstander.",
+            "",
+        ]
         table, hidden = index_table(data, codebook, k)
         text, h = _md(table, hidden, k, {"Gjennomsnitt": 2, "Standardavvik": 2})
         n_hidden += h
         lines += [text, ""]
     if "weight" in data:
-        lines += ["## Vekt {.unnumbered}", "",
-                  "`weight`: vekten fra rakingen mot SSBs fordeling av sysselsatte (sektor, virksomhetsstørrelse, "
-                  "bransjegruppe), brukt bare i følsomhetsanalysen (vedlegget om vekting); "
-                  "rapportens tall er uvektede.", ""]
+        lines += [
+            "## Vekt {.unnumbered}",
+            "",
+            "`weight`: vekten fra rakingen mot SSBs fordeling av sysselsatte (sektor, virksomhetsstørrelse, "
+            "bransjegruppe), brukt bare i følsomhetsanalysen (vedlegget om vekting); "
+            "rapportens tall er uvektede.",
+            "",
+        ]
     if n_hidden:
         lines += [disclosure.footnote(n_hidden, k), ""]
     return "\n".join(lines)

@@ -21,12 +21,27 @@ from src.base.disclosure import declare_protected
 from src.base.numbers import fmt_number
 from src.book.text import verdict_text
 
-OMNIBUS_GROUPS = {"bransjer": "alle bransjer", "storrelse": "alle størrelsesgrupper"}   # published.yml's key convention
-TEST_NAMES = {"chi2": "Pearsons kjikvadrat", "welch_t": "t-test (Welch)", "ttest": "t-test (Welch)", "anova": "enveis ANOVA",
-              "tukey": "Tukey HSD", "rao_scott_f": "Rao-Scott (vektet)", "svyglm_t": "vektet regresjon",
-              "wald_f": "Wald F (vektet)"}
-EFFECT_NAMES = {"chi2": "Cramérs V", "rao_scott_f": "Cramérs V (vektet)", "welch_t": "Cohens d", "ttest": "Cohens d",
-                "svyglm_t": "differanse (vektet)", "anova": "eta²", "wald_f": "eta² (vektet)", "tukey": "differanse"}
+OMNIBUS_GROUPS = {"bransjer": "alle bransjer", "storrelse": "alle størrelsesgrupper"}  # published.yml's key convention
+TEST_NAMES = {
+    "chi2": "Pearsons kjikvadrat",
+    "welch_t": "t-test (Welch)",
+    "ttest": "t-test (Welch)",
+    "anova": "enveis ANOVA",
+    "tukey": "Tukey HSD",
+    "rao_scott_f": "Rao-Scott (vektet)",
+    "svyglm_t": "vektet regresjon",
+    "wald_f": "Wald F (vektet)",
+}
+EFFECT_NAMES = {
+    "chi2": "Cramérs V",
+    "rao_scott_f": "Cramérs V (vektet)",
+    "welch_t": "Cohens d",
+    "ttest": "Cohens d",
+    "svyglm_t": "differanse (vektet)",
+    "anova": "eta²",
+    "wald_f": "eta² (vektet)",
+    "tukey": "differanse",
+}
 # the design-based test a measures.yml test becomes in a weighted run (measures.weighted_test)
 WEIGHTED_TESTS = {"chi2": "rao_scott_f", "ttest": "svyglm_t", "tukey": "svyglm_t", "anova": "wald_f"}
 
@@ -60,9 +75,16 @@ def _evaluate(ch, spec: dict, key: str):
     return ms.evaluate(spec, ch.data, ch.codebook, alpha=ch.alpha, key=key, weighted=ch.weighted)
 
 
-def mean_gaps(ch, grids: dict[str, str], by: str = "role_group", groups: tuple = (1, 2),
-              top: int | None = None, sort: bool = True, report_table: str | None = None,
-              header: str | None = None) -> pd.DataFrame:
+def mean_gaps(
+    ch,
+    grids: dict[str, str],
+    by: str = "role_group",
+    groups: tuple = (1, 2),
+    top: int | None = None,
+    sort: bool = True,
+    report_table: str | None = None,
+    header: str | None = None,
+) -> pd.DataFrame:
     """Mean of every item of one or more grids in two groups, and the gap between them.
 
     ``grids`` maps a result-key prefix to a grid, e.g. ``{"f15": "topic_needs"}``.
@@ -85,16 +107,21 @@ def mean_gaps(ch, grids: dict[str, str], by: str = "role_group", groups: tuple =
         layout = reference.load_measures()["tables"].get(report_table, {})
         row_vars = layout.get("row_vars") or {}
         by_label = {v.label: n for n, v in cb.variables.items()}
-        printed = {(e.get("lookup") or {}).get("row") for e in ch.published
-                   if (e.get("lookup") or {}).get("table") == report_table}
+        printed = {
+            (e.get("lookup") or {}).get("row")
+            for e in ch.published
+            if (e.get("lookup") or {}).get("table") == report_table
+        }
         in_report = {row_vars.get(r) or by_label.get(r) for r in printed}
     rows = []
     for prefix, grid in grids.items():
         for var in cb.groups[grid].members:
-            item = var[len(grid) + 1:]
+            item = var[len(grid) + 1 :]
             specs = {g: {"stat": "mean", "var": var, "where": f"{by} == {g}"} for g in groups}
-            means = {g: ch.result(f"{prefix}_{item}_mean.{keys[g]}", lambda g=g: _evaluate(ch, specs[g], var),
-                                  spec=specs[g]) for g in groups}   # hidden (disclosure.Hidden) for a group below min_cell
+            means = {
+                g: ch.result(f"{prefix}_{item}_mean.{keys[g]}", lambda g=g: _evaluate(ch, specs[g], var), spec=specs[g])
+                for g in groups
+            }  # hidden (disclosure.Hidden) for a group below min_cell
             row = {header: cb.label(var, ch.lang), shown[a]: means[a], shown[b]: means[b], gap_col: means[b] - means[a]}
             if in_report is not None:
                 row[f"I rapportens {report_table.replace('_', ' ')}"] = "ja" if var in in_report else "nei"
@@ -104,12 +131,14 @@ def mean_gaps(ch, grids: dict[str, str], by: str = "role_group", groups: tuple =
         table = table.reindex(table[gap_col].map(float).abs().sort_values(ascending=False, kind="stable").index)
     if top:
         table = table.head(top)
-    return declare_protected(table.reset_index(drop=True), [shown[a], shown[b], gap_col],
-                             "group means recorded through Chapter.result (Hidden for a small group)")
+    return declare_protected(
+        table.reset_index(drop=True),
+        [shown[a], shown[b], gap_col],
+        "group means recorded through Chapter.result (Hidden for a small group)",
+    )
 
 
-def option_differences(ch, group: str, prefix: str, by: str = "role_group",
-                       groups: tuple = (1, 2)) -> pd.DataFrame:
+def option_differences(ch, group: str, prefix: str, by: str = "role_group", groups: tuple = (1, 2)) -> pd.DataFrame:
     """Every option of a multi-select question in two groups: the shares ticking it and a chi-square test.
 
     Records, per option, ``<prefix>_<option>_pct.<group>`` and the test as
@@ -126,22 +155,32 @@ def option_differences(ch, group: str, prefix: str, by: str = "role_group",
     named = {(e.get("lookup") or {}).get("result") for e in ch.published}
     rows = []
     for var in cb.groups[group].members:
-        option = var[len(group) + 1:]
+        option = var[len(group) + 1 :]
         specs = {g: {"stat": "pct", "var": var, "codes": [1], "where": f"{by} == {g}"} for g in groups}
-        shares = {g: ch.result(f"{prefix}_{option}_pct.{keys[g]}", lambda g=g: _evaluate(ch, specs[g], var),
-                               spec=specs[g]) for g in groups}   # hidden for a small group or numerator
+        shares = {
+            g: ch.result(f"{prefix}_{option}_pct.{keys[g]}", lambda g=g: _evaluate(ch, specs[g], var), spec=specs[g])
+            for g in groups
+        }  # hidden for a small group or numerator
         base = f"{prefix}_{option}.{keys[a]}_vs_{keys[b]}"
         test = _record_test(ch, base, {"stat": "test", "test": "chi2", "var": var, "by": by, "groups": [a, b]})
-        rows.append({cb.label(group, ch.lang): cb.label(var, ch.lang), f"Prosent {shown[a]}": shares[a],
-                     f"Prosent {shown[b]}": shares[b], "Differanse (prosentpoeng)": shares[b] - shares[a],
-                     "Test": test.describe(ch.lang),
-                     "Reprodusert": verdict_text(test, ch.lang),
-                     "Nevnt i rapporten": "ja" if f"{ch.notebook}.{base}.significant" in named else "nei"})
+        rows.append(
+            {
+                cb.label(group, ch.lang): cb.label(var, ch.lang),
+                f"Prosent {shown[a]}": shares[a],
+                f"Prosent {shown[b]}": shares[b],
+                "Differanse (prosentpoeng)": shares[b] - shares[a],
+                "Test": test.describe(ch.lang),
+                "Reprodusert": verdict_text(test, ch.lang),
+                "Nevnt i rapporten": "ja" if f"{ch.notebook}.{base}.significant" in named else "nei",
+            }
+        )
     table = pd.DataFrame(rows)
     order = table["Differanse (prosentpoeng)"].map(float).abs().sort_values(ascending=False, kind="stable").index
-    return declare_protected(table.reindex(order).reset_index(drop=True),
-                             [f"Prosent {shown[a]}", f"Prosent {shown[b]}", "Differanse (prosentpoeng)"],
-                             "shares recorded through Chapter.result (Hidden for a small group or numerator)")
+    return declare_protected(
+        table.reindex(order).reset_index(drop=True),
+        [f"Prosent {shown[a]}", f"Prosent {shown[b]}", "Differanse (prosentpoeng)"],
+        "shares recorded through Chapter.result (Hidden for a small group or numerator)",
+    )
 
 
 def theme_ranking(ch, group: str) -> pd.DataFrame:
@@ -170,20 +209,33 @@ def theme_ranking(ch, group: str) -> pd.DataFrame:
         shares = [100 * float(w[ticked[m]].sum() / w.sum()) for m in members]
         n, fewest = int(answered.sum()), int(min(ticked[m].sum() for m in members))
         any_of = int(ticked[members].any(axis=1).sum())
-        rows.append({"Tema": theme, "Faktorer": "; ".join(cb.label(m, ch.lang) for m in members),
-                     "Antall faktorer": len(members),
-                     "Gjennomsnittlig andel (prosent)": ch.protect(float(np.mean(shares)), count=fewest, base=n),
-                     "Minst én av faktorene (prosent)": ch.protect(
-                         100 * float(w[ticked[members].any(axis=1)].sum() / w.sum()), count=any_of, base=n),
-                     "Rapportens rangering": report_order.index(theme) + 1})
+        rows.append(
+            {
+                "Tema": theme,
+                "Faktorer": "; ".join(cb.label(m, ch.lang) for m in members),
+                "Antall faktorer": len(members),
+                "Gjennomsnittlig andel (prosent)": ch.protect(float(np.mean(shares)), count=fewest, base=n),
+                "Minst én av faktorene (prosent)": ch.protect(
+                    100 * float(w[ticked[members].any(axis=1)].sum() / w.sum()), count=any_of, base=n
+                ),
+                "Rapportens rangering": report_order.index(theme) + 1,
+            }
+        )
     table = pd.DataFrame(rows)
     score = pd.to_numeric(table["Gjennomsnittlig andel (prosent)"].map(float), errors="coerce")
     table = table.loc[score.sort_values(ascending=False, kind="stable").index]
     table.insert(1, "Rangering etter dataene", range(1, len(table) + 1))
-    return declare_protected(table.reset_index(drop=True),
-                             ["Rangering etter dataene", "Antall faktorer", "Rapportens rangering",
-                              "Gjennomsnittlig andel (prosent)", "Minst én av faktorene (prosent)"],
-                             "ranks and numbers of factors (not about respondents); shares through Chapter.protect")
+    return declare_protected(
+        table.reset_index(drop=True),
+        [
+            "Rangering etter dataene",
+            "Antall faktorer",
+            "Rapportens rangering",
+            "Gjennomsnittlig andel (prosent)",
+            "Minst én av faktorene (prosent)",
+        ],
+        "ranks and numbers of factors (not about respondents); shares through Chapter.protect",
+    )
 
 
 def _split_verdict_label(label: str) -> tuple[str, str]:
@@ -224,12 +276,18 @@ def _model_term_row(ch, notebook: str, measure: str, code: str, results: dict, b
     except ValueError:
         shown = code
     between = f"{shown} vs {labels.get(ref, ref)}" if ref is not None else f"{cb.label(variable, ch.lang)} = {shown}"
-    return {"Kapittel": chapter_number(notebook), "Sammenligning": f"{between} (justert for de andre kjennetegnene)",
-            "Mål": cb.label(outcome, ch.lang), "Verdier": "",
-            "Test": mv.MODEL_NAMES.get(kind, {}).get(ch.lang, kind) + ", koeffisient",
-            "p": float(results[f"{base}.p"]) if results.get(f"{base}.p") is not None else np.nan,
-            "Effekt": results.get(f"{base}.estimate", np.nan), "Rapporten": "ikke testet i rapporten",
-            "Reprodusert": "signifikant" if results[f"{base}.significant"] else "ikke signifikant", "Samsvar": "–"}
+    return {
+        "Kapittel": chapter_number(notebook),
+        "Sammenligning": f"{between} (justert for de andre kjennetegnene)",
+        "Mål": cb.label(outcome, ch.lang),
+        "Verdier": "",
+        "Test": mv.MODEL_NAMES.get(kind, {}).get(ch.lang, kind) + ", koeffisient",
+        "p": float(results[f"{base}.p"]) if results.get(f"{base}.p") is not None else np.nan,
+        "Effekt": results.get(f"{base}.estimate", np.nan),
+        "Rapporten": "ikke testet i rapporten",
+        "Reprodusert": "signifikant" if results[f"{base}.significant"] else "ikke signifikant",
+        "Samsvar": "–",
+    }
 
 
 def comparison_summary(ch) -> pd.DataFrame:
@@ -280,7 +338,7 @@ def comparison_summary(ch) -> pd.DataFrame:
         measure, _, groups = rest.rpartition(".")
         if not measure:
             continue
-        if measure.startswith("mv."):   # a term of a multivariable model: <outcome>.<kind>.<variable>, code
+        if measure.startswith("mv."):  # a term of a multivariable model: <outcome>.<kind>.<variable>, code
             rows.append(_model_term_row(ch, notebook, measure, groups, results, base))
             continue
         spec = specs["results"].get(key) or {}
@@ -294,27 +352,45 @@ def comparison_summary(ch) -> pd.DataFrame:
             for suffix, decimals, unit in (("_mean", 1, ""), ("_pct", 0, " %")):
                 v = results.get(f"{notebook}.{measure}{suffix}.{g}")
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    values.append(f"{group_labels.get(g, g.replace('_', ' '))} {fmt_number(v, decimals, ch.lang)}{unit}")
+                    values.append(
+                        f"{group_labels.get(g, g.replace('_', ' '))} {fmt_number(v, decimals, ch.lang)}{unit}"
+                    )
                     break
-        report = "ikke testet i rapporten" if e is None else (
-            ("signifikant" if e["value"] else "ikke signifikant") + (" (antatt)" if e.get("flag") == "assumed" else ""))
+        report = (
+            "ikke testet i rapporten"
+            if e is None
+            else (
+                ("signifikant" if e["value"] else "ikke signifikant")
+                + (" (antatt)" if e.get("flag") == "assumed" else "")
+            )
+        )
         p = results.get(f"{base}.p")
         what, between = _split_verdict_label(e["label"]) if e else (item_label(notebook, measure, spec), "")
-        rows.append({
-            "Kapittel": chapter_number(notebook),
-            "Sammenligning": (" vs ".join(group_labels.get(g, g.replace("_", " ")) for g in pair) if pair
-                              else OMNIBUS_GROUPS.get(groups) or between or _all_groups(cb, spec, ch.lang)
-                              or groups.replace("_", " ")),
-            "Mål": what,
-            "Verdier": "; ".join(values),
-            "Test": ", ".join(x for x in (TEST_NAMES.get(test, test), EFFECT_NAMES.get(test, "")) if x),
-            "p": float(p) if p is not None else np.nan,
-            "Effekt": results.get(f"{base}.effect", np.nan),
-            "Rapporten": report,
-            "Reprodusert": "signifikant" if results[key] else "ikke signifikant",
-            "Samsvar": "–" if e is None else "ja" if bool(e["value"]) == bool(results[key]) else (
-                "nei (rapporten motsier seg selv her)" if e.get("flag") == "inconsistent" else "nei"),
-        })
+        rows.append(
+            {
+                "Kapittel": chapter_number(notebook),
+                "Sammenligning": (
+                    " vs ".join(group_labels.get(g, g.replace("_", " ")) for g in pair)
+                    if pair
+                    else OMNIBUS_GROUPS.get(groups)
+                    or between
+                    or _all_groups(cb, spec, ch.lang)
+                    or groups.replace("_", " ")
+                ),
+                "Mål": what,
+                "Verdier": "; ".join(values),
+                "Test": ", ".join(x for x in (TEST_NAMES.get(test, test), EFFECT_NAMES.get(test, "")) if x),
+                "p": float(p) if p is not None else np.nan,
+                "Effekt": results.get(f"{base}.effect", np.nan),
+                "Rapporten": report,
+                "Reprodusert": "signifikant" if results[key] else "ikke signifikant",
+                "Samsvar": "–"
+                if e is None
+                else "ja"
+                if bool(e["value"]) == bool(results[key])
+                else ("nei (rapporten motsier seg selv her)" if e.get("flag") == "inconsistent" else "nei"),
+            }
+        )
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -325,8 +401,11 @@ def comparison_summary(ch) -> pd.DataFrame:
         reject, p_holm, _, _ = multipletests(table.loc[has_p, "p"].to_numpy(float), alpha=ch.alpha, method="holm")
         table.loc[has_p, "p (Holm)"] = p_holm
         table.loc[has_p, "Holm-justert"] = np.where(reject, "signifikant", "ikke signifikant")
-    return declare_protected(table, ["p", "Effekt", "p (Holm)"],
-                             "read from the chapters' results, recorded through Chapter.result (null when hidden)")
+    return declare_protected(
+        table,
+        ["p", "Effekt", "p (Holm)"],
+        "read from the chapters' results, recorded through Chapter.result (null when hidden)",
+    )
 
 
 def chapter_number(notebook: str) -> str:
@@ -344,11 +423,16 @@ def comparison_overview(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for groups, part in summary.groupby("Sammenligning", sort=False):
         spoken = part["Rapporten"] != "ikke testet i rapporten"
-        rows.append({"Sammenligning": groups, "Antall": len(part),
-                     "Signifikante": int((part["Reprodusert"] == "signifikant").sum()),
-                     "Signifikante etter Holm": int((part["Holm-justert"] == "signifikant").sum()),
-                     "Testet i rapporten": int(spoken.sum()),
-                     "Samme dom som rapporten": int((part.loc[spoken, "Samsvar"] == "ja").sum())})
+        rows.append(
+            {
+                "Sammenligning": groups,
+                "Antall": len(part),
+                "Signifikante": int((part["Reprodusert"] == "signifikant").sum()),
+                "Signifikante etter Holm": int((part["Holm-justert"] == "signifikant").sum()),
+                "Testet i rapporten": int(spoken.sum()),
+                "Samme dom som rapporten": int((part.loc[spoken, "Samsvar"] == "ja").sum()),
+            }
+        )
     table = pd.DataFrame(rows).sort_values("Antall", ascending=False, kind="stable")
     total = table.drop(columns="Sammenligning").sum().to_dict()
     out = pd.concat([table, pd.DataFrame([{"Sammenligning": "Totalt", **total}])], ignore_index=True)

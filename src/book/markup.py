@@ -14,9 +14,14 @@ from __future__ import annotations
 import html
 import re
 
-CALLOUT_COLOURS = {"note": ("#0d6efd", "#f1f6ff"), "tip": ("#198754", "#eef8f2"), "warning": ("#e0a800", "#fff8e1"),
-                   "important": ("#dc3545", "#fdecee"), "caution": ("#fd7e14", "#fff3e8")}   # as the books show them
-SPAN_ATTRS = re.compile(r"\]\{([^{}\n]*)\}")   # the end of a bracketed span: ']{.class key="value"}'
+CALLOUT_COLOURS = {
+    "note": ("#0d6efd", "#f1f6ff"),
+    "tip": ("#198754", "#eef8f2"),
+    "warning": ("#e0a800", "#fff8e1"),
+    "important": ("#dc3545", "#fdecee"),
+    "caution": ("#fd7e14", "#fff3e8"),
+}  # as the books show them
+SPAN_ATTRS = re.compile(r"\]\{([^{}\n]*)\}")  # the end of a bracketed span: ']{.class key="value"}'
 DIV_OPEN = re.compile(r"^:::+\s*\{([^}]*)\}\s*$")
 DIV_CLOSE = re.compile(r"^:::+\s*$")
 
@@ -60,7 +65,7 @@ def resolve_spans(text: str) -> str:
         m = None
         for cand in SPAN_ATTRS.finditer(text):
             depth, i = 0, cand.start() - 1
-            while i >= 0:   # the '[' that opens this span
+            while i >= 0:  # the '[' that opens this span
                 if text[i] == "]":
                     depth += 1
                 elif text[i] == "[":
@@ -74,7 +79,7 @@ def resolve_spans(text: str) -> str:
         if m is None:
             return text
         start, cand = m
-        inner = text[start + 1:cand.start()]
+        inner = text[start + 1 : cand.start()]
         ident, classes, keys = _attributes(cand.group(1))
         if not _shown_in_html(classes, keys):
             repl = ""
@@ -82,7 +87,7 @@ def resolve_spans(text: str) -> str:
             repl = f"<span{_html_attrs(ident, classes)}>{inner}</span>"
         else:
             repl = inner
-        text = text[:start] + repl + text[cand.end():]
+        text = text[:start] + repl + text[cand.end() :]
 
 
 def markdown_to_html(text: str) -> str:
@@ -97,15 +102,18 @@ def markdown_to_html(text: str) -> str:
         block = resolve_spans(block)
         heads = {}
 
-        def heading(m):   # '# Title {#sec-x}': the id on the heading
+        def heading(m):  # '# Title {#sec-x}': the id on the heading
             ident, classes, _ = _attributes(m.group(2))
             key = f"HEADINGID{len(heads)}X"
             heads[key] = _html_attrs(ident, [c for c in classes if c != "unnumbered"])
             return f"{m.group(1)} {key}"
+
         block = re.sub(r"^(#+ .*?)\s*\{([#.][^}]*)\}\s*$", heading, block, flags=re.M)
         out = md(block)
         for key, attrs in heads.items():
-            out = re.sub(rf"<(h\d)>(.*?)\s*{key}</h\d>", lambda m: f"<{m.group(1)}{attrs}>{m.group(2)}</{m.group(1)}>", out)
+            out = re.sub(
+                rf"<(h\d)>(.*?)\s*{key}</h\d>", lambda m: f"<{m.group(1)}{attrs}>{m.group(2)}</{m.group(1)}>", out
+            )
         return out
 
     lines = text.split("\n")
@@ -118,14 +126,14 @@ def markdown_to_html(text: str) -> str:
             buffer.append(lines[i])
             i += 1
             continue
-        depth, j = 1, i + 1   # the matching ':::'
+        depth, j = 1, i + 1  # the matching ':::'
         while j < len(lines) and depth:
             if DIV_OPEN.match(lines[j]):
                 depth += 1
             elif DIV_CLOSE.match(lines[j]):
                 depth -= 1
             j += 1
-        inner = "\n".join(lines[i + 1:j - 1 if not depth else j])
+        inner = "\n".join(lines[i + 1 : j - 1 if not depth else j])
         parts.append(convert("\n".join(buffer)))
         buffer = []
         ident, classes, keys = _attributes(m.group(1))
@@ -135,9 +143,11 @@ def markdown_to_html(text: str) -> str:
             if kinds:
                 classes = ["callout", *classes]
                 # inline too: JupyterLab has no stylesheet for it (its sanitiser keeps these properties)
-                border, background = CALLOUT_COLOURS.get(kinds[0][len("callout-"):], CALLOUT_COLOURS["note"])
-                style = (f' style="border-left: 5px solid {border}; background-color: {background}; '
-                         'padding: 0.4rem 1rem; margin: 1rem 0"')
+                border, background = CALLOUT_COLOURS.get(kinds[0][len("callout-") :], CALLOUT_COLOURS["note"])
+                style = (
+                    f' style="border-left: 5px solid {border}; background-color: {background}; '
+                    'padding: 0.4rem 1rem; margin: 1rem 0"'
+                )
             parts.append(f"<div{_html_attrs(ident, classes)}{style}>{markdown_to_html(inner)}</div>")
         i = j
     parts.append(convert("\n".join(buffer)))

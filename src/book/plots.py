@@ -37,7 +37,7 @@ def share_bars(shares: pd.Series, xlabel: str = "Prosent", sort: bool = True, wi
     s = shares.sort_values() if sort else shares.iloc[::-1]
     labels = [_wrap(i) for i in s.index]
     lines = max((label.count("\n") + 1 for label in labels), default=1)
-    per_bar = 0.38 if lines <= 2 else 0.19 * lines   # labels wrapped on three lines or more need taller rows
+    per_bar = 0.38 if lines <= 2 else 0.19 * lines  # labels wrapped on three lines or more need taller rows
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(width, per_bar * len(s) + 0.9))
         ax.barh(labels, s.to_numpy(float), color=BAR)
@@ -69,8 +69,16 @@ def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float 
             ax.barh(ys, v, left=left, color=DIVERGING[k % len(DIVERGING)], label=col, height=0.7)
             for y, (l0, w) in enumerate(zip(left, v)):
                 if w >= 4:
-                    ax.text(l0 + w / 2, y, f"{w:.0f}", ha="center", va="center", fontsize=8, zorder=4,
-                            color="white" if k in (0, len(cols) - 1) else "black")
+                    ax.text(
+                        l0 + w / 2,
+                        y,
+                        f"{w:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        zorder=4,
+                        color="white" if k in (0, len(cols) - 1) else "black",
+                    )
             left = left + v
         # the zero line behind the bars (it showed through the value labels), visible between them
         ax.axvline(0, color="black", linewidth=0.6, zorder=0)
@@ -78,8 +86,15 @@ def diverging_bars(dist: pd.DataFrame, neutral: str | None = None, width: float 
         ax.set_xlabel(xlabel)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{abs(x):.0f}"))
         # legend at 9 pt: the PNG is shrunk to the A4 text column, where 7 pt became about 5 pt
-        ax.legend(ncol=min(len(cols), 3), loc="lower center", bbox_to_anchor=(0.4, 1.02), frameon=False,
-                  fontsize=9, handlelength=1.0, columnspacing=1.0)
+        ax.legend(
+            ncol=min(len(cols), 3),
+            loc="lower center",
+            bbox_to_anchor=(0.4, 1.02),
+            frameon=False,
+            fontsize=9,
+            handlelength=1.0,
+            columnspacing=1.0,
+        )
         fig.tight_layout()
     return fig
 
@@ -93,8 +108,14 @@ def save(fig, name: str, folder: Path) -> dict[str, Path]:
     return out
 
 
-def comparison_bars(table: pd.DataFrame, item: str, study: str, categories: list[str],
-                    colors: list[str] | None = None, width: float = 8.0):
+def comparison_bars(
+    table: pd.DataFrame,
+    item: str,
+    study: str,
+    categories: list[str],
+    colors: list[str] | None = None,
+    width: float = 8.0,
+):
     """Stacked bars of shares, one panel per item, one bar per study inside it (e.g. 2007 beside 2024).
 
     ``table`` has a row per item and study (columns ``item`` and ``study`` name
@@ -106,20 +127,29 @@ def comparison_bars(table: pd.DataFrame, item: str, study: str, categories: list
     items = list(dict.fromkeys(table[item]))
     studies = list(dict.fromkeys(table[study]))
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(items), 1, sharex=True, squeeze=False,
-                                 figsize=(width, (0.45 * len(studies) + 0.75) * len(items) + 0.6))
+        fig, axes = plt.subplots(
+            len(items), 1, sharex=True, squeeze=False, figsize=(width, (0.45 * len(studies) + 0.75) * len(items) + 0.6)
+        )
         for ax, name in zip(axes[:, 0], items):
             part = table[table[item] == name].set_index(study).reindex(studies)
             ys = np.arange(len(studies))[::-1]
             left = np.zeros(len(studies))
             for k, cat in enumerate(categories):
                 v = part[cat].to_numpy(float)
-                ax.barh(ys, v, left=left, color=colors[k % len(colors)], height=0.7,
-                        label=cat if ax is axes[0, 0] else None)
+                ax.barh(
+                    ys, v, left=left, color=colors[k % len(colors)], height=0.7, label=cat if ax is axes[0, 0] else None
+                )
                 for y, l0, w in zip(ys, left, v):
                     if w >= 4:
-                        ax.text(l0 + w / 2, y, f"{w:.0f}", ha="center", va="center", fontsize=8,
-                                color="white" if k == 0 else "black")
+                        ax.text(
+                            l0 + w / 2,
+                            y,
+                            f"{w:.0f}",
+                            ha="center",
+                            va="center",
+                            fontsize=8,
+                            color="white" if k == 0 else "black",
+                        )
                 left = left + v
             for y, total in zip(ys, left):
                 ax.text(total + 1, y, f"{total:.0f}", va="center", fontsize=8, fontweight="bold")
@@ -153,8 +183,7 @@ def coefficient_plot(table: pd.DataFrame, alpha: float = 0.05, width: float = 10
     pad = 0.05 * (span[1] - span[0] or 1.0)
     comma = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}".replace(".", ",").replace("-", "\u2212"))
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(models), sharey=True, squeeze=False,
-                                 figsize=(width, 0.28 * len(terms) + 1.5))
+        fig, axes = plt.subplots(1, len(models), sharey=True, squeeze=False, figsize=(width, 0.28 * len(terms) + 1.5))
         for ax, name in zip(axes[0], models):
             part = table[table["Modell"] == name]
             odds = bool((part["Skala"] == "oddsforhold").all())

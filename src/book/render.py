@@ -28,9 +28,9 @@ from src.base import paths
 from src.base.contents import book_files, book_parts, flatten, load_config
 from src.book.markup import markdown_to_html  # noqa: F401  (Markdown as Quarto reads it, to HTML; #26)
 
-VIEW_DIR = "notebook-view"   # src/book/captions.py writes each chapter's notebook view there (caption links)
-TABLES_HREF = "../tables"    # captions link a table's CSV relative to the chapter page (src/book/captions.py)
-DOWNLOADS = ("scorecard.csv", "codebook.csv")   # reports/ files the appendices link (../reports/<file>)
+VIEW_DIR = "notebook-view"  # src/book/captions.py writes each chapter's notebook view there (caption links)
+TABLES_HREF = "../tables"  # captions link a table's CSV relative to the chapter page (src/book/captions.py)
+DOWNLOADS = ("scorecard.csv", "codebook.csv")  # reports/ files the appendices link (../reports/<file>)
 PAGE_WORDS_NOTE_NB = "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."
 CELL_OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
 CALLOUT = re.compile(r"^:::\s*\{\.callout-(\w+)\}\s*\n(.*?)\n:::\s*$", re.S | re.M)
@@ -43,8 +43,8 @@ def strip_heading_attrs(text: str) -> str:
     return HEADING_ATTRS.sub(r"\1", text)
 
 
-QUARTO_VERSION = "1.10.18"   # the Quarto the book is made with (README; _quarto.yml's quarto-required)
-INSTALL_STAMP = ".quarto-cli-install-failed"   # in .venv: the pinned quarto-cli could not be installed there
+QUARTO_VERSION = "1.10.18"  # the Quarto the book is made with (README; _quarto.yml's quarto-required)
+INSTALL_STAMP = ".quarto-cli-install-failed"  # in .venv: the pinned quarto-cli could not be installed there
 
 
 def quarto_available() -> str | None:
@@ -69,8 +69,10 @@ def version_note(exe: str) -> str | None:
     """One line when the quarto found is not the version the book is made with, else None."""
     found = quarto_version(exe)
     if found != QUARTO_VERSION:
-        return (f"Note: the book is made with Quarto {QUARTO_VERSION}; {exe} is {found or 'of unknown version'} "
-                "(the render may differ).")
+        return (
+            f"Note: the book is made with Quarto {QUARTO_VERSION}; {exe} is {found or 'of unknown version'} "
+            "(the render may differ)."
+        )
     return None
 
 
@@ -83,20 +85,36 @@ def install_quarto(log=print) -> str | None:
     """
     import sys
 
-    if sys.prefix == sys.base_prefix:   # not in a venv: never pip-install into the system Python
+    if sys.prefix == sys.base_prefix:  # not in a venv: never pip-install into the system Python
         return None
     stamp = Path(sys.prefix) / INSTALL_STAMP
     if stamp.exists():
         return None
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                           "--retries", "0", "--timeout", "15", f"quarto-cli=={QUARTO_VERSION}"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--retries",
+            "0",
+            "--timeout",
+            "15",
+            f"quarto-cli=={QUARTO_VERSION}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     exe = quarto_available()
     if proc.returncode != 0 or not exe:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         stamp.write_text(f"pip install quarto-cli=={QUARTO_VERSION} failed: {last}\n", encoding="utf-8")
-        log(f"Quarto not found, and pip could not install quarto-cli=={QUARTO_VERSION} into {sys.prefix} "
-            f"({last[:120]}); not tried again (remove {paths.relative(stamp)} to retry).")
+        log(
+            f"Quarto not found, and pip could not install quarto-cli=={QUARTO_VERSION} into {sys.prefix} "
+            f"({last[:120]}); not tried again (remove {paths.relative(stamp)} to retry)."
+        )
         return None
     log(f"Installed Quarto {QUARTO_VERSION} into {sys.prefix} (pip install quarto-cli).")
     return exe
@@ -111,8 +129,8 @@ def quarto_error(stdout: str, stderr: str) -> tuple[str, str]:
     if errors:
         shown = []
         for i in errors[:6]:
-            shown += lines[i:i + 6]
-        detail = "\n".join(dict.fromkeys(shown))   # each line once, in order
+            shown += lines[i : i + 6]
+        detail = "\n".join(dict.fromkeys(shown))  # each line once, in order
     else:
         detail = "\n".join(lines[-25:])
     fmt = "PDF (typst)" if re.search(r"\[typst\]|\.typ\b|typst", plain) else "HTML"
@@ -126,6 +144,7 @@ def quarto_error(stdout: str, stderr: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------------
 # Cell options shared by both renderers
 # ---------------------------------------------------------------------------
+
 
 def cell_options(source: str) -> tuple[dict, str]:
     """Split a code cell into its ``#|`` options and the remaining code."""
@@ -141,15 +160,18 @@ def cell_options(source: str) -> tuple[dict, str]:
     return opts, "\n".join(body).strip("\n")
 
 
-FORMAT_DIV = re.compile(r'^:::\s*\{\.content-(visible|hidden)\s+(when|unless)-format="(\w+)"\}\s*\n(.*?)\n:::\s*$',
-                        re.S | re.M)
+FORMAT_DIV = re.compile(
+    r'^:::\s*\{\.content-(visible|hidden)\s+(when|unless)-format="(\w+)"\}\s*\n(.*?)\n:::\s*$', re.S | re.M
+)
 
 
 def html_only(text: str) -> str:
     """Quarto's conditional divs resolved for an HTML book (the fallback): what HTML shows stays."""
+
     def keep(m):
         visible = (m.group(1) == "visible") == ((m.group(2) == "when") == (m.group(3) == "html"))
         return m.group(4) if visible else ""
+
     return FORMAT_DIV.sub(keep, text)
 
 
@@ -232,8 +254,9 @@ def write_search_index(out_dir: Path, pages: list[tuple[str, str, str]]) -> Path
     return out
 
 
-def _page(title: str, book_title: str, nav: str, body: str, pager: str, lang: str,
-          note: str = PAGE_WORDS_NOTE_NB) -> str:
+def _page(
+    title: str, book_title: str, nav: str, body: str, pager: str, lang: str, note: str = PAGE_WORDS_NOTE_NB
+) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -261,12 +284,12 @@ def _qmd_title(text: str) -> tuple[str, str]:
         if end > 0:
             front = yaml.safe_load(text[3:end]) or {}
             title = front.get("title")
-            text = text[end + 4:]
+            text = text[end + 4 :]
     if not title:
         m = re.search(r"^#\s+(.+)$", text, re.M)
         title = re.sub(r"\s*\{[^}]*\}\s*$", "", m.group(1)).strip() if m else "Forside"
-        if m:   # the page prints its title once (as <h1>), not again from the text
-            text = text[:m.start()] + text[m.end():]
+        if m:  # the page prints its title once (as <h1>), not again from the text
+            text = text[: m.start()] + text[m.end() :]
     return str(title), text
 
 
@@ -299,28 +322,33 @@ def _prepare_notebook(nb, fold_label: str) -> None:
         anchor = f'<a id="{html.escape(str(label))}"></a>' if label else ""
         tags = cell.get("metadata", {}).get("tags", [])
         if code and opts.get("echo", True) is not False and "injected-parameters" not in tags:
-            new_outputs.append(_html_output(
-                f'<details class="code"><summary>{fold_label}</summary><pre><code>{html.escape(code)}</code></pre></details>'))
+            new_outputs.append(
+                _html_output(
+                    f'<details class="code"><summary>{fold_label}</summary><pre><code>{html.escape(code)}</code></pre></details>'
+                )
+            )
         if opts.get("tbl-cap"):
             new_outputs.append(_html_output(f'{anchor}<p class="caption">{inline_markdown(opts["tbl-cap"])}</p>'))
             anchor = ""
         for out in cell.get("outputs", []):
             data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
             cap = caption_of_output(out)
-            if cap is not None:   # the numbered caption src/book/captions.py wrote (the same as in the Quarto book)
+            if cap is not None:  # the numbered caption src/book/captions.py wrote (the same as in the Quarto book)
                 new_outputs.append(_html_output(caption_html(cap)))
             elif "text/markdown" in data:
                 new_outputs.append(_html_output(markdown_to_html(data["text/markdown"])))
             elif "image/png" in data:
                 meta_cap = (cell.get("metadata", {}).get("compendium") or {}).get("fig-cap")
-                new_outputs.append(_html_output(
-                    f'<img alt="{html.escape(_plain(opts.get("fig-alt") or opts.get("fig-cap") or meta_cap or ""))}" '
-                    f'src="data:image/png;base64,{data["image/png"].strip()}">'))
+                new_outputs.append(
+                    _html_output(
+                        f'<img alt="{html.escape(_plain(opts.get("fig-alt") or opts.get("fig-cap") or meta_cap or ""))}" '
+                        f'src="data:image/png;base64,{data["image/png"].strip()}">'
+                    )
+                )
             else:
                 new_outputs.append(out)
         if opts.get("fig-cap"):
-            new_outputs.append(_html_output(
-                f'{anchor}<figcaption>{inline_markdown(opts["fig-cap"])}</figcaption>'))
+            new_outputs.append(_html_output(f"{anchor}<figcaption>{inline_markdown(opts['fig-cap'])}</figcaption>"))
         cell.source = ""
         cell.outputs = new_outputs
         keep.append(cell)
@@ -337,14 +365,17 @@ def caption_html(cap: dict) -> str:
     src = cap["source"]
     link = f'<a href="{html.escape(src["href"])}">{html.escape(src["text"])}</a>'
     files = src.get("downloads") or []
-    if files:   # the CSV of the table (or of the figure's numbers), as in the Quarto book's HTML
+    if files:  # the CSV of the table (or of the figure's numbers), as in the Quarto book's HTML
         link += f" · {html.escape(src.get('csv_label', 'CSV'))}: " + ", ".join(
-            f'<a href="{TABLES_HREF}/{html.escape(f)}">{html.escape(f)}</a>' for f in files)
-    return (f'<div id="{html.escape(cap["id"])}" class="book-caption {cap["kind"]}-caption">\n'
-            f'<p><strong>{html.escape(cap["word"])} {html.escape(cap["number"])}:</strong> '
-            f'{inline_markdown(cap["text"])} <span class="caption-source">({html.escape(src["label"])}: {link} · '
-            f'{html.escape(src["data"])})</span></p>\n'
-            "</div>")
+            f'<a href="{TABLES_HREF}/{html.escape(f)}">{html.escape(f)}</a>' for f in files
+        )
+    return (
+        f'<div id="{html.escape(cap["id"])}" class="book-caption {cap["kind"]}-caption">\n'
+        f"<p><strong>{html.escape(cap['word'])} {html.escape(cap['number'])}:</strong> "
+        f'{inline_markdown(cap["text"])} <span class="caption-source">({html.escape(src["label"])}: {link} · '
+        f"{html.escape(src['data'])})</span></p>\n"
+        "</div>"
+    )
 
 
 def _plain(text) -> str:
@@ -377,7 +408,9 @@ def _flat_links(html_text: str) -> str:
     a page of the fallback sits at the book's root, so its links lose the ``../`` that climbs out of
     Quarto's ``reports/executed/`` and ``appendices/``.
     """
-    html_text = html_text.replace(f'href="{TABLES_HREF}/', 'href="reports/tables/').replace('href="../reports/', 'href="reports/')
+    html_text = html_text.replace(f'href="{TABLES_HREF}/', 'href="reports/tables/').replace(
+        'href="../reports/', 'href="reports/'
+    )
     return SOURCE_LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', html_text)
 
 
@@ -414,21 +447,34 @@ def book_lang(notebooks: list[Path], default: str = "nb") -> str:
             langs.setdefault(lang, []).append(Path(p).stem)
     if len(langs) > 1:
         detail = "; ".join(f"lang={k}: {', '.join(v)}" for k, v in sorted(langs.items()))
-        raise RuntimeError(f"the executed chapters were built in different languages ({detail}); "
-                           "rebuild them all with one lang (make book ARGS=\"-p lang=...\")")
+        raise RuntimeError(
+            f"the executed chapters were built in different languages ({detail}); "
+            'rebuild them all with one lang (make book ARGS="-p lang=...")'
+        )
     return next(iter(langs), default)
 
 
 PAGE_WORDS = {
-    "nb": {"fold": "Vis kode", "appendix": "Vedlegg", "appendix_one": "Vedlegg", "search": "Søk i boka",
-           "note": "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."},
-    "en": {"fold": "Show code", "appendix": "Appendices", "appendix_one": "Appendix", "search": "Search the book",
-           "note": "Rendered without Quarto (nbconvert fallback)."},
+    "nb": {
+        "fold": "Vis kode",
+        "appendix": "Vedlegg",
+        "appendix_one": "Vedlegg",
+        "search": "Søk i boka",
+        "note": "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert).",
+    },
+    "en": {
+        "fold": "Show code",
+        "appendix": "Appendices",
+        "appendix_one": "Appendix",
+        "search": "Search the book",
+        "note": "Rendered without Quarto (nbconvert fallback).",
+    },
 }
 
 
-def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path: Path = paths.QUARTO_CONFIG,
-                    lang: str | None = None) -> Path:
+def render_fallback(
+    out_dir: Path, reports_dir: Path | None = None, config_path: Path = paths.QUARTO_CONFIG, lang: str | None = None
+) -> Path:
     """Render the HTML book with nbconvert into ``out_dir``; returns index.html.
 
     ``lang`` (labels of the page furniture and ``<html lang>``) defaults to the
@@ -448,7 +494,7 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
     def locate(rel: str) -> Path:
         # the book lists reports/...; a build with another reports_dir keeps them there
         if reports_dir is not None and rel.startswith("reports/"):
-            return Path(reports_dir) / rel[len("reports/"):]
+            return Path(reports_dir) / rel[len("reports/") :]
         return root / rel
 
     lang = lang or book_lang([locate(f) for f in files if f.endswith(".ipynb")], str(config.get("lang", "nb")))
@@ -457,8 +503,9 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
 
     n_chapters = len(flatten(book.get("chapters")))
     parts = book_parts(config)
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
 
     pages = []  # (source file, output name, title, body html)
     views: set[Path] = set()
@@ -494,8 +541,15 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
             number = chr(ord("A") + i - n_chapters)
             heading = f"{words['appendix_one']} {number} — {title}"
         if number:
-            body = re.sub(r"<h1([^>]*)>", lambda m: f'<h1{m.group(1)}><span class="chapter-number">'
-                          f"{html.escape(heading[: -len(title)].rstrip())}</span> ", body, count=1)
+            body = re.sub(
+                r"<h1([^>]*)>",
+                lambda m: (
+                    f'<h1{m.group(1)}><span class="chapter-number">'
+                    f"{html.escape(heading[: -len(title)].rstrip())}</span> "
+                ),
+                body,
+                count=1,
+            )
         numbered.append((rel, out_name, f"{number} {title}".strip(), body))
     pages = numbered
 
@@ -512,15 +566,22 @@ def render_fallback(out_dir: Path, reports_dir: Path | None = None, config_path:
                 items.append(f'</ol><div class="appendix">{html.escape(parts[pages[j][0]])}</div><ol>')
             cls = ' class="active"' if j == i else ""
             items.append(f'<li><a href="{name}"{cls}>{html.escape(t)}</a></li>')
-        nav = (f'<nav class="sidebar"><h1><a href="index.html">{html.escape(book_title)}</a></h1>'
-               f'<input type="search" id="book-search" placeholder="{words["search"]}" aria-label="{words["search"]}">'
-               f'<ol class="search-hits" id="book-search-hits"></ol>'
-               f"<ol>{''.join(items)}</ol></nav>")
+        nav = (
+            f'<nav class="sidebar"><h1><a href="index.html">{html.escape(book_title)}</a></h1>'
+            f'<input type="search" id="book-search" placeholder="{words["search"]}" aria-label="{words["search"]}">'
+            f'<ol class="search-hits" id="book-search-hits"></ol>'
+            f"<ol>{''.join(items)}</ol></nav>"
+        )
         prev_link = f'<a href="{pages[i - 1][1]}">← {html.escape(pages[i - 1][2])}</a>' if i > 0 else "<span></span>"
-        next_link = f'<a href="{pages[i + 1][1]}">{html.escape(pages[i + 1][2])} →</a>' if i + 1 < len(pages) else "<span></span>"
+        next_link = (
+            f'<a href="{pages[i + 1][1]}">{html.escape(pages[i + 1][2])} →</a>'
+            if i + 1 < len(pages)
+            else "<span></span>"
+        )
         pager = f'<div class="pager">{prev_link}{next_link}</div>'
-        (out_dir / out_name).write_text(_flat_links(_page(title, book_title, nav, body, pager, lang, words["note"])),
-                                        encoding="utf-8")
+        (out_dir / out_name).write_text(
+            _flat_links(_page(title, book_title, nav, body, pager, lang, words["note"])), encoding="utf-8"
+        )
     write_search_index(out_dir, [(name, t, body) for _, name, t, body in pages])
     return out_dir / "index.html"
 
@@ -535,12 +596,12 @@ def figure_alt_text(page: str) -> str:
     out, last = [], 0
     for m in IMG_NO_ALT.finditer(page):
         cap = FIG_CAPTION.search(page, m.end())
-        if not cap or page.count("<img", m.end(), cap.start()):   # the next caption belongs to another image
+        if not cap or page.count("<img", m.end(), cap.start()):  # the next caption belongs to another image
             continue
         text = re.sub(r'<span class="caption-source">.*', "", cap.group(2), flags=re.S)
         alt = html.escape(re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", text))).strip(), quote=True)
         attrs = re.sub(r'\s*\balt=""', "", m.group(1))
-        out += [page[last:m.start()], f'<img{attrs} alt="{alt}"{m.group(2)}>']
+        out += [page[last : m.start()], f'<img{attrs} alt="{alt}"{m.group(2)}>']
         last = m.end()
     return "".join(out) + page[last:]
 
@@ -552,12 +613,14 @@ def _quarto_lang(root: Path, config: dict) -> str:
 def _run_quarto(exe: str, root: Path, config: dict, lang: str, *args: str) -> None:
     cmd = [exe, "render", *args]
     if lang != str(config.get("lang", "nb")):
-        cmd += ["-M", f"lang:{lang}"]   # Quarto's labels (Figure/Table, Code, ...) in the chapters' language
+        cmd += ["-M", f"lang:{lang}"]  # Quarto's labels (Figure/Table, Code, ...) in the chapters' language
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
         fmt, detail = quarto_error(proc.stdout, proc.stderr)
-        raise RuntimeError(f"quarto render failed in the {fmt} book (exit {proc.returncode}); "
-                           f"the previous book is left in place. Quarto said:\n{detail}")
+        raise RuntimeError(
+            f"quarto render failed in the {fmt} book (exit {proc.returncode}); "
+            f"the previous book is left in place. Quarto said:\n{detail}"
+        )
 
 
 def add_alt_text(out_dir: Path) -> None:
@@ -573,8 +636,10 @@ def add_alt_text(out_dir: Path) -> None:
 
 def _quarto_setup(reports_dir: Path | None, root: Path) -> tuple[str, dict, str]:
     if reports_dir is not None and Path(reports_dir).resolve() != (root / "reports").resolve():
-        raise RuntimeError("the Quarto book reads reports/ (see _quarto.yml); build with reports_dir: reports "
-                           "or use --renderer fallback")
+        raise RuntimeError(
+            "the Quarto book reads reports/ (see _quarto.yml); build with reports_dir: reports "
+            "or use --renderer fallback"
+        )
     exe = quarto_available()
     if not exe:
         raise RuntimeError("quarto is not on PATH")
@@ -604,8 +669,8 @@ def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = p
 # and anything that shows on every page (_quarto.yml, typst/, the titles and order of the pages, Quarto's
 # version, the language) changing renders the whole book.
 
-RENDER_RECORD = ".quarto-render.json"   # in the Quarto book: what each page was rendered from
-MAX_PAGES_ONE_BY_ONE = 3                # more changed pages than this: one whole render is faster
+RENDER_RECORD = ".quarto-render.json"  # in the Quarto book: what each page was rendered from
+MAX_PAGES_ONE_BY_ONE = 3  # more changed pages than this: one whole render is faster
 
 
 def _page_title(path: Path) -> str:
@@ -631,7 +696,7 @@ def quarto_inputs(root: Path, config: dict, lang: str, version: str) -> dict:
     common = hashlib.sha256(f"quarto {version}\nlang {lang}\n".encode())
     for f in [root / "_quarto.yml", *sorted(p for p in (root / "typst").rglob("*") if p.is_file())]:
         common.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
-    for rel in pages:   # the navigation of every page: the pages in order, with their titles
+    for rel in pages:  # the navigation of every page: the pages in order, with their titles
         common.update(f"{rel}\0{_page_title(root / rel)}\n".encode())
     return {"common": common.hexdigest(), "pages": {rel: page_inputs(rel, root) for rel in pages}}
 
@@ -647,14 +712,18 @@ def changed_pages(previous: Path | None, inputs: dict) -> list[str] | None:
         before = json.loads((previous / RENDER_RECORD).read_text(encoding="utf-8"))
     except (TypeError, OSError, ValueError):
         return None
-    if not isinstance(before, dict) or before.get("common") != inputs["common"] \
-            or set(before.get("pages") or {}) != set(inputs["pages"]):
+    if (
+        not isinstance(before, dict)
+        or before.get("common") != inputs["common"]
+        or set(before.get("pages") or {}) != set(inputs["pages"])
+    ):
         return None
     return [rel for rel, digest in inputs["pages"].items() if before["pages"][rel] != digest]
 
 
-def render_quarto_incremental(out_dir: Path, previous: Path | None, reports_dir: Path | None = None,
-                              root: Path = paths.ROOT) -> str:
+def render_quarto_incremental(
+    out_dir: Path, previous: Path | None, reports_dir: Path | None = None, root: Path = paths.ROOT
+) -> str:
     """The Quarto book into ``out_dir``, re-rendering only what changed since the book in ``previous`` (a
     vouched-for copy of the last render, or None): the changed HTML pages one by one and the PDF whole;
     everything when the previous book cannot be reused. Returns what was rendered, for the build's log."""
@@ -667,15 +736,18 @@ def render_quarto_incremental(out_dir: Path, previous: Path | None, reports_dir:
         write_render_record(out_dir, inputs)
         return "the whole book (HTML and PDF)"
     shutil.copytree(previous, out_dir, symlinks=True)
-    for rel in changed:   # Quarto's incremental render of a book page: the other pages are the previous ones
+    for rel in changed:  # Quarto's incremental render of a book page: the other pages are the previous ones
         _run_quarto(exe, root, config, lang, rel, "--to", "html", "--output-dir", str(out_dir))
-    views = root / "reports" / "executed" / VIEW_DIR   # project resources (_quarto.yml): the notebook views
+    views = root / "reports" / "executed" / VIEW_DIR  # project resources (_quarto.yml): the notebook views
     if views.is_dir():
         shutil.copytree(views, out_dir / "reports" / "executed" / VIEW_DIR, dirs_exist_ok=True)
-    copy_downloads(root / "reports", out_dir)   # the tables' CSVs the captions link (project resources)
+    copy_downloads(root / "reports", out_dir)  # the tables' CSVs the captions link (project resources)
     add_alt_text(out_dir)
-    if changed:   # the PDF is one file made of every page: rendered whole
+    if changed:  # the PDF is one file made of every page: rendered whole
         _run_quarto(exe, root, config, lang, str(root), "--to", "typst", "--no-clean", "--output-dir", str(out_dir))
     write_render_record(out_dir, inputs)
-    return (f"{len(changed)} HTML page(s) ({', '.join(changed)}) and the PDF" if changed
-            else "nothing: every page as before")
+    return (
+        f"{len(changed)} HTML page(s) ({', '.join(changed)}) and the PDF"
+        if changed
+        else "nothing: every page as before"
+    )

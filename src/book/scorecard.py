@@ -27,8 +27,13 @@ from src.book.text import verdict_word
 
 STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
 # the statuses as the book shows them (the codes above stay the machine-readable values)
-STATUS_TEXT = {"ok": "stemmer", "avvik": "avvik", "inconsistent": "avvik, rapporten motsier seg selv",
-               "ekstern": "ekstern kilde", "mangler": "ikke beregnet"}
+STATUS_TEXT = {
+    "ok": "stemmer",
+    "avvik": "avvik",
+    "inconsistent": "avvik, rapporten motsier seg selv",
+    "ekstern": "ekstern kilde",
+    "mangler": "ikke beregnet",
+}
 BOUND_WORDS = {"lower": "minst", "upper": "høyst"}
 
 
@@ -55,7 +60,9 @@ def published_text(entry: dict, lang: str = "nb") -> str:
         return verdict_word(bool(value), lang)
     text = fmt_number(value, printed_decimals(entry), lang)
     if entry.get("bound") in BOUND_WORDS:
-        word = BOUND_WORDS[entry["bound"]] if lang == "nb" else {"lower": "at least", "upper": "at most"}[entry["bound"]]
+        word = (
+            BOUND_WORDS[entry["bound"]] if lang == "nb" else {"lower": "at least", "upper": "at most"}[entry["bound"]]
+        )
         text = f"{word} {text}"
     return text
 
@@ -93,15 +100,24 @@ def explanations(path: str | Path | None = None, lang: str = "nb") -> dict[str, 
     """Entry id -> the explanation of the report's inconsistency there (published.yml ``inconsistencies``:
     ``merknad`` in Norwegian, ``summary`` for an English book)."""
     doc = published_document(path)
-    field = "summary" if lang == "en" else "merknad"   # the book is Norwegian; the English book gets the summary
+    field = "summary" if lang == "en" else "merknad"  # the book is Norwegian; the English book gets the summary
     return {i: str(item[field]).strip() for item in doc.get("inconsistencies") or [] for i in item["ids"]}
 
 
 def comparison_row(entry: dict, value, status: str, lang: str = "nb") -> dict:
     """The printed, reproduced, tolerance, status and explanation cells of one comparison row, as shown."""
-    note = explanations(lang=lang).get(entry["id"], "") if status == "inconsistent" or entry.get("flag") == "inconsistent" else ""
-    return {"Rapporten": published_text(entry, lang), "Reprodusert": reproduced_text(entry, value, lang),
-            "Toleranse": tolerance_text(entry, lang), "Status": status_text(status, lang), "Merknad": note}
+    note = (
+        explanations(lang=lang).get(entry["id"], "")
+        if status == "inconsistent" or entry.get("flag") == "inconsistent"
+        else ""
+    )
+    return {
+        "Rapporten": published_text(entry, lang),
+        "Reprodusert": reproduced_text(entry, value, lang),
+        "Toleranse": tolerance_text(entry, lang),
+        "Status": status_text(status, lang),
+        "Merknad": note,
+    }
 
 
 def entry_label(entry: dict) -> str:
@@ -151,10 +167,22 @@ def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | No
         status = "ekstern" if value is None and lk.get("result") in external else status_of(e, value)
         # links point at the source notebook (Quarto resolves them; the fallback renderer maps them)
         link = f"../reports/executed/{e['chapter']}.ipynb" + (f"#{anchor(lk)}" if anchor(lk) else "")
-        rows.append({"id": e["id"], "chapter": e["chapter"], "source": e["source"], "label": e["label"],
-                     "group": e.get("group"), "published": e["value"], "reproduced": value,
-                     "tolerance": e["tolerance"], "calibrated": bool(e["calibrated"]), "flag": e.get("flag"),
-                     "status": status, "link": link})
+        rows.append(
+            {
+                "id": e["id"],
+                "chapter": e["chapter"],
+                "source": e["source"],
+                "label": e["label"],
+                "group": e.get("group"),
+                "published": e["value"],
+                "reproduced": value,
+                "tolerance": e["tolerance"],
+                "calibrated": bool(e["calibrated"]),
+                "flag": e.get("flag"),
+                "status": status,
+                "link": link,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -165,10 +193,20 @@ def summary(scores: pd.DataFrame) -> pd.DataFrame:
         for cal_name, sub in (("kalibrert", part[part["calibrated"]]), ("ikke kalibrert", part[~part["calibrated"]])):
             counts = sub["status"].value_counts().reindex(STATUSES, fill_value=0)
             computed = len(sub) - counts["mangler"] - counts["ekstern"]
-            rows.append({"Kapittel": chapter, "Kalibrert": cal_name, "Tall": len(sub), "Beregnet": computed,
-                         "Stemmer": counts["ok"], "Avvik": counts["avvik"], "Selvmotsigende": counts["inconsistent"],
-                         "Ekstern": counts["ekstern"], "Mangler": counts["mangler"],
-                         "% stemmer": 100 * counts["ok"] / computed if computed else np.nan})
+            rows.append(
+                {
+                    "Kapittel": chapter,
+                    "Kalibrert": cal_name,
+                    "Tall": len(sub),
+                    "Beregnet": computed,
+                    "Stemmer": counts["ok"],
+                    "Avvik": counts["avvik"],
+                    "Selvmotsigende": counts["inconsistent"],
+                    "Ekstern": counts["ekstern"],
+                    "Mangler": counts["mangler"],
+                    "% stemmer": 100 * counts["ok"] / computed if computed else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -177,13 +215,15 @@ def headline(scores: pd.DataFrame) -> str:
     computed = scores[~scores["status"].isin(["mangler", "ekstern"])]
     ok = int((computed["status"] == "ok").sum())
     pct = 100 * ok / len(computed) if len(computed) else float("nan")
-    return (f"Scorecard: {ok} of {len(computed)} computed published numbers reproduced within tolerance "
-            f"({pct:.1f} %); {int((scores['status'] == 'mangler').sum())} of {len(scores)} not computed yet.")
+    return (
+        f"Scorecard: {ok} of {len(computed)} computed published numbers reproduced within tolerance "
+        f"({pct:.1f} %); {int((scores['status'] == 'mangler').sum())} of {len(scores)} not computed yet."
+    )
 
 
 def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str:
     """The scorecard appendix: the summary table, then every miss and every inconsistency with its link."""
-    shown = summary(scores)   # as printed: chapter by its number, calibrated ja/nei (fits the text column)
+    shown = summary(scores)  # as printed: chapter by its number, calibrated ja/nei (fits the text column)
     shown["Kapittel"] = shown["Kapittel"].map(lambda c: str(int(c[:2])) if c[:2].isdigit() else c)
     shown["Kalibrert"] = shown["Kalibrert"].map({"kalibrert": "ja", "ikke kalibrert": "nei"})
     parts = ([WEIGHTED_TEXT] if weighted else []) + [markdown_table(shown, {"% stemmer": 1}, lang), ""]
@@ -194,20 +234,29 @@ def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> 
         entries = {e["id"]: e for e in load_published()}
         rows = []
         for r in off.itertuples():
-            e = entries.get(r.id) or {"id": r.id, "label": r.label, "group": r.group, "value": r.published,
-                                      "tolerance": r.tolerance, "flag": r.flag}
+            e = entries.get(r.id) or {
+                "id": r.id,
+                "label": r.label,
+                "group": r.group,
+                "value": r.published,
+                "tolerance": r.tolerance,
+                "flag": r.flag,
+            }
             label = entry_label(e)
-            rows.append({"Tall": f"[{label}]({r.link})", "Kilde": r.source,
-                         **comparison_row(e, r.reproduced, r.status, lang)})
+            rows.append(
+                {"Tall": f"[{label}]({r.link})", "Kilde": r.source, **comparison_row(e, r.reproduced, r.status, lang)}
+            )
         view = without_empty_notes(pd.DataFrame(rows))
         parts.append("Tall utenfor toleransen:\n\n" + markdown_table(view, lang=lang))
     return "\n".join(parts) + "\n"
 
 
-WEIGHTED_TEXT = ("**Vektet bok** (`weighted: true`): prosentene og gjennomsnittene i denne boken er vektet mot "
-                 "SSBs fordeling av sysselsatte (følsomhetsanalysen, se vedlegget om vekting), mens rapporten er "
-                 "uvektet. Avvik fra rapportens tall er derfor ventet: de viser hva vektingen endrer, ikke at "
-                 "gjenskapingen har feilet. Antallene er uvektede og skal stemme.\n\n")
+WEIGHTED_TEXT = (
+    "**Vektet bok** (`weighted: true`): prosentene og gjennomsnittene i denne boken er vektet mot "
+    "SSBs fordeling av sysselsatte (følsomhetsanalysen, se vedlegget om vekting), mens rapporten er "
+    "uvektet. Avvik fra rapportens tall er derfor ventet: de viser hva vektingen endrer, ikke at "
+    "gjenskapingen har feilet. Antallene er uvektede og skal stemme.\n\n"
+)
 
 
 def front(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str:
@@ -220,21 +269,28 @@ def front(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str
     rows = []
     for chapter, part in scores.groupby("chapter"):
         comp = part[~part["status"].isin(["mangler", "ekstern"])]
-        number = str(int(chapter[:2])) if chapter[:2].isdigit() else chapter   # as the book numbers it, not the notebook
-        rows.append({"Kapittel": f"[Kapittel {number}](reports/executed/{chapter}.ipynb)", "Publiserte tall": len(part),
-                     "Beregnet": len(comp),
-                     "Innenfor toleranse": int((comp["status"] == "ok").sum()),
-                     "Selvmotsigelse i rapporten": int((comp["status"] == "inconsistent").sum()),
-                     "Avvik": int((comp["status"] == "avvik").sum())})
+        number = str(int(chapter[:2])) if chapter[:2].isdigit() else chapter  # as the book numbers it, not the notebook
+        rows.append(
+            {
+                "Kapittel": f"[Kapittel {number}](reports/executed/{chapter}.ipynb)",
+                "Publiserte tall": len(part),
+                "Beregnet": len(comp),
+                "Innenfor toleranse": int((comp["status"] == "ok").sum()),
+                "Selvmotsigelse i rapporten": int((comp["status"] == "inconsistent").sum()),
+                "Avvik": int((comp["status"] == "avvik").sum()),
+            }
+        )
     pct = fmt_number(100 * ok / len(computed), 1, lang) if len(computed) else "–"
-    return ((WEIGHTED_TEXT if weighted else "") + f"**Status:** boken regner ut {fmt_number(len(computed))} av rapportens "
-            f"{fmt_number(len(scores))} publiserte tall; {fmt_number(ok)} "
-            f"({pct} prosent) ligger innenfor rapportens avrunding. Se [avstemmingen](appendices/scorecard.qmd) for hvert tall.\n\n"
-            + markdown_table(pd.DataFrame(rows), lang=lang) + "\n")
+    return (
+        (WEIGHTED_TEXT if weighted else "") + f"**Status:** boken regner ut {fmt_number(len(computed))} av rapportens "
+        f"{fmt_number(len(scores))} publiserte tall; {fmt_number(ok)} "
+        f"({pct} prosent) ligger innenfor rapportens avrunding. Se [avstemmingen](appendices/scorecard.qmd) for hvert tall.\n\n"
+        + markdown_table(pd.DataFrame(rows), lang=lang)
+        + "\n"
+    )
 
 
 COMPARISON_COLUMNS = ["Rad", "Kolonne", "Rapporten", "Reprodusert", "Toleranse", "Status", "Merknad"]
-
 
 
 def without_empty_notes(view: pd.DataFrame) -> pd.DataFrame:

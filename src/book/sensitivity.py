@@ -49,16 +49,42 @@ def compare(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None 
         key = (e.get("lookup") or {}).get("result")
         if not key or key not in plain or key not in weighted or e["unit"] not in ("percent", "mean", "verdict"):
             continue
-        rows.append({
-            "id": e["id"], "chapter": e["chapter"], "label": e["label"], "group": e.get("group"), "unit": e["unit"],
-            "published": e["value"], "unweighted": plain[key], "weighted": weighted[key],
-            "unweighted_ci": plain.get(f"{key}.ci95"), "weighted_ci": weighted.get(f"{key}.ci95"),
-        })
-    out = pd.DataFrame(rows, columns=["id", "chapter", "label", "group", "unit", "published", "unweighted",
-                                      "weighted", "unweighted_ci", "weighted_ci"])
+        rows.append(
+            {
+                "id": e["id"],
+                "chapter": e["chapter"],
+                "label": e["label"],
+                "group": e.get("group"),
+                "unit": e["unit"],
+                "published": e["value"],
+                "unweighted": plain[key],
+                "weighted": weighted[key],
+                "unweighted_ci": plain.get(f"{key}.ci95"),
+                "weighted_ci": weighted.get(f"{key}.ci95"),
+            }
+        )
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            "id",
+            "chapter",
+            "label",
+            "group",
+            "unit",
+            "published",
+            "unweighted",
+            "weighted",
+            "unweighted_ci",
+            "weighted_ci",
+        ],
+    )
     numeric = out["unit"] != "verdict"
-    out["shift"] = np.where(numeric, pd.to_numeric(out["weighted"].where(numeric), errors="coerce")
-                            - pd.to_numeric(out["unweighted"].where(numeric), errors="coerce"), np.nan)
+    out["shift"] = np.where(
+        numeric,
+        pd.to_numeric(out["weighted"].where(numeric), errors="coerce")
+        - pd.to_numeric(out["unweighted"].where(numeric), errors="coerce"),
+        np.nan,
+    )
     out["verdict_changes"] = np.where(~numeric, out["weighted"].astype(str) != out["unweighted"].astype(str), False)
     return out
 
@@ -79,11 +105,13 @@ def raking_summary(info: dict, lang: str = "nb", assumption: bool = True) -> str
     Kish's design effect and the effective sample size (and, unless ``assumption`` is false, what
     weighting by employees assumes, in one sentence)."""
     wi = info["weighting"]
-    return (f"Vektene er raket til SSBs fordeling av sysselsatte på {_names(wi['variables'])} "
-            f"(kappet ved {fmt_number(wi['cap'], 0, lang)} × snittet); designeffekt (Kish) "
-            f"{fmt_number(wi['design_effect'], 2, lang)}, effektivt utvalg {fmt_number(wi['effective_n'], 0, lang)}"
-            f" av {info['n_sample']}."
-            + (" Det forutsetter at verneombudene burde fordele seg som de sysselsatte." if assumption else ""))
+    return (
+        f"Vektene er raket til SSBs fordeling av sysselsatte på {_names(wi['variables'])} "
+        f"(kappet ved {fmt_number(wi['cap'], 0, lang)} × snittet); designeffekt (Kish) "
+        f"{fmt_number(wi['design_effect'], 2, lang)}, effektivt utvalg {fmt_number(wi['effective_n'], 0, lang)}"
+        f" av {info['n_sample']}."
+        + (" Det forutsetter at verneombudene burde fordele seg som de sysselsatte." if assumption else "")
+    )
 
 
 def introduction(results: dict, lang: str = "nb") -> str:
@@ -92,8 +120,11 @@ def introduction(results: dict, lang: str = "nb") -> str:
     The sample's share from the public sector and SSB's share of employees come from results.json
     (02_sample); without them (a build of fewer chapters) the sentence names no numbers."""
     sample, ssb = results.get("02_sample.sector_public_pct"), results.get("02_sample.population_sector_public_pct.ssb")
-    shares = (f" ({fmt_number(sample, 0, lang)} prosent mot om lag {fmt_number(ssb, 0, lang)} prosent av de\n"
-              "sysselsatte)") if sample is not None and ssb is not None else ""
+    shares = (
+        (f" ({fmt_number(sample, 0, lang)} prosent mot om lag {fmt_number(ssb, 0, lang)} prosent av de\nsysselsatte)")
+        if sample is not None and ssb is not None
+        else ""
+    )
     first = f"""Rapporten vekter ikke resultatene, selv om utvalget har langt flere
 verneombud fra offentlig sektor{shares} og fra store virksomheter enn arbeidslivet. Her kjøres de samme
 kapitlene en gang til med `weighted: true`: prosenter og gjennomsnitt vektes
@@ -110,19 +141,24 @@ def weighted_book(info: dict, lang: str = "nb") -> str:
     There is no unweighted run beside it to compare with; the appendix says how the weights were made
     (data_info.json's ``weighting`` block) and where the side-by-side comparison is."""
     if not info.get("weighting"):
-        raise ValueError("data_info.json has no 'weighting' block: 01_cleaning did not rake the weights "
-                         "the weighted book rests on (run the build again from 01_cleaning)")
+        raise ValueError(
+            "data_info.json has no 'weighting' block: 01_cleaning did not rake the weights "
+            "the weighted book rests on (run the build again from 01_cleaning)"
+        )
     return (
         "Rapporten vekter ikke resultatene, selv om utvalget har langt flere verneombud fra offentlig\n"
         "sektor og fra store virksomheter enn arbeidslivet. **Denne boken er selv følsomhetsanalysen:** den\n"
         "er bygd med `weighted: true`, så alle prosenter og gjennomsnitt i kapitlene er vektet med raking, og\n"
         "testene er designbaserte (Rao-Scott-korrigert kjikvadrattest, vektet regresjon med robuste\n"
         "standardfeil); antall svar er uvektede. "
-        + raking_summary(info, lang, assumption=False) + "\n\n"   # ASSUMPTION says what it assumes
-        + ASSUMPTION + "\n\n"
+        + raking_summary(info, lang, assumption=False)
+        + "\n\n"  # ASSUMPTION says what it assumes
+        + ASSUMPTION
+        + "\n\n"
         "Sammenligningen side om side med bokens uvektede tall (som rapportens), med 95 prosent\n"
         "konfidensintervall og de signifikansutsagnene som endres når resultatene vektes, står i\n"
-        "dette vedlegget i standardboken (uvektet), som `make book` bygger.\n")
+        "dette vedlegget i standardboken (uvektet), som `make book` bygger.\n"
+    )
 
 
 def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", top: int = 30) -> str:
@@ -146,20 +182,38 @@ def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", to
     numbers = numbers.sort_values("abs_shift", ascending=False).head(top)
     if len(numbers):
         dec = [1 if u == "mean" else 0 for u in numbers["unit"]]
-        entries = {e["id"]: e for e in load_published()}   # the report's number as printed, its label once
-        shown = [entries.get(i) or {"id": i, "label": lab, "group": g if isinstance(g, str) else None, "value": v,
-                                    "tolerance": 0.05 if u == "mean" else 0.5, "unit": u}
-                 for i, lab, g, v, u in zip(numbers["id"], numbers["label"], numbers["group"], numbers["published"],
-                                            numbers["unit"])]
-        view = pd.DataFrame({
-            "Tall": [scorecard.entry_label(e) for e in shown],
-            "Rapporten": [scorecard.published_text(e, lang) for e in shown],
-            "Uvektet (95 % KI)": [f"{fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
-                                  for v, c, d in zip(numbers["unweighted"], numbers["unweighted_ci"], dec)],
-            "Vektet (95 % KI)": [f"{fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
-                                 for v, c, d in zip(numbers["weighted"], numbers["weighted_ci"], dec)],
-            "Endring": [fmt_number(v, d + 1, lang) for v, d in zip(numbers["shift"], dec)],
-        })
-        parts.append(f"**De {len(numbers)} andelene og gjennomsnittene som flytter seg mest** (alle står i "
-                     "`reports/weighting_comparison.csv`):\n\n" + markdown_table(view, lang=lang) + "\n")
+        entries = {e["id"]: e for e in load_published()}  # the report's number as printed, its label once
+        shown = [
+            entries.get(i)
+            or {
+                "id": i,
+                "label": lab,
+                "group": g if isinstance(g, str) else None,
+                "value": v,
+                "tolerance": 0.05 if u == "mean" else 0.5,
+                "unit": u,
+            }
+            for i, lab, g, v, u in zip(
+                numbers["id"], numbers["label"], numbers["group"], numbers["published"], numbers["unit"]
+            )
+        ]
+        view = pd.DataFrame(
+            {
+                "Tall": [scorecard.entry_label(e) for e in shown],
+                "Rapporten": [scorecard.published_text(e, lang) for e in shown],
+                "Uvektet (95 % KI)": [
+                    f"{fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
+                    for v, c, d in zip(numbers["unweighted"], numbers["unweighted_ci"], dec)
+                ],
+                "Vektet (95 % KI)": [
+                    f"{fmt_number(v, d + 1, lang)} {_ci(c, d + 1, lang)}"
+                    for v, c, d in zip(numbers["weighted"], numbers["weighted_ci"], dec)
+                ],
+                "Endring": [fmt_number(v, d + 1, lang) for v, d in zip(numbers["shift"], dec)],
+            }
+        )
+        parts.append(
+            f"**De {len(numbers)} andelene og gjennomsnittene som flytter seg mest** (alle står i "
+            "`reports/weighting_comparison.csv`):\n\n" + markdown_table(view, lang=lang) + "\n"
+        )
     return "\n".join(parts)

@@ -17,8 +17,9 @@ from src.book.markup import markdown_to_html
 from src.data import coding
 
 
-def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb",
-                           min_cell: int = 0) -> pd.DataFrame:
+def coding_agreement_table(
+    summary: pd.DataFrame, codebook: Codebook | None = None, lang: str = "nb", min_cell: int = 0
+) -> pd.DataFrame:
     """The review figures of the open answers, one row per question (counts and agreement, never text).
 
     Its ``support`` (what ``Chapter.table`` hides small cells by, #28): each
@@ -34,18 +35,24 @@ def coding_agreement_table(summary: pd.DataFrame, codebook: Codebook | None = No
     return table
 
 
-AGREEMENT_COUNTS = {"Antall svar": "n_answers", "Antall gjennomgått": "n_reviewed",
-                    "Kontrollutvalg (tilfeldig)": "n_audit", "Gjennomgått i kontrollutvalget": "n_audit_reviewed",
-                    "Endret av forsker (kontrollutvalget)": "n_changed"}
+AGREEMENT_COUNTS = {
+    "Antall svar": "n_answers",
+    "Antall gjennomgått": "n_reviewed",
+    "Kontrollutvalg (tilfeldig)": "n_audit",
+    "Gjennomgått i kontrollutvalget": "n_audit_reviewed",
+    "Endret av forsker (kontrollutvalget)": "n_changed",
+}
 AGREEMENT_FIGURES = ("Samsvar (prosent)", "Kappa", "KI nedre", "KI øvre")
 
 
 def agreement_support(summary: pd.DataFrame, columns) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(counts, bases) of the agreement table's cells (see ``coding_agreement_table``)."""
-    num = {f: pd.to_numeric(summary[f], errors="coerce").reset_index(drop=True)
-           for f in ("n_answers", "n_reviewed", "n_audit", "n_audit_reviewed", "n_changed")}
+    num = {
+        f: pd.to_numeric(summary[f], errors="coerce").reset_index(drop=True)
+        for f in ("n_answers", "n_reviewed", "n_audit", "n_audit_reviewed", "n_changed")
+    }
     changed, kept = num["n_changed"], num["n_audit_reviewed"] - num["n_changed"]
-    smaller = changed.where((changed > 0) & ((kept <= 0) | (changed <= kept)), kept)   # the smaller positive one
+    smaller = changed.where((changed > 0) & ((kept <= 0) | (changed <= kept)), kept)  # the smaller positive one
     counts, bases = pd.DataFrame(index=range(len(summary))), pd.DataFrame(index=range(len(summary)))
     for col, field in AGREEMENT_COUNTS.items():
         if col in columns:
@@ -56,20 +63,23 @@ def agreement_support(summary: pd.DataFrame, columns) -> tuple[pd.DataFrame, pd.
     return counts, bases
 
 
-
 def raking_table(result, codebook: Codebook | None = None, lang: str = "nb") -> pd.DataFrame:
     """The raking margins for readers: variable and category labels, sample, target and weighted percent."""
     cb = codebook or load_codebook()
     m = result.margins
-    table = pd.DataFrame({
-        "Variabel": [cb.label(v, lang) for v in m["variable"]],
-        "Kategori": [cb.value_labels(v, lang).get(int(c), str(c)) for v, c in zip(m["variable"], m["code"])],
-        "Antall": m["n"], "Utvalget": m["sample_pct"], "SSB": m["target_pct"], "Vektet": m["achieved_pct"],
-    })
-    n = pd.to_numeric(table["Antall"], errors="coerce")   # a category's shares rest on its respondents
+    table = pd.DataFrame(
+        {
+            "Variabel": [cb.label(v, lang) for v in m["variable"]],
+            "Kategori": [cb.value_labels(v, lang).get(int(c), str(c)) for v, c in zip(m["variable"], m["code"])],
+            "Antall": m["n"],
+            "Utvalget": m["sample_pct"],
+            "SSB": m["target_pct"],
+            "Vektet": m["achieved_pct"],
+        }
+    )
+    n = pd.to_numeric(table["Antall"], errors="coerce")  # a category's shares rest on its respondents
     table.attrs["support"] = (pd.DataFrame({"Antall": n, "Utvalget": n, "Vektet": n}), pd.DataFrame(index=table.index))
     return declare_protected(table, ["SSB"], "SSB's population shares (the raking target), not about respondents")
-
 
 
 def share(values: pd.Series, codes, base_codes=None) -> float:
@@ -81,12 +91,21 @@ def share(values: pd.Series, codes, base_codes=None) -> float:
     return float(100 * v.isin(codes).sum() / len(v)) if len(v) else float("nan")
 
 
-
-def frequency_table(data: pd.DataFrame, var: str, codebook: Codebook | None = None, *,
-                    lang: str = "nb", subtotals: str | None = None, row_header: str | None = None,
-                    count_col: str = "Antall", pct_col: str = "Prosent", total_label: str = "Totalt",
-                    include_missing: bool = False, group_header: str | None = None,
-                    weights: pd.Series | None = None) -> pd.DataFrame:
+def frequency_table(
+    data: pd.DataFrame,
+    var: str,
+    codebook: Codebook | None = None,
+    *,
+    lang: str = "nb",
+    subtotals: str | None = None,
+    row_header: str | None = None,
+    count_col: str = "Antall",
+    pct_col: str = "Prosent",
+    total_label: str = "Totalt",
+    include_missing: bool = False,
+    group_header: str | None = None,
+    weights: pd.Series | None = None,
+) -> pd.DataFrame:
     """Counts and percent of valid answers, one row per value label, in codebook order.
 
     ``subtotals`` names a recode of ``var`` (e.g. ``role_group``): its detail
@@ -121,8 +140,10 @@ def frequency_table(data: pd.DataFrame, var: str, codebook: Codebook | None = No
     if not group_header:
         table = table.drop(columns="_group")
     table[pct_col] = 100 * table[count_col] / total if total else np.nan
-    if weights is not None:   # weighted percentages; the counts stay the respondents counted
-        wsum = pd.Series(weights, index=data.index)[valid.index].groupby(valid).sum().reindex(list(labels), fill_value=0)
+    if weights is not None:  # weighted percentages; the counts stay the respondents counted
+        wsum = (
+            pd.Series(weights, index=data.index)[valid.index].groupby(valid).sum().reindex(list(labels), fill_value=0)
+        )
         label_codes = {labels[c]: [c] for c in labels}
         if subtotals:
             rec = cb.recodes[subtotals]
@@ -132,10 +153,8 @@ def frequency_table(data: pd.DataFrame, var: str, codebook: Codebook | None = No
         else:
             wtotal = float(wsum.sum())
         label_codes[total_label] = [c for c in labels if not subtotals or c in cb.recodes[subtotals].map]
-        table[pct_col] = [100 * float(wsum[label_codes[r]].sum()) / wtotal if wtotal else np.nan
-                          for r in table[header]]
+        table[pct_col] = [100 * float(wsum[label_codes[r]].sum()) / wtotal if wtotal else np.nan for r in table[header]]
     return table
-
 
 
 def recode_table(codebook: Codebook, var: str, chain: list[str], lang: str = "nb") -> pd.DataFrame:
@@ -151,9 +170,14 @@ def recode_table(codebook: Codebook, var: str, chain: list[str], lang: str = "nb
     return pd.DataFrame(rows)
 
 
-
-def multi_table(data: pd.DataFrame, group: str, codebook: Codebook | None = None, lang: str = "nb",
-                row_header: str | None = None, weights: pd.Series | None = None) -> pd.DataFrame:
+def multi_table(
+    data: pd.DataFrame,
+    group: str,
+    codebook: Codebook | None = None,
+    lang: str = "nb",
+    row_header: str | None = None,
+    weights: pd.Series | None = None,
+) -> pd.DataFrame:
     """A multi-select question: per option, how many ticked it and the percent of those who answered.
 
     The percentages sum to more than 100 when several options could be ticked.
@@ -162,22 +186,26 @@ def multi_table(data: pd.DataFrame, group: str, codebook: Codebook | None = None
     g = cb.groups[group]
     answered = data[list(g.members)].notna().any(axis=1)
     n = int(answered.sum())
-    rows = [((cb.variables[m].label_en if lang == "en" and cb.variables[m].label_en else cb.variables[m].label),
-             int((data.loc[answered, m] == 1).sum())) for m in g.members]
-    table = pd.DataFrame(rows, columns=[row_header or (g.label_en if lang == "en" and g.label_en else g.label),
-                                        "Antall"])
+    rows = [
+        (
+            (cb.variables[m].label_en if lang == "en" and cb.variables[m].label_en else cb.variables[m].label),
+            int((data.loc[answered, m] == 1).sum()),
+        )
+        for m in g.members
+    ]
+    table = pd.DataFrame(
+        rows, columns=[row_header or (g.label_en if lang == "en" and g.label_en else g.label), "Antall"]
+    )
     table["Prosent"] = 100 * table["Antall"] / n if n else np.nan
-    if weights is not None:   # weighted percentages; the counts stay the respondents counted
+    if weights is not None:  # weighted percentages; the counts stay the respondents counted
         w = pd.Series(weights, index=data.index)[answered]
         table["Prosent"] = [100 * float(w[(data.loc[answered, m] == 1)].sum()) / float(w.sum()) for m in g.members]
     return table
 
 
-
 def _is_p_column(name) -> bool:
     """A column of p-values: headed «p» or «p (…)» (e.g. «p (Holm)»)."""
     return str(name) == "p" or str(name).startswith("p (")
-
 
 
 def english_labels(codebook: Codebook | None = None) -> dict[str, str]:
@@ -213,9 +241,9 @@ def english_labels(codebook: Codebook | None = None) -> dict[str, str]:
     return out
 
 
-
-def translate_table(table: pd.DataFrame, labels: dict[str, str],
-                    decimals: dict[str, int] | None = None) -> tuple[pd.DataFrame, dict[str, int] | None]:
+def translate_table(
+    table: pd.DataFrame, labels: dict[str, str], decimals: dict[str, int] | None = None
+) -> tuple[pd.DataFrame, dict[str, int] | None]:
     """A copy of ``table`` for display with headers and text cells translated (numbers untouched)."""
     shown = table.rename(columns=lambda c: labels.get(str(c), c))
     for col in shown.columns:
@@ -226,9 +254,13 @@ def translate_table(table: pd.DataFrame, labels: dict[str, str],
     return shown, decimals
 
 
-
-def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, lang: str = "nb",
-                   hidden: pd.DataFrame | None = None, hidden_text: str = "") -> str:
+def markdown_table(
+    table: pd.DataFrame,
+    decimals: dict[str, int] | None = None,
+    lang: str = "nb",
+    hidden: pd.DataFrame | None = None,
+    hidden_text: str = "",
+) -> str:
     """A pipe table (renders in Quarto HTML and PDF, and in the fallback book).
 
     ``hidden``: a boolean frame like ``table``; its True cells are printed as ``hidden_text`` (e.g. «<5»).
@@ -245,24 +277,26 @@ def markdown_table(table: pd.DataFrame, decimals: dict[str, int] | None = None, 
             v = row[c]
             if hidden is not None and c in hidden.columns and bool(hidden[c].iloc[i]):
                 cells.append(hidden_text)
-            elif isinstance(v, (bool, np.bool_)):   # a verdict as the reader says it (the CSV keeps True/False)
+            elif isinstance(v, (bool, np.bool_)):  # a verdict as the reader says it (the CSV keeps True/False)
                 cells.append(("Yes" if v else "No") if lang == "en" else ("Ja" if v else "Nei"))
             elif _is_p_column(c) and isinstance(v, (float, np.floating)) and not np.isnan(v):
                 cells.append(fmt_p(v, lang))
             elif isinstance(v, (int, float, np.integer, np.floating)):
                 cells.append(fmt_number(v, decimals.get(c, 0), lang))
-            else:   # no raw HTML from a value (src/base/escape.py); the book's own Markdown (links, emphasis) stays
+            else:  # no raw HTML from a value (src/base/escape.py); the book's own Markdown (links, emphasis) stays
                 cells.append(html_text(v).replace("|", "\\|"))
         rows.append(cells)
     header = [html_text(c).replace("|", "\\|") for c in cols]
     widths = column_widths(header, rows)
     numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) for c in cols]
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(("-" * (w - 1) + ":") if num else (":" + "-" * (w - 1))
-                            for w, num in zip(widths, numeric)) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|"
+        + "|".join(("-" * (w - 1) + ":") if num else (":" + "-" * (w - 1)) for w, num in zip(widths, numeric))
+        + "|",
+    ]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
-
 
 
 def take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -287,22 +321,17 @@ def take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return out, marked
 
 
-
-MAX_DASHES = 60   # a long label column gets at most this share (in characters) against the others
+MAX_DASHES = 60  # a long label column gets at most this share (in characters) against the others
 # (40 left a long test column at 5 lines a cell beside short verdict columns: Tabell K7.3, K9.3)
-
 
 
 MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 
 
-
-WORD_PAD = 3      # a column's longest word plus the cell's inset in the PDF (about two characters) and a space
-
+WORD_PAD = 3  # a column's longest word plus the cell's inset in the PDF (about two characters) and a space
 
 
 LINE_BUDGET = 96  # characters of 9 pt table text across the A4 text column (16 cm) of the PDF
-
 
 
 def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
@@ -315,7 +344,7 @@ def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
     """
     mins, wants = [], []
     for j, head in enumerate(header):
-        cells = [MD_LINK.sub(r"\1", r[j]) for r in rows]   # a link's target is not shown
+        cells = [MD_LINK.sub(r"\1", r[j]) for r in rows]  # a link's target is not shown
         longest_word = max((len(w) for text in [head, *cells] for w in text.split()), default=1)
         mins.append(max(3, longest_word + WORD_PAD))
         wants.append(max(mins[-1], min(MAX_DASHES, max((len(c) for c in cells), default=1))))
@@ -327,20 +356,28 @@ def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
     return [m + round(spare * e / total) for m, e in zip(mins, extra)]
 
 
-
-def printed_form(shown: pd.DataFrame, full: str, name: str, pdf: dict, decimals, lang: str,
-                 hidden: pd.DataFrame | None = None, hidden_text: str = "") -> str:
+def printed_form(
+    shown: pd.DataFrame,
+    full: str,
+    name: str,
+    pdf: dict,
+    decimals,
+    lang: str,
+    hidden: pd.DataFrame | None = None,
+    hidden_text: str = "",
+) -> str:
     """The whole table for HTML, a shorter one for the PDF (Quarto's content-visible), with a note."""
     what = []
-    if pdf.get("table") is not None:   # a printed frame the notebook made (no hidden cells: synthetic or none)
+    if pdf.get("table") is not None:  # a printed frame the notebook made (no hidden cells: synthetic or none)
         short, short_hidden = pdf["table"], None
         what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
         if pdf.get("note"):
             what.append(pdf["note"])
     else:
         rows = pdf.get("rows")
-        keep = (pd.Series(True, index=shown.index) if rows is None
-                else pd.Series(rows, index=shown.index).fillna(False)).to_numpy()
+        keep = (
+            pd.Series(True, index=shown.index) if rows is None else pd.Series(rows, index=shown.index).fillna(False)
+        ).to_numpy()
         columns = [c for c in (pdf.get("columns") or list(shown.columns)) if c in shown.columns]
         short = shown.loc[keep, columns]
         short_hidden = None if hidden is None else hidden.loc[keep, columns]
@@ -348,17 +385,22 @@ def printed_form(shown: pd.DataFrame, full: str, name: str, pdf: dict, decimals,
             what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
         if len(columns) < len(shown.columns):
             what.append(f"kolonnene {', '.join(columns)}")
-    note = (f"*Trykt her: {'; '.join(what)}. Hele tabellen står i HTML-utgaven av boka og i "
-            f"`reports/tables/{name}.csv`.*")
-    printed = ("" if short.empty   # no row to print (e.g. every number agrees): the note says so
-               else markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text) + "\n\n")
-    return (f'::: {{.content-visible when-format="html"}}\n{full}\n:::\n\n'
-            f'::: {{.content-hidden when-format="html"}}\n'
-            f"{printed}{note}\n:::")
+    note = (
+        f"*Trykt her: {'; '.join(what)}. Hele tabellen står i HTML-utgaven av boka og i `reports/tables/{name}.csv`.*"
+    )
+    printed = (
+        ""
+        if short.empty  # no row to print (e.g. every number agrees): the note says so
+        else markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text) + "\n\n"
+    )
+    return (
+        f'::: {{.content-visible when-format="html"}}\n{full}\n:::\n\n'
+        f'::: {{.content-hidden when-format="html"}}\n'
+        f"{printed}{note}\n:::"
+    )
 
 
-
-OUTPUT_META = {"compendium": {"html": "from-markdown"}}   # marks the text/html made of an output's text/markdown
+OUTPUT_META = {"compendium": {"html": "from-markdown"}}  # marks the text/html made of an output's text/markdown
 
 
 def markdown_bundle(text: str) -> dict[str, str]:

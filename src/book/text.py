@@ -16,12 +16,10 @@ def verdict_text(test, lang: str = "nb") -> str:
     return verdict_word(test.significant, lang)
 
 
-
 def verdict_word(significant: bool, lang: str = "nb") -> str:
     if lang == "en":
         return "significant" if significant else "not significant"
     return "signifikant" if significant else "ikke signifikant"
-
 
 
 def significance(test, lang: str = "nb") -> str:
@@ -31,7 +29,6 @@ def significance(test, lang: str = "nb") -> str:
     if lang == "en":
         return "statistically significant" if test.significant else "not statistically significant"
     return "statistisk signifikant" if test.significant else "ikke statistisk signifikant"
-
 
 
 def verdict_label(key: str, codebook: Codebook | None = None) -> str:
@@ -58,28 +55,42 @@ def verdict_label(key: str, codebook: Codebook | None = None) -> str:
     return f"{codebook.label(var)} ({between})"
 
 
-
 def data_banner(info: dict, lang: str = "nb") -> str:
     """One Markdown callout naming the data behind a page."""
-    if info.get("looks_synthetic") and not info["synthetic"]:   # a renamed or copied synthetic export (#25)
+    if info.get("looks_synthetic") and not info["synthetic"]:  # a renamed or copied synthetic export (#25)
         if lang == "en":
-            kind = ("data whose SPSS file label says they are a generated SYNTHETIC export, but no generator record "
-                    "vouches for this file (renamed or copied?): treated and protected as real data")
+            kind = (
+                "data whose SPSS file label says they are a generated SYNTHETIC export, but no generator record "
+                "vouches for this file (renamed or copied?): treated and protected as real data"
+            )
         else:
-            kind = ("data som etter SPSS-filens etikett er en generert SYNTETISK eksport, men uten generatorens "
-                    "kvittering for akkurat denne filen (omdøpt eller kopiert?): behandlet og skjermet som reelle data")
+            kind = (
+                "data som etter SPSS-filens etikett er en generert SYNTETISK eksport, men uten generatorens "
+                "kvittering for akkurat denne filen (omdøpt eller kopiert?): behandlet og skjermet som reelle data"
+            )
         what = "Data" if lang == "en" else "Datagrunnlag"
         people = ("respondents", "in the analysis sample") if lang == "en" else ("respondenter", "i analyseutvalget")
-        return (f"::: {{.callout-warning}}\n"
-                f"**{what}:** {kind} — {'file' if lang == 'en' else 'fil'} {code_span(info['file'])}, sha256 "
-                f"{code_span(info['sha256'])}, {info['n_rows']} {people[0]}, {info['n_sample']} {people[1]}.\n:::")
+        return (
+            f"::: {{.callout-warning}}\n"
+            f"**{what}:** {kind} — {'file' if lang == 'en' else 'fil'} {code_span(info['file'])}, sha256 "
+            f"{code_span(info['sha256'])}, {info['n_rows']} {people[0]}, {info['n_sample']} {people[1]}.\n:::"
+        )
     if lang == "en":
-        kind = "SYNTHETIC data (calibrated to the report's published numbers)" if info["synthetic"] else "REAL survey data"
-        return (f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"
-                f"**Data:** {kind} — file {code_span(info['file'])}, sha256 {code_span(info['sha256'])}, "
-                f"{info['n_rows']} respondents, {info['n_sample']} in the analysis sample.\n:::")
-    kind = ("SYNTETISKE data (kalibrert mot rapportens publiserte tall, ikke de reelle svarene)"
-            if info["synthetic"] else "REELLE data fra undersøkelsen")
-    return (f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"
-            f"**Datagrunnlag:** {kind} — fil {code_span(info['file'])}, sha256 {code_span(info['sha256'])}, "
-            f"{info['n_rows']} respondenter, {info['n_sample']} i analyseutvalget.\n:::")
+        kind = (
+            "SYNTHETIC data (calibrated to the report's published numbers)" if info["synthetic"] else "REAL survey data"
+        )
+        return (
+            f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"
+            f"**Data:** {kind} — file {code_span(info['file'])}, sha256 {code_span(info['sha256'])}, "
+            f"{info['n_rows']} respondents, {info['n_sample']} in the analysis sample.\n:::"
+        )
+    kind = (
+        "SYNTETISKE data (kalibrert mot rapportens publiserte tall, ikke de reelle svarene)"
+        if info["synthetic"]
+        else "REELLE data fra undersøkelsen"
+    )
+    return (
+        f"::: {{.callout-{'warning' if info['synthetic'] else 'note'}}}\n"
+        f"**Datagrunnlag:** {kind} — fil {code_span(info['file'])}, sha256 {code_span(info['sha256'])}, "
+        f"{info['n_rows']} respondenter, {info['n_sample']} i analyseutvalget.\n:::"
+    )

@@ -53,7 +53,7 @@ from src.data import learner, norwegian
 # -- normalising Norwegian text --------------------------------------------------
 
 FOLD = {"æ": "ae", "ø": "o", "å": "a", "ä": "ae", "ö": "o", "é": "e", "è": "e", "ê": "e", "ü": "u", "ó": "o"}
-ENDINGS = "(?:e|en|et|a|er|ene|ane|ar|s|t)?"   # the usual Norwegian inflection endings (for ``=word``)
+ENDINGS = "(?:e|en|et|a|er|ene|ane|ar|s|t)?"  # the usual Norwegian inflection endings (for ``=word``)
 WORD_CHAR = "a-z0-9"
 # What one answer may cost (#28): see src/data/norwegian.py (MAX_CHARS read, no word longer than MAX_TOKEN).
 
@@ -67,7 +67,7 @@ def fold(text: str) -> tuple[str, list[int]]:
     """
     t = unicodedata.normalize("NFC", str(text))
     low = t.lower()
-    if len(low) != len(t):   # a character whose lower case is longer: keep positions simple
+    if len(low) != len(t):  # a character whose lower case is longer: keep positions simple
         low = "".join(ch.lower()[:1] or ch for ch in t)
     out: list[str] = []
     pos: list[int] = []
@@ -106,7 +106,7 @@ def compile_indicator(indicator: str) -> tuple[tuple[norwegian.Word, ...], ...]:
     out = []
     for part in parts:
         mode = part[0] if part[:1] in ("=", "^") else ""
-        words = [w for w in part[len(mode):].split() if norwegian.canonical(norwegian.fold_word(w)).strip()]
+        words = [w for w in part[len(mode) :].split() if norwegian.canonical(norwegian.fold_word(w)).strip()]
         words = [w for w in words if normalise(w)]
         if not words:
             raise ValueError(f"indicator {indicator!r} has an empty part")
@@ -142,6 +142,7 @@ def _part_hits(part, toks) -> list[int]:
 
 # -- the coding frame ---------------------------------------------------------------
 
+
 class CodingError(ValueError):
     """A coding frame or a review sheet cannot be used; the message lists every problem."""
 
@@ -155,20 +156,20 @@ class Theme:
     indicators: tuple[str, ...]
     patterns: tuple[tuple[tuple[norwegian.Word, ...], ...], ...]
     examples: tuple[str, ...] = ()
-    keeps_negation: bool = False       # «ikke digitale kurs» is still this theme
+    keeps_negation: bool = False  # «ikke digitale kurs» is still this theme
 
 
 @dataclass(frozen=True)
 class Frame:
-    name: str                      # the coded (theme) variable
-    texts: tuple[str, ...]         # the free-text variables coded together
+    name: str  # the coded (theme) variable
+    texts: tuple[str, ...]  # the free-text variables coded together
     follows: str
     not_coded: int
-    themes: dict[int, Theme]       # every code of the theme variable with indicators
-    labels: dict[int, str]         # every code of the theme variable -> label
-    source: str                    # the export column of hand-made codes (old exports)
-    negation: str = ""             # "wish": the clause after «ikke behov for …» is not the wish
-    multiple: bool = False         # an answer may have several themes (the first is the variable's)
+    themes: dict[int, Theme]  # every code of the theme variable with indicators
+    labels: dict[int, str]  # every code of the theme variable -> label
+    source: str  # the export column of hand-made codes (old exports)
+    negation: str = ""  # "wish": the clause after «ikke behov for …» is not the wish
+    multiple: bool = False  # an answer may have several themes (the first is the variable's)
 
     def label(self, code) -> str:
         return self.labels.get(int(code), str(code))
@@ -220,21 +221,35 @@ def _load_frames(path: str, cb: Codebook) -> dict[str, Frame]:
                     compiled.append(compile_indicator(ind))
                 except (ValueError, re.error) as exc:
                     problems.append(f"{where}.themes.{code}: indicator {ind!r}: {exc}")
-            themes[int(code)] = Theme(code=int(code), label=var.values[int(code)], label_en=var.values_en.get(int(code)),
-                                      definition=str(t.get("definition") or ""), indicators=indicators,
-                                      patterns=tuple(compiled),
-                                      examples=tuple(str(e) for e in t.get("examples") or ()),
-                                      keeps_negation=bool(t.get("keeps_negation")))
+            themes[int(code)] = Theme(
+                code=int(code),
+                label=var.values[int(code)],
+                label_en=var.values_en.get(int(code)),
+                definition=str(t.get("definition") or ""),
+                indicators=indicators,
+                patterns=tuple(compiled),
+                examples=tuple(str(e) for e in t.get("examples") or ()),
+                keeps_negation=bool(t.get("keeps_negation")),
+            )
         missing = sorted(set(var.values) - set(themes) - {not_coded})
         if missing:
             problems.append(f"{where}.themes: codes {missing} of {name} have no definition and indicators")
-        frames[name] = Frame(name=name, texts=texts, follows=str(spec.get("follows") or ""),
-                             not_coded=int(not_coded) if not_coded in var.values else -1, themes=themes,
-                             labels=dict(var.values), source=var.source,
-                             negation=str(spec.get("negation") or ""), multiple=bool(spec.get("multiple")))
+        frames[name] = Frame(
+            name=name,
+            texts=texts,
+            follows=str(spec.get("follows") or ""),
+            not_coded=int(not_coded) if not_coded in var.values else -1,
+            themes=themes,
+            labels=dict(var.values),
+            source=var.source,
+            negation=str(spec.get("negation") or ""),
+            multiple=bool(spec.get("multiple")),
+        )
     if problems:
-        raise CodebookError(f"{paths.relative(path)}: the coding frames are inconsistent ({len(problems)} problem(s)):\n"
-                            + "\n".join(f"  - {p}" for p in problems))
+        raise CodebookError(
+            f"{paths.relative(path)}: the coding frames are inconsistent ({len(problems)} problem(s)):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
     return frames
 
 
@@ -245,24 +260,26 @@ def coded_variables(codebook: Codebook) -> set[str]:
 
 # -- the automatic first pass --------------------------------------------------------
 
-NOT_A_THEME = {"ikke svar": "ikke et svar (tomt, «vet ikke», «-» …)",
-               "ikke gjenkjent": "et svar, men ingen av temaene er gjenkjent",
-               "ingen tema": "et svar som ikke hører til noen av temaene"}
-TAU_MODEL = 0.40        # at 0 reviews, a theme found by the model alone needs this probability
-MIN_LEARN = 8           # reviewed answers of a question before the model learns from them
+NOT_A_THEME = {
+    "ikke svar": "ikke et svar (tomt, «vet ikke», «-» …)",
+    "ikke gjenkjent": "et svar, men ingen av temaene er gjenkjent",
+    "ingen tema": "et svar som ikke hører til noen av temaene",
+}
+TAU_MODEL = 0.40  # at 0 reviews, a theme found by the model alone needs this probability
+MIN_LEARN = 8  # reviewed answers of a question before the model learns from them
 BANDS = ((0.80, "høy"), (0.55, "middels"), (0.0, "lav"))
 
 
 @dataclass(frozen=True)
 class Proposal:
     code: int
-    score: float               # rule evidence for the proposed theme (matched words, shared words split)
-    confidence: float          # 0 … 1
-    why: str                   # the deciding words, as written, and the model's share
+    score: float  # rule evidence for the proposed theme (matched words, shared words split)
+    confidence: float  # 0 … 1
+    why: str  # the deciding words, as written, and the model's share
     runner_up: int | None = None
-    themes: tuple[int, ...] = ()   # every proposed theme, the first is ``code`` (several where the frame allows)
-    kind: str = "tema"         # "tema", or for the frame's not-coded code: "ikke svar" / "ikke gjenkjent"
-    band: str = "lav"          # confidence band: høy / middels / lav
+    themes: tuple[int, ...] = ()  # every proposed theme, the first is ``code`` (several where the frame allows)
+    kind: str = "tema"  # "tema", or for the frame's not-coded code: "ikke svar" / "ikke gjenkjent"
+    band: str = "lav"  # confidence band: høy / middels / lav
 
 
 def rule_scores(frame: Frame, text: str):
@@ -303,7 +320,7 @@ def rule_scores(frame: Frame, text: str):
 
 
 def _rule_confidence(s: float, r: float) -> float:
-    return (1 - 0.5 ** s) * s / (s + r) if s > 0 else 0.0
+    return (1 - 0.5**s) * s / (s + r) if s > 0 else 0.0
 
 
 def _band(conf: float) -> str:
@@ -311,7 +328,7 @@ def _band(conf: float) -> str:
 
 
 def _quote(original: str, toks, idx) -> str:
-    return "«" + ", ".join(original[toks[i].start:toks[i].end] for i in idx) + "»"
+    return "«" + ", ".join(original[toks[i].start : toks[i].end] for i in idx) + "»"
 
 
 class Coder:
@@ -330,13 +347,18 @@ class Coder:
 
     def __init__(self, frame: Frame, reviewed=()):
         self.frame = frame
-        reviewed = [(str(t), tuple(int(c) for c in (cs if isinstance(cs, (list, tuple)) else [cs])))
-                    for t, cs in reviewed]
+        reviewed = [
+            (str(t), tuple(int(c) for c in (cs if isinstance(cs, (list, tuple)) else [cs]))) for t, cs in reviewed
+        ]
         self.n_reviewed = len(reviewed)
         docs, labels, weights = [], [], []
         for code, theme in frame.themes.items():
-            for d in (frame.labels.get(code, ""), theme.definition, *theme.examples,
-                      *(" ".join(w.text for part in ind for w in part) for ind in theme.patterns)):
+            for d in (
+                frame.labels.get(code, ""),
+                theme.definition,
+                *theme.examples,
+                *(" ".join(w.text for part in ind for w in part) for ind in theme.patterns),
+            ):
                 if d.strip():
                     docs.append(d)
                     labels.append(code)
@@ -352,7 +374,7 @@ class Coder:
                 weights.append(3.0)
         themes = list(frame.themes)
         self._themes = themes
-        vectors: dict[str, list[float]] = {}   # answers repeat («vet ikke», a generator's phrases): score each once
+        vectors: dict[str, list[float]] = {}  # answers repeat («vet ikke», a generator's phrases): score each once
         extra = [vectors[d] if d in vectors else vectors.setdefault(d, self._rule_vector(d)) for d in docs]
         self.model = learner.fit(docs, labels, weights, extra)
 
@@ -366,10 +388,10 @@ class Coder:
     def propose_many(self, texts) -> list[Proposal]:
         """The proposals for many answers (the model scores them in one pass)."""
         originals = [unicodedata.normalize("NFC", str(t)) for t in texts]
-        once: dict[str, tuple] = {}   # the rules' scores of each distinct answer, once
+        once: dict[str, tuple] = {}  # the rules' scores of each distinct answer, once
         ruled = [once[o] if o in once else once.setdefault(o, rule_scores(self.frame, o)) for o in originals]
         vecs = [[sc[c][0] if c in sc else 0.0 for c in self._themes] for _, sc in ruled]
-        probas = learner.proba_many(self.model, [o[:norwegian.MAX_CHARS] for o in originals], vecs)   # #28: capped
+        probas = learner.proba_many(self.model, [o[: norwegian.MAX_CHARS] for o in originals], vecs)  # #28: capped
         return [self._decide(o, toks, sc, pr) for o, (toks, sc), pr in zip(originals, ruled, probas)]
 
     def _decide(self, original: str, toks, scores, proba) -> Proposal:
@@ -377,8 +399,9 @@ class Coder:
         text = original
         cut = "" if len(str(text)) <= norwegian.MAX_CHARS else f" (bare de første {norwegian.MAX_CHARS} tegnene lest)"
         if norwegian.is_non_answer(original):
-            return Proposal(frame.not_coded, 0, 0.99, "ikke et svar" + cut, None, (frame.not_coded,), "ikke svar",
-                            "høy")
+            return Proposal(
+                frame.not_coded, 0, 0.99, "ikke et svar" + cut, None, (frame.not_coded,), "ikke svar", "høy"
+            )
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -proba.get(kv[0], 0.0), self._themes.index(kv[0])))
         rules_why = "; ".join(f"{c}: {_quote(original, toks, idx)}" for c, (_, idx) in ranked[:3])
         if self.n_reviewed >= MIN_LEARN:
@@ -402,21 +425,22 @@ class Coder:
         else:
             best = max(self._themes, key=lambda c: (proba.get(c, 0.0), -self._themes.index(c)))
             share = proba.get(best, 0.0) / (sum(proba.get(c, 0.0) for c in self._themes) or 1.0)
-            if share >= TAU_MODEL:   # the model's choice among the themes, when it stands out
+            if share >= TAU_MODEL:  # the model's choice among the themes, when it stands out
                 code, conf = best, share * 0.7
                 why = f"ingen indikatorord; modell {share:.2f} (blant temaene)"
             else:
                 code, conf = frame.not_coded, 1 - proba.get(best, 0.0)
                 why = "ingen indikatorord"
         if code == frame.not_coded:
-            conf = min(conf, 0.6)   # «not recognised» is the unsure case: never the top band
+            conf = min(conf, 0.6)  # «not recognised» is the unsure case: never the top band
             return Proposal(code, 0, round(conf, 2), why + cut, None, (code,), "ikke gjenkjent", _band(conf))
         themes = [code]
         if frame.multiple:
-            themes += [c for c, (sc, _) in ranked if c != code and sc >= 2.0][:2]   # a second point, well attested
+            themes += [c for c, (sc, _) in ranked if c != code and sc >= 2.0][:2]  # a second point, well attested
         runner = next((c for c, _ in ranked if c != code), None)
-        return Proposal(code, scores.get(code, (0.0,))[0], round(conf, 2), why + cut, runner, tuple(themes),
-                        "tema", _band(conf))
+        return Proposal(
+            code, scores.get(code, (0.0,))[0], round(conf, 2), why + cut, runner, tuple(themes), "tema", _band(conf)
+        )
 
 
 _CODERS: dict = {}
@@ -429,12 +453,14 @@ def coder(frame: Frame) -> Coder:
         _CODERS[key] = Coder(frame)
     return _CODERS[key]
 
+
 def propose(frame: Frame, text: str) -> Proposal:
     """The first pass's proposal for one answer (no reviews): see ``Coder``."""
     return coder(frame).propose(text)
 
 
 # -- answers, agreement ----------------------------------------------------------------
+
 
 def answers(data, frame: Frame, codebook: Codebook):
     """The respondents who wrote in the frame's field(s): id, fields (export columns) and answer.
@@ -450,18 +476,26 @@ def answers(data, frame: Frame, codebook: Codebook):
     if cols:
         texts = data[cols].astype("string")
         for i, rid in enumerate(data[id_col].to_numpy()):
-            parts = [(c, str(texts.iat[i, j]).strip()) for j, c in enumerate(cols)
-                     if not pd.isna(texts.iat[i, j]) and str(texts.iat[i, j]).strip()]
+            parts = [
+                (c, str(texts.iat[i, j]).strip())
+                for j, c in enumerate(cols)
+                if not pd.isna(texts.iat[i, j]) and str(texts.iat[i, j]).strip()
+            ]
             if parts:
-                rows.append({"resp_id": int(rid), "felt": " | ".join(codebook.variables[c].source for c, _ in parts),
-                             "svar": " | ".join(t for _, t in parts)})
+                rows.append(
+                    {
+                        "resp_id": int(rid),
+                        "felt": " | ".join(codebook.variables[c].source for c, _ in parts),
+                        "svar": " | ".join(t for _, t in parts),
+                    }
+                )
     return pd.DataFrame(rows, columns=["resp_id", "felt", "svar"])
 
 
 @dataclass(frozen=True)
 class Kappa:
     n: int
-    agreement: float      # proportion
+    agreement: float  # proportion
     kappa: float
     se: float
     low: float
@@ -515,17 +549,32 @@ def cohen_kappa(a, b, level: float = 0.95) -> Kappa:
 # spreadsheet), and a text cell that starts with = + - @ starts with an
 # apostrophe (a formula otherwise). Several themes are written «3+5».
 
-SHEET_COLUMNS = ["id", "utvalg", "felt", "svar", "forslag", "forslag_tema", "forslag_flere", "begrunnelse",
-                 "sikkerhet", "forsker", "merknad", "nytt_tema", "status", "tidligere_forsker", "kontroll"]
+SHEET_COLUMNS = [
+    "id",
+    "utvalg",
+    "felt",
+    "svar",
+    "forslag",
+    "forslag_tema",
+    "forslag_flere",
+    "begrunnelse",
+    "sikkerhet",
+    "forsker",
+    "merknad",
+    "nytt_tema",
+    "status",
+    "tidligere_forsker",
+    "kontroll",
+]
 REQUIRED_COLUMNS = ("id", "forsker", "kontroll")
-LEGACY_COLUMNS = {"resp_id": "id", "svar_sha256": "kontroll"}    # the sheets before #29
+LEGACY_COLUMNS = {"resp_id": "id", "svar_sha256": "kontroll"}  # the sheets before #29
 STATUS_CHANGED = "svaret er endret siden vurderingen: vurder på nytt (den gamle vurderingen står i tidligere_forsker)"
 STATUS_CHANGED_UNREVIEWED = "svaret er endret i eksporten"
 STATUS_GONE = "ikke i eksporten"
 STATUS_CARRIED = "vurderingen er overført fra {old}"
 AUDIT = "kontroll (tilfeldig)"
 TO_REVIEW = "usikker først"
-AUDIT_SIZE = 30          # the random audit sample per question (all answers where there are fewer)
+AUDIT_SIZE = 30  # the random audit sample per question (all answers where there are fewer)
 AUDIT_SEED = "verneombud-2024-kontroll"
 CODE_LIST = "kodeliste.csv"
 NEW_THEMES = "forslag_nye_temaer.csv"
@@ -555,7 +604,7 @@ def parse_id(value) -> int | None:
         f = float(v.replace(",", "."))
     except ValueError:
         return None
-    return int(f) if f == int(f) and abs(f) < 2 ** 53 else None
+    return int(f) if f == int(f) and abs(f) < 2**53 else None
 
 
 def answer_hash(text: str) -> str:
@@ -568,7 +617,7 @@ def parse_hash(value) -> str | None:
     v = str(value or "").strip().lstrip("'").lower()
     if re.fullmatch(r"h[0-9a-f]{16}", v):
         return v
-    if re.fullmatch(r"[0-9a-f]{16}", v):   # an older sheet's plain hex
+    if re.fullmatch(r"[0-9a-f]{16}", v):  # an older sheet's plain hex
         return "h" + v
     return None
 
@@ -590,15 +639,17 @@ def read_sheet(path: Path) -> list[dict]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")   # Excel's plain 'CSV' on Windows
+        text = data.decode("cp1252", errors="replace")  # Excel's plain 'CSV' on Windows
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = max((";", ",", "\t"), key=first.count) if first else ";"
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     fields = [LEGACY_COLUMNS.get(f, f) for f in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in fields]
     if missing:
-        raise CodingError(f"review sheet {paths.relative(path)}: column(s) {missing} are missing "
-                          f"(header: {reader.fieldnames}); expected the columns {SHEET_COLUMNS}")
+        raise CodingError(
+            f"review sheet {paths.relative(path)}: column(s) {missing} are missing "
+            f"(header: {reader.fieldnames}); expected the columns {SHEET_COLUMNS}"
+        )
     rows = []
     for row in reader:
         r = {LEGACY_COLUMNS.get(k, k): (v or "").strip() if isinstance(v, str) else "" for k, v in row.items() if k}
@@ -630,7 +681,7 @@ def write_sheet(path: Path, rows: list[dict]) -> None:
     w.writeheader()
     for r in rows:
         w.writerow({c: safe_cell(r.get(c, "")) for c in columns})
-    _atomic_write_text(path, buf.getvalue(), "utf-8-sig")   # BOM: Excel reads the file as UTF-8
+    _atomic_write_text(path, buf.getvalue(), "utf-8-sig")  # BOM: Excel reads the file as UTF-8
 
 
 def parse_decision(frame: Frame, value: str) -> tuple[int, ...] | None:
@@ -731,7 +782,9 @@ def update_sheet(path: Path, frame: Frame, current, decided: dict[int, int] | No
         by_id.setdefault(r["id"], r)
     rows = list(by_id.values())
     stats = {"added": 0, "changed": 0, "kept": 0, "gone": 0, "carried": 0, "carried_flagged": 0}
-    now = {row_id(rid): (felt, svar) for rid, felt, svar in current[["resp_id", "felt", "svar"]].itertuples(index=False)}
+    now = {
+        row_id(rid): (felt, svar) for rid, felt, svar in current[["resp_id", "felt", "svar"]].itertuples(index=False)
+    }
     carried, old_name = ({}, "") if path.exists() else _carry_over(path, frame, now)
 
     for r in rows:
@@ -754,19 +807,32 @@ def update_sheet(path: Path, frame: Frame, current, decided: dict[int, int] | No
             stats["changed"] += 1
         else:
             if r.get("status") == STATUS_GONE or (r.get("status") and r.get("forsker")):
-                r["status"] = ""   # back in the export, or decided again after the flag
+                r["status"] = ""  # back in the export, or decided again after the flag
             stats["kept"] += 1
-        r.update(felt=felt, svar=svar, kontroll=h)   # the export is the answer's source, not the sheet
+        r.update(felt=felt, svar=svar, kontroll=h)  # the export is the answer's source, not the sheet
     for rid in sorted(set(now) - set(by_id), key=lambda x: int(x[1:])):
         felt, svar = now[rid]
         h = answer_hash(svar)
-        r = {"id": rid, "felt": felt, "svar": svar, "kontroll": h, "status": "", "merknad": "", "nytt_tema": "",
-             "forsker": str(decided[int(rid[1:])]) if int(rid[1:]) in decided else "", "tidligere_forsker": ""}
+        r = {
+            "id": rid,
+            "felt": felt,
+            "svar": svar,
+            "kontroll": h,
+            "status": "",
+            "merknad": "",
+            "nytt_tema": "",
+            "forsker": str(decided[int(rid[1:])]) if int(rid[1:]) in decided else "",
+            "tidligere_forsker": "",
+        }
         old = carried.get(rid)
         if old and not r["forsker"]:
             if parse_hash(old.get("kontroll")) == h:
-                r.update(forsker=old["forsker"], merknad=old.get("merknad", ""), nytt_tema=old.get("nytt_tema", ""),
-                         status=STATUS_CARRIED.format(old=old_name))
+                r.update(
+                    forsker=old["forsker"],
+                    merknad=old.get("merknad", ""),
+                    nytt_tema=old.get("nytt_tema", ""),
+                    status=STATUS_CARRIED.format(old=old_name),
+                )
                 stats["carried"] += 1
             else:
                 r.update(tidligere_forsker=old["forsker"], status=STATUS_CHANGED)
@@ -790,11 +856,15 @@ def update_sheet(path: Path, frame: Frame, current, decided: dict[int, int] | No
             r["utvalg"] = ""
             continue
         p = proposed[r["id"]]
-        r.update(forslag="+".join(str(t) for t in p.themes), forslag_tema=frame.label(p.code)
-                 + (f" ({p.kind})" if p.code == frame.not_coded else ""),
-                 forslag_flere=" + ".join(frame.label(t) for t in p.themes[1:]), begrunnelse=p.why,
-                 sikkerhet=f"{p.confidence:.2f} ({p.band})".replace(".", ","),
-                 utvalg=AUDIT if int(r["id"][1:]) in audit else TO_REVIEW, _conf=p.confidence)
+        r.update(
+            forslag="+".join(str(t) for t in p.themes),
+            forslag_tema=frame.label(p.code) + (f" ({p.kind})" if p.code == frame.not_coded else ""),
+            forslag_flere=" + ".join(frame.label(t) for t in p.themes[1:]),
+            begrunnelse=p.why,
+            sikkerhet=f"{p.confidence:.2f} ({p.band})".replace(".", ","),
+            utvalg=AUDIT if int(r["id"][1:]) in audit else TO_REVIEW,
+            _conf=p.confidence,
+        )
     rows.sort(key=lambda r: (r["id"] not in now, r.get("utvalg") != AUDIT, r.get("_conf", 1.0), int(r["id"][1:])))
     for r in rows:
         r.pop("_conf", None)
@@ -815,10 +885,20 @@ def write_code_list(raw_path, frames: dict[str, Frame]) -> Path:
     for f in frames.values():
         for code, label in f.labels.items():
             t = f.themes.get(code)
-            rows.append({"tema_variabel": f.name, "kode": code, "tema": label,
-                         "definisjon": t.definition if t else "ingen av temaene passer (forslaget når ingen indikator treffer)"})
+            rows.append(
+                {
+                    "tema_variabel": f.name,
+                    "kode": code,
+                    "tema": label,
+                    "definisjon": t.definition
+                    if t
+                    else "ingen av temaene passer (forslaget når ingen indikator treffer)",
+                }
+            )
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["tema_variabel", "kode", "tema", "definisjon"], delimiter=";", lineterminator="\r\n")
+    w = csv.DictWriter(
+        buf, fieldnames=["tema_variabel", "kode", "tema", "definisjon"], delimiter=";", lineterminator="\r\n"
+    )
     w.writeheader()
     w.writerows(rows)
     _atomic_write_text(path, buf.getvalue(), "utf-8-sig")
@@ -843,9 +923,11 @@ def reviews(path: Path, frame: Frame, current) -> tuple[dict[int, tuple[int, ...
         try:
             codes = parse_decision(frame, r.get("forsker", ""))
         except ValueError:
-            problems.append(f"{paths.relative(path)}, line {line} (id {r.get('id')}): forsker = "
-                            f"{r.get('forsker')!r} is not a code of {frame.name} {sorted(frame.labels)}, one of its "
-                            f"labels, several codes joined by + (where the question allows) nor one of {sorted(NOT_A_THEME)}")
+            problems.append(
+                f"{paths.relative(path)}, line {line} (id {r.get('id')}): forsker = "
+                f"{r.get('forsker')!r} is not a code of {frame.name} {sorted(frame.labels)}, one of its "
+                f"labels, several codes joined by + (where the question allows) nor one of {sorted(NOT_A_THEME)}"
+            )
             continue
         if codes is None:
             continue
@@ -868,6 +950,7 @@ def reviews(path: Path, frame: Frame, current) -> tuple[dict[int, tuple[int, ...
 
 
 # -- the coding step of 01_cleaning -------------------------------------------------------
+
 
 def apply(data, raw_path, codebook: Codebook | None = None):
     """The theme variables for ``data`` (an export read by ``read_export``), and the review figures.
@@ -894,7 +977,7 @@ def apply(data, raw_path, codebook: Codebook | None = None):
         decided, stale, probs, unmatched, kinds = reviews(sheet_path(raw_path, frame), frame, cur)
         problems += probs
         sources = {"ark": len(decided)}
-        if name in out:   # an old export with hand-made codes: a completed review
+        if name in out:  # an old export with hand-made codes: a completed review
             coded = {int(i): int(c) for i, c in zip(ids, out[name]) if not pd.isna(c) and not pd.isna(i)}
             for rid, code in coded.items():
                 if rid not in decided:
@@ -914,39 +997,59 @@ def apply(data, raw_path, codebook: Codebook | None = None):
         rest = [r for r in text if r not in audit and r not in decided]
         full = (Coder(frame, learned) if len(learned) >= MIN_LEARN else coder(frame)) if rest else coder(frame)
         proposals = {}
-        for who, pick in ((blind, [r for r in text if r in audit]), (full, rest),
-                          (coder(frame), [r for r in text if r not in audit and r in decided])):
+        for who, pick in (
+            (blind, [r for r in text if r in audit]),
+            (full, rest),
+            (coder(frame), [r for r in text if r not in audit and r in decided]),
+        ):
             proposals.update(zip(pick, who.propose_many([text[r] for r in pick])))
         proposals = {r: proposals[r] for r in text}
         theme = {rid: decided[rid][0] if rid in decided else p.code for rid, p in proposals.items()}
-        theme.update({rid: c[0] for rid, c in decided.items() if rid not in theme})   # a code without text
+        theme.update({rid: c[0] for rid, c in decided.items() if rid not in theme})  # a code without text
         out[name] = ids.map(lambda i: theme.get(int(i), pd.NA) if not pd.isna(i) else pd.NA).astype("Int64")
         reviewed = [rid for rid in proposals if rid in decided]
         checked = [rid for rid in reviewed if rid in audit]
-        k = cohen_kappa([proposals[r].code for r in checked],
-                        [proposals[r].code if proposals[r].code in decided[r] else decided[r][0] for r in checked])
+        k = cohen_kappa(
+            [proposals[r].code for r in checked],
+            [proposals[r].code if proposals[r].code in decided[r] else decided[r][0] for r in checked],
+        )
         nc = [r for r in proposals if theme[r] == frame.not_coded]
 
-        def nc_kind(r):   # a not-coded answer: a non-answer, no theme, or not recognised
+        def nc_kind(r):  # a not-coded answer: a non-answer, no theme, or not recognised
             if r in decided:
                 return kinds.get(r) or ("ikke svar" if proposals[r].kind == "ikke svar" else "ingen tema")
             return proposals[r].kind
-        rows.append({"variable": name, "n_answers": len(proposals), "n_reviewed": len(reviewed),
-                     "n_audit": len(audit), "n_audit_reviewed": len(checked),
-                     "n_changed": sum(proposals[r].code not in decided[r] for r in checked), "n_stale": stale,
-                     "n_unmatched": len(unmatched), "n_multiple": sum(len(decided[r]) > 1 for r in reviewed),
-                     "agreement_pct": 100 * k.agreement if checked else math.nan, "kappa": k.kappa,
-                     "kappa_low": k.low, "kappa_high": k.high, "kappa_se": k.se,
-                     "n_proposed": len(proposals) - len(reviewed),
-                     "n_not_coded": sum(1 for r in proposals if r not in decided and theme[r] == frame.not_coded),
-                     "n_non_answer": sum(nc_kind(r) == "ikke svar" for r in nc),
-                     "n_no_theme": sum(nc_kind(r) == "ingen tema" for r in nc),
-                     "n_not_recognised": sum(nc_kind(r) == "ikke gjenkjent" for r in nc),
-                     "review_source": "+".join(s for s, n in sources.items() if n) or "ingen",
-                     "reviewed_ids": sorted(reviewed)})
+
+        rows.append(
+            {
+                "variable": name,
+                "n_answers": len(proposals),
+                "n_reviewed": len(reviewed),
+                "n_audit": len(audit),
+                "n_audit_reviewed": len(checked),
+                "n_changed": sum(proposals[r].code not in decided[r] for r in checked),
+                "n_stale": stale,
+                "n_unmatched": len(unmatched),
+                "n_multiple": sum(len(decided[r]) > 1 for r in reviewed),
+                "agreement_pct": 100 * k.agreement if checked else math.nan,
+                "kappa": k.kappa,
+                "kappa_low": k.low,
+                "kappa_high": k.high,
+                "kappa_se": k.se,
+                "n_proposed": len(proposals) - len(reviewed),
+                "n_not_coded": sum(1 for r in proposals if r not in decided and theme[r] == frame.not_coded),
+                "n_non_answer": sum(nc_kind(r) == "ikke svar" for r in nc),
+                "n_no_theme": sum(nc_kind(r) == "ingen tema" for r in nc),
+                "n_not_recognised": sum(nc_kind(r) == "ikke gjenkjent" for r in nc),
+                "review_source": "+".join(s for s, n in sources.items() if n) or "ingen",
+                "reviewed_ids": sorted(reviewed),
+            }
+        )
     if problems:
-        raise CodingError(f"{len(problems)} problem(s) in the review sheets of {paths.relative(raw_path)}:\n"
-                          + "\n".join(f"  - {p}" for p in problems))
+        raise CodingError(
+            f"{len(problems)} problem(s) in the review sheets of {paths.relative(raw_path)}:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
     return out, pd.DataFrame(rows)
 
 
@@ -964,21 +1067,28 @@ def agreement_table(summary, codebook: Codebook | None = None, lang: str = "nb",
         few = summary["n_audit_reviewed"] < min_cell
         for col in ("n_changed", "agreement_pct", "kappa", "kappa_low", "kappa_high"):
             summary[col] = summary[col].astype(float).where(~few)
-    return pd.DataFrame({
-        "Spørsmål": [cb.label(v, lang) for v in summary["variable"]],
-        "Antall svar": summary["n_answers"], "Antall gjennomgått": summary["n_reviewed"],
-        "Kontrollutvalg (tilfeldig)": summary["n_audit"],
-        "Gjennomgått i kontrollutvalget": summary["n_audit_reviewed"],
-        "Endret av forsker (kontrollutvalget)": summary["n_changed"],
-        "Samsvar (prosent)": summary["agreement_pct"], "Kappa": summary["kappa"],
-        "KI nedre": summary["kappa_low"], "KI øvre": summary["kappa_high"],
-    })
+    return pd.DataFrame(
+        {
+            "Spørsmål": [cb.label(v, lang) for v in summary["variable"]],
+            "Antall svar": summary["n_answers"],
+            "Antall gjennomgått": summary["n_reviewed"],
+            "Kontrollutvalg (tilfeldig)": summary["n_audit"],
+            "Gjennomgått i kontrollutvalget": summary["n_audit_reviewed"],
+            "Endret av forsker (kontrollutvalget)": summary["n_changed"],
+            "Samsvar (prosent)": summary["agreement_pct"],
+            "Kappa": summary["kappa"],
+            "KI nedre": summary["kappa_low"],
+            "KI øvre": summary["kappa_high"],
+        }
+    )
 
 
 # -- the review sheets of an export -------------------------------------------------------------
 
-def write_review_sheets(raw_path, data, codebook: Codebook | None = None,
-                        decided: dict[str, dict[int, int]] | None = None) -> dict[str, dict]:
+
+def write_review_sheets(
+    raw_path, data, codebook: Codebook | None = None, decided: dict[str, dict[int, int]] | None = None
+) -> dict[str, dict]:
     """Create or update the review sheet of every open question for ``data`` (analysis names)."""
     import pandas as pd
 
@@ -988,7 +1098,7 @@ def write_review_sheets(raw_path, data, codebook: Codebook | None = None,
     out = {}
     for name, frame in frames.items():
         given = decided.get(name)
-        if given is None and name in data:   # an old export's hand-made codes: its review
+        if given is None and name in data:  # an old export's hand-made codes: its review
             given = {int(i): int(c) for i, c in zip(data[cb.id], data[name]) if not pd.isna(c)}
         cur = answers(data, frame, cb)
         out[name] = update_sheet(sheet_path(raw_path, frame), frame, cur, given)
@@ -1013,7 +1123,9 @@ def suggest_themes(frame: Frame, rows: list[dict], min_size: int = 2, threshold:
     for r in rows:
         if r.get("status") == STATUS_GONE:
             continue
-        kind = decision_kind(frame, r.get("forsker", "")) or ("ikke gjenkjent" if "ikke gjenkjent" in r.get("forslag_tema", "") and not r.get("forsker") else "")
+        kind = decision_kind(frame, r.get("forsker", "")) or (
+            "ikke gjenkjent" if "ikke gjenkjent" in r.get("forslag_tema", "") and not r.get("forsker") else ""
+        )
         if kind in ("ikke gjenkjent", "ingen tema") or r.get("nytt_tema"):
             stems = [t.stem for t in norwegian.tokens(r.get("svar", "")) if len(t.word) > 3 and t.word not in STOPWORDS]
             if stems:
@@ -1032,17 +1144,72 @@ def suggest_themes(frame: Frame, rows: list[dict], min_size: int = 2, threshold:
     out = []
     for g in groups:
         if len(g["ids"]) >= min_size:
-            out.append({"tema_variabel": frame.name, "antall_svar": len(g["ids"]),
-                        "navn_fra_forsker": g["named"],
-                        "vanlige_ord": " ".join(w for w, _ in g["stems"].most_common(4)),
-                        "eksempel_id": " ".join(g["ids"][:3])})
+            out.append(
+                {
+                    "tema_variabel": frame.name,
+                    "antall_svar": len(g["ids"]),
+                    "navn_fra_forsker": g["named"],
+                    "vanlige_ord": " ".join(w for w, _ in g["stems"].most_common(4)),
+                    "eksempel_id": " ".join(g["ids"][:3]),
+                }
+            )
     return sorted(out, key=lambda d: -d["antall_svar"])
 
 
-STOPWORDS = {"ikke", "ingen", "eller", "ogsa", "bare", "meget", "veldig", "mye", "mer", "som", "det", "den", "der",
-             "har", "hadde", "blir", "ble", "vart", "skal", "kan", "vil", "jeg", "meg", "vi", "oss", "med", "til",
-             "for", "fra", "over", "under", "etter", "mellom", "hver", "alle", "andre", "annen", "noen", "dette",
-             "disse", "samme", "enn", "men", "nar", "hvor", "hva", "hvordan", "fordi", "selv", "sine", "sin", "sitt"}
+STOPWORDS = {
+    "ikke",
+    "ingen",
+    "eller",
+    "ogsa",
+    "bare",
+    "meget",
+    "veldig",
+    "mye",
+    "mer",
+    "som",
+    "det",
+    "den",
+    "der",
+    "har",
+    "hadde",
+    "blir",
+    "ble",
+    "vart",
+    "skal",
+    "kan",
+    "vil",
+    "jeg",
+    "meg",
+    "vi",
+    "oss",
+    "med",
+    "til",
+    "for",
+    "fra",
+    "over",
+    "under",
+    "etter",
+    "mellom",
+    "hver",
+    "alle",
+    "andre",
+    "annen",
+    "noen",
+    "dette",
+    "disse",
+    "samme",
+    "enn",
+    "men",
+    "nar",
+    "hvor",
+    "hva",
+    "hvordan",
+    "fordi",
+    "selv",
+    "sine",
+    "sin",
+    "sitt",
+}
 
 
 def _cosine(a, b) -> float:
@@ -1067,4 +1234,3 @@ def write_new_themes(raw_path, frames: dict[str, Frame]) -> Path:
         w.writerow({c: safe_cell(r[c]) for c in cols})
     _atomic_write_text(path, buf.getvalue(), "utf-8-sig")
     return path
-

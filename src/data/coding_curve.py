@@ -17,10 +17,20 @@ from src.base import paths
 RESULT = paths.REFERENCE / "coding_eval.yml"
 
 
-KIND_LABELS = {"plain": "vanlig bokmål", "nynorsk": "nynorsk", "dialect": "dialekt", "typo": "skrivefeil",
-               "synonym": "andre ord enn rammens", "negation": "nektelse", "long": "lange svar",
-               "english": "engelske ord", "multi": "flere temaer", "nonanswer": "ikke-svar",
-               "compound": "sammensatte ord", "generator": "generatorens svar"}
+KIND_LABELS = {
+    "plain": "vanlig bokmål",
+    "nynorsk": "nynorsk",
+    "dialect": "dialekt",
+    "typo": "skrivefeil",
+    "synonym": "andre ord enn rammens",
+    "negation": "nektelse",
+    "long": "lange svar",
+    "english": "engelske ord",
+    "multi": "flere temaer",
+    "nonanswer": "ikke-svar",
+    "compound": "sammensatte ord",
+    "generator": "generatorens svar",
+}
 
 
 def load_result(path: Path = RESULT) -> dict:
@@ -33,12 +43,19 @@ def curve_table(result: dict):
     rows = []
     for k, v in sorted(result["curve"].items(), key=lambda kv: int(kv[0])):
         a = v["all"]
-        rows.append({"Gjennomgåtte svar per spørsmål": int(k), "Riktig (prosent)": 100 * a["accuracy"],
-                     "Kappa": a["kappa"], "Ikke kodet, foreslått (prosent)": 100 * a["not_coded_proposed"],
-                     "Ikke kodet, fasit (prosent)": 100 * a["not_coded_gold"],
-                     "Høyeste sikkerhet: andel av svarene (prosent)": 100 * a["top_band_share"],
-                     "Høyeste sikkerhet: riktig (prosent)": None if a["top_band_accuracy"] is None
-                     else 100 * a["top_band_accuracy"]})
+        rows.append(
+            {
+                "Gjennomgåtte svar per spørsmål": int(k),
+                "Riktig (prosent)": 100 * a["accuracy"],
+                "Kappa": a["kappa"],
+                "Ikke kodet, foreslått (prosent)": 100 * a["not_coded_proposed"],
+                "Ikke kodet, fasit (prosent)": 100 * a["not_coded_gold"],
+                "Høyeste sikkerhet: andel av svarene (prosent)": 100 * a["top_band_share"],
+                "Høyeste sikkerhet: riktig (prosent)": None
+                if a["top_band_accuracy"] is None
+                else 100 * a["top_band_accuracy"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -48,12 +65,12 @@ def kind_table(result: dict):
     kinds = sorted({k for _, v in curve for k in v["all"]["by_kind"]})
     rows = []
     for kind in kinds:
-        row = {"Slags svar": KIND_LABELS.get(kind, kind),
-               "Antall": int(round(curve[0][1]["all"]["by_kind"].get(kind, {}).get("n", 0)))}
+        row = {
+            "Slags svar": KIND_LABELS.get(kind, kind),
+            "Antall": int(round(curve[0][1]["all"]["by_kind"].get(kind, {}).get("n", 0))),
+        }
         for k, v in curve:
             got = v["all"]["by_kind"].get(kind)
             row[f"{int(k)} gjennomgått"] = None if got is None else 100 * got["accuracy"]
         rows.append(row)
     return pd.DataFrame(rows)
-
-

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-BATCH = 16          # columns read at a time
-HEADROOM = 100      # a column's largest absolute value times this must fit its type
+BATCH = 16  # columns read at a time
+HEADROOM = 100  # a column's largest absolute value times this must fit its type
 
 _SMALLER = [(pd.Int16Dtype(), np.iinfo(np.int16).max), (pd.Int32Dtype(), np.iinfo(np.int32).max)]
 
@@ -48,8 +48,11 @@ def compact_codes(values: pd.Series) -> pd.Series:
 def as_written(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its compact integer columns as ``Int64`` again: the derived files keep the types (and so
     the bytes) they always had, however little memory the frames took on the way."""
-    small = {c: pd.Int64Dtype() for c in frame.columns
-             if isinstance(frame[c].dtype, pd.core.arrays.integer.IntegerDtype) and frame[c].dtype != pd.Int64Dtype()}
+    small = {
+        c: pd.Int64Dtype()
+        for c in frame.columns
+        if isinstance(frame[c].dtype, pd.core.arrays.integer.IntegerDtype) and frame[c].dtype != pd.Int64Dtype()
+    }
     return frame.astype(small) if small else frame
 
 
@@ -70,7 +73,7 @@ def read_derived(path: str | Path, columns: list[str] | None = None) -> pd.DataF
     if columns is not None:
         wanted = set(columns)
         names = [n for n in names if n in wanted]
-    parts = [compact(pd.read_parquet(path, columns=names[i:i + BATCH])) for i in range(0, len(names), BATCH)]
+    parts = [compact(pd.read_parquet(path, columns=names[i : i + BATCH])) for i in range(0, len(names), BATCH)]
     if not parts:
         return pd.read_parquet(path, columns=[])
     frame = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]

@@ -41,13 +41,13 @@ class ExportError(ValueError):
 
 @dataclass(frozen=True)
 class Export:
-    data: pd.DataFrame        # analysis names, nullable integer codes / strings
+    data: pd.DataFrame  # analysis names, nullable integer codes / strings
     path: Path
     sha256: str
     n_rows: int
-    synthetic: bool           # the generator's record matches its bytes and label (inputs.is_synthetic)
+    synthetic: bool  # the generator's record matches its bytes and label (inputs.is_synthetic)
     file_label: str
-    mapping: Path | None = None   # the confirmed mapping (data/mappings/<stem>.yml) the export was read through
+    mapping: Path | None = None  # the confirmed mapping (data/mappings/<stem>.yml) the export was read through
     absent: tuple[str, ...] = ()  # variables the mapping says the export lacks (all missing)
 
     @property
@@ -78,19 +78,25 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str, dict]:
         try:
             df, meta = pyreadstat.read_sav(str(path), apply_value_formats=False, user_missing=True)
         except Exception as exc:  # pyreadstat raises several types
-            raise ExportError(path, [
-                f"the file cannot be read as SPSS .sav ({type(exc).__name__}: {exc}); "
-                "it may be truncated, damaged or not an SPSS file"
-            ]) from None
+            raise ExportError(
+                path,
+                [
+                    f"the file cannot be read as SPSS .sav ({type(exc).__name__}: {exc}); "
+                    "it may be truncated, damaged or not an SPSS file"
+                ],
+            ) from None
         return df, dict(meta.variable_value_labels or {}), meta.file_label or "", dict(meta.missing_ranges or {})
     if suffix == ".csv":
         try:
-            text = path.read_bytes().decode("utf-8-sig")   # a byte-order mark (Excel's 'CSV UTF-8') is fine
+            text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Excel's 'CSV UTF-8') is fine
         except UnicodeDecodeError as exc:
-            raise ExportError(path, [
-                f"the CSV file is not UTF-8 (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
-                "it is probably Latin-1/Windows-1252 — re-export it as UTF-8"
-            ]) from None
+            raise ExportError(
+                path,
+                [
+                    f"the CSV file is not UTF-8 (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r}); "
+                    "it is probably Latin-1/Windows-1252 — re-export it as UTF-8"
+                ],
+            ) from None
         from io import StringIO
 
         try:
@@ -99,16 +105,22 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, dict, str, dict]:
             raise ExportError(path, [f"the CSV file cannot be parsed ({exc})"]) from None
         if len(df.columns) == 1 and any(sep in df.columns[0] for sep in ";\t"):
             sep = ";" if ";" in df.columns[0] else "\\t"
-            raise ExportError(path, [
-                f"the CSV file has a single column whose header is separated by '{sep}' "
-                f"({df.columns[0][:40]!r} …); expected comma-separated columns — re-export it with ',' as separator"
-            ])
+            raise ExportError(
+                path,
+                [
+                    f"the CSV file has a single column whose header is separated by '{sep}' "
+                    f"({df.columns[0][:40]!r} …); expected comma-separated columns — re-export it with ',' as separator"
+                ],
+            )
         df = df.replace("", np.nan)
         return df, {}, "", {}
-    raise ExportError(path, [
-        f"the file type '{suffix or '(none)'}' is not supported; expected one of "
-        + ", ".join(f"{k} ({v})" for k, v in SUPPORTED.items())
-    ])
+    raise ExportError(
+        path,
+        [
+            f"the file type '{suffix or '(none)'}' is not supported; expected one of "
+            + ", ".join(f"{k} ({v})" for k, v in SUPPORTED.items())
+        ],
+    )
 
 
 def _as_codes(col: pd.Series) -> tuple[pd.Series, list]:
@@ -123,7 +135,7 @@ def _as_codes(col: pd.Series) -> tuple[pd.Series, list]:
     num = pd.to_numeric(col, errors="coerce")
     not_numeric = col[num.isna() & col.notna()]
     fractional = num[num.notna() & (num != np.floor(num.fillna(0)))]
-    bad = list(not_numeric.unique()) + [float(x) for x in fractional.unique()]   # 2.5, not np.float64(2.5)
+    bad = list(not_numeric.unique()) + [float(x) for x in fractional.unique()]  # 2.5, not np.float64(2.5)
     num = num.where(~num.index.isin(fractional.index))
     return num.round().astype("Int64"), bad
 
@@ -146,11 +158,19 @@ def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None
         raise ExportError(path, [f"the file does not exist (raw_path = {paths.relative(path)})"])
     if path.is_dir():
         raise ExportError(path, ["raw_path is a folder; it must name the export file"])
-    if not path.is_file():   # checked before reading: a FIFO would block, /dev/zero never ends
+    if not path.is_file():  # checked before reading: a FIFO would block, /dev/zero never ends
         mode = path.stat().st_mode
-        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
-                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "not a regular file")
+        kind = (
+            "a named pipe (FIFO)"
+            if stat.S_ISFIFO(mode)
+            else "a character device"
+            if stat.S_ISCHR(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
         raise ExportError(path, [f"raw_path is {kind}, not a file; it must name the export file (.sav or .csv)"])
     if path.stat().st_size == 0:
         raise ExportError(path, ["the file is empty (0 bytes)"])
@@ -169,25 +189,37 @@ def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None
             raise ExportError(path, [str(exc)]) from None
         if applied.problems:
             raise ExportError(path, applied.problems)
-        raw, value_labels, declared_missing, absent = (applied.raw, applied.value_labels, applied.declared_missing,
-                                                       applied.absent)
+        raw, value_labels, declared_missing, absent = (
+            applied.raw,
+            applied.value_labels,
+            applied.declared_missing,
+            applied.absent,
+        )
     else:
         mapping_path = None
 
     by_source = codebook.by_source()
     ignored = set(codebook.survey.get("ignore_columns") or [])
-    coded = coded_variables(codebook)   # themes made from the free text by src/data/coding.py: their columns are optional
+    coded = coded_variables(
+        codebook
+    )  # themes made from the free text by src/data/coding.py: their columns are optional
     missing_cols = [s for s in by_source if s not in raw.columns and by_source[s].name not in coded]
     unknown_cols = [c for c in raw.columns if c not in by_source and c not in ignored]
-    if len(missing_cols) > MAX_MISSING_LISTED:   # an export shaped otherwise: what to run, candidates, grouped
+    if len(missing_cols) > MAX_MISSING_LISTED:  # an export shaped otherwise: what to run, candidates, grouped
         raise ExportError(path, mapper.unmapped_problems(path, codebook, missing_cols, unknown_cols))
     candidates = _candidates(path, codebook) if missing_cols and unknown_cols else {}
     for s in missing_cols:
         v = by_source[s]
         hint = candidates.get(v.name)
-        problems.append(f"column '{s}' ({v.name}: {v.label}) is missing from the export"
-                        + (f"; best candidate: '{hint[0]}' ({hint[1]:.2f}) — make map ARGS=\"--raw "
-                           f"{paths.relative(path)}\" writes a mapping" if hint else ""))
+        problems.append(
+            f"column '{s}' ({v.name}: {v.label}) is missing from the export"
+            + (
+                f"; best candidate: '{hint[0]}' ({hint[1]:.2f}) — make map ARGS=\"--raw "
+                f'{paths.relative(path)}" writes a mapping'
+                if hint
+                else ""
+            )
+        )
     if unknown_cols:
         problems.append(
             f"column(s) {_listed(repr(c) for c in unknown_cols)} are not in the codebook "
@@ -213,15 +245,20 @@ def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None
         else:
             codes, bad = _as_codes(col)
             if bad:
-                problems.append(f"column '{source}' ({var.name}): values {_listed(repr(b) for b in bad)} are not whole-number codes")
-        data[var.name] = codes if var.type == "id" else compact_codes(codes)   # Int16 for survey codes: 1/3 the memory
+                problems.append(
+                    f"column '{source}' ({var.name}): values {_listed(repr(b) for b in bad)} are not whole-number codes"
+                )
+        data[var.name] = codes if var.type == "id" else compact_codes(codes)  # Int16 for survey codes: 1/3 the memory
         if var.type == "id":
             if codes.isna().any():
                 problems.append(f"column '{source}' ({var.name}): {int(codes.isna().sum())} respondent(s) have no id")
             dup = codes[codes.duplicated(keep=False) & codes.notna()]
             if len(dup):
-                shown = (sorted(dup.unique()) if pd.api.types.is_integer_dtype(codes)
-                         else list(dict.fromkeys(row_ids[dup.index])))   # a text id may name a person: its row
+                shown = (
+                    sorted(dup.unique())
+                    if pd.api.types.is_integer_dtype(codes)
+                    else list(dict.fromkeys(row_ids[dup.index]))
+                )  # a text id may name a person: its row
                 problems.append(
                     f"column '{source}' ({var.name}): duplicate respondent ids {_listed(shown)} "
                     f"({len(dup)} rows); each respondent must appear once"
@@ -233,7 +270,8 @@ def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None
             problems.append(
                 f"column '{source}' ({var.name}): the export declares {_listed(unknown_missing)} as user-missing "
                 f"(SPSS Missing Values), but the codebook has no such code (its codes: {_code_range(allowed)}); "
-                "add the code to the variable's values (and missing) in the codebook")
+                "add the code to the variable's values (and missing) in the codebook"
+            )
         outside = codes.notna() & ~codes.isin(list(allowed)) & ~codes.isin([int(c) for c in unknown_missing])
         if outside.any():
             vals = codes[outside]
@@ -247,16 +285,20 @@ def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None
         labels = value_labels.get(source)
         if labels:
             export_labels = {int(k): _nfc(v) for k, v in labels.items()}
-            diffs = [   # compared in Unicode NFC: 'ø' typed as o + combining stroke is the same label
+            diffs = [  # compared in Unicode NFC: 'ø' typed as o + combining stroke is the same label
                 f"{code}: export '{export_labels[code]}' vs codebook '{var.values[code]}'"
                 for code in sorted(set(export_labels) & allowed)
                 if export_labels[code] != _nfc(var.values[code])
             ]
             extra = sorted(set(export_labels) - allowed)
             if diffs:
-                problems.append(f"column '{source}' ({var.name}): value labels differ from the codebook: {_listed(diffs, 3)}")
+                problems.append(
+                    f"column '{source}' ({var.name}): value labels differ from the codebook: {_listed(diffs, 3)}"
+                )
             if extra:
-                problems.append(f"column '{source}' ({var.name}): the export labels codes {extra} that the codebook does not have")
+                problems.append(
+                    f"column '{source}' ({var.name}): the export labels codes {extra} that the codebook does not have"
+                )
 
     if not problems:
         problems += _routing_problems(data, codebook, row_ids)
@@ -269,7 +311,7 @@ def read_export(path: str | Path, codebook: Codebook, mapping: str | Path | None
         path=path,
         sha256=digest,
         n_rows=len(data),
-        synthetic=is_synthetic(path, file_label, digest),   # by content, never by name
+        synthetic=is_synthetic(path, file_label, digest),  # by content, never by name
         file_label=file_label,
         mapping=mapping_path,
         absent=tuple(absent),
@@ -280,7 +322,7 @@ def _candidates(path: Path, codebook: Codebook) -> dict[str, tuple[str, float]]:
     """Variable -> (export column, confidence) proposed by the mapper (src/data/mapping.py), for the message."""
     try:
         proposal = mapper.propose(mapper.read_dictionary(path), codebook)
-    except Exception:   # a message's hint is never worth a second failure
+    except Exception:  # a message's hint is never worth a second failure
         return {}
     return {x.name: (x.column, x.confidence) for x in proposal.lines if x.column and x.confidence >= 0.5}
 
@@ -294,7 +336,7 @@ def _ids(col: pd.Series) -> tuple[pd.Series, str | None]:
     text = col.map(lambda v: v.strip() if isinstance(v, str) else v)
     text = text.where(text.notna() & (text.astype(str).str.strip() != ""))
     num = pd.to_numeric(text, errors="coerce")
-    if num.notna().sum() == text.notna().sum():          # every id a number
+    if num.notna().sum() == text.notna().sum():  # every id a number
         if (num.dropna() != np.floor(num.dropna())).any():
             bad = [float(x) for x in num[num.notna() & (num != np.floor(num.fillna(0)))].unique()]
             return num.round().astype("Int64"), f"ids {_listed(bad)} are not whole numbers"
@@ -325,9 +367,11 @@ def _unknown_missing(ranges, codes: pd.Series, allowed: set) -> list[int]:
 def _shown_ids(ids: pd.Series) -> pd.Series:
     """Respondent ids as messages show them: a number as it is, a text id by its row («row 7»), since a text
     id (an e-mail address, a name) may identify a person and a message never shows a value from the data (#28)."""
+
     def shown(i, v):
         text = _id_text(v)
         return text if text == "(blank)" or re.fullmatch(r"-?\d+", text) else f"row {i + 1}"
+
     return pd.Series([shown(i, v) for i, v in enumerate(ids.to_numpy())], index=ids.index, dtype=object)
 
 
@@ -354,7 +398,7 @@ def routed(data: pd.DataFrame, codebook: Codebook, name: str) -> pd.Series:
         return pd.Series(True, index=data.index)
     expr = codebook.expand(var.routing)
     used = [c for c in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", expr)) if c in data.columns]
-    mask = data[used].eval(expr, engine="python")   # only the columns it names: eval is slow on 195 columns
+    mask = data[used].eval(expr, engine="python")  # only the columns it names: eval is slow on 195 columns
     return pd.Series(mask, index=data.index).fillna(False).astype(bool)
 
 
@@ -363,7 +407,7 @@ def _routing_problems(data: pd.DataFrame, codebook: Codebook, row_ids: pd.Series
     for name, var in codebook.variables.items():
         if not var.routing or name not in data:
             continue
-        if var.routing not in asked_by:   # many questions share a routing ('eligible')
+        if var.routing not in asked_by:  # many questions share a routing ('eligible')
             asked_by[var.routing] = routed(data, codebook, name)
         asked = asked_by[var.routing]
         wrong = data[name].notna() & ~asked

@@ -25,7 +25,7 @@ from src.data import norwegian
 # numpy, scipy and scikit-learn are imported where a model is trained or used: the build command
 # imports src.data.coding (the review sheets are inputs of 01_cleaning) and must start without them.
 
-C = 4.0            # inverse regularisation of the logistic regression
+C = 4.0  # inverse regularisation of the logistic regression
 RULE_WEIGHT = 1.0  # scale of the rule-score features
 
 
@@ -39,9 +39,9 @@ def _stems(text: str) -> str:
 
 @dataclass
 class Model:
-    chars: Any            # sklearn TfidfVectorizer
-    stems: Any            # sklearn TfidfVectorizer
-    clf: Any              # sklearn LogisticRegression, or None with one class
+    chars: Any  # sklearn TfidfVectorizer
+    stems: Any  # sklearn TfidfVectorizer
+    clf: Any  # sklearn LogisticRegression, or None with one class
     classes: list[int]
 
 
@@ -51,8 +51,11 @@ def _features(model: Model, texts, extra):
 
     canon = [_canonical(t) for t in texts]
     stems = [_stems(t) for t in texts]
-    ex = sparse.csr_matrix(np.asarray(extra, dtype=float) * RULE_WEIGHT) if extra is not None and len(extra) and \
-        len(extra[0]) else None
+    ex = (
+        sparse.csr_matrix(np.asarray(extra, dtype=float) * RULE_WEIGHT)
+        if extra is not None and len(extra) and len(extra[0])
+        else None
+    )
     blocks = [model.chars.transform(canon), model.stems.transform(stems)]
     if ex is not None:
         blocks.append(ex)

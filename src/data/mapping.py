@@ -53,36 +53,121 @@ from src.base.codebook import Codebook
 from src.base.codebook import load as load_codebook
 from src.data.coding import coded_variables
 
-CONFIRM_BELOW = 0.80       # a line under this confidence needs ``confirmed: true`` before a build uses it
-VALUE_SURE = 0.60         # a reworded value label at least this alike its partner …
-VALUE_LEAD = 0.25         # … and this far ahead of every other pairing is taken without asking
-NO_COLUMN = 0.30           # a variable whose best column scores below this is proposed as missing from the export
-PERSONAL = re.compile(r"e-?post|e-?mail|epost|\bnavn\b|fornavn|etternavn|\bname\b|telefon|\btlf\b|mobil|phone|"
-                      r"\bip\b|ip[-_ ]?adress|ipaddr|adresse|f(ø|o)dsels?n|personnummer", re.I)
+CONFIRM_BELOW = 0.80  # a line under this confidence needs ``confirmed: true`` before a build uses it
+VALUE_SURE = 0.60  # a reworded value label at least this alike its partner …
+VALUE_LEAD = 0.25  # … and this far ahead of every other pairing is taken without asking
+NO_COLUMN = 0.30  # a variable whose best column scores below this is proposed as missing from the export
+PERSONAL = re.compile(
+    r"e-?post|e-?mail|epost|\bnavn\b|fornavn|etternavn|\bname\b|telefon|\btlf\b|mobil|phone|"
+    r"\bip\b|ip[-_ ]?adress|ipaddr|adresse|f(ø|o)dsels?n|personnummer",
+    re.I,
+)
 
 
 # -- text normalisation --------------------------------------------------------
 
-ABBREVIATIONS = {   # whole words, after folding and lower-casing
-    "vo": "verneombud", "hvo": "hovedverneombud", "amu": "arbeidsmiljoutvalg", "bht": "bedriftshelsetjeneste",
-    "hms": "hms", "f eks": "for eksempel", "feks": "for eksempel", "bl a": "blant annet", "evt": "eventuelt",
-    "inkl": "inkludert", "ca": "omtrent", "ant": "antall", "virks": "virksomhet", "opplaer": "opplaering",
-    "ift": "i forhold til", "ifm": "i forbindelse med", "osv": "og sa videre", "mht": "med hensyn til",
-    "pga": "pa grunn av", "vha": "ved hjelp av", "nr": "nummer", "spm": "sporsmal", "resp": "respondent",
-    "hovedvo": "hovedverneombud", "vernombud": "verneombud",
+ABBREVIATIONS = {  # whole words, after folding and lower-casing
+    "vo": "verneombud",
+    "hvo": "hovedverneombud",
+    "amu": "arbeidsmiljoutvalg",
+    "bht": "bedriftshelsetjeneste",
+    "hms": "hms",
+    "f eks": "for eksempel",
+    "feks": "for eksempel",
+    "bl a": "blant annet",
+    "evt": "eventuelt",
+    "inkl": "inkludert",
+    "ca": "omtrent",
+    "ant": "antall",
+    "virks": "virksomhet",
+    "opplaer": "opplaering",
+    "ift": "i forhold til",
+    "ifm": "i forbindelse med",
+    "osv": "og sa videre",
+    "mht": "med hensyn til",
+    "pga": "pa grunn av",
+    "vha": "ved hjelp av",
+    "nr": "nummer",
+    "spm": "sporsmal",
+    "resp": "respondent",
+    "hovedvo": "hovedverneombud",
+    "vernombud": "verneombud",
 }
-PHRASES = [   # spelled-out forms that mean an abbreviation, folded to it
+PHRASES = [  # spelled-out forms that mean an abbreviation, folded to it
     (r"helse\s*,?\s*miljo\s*(og|&)\s*sikkerhet", "hms"),
     (r"arbeidsmiljo\s*utvalg", "arbeidsmiljoutvalg"),
 ]
-SUFFIXES = sorted(["ene", "ane", "ende", "heten", "het", "else", "elsen", "ene", "er", "en", "et", "ar", "e", "a",
-                   "s", "ens", "ets", "erne", "ert", "te", "t"], key=len, reverse=True)
-STOPWORDS = {"og", "i", "pa", "til", "for", "av", "at", "det", "er", "en", "et", "som", "du", "har", "med", "om",
-             "de", "den", "var", "ble", "a", "eller", "fra", "the", "of"}
-BINARY_SYNONYMS = {   # tick-box answers: the same two values under many names
-    "valgt": 1, "krysset av": 1, "avkrysset": 1, "markert": 1, "checked": 1, "selected": 1, "ja": 1, "x": 1,
-    "ikke valgt": 0, "ikke krysset av": 0, "ikke avkrysset": 0, "ikke markert": 0, "not checked": 0,
-    "not selected": 0, "nei": 0, "unchecked": 0,
+SUFFIXES = sorted(
+    [
+        "ene",
+        "ane",
+        "ende",
+        "heten",
+        "het",
+        "else",
+        "elsen",
+        "ene",
+        "er",
+        "en",
+        "et",
+        "ar",
+        "e",
+        "a",
+        "s",
+        "ens",
+        "ets",
+        "erne",
+        "ert",
+        "te",
+        "t",
+    ],
+    key=len,
+    reverse=True,
+)
+STOPWORDS = {
+    "og",
+    "i",
+    "pa",
+    "til",
+    "for",
+    "av",
+    "at",
+    "det",
+    "er",
+    "en",
+    "et",
+    "som",
+    "du",
+    "har",
+    "med",
+    "om",
+    "de",
+    "den",
+    "var",
+    "ble",
+    "a",
+    "eller",
+    "fra",
+    "the",
+    "of",
+}
+BINARY_SYNONYMS = {  # tick-box answers: the same two values under many names
+    "valgt": 1,
+    "krysset av": 1,
+    "avkrysset": 1,
+    "markert": 1,
+    "checked": 1,
+    "selected": 1,
+    "ja": 1,
+    "x": 1,
+    "ikke valgt": 0,
+    "ikke krysset av": 0,
+    "ikke avkrysset": 0,
+    "ikke markert": 0,
+    "not checked": 0,
+    "not selected": 0,
+    "nei": 0,
+    "unchecked": 0,
 }
 
 
@@ -97,7 +182,7 @@ def fold(text: str) -> str:
     words = t.split()
     out, i = [], 0
     while i < len(words):
-        pair = " ".join(words[i:i + 2])
+        pair = " ".join(words[i : i + 2])
         if pair in ABBREVIATIONS:
             out.append(ABBREVIATIONS[pair])
             i += 2
@@ -121,7 +206,7 @@ def words(text: str) -> list[str]:
 
 def trigrams(text: str) -> list[str]:
     t = " " + " ".join(stem(w) for w in fold(text).split()) + " "
-    return [t[i:i + 3] for i in range(len(t) - 2)]
+    return [t[i : i + 3] for i in range(len(t) - 2)]
 
 
 class TextSpace:
@@ -147,6 +232,7 @@ class TextSpace:
                 v[tok] = v.get(tok, 0.0) + idf.get(tok, 1.0)
             norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
             return {k: x / norm for k, x in v.items()}
+
         return vec(words(text), self.idf_w), vec(trigrams(text), self.idf_c)
 
     @staticmethod
@@ -155,6 +241,7 @@ class TextSpace:
             if len(x) > len(y):
                 x, y = y, x
             return sum(val * y.get(k, 0.0) for k, val in x.items())
+
         if not a[0] and not a[1] or not b[0] and not b[1]:
             return 0.0
         return 0.5 * cos(a[0], b[0]) + 0.5 * cos(a[1], b[1])
@@ -185,7 +272,7 @@ class Column:
     position: int
     label: str
     values: dict[int, str]
-    kind: str                 # 'number' | 'string'
+    kind: str  # 'number' | 'string'
     measure: str = "unknown"
     missing: list = field(default_factory=list)
 
@@ -213,10 +300,10 @@ class Target:
     name: str
     source: str
     position: int
-    kind: str                 # 'id' | 'text' | 'codes'
-    item: str                 # question (single) or item label (group member)
-    stem: str                 # the group's question ('' for a single)
-    short: str                # the codebook's short label
+    kind: str  # 'id' | 'text' | 'codes'
+    item: str  # question (single) or item label (group member)
+    stem: str  # the group's question ('' for a single)
+    short: str  # the codebook's short label
     values: dict[int, str]
     group: str | None
     binary: bool
@@ -248,9 +335,17 @@ def read_dictionary(path: str | Path) -> list[Column]:
                     vl[int(float(k))] = str(v)
             except (TypeError, ValueError):
                 continue
-        cols.append(Column(name=name, position=i, label=str(labels.get(name) or ""), values=vl,
-                           kind="string" if types.get(name) == "string" else "number",
-                           measure=str(measure.get(name) or "unknown"), missing=list(missing.get(name) or [])))
+        cols.append(
+            Column(
+                name=name,
+                position=i,
+                label=str(labels.get(name) or ""),
+                values=vl,
+                kind="string" if types.get(name) == "string" else "number",
+                measure=str(measure.get(name) or "unknown"),
+                missing=list(missing.get(name) or []),
+            )
+        )
     return cols
 
 
@@ -264,21 +359,33 @@ def targets(cb: Codebook) -> list[Target]:
         group = cb.groups.get(v.group) if v.group else None
         stem_text = (group.question or group.label) if group is not None else ""
         kind = "id" if v.type == "id" else "text" if v.type == "text" else "codes"
-        out.append(Target(name=name, source=v.source, position=i, kind=kind,
-                          item=(v.label if group is not None else (v.question or v.label)),
-                          stem=stem_text, short=v.label, values=dict(v.values), group=v.group,
-                          binary=set(v.values) == {0, 1} and group is not None and group.type == "multi"))
+        out.append(
+            Target(
+                name=name,
+                source=v.source,
+                position=i,
+                kind=kind,
+                item=(v.label if group is not None else (v.question or v.label)),
+                stem=stem_text,
+                short=v.label,
+                values=dict(v.values),
+                group=v.group,
+                binary=set(v.values) == {0, 1} and group is not None and group.type == "multi",
+            )
+        )
     return out
 
 
 # -- value labels --------------------------------------------------------------------
 
+
 def _binary_code(label: str):
     return BINARY_SYNONYMS.get(" ".join(fold(label).split()))
 
 
-def match_values(cb_values: dict[int, str], export_values: dict[int, str], binary: bool = False,
-                 with_lead: bool = False):
+def match_values(
+    cb_values: dict[int, str], export_values: dict[int, str], binary: bool = False, with_lead: bool = False
+):
     """Export code -> (codebook code, similarity) by label; the labels that found no partner on either side.
 
     Returns ``(pairs, unmatched_export, unmatched_codebook)`` (and, ``with_lead``, per matched export code
@@ -320,7 +427,7 @@ def value_score(t: Target, c: Column) -> float:
     if not t.values and not c.values:
         return 0.6 if t.kind in ("text", "id") else 0.3
     if not t.values or not c.values:
-        if t.binary and c.kind == "number":   # tick boxes exported without labels
+        if t.binary and c.kind == "number":  # tick boxes exported without labels
             return 0.4
         return 0.1
     pairs, ue, uc = match_values(t.values, c.values, t.binary)
@@ -348,6 +455,7 @@ def name_score(t: Target, c: Column) -> float:
 
 
 # -- the proposal --------------------------------------------------------------------
+
 
 @dataclass
 class Line:
@@ -378,8 +486,13 @@ class Proposal:
 
 def _scores(ts: list[Target], cols: list[Column]):
     """Score matrices (variables x columns): total, label, value, type+name."""
-    texts = ([t.item for t in ts] + [t.stem for t in ts if t.stem] + [t.short for t in ts]
-             + [c.label for c in cols] + [p for c in cols for p in c.parts if p])
+    texts = (
+        [t.item for t in ts]
+        + [t.stem for t in ts if t.stem]
+        + [t.short for t in ts]
+        + [c.label for c in cols]
+        + [p for c in cols for p in c.parts if p]
+    )
     space = TextSpace(texts)
     cache: dict[str, tuple] = {}
 
@@ -405,8 +518,11 @@ def _scores(ts: list[Target], cols: list[Column]):
                 s_stem = space.cosine(stem_t, vec(cstem)) if cstem else s_full
                 lab = 0.5 * s_item + 0.25 * s_stem + 0.25 * s_full
             else:
-                lab = max(s_full, 0.9 * space.cosine(short_t, full_c),
-                          0.9 * space.cosine(item_t, vec(citem)) if cstem else 0.0)
+                lab = max(
+                    s_full,
+                    0.9 * space.cosine(short_t, full_c),
+                    0.9 * space.cosine(item_t, vec(citem)) if cstem else 0.0,
+                )
             label[i, j] = lab
             key = (tuple(t.values.items()), tuple(c.values.items()), t.binary, t.kind, c.kind)
             if key not in vcache:
@@ -449,7 +565,7 @@ def _position_scores(ts: list[Target], cols: list[Column], first: list[int | Non
             expected = lo[1] + (i - lo[0])
             near = np.clip(1 - np.abs(pos - expected) / 6.0, 0, 1)
             out[i] = np.where(inside, 0.6 + 0.4 * near, np.clip(0.5 - dist / 10.0, 0, 0.5))
-        else:   # the neighbours' columns are out of order: no opinion
+        else:  # the neighbours' columns are out of order: no opinion
             out[i] = 0.5
     return out
 
@@ -501,9 +617,15 @@ def propose(columns: list[Column], cb: Codebook) -> Proposal:
         j = final[i]
         if j is None:
             best = order[0]
-            lines.append(Line(t.name, None, 0.0,
-                              f"no column fits (best {cols[best].name}: label {label[i, best]:.2f}, "
-                              f"values {value[i, best]:.2f})", cands))
+            lines.append(
+                Line(
+                    t.name,
+                    None,
+                    0.0,
+                    f"no column fits (best {cols[best].name}: label {label[i, best]:.2f}, values {value[i, best]:.2f})",
+                    cands,
+                )
+            )
             continue
         c = cols[j]
         conf = _confidence(score[i, j], m2[i])
@@ -525,9 +647,13 @@ def propose(columns: list[Column], cb: Codebook) -> Proposal:
             if any(e != cc for e, cc in recode.items()):
                 line.recode = dict(sorted(recode.items()))
             # a reworded answer is sure when its label is clearly nearer its partner than any other pairing
-            fuzzy = [f"{e} «{c.values[e]}» = {cc} «{t.values[cc]}» ({s:.2f})" for e, (cc, s) in pairs.items()
-                     if s < 0.9 and not (t.binary and _binary_code(c.values[e]) is not None)
-                     and (s < VALUE_SURE or lead.get(e, 0.0) < VALUE_LEAD)]
+            fuzzy = [
+                f"{e} «{c.values[e]}» = {cc} «{t.values[cc]}» ({s:.2f})"
+                for e, (cc, s) in pairs.items()
+                if s < 0.9
+                and not (t.binary and _binary_code(c.values[e]) is not None)
+                and (s < VALUE_SURE or lead.get(e, 0.0) < VALUE_LEAD)
+            ]
             lost = [f"{e} «{c.values[e]}» has no partner" for e in ue]
             line.values_unsure = fuzzy + lost
         lines.append(line)
@@ -552,6 +678,7 @@ def _values_reason(t: Target, c: Column, v: float) -> str:
 
 
 # -- the mapping file -----------------------------------------------------------------
+
 
 def mapping_file(export_path: str | Path) -> Path:
     """Where the mapping of an export lives: ``data/mappings/<export stem>.yml`` (committed; no answers in it)."""
@@ -608,8 +735,7 @@ def render(proposal: Proposal, export_path: str | Path, cb: Codebook) -> str:
     out.append("ignored:" + ("" if proposal.ignored else " {}"))
     for c in proposal.ignored:
         personal = bool(PERSONAL.search(c.name) or PERSONAL.search(c.label))
-        out.append(f"  {_q(c.name)}: {{label: {_q(c.label[:80])}"
-                   + (", personal: true" if personal else "") + "}")
+        out.append(f"  {_q(c.name)}: {{label: {_q(c.label[:80])}" + (", personal: true" if personal else "") + "}")
     return "\n".join(out) + "\n"
 
 
@@ -625,8 +751,10 @@ def load(path: Path) -> dict:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
-        raise MappingError(f"{paths.relative(path)} is not valid YAML{where}: "
-                           f"{getattr(exc, 'problem', None) or str(exc).splitlines()[0]}") from None
+        raise MappingError(
+            f"{paths.relative(path)} is not valid YAML{where}: "
+            f"{getattr(exc, 'problem', None) or str(exc).splitlines()[0]}"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("variables"), dict):
         raise MappingError(f"{paths.relative(path)} has no 'variables:' mapping (write it again with make map)")
     return data
@@ -650,12 +778,13 @@ def _line_of(path: Path, key: str) -> int | str:
 
 # -- applying a mapping before validation ----------------------------------------------
 
+
 @dataclass
 class Applied:
-    raw: object                       # pandas frame with the codebook's source names
+    raw: object  # pandas frame with the codebook's source names
     value_labels: dict
     declared_missing: dict
-    absent: list[str]                 # variables the mapping says the export lacks
+    absent: list[str]  # variables the mapping says the export lacks
     problems: list[str]
 
 
@@ -679,16 +808,20 @@ def apply(raw, value_labels: dict, declared_missing: dict, cb: Codebook, path: P
     tmap = {t.name: t for t in targets(cb)}
     for name in tmap:
         if name not in entries:
-            problems.append(f"{rel}: variable '{name}' has no line (run make map again, or add "
-                            f"'{name}: {{column: <export column>, confirmed: true}}')")
+            problems.append(
+                f"{rel}: variable '{name}' has no line (run make map again, or add "
+                f"'{name}: {{column: <export column>, confirmed: true}}')"
+            )
     recorded = spec.get("dictionary")
     if recorded and path.suffix.lower() == ".sav":
         now = dictionary_digest(read_dictionary(path))
         if str(recorded) != now:
-            problems.append(f"{rel} line {_line_of(mapping_path, 'dictionary')}: the export's names or labels changed "
-                            f"since this mapping was proposed (dictionary {recorded}, now {now}); compare with a fresh "
-                            f"proposal (make map ARGS=\"--raw {paths.relative(path)} --out /tmp/new.yml\"), then set "
-                            f"'dictionary: {now}' to accept the mapping for this export")
+            problems.append(
+                f"{rel} line {_line_of(mapping_path, 'dictionary')}: the export's names or labels changed "
+                f"since this mapping was proposed (dictionary {recorded}, now {now}); compare with a fresh "
+                f'proposal (make map ARGS="--raw {paths.relative(path)} --out /tmp/new.yml"), then set '
+                f"'dictionary: {now}' to accept the mapping for this export"
+            )
     taken: dict[str, str] = {}
     for name, entry in entries.items():
         where = f"{rel} line {lines.get(str(name), '?')} ({name})"
@@ -711,10 +844,12 @@ def apply(raw, value_labels: dict, declared_missing: dict, cb: Codebook, path: P
         if not confirmed and (conf < CONFIRM_BELOW or column is None or entry.get("check_values")):
             cands = entry.get("candidates") or []
             why = "no column proposed" if column is None else f"column '{column}', confidence {conf:.2f}"
-            problems.append(f"{where}: not confirmed ({why}"
-                            + (f"; candidates {', '.join(map(str, cands))}" if cands else "")
-                            + (f"; values: {entry['check_values']}" if entry.get("check_values") else "")
-                            + "); check it, correct 'column:' if needed and set 'confirmed: true'")
+            problems.append(
+                f"{where}: not confirmed ({why}"
+                + (f"; candidates {', '.join(map(str, cands))}" if cands else "")
+                + (f"; values: {entry['check_values']}" if entry.get("check_values") else "")
+                + "); check it, correct 'column:' if needed and set 'confirmed: true'"
+            )
             continue
         if column is None:
             absent.append(name)
@@ -724,22 +859,30 @@ def apply(raw, value_labels: dict, declared_missing: dict, cb: Codebook, path: P
             problems.append(f"{where}: column '{column}' is not in the export {paths.relative(path)}")
             continue
         if column in taken:
-            problems.append(f"{where}: column '{column}' is already mapped to '{taken[column]}'; one column per variable")
+            problems.append(
+                f"{where}: column '{column}' is already mapped to '{taken[column]}'; one column per variable"
+            )
             continue
         taken[column] = name
         col = raw[column]
-        export_labels = {int(float(k)): str(v) for k, v in (value_labels.get(column) or {}).items()
-                         if _is_whole(k)}
+        export_labels = {int(float(k)): str(v) for k, v in (value_labels.get(column) or {}).items() if _is_whole(k)}
         recode = entry.get("recode")
         if recode is None and var.values and export_labels:
             pairs, ue, _ = match_values(var.values, export_labels, var.type != "text" and set(var.values) == {0, 1})
-            if all(s >= 0.999 or (set(var.values) == {0, 1} and _binary_code(export_labels[e]) is not None)
-                   for e, (_, s) in pairs.items()) and not ue:
+            if (
+                all(
+                    s >= 0.999 or (set(var.values) == {0, 1} and _binary_code(export_labels[e]) is not None)
+                    for e, (_, s) in pairs.items()
+                )
+                and not ue
+            ):
                 recode = {e: c for e, (c, _) in pairs.items()}
             elif any(e != c for e, (c, _) in pairs.items()) or ue:
-                problems.append(f"{where}: the value labels of column '{column}' differ from the codebook's and "
-                                "the line has no 'recode:'; run make map again or write "
-                                "recode: {export code: codebook code}")
+                problems.append(
+                    f"{where}: the value labels of column '{column}' differ from the codebook's and "
+                    "the line has no 'recode:'; run make map again or write "
+                    "recode: {export code: codebook code}"
+                )
                 continue
         if recode:
             try:
@@ -754,12 +897,15 @@ def apply(raw, value_labels: dict, declared_missing: dict, cb: Codebook, path: P
             num = pd.to_numeric(col, errors="coerce")
             mapped = num.map(lambda v: recode.get(int(v), v) if pd.notna(v) and float(v).is_integer() else v)
             col = mapped.where(num.notna(), col)
-            labels_out[var.source] = {recode.get(k, k): var.values.get(recode.get(k, k), lab)
-                                      for k, lab in export_labels.items()}
+            labels_out[var.source] = {
+                recode.get(k, k): var.values.get(recode.get(k, k), lab) for k, lab in export_labels.items()
+            }
             missing_out[var.source] = [
                 {"lo": recode.get(int(r["lo"]), r["lo"]), "hi": recode.get(int(r["hi"]), r["hi"])}
-                if r.get("lo") == r.get("hi") and _is_whole(r.get("lo")) else r
-                for r in declared_missing.get(column) or []]
+                if r.get("lo") == r.get("hi") and _is_whole(r.get("lo"))
+                else r
+                for r in declared_missing.get(column) or []
+            ]
         else:
             if export_labels:
                 labels_out[var.source] = {k: var.values.get(k, lab) for k, lab in export_labels.items()}
@@ -769,9 +915,11 @@ def apply(raw, value_labels: dict, declared_missing: dict, cb: Codebook, path: P
     needed = _needed_by_sample(cb)
     for name in absent:
         if name in needed:
-            problems.append(f"{rel} line {lines.get(name, '?')} ({name}): the export cannot lack '{name}': "
-                            f"{needed[name]} use it, so no analysis could be made without it")
-    for name in absent:   # a question the export lacks: all missing, the chapters that use it say so (helpers.Chapter)
+            problems.append(
+                f"{rel} line {lines.get(name, '?')} ({name}): the export cannot lack '{name}': "
+                f"{needed[name]} use it, so no analysis could be made without it"
+            )
+    for name in absent:  # a question the export lacks: all missing, the chapters that use it say so (helpers.Chapter)
         var = cb.variables[name]
         out[var.source] = pd.Series(pd.NA, index=raw.index, dtype="string" if var.type == "text" else "Float64")
     return Applied(pd.DataFrame(out, index=raw.index), labels_out, missing_out, absent, problems)
@@ -800,6 +948,7 @@ def _is_whole(v) -> bool:
 
 # -- the failure without a mapping ----------------------------------------------------
 
+
 def unmapped_problems(path: Path, cb: Codebook, missing_sources: list[str], unknown: list[str]) -> list[str]:
     """The problems of an export whose columns are not the codebook's and that has no mapping: what to run,
     the best candidate beside each missing column (a grid or tick box on one line), the unknown columns grouped."""
@@ -809,12 +958,14 @@ def unmapped_problems(path: Path, cb: Codebook, missing_sources: list[str], unkn
     try:
         proposal = propose(read_dictionary(path), cb)
         best = {x.name: x for x in proposal.lines}
-    except Exception:   # the dictionary cannot be read: the command still says what to do
+    except Exception:  # the dictionary cannot be read: the command still says what to do
         best = {}
     by_source = cb.by_source()
-    problems = [f"{len(missing_sources)} of the codebook's columns are not in the export and there is no mapping "
-                f"{paths.relative(mapping_file(path))}: run  make map ARGS=\"--raw {rel}\"  , read and confirm "
-                "the proposal, then build again (docs/real-export.md)"]
+    problems = [
+        f"{len(missing_sources)} of the codebook's columns are not in the export and there is no mapping "
+        f'{paths.relative(mapping_file(path))}: run  make map ARGS="--raw {rel}"  , read and confirm '
+        "the proposal, then build again (docs/real-export.md)"
+    ]
     entries, seen_groups = [], set()
     for s in missing_sources:
         v = by_source[s]
@@ -835,15 +986,19 @@ def unmapped_problems(path: Path, cb: Codebook, missing_sources: list[str], unkn
         else:
             x = best.get(v.name)
             entries.append(f"{s} ← " + (f"{x.column} {x.confidence:.2f}" if x and x.column else "?"))
-    problems.append("best candidates (codebook column ← export column, confidence; a grid or tick-box question "
-                    "on one line):\n" + _columns(entries))
+    problems.append(
+        "best candidates (codebook column ← export column, confidence; a grid or tick-box question "
+        "on one line):\n" + _columns(entries)
+    )
     if unknown:
         groups: dict[str, list[str]] = {}
         for c in unknown:
             groups.setdefault(re.sub(r"([_.]?[a-z]{1,2}|[_.]?\d{1,3})$", "", c.lower()) or c, []).append(c)
         shown = [g[0] if len(g) == 1 else f"{g[0]}…{g[-1]} ({len(g)})" for g in groups.values()]
-        problems.append(f"{len(unknown)} export column(s) the codebook does not know:\n"
-                        + textwrap.fill(", ".join(shown), 110, initial_indent="      ", subsequent_indent="      "))
+        problems.append(
+            f"{len(unknown)} export column(s) the codebook does not know:\n"
+            + textwrap.fill(", ".join(shown), 110, initial_indent="      ", subsequent_indent="      ")
+        )
     return problems
 
 
@@ -853,11 +1008,12 @@ def _columns(entries: list[str], width: int = 114, indent: str = "      ") -> st
         return indent + "(none)"
     cell = max(len(e) for e in entries) + 3
     per_line = max(1, (width - len(indent)) // cell)
-    rows = [entries[i:i + per_line] for i in range(0, len(entries), per_line)]
+    rows = [entries[i : i + per_line] for i in range(0, len(entries), per_line)]
     return "\n".join(indent + "".join(e.ljust(cell) for e in row).rstrip() for row in rows)
 
 
 # -- make map -------------------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="make map", description="Propose the mapping of an export onto the codebook.")
@@ -871,8 +1027,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = Path(args.out) if args.out else mapping_file(raw)
     if out.exists() and not args.force:
-        print(f"MAP FAILED: {paths.relative(out)} exists (it may hold your confirmations); edit it, or write a "
-              f"fresh proposal with make map ARGS=\"--raw {args.raw} --force\" or --out <other file>", file=sys.stderr)
+        print(
+            f"MAP FAILED: {paths.relative(out)} exists (it may hold your confirmations); edit it, or write a "
+            f'fresh proposal with make map ARGS="--raw {args.raw} --force" or --out <other file>',
+            file=sys.stderr,
+        )
         return 1
     cb = load_codebook()
     try:
@@ -887,13 +1046,17 @@ def main(argv: list[str] | None = None) -> int:
     tmp.replace(out)
     unsure = [x for x in proposal.lines if x.unsure]
     personal = [c.name for c in proposal.ignored if PERSONAL.search(c.name) or PERSONAL.search(c.label)]
-    print(f"wrote {paths.relative(out)}: {len(proposal.lines) - len(unsure)} of {len(proposal.lines)} variables "
-          f"mapped with confidence >= {CONFIRM_BELOW:.2f}, {len(unsure)} to check (confirmed: false), "
-          f"{len(proposal.ignored)} export column(s) ignored"
-          + (f", {len(personal)} of them look like personal data ({', '.join(personal)})" if personal else ""))
+    print(
+        f"wrote {paths.relative(out)}: {len(proposal.lines) - len(unsure)} of {len(proposal.lines)} variables "
+        f"mapped with confidence >= {CONFIRM_BELOW:.2f}, {len(unsure)} to check (confirmed: false), "
+        f"{len(proposal.ignored)} export column(s) ignored"
+        + (f", {len(personal)} of them look like personal data ({', '.join(personal)})" if personal else "")
+    )
     for x in unsure:
-        print(f"  check {x.name}: {x.column or '(none)'} ({x.confidence:.2f}); candidates "
-              + ", ".join(f"{n} ({s:.2f})" for n, s in x.candidates))
+        print(
+            f"  check {x.name}: {x.column or '(none)'} ({x.confidence:.2f}); candidates "
+            + ", ".join(f"{n} ({s:.2f})" for n, s in x.candidates)
+        )
     return 0
 
 
@@ -902,6 +1065,7 @@ if __name__ == "__main__":
 
 
 # -- a question the export lacks: what cannot be made -------------------------------------
+
 
 def _call_texts(code: str, prefix: str) -> list[str]:
     """The argument text of every ``prefix(`` call in ``code`` (balanced parentheses, strings respected)."""
@@ -922,7 +1086,7 @@ def _call_texts(code: str, prefix: str) -> list[str]:
             elif ch == ")":
                 depth -= 1
             i += 1
-        out.append(code[m.end():i - 1])
+        out.append(code[m.end() : i - 1])
     return out
 
 
@@ -953,8 +1117,9 @@ def dependent_names(absent: list[str], cb: Codebook) -> set[str]:
     return names
 
 
-def unavailable(absent: list[str], cb: Codebook, notebooks: Path | None = None,
-                measures_file: Path | None = None) -> dict[str, dict[str, list[str]]]:
+def unavailable(
+    absent: list[str], cb: Codebook, notebooks: Path | None = None, measures_file: Path | None = None
+) -> dict[str, dict[str, list[str]]]:
     """Per notebook, the tables/figures and stated numbers that use a question the export lacks.
 
     Read from ``data/reference/measures.yml`` (layouts and results whose spec
@@ -993,7 +1158,7 @@ def unavailable(absent: list[str], cb: Codebook, notebooks: Path | None = None,
         for args in _call_texts(code, "ch.table"):
             lits = _literals(args)
             if set(lits) & names:
-                depth, cut = 0, None   # the table's name: the first string after the first top-level comma
+                depth, cut = 0, None  # the table's name: the first string after the first top-level comma
                 for i, ch in enumerate(args):
                     depth += ch in "([{"
                     depth -= ch in ")]}"

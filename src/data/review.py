@@ -19,7 +19,7 @@ def book_command(raw) -> str:
     default = (yaml.safe_load(paths.PARAMS.read_text(encoding="utf-8")) or {}).get("raw_path")
     if default and paths.resolve(default) == paths.resolve(raw):
         return "make book"
-    return f"make book ARGS=\"-p raw_path={shlex.quote(str(paths.relative(raw)))}\""
+    return f'make book ARGS="-p raw_path={shlex.quote(str(paths.relative(raw)))}"'
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,17 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     where = paths.relative(paths.review_dir(raw))
     print(f"Review sheets of {paths.relative(raw)} in {where}/ (free text: keep them with the raw data, never commit):")
     for name, s in stats.items():
-        print(f"  {name}.csv: {s['answers']} answers, {s['added']} new, {s['changed']} changed since reviewed, "
-              f"{s['reviewed']} reviewed, {s['audit_reviewed']} of the {s['audit']} in the random audit sample"
-              + (f", {s['gone']} no longer in the export" if s["gone"] else ""))
+        print(
+            f"  {name}.csv: {s['answers']} answers, {s['added']} new, {s['changed']} changed since reviewed, "
+            f"{s['reviewed']} reviewed, {s['audit_reviewed']} of the {s['audit']} in the random audit sample"
+            + (f", {s['gone']} no longer in the export" if s["gone"] else "")
+        )
         if s["carried"] or s["carried_flagged"]:
-            print(f"    carried over from the sheets of {s['carried_from']}: {s['carried']} decisions (same respondent, "
-                  f"same text); {s['carried_flagged']} answers changed since, flagged to review again")
+            print(
+                f"    carried over from the sheets of {s['carried_from']}: {s['carried']} decisions (same respondent, "
+                f"same text); {s['carried_flagged']} answers changed since, flagged to review again"
+            )
         if s["unmatched"]:
             print(f"    decisions whose row matches no answer of this export (not used): {', '.join(s['unmatched'])}")
-    print("Enter the theme's code (see kodeliste.csv) in the column 'forsker' (several: 3+5; or «ikke svar», "
-          "«ingen tema», «ikke gjenkjent»); review the rows marked «kontroll (tilfeldig)» first: the agreement is "
-          "measured on them. Suggested new themes: forslag_nye_temaer.csv.")
+    print(
+        "Enter the theme's code (see kodeliste.csv) in the column 'forsker' (several: 3+5; or «ikke svar», "
+        "«ingen tema», «ikke gjenkjent»); review the rows marked «kontroll (tilfeldig)» first: the agreement is "
+        "measured on them. Suggested new themes: forslag_nye_temaer.csv."
+    )
     print(f"Then build the book from this export:\n  {book_command(raw)}")
     return 0
 

@@ -53,7 +53,7 @@ from pathlib import Path
 
 from src.base import paths
 
-CHAPTER = "05_course_format"     # the chapter the "touch one chapter" measurement edits
+CHAPTER = "05_course_format"  # the chapter the "touch one chapter" measurement edits
 DEFAULT_JSON = "reports/bench.json"
 
 # The targets of issue 19 on the 2-core machine (medians; "le": the figure must be at most the limit)
@@ -68,8 +68,8 @@ TARGETS = {
     "quarto_whole": ("wall", 40.0, "whole Quarto render (HTML + PDF) ≤ 40 s wall"),
     "quarto_one_chapter": ("wall", 12.0, f"rebuild after editing {CHAPTER}, Quarto (HTML page + PDF) ≤ 12 s wall"),
 }
-PEAK_LIMIT = 2 * 2**30           # the 100x export's build: peak memory ≤ 2 GB
-LINEAR_SLACK = 1.1               # "linear": CPU seconds per respondent at the largest size ≤ 1.1 x that at 1x
+PEAK_LIMIT = 2 * 2**30  # the 100x export's build: peak memory ≤ 2 GB
+LINEAR_SLACK = 1.1  # "linear": CPU seconds per respondent at the largest size ≤ 1.1 x that at 1x
 
 
 class PeakMemory:
@@ -117,7 +117,7 @@ def become_subreaper() -> bool:
     """Linux: orphaned descendants (a kernel whose parent exited first) are re-parented to this process,
     so that reaping them adds their CPU time to RUSAGE_CHILDREN. False where not available."""
     try:
-        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0   # PR_SET_CHILD_SUBREAPER
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         return False
 
@@ -145,6 +145,7 @@ def reap_orphans(wait: float = 5.0) -> int:
 @dataclass
 class Run:
     """One measured command: wall and CPU seconds of its whole process tree, peak RSS of the tree."""
+
     wall: float
     cpu: float
     peak: int
@@ -199,8 +200,11 @@ def touch(path: Path) -> None:
     """Change a file's content (an appended comment), as an edit would."""
     if path.suffix == ".ipynb":
         nb = json.loads(path.read_text(encoding="utf-8"))
-        cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and "parameters" not in
-                    c.get("metadata", {}).get("tags", []))
+        cell = next(
+            c
+            for c in nb["cells"]
+            if c["cell_type"] == "code" and "parameters" not in c.get("metadata", {}).get("tags", [])
+        )
         cell["source"] = ["".join(cell["source"]) + f"\n# touched {time.time_ns()}"]
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     else:
@@ -217,8 +221,10 @@ def kernel_split(reports: Path) -> dict[str, float]:
         timings = json.loads((reports / ".build" / "timings.json").read_text(encoding="utf-8"))["notebooks_s"]
     except (OSError, ValueError, KeyError):
         return {}
-    return {(f"vektet:{k[:-len(' (vektet)')]}" if k.endswith(" (vektet)") else f"nb:{k}"): float(v)
-            for k, v in timings.items()}
+    return {
+        (f"vektet:{k[: -len(' (vektet)')]}" if k.endswith(" (vektet)") else f"nb:{k}"): float(v)
+        for k, v in timings.items()
+    }
 
 
 # The notebooks' cells as the build runs them (chapters, then the weighted twins), in one IPython shell:
@@ -278,8 +284,11 @@ def compute_floor(root: Path) -> dict:
 
 
 def synthesis(root: Path, size: float, out: Path) -> Run:
-    return measure([sys.executable, "-m", "src.synthetic.synthesize", "--size", str(size), "--out", str(out)], root,
-                   what="synthesis")
+    return measure(
+        [sys.executable, "-m", "src.synthetic.synthesize", "--size", str(size), "--out", str(out)],
+        root,
+        what="synthesis",
+    )
 
 
 def fresh_clone(tmp: Path, head: str, jobs: list[str], with_test: bool) -> tuple[Run, Run | None]:
@@ -316,54 +325,107 @@ def summary(figures: dict) -> list[dict]:
     rows = []
     for key, (clock, limit, label) in TARGETS.items():
         value = m.get(key, {}).get(clock) if isinstance(m.get(key), dict) else None
-        rows.append({"key": key, "label": label, "clock": clock, "value": value, "limit": limit,
-                     "verdict": verdict(value, limit)})
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "clock": clock,
+                "value": value,
+                "limit": limit,
+                "verdict": verdict(value, limit),
+            }
+        )
     scale = figures.get("scale") or []
     big = [r for r in scale if r["size"] >= 100]
     if scale and big:
         base, top = scale[0], big[-1]
-        per_base, per_top = base["build_cpu"] / base["n"], top["build_cpu"] / top["n"]   # CPU: less load-bound
+        per_base, per_top = base["build_cpu"] / base["n"], top["build_cpu"] / top["n"]  # CPU: less load-bound
         growth = per_top / per_base
         ok = growth <= LINEAR_SLACK
-        rows.append({"key": "scale", "label": f"{top['size']:g}x export linear",
-                     "clock": "cpu", "value": growth, "limit": LINEAR_SLACK,
-                     "verdict": ("met" if ok else "MISSED") + f" (CPU s per respondent {growth:.2f} x that at 1x)"})
+        rows.append(
+            {
+                "key": "scale",
+                "label": f"{top['size']:g}x export linear",
+                "clock": "cpu",
+                "value": growth,
+                "limit": LINEAR_SLACK,
+                "verdict": ("met" if ok else "MISSED") + f" (CPU s per respondent {growth:.2f} x that at 1x)",
+            }
+        )
         # the build's processes together (the build, its doit workers, its kernels), sampled every 0.2 s
         peak = top["build_peak"] / 2**30
-        rows.append({"key": "peak", "label": f"{top['size']:g}x build peak memory ≤ 2 GB (all its processes)",
-                     "clock": "GB", "value": peak, "limit": PEAK_LIMIT / 2**30,
-                     "verdict": verdict(peak, PEAK_LIMIT / 2**30)
-                     + f" (the synthesis of that export, run before the build: {top['synthesis_peak'] / 2**30:.2f} GB)"})
+        rows.append(
+            {
+                "key": "peak",
+                "label": f"{top['size']:g}x build peak memory ≤ 2 GB (all its processes)",
+                "clock": "GB",
+                "value": peak,
+                "limit": PEAK_LIMIT / 2**30,
+                "verdict": verdict(peak, PEAK_LIMIT / 2**30)
+                + f" (the synthesis of that export, run before the build: {top['synthesis_peak'] / 2**30:.2f} GB)",
+            }
+        )
     else:
-        rows.append({"key": "scale", "label": "100x export linear", "clock": "wall",
-                     "value": None, "limit": LINEAR_SLACK, "verdict": "not measured (--sizes without 100)"})
-        rows.append({"key": "peak", "label": "100x build peak memory ≤ 2 GB (all its processes)", "clock": "GB",
-                     "value": None, "limit": PEAK_LIMIT / 2**30, "verdict": "not measured (--sizes without 100)"})
+        rows.append(
+            {
+                "key": "scale",
+                "label": "100x export linear",
+                "clock": "wall",
+                "value": None,
+                "limit": LINEAR_SLACK,
+                "verdict": "not measured (--sizes without 100)",
+            }
+        )
+        rows.append(
+            {
+                "key": "peak",
+                "label": "100x build peak memory ≤ 2 GB (all its processes)",
+                "clock": "GB",
+                "value": None,
+                "limit": PEAK_LIMIT / 2**30,
+                "verdict": "not measured (--sizes without 100)",
+            }
+        )
     return rows
 
 
 def markdown_table(figures: dict) -> str:
     """The README's table of a benchmark run (its JSON): each figure, wall and CPU, its target, met or not."""
     m = figures["medians"]
-    lines = [f"`make bench` at commit {figures['commit']} on {figures['cores']} cores, {figures['date']}; "
-             f"medians of {figures['repeat']} run(s), `-j {figures['jobs']}`; CPU = the whole process tree.", "",
-             "| measurement | wall (s) | CPU (s) | target | |", "|---|---:|---:|---|---|"]
-    labels = {"synthesis": "synthesis of the export", "cold_build": "cold build",
-              "noop": "no-op rebuild", "one_chapter": f"rebuild after editing {CHAPTER}",
-              "helpers": "rebuild after editing src/helpers.py", "floor": "compute floor (cells, one process)",
-              "cold_over_floor": "cold build / floor", "fresh_clone": "fresh clone to finished book",
-              "make_test": "`make test`", "quarto_whole": "whole Quarto render (HTML + PDF)",
-              "quarto_one_chapter": f"rebuild after editing {CHAPTER}, Quarto"}
+    lines = [
+        f"`make bench` at commit {figures['commit']} on {figures['cores']} cores, {figures['date']}; "
+        f"medians of {figures['repeat']} run(s), `-j {figures['jobs']}`; CPU = the whole process tree.",
+        "",
+        "| measurement | wall (s) | CPU (s) | target | |",
+        "|---|---:|---:|---|---|",
+    ]
+    labels = {
+        "synthesis": "synthesis of the export",
+        "cold_build": "cold build",
+        "noop": "no-op rebuild",
+        "one_chapter": f"rebuild after editing {CHAPTER}",
+        "helpers": "rebuild after editing src/helpers.py",
+        "floor": "compute floor (cells, one process)",
+        "cold_over_floor": "cold build / floor",
+        "fresh_clone": "fresh clone to finished book",
+        "make_test": "`make test`",
+        "quarto_whole": "whole Quarto render (HTML + PDF)",
+        "quarto_one_chapter": f"rebuild after editing {CHAPTER}, Quarto",
+    }
     targets = {r["key"]: r for r in summary(figures)}
     for key, label in labels.items():
         if key not in m:
             continue
         t = targets.get(key)
-        lines.append(f"| {label} | {m[key]['wall']:.2f} | {m[key]['cpu']:.2f} | {t['label'] if t else ''} | "
-                     f"{t['verdict'] if t else ''} |")
+        lines.append(
+            f"| {label} | {m[key]['wall']:.2f} | {m[key]['cpu']:.2f} | {t['label'] if t else ''} | "
+            f"{t['verdict'] if t else ''} |"
+        )
     for r in figures.get("scale") or []:
-        lines.append(f"| cold build, {r['size']:g}x export ({r['n']} respondents), peak {r['build_peak'] / 2**20:.0f} MB "
-                     f"| {r['build_wall']:.1f} | {r['build_cpu']:.1f} | | |")
+        lines.append(
+            f"| cold build, {r['size']:g}x export ({r['n']} respondents), peak {r['build_peak'] / 2**20:.0f} MB "
+            f"| {r['build_wall']:.1f} | {r['build_cpu']:.1f} | | |"
+        )
     for k in ("scale", "peak"):
         s = targets[k]
         lines.append(f"| {s['label']} | | | {s['label']} | {s['verdict']} |")
@@ -386,31 +448,46 @@ def main(argv: list[str] | None = None) -> int:
     jobs = ["-j", str(args.jobs)]
     out = print
     subreaper = become_subreaper()
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True,
-                          text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True, text=True).stdout.strip()
     commit = head[:7] or "unknown"
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.ROOT,
-                                capture_output=True, text=True).stdout.strip())
-    figures: dict = {"commit": commit + ("+changes" if dirty else ""), "cores": os.cpu_count(), "jobs": args.jobs,
-                     "repeat": args.repeat, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     "load_before": os.getloadavg()[0], "subreaper": subreaper, "runs": {}, "medians": {}}
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    )
+    figures: dict = {
+        "commit": commit + ("+changes" if dirty else ""),
+        "cores": os.cpu_count(),
+        "jobs": args.jobs,
+        "repeat": args.repeat,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_before": os.getloadavg()[0],
+        "subreaper": subreaper,
+        "runs": {},
+        "medians": {},
+    }
     runs = figures["runs"]
 
     def keep(key: str, run: Run):
-        runs.setdefault(key, []).append({"wall": run.wall, "cpu": run.cpu, "peak": run.peak,
-                                         "orphans": run.orphans})
+        runs.setdefault(key, []).append({"wall": run.wall, "cpu": run.cpu, "peak": run.peak, "orphans": run.orphans})
 
     with tempfile.TemporaryDirectory(prefix="vo-bench-") as tmp:
         root = paths.copy_project(Path(tmp) / "project")
-        out(f"Benchmark on {os.cpu_count()} cores, {args.repeat} run(s) per figure, -j {args.jobs}, "
+        out(
+            f"Benchmark on {os.cpu_count()} cores, {args.repeat} run(s) per figure, -j {args.jobs}, "
             f"commit {figures['commit']}; load average {figures['load_before']:.1f} before; project copy in {root}"
             + ("" if subreaper else "\n(not a subreaper here: CPU of processes orphaned by the build is not counted)")
-            + "\n")
+            + "\n"
+        )
         for _ in range(args.repeat):
             keep("synthesis", synthesis(root, 1, root / "data/raw/verneombud_2024_synthetic.sav"))
-        subprocess.run([sys.executable, "-m", "src.synthetic.synthesize", "--out", "data/raw/verneombud_2024_synthetic.sav"],
-                       cwd=root, check=True, stdout=subprocess.DEVNULL)   # also writes the manifest and fingerprint
-        subprocess.run([sys.executable, "-m", "compileall", "-q", "src"], cwd=root, check=True)   # bytecode compiled
+        subprocess.run(
+            [sys.executable, "-m", "src.synthetic.synthesize", "--out", "data/raw/verneombud_2024_synthetic.sav"],
+            cwd=root,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )  # also writes the manifest and fingerprint
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "src"], cwd=root, check=True)  # bytecode compiled
         steps, splits, colds = [], [], []
         for _ in range(args.repeat):
             clean(root)
@@ -424,60 +501,71 @@ def main(argv: list[str] | None = None) -> int:
             keep("one_chapter", run_build(root, *jobs))
             touch(root / "src" / "helpers.py")
             keep("helpers", run_build(root, *jobs))
-        if quarto_on_path():   # the edit loop with Quarto: the whole render, then one chapter edited
+        if quarto_on_path():  # the edit loop with Quarto: the whole render, then one chapter edited
             for _ in range(args.repeat):
-                run_build(root, *jobs)   # a fallback book: the Quarto render below has no book to reuse
+                run_build(root, *jobs)  # a fallback book: the Quarto render below has no book to reuse
                 keep("quarto_whole", run_build(root, *jobs, renderer="quarto"))
                 touch(root / "notebooks" / f"{CHAPTER}.ipynb")
                 keep("quarto_one_chapter", run_build(root, *jobs, renderer="quarto"))
         else:
-            out("Quarto is not on PATH: the Quarto render and the Quarto edit loop are not measured "
-                "(put quarto on PATH, e.g. export PATH=/path/to/quarto/bin:$PATH, to measure them).\n")
+            out(
+                "Quarto is not on PATH: the Quarto render and the Quarto edit loop are not measured "
+                "(put quarto on PATH, e.g. export PATH=/path/to/quarto/bin:$PATH, to measure them).\n"
+            )
         floors = [compute_floor(root) for _ in range(args.repeat)]
         runs["floor"] = floors
-        if not args.no_clone and head:   # the commit measured (changes not committed are not in a clone)
+        if not args.no_clone and head:  # the commit measured (changes not committed are not in a clone)
             for _ in range(args.repeat):
                 book, test = fresh_clone(Path(tmp), head, jobs, args.test)
                 keep("fresh_clone", book)
                 if test is not None:
                     keep("make_test", test)
-                    args.test = False   # once: it takes minutes
-        dest = paths.resolve(args.json)   # the raw runs first: a long run is not lost to a failure below
+                    args.test = False  # once: it takes minutes
+        dest = paths.resolve(args.json)  # the raw runs first: a long run is not lost to a failure below
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         m = figures["medians"]
         for key, xs in runs.items():
             m[key] = {"wall": med([x["wall"] for x in xs]), "cpu": med([x["cpu"] for x in xs])}
-        m["cold_over_floor"] = {"wall": m["cold_build"]["wall"] / m["floor"]["wall"],
-                                "cpu": m["cold_build"]["cpu"] / m["floor"]["cpu"]}
+        m["cold_over_floor"] = {
+            "wall": m["cold_build"]["wall"] / m["floor"]["wall"],
+            "cpu": m["cold_build"]["cpu"] / m["floor"]["cpu"],
+        }
         figures["steps"] = {k: med([s[k] for s in steps if k in s]) for k in steps[0]}
         figures["papermill"] = {k: med([s[k] for s in splits if k in s]) for k in splits[0]}
-        figures["floor_notebooks"] = {k: {"wall": med([f["notebooks"][k][0] for f in floors]),
-                                          "cpu": med([f["notebooks"][k][1] for f in floors])}
-                                      for k in floors[0]["notebooks"]}
+        figures["floor_notebooks"] = {
+            k: {"wall": med([f["notebooks"][k][0] for f in floors]), "cpu": med([f["notebooks"][k][1] for f in floors])}
+            for k in floors[0]["notebooks"]
+        }
 
         out("| measurement | wall (s) | CPU (s) | runs, wall / CPU |")
         out("|---|---:|---:|---|")
-        for key, label in (("synthesis", "synthesis of the export (2950 respondents)"),
-                           ("cold_build", "cold build (no derived data, no executed notebooks)"),
-                           ("noop", "no-op rebuild"), ("one_chapter", f"rebuild after editing {CHAPTER}"),
-                           ("helpers", "rebuild after editing src/helpers.py"),
-                           ("floor", "compute floor (the notebooks' cells in one process)"),
-                           ("fresh_clone", "fresh clone to finished book (git clone, make book)"),
-                           ("make_test", "make test (in the fresh clone)"),
-                           ("quarto_whole", "whole Quarto render (HTML + PDF; only the book step re-runs)"),
-                           ("quarto_one_chapter", f"rebuild after editing {CHAPTER}, Quarto (HTML page + PDF)")):
+        for key, label in (
+            ("synthesis", "synthesis of the export (2950 respondents)"),
+            ("cold_build", "cold build (no derived data, no executed notebooks)"),
+            ("noop", "no-op rebuild"),
+            ("one_chapter", f"rebuild after editing {CHAPTER}"),
+            ("helpers", "rebuild after editing src/helpers.py"),
+            ("floor", "compute floor (the notebooks' cells in one process)"),
+            ("fresh_clone", "fresh clone to finished book (git clone, make book)"),
+            ("make_test", "make test (in the fresh clone)"),
+            ("quarto_whole", "whole Quarto render (HTML + PDF; only the book step re-runs)"),
+            ("quarto_one_chapter", f"rebuild after editing {CHAPTER}, Quarto (HTML page + PDF)"),
+        ):
             if key in runs:
                 each = ", ".join(f"{x['wall']:.2f} / {x['cpu']:.2f}" for x in runs[key])
                 out(f"| {label} | {m[key]['wall']:.2f} | {m[key]['cpu']:.2f} | {each} |")
         out(f"| cold build / floor | {m['cold_over_floor']['wall']:.2f} | {m['cold_over_floor']['cpu']:.2f} | |")
         out(f"| render (fallback, wall) | {figures['steps'].get('book', float('nan')):.2f} | | |")
-        orphans = sum(x.get("orphans", 0) for xs in runs.values() if isinstance(xs, list) for x in xs
-                      if isinstance(x, dict))
+        orphans = sum(
+            x.get("orphans", 0) for xs in runs.values() if isinstance(xs, list) for x in xs if isinstance(x, dict)
+        )
         out(f"\nProcesses orphaned by their parent and reaped by the benchmark (counted in CPU): {orphans}")
-        out("\nPer notebook: papermill's seconds in the cold build (median; wall: kernel start-up and shutdown, "
+        out(
+            "\nPer notebook: papermill's seconds in the cold build (median; wall: kernel start-up and shutdown, "
             "the client, the cells), the same cells in the compute floor (wall / CPU), and the difference "
-            "papermill - floor wall (roughly what the kernel costs):")
+            "papermill - floor wall (roughly what the kernel costs):"
+        )
         out("| notebook | papermill | floor wall | floor CPU | difference |")
         out("|---|---:|---:|---:|---:|")
         nan = {"wall": float("nan"), "cpu": float("nan")}
@@ -490,36 +578,61 @@ def main(argv: list[str] | None = None) -> int:
         if sizes:
             base_n = json.loads((root / "data/derived/data_info.json").read_text())["n_rows"]
             synth = runs["synthesis"]
-            scale.append({"size": 1.0, "n": base_n, "synthesis_wall": m["synthesis"]["wall"],   # the cold builds
-                          "synthesis_peak": max(s["peak"] for s in synth), "build_wall": m["cold_build"]["wall"],
-                          "build_cpu": m["cold_build"]["cpu"], "build_peak": max(c.peak for c in colds)})
+            scale.append(
+                {
+                    "size": 1.0,
+                    "n": base_n,
+                    "synthesis_wall": m["synthesis"]["wall"],  # the cold builds
+                    "synthesis_peak": max(s["peak"] for s in synth),
+                    "build_wall": m["cold_build"]["wall"],
+                    "build_cpu": m["cold_build"]["cpu"],
+                    "build_peak": max(c.peak for c in colds),
+                }
+            )
             for size in sizes:
                 sav = root / "data/raw" / f"scaled_{size:g}.sav"
                 s = synthesis(root, size, sav)
                 clean(root)
                 b = run_build(root, *jobs, "-p", f"raw_path=data/raw/{sav.name}")
                 n = json.loads((root / "data/derived/data_info.json").read_text())["n_rows"]
-                scale.append({"size": size, "n": n, "synthesis_wall": s.wall, "synthesis_peak": s.peak,
-                              "build_wall": b.wall, "build_cpu": b.cpu, "build_peak": b.peak})
+                scale.append(
+                    {
+                        "size": size,
+                        "n": n,
+                        "synthesis_wall": s.wall,
+                        "synthesis_peak": s.peak,
+                        "build_wall": b.wall,
+                        "build_cpu": b.cpu,
+                        "build_peak": b.peak,
+                    }
+                )
                 sav.unlink(missing_ok=True)
             out("\nScale (one run each; the cold build of the scaled export, weighted run included):")
-            out("| size | respondents | synthesis (s) | synthesis peak (MB) | cold build wall (s) | CPU (s) | "
-                "build peak (MB) | build wall s per 1000 respondents |")
+            out(
+                "| size | respondents | synthesis (s) | synthesis peak (MB) | cold build wall (s) | CPU (s) | "
+                "build peak (MB) | build wall s per 1000 respondents |"
+            )
             out("|---:|---:|---:|---:|---:|---:|---:|---:|")
             for r in scale:
-                out(f"| {r['size']:g} | {r['n']} | {r['synthesis_wall']:.1f} | {r['synthesis_peak'] / 2**20:.0f} | "
+                out(
+                    f"| {r['size']:g} | {r['n']} | {r['synthesis_wall']:.1f} | {r['synthesis_peak'] / 2**20:.0f} | "
                     f"{r['build_wall']:.1f} | {r['build_cpu']:.1f} | {r['build_peak'] / 2**20:.0f} | "
-                    f"{r['build_wall'] / r['n'] * 1000:.2f} |")
+                    f"{r['build_wall'] / r['n'] * 1000:.2f} |"
+                )
 
     figures["load_after"] = os.getloadavg()[0]
     figures["targets"] = summary(figures)
-    out(f"\nTargets of issue 19 (medians; load average {figures['load_before']:.1f} before, "
-        f"{figures['load_after']:.1f} after: a loaded machine slows the wall times):")
+    out(
+        f"\nTargets of issue 19 (medians; load average {figures['load_before']:.1f} before, "
+        f"{figures['load_after']:.1f} after: a loaded machine slows the wall times):"
+    )
     for r in figures["targets"]:
         value = "–" if r["value"] is None else f"{r['value']:.2f}"
         out(f"  {r['label']}: {value} ({r['clock']}) -> {r['verdict']}")
     dest.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    out(f"\nFigures written to {paths.relative(dest)} (README table: python -m src.pipeline.bench --table {paths.relative(dest)})")
+    out(
+        f"\nFigures written to {paths.relative(dest)} (README table: python -m src.pipeline.bench --table {paths.relative(dest)})"
+    )
     return 0
 
 

@@ -81,12 +81,13 @@ from src.pipeline.records import (
 sys.modules.setdefault("rfc3987_syntax", None)
 
 SUMMARISERS = {"09_barriers"}  # read the results of every earlier notebook (comparison_summary)
-KERNEL_RETRIES = 2            # a kernel that fails to start (not a failing cell) is tried again
+KERNEL_RETRIES = 2  # a kernel that fails to start (not a failing cell) is tried again
 DERIVED_FILES = (paths.RESPONDENTS_FILE, paths.EXCLUDED_FILE, paths.DATA_INFO_FILE)
 BOOK_SOURCES = ("index.qmd", "_quarto.yml", "appendices", "typst")
 
 
 # -- what a notebook reads ----------------------------------------------------
+
 
 def notebook_code(path: Path) -> str:
     """The code cells of a notebook (IPython magics dropped), as one Python source."""
@@ -121,6 +122,7 @@ def review_sheets(raw_path) -> list[Path]:
 
 # -- running one notebook -------------------------------------------------------
 
+
 def parameter_cell_values(path: Path) -> dict:
     """The values of a notebook's ``parameters`` cell (literals only)."""
     import ast
@@ -151,9 +153,11 @@ def parameter_cell_notes(name: str, used: dict) -> list[str]:
     notes = []
     for k, v in sorted(cell.items()):
         if k in defaults and defaults[k] != v:
-            notes.append(f"      {name}: its parameters cell says {k} = {v!r}, params.yml {defaults[k]!r}; the build "
-                         f"used {k} = {used.get(k, defaults[k])!r} (a build takes its parameters from params.yml, "
-                         "--params and -p; the cell only gives the defaults of a run outside the build)")
+            notes.append(
+                f"      {name}: its parameters cell says {k} = {v!r}, params.yml {defaults[k]!r}; the build "
+                f"used {k} = {used.get(k, defaults[k])!r} (a build takes its parameters from params.yml, "
+                "--params and -p; the cell only gives the defaults of a run outside the build)"
+            )
     return notes
 
 
@@ -193,7 +197,7 @@ def prepare_stage(name: str, task: str, reports_dir: str, reads_results: bool) -
     shutil.rmtree(stage, ignore_errors=True)
     (stage / paths.EXECUTED_DIR).mkdir(parents=True)
     borrowed = set()
-    if reads_results:   # the summary chapter reads the others' results from its reports_dir
+    if reads_results:  # the summary chapter reads the others' results from its reports_dir
         (stage / paths.RESULTS_DIR).mkdir()
         for f in sorted((reports / paths.RESULTS_DIR).glob("*.json")):
             if f.stem != name:
@@ -220,18 +224,32 @@ def protect_failed_notebook(kept: Path, params: dict) -> None:
     for cell in nb.get("cells", []):
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
-    note = {"cell_type": "markdown", "id": "failed-outputs-removed", "metadata": {},
-            "source": ["**Utdataene er fjernet.** Notatboka stoppet før tabellene og teksten var beskyttet, og "
-                       "byggingen leste reelle data: et delvis kjørt notatbok kunne vise tall om færre enn "
-                       f"{params['min_cell']} personer. Byggingens melding sier hvilken celle som feilet og hvorfor; "
-                       "koden står som den ble kjørt."]}
+    note = {
+        "cell_type": "markdown",
+        "id": "failed-outputs-removed",
+        "metadata": {},
+        "source": [
+            "**Utdataene er fjernet.** Notatboka stoppet før tabellene og teksten var beskyttet, og "
+            "byggingen leste reelle data: et delvis kjørt notatbok kunne vise tall om færre enn "
+            f"{params['min_cell']} personer. Byggingens melding sier hvilken celle som feilet og hvorfor; "
+            "koden står som den ble kjørt."
+        ],
+    }
     nb["cells"] = [note, *[c for c in nb.get("cells", []) if c.get("id") != note["id"]]]
     kept.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def execute(name: str, params: dict, reports_dir: str, reads_results: bool = False, in_book: bool = True,
-            fp: str | None = None, task: str | None = None, inputs: dict | None = None,
-            derived_dir: str | None = None):
+def execute(
+    name: str,
+    params: dict,
+    reports_dir: str,
+    reads_results: bool = False,
+    in_book: bool = True,
+    fp: str | None = None,
+    task: str | None = None,
+    inputs: dict | None = None,
+    derived_dir: str | None = None,
+):
     """Run one notebook with papermill into its staging folder; on success replace its previous outputs.
 
     A notebook of the book (``in_book``) then gets its captions (a link to the
@@ -249,7 +267,7 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
     reports, stage, out, borrowed = prepare_stage(name, task, reports_dir, reads_results)
     run_params = dict(params, reports_dir=paths.relative(stage))
     placement, staged_derived = {}, None
-    if derived_dir is not None:   # 01_cleaning: write_derived writes here (VO_DERIVED_STAGE), promoted with the rest
+    if derived_dir is not None:  # 01_cleaning: write_derived writes here (VO_DERIVED_STAGE), promoted with the rest
         staged_derived = stage / "derived"
         placement["derived"] = paths.resolve(derived_dir)
         os.environ[DERIVED_STAGE_ENV] = str(staged_derived)
@@ -257,9 +275,15 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
         print(note, flush=True)
     for attempt in range(KERNEL_RETRIES + 1):
         try:
-            pm.execute_notebook(str(paths.NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=run_params,
-                                cwd=str(paths.ROOT), progress_bar=False, log_output=False,
-                                kernel_manager_class=kernel_manager_class())
+            pm.execute_notebook(
+                str(paths.NOTEBOOKS / f"{name}.ipynb"),
+                str(out),
+                parameters=run_params,
+                cwd=str(paths.ROOT),
+                progress_bar=False,
+                log_output=False,
+                kernel_manager_class=kernel_manager_class(),
+            )
             break
         except pm.PapermillExecutionError as exc:
             os.environ.pop(DERIVED_STAGE_ENV, None)
@@ -275,22 +299,25 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
                 f"{name} failed in cell {exc.exec_count} with {exc.ename}: {first}\n{(exc.evalue or '').strip()}\n"
                 f"The partly executed notebook is kept in {paths.relative(kept)}; "
                 "no output of this build is published: the previous outputs of this notebook, of every other "
-                "step and the rendered book are unchanged.")
+                "step and the rendered book are unchanged."
+            )
         except KeyboardInterrupt:
             kill_kernels()
             os.environ.pop(DERIVED_STAGE_ENV, None)
             shutil.rmtree(stage, ignore_errors=True)
             raise
         except Exception as exc:  # the kernel did not start or died: not the notebook's fault, try again
-            raise_if_signalled()   # killed by the build's own interrupt: no retry
-            if isinstance(exc, OSError) and exc.errno in FILE_SYSTEM_ERRORS:   # a full disk: no retry
+            raise_if_signalled()  # killed by the build's own interrupt: no retry
+            if isinstance(exc, OSError) and exc.errno in FILE_SYSTEM_ERRORS:  # a full disk: no retry
                 os.environ.pop(DERIVED_STAGE_ENV, None)
                 raise
             if attempt == KERNEL_RETRIES:
                 os.environ.pop(DERIVED_STAGE_ENV, None)
                 shutil.rmtree(stage, ignore_errors=True)
-                return TaskFailed(f"{name}: the Jupyter kernel failed {attempt + 1} times "
-                                  f"({type(exc).__name__}: {exc}); nothing was changed.")
+                return TaskFailed(
+                    f"{name}: the Jupyter kernel failed {attempt + 1} times "
+                    f"({type(exc).__name__}: {exc}); nothing was changed."
+                )
             print(f"      {name}: kernel problem ({type(exc).__name__}: {exc}); retrying", flush=True)
             time.sleep(1 + attempt)
     os.environ.pop(DERIVED_STAGE_ENV, None)
@@ -298,8 +325,9 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
         (stage / f).unlink()
     seconds = None
     if out.exists():
-        seconds = publishable(out, key(reports / paths.EXECUTED_DIR / out.name), key(paths.NOTEBOOKS / out.name),
-                              params)
+        seconds = publishable(
+            out, key(reports / paths.EXECUTED_DIR / out.name), key(paths.NOTEBOOKS / out.name), params
+        )
         if fp is not None:
             nb = json.loads(out.read_text(encoding="utf-8"))
             nb.setdefault("metadata", {}).setdefault("compendium", {})["fingerprint"] = fp
@@ -317,9 +345,17 @@ def execute(name: str, params: dict, reports_dir: str, reads_results: bool = Fal
     return None
 
 
-def execute_in_process(name: str, params: dict, reports_dir: str, reads_results: bool = False,
-                       in_book: bool = False, fp: str | None = None, task: str | None = None,
-                       inputs: dict | None = None, derived_dir: str | None = None):
+def execute_in_process(
+    name: str,
+    params: dict,
+    reports_dir: str,
+    reads_results: bool = False,
+    in_book: bool = False,
+    fp: str | None = None,
+    task: str | None = None,
+    inputs: dict | None = None,
+    derived_dir: str | None = None,
+):
     """A weighted twin (``vektet:<name>``): the notebook's code cells run in this process, without a kernel.
 
     Only the twin's results (and tables) are read, by the weighting appendix
@@ -359,8 +395,9 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
     def save(where: Path) -> None:
         meta = nb.setdefault("metadata", {})
         meta.pop("papermill", None)
-        meta.setdefault("compendium", {})["executed"] = ("in the build's process, without a kernel; "
-                                                          "figures not drawn (src/pipeline/graph.py execute_in_process)")
+        meta.setdefault("compendium", {})["executed"] = (
+            "in the build's process, without a kernel; figures not drawn (src/pipeline/graph.py execute_in_process)"
+        )
         if fp is not None:
             meta["compendium"]["fingerprint"] = fp
         for cell in nb.cells:
@@ -373,13 +410,13 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
     def drop_stage() -> None:
         shutil.rmtree(stage, ignore_errors=True)
         try:
-            stage.parent.rmdir()   # the staging folder, when no other step is staging
+            stage.parent.rmdir()  # the staging folder, when no other step is staging
         except OSError:
             pass
 
     outputs: list = []
 
-    def display(*objs, **_):   # IPython's display outside a kernel prints the objects' repr: keep Markdown
+    def display(*objs, **_):  # IPython's display outside a kernel prints the objects' repr: keep Markdown
         for obj in objs:
             data = {"text/plain": repr(obj)}
             md = getattr(obj, "_repr_markdown_", None)
@@ -407,12 +444,20 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
                         code = compile(cell.source, f"<{name} cell {count}>", "exec")
                         exec(code, namespace)
                 except Exception as exc:
-                    outputs[:0] = [nbformat.v4.new_output("stream", name=s, text=t.getvalue())
-                                   for s, t in (("stdout", text), ("stderr", err)) if t.getvalue()]
+                    outputs[:0] = [
+                        nbformat.v4.new_output("stream", name=s, text=t.getvalue())
+                        for s, t in (("stdout", text), ("stderr", err))
+                        if t.getvalue()
+                    ]
                     evalue = str(exc)
-                    outputs.append(nbformat.v4.new_output(
-                        "error", ename=type(exc).__name__, evalue=evalue,
-                        traceback=traceback.format_exception(type(exc), exc, exc.__traceback__)))
+                    outputs.append(
+                        nbformat.v4.new_output(
+                            "error",
+                            ename=type(exc).__name__,
+                            evalue=evalue,
+                            traceback=traceback.format_exception(type(exc), exc, exc.__traceback__),
+                        )
+                    )
                     failed = reports / "failed"
                     kept = failed / f"{name}.ipynb"
                     save(kept)
@@ -422,10 +467,14 @@ def execute_in_process(name: str, params: dict, reports_dir: str, reads_results:
                     return TaskFailed(
                         f"{name} failed in cell {count} with {type(exc).__name__}: {first}\n{evalue.strip()}\n"
                         f"The partly executed notebook is kept in {paths.relative(kept)}; "
-                        "the previous outputs of this notebook and the rendered book are unchanged.")
-                outputs[:0] = [nbformat.v4.new_output("stream", name=s, text=t.getvalue())
-                               for s, t in (("stdout", text), ("stderr", err)) if t.getvalue()]
-    except BaseException:   # Ctrl-C, SIGTERM (build.Interrupted): nothing of this step is kept
+                        "the previous outputs of this notebook and the rendered book are unchanged."
+                    )
+                outputs[:0] = [
+                    nbformat.v4.new_output("stream", name=s, text=t.getvalue())
+                    for s, t in (("stdout", text), ("stderr", err))
+                    if t.getvalue()
+                ]
+    except BaseException:  # Ctrl-C, SIGTERM (build.Interrupted): nothing of this step is kept
         drop_stage()
         raise
     finally:
@@ -501,12 +550,12 @@ def kernel_manager_class():
             await super()._async_start_kernel(**kw)
             LIVE_KERNELS.append(self)
 
-        start_kernel = _async_start_kernel   # AsyncKernelManager binds start_kernel to the base class's function
+        start_kernel = _async_start_kernel  # AsyncKernelManager binds start_kernel to the base class's function
 
     return IPCKernelManager
 
 
-LIVE_KERNELS: list = []   # kernel managers of this process, for kill_kernels()
+LIVE_KERNELS: list = []  # kernel managers of this process, for kill_kernels()
 
 
 def kill_kernels() -> None:
@@ -520,7 +569,7 @@ def kill_kernels() -> None:
                 process.wait(timeout=5)
             km.cleanup_connection_file()
             km.cleanup_ipc_files()
-        except Exception:   # best effort: the build is ending anyway
+        except Exception:  # best effort: the build is ending anyway
             pass
 
 
@@ -585,6 +634,7 @@ def merge_all_results(reports_dirs: list[str], fp: str | None = None, inputs: di
 
 # -- the graph ---------------------------------------------------------------------
 
+
 def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: dict | None = None) -> dict:
     """The doit task creators of a build with ``params`` (a mapping for doit's ModuleTaskLoader).
 
@@ -595,13 +645,12 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
     """
     from doit.tools import config_changed
 
-
     reports = paths.resolve(params["reports_dir"])
     derived = paths.resolve(params["derived_dir"])
     order = notebook_order()
     refs = reference_files()
     runs = [("nb", reports, dict(params), order)]
-    if not params["weighted"]:   # the weighting appendix: the chapters again, weighted
+    if not params["weighted"]:  # the weighting appendix: the chapters again, weighted
         runs.append(("vektet", reports / WEIGHTED_DIR, dict(params, weighted=True), order[1:]))
     rep = key(reports)
 
@@ -618,8 +667,8 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
                 targets = [out_dir / paths.EXECUTED_DIR / f"{name}.ipynb", out_dir / paths.RESULTS_DIR / f"{name}.json"]
                 if name == order[0]:
                     deps.append(paths.resolve(params["raw_path"]))
-                    deps += review_sheets(params["raw_path"])   # the researcher's coding of the open answers
-                    deps += export_mapping(params["raw_path"])   # how an export shaped otherwise is read (#25)
+                    deps += review_sheets(params["raw_path"])  # the researcher's coding of the open answers
+                    deps += export_mapping(params["raw_path"])  # how an export shaped otherwise is read (#25)
                     targets += [derived / f for f in DERIVED_FILES]
                 else:
                     deps += [derived / f for f in DERIVED_FILES]
@@ -630,14 +679,33 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
                 yield {
                     "basename": task,
                     # a weighted twin runs in the build's process, not in a kernel (execute_in_process)
-                    "actions": [(guarded, [task, stage_dir(out_dir, task),
-                                           execute if prefix == "nb" else execute_in_process, name, dict(run_params),
-                                           key(out_dir), name in SUMMARISERS, out_dir == reports, fp, task, inputs,
-                                           key(derived) if name == order[0] else None])],
+                    "actions": [
+                        (
+                            guarded,
+                            [
+                                task,
+                                stage_dir(out_dir, task),
+                                execute if prefix == "nb" else execute_in_process,
+                                name,
+                                dict(run_params),
+                                key(out_dir),
+                                name in SUMMARISERS,
+                                out_dir == reports,
+                                fp,
+                                task,
+                                inputs,
+                                key(derived) if name == order[0] else None,
+                            ],
+                        )
+                    ],
                     "file_dep": [key(p) for p in deps],
                     "targets": [key(p) for p in targets],
-                    "uptodate": [config_changed(json.dumps(run_params, sort_keys=True)
-                                                + ("" if prefix == "nb" else " in-process")), vouched(task)],
+                    "uptodate": [
+                        config_changed(
+                            json.dumps(run_params, sort_keys=True) + ("" if prefix == "nb" else " in-process")
+                        ),
+                        vouched(task),
+                    ],
                     "verbosity": 2,
                 }
 
@@ -646,44 +714,80 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
     notebook_steps = [f"{prefix}:{n}" for prefix, _, _, names in runs for n in names]
 
     def task_results():
-        return {"actions": [(guarded, ["results", stage_dir(reports, "results"), merge_all_results,
-                                       [key(out) for _, out, _, _ in runs], fp, inputs])],
-                "file_dep": results,
-                "targets": [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs],
-                "uptodate": [vouched("results")], "verbosity": 2}
+        return {
+            "actions": [
+                (
+                    guarded,
+                    [
+                        "results",
+                        stage_dir(reports, "results"),
+                        merge_all_results,
+                        [key(out) for _, out, _, _ in runs],
+                        fp,
+                        inputs,
+                    ],
+                )
+            ],
+            "file_dep": results,
+            "targets": [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs],
+            "uptodate": [vouched("results")],
+            "verbosity": 2,
+        }
 
     appendix_files = [reports / f for f in (*steps.APPENDIX_FILES, *steps.weighting_files(params))]
 
     def task_appendices():
-        return {"actions": [(guarded, ["appendices", stage_dir(reports, "appendices"), steps.write_appendices,
-                                       params, fp, inputs])],
-                "file_dep": executed + [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs]
-                + [key(p) for p in [module_file("pipeline.cli"), *module_dependencies("book.scorecard", "book.sensitivity",
-                                                                                   "book.codebook_doc")]]
-                + [key(p) for p in refs] + [key(derived / f) for f in DERIVED_FILES],
-                "targets": [key(p) for p in appendix_files],
-                "uptodate": [config_changed(json.dumps({"params": params, "git": steps.git_state()},
-                                                       sort_keys=True)), vouched("appendices")],
-                "verbosity": 2}
+        return {
+            "actions": [
+                (guarded, ["appendices", stage_dir(reports, "appendices"), steps.write_appendices, params, fp, inputs])
+            ],
+            "file_dep": executed
+            + [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs]
+            + [
+                key(p)
+                for p in [
+                    module_file("pipeline.cli"),
+                    *module_dependencies("book.scorecard", "book.sensitivity", "book.codebook_doc"),
+                ]
+            ]
+            + [key(p) for p in refs]
+            + [key(derived / f) for f in DERIVED_FILES],
+            "targets": [key(p) for p in appendix_files],
+            "uptodate": [
+                config_changed(json.dumps({"params": params, "git": steps.git_state()}, sort_keys=True)),
+                vouched("appendices"),
+            ],
+            "verbosity": 2,
+        }
 
     book_sources = [paths.ROOT / s for s in BOOK_SOURCES]
     book_files = [p for s in book_sources for p in ([s] if s.is_file() else sorted(s.rglob("*"))) if p.is_file()]
     upstream = [*notebook_steps, "results", "appendices"]
 
     def task_book():
-        return {"actions": [(guarded, ["book", stage_dir(reports, "book"), steps.render, params, renderer, fp,
-                                       inputs, upstream])],
-                "file_dep": [key(p) for p in appendix_files] + executed + [key(p) for p in book_files]
-                + [key(p) for p in module_dependencies("book.render")],
-                "targets": [key(reports / paths.BOOK_DIR / "index.html")],
-                "uptodate": [config_changed(renderer), vouched("book")],
-                "verbosity": 2}
+        return {
+            "actions": [
+                (guarded, ["book", stage_dir(reports, "book"), steps.render, params, renderer, fp, inputs, upstream])
+            ],
+            "file_dep": [key(p) for p in appendix_files]
+            + executed
+            + [key(p) for p in book_files]
+            + [key(p) for p in module_dependencies("book.render")],
+            "targets": [key(reports / paths.BOOK_DIR / "index.html")],
+            "uptodate": [config_changed(renderer), vouched("book")],
+            "verbosity": 2,
+        }
 
-    return {"task_notebooks": notebook_tasks, "task_results": task_results,
-            "task_appendices": task_appendices, "task_book": task_book}
+    return {
+        "task_notebooks": notebook_tasks,
+        "task_results": task_results,
+        "task_appendices": task_appendices,
+        "task_book": task_book,
+    }
 
 
 # -- running the graph --------------------------------------------------------------
+
 
 class Progress:
     """doit reporter: one display for the whole build (what runs, done/total, elapsed)."""
@@ -753,12 +857,15 @@ class Progress:
 
     def complete_run(self):
         if self.skipped:
-            self.out.write(f"Up to date, not re-run: {len(self.skipped)} of {self.total} steps"
-                           + (f" ({', '.join(self.skipped)})" if len(self.skipped) < self.total else "") + "\n")
+            self.out.write(
+                f"Up to date, not re-run: {len(self.skipped)} of {self.total} steps"
+                + (f" ({', '.join(self.skipped)})" if len(self.skipped) < self.total else "")
+                + "\n"
+            )
         self.out.flush()
 
 
-STATE_ERRORS: list[OSError] = []   # doit's state could not be saved (raised by run() once doit has ended)
+STATE_ERRORS: list[OSError] = []  # doit's state could not be saved (raised by run() once doit has ended)
 
 
 def _atomic_doit_state() -> None:
@@ -775,7 +882,7 @@ def _atomic_doit_state() -> None:
     def dump(self):
         try:
             write_text_durably(Path(self.name), self.codec.encode(self._db))
-        except OSError as exc:   # a full disk: doit would print its traceback and end with exit code 3
+        except OSError as exc:  # a full disk: doit would print its traceback and end with exit code 3
             STATE_ERRORS.append(OSError(exc.errno, exc.strerror, str(self.name)))
 
     original = dependency.Dependency.save_success
@@ -800,18 +907,27 @@ def check_state(state_file: Path, log=print) -> None:
             raise ValueError("not a mapping")
     except (ValueError, UnicodeDecodeError) as exc:
         state_file.unlink()
-        log(f"The build's state {key(state_file)} was damaged ({type(exc).__name__}: {str(exc)[:80]}); "
-            "discarded it: every step runs again this time.")
+        log(
+            f"The build's state {key(state_file)} was damaged ({type(exc).__name__}: {str(exc)[:80]}); "
+            "discarded it: every step runs again this time."
+        )
 
 
-def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False,
-        forced: list[str] | None = None, render_book: bool = True, fp: str | None = None,
-        inputs: dict | None = None) -> Progress:
+def run(
+    params: dict,
+    renderer: str = "auto",
+    jobs: int = 1,
+    force: bool = False,
+    forced: list[str] | None = None,
+    render_book: bool = True,
+    fp: str | None = None,
+    inputs: dict | None = None,
+) -> Progress:
     """Run every out-of-date task of the build; returns the reporter (what ran, what failed)."""
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
-    os.chdir(paths.ROOT)   # doit's paths are relative to the project
+    os.chdir(paths.ROOT)  # doit's paths are relative to the project
     reports = paths.resolve(params["reports_dir"])
     (reports / STATE_DIR).mkdir(parents=True, exist_ok=True)
     state = reports / STATE_DIR / "doit-state.json"
@@ -827,13 +943,16 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
 
     creators = tasks(params, renderer, fp, inputs)
     creators["DOIT_CONFIG"] = {
-        "backend": "json", "dep_file": key(state),
-        "check_file_uptodate": "md5", "reporter": Reporter, "verbosity": 2,
+        "backend": "json",
+        "dep_file": key(state),
+        "check_file_uptodate": "md5",
+        "reporter": Reporter,
+        "verbosity": 2,
     }
     loader = ModuleTaskLoader(creators)
     main = DoitMain(loader, extra_config={"GLOBAL": {}})
     targets, limited = ["book" if render_book else "appendices"], []
-    if forced:   # re-run these notebooks whatever their state: forget them first
+    if forced:  # re-run these notebooks whatever their state: forget them first
         steps = [t["basename"] for t in creators["task_notebooks"]()]
         names = [s for s in steps if s.split(":", 1)[1] in forced]
         DoitMain(ModuleTaskLoader(creators)).run(["forget", *names])
@@ -845,8 +964,8 @@ def run(params: dict, renderer: str = "auto", jobs: int = 1, force: bool = False
     args = ["run", "--process", str(max(1, jobs)), "--parallel-type", "process"] if jobs > 1 else ["run"]
     if force:
         args.append("--always-execute")
-    code = main.run(args + targets)   # doit runs what they depend on
-    if STATE_ERRORS:   # the build fails (and is rolled back) with the cause, not doit's traceback
+    code = main.run(args + targets)  # doit runs what they depend on
+    if STATE_ERRORS:  # the build fails (and is rolled back) with the cause, not doit's traceback
         exc = STATE_ERRORS[0]
         STATE_ERRORS.clear()
         raise exc

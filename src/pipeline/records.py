@@ -34,47 +34,37 @@ from pathlib import Path
 from src.base import paths
 from src.base.files import write_text_durably
 
-STATE_DIR = ".build"          # inside reports_dir: doit's state and each task's list of outputs
+STATE_DIR = ".build"  # inside reports_dir: doit's state and each task's list of outputs
 
 
-
-WEIGHTED_DIR = "weighted"     # inside reports_dir: the weighted sensitivity run (see src/book/sensitivity.py)
-
+WEIGHTED_DIR = "weighted"  # inside reports_dir: the weighted sensitivity run (see src/book/sensitivity.py)
 
 
 RECORDS_DIR = "records"
 
 
-
 STAGING_DIR = "_staging"
-
 
 
 LOCK_FILE = "build.lock"
 
 
-
-TIMINGS_FILE = "timings.json"      # in <reports>/.build: seconds per step (not published: they vary)
-
+TIMINGS_FILE = "timings.json"  # in <reports>/.build: seconds per step (not published: they vary)
 
 
-DERIVED_STAGE_ENV = "VO_DERIVED_STAGE"   # where 01_cleaning's write_derived writes when the build runs it
+DERIVED_STAGE_ENV = "VO_DERIVED_STAGE"  # where 01_cleaning's write_derived writes when the build runs it
 
 
-
-JOURNAL_DIR = "journal"            # in <reports>/.build: what the running build replaced, until it ends well
-
+JOURNAL_DIR = "journal"  # in <reports>/.build: what the running build replaced, until it ends well
 
 
-JOURNAL_ENV = "VO_BUILD_JOURNAL"   # that folder, for promote() (also in a parallel build's worker processes)
-
+JOURNAL_ENV = "VO_BUILD_JOURNAL"  # that folder, for promote() (also in a parallel build's worker processes)
 
 
 def fingerprint(params: dict, raw_sha256: str) -> str:
     """The inputs and parameters every output of one build comes from, as one sha256."""
     payload = json.dumps({"raw_sha256": raw_sha256, "params": params}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
-
 
 
 def key(path: str | Path) -> str:
@@ -86,15 +76,12 @@ def key(path: str | Path) -> str:
         return p.as_posix()
 
 
-
 def safe_name(task: str) -> str:
     return task.replace(":", "-")
 
 
-
 def record_path(reports: Path, name: str) -> Path:
     return paths.resolve(reports) / STATE_DIR / RECORDS_DIR / f"{safe_name(name)}.json"
-
 
 
 def read_record(reports: Path, name: str) -> dict | None:
@@ -105,7 +92,6 @@ def read_record(reports: Path, name: str) -> dict | None:
     return rec if isinstance(rec, dict) and isinstance(rec.get("files"), dict) else None
 
 
-
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -114,11 +100,9 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-
 def _stat(path: Path) -> dict:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _file_sha256(path)}
-
 
 
 def record_problems(reports: Path, name: str, fp: str | None) -> list[str]:
@@ -141,19 +125,21 @@ def record_problems(reports: Path, name: str, fp: str | None) -> list[str]:
         except OSError:
             problems.append(f"{rel} is missing")
             continue
-        if st.st_size != want.get("size") or (st.st_mtime_ns != want.get("mtime_ns")
-                                               and _file_sha256(f) != want.get("sha256")):
+        if st.st_size != want.get("size") or (
+            st.st_mtime_ns != want.get("mtime_ns") and _file_sha256(f) != want.get("sha256")
+        ):
             problems.append(f"{rel} is not the file {name} wrote")
     return problems
 
 
-
 def describe(rec: dict) -> str:
     info = rec.get("inputs") or {}
-    shown = ", ".join(f"{k}={v}" for k, v in sorted((info.get("params") or {}).items())
-                      if k in ("raw_path", "weighted", "lang", "alpha", "min_cell"))
+    shown = ", ".join(
+        f"{k}={v}"
+        for k, v in sorted((info.get("params") or {}).items())
+        if k in ("raw_path", "weighted", "lang", "alpha", "min_cell")
+    )
     return f"fingerprint {str(rec.get('fingerprint'))[:12]}: export sha256 {str(info.get('raw_sha256'))[:8]}, {shown}"
-
 
 
 def record_ok(reports: str, name: str, fp: str | None) -> bool:
@@ -161,11 +147,7 @@ def record_ok(reports: str, name: str, fp: str | None) -> bool:
     return not record_problems(paths.resolve(reports), name, fp)
 
 
-
-
-
-
-TMP_SUFFIX = ".vo-copy.tmp"   # a copy on its way across file systems: .<name>.<pid>.vo-copy.tmp beside its target
+TMP_SUFFIX = ".vo-copy.tmp"  # a copy on its way across file systems: .<name>.<pid>.vo-copy.tmp beside its target
 
 
 def _tmp_beside(dst: Path) -> Path:
@@ -199,7 +181,7 @@ def copy_beside(src: Path, dst: Path) -> Path:
             os.fsync(fh.fileno())
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):   # the target's folder, not the temporary name
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the target's folder, not the temporary name
             raise OSError(exc.errno, exc.strerror, str(dst)) from None
         raise
     except BaseException:
@@ -234,7 +216,6 @@ def _move(src: Path, dst: Path) -> None:
         src.unlink()
 
 
-
 def _same_content(a: Path, b: Path) -> bool:
     try:
         if os.path.samefile(a, b):
@@ -252,9 +233,15 @@ def _same_content(a: Path, b: Path) -> bool:
                 return True
 
 
-
-def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs: dict | None = None,
-            placement: dict[str, Path] | None = None, seconds: float | None = None) -> None:
+def promote(
+    stage: Path,
+    reports: Path,
+    name: str,
+    fp: str | None = None,
+    inputs: dict | None = None,
+    placement: dict[str, Path] | None = None,
+    seconds: float | None = None,
+) -> None:
     """Move what step ``name`` wrote in ``stage`` into place, then save its record.
 
     Files go to ``reports`` (by their path inside ``stage``), or, for a
@@ -273,7 +260,7 @@ def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs
         moves.append((f, target))
     new = {key(t) for _, t in moves}
     old = read_record(reports, name) or {"files": {}}
-    legacy = reports / STATE_DIR / "outputs" / f"{name.split(':')[-1]}.txt"   # records of earlier versions
+    legacy = reports / STATE_DIR / "outputs" / f"{name.split(':')[-1]}.txt"  # records of earlier versions
     old_files = set(old["files"])
     if not old["files"] and legacy.exists():
         old_files = {key(reports / r) for r in legacy.read_text(encoding="utf-8").split()}
@@ -308,8 +295,13 @@ def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs
         raise
     for folder in {t.parent for _, t in moves if not same_file_system(stage, t.parent)}:
         _fsync_dir(folder)
-    rec = {"step": name, "fingerprint": fp, "inputs": inputs or {}, "seconds": seconds,
-           "files": {key(t): _stat(t) for _, t in moves}}
+    rec = {
+        "step": name,
+        "fingerprint": fp,
+        "inputs": inputs or {},
+        "seconds": seconds,
+        "files": {key(t): _stat(t) for _, t in moves},
+    }
     keep_before_change(journal, record_path(reports, name))
     write_text_durably(record_path(reports, name), json.dumps(rec, indent=1, sort_keys=True) + "\n")
     if legacy.exists():
@@ -317,15 +309,13 @@ def promote(stage: Path, reports: Path, name: str, fp: str | None = None, inputs
         legacy.unlink()
     shutil.rmtree(stage, ignore_errors=True)
     try:
-        stage.parent.rmdir()   # the staging folder, when no other step is staging
+        stage.parent.rmdir()  # the staging folder, when no other step is staging
     except OSError:
         pass
 
 
-
 def journal_dir(reports: Path) -> Path:
     return paths.resolve(reports) / STATE_DIR / JOURNAL_DIR
-
 
 
 def keep_before_change(journal: str | None, target: Path, copy: bool = False) -> None:
@@ -342,33 +332,34 @@ def keep_before_change(journal: str | None, target: Path, copy: bool = False) ->
     tag = hashlib.sha256(k.encode()).hexdigest()[:32]
     kept, new = folder / "files" / tag, folder / "files" / f"{tag}.new"
     if kept.exists() or new.exists():
-        return                      # the first version this build saw is the one to restore
+        return  # the first version this build saw is the one to restore
     had = target.is_file()
     line = json.dumps({"key": k, "tag": tag, "had": had}) + "\n"
     fd = os.open(folder / "journal.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line.encode())   # one short O_APPEND write: whole even with parallel workers
+        os.write(fd, line.encode())  # one short O_APPEND write: whole even with parallel workers
     finally:
         os.close(fd)
     if had:
         try:
             if copy:
                 raise OSError
-            os.link(target, kept)     # the old file itself (its bytes and modification time), no copy
-        except OSError:               # another file system (EXDEV), or a file written in place: a synced copy
+            os.link(target, kept)  # the old file itself (its bytes and modification time), no copy
+        except OSError:  # another file system (EXDEV), or a file written in place: a synced copy
             os.replace(copy_beside(target, kept), kept)
             _fsync_dir(kept.parent)
     else:
         new.touch()
 
 
-
 def begin_journal(reports: Path, log=print) -> Path:
     """Start this build's journal (after playing back one a stopped build left); returns its folder."""
     restored = rollback(reports)
     if restored is not None:
-        log(f"The previous build was stopped before it finished: restored the outputs of the last complete "
-            f"build ({restored} file(s)) before starting.")
+        log(
+            f"The previous build was stopped before it finished: restored the outputs of the last complete "
+            f"build ({restored} file(s)) before starting."
+        )
     folder = journal_dir(reports)
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "files").mkdir(parents=True)
@@ -376,13 +367,11 @@ def begin_journal(reports: Path, log=print) -> Path:
     return folder
 
 
-
 def commit_journal(reports: Path) -> None:
     """The build ended well: its outputs stay, the journal goes (removing journal.jsonl is the commit)."""
     folder = journal_dir(reports)
     (folder / "journal.jsonl").unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
-
 
 
 def rollback(reports: Path) -> int | None:
@@ -400,7 +389,7 @@ def rollback(reports: Path) -> int | None:
     for line in log_file.read_text(encoding="utf-8").splitlines():
         try:
             entries.append(json.loads(line))
-        except ValueError:          # the last line of a build killed while writing it
+        except ValueError:  # the last line of a build killed while writing it
             continue
     changed = 0
     # files the build added go first (on a full disk that frees the space the restored files may need)
@@ -408,9 +397,9 @@ def rollback(reports: Path) -> int | None:
         target = paths.resolve(e["key"])
         kept = folder / "files" / e["tag"]
         if e.get("had"):
-            if kept.exists():       # else the build was stopped before it changed the file
+            if kept.exists():  # else the build was stopped before it changed the file
                 target.parent.mkdir(parents=True, exist_ok=True)
-                if _same_content(kept, target):   # not changed (or the very file): nothing to copy
+                if _same_content(kept, target):  # not changed (or the very file): nothing to copy
                     if not os.path.samefile(kept, target):
                         kept.unlink()
                         continue
@@ -433,10 +422,8 @@ def rollback(reports: Path) -> int | None:
     return changed
 
 
-
 class InjectedFailure(RuntimeError):
     """A step's failure injected by a test (``fault``)."""
-
 
 
 def fault(point: str, step: str) -> None:
@@ -450,7 +437,7 @@ def fault(point: str, step: str) -> None:
     spec = os.environ.get("VO_TEST_KILL_AT")
     if not spec:
         return
-    where, _, rest = spec.rpartition("@")      # "nb:01_cleaning@promote:SIGKILL"
+    where, _, rest = spec.rpartition("@")  # "nb:01_cleaning@promote:SIGKILL"
     at, _, sig = rest.partition(":")
     if (where, at) != (step, point):
         return
@@ -463,12 +450,10 @@ def fault(point: str, step: str) -> None:
     os.kill(main, signum)
     if signum == signal.SIGKILL and main != os.getpid():
         os.kill(os.getpid(), signum)
-    time.sleep(1)   # let the signal arrive here, not in the next step
-
+    time.sleep(1)  # let the signal arrive here, not in the next step
 
 
 FILE_SYSTEM_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-
 
 
 def os_error_message(exc: OSError) -> str:
@@ -478,17 +463,18 @@ def os_error_message(exc: OSError) -> str:
         folder = f" in {paths.relative(Path(exc.filename).parent)}/" if exc.filename else ""
         return f"the disk is full{where}: free some space on the disk{folder} and run the build again"
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return (f"cannot write{where}: {exc.strerror} — the folder is read-only; make it writable "
-                "(or build into another reports_dir inside the project)")
+        return (
+            f"cannot write{where}: {exc.strerror} — the folder is read-only; make it writable "
+            "(or build into another reports_dir inside the project)"
+        )
     return f"{exc.strerror or exc}{where}"
-
 
 
 class Interrupted(KeyboardInterrupt):
     """SIGTERM or SIGHUP, raised like Ctrl-C (doit and papermill let it through), to end with one line."""
 
 
-SIGNALLED: list[int] = []   # the signals this build received (cli's handler notes each before it raises)
+SIGNALLED: list[int] = []  # the signals this build received (cli's handler notes each before it raises)
 
 
 def raise_if_signalled() -> None:
@@ -520,7 +506,7 @@ def guarded(step: str, stage: Path | None, action, *args):
     except (OSError, shutil.Error) as exc:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
-        if isinstance(exc, shutil.Error):   # copytree: a list of (source, target, error text)
+        if isinstance(exc, shutil.Error):  # copytree: a list of (source, target, error text)
             errors = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
             text = str(errors[0][2]) if errors else str(exc)
             code = next((e for e in FILE_SYSTEM_ERRORS if f"[Errno {e}]" in text), None)
@@ -528,10 +514,8 @@ def guarded(step: str, stage: Path | None, action, *args):
         return TaskFailed(f"{step}: {os_error_message(exc)}; the outputs of this step are unchanged.")
 
 
-
 def stage_dir(reports: Path, name: str) -> Path:
     return paths.resolve(reports) / STAGING_DIR / safe_name(name)
-
 
 
 def machine_paths(params: dict | None = None) -> list[tuple[str, str]]:
@@ -549,14 +533,12 @@ def machine_paths(params: dict | None = None) -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda p: -len(p[0]))
 
 
-
 def scrub_paths(text: str, pairs: list[tuple[str, str]]) -> str:
     """``text`` (a notebook's JSON) without the machine's absolute paths (``machine_paths``): warnings name
     their source file, the parameters cell an export outside the project."""
     for old, new in pairs:
         text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
     return text
-
 
 
 def mixed_outputs(params: dict, fp: str, steps: list[str]) -> list[str]:
@@ -573,10 +555,10 @@ def mixed_outputs(params: dict, fp: str, steps: list[str]) -> list[str]:
             except (OSError, ValueError):
                 continue
             if seen.get("fingerprint") != fp:
-                problems.append(f"{key(nb)} carries fingerprint {str(seen.get('fingerprint'))[:12]}, "
-                                f"this build's is {fp[:12]}")
+                problems.append(
+                    f"{key(nb)} carries fingerprint {str(seen.get('fingerprint'))[:12]}, this build's is {fp[:12]}"
+                )
     return problems
-
 
 
 def step_folder(reports: Path, step: str) -> Path:
@@ -586,7 +568,6 @@ def step_folder(reports: Path, step: str) -> Path:
 
 class BuildError(RuntimeError):
     """The build stopped; the message says where and why."""
-
 
 
 def log(msg: str) -> None:

@@ -16,16 +16,23 @@ from src.base.inputs import sha256 as file_sha256
 from src.pipeline import records
 from src.pipeline.records import STATE_DIR, WEIGHTED_DIR, BuildError, log, machine_paths, read_record
 
-if TYPE_CHECKING:   # pandas is imported where a step needs it (the build starts without it)
+if TYPE_CHECKING:  # pandas is imported where a step needs it (the build starts without it)
     import pandas as pd
 
-APPENDIX_FILES = ("_data_provenance.md", "_scorecard.md", "_scorecard_front.md", "_build_info.md", "build_info.json",
-                  "scorecard.csv", "_codebook.md", "codebook.csv")
-
+APPENDIX_FILES = (
+    "_data_provenance.md",
+    "_scorecard.md",
+    "_scorecard_front.md",
+    "_build_info.md",
+    "build_info.json",
+    "scorecard.csv",
+    "_codebook.md",
+    "codebook.csv",
+)
 
 
 WEIGHTING_FILES = ("_weighting.md", "weighting_comparison.csv")
-WEIGHTED_BOOK_FILES = ("_weighting.md",)   # a weighted book's appendix: no unweighted run to compare with
+WEIGHTED_BOOK_FILES = ("_weighting.md",)  # a weighted book's appendix: no unweighted run to compare with
 
 
 def weighting_files(params: dict) -> tuple[str, ...]:
@@ -33,10 +40,10 @@ def weighting_files(params: dict) -> tuple[str, ...]:
     return WEIGHTED_BOOK_FILES if params["weighted"] else WEIGHTING_FILES
 
 
-
 def write_provenance(params: dict, out_dir: Path | None = None) -> Path:
     """reports/_data_provenance.md: the data behind the book, for the front page."""
     from src.book.text import data_banner  # the book layer imports pandas: only when the step runs
+
     info_path = paths.resolve(params["derived_dir"]) / paths.DATA_INFO_FILE
     info = json.loads(info_path.read_text(encoding="utf-8"))
     text = data_banner(info, params["lang"]) + "\n"
@@ -45,9 +52,13 @@ def write_provenance(params: dict, out_dir: Path | None = None) -> Path:
     return out
 
 
-
-def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: dict | None = None,
-           upstream: list[str] | None = None):
+def render(
+    params: dict,
+    renderer: str = "auto",
+    fp: str | None = None,
+    inputs: dict | None = None,
+    upstream: list[str] | None = None,
+):
     """Render the book into reports/book: staged, then its files replaced (its record says which are its own).
 
     Refused when the outputs it reads are not all of this build (``upstream``:
@@ -68,15 +79,17 @@ def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: 
     if fp is not None and upstream:
         problems = records.mixed_outputs(params, fp, upstream)
         if problems:
-            return TaskFailed("the book was not rendered: its inputs are not all from this build's inputs and "
-                              f"parameters ({len(problems)} problem(s)):\n"
-                              + "\n".join(f"  - {p}" for p in problems[:10])
-                              + "\nRun the build again (make book): it re-runs the steps named here.")
+            return TaskFailed(
+                "the book was not rendered: its inputs are not all from this build's inputs and "
+                f"parameters ({len(problems)} problem(s)):\n"
+                + "\n".join(f"  - {p}" for p in problems[:10])
+                + "\nRun the build again (make book): it re-runs the steps named here."
+            )
     stage = records.stage_dir(reports, "book")
     shutil.rmtree(stage, ignore_errors=True)
     book_stage = stage / paths.BOOK_DIR
     if renderer == "auto" and not quarto_available():
-        install_quarto(log)   # once per .venv: the pinned release from PyPI (needs the internet)
+        install_quarto(log)  # once per .venv: the pinned release from PyPI (needs the internet)
     use_quarto = renderer == "quarto" or (renderer == "auto" and quarto_available())
     if renderer == "quarto" and not quarto_available():
         raise BuildError("--renderer quarto was asked for, but quarto is not on PATH")
@@ -92,12 +105,14 @@ def render(params: dict, renderer: str = "auto", fp: str | None = None, inputs: 
         what = render_quarto_incremental(book_stage, previous, reports)
         log(f"Quarto rendered {what}.")
     else:
-        log("Quarto not found: rendering the HTML book with the nbconvert fallback (no PDF)."
-            if renderer == "auto" else "Rendering the HTML book with the nbconvert fallback (--renderer fallback).")
+        log(
+            "Quarto not found: rendering the HTML book with the nbconvert fallback (no PDF)."
+            if renderer == "auto"
+            else "Rendering the HTML book with the nbconvert fallback (--renderer fallback)."
+        )
         render_fallback(book_stage, reports)
     records.promote(stage, reports, "book", fp, inputs)
     return None
-
 
 
 def write_scorecard(params: dict, out_dir: Path | None = None) -> str:
@@ -109,9 +124,10 @@ def write_scorecard(params: dict, out_dir: Path | None = None) -> str:
     scores = scorecard.score_book(reports)
     scores.to_csv(out / "scorecard.csv", index=False, encoding="utf-8", lineterminator="\n")
     (out / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"], params["weighted"]), encoding="utf-8")
-    (out / "_scorecard_front.md").write_text(scorecard.front(scores, params["lang"], params["weighted"]), encoding="utf-8")
+    (out / "_scorecard_front.md").write_text(
+        scorecard.front(scores, params["lang"], params["weighted"]), encoding="utf-8"
+    )
     return scorecard.headline(scores)
-
 
 
 def write_codebook(params: dict, out_dir: Path | None = None) -> Path:
@@ -128,17 +144,18 @@ def write_codebook(params: dict, out_dir: Path | None = None) -> Path:
 
     derived = paths.resolve(params["derived_dir"])
     info = json.loads((derived / paths.DATA_INFO_FILE).read_text(encoding="utf-8"))
-    data = pd.concat([pd.read_parquet(derived / paths.RESPONDENTS_FILE), pd.read_parquet(derived / paths.EXCLUDED_FILE)],
-                     ignore_index=True)
+    data = pd.concat(
+        [pd.read_parquet(derived / paths.RESPONDENTS_FILE), pd.read_parquet(derived / paths.EXCLUDED_FILE)],
+        ignore_index=True,
+    )
     k = threshold(params["min_cell"], bool(info["synthetic"]))
     codebook = load()
     out = out_dir or paths.resolve(params["reports_dir"])
-    codebook_doc.long_form(data, codebook, k).to_csv(out / "codebook.csv", index=False, encoding="utf-8",
-                                                      lineterminator="\n")
-    (out / "_codebook.md").write_text(codebook_doc.markdown(data, codebook, k, info.get("n_sample")),
-                                      encoding="utf-8")
+    codebook_doc.long_form(data, codebook, k).to_csv(
+        out / "codebook.csv", index=False, encoding="utf-8", lineterminator="\n"
+    )
+    (out / "_codebook.md").write_text(codebook_doc.markdown(data, codebook, k, info.get("n_sample")), encoding="utf-8")
     return out / "_codebook.md"
-
 
 
 def git_state() -> dict:
@@ -146,15 +163,17 @@ def git_state() -> dict:
 
     def git(*args):
         try:
-            return subprocess.run(["git", *args], cwd=paths.ROOT, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=paths.ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
     commit = git("rev-parse", "HEAD")
-    return {"commit": commit or None,
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
-
+    return {
+        "commit": commit or None,
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None,
+    }
 
 
 def notebook_timings(params: dict) -> dict:
@@ -168,7 +187,6 @@ def notebook_timings(params: dict) -> dict:
             if rec.get("seconds") is not None:
                 timings[name + label] = round(rec["seconds"], 2)
     return timings
-
 
 
 def parameter_text(value) -> str:
@@ -205,8 +223,11 @@ def renderer_versions() -> dict:
         version = ""
         if found:
             try:
-                version = subprocess.run([str(found[0]), "--version"], capture_output=True, text=True,
-                                         timeout=60).stdout.strip().splitlines()[0]
+                version = (
+                    subprocess.run([str(found[0]), "--version"], capture_output=True, text=True, timeout=60)
+                    .stdout.strip()
+                    .splitlines()[0]
+                )
             except (OSError, subprocess.SubprocessError, IndexError):
                 version = ""
         out[name.capitalize()] = version.removeprefix(name).strip() or "ukjent"
@@ -221,7 +242,7 @@ def in_columns(versions: dict, n: int = 3) -> pd.DataFrame:
     rows = -(-len(items) // n)
     frame = {}
     for j in range(n):
-        chunk = items[j * rows:(j + 1) * rows] + [("", "")] * (rows - len(items[j * rows:(j + 1) * rows]))
+        chunk = items[j * rows : (j + 1) * rows] + [("", "")] * (rows - len(items[j * rows : (j + 1) * rows]))
         frame["Pakke" + " " * j] = [k for k, _ in chunk]
         frame["Versjon" + " " * j] = [v for _, v in chunk]
     return pd.DataFrame(frame)
@@ -238,10 +259,23 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
     import platform
     from importlib import metadata
 
-    pins = [line.split("==")[0] for line in (paths.ROOT / "requirements.txt").read_text().splitlines()
-            if "==" in line]
-    key = ["pandas", "numpy", "scipy", "statsmodels", "seaborn", "matplotlib", "papermill", "nbconvert",
-           "pyreadstat", "pyarrow", "PyYAML", "jupyterlab", "ipykernel", "doit"]
+    pins = [line.split("==")[0] for line in (paths.ROOT / "requirements.txt").read_text().splitlines() if "==" in line]
+    key = [
+        "pandas",
+        "numpy",
+        "scipy",
+        "statsmodels",
+        "seaborn",
+        "matplotlib",
+        "papermill",
+        "nbconvert",
+        "pyreadstat",
+        "pyarrow",
+        "PyYAML",
+        "jupyterlab",
+        "ipykernel",
+        "doit",
+    ]
     versions = {}
     for name in key + [p for p in pins if p not in key]:
         try:
@@ -255,7 +289,7 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
     state = git_state()
     commit, dirty = state["commit"] or "ukjent (ikke et git-arkiv)", state["dirty"]
 
-    def shown(value):   # no absolute path of this machine (an export outside the project: its file name)
+    def shown(value):  # no absolute path of this machine (an export outside the project: its file name)
         if not isinstance(value, str):
             return value
         for old, new in machine_paths(params):
@@ -264,8 +298,11 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
 
     params = {k: shown(v) for k, v in params.items()}
     info = {
-        "python": platform.python_version(), "platform": platform.platform(),
-        "git_commit": commit, "git_dirty": dirty, "params": params,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "params": params,
         "data": {k: data[k] for k in ("file", "sha256", "synthetic", "n_rows", "n_sample")},
         "notebooks": dict(zip(notebooks, digests)),
         "packages": versions,
@@ -280,10 +317,10 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
     lines = [
         f"**Python** {info['python']} på {info['platform']}",
         "",
-        f"**Git:** `{commit}`" + ({True: " — med endringer som ikke er committet", False: " — rent arbeidstre",
-                                   None: ""}[dirty]),
+        f"**Git:** `{commit}`"
+        + ({True: " — med endringer som ikke er committet", False: " — rent arbeidstre", None: ""}[dirty]),
         "",
-        "**Data:**",   # a list, not a paragraph: the unbreakable sha256 stretched a justified line in the PDF
+        "**Data:**",  # a list, not a paragraph: the unbreakable sha256 stretched a justified line in the PDF
         "",
         f"- {code_span(data['file'])} ({'syntetiske' if data['synthetic'] else 'reelle'} data)",
         f"- sha256 `{data['sha256']}`",
@@ -291,8 +328,11 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
         "",
         "**Parametere:**",
         "",
-        markdown_table(pd.DataFrame({"Parameter": [f"`{k}`" for k in params],
-                                     "Verdi": [parameter_text(v) for v in params.values()]})),
+        markdown_table(
+            pd.DataFrame(
+                {"Parameter": [f"`{k}`" for k in params], "Verdi": [parameter_text(v) for v in params.values()]}
+            )
+        ),
         "",
         "**Notatbøkene (sha256 av kilden i `notebooks/`):**",
         "",
@@ -313,7 +353,6 @@ def write_build_info(params: dict, out_dir: Path | None = None) -> dict:
     return info
 
 
-
 def write_weighting_appendix(params: dict, out_dir: Path | None = None) -> None:
     """reports/_weighting.md and weighting_comparison.csv: the weighted run beside the unweighted one.
 
@@ -330,9 +369,10 @@ def write_weighting_appendix(params: dict, out_dir: Path | None = None) -> None:
     table = sensitivity.compare(reports)
     table.to_csv(out / "weighting_comparison.csv", index=False, encoding="utf-8", lineterminator="\n")
     results = json.loads((reports / paths.RESULTS_FILE).read_text(encoding="utf-8"))
-    (out / "_weighting.md").write_text(sensitivity.introduction(results, params["lang"])
-                                       + sensitivity.markdown(table, info, params["lang"]), encoding="utf-8")
-
+    (out / "_weighting.md").write_text(
+        sensitivity.introduction(results, params["lang"]) + sensitivity.markdown(table, info, params["lang"]),
+        encoding="utf-8",
+    )
 
 
 def write_appendices(params: dict, fp: str | None = None, inputs: dict | None = None) -> None:

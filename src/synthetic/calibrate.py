@@ -30,16 +30,23 @@ class Target:
     """
 
     name: str
-    mask: np.ndarray          # bool over respondents: the group
-    num: dict                 # answer code -> numerator contribution
-    den: dict                 # answer code -> denominator contribution
-    value: float              # the published value
-    tolerance: float          # half the printing unit (0.5 for integer percents, 0.05 for 1-decimal means)
+    mask: np.ndarray  # bool over respondents: the group
+    num: dict  # answer code -> numerator contribution
+    den: dict  # answer code -> denominator contribution
+    value: float  # the published value
+    tolerance: float  # half the printing unit (0.5 for integer percents, 0.05 for 1-decimal means)
 
 
-def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng: np.random.Generator,
-           max_rounds: int = 4000, candidates: int = 96, slack: float = 0.35,
-           kicks: int = 0) -> tuple[np.ndarray, dict]:
+def refine(
+    values: np.ndarray,
+    answered: np.ndarray,
+    targets: list[Target],
+    rng: np.random.Generator,
+    max_rounds: int = 4000,
+    candidates: int = 96,
+    slack: float = 0.35,
+    kicks: int = 0,
+) -> tuple[np.ndarray, dict]:
     """Swap answers between respondents until every target is within ``slack`` x tolerance.
 
     ``values`` holds the answer codes (any value where not ``answered``).
@@ -77,17 +84,17 @@ def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng:
             dist = np.abs(n / d - g)
         inner = np.clip(dist - slack * tl, 0, None) / tl
         outer = np.clip(dist - 0.97 * tl, 0, None) / tl
-        return np.nansum(inner ** 2 + 100 * outer ** 2 + 10 * (outer > 0), axis=0)
+        return np.nansum(inner**2 + 100 * outer**2 + 10 * (outer > 0), axis=0)
 
     # Each target's group as positions in ``pool`` (sorted). A round draws its candidates from the
     # worst target's members and non-members by position, so it costs the same whatever the number
     # of respondents (materialising both lists every round made synthesis quadratic in n).
     in_group = [np.flatnonzero(M[t, pool]) for t in range(len(targets))]
-    gaps = [g - np.arange(len(g)) for g in in_group]   # for finding the k-th non-member
+    gaps = [g - np.arange(len(g)) for g in in_group]  # for finding the k-th non-member
 
     def draw(t: int):
         """``candidates`` random members and non-members of target t (as np.random's choice would draw them)."""
-        if frozen.any():   # after a kick: the plain way (rare; kicks are few)
+        if frozen.any():  # after a kick: the plain way (rare; kicks are few)
             members = pool[M[t, pool] & ~frozen[pool]]
             others = pool[~M[t, pool] & ~frozen[pool]]
             if len(members) == 0 or len(others) == 0:
@@ -104,7 +111,7 @@ def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng:
 
     current = float(losses(num, den))
     stale = 0
-    frozen = np.zeros(len(values), dtype=bool)   # respondents moved by a kick
+    frozen = np.zeros(len(values), dtype=bool)  # respondents moved by a kick
     best_state = None
     for _ in range(max_rounds):
         kick = False
@@ -134,7 +141,7 @@ def refine(values: np.ndarray, answered: np.ndarray, targets: list[Target], rng:
         new_num, new_den = num[:, None] + dn, den[:, None] + dd
         cand = losses(new_num, new_den)
         best = int(np.argmin(cand))
-        if kick:   # a random swap that changes the worst target's base (else its count)
+        if kick:  # a random swap that changes the worst target's base (else its count)
             moves = np.flatnonzero(dd[t] != 0) if (dd[t] != 0).any() else np.flatnonzero(dn[t] != 0)
             if len(moves) == 0:
                 continue
@@ -167,5 +174,6 @@ def share_target(name: str, mask: np.ndarray, codes, value: float, valid_codes, 
 
 def mean_target(name: str, mask: np.ndarray, scale: dict, value: float, tolerance: float = 0.05) -> Target:
     """Target: mean score of the group's answers on the scale (``scale``: answer code -> score)."""
-    return Target(name, mask, {float(c): float(v) for c, v in scale.items()},
-                  {float(c): 1.0 for c in scale}, value, tolerance)
+    return Target(
+        name, mask, {float(c): float(v) for c, v in scale.items()}, {float(c): 1.0 for c in scale}, value, tolerance
+    )

@@ -63,7 +63,13 @@ def load_set(path: Path, frames) -> dict[str, list[dict]]:
                 problems.append(f"{q}[{i}]: no text, no gold or gold {bad} not a code")
                 continue
             kind = it.get("kind") or ["plain"]
-            rows.append({"text": str(it["text"]), "gold": gold, "kind": [str(k) for k in (kind if isinstance(kind, list) else [kind])]})
+            rows.append(
+                {
+                    "text": str(it["text"]),
+                    "gold": gold,
+                    "kind": [str(k) for k in (kind if isinstance(kind, list) else [kind])],
+                }
+            )
         out[q] = rows
     if problems:
         raise ValueError(f"{paths.relative(path)}: " + "; ".join(problems))
@@ -90,9 +96,17 @@ def score(frame, coder_, items) -> list[dict]:
     out = []
     for it in items:
         p = coder_.propose(it["text"])
-        out.append({"right": p.code in it["gold"], "code": p.code, "gold": it["gold"], "kind": it["kind"],
-                    "band": p.band, "not_coded": p.code == frame.not_coded,
-                    "gold_not_coded": it["gold"] == [frame.not_coded]})
+        out.append(
+            {
+                "right": p.code in it["gold"],
+                "code": p.code,
+                "gold": it["gold"],
+                "kind": it["kind"],
+                "band": p.band,
+                "not_coded": p.code == frame.not_coded,
+                "gold_not_coded": it["gold"] == [frame.not_coded],
+            }
+        )
     return out
 
 
@@ -105,13 +119,15 @@ def summarise(scored: list[dict]) -> dict:
     for s in scored:
         for k in s["kind"]:
             kinds[k].append(s["right"])
-    k = coding.cohen_kappa([s["code"] for s in scored],
-                           [s["code"] if s["right"] else s["gold"][0] for s in scored])
+    k = coding.cohen_kappa([s["code"] for s in scored], [s["code"] if s["right"] else s["gold"][0] for s in scored])
     return {
-        "n": n, "accuracy": sum(s["right"] for s in scored) / n, "kappa": k.kappa,
+        "n": n,
+        "accuracy": sum(s["right"] for s in scored) / n,
+        "kappa": k.kappa,
         "not_coded_proposed": sum(s["not_coded"] for s in scored) / n,
         "not_coded_gold": sum(s["gold_not_coded"] for s in scored) / n,
-        "top_band_n": len(top), "top_band_share": len(top) / n,
+        "top_band_n": len(top),
+        "top_band_share": len(top) / n,
         "top_band_accuracy": (sum(s["right"] for s in top) / len(top)) if top else None,
         "by_kind": {kk: {"n": len(v), "accuracy": sum(v) / len(v)} for kk, v in sorted(kinds.items())},
     }
@@ -172,10 +188,17 @@ def evaluate(with_pool: bool = True) -> dict:
     frames = coding.load_frames(cb)
     test = load_set(TEST, frames)
     dev = load_set(DEV, frames) if DEV.exists() else {}
-    result = {"test_set": paths.relative(TEST), "n_test": sum(len(v) for v in test.values()),
-              "dev_set": paths.relative(DEV), "n_dev": sum(len(v) for v in dev.values())}
-    result["dev_at_0"] = _round(summarise([s for q, f in frames.items()
-                                            for s in score(f, coding.coder(f), dev.get(q, []))])) if dev else {}
+    result = {
+        "test_set": paths.relative(TEST),
+        "n_test": sum(len(v) for v in test.values()),
+        "dev_set": paths.relative(DEV),
+        "n_dev": sum(len(v) for v in dev.values()),
+    }
+    result["dev_at_0"] = (
+        _round(summarise([s for q, f in frames.items() for s in score(f, coding.coder(f), dev.get(q, []))]))
+        if dev
+        else {}
+    )
     if with_pool:
         synth = synthetic_pool(frames, cb)
         pool = {q: dev.get(q, []) + synth.get(q, []) for q in frames}
@@ -189,13 +212,27 @@ def evaluate(with_pool: bool = True) -> dict:
 
 def curve_markdown(result: dict) -> str:
     """The curve and the by-kind table as Markdown (docs/coding.md)."""
+
     def md(df):
         cols = list(df.columns)
         out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for r in df.itertuples(index=False):
-            out.append("| " + " | ".join("–" if x is None or x != x else (f"{x:.1f}" if isinstance(x, float) and abs(x) > 1.5
-                                          else (f"{x:.2f}" if isinstance(x, float) else str(x))) for x in r) + " |")
+            out.append(
+                "| "
+                + " | ".join(
+                    "–"
+                    if x is None or x != x
+                    else (
+                        f"{x:.1f}"
+                        if isinstance(x, float) and abs(x) > 1.5
+                        else (f"{x:.2f}" if isinstance(x, float) else str(x))
+                    )
+                    for x in r
+                )
+                + " |"
+            )
         return "\n".join(out)
+
     return md(curve_table(result)) + "\n\n" + md(kind_table(result))
 
 
@@ -209,20 +246,29 @@ def write_docs(result: dict) -> None:
     a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
     zero = result["curve"][0]["all"]
     dev = result.get("dev_at_0") or {}
-    lines = [f"Test set: {result['n_test']} answers; dev set: {result['n_dev']} answers; "
-             f"draws per step: {result.get('repeats', 1)}; pool per question: "
-             + ", ".join(f"{q} {v['dev']} dev + {v['synthetic']} synthetic" for q, v in (result.get('pool') or {}).items()),
-             "", f"At 0 reviews, dev set: {100 * dev.get('accuracy', float('nan')):.1f} % right, kappa "
-             f"{dev.get('kappa', float('nan')):.2f}; test set: {100 * zero['accuracy']:.1f} % right, kappa {zero['kappa']:.2f}.",
-             "", curve_markdown(result)]
+    lines = [
+        f"Test set: {result['n_test']} answers; dev set: {result['n_dev']} answers; "
+        f"draws per step: {result.get('repeats', 1)}; pool per question: "
+        + ", ".join(f"{q} {v['dev']} dev + {v['synthetic']} synthetic" for q, v in (result.get("pool") or {}).items()),
+        "",
+        f"At 0 reviews, dev set: {100 * dev.get('accuracy', float('nan')):.1f} % right, kappa "
+        f"{dev.get('kappa', float('nan')):.2f}; test set: {100 * zero['accuracy']:.1f} % right, kappa {zero['kappa']:.2f}.",
+        "",
+        curve_markdown(result),
+    ]
     DOCS.write_text(text[:a] + "\n" + "\n".join(lines) + "\n" + text[b:], encoding="utf-8")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true",
-                    help=f"store the result in {paths.relative(RESULT)} and its tables in {paths.relative(DOCS)}")
-    ap.add_argument("--docs-only", action="store_true", help="only rewrite the tables in docs/coding.md from the stored result")
+    ap.add_argument(
+        "--write",
+        action="store_true",
+        help=f"store the result in {paths.relative(RESULT)} and its tables in {paths.relative(DOCS)}",
+    )
+    ap.add_argument(
+        "--docs-only", action="store_true", help="only rewrite the tables in docs/coding.md from the stored result"
+    )
     args = ap.parse_args(argv)
     if args.docs_only:
         write_docs(load_result())
@@ -233,8 +279,9 @@ def main(argv=None) -> int:
     result = evaluate()
     text = yaml.safe_dump(result, allow_unicode=True, sort_keys=False)
     if args.write:
-        RESULT.write_text("# Computed by python -m src.synthetic.coding_eval --write; do not edit.\n" + text,
-                          encoding="utf-8")
+        RESULT.write_text(
+            "# Computed by python -m src.synthetic.coding_eval --write; do not edit.\n" + text, encoding="utf-8"
+        )
         write_docs(result)
     print(text)
     print(curve_markdown(result))

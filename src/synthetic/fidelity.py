@@ -43,8 +43,14 @@ def prepare(raw_path, cb=None):
     return apply_recodes(sample, cb), apply_recodes(excluded, cb)
 
 
-def score(sample: pd.DataFrame, excluded: pd.DataFrame, entries: list[dict] | None = None,
-          specs: dict | None = None, cb=None, alpha: float = 0.05) -> pd.DataFrame:
+def score(
+    sample: pd.DataFrame,
+    excluded: pd.DataFrame,
+    entries: list[dict] | None = None,
+    specs: dict | None = None,
+    cb=None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """One row per published entry: published, reproduced, status."""
     cb = cb or load_codebook()
     entries = entries if entries is not None else load_published()
@@ -73,10 +79,23 @@ def score(sample: pd.DataFrame, excluded: pd.DataFrame, entries: list[dict] | No
             status = status_of(e, value)
             if status == "mangler":
                 status = "avvik"
-        rows.append({"id": e["id"], "chapter": e["chapter"], "source": e["source"], "label": e["label"],
-                     "group": e.get("group"), "unit": e["unit"], "published": e["value"], "reproduced": value,
-                     "tolerance": e["tolerance"], "calibrated": bool(e["calibrated"]), "flag": e.get("flag"),
-                     "status": status, "error": error})
+        rows.append(
+            {
+                "id": e["id"],
+                "chapter": e["chapter"],
+                "source": e["source"],
+                "label": e["label"],
+                "group": e.get("group"),
+                "unit": e["unit"],
+                "published": e["value"],
+                "reproduced": value,
+                "tolerance": e["tolerance"],
+                "calibrated": bool(e["calibrated"]),
+                "flag": e.get("flag"),
+                "status": status,
+                "error": error,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -84,12 +103,21 @@ def summary(scores: pd.DataFrame) -> pd.DataFrame:
     """Share within tolerance among the scored entries, for calibrated / not calibrated / all."""
     scored = scores[scores["status"].isin(["ok", "avvik", "inconsistent"])]
     out = []
-    for name, part in (("kalibrert", scored[scored["calibrated"]]), ("ikke kalibrert", scored[~scored["calibrated"]]),
-                       ("alle", scored)):
+    for name, part in (
+        ("kalibrert", scored[scored["calibrated"]]),
+        ("ikke kalibrert", scored[~scored["calibrated"]]),
+        ("alle", scored),
+    ):
         ok = int((part["status"] == "ok").sum())
-        out.append({"entries": name, "scored": len(part), "ok": ok,
-                    "inconsistent_in_report": int((part["status"] == "inconsistent").sum()),
-                    "share_ok_pct": 100 * ok / len(part) if len(part) else np.nan})
+        out.append(
+            {
+                "entries": name,
+                "scored": len(part),
+                "ok": ok,
+                "inconsistent_in_report": int((part["status"] == "inconsistent").sum()),
+                "share_ok_pct": 100 * ok / len(part) if len(part) else np.nan,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -101,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     raw = paths.resolve(args.raw)
     if raw == paths.SYNTHETIC_EXPORT:
-        if not is_current(raw) and not default_export_kept(raw):   # never over a file the build did not make
+        if not is_current(raw) and not default_export_kept(raw):  # never over a file the build did not make
             generate(raw)
     sample, excluded = prepare(raw)
     scores = score(sample, excluded)
@@ -117,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.misses:
         misses = scores[scores["status"].isin(["avvik", "inconsistent"])]
         for _, r in misses.iterrows():
-            print(f"  {r['status']:>12} {r['id']}: published {r['published']}, reproduced {r['reproduced']}"
-                  f" (tolerance {r['tolerance']}){' [calibrated]' if r['calibrated'] else ''}")
+            print(
+                f"  {r['status']:>12} {r['id']}: published {r['published']}, reproduced {r['reproduced']}"
+                f" (tolerance {r['tolerance']}){' [calibrated]' if r['calibrated'] else ''}"
+            )
     return 0
 
 

@@ -45,7 +45,6 @@ FILE_LABEL = "SYNTHETIC calibrated export - not real survey answers"
 SAV_TIMESTAMP = b"08 Oct 2400:00:00"  # creation date (9 bytes) + time (8 bytes) in the header
 
 
-
 class Targets:
     """Calibration targets read from published.yml."""
 
@@ -72,7 +71,10 @@ class Targets:
             raise KeyError(f"published.yml lacks the calibration target '{result_key}'") from None
 
 
-def split_counts(total: int, shares: dict, ) -> dict:
+def split_counts(
+    total: int,
+    shares: dict,
+) -> dict:
     """Integer counts summing to ``total`` in proportion to ``shares`` (largest remainder)."""
     keys = list(shares)
     w = np.array([float(shares[k]) for k in keys])
@@ -91,8 +93,9 @@ def scale(counts: dict, size: float) -> dict:
     return split_counts(int(round(sum(counts.values()) * size)), counts)
 
 
-def assign(rng: np.random.Generator, index: pd.Index, counts: dict, score: np.ndarray | None = None,
-           noise: float = 1.0) -> pd.Series:
+def assign(
+    rng: np.random.Generator, index: pd.Index, counts: dict, score: np.ndarray | None = None, noise: float = 1.0
+) -> pd.Series:
     """Give exactly ``counts[code]`` of ``index`` each code.
 
     Without ``score`` the codes are shuffled at random. With ``score`` the
@@ -123,8 +126,9 @@ def logit(p):
     return np.log(p / (1 - p))
 
 
-def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook | None = None,
-               entries: list[dict] | None = None) -> pd.DataFrame:
+def synthesize(
+    seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook | None = None, entries: list[dict] | None = None
+) -> pd.DataFrame:
     """The synthetic export as a frame with the export's column names and codes."""
     if size <= 0:
         raise ValueError(f"size must be positive, got {size}")
@@ -186,7 +190,7 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     n_other = int(round(len(sec_idx) * t.value("02_sample.sector_other_pct") / 100))
     n_public = int(round((len(sec_idx) - n_other) * t.value("02_sample.sector_public_pct") / 100))
     sector_counts = {1: n_public, 3: n_other, 2: len(sec_idx) - n_public - n_other}
-    p_public = df.loc[sec_idx, "industry"].map(A["public_propensity"]).fillna(.5)
+    p_public = df.loc[sec_idx, "industry"].map(A["public_propensity"]).fillna(0.5)
     df["sector"] = np.nan
     df.loc[sec_idx, "sector"] = assign(rng, sec_idx, sector_counts, score=logit(p_public), noise=0.6)
 
@@ -202,25 +206,30 @@ def synthesize(seed: int = DEFAULT_SEED, size: float = 1.0, codebook: Codebook |
     # Gender: 60/40 among those answering.
     gen_idx = answering(sample, int(round(A["nonresponse"]["gender"] * size)))
     n_women = int(round(len(gen_idx) * t.value("02_sample.gender_women_pct") / 100))
-    p_female = ind11.loc[gen_idx].map(A["female_propensity"]).fillna(.6)
+    p_female = ind11.loc[gen_idx].map(A["female_propensity"]).fillna(0.6)
     df["gender"] = np.nan
-    df.loc[gen_idx, "gender"] = assign(rng, gen_idx, {1: n_women, 2: len(gen_idx) - n_women},
-                                       score=logit(p_female), noise=0.8)
+    df.loc[gen_idx, "gender"] = assign(
+        rng, gen_idx, {1: n_women, 2: len(gen_idx) - n_women}, score=logit(p_female), noise=0.8
+    )
 
     # Office work: 28 % mainly office work; the other 72 % split (not published).
     off_idx = answering(sample, int(round(A["nonresponse"]["office_work"] * size)))
     n_office = int(round(len(off_idx) * t.value("02_sample.office_work_pct") / 100))
     rest = len(off_idx) - n_office
-    p_office = ind11.loc[off_idx].map(A["office_propensity"]).fillna(.3)
+    p_office = ind11.loc[off_idx].map(A["office_propensity"]).fillna(0.3)
     df["office_work"] = np.nan
     df.loc[off_idx, "office_work"] = assign(
-        rng, off_idx, {1: n_office, 2: rest // 2 + rest % 2, 3: rest // 2}, score=logit(p_office), noise=0.8)
+        rng, off_idx, {1: n_office, 2: rest // 2 + rest % 2, 3: rest // 2}, score=logit(p_office), noise=0.8
+    )
 
     # Under 10 employees: was the role established under the 2024 rules?
     small = df.index[df["firm_size"].isin([1, 2])]
     nr_idx = answering(small, min(len(small), int(round(A["nonresponse"]["new_rules_2024"] * size))))
-    nr_shares = {1: t.value("02_sample.under10_new_rules_pct"), 2: t.value("02_sample.under10_local_agreement_pct"),
-                 3: t.value("02_sample.under10_dont_know_pct")}
+    nr_shares = {
+        1: t.value("02_sample.under10_new_rules_pct"),
+        2: t.value("02_sample.under10_local_agreement_pct"),
+        3: t.value("02_sample.under10_dont_know_pct"),
+    }
     df["new_rules_2024"] = np.nan
     df.loc[nr_idx, "new_rules_2024"] = assign(rng, nr_idx, split_counts(len(nr_idx), nr_shares))
 
@@ -283,7 +292,7 @@ def _latent(name: str, frame: pd.DataFrame, spec: dict, cache: dict, rng) -> np.
     if name not in cache:
         lat = (spec.get("latents") or {}).get(name) or {}
         z = rng.normal(size=len(frame))
-        for var in lat.get("balance") or []:   # no chance differences between these groups (mean 0 in each)
+        for var in lat.get("balance") or []:  # no chance differences between these groups (mean 0 in each)
             if var in frame:
                 z = z - pd.Series(z).groupby(frame[var].to_numpy()).transform("mean").fillna(0).to_numpy()
         for var, shifts in (lat.get("shifts") or {}).items():
@@ -315,9 +324,9 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
         group = cb.groups.get(qname)
         members = list(group.members) if group else [qname]
         exclusive = f"{qname}_{qspec['exclusive']}" if qspec.get("exclusive") else None
-        if exclusive:   # the 'none of these' option first; the others only among those who did not tick it
+        if exclusive:  # the 'none of these' option first; the others only among those who did not tick it
             members = [exclusive] + [m for m in members if m != exclusive]
-        df = df.copy()   # one block per dtype again: many grids add hundreds of columns one by one
+        df = df.copy()  # one block per dtype again: many grids add hundreds of columns one by one
         cur = apply_recodes(df, cb)
         n_range = _n_range(index.get(qname, []), size)
         shared_answering = None
@@ -325,9 +334,9 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
         for k, var in enumerate(members):
             v = cb.variables[var]
             # a grid item / multi option may override the question's spec (``items: {<key>: {...}}``)
-            item_spec = (qspec.get("items") or {}).get(var[len(qname) + 1:]) if group else None
+            item_spec = (qspec.get("items") or {}).get(var[len(qname) + 1 :]) if group else None
             qspec = {**base_spec, **item_spec} if item_spec else base_spec
-            if v.routing not in routing_masks:   # the items of a grid share one routing: evaluate it once
+            if v.routing not in routing_masks:  # the items of a grid share one routing: evaluate it once
                 routing_masks[v.routing] = _mask(cur, cb.expand(v.routing) if v.routing else None, cb)
             routed = routing_masks[v.routing]
             pool = np.flatnonzero(routed)
@@ -351,20 +360,27 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
             score = None
             if qspec.get("latent"):
                 loading = qspec.get("loading", 1.0)
-                if isinstance(loading, dict):   # per item of a grid / option of a multi-select, by its name
-                    loading = loading.get(var[len(qname) + 1:], 1.0)
+                if isinstance(loading, dict):  # per item of a grid / option of a multi-select, by its name
+                    loading = loading.get(var[len(qname) + 1 :], 1.0)
                 score = float(loading) * _latent(qspec["latent"], cur, spec, latents, rng)[answering]
             ordered = dict(sorted(counts.items(), key=lambda kv: -kv[0])) if score is not None else counts
             values = np.full(len(df), np.nan)
-            values[answering] = assign(rng, pd.Index(answering), ordered, score=score,
-                                       noise=float(qspec.get("noise", 1.0))).to_numpy()
+            values[answering] = assign(
+                rng, pd.Index(answering), ordered, score=score, noise=float(qspec.get("noise", 1.0))
+            ).to_numpy()
             group_targets = _group_targets(var, targets, cur, cb)
             group_targets += _balance_targets(var, qspec.get("balance"), values, answering, cur, cb)
             if group_targets:
                 answered = np.zeros(len(df), dtype=bool)
                 answered[answering] = True
-                values, rep = cal.refine(values, answered, group_targets, rng,
-                                         slack=float(qspec.get("slack", 0.35)), kicks=int(qspec.get("kicks", 0)))
+                values, rep = cal.refine(
+                    values,
+                    answered,
+                    group_targets,
+                    rng,
+                    slack=float(qspec.get("slack", 0.35)),
+                    kicks=int(qspec.get("kicks", 0)),
+                )
                 report.update(rep)
             if exclusive and var != exclusive:
                 values[ticked_none] = 0
@@ -376,7 +392,7 @@ def generate_questions(df: pd.DataFrame, cb: Codebook, entries: list[dict], spec
                 rows = rows[df[exclusive].to_numpy()[rows] != 1]
             options = [m for m in members if m != exclusive]
             df[options] = _at_least_one(df[options].to_numpy(), rows, rng)
-        for idx in cb.indices.values():   # index means by group (e.g. Tabell 28): by swapping whole answer rows
+        for idx in cb.indices.values():  # index means by group (e.g. Tabell 28): by swapping whole answer rows
             if group is not None and tuple(idx.members) == tuple(group.members) and index.get(idx.name):
                 hold = ((spec.get("latents") or {}).get(base_spec.get("latent")) or {}).get("balance") or []
                 report.update(_calibrate_index(df, idx, index, cb, rng, hold))
@@ -396,8 +412,9 @@ def _group_targets(var: str, targets, cur: pd.DataFrame, cb: Codebook) -> list:
         if sp["stat"] == "mean":
             out.append(cal.mean_target(e["id"], m, {c: c for c in valid}, float(e["value"]), float(e["tolerance"])))
         elif sp["stat"] == "pct":
-            out.append(cal.share_target(e["id"], m, sp.get("codes", []), float(e["value"]), valid,
-                                        float(e["tolerance"])))
+            out.append(
+                cal.share_target(e["id"], m, sp.get("codes", []), float(e["value"]), valid, float(e["tolerance"]))
+            )
     return out
 
 
@@ -414,7 +431,7 @@ def _at_least_one(ticks: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
     sub = np.nan_to_num(ticks[rows]).astype(int)
     width = sub.shape[1]
     row_sum = sub.sum(axis=1)
-    eligible = np.flatnonzero(((sub == 1) & (row_sum >= 2)[:, None]).ravel())   # row-major tick positions
+    eligible = np.flatnonzero(((sub == 1) & (row_sum >= 2)[:, None]).ravel())  # row-major tick positions
     tree = _Fenwick(len(eligible))
     for u in rng.permutation(np.flatnonzero(row_sum == 0)):
         if tree.total == 0:
@@ -425,7 +442,7 @@ def _at_least_one(ticks: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
         sub[d, c], sub[u, c] = 0, 1
         row_sum[d] -= 1
         row_sum[u] += 1
-        if row_sum[d] == 1:   # its last tick is no longer a donor
+        if row_sum[d] == 1:  # its last tick is no longer a donor
             last = d * width + int(np.flatnonzero(sub[d])[0])
             j = int(np.searchsorted(eligible, last))
             if j < len(eligible) and eligible[j] == last and tree.active(j):
@@ -503,14 +520,17 @@ def _calibrate_index(df: pd.DataFrame, idx, index: dict, cb: Codebook, rng, hold
     index_now = pd.Series(np.where(complete, score[np.where(complete, values, 0).astype(int)], np.nan))
     for var in hold:
         for code, mean in index_now.groupby(cur[var].to_numpy()).mean().items():
-            targets.append(cal.mean_target(f"hold {var}={code}", (cur[var] == code).fillna(False).to_numpy(),
-                                           scale, float(mean), 0.01))
+            targets.append(
+                cal.mean_target(
+                    f"hold {var}={code}", (cur[var] == code).fillna(False).to_numpy(), scale, float(mean), 0.01
+                )
+            )
     values, report = cal.refine(values, complete, targets, rng)
     report = {k: v for k, v in report.items() if not k.startswith("hold ")}
     new = rows[values[complete].astype(int)]
     df.loc[complete, members] = np.where(new == -1.0, np.nan, new)
     cur = apply_recodes(df, cb)
-    for m in members:   # the rows moved: the items' own group targets again
+    for m in members:  # the rows moved: the items' own group targets again
         group_targets = _group_targets(m, index.get(m, []), cur, cb)
         if group_targets:
             values, rep = cal.refine(df[m].to_numpy(float), df[m].notna().to_numpy(), group_targets, rng)
@@ -519,8 +539,9 @@ def _calibrate_index(df: pd.DataFrame, idx, index: dict, cb: Codebook, rng, hold
     return report
 
 
-def _balance_targets(var: str, balance, values: np.ndarray, answering: np.ndarray, cur: pd.DataFrame,
-                     cb: Codebook) -> list:
+def _balance_targets(
+    var: str, balance, values: np.ndarray, answering: np.ndarray, cur: pd.DataFrame, cb: Codebook
+) -> list:
     """Targets that make the answers independent of the ``balance`` variables.
 
     Where the report says there is no difference between groups (e.g. no
@@ -540,7 +561,7 @@ def _balance_targets(var: str, balance, values: np.ndarray, answering: np.ndarra
         return []
     overall = float(vals[ok].mean())
     out = []
-    for bvar in ([balance] if isinstance(balance, str) else balance):
+    for bvar in [balance] if isinstance(balance, str) else balance:
         for code in cb.value_labels(bvar):
             mask = (cur[bvar] == code).fillna(False).to_numpy(bool)
             out.append(cal.mean_target(f"balance:{var}:{bvar}={code}", mask, {c: c for c in valid}, overall, 0.05))
@@ -556,7 +577,7 @@ def _open_answers(cur: pd.DataFrame, pool: np.ndarray, qspec: dict, rng) -> pd.S
         for i in pool:
             if codes[i] == codes[i]:  # answered
                 options = phrases.get(int(codes[i])) or phrases.get(str(int(codes[i])))
-                if not options:   # a theme written in another open field: nothing here
+                if not options:  # a theme written in another open field: nothing here
                     continue
                 out.iloc[i] = options[rng.integers(len(options))]
         return out
@@ -584,7 +605,7 @@ def _answer_count(targets, n_range, k: int, n_items: int, n_routed: int, qspec: 
             return min(n_routed, int(round(e["value"] * size)))
     if n_range:
         lo, hi = n_range
-        if "n" in qspec:   # an item's assumed n inside the printed range
+        if "n" in qspec:  # an item's assumed n inside the printed range
             return min(n_routed, max(lo, min(hi, int(round(qspec["n"] * size)))))
         n = hi - (hi - lo) * k // max(1, n_items - 1)
         return min(n_routed, n)
@@ -593,8 +614,16 @@ def _answer_count(targets, n_range, k: int, n_items: int, n_routed: int, qspec: 
     return int(round(n_routed * float(qspec.get("answer_rate", 1.0))))
 
 
-def _marginal_counts(var: str, targets, n: int, cb: Codebook, qspec: dict, size: float,
-                     cur: pd.DataFrame | None = None, answering: np.ndarray | None = None) -> dict:
+def _marginal_counts(
+    var: str,
+    targets,
+    n: int,
+    cb: Codebook,
+    qspec: dict,
+    size: float,
+    cur: pd.DataFrame | None = None,
+    answering: np.ndarray | None = None,
+) -> dict:
     """Exact answer counts for the whole sample.
 
     Published counts are kept as they are; published shares of the whole
@@ -611,7 +640,7 @@ def _marginal_counts(var: str, targets, n: int, cb: Codebook, qspec: dict, size:
     for e, sp in targets:
         if sp.get("where") or sp.get("base"):
             continue
-        if sp.get("stat") == "pct" and len(sp.get("codes", [])) > 1:   # e.g. 'i stor' + 'i svært stor grad'
+        if sp.get("stat") == "pct" and len(sp.get("codes", [])) > 1:  # e.g. 'i stor' + 'i svært stor grad'
             merged.append((list(sp["codes"]), float(e["value"])))
         if len(sp.get("codes", [])) != 1:
             continue
@@ -623,7 +652,7 @@ def _marginal_counts(var: str, targets, n: int, cb: Codebook, qspec: dict, size:
             tolerance[code] = float(e.get("tolerance") or 0)
     if cur is not None and answering is not None:
         for code, share in _implied_shares(targets, cur, answering, cb).items():
-            if code in tolerance:   # printed share and subgroup shares: within the printing, towards the latter
+            if code in tolerance:  # printed share and subgroup shares: within the printing, towards the latter
                 t = 0.8 * tolerance[code]
                 shares[code] = min(max(share, shares[code] - t), shares[code] + t)
             shares.setdefault(code, share)
@@ -636,7 +665,7 @@ def _marginal_counts(var: str, targets, n: int, cb: Codebook, qspec: dict, size:
         if c not in counts:
             counts[c] = int(round(n * share / 100))
     weights = qspec.get("rest") or {}
-    for group, share in merged:   # a published share of several codes, split by the ``rest`` weights
+    for group, share in merged:  # a published share of several codes, split by the ``rest`` weights
         free = [c for c in group if c not in counts]
         if free:
             total = max(0, int(round(n * share / 100)) - sum(counts.get(c, 0) for c in group))
@@ -663,7 +692,7 @@ def _implied_shares(targets, cur: pd.DataFrame, answering: np.ndarray, cb: Codeb
     out = {}
     for code, parts in by_code.items():
         masks = np.array([m for m, _ in parts])
-        if masks.sum(axis=0).max() <= 1 and masks.any(axis=0).mean() >= 0.95:   # a partition
+        if masks.sum(axis=0).max() <= 1 and masks.any(axis=0).mean() >= 0.95:  # a partition
             out[code] = float(sum(m.sum() * v for m, v in parts) / masks.any(axis=0).sum())
     return out
 
@@ -672,8 +701,8 @@ def _implied_shares(targets, cur: pd.DataFrame, answering: np.ndarray, cb: Codeb
 # codebook: the reader skips them). Status codes and labels as the tool writes them.
 STATUS_COLUMN, START_COLUMN, END_COLUMN = "status", "starttime", "endtime"
 STATUS_LABELS = {1.0: "Gjennomført", 2.0: "Delvis besvart"}
-FIELDWORK = ("2024-09-02 07:00", "2024-10-08 20:00")   # uke 36–42 2024 (codebook survey.fieldwork)
-METADATA_SEED = 20241008   # the metadata's own random stream: the answers never depend on it
+FIELDWORK = ("2024-09-02 07:00", "2024-10-08 20:00")  # uke 36–42 2024 (codebook survey.fieldwork)
+METADATA_SEED = 20241008  # the metadata's own random stream: the answers never depend on it
 
 
 def variable_label(var, cb: Codebook) -> str:
@@ -684,7 +713,7 @@ def variable_label(var, cb: Codebook) -> str:
     if stem and stem != var.label:
         text = f"{stem} – {var.label}"
     elif var.question and sum(v.question == var.question for v in cb.variables.values()) > 1:
-        text = f"{var.label} – {var.question}"   # a generic prompt («Annet, beskriv:») shared by several
+        text = f"{var.label} – {var.question}"  # a generic prompt («Annet, beskriv:») shared by several
     else:
         text = var.question or var.label
     if len(text.encode("utf-8")) > 255:
@@ -724,8 +753,14 @@ def response_metadata(frame: pd.DataFrame, cb: Codebook) -> pd.DataFrame:
     random stream within the fieldwork, a partial answer ending sooner.
     """
     by_source = cb.by_source()
-    data = pd.DataFrame({v.name: pd.to_numeric(frame[s], errors="coerce") for s, v in by_source.items()
-                         if s in frame and v.type not in ("text",)}, index=frame.index)
+    data = pd.DataFrame(
+        {
+            v.name: pd.to_numeric(frame[s], errors="coerce")
+            for s, v in by_source.items()
+            if s in frame and v.type not in ("text",)
+        },
+        index=frame.index,
+    )
     n = len(frame)
     last_asked, last_answered = np.full(n, -1), np.full(n, -1)
     asked_by: dict[str, np.ndarray] = {}
@@ -735,7 +770,7 @@ def response_metadata(frame: pd.DataFrame, cb: Codebook) -> pd.DataFrame:
         if var.routing not in asked_by:
             try:
                 asked_by[var.routing] = routed(data, cb, var.name).to_numpy()
-            except Exception:   # a column the routing names is absent (a trimmed export): asked of no one
+            except Exception:  # a column the routing names is absent (a trimmed export): asked of no one
                 asked_by[var.routing] = np.zeros(n, dtype=bool)
         last_asked[asked_by[var.routing]] = pos
         last_answered[frame[source].notna().to_numpy()] = pos
@@ -745,8 +780,10 @@ def response_metadata(frame: pd.DataFrame, cb: Codebook) -> pd.DataFrame:
     start = start0 + pd.to_timedelta(rng.uniform(0, (end0 - start0).total_seconds(), n).round(), unit="s")
     minutes = np.exp(rng.normal(np.log(13), 0.45, n)) * np.where(complete, 1.0, rng.uniform(0.1, 0.8, n))
     end = start + pd.to_timedelta((60 * minutes).round(), unit="s")
-    return pd.DataFrame({STATUS_COLUMN: np.where(complete, 1.0, 2.0), START_COLUMN: start.to_numpy(),
-                         END_COLUMN: end.to_numpy()}, index=frame.index)
+    return pd.DataFrame(
+        {STATUS_COLUMN: np.where(complete, 1.0, 2.0), START_COLUMN: start.to_numpy(), END_COLUMN: end.to_numpy()},
+        index=frame.index,
+    )
 
 
 def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None = None) -> str:
@@ -771,8 +808,9 @@ def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None =
         if c not in out:
             out[c] = meta[c]
     labels = {s: variable_label(v, cb) for s, v in by_source.items()}
-    labels.update({STATUS_COLUMN: "Status for besvarelsen", START_COLUMN: "Starttidspunkt",
-                   END_COLUMN: "Sluttidspunkt"})
+    labels.update(
+        {STATUS_COLUMN: "Status for besvarelsen", START_COLUMN: "Starttidspunkt", END_COLUMN: "Sluttidspunkt"}
+    )
     value_labels = {s: {float(k): lab for k, lab in v.values.items()} for s, v in by_source.items() if v.values}
     value_labels[STATUS_COLUMN] = STATUS_LABELS
     numeric = [s for s in by_source if by_source[s].type != "text" and _whole_codes(out[s])]
@@ -782,11 +820,19 @@ def write_sav(frame: pd.DataFrame, path: str | Path, codebook: Codebook | None =
     formats = {s: _format(out[s]) for s in numeric}
     formats[STATUS_COLUMN] = "F1.0"
     tmp = path.with_name(f".{path.name}.tmp")
-    pyreadstat.write_sav(out, str(tmp), file_label=FILE_LABEL, column_labels=labels,
-                         variable_value_labels=value_labels, missing_ranges=missing, variable_measure=measure,
-                         variable_format=formats, row_compress=True)
+    pyreadstat.write_sav(
+        out,
+        str(tmp),
+        file_label=FILE_LABEL,
+        column_labels=labels,
+        variable_value_labels=value_labels,
+        missing_ranges=missing,
+        variable_measure=measure,
+        variable_format=formats,
+        row_compress=True,
+    )
     data = bytearray(tmp.read_bytes())
-    data[92:92 + len(SAV_TIMESTAMP)] = SAV_TIMESTAMP  # no write time in the file: same data, same bytes
+    data[92 : 92 + len(SAV_TIMESTAMP)] = SAV_TIMESTAMP  # no write time in the file: same data, same bytes
     tmp.write_bytes(bytes(data))
     tmp.replace(path)
     return hashlib.sha256(bytes(data)).hexdigest()
@@ -830,7 +876,7 @@ def generate(out: str | Path = paths.SYNTHETIC_EXPORT, seed: int = DEFAULT_SEED,
     digest = write_sav(without_coded_columns(frame), out)
     write_synthetic_reviews(out, frame)
     fingerprint_file(out).write_text(fingerprint(seed, size) + "\n", encoding="utf-8")
-    write_synthetic_record(out, FILE_LABEL, seed, size)   # what makes it synthetic: these bytes, this label
+    write_synthetic_record(out, FILE_LABEL, seed, size)  # what makes it synthetic: these bytes, this label
     if out.parent == paths.RAW:
         write_manifest({out.name: digest})
     return out

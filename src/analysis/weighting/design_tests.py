@@ -21,7 +21,6 @@ def _frame(data: pd.DataFrame, cols: list[str], weights) -> tuple[pd.DataFrame, 
     return data.loc[keep, cols].reset_index(drop=True), w[keep]
 
 
-
 def rao_scott_chi2(data: pd.DataFrame, row: str, col: str, weights, alpha: float = 0.05) -> TestResult:
     """Rao-Scott second-order corrected chi-square test of independence, as R's ``svychisq`` (statistic="F").
 
@@ -46,20 +45,21 @@ def rao_scott_chi2(data: pd.DataFrame, row: str, col: str, weights, alpha: float
     n = len(frame)
     ri = frame[row].map(norm_key).map({k: i for i, k in enumerate(rlev)}).to_numpy(int)
     ci = frame[col].map(norm_key).map({k: i for i, k in enumerate(clev)}).to_numpy(int)
-    cell = ri + nr * ci                                   # row index fastest, as R's interaction()
+    cell = ri + nr * ci  # row index fastest, as R's interaction()
     k = nr * nc
     E = np.zeros((n, k))
     E[np.arange(n), cell] = 1.0
     total = w.sum()
-    p = E.T @ w / total                                   # cell proportions (svymean of the cell indicators)
-    Z = (w / total)[:, None] * (E - p)                    # linearization scores
+    p = E.T @ w / total  # cell proportions (svymean of the cell indicators)
+    Z = (w / total)[:, None] * (E - p)  # linearization scores
     V = scores_variance(Z, n_design)
 
     # Contrasts of the interaction, orthogonal to the main effects (R: qr.resid(qr(X1), X12[, interaction]))
     rf = np.tile(np.arange(nr), nc)
     cf = np.repeat(np.arange(nc), nr)
-    X1 = np.column_stack([np.ones(k)] + [(rf == i).astype(float) for i in range(1, nr)]
-                         + [(cf == j).astype(float) for j in range(1, nc)])
+    X1 = np.column_stack(
+        [np.ones(k)] + [(rf == i).astype(float) for i in range(1, nr)] + [(cf == j).astype(float) for j in range(1, nc)]
+    )
     X12 = np.column_stack([((rf == i) & (cf == j)).astype(float) for j in range(1, nc) for i in range(1, nr)])
     C = X12 - X1 @ np.linalg.lstsq(X1, X12, rcond=None)[0]
     inv_p = np.where(p == 0, 0.0, 1 / np.where(p == 0, 1, p))
@@ -68,9 +68,9 @@ def rao_scott_chi2(data: pd.DataFrame, row: str, col: str, weights, alpha: float
     numer = C.T @ D_inv @ V @ D_inv @ C
     delta = np.linalg.solve(denom, numer)
     tr, tr2 = float(np.trace(delta)), float(np.trace(delta @ delta))
-    d0 = tr ** 2 / tr2
+    d0 = tr**2 / tr2
 
-    table = (p * n).reshape(nc, nr).T                      # weighted counts scaled to n, rows x cols
+    table = (p * n).reshape(nc, nr).T  # weighted counts scaled to n, rows x cols
     chi2, _, dof, expected = sps.chi2_contingency(table, correction=False)
     F = float(chi2 / tr)
     df1, df2 = d0, d0 * (n - 1)
@@ -78,17 +78,29 @@ def rao_scott_chi2(data: pd.DataFrame, row: str, col: str, weights, alpha: float
     v = float(np.sqrt(chi2 / (n * (min(nr, nc) - 1))))
     first_order = float(chi2 / (tr / dof))
     wtab = pd.DataFrame(table, index=rlev, columns=clev)
-    return TestResult("rao_scott_f", F, (df1, df2), pval, v, "Cramérs V (vektet)", n, alpha,
-                      {"pearson_chi2": float(chi2), "pearson_df": int(dof), "n_design": n_design,
-                       "mean_design_effect": float(tr / dof), "chisq_first_order": first_order,
-                       "chisq_first_order_p": float(sps.chi2.sf(first_order, dof)),
-                       "weighted_table": wtab.to_dict()})
-
+    return TestResult(
+        "rao_scott_f",
+        F,
+        (df1, df2),
+        pval,
+        v,
+        "Cramérs V (vektet)",
+        n,
+        alpha,
+        {
+            "pearson_chi2": float(chi2),
+            "pearson_df": int(dof),
+            "n_design": n_design,
+            "mean_design_effect": float(tr / dof),
+            "chisq_first_order": first_order,
+            "chisq_first_order_p": float(sps.chi2.sf(first_order, dof)),
+            "weighted_table": wtab.to_dict(),
+        },
+    )
 
 
 def _sort_key(k):
     return (0, k, "") if isinstance(k, (int, float)) else (1, 0, str(k))
-
 
 
 def wls_sandwich(y: np.ndarray, X: np.ndarray, w: np.ndarray, n_design: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,9 +112,8 @@ def wls_sandwich(y: np.ndarray, X: np.ndarray, w: np.ndarray, n_design: int) -> 
     A = X.T @ (w[:, None] * X)
     beta = np.linalg.solve(A, X.T @ (w * y))
     r = y - X @ beta
-    U = (w * r)[:, None] * X @ np.linalg.inv(A)            # influence of each respondent on beta
+    U = (w * r)[:, None] * X @ np.linalg.inv(A)  # influence of each respondent on beta
     return beta, scores_variance(U, n_design)
-
 
 
 def _group_frame(values, groups, weights) -> tuple[np.ndarray, pd.Series, np.ndarray]:
@@ -115,7 +126,6 @@ def _group_frame(values, groups, weights) -> tuple[np.ndarray, pd.Series, np.nda
     w = as_weights(weights, len(y))
     ok = ~np.isnan(y) & g.notna().to_numpy()
     return y[ok], g[ok].map(norm_key).reset_index(drop=True), w[ok]
-
 
 
 def weighted_mean_difference(values, groups, weights, a, b, alpha: float = 0.05) -> TestResult:
@@ -147,10 +157,25 @@ def weighted_mean_difference(values, groups, weights, a, b, alpha: float = 0.05)
     df = n - 2
     p = float(2 * sps.t.sf(abs(t), df))
     mean_b = float(beta[0])
-    return TestResult("svyglm_t", t, df, p, float(beta[1]), "Differanse (vektet)", n, alpha,
-                      {"mean_a": mean_b + float(beta[1]), "mean_b": mean_b, "se": se, "n_a": na, "n_b": nb,
-                       "intercept_se": float(np.sqrt(V[0, 0])), "n_design": n_design})
-
+    return TestResult(
+        "svyglm_t",
+        t,
+        df,
+        p,
+        float(beta[1]),
+        "Differanse (vektet)",
+        n,
+        alpha,
+        {
+            "mean_a": mean_b + float(beta[1]),
+            "mean_b": mean_b,
+            "se": se,
+            "n_a": na,
+            "n_b": nb,
+            "intercept_se": float(np.sqrt(V[0, 0])),
+            "n_design": n_design,
+        },
+    )
 
 
 def weighted_anova(values, groups, weights, alpha: float = 0.05) -> TestResult:
@@ -177,5 +202,14 @@ def weighted_anova(values, groups, weights, alpha: float = 0.05) -> TestResult:
     means = {str(lev): float(np.average(y[(g == lev).to_numpy()], weights=w[(g == lev).to_numpy()])) for lev in levels}
     ss_between = sum(w[(g == lev).to_numpy()].sum() * (means[str(lev)] - grand) ** 2 for lev in levels)
     ss_total = np.sum(w * (y - grand) ** 2)
-    return TestResult("wald_f", F, df, p, float(ss_between / ss_total), "eta² (vektet)", n, alpha,
-                      {"means": means, "reference": str(levels[0]), "n_design": n_design})
+    return TestResult(
+        "wald_f",
+        F,
+        df,
+        p,
+        float(ss_between / ss_total),
+        "eta² (vektet)",
+        n,
+        alpha,
+        {"means": means, "reference": str(levels[0]), "n_design": n_design},
+    )

@@ -18,7 +18,6 @@ class Estimate(NamedTuple):
     ci_high: float
 
 
-
 def as_numeric(x, name: str) -> np.ndarray:
     s = x if isinstance(x, pd.Series) else pd.Series(np.asarray(x))
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -30,17 +29,17 @@ def as_numeric(x, name: str) -> np.ndarray:
     return out.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
-
 def as_weights(weights, n: int, name: str = "weights") -> np.ndarray:
     w = as_numeric(weights, name)
     if len(w) != n:
         raise WeightingError(f"{name}: length {len(w)} does not match the {n} values")
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():
-        raise WeightingError(f"{name}: {int(bad.sum())} missing, negative or infinite weight(s) "
-                             f"(first at position {int(np.flatnonzero(bad)[0])}); weights must be finite and >= 0")
+        raise WeightingError(
+            f"{name}: {int(bad.sum())} missing, negative or infinite weight(s) "
+            f"(first at position {int(np.flatnonzero(bad)[0])}); weights must be finite and >= 0"
+        )
     return w
-
 
 
 def _pairs(values, weights, name: str = "values") -> tuple[np.ndarray, np.ndarray, int]:
@@ -51,7 +50,6 @@ def _pairs(values, weights, name: str = "values") -> tuple[np.ndarray, np.ndarra
     if ok.sum() < 2 or w[ok].sum() <= 0:
         raise WeightingError(f"{name}: need at least 2 non-missing values with positive total weight, got {ok.sum()}")
     return y[ok], w[ok], len(y)
-
 
 
 def scores_variance(U: np.ndarray, n_design: int) -> np.ndarray:
@@ -67,7 +65,6 @@ def scores_variance(U: np.ndarray, n_design: int) -> np.ndarray:
     return N / (N - 1) * S
 
 
-
 def _linearized_mean(y: np.ndarray, w: np.ndarray, n_design: int) -> tuple[float, float]:
     """Ratio mean and its SE as survey::svymean: scores z = w (y - ybar) / sum(w), variance as scores_variance."""
     total = w.sum()
@@ -76,11 +73,9 @@ def _linearized_mean(y: np.ndarray, w: np.ndarray, n_design: int) -> tuple[float
     return est, float(np.sqrt(scores_variance(z, n_design)[0, 0]))
 
 
-
 def _ci(est: float, se: float, level: float) -> Estimate:
     q = sps.norm.ppf(0.5 + level / 2)
     return Estimate(est, se, est - q * se, est + q * se)
-
 
 
 def weighted_mean(values, weights, *, level: float = 0.95) -> Estimate:
@@ -96,7 +91,6 @@ def weighted_mean(values, weights, *, level: float = 0.95) -> Estimate:
     """
     y, w, n_design = _pairs(values, weights)
     return _ci(*_linearized_mean(y, w, n_design), level)
-
 
 
 def weighted_share(values, weights, codes, *, base_codes=None, level: float = 0.95) -> Estimate:

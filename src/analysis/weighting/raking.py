@@ -19,10 +19,10 @@ from src.base.numbers import fmt_number
 from src.base.reference import load_margins
 
 MISSING_MODES = ("available", "impute_mode", "separate", "error")
-MISSING_CATEGORY = "missing"       # the code of the extra category with missing="separate"
-SUM_TOL_PROPORTION = 1e-6          # margins given as proportions must sum to 1 within this
-SUM_TOL_PERCENT = 1e-4             # ... or, given as percent, to 100 within this (same relative tolerance)
-CAP_TOL = 1e-6                     # the cap holds to this relative tolerance when trimming converges
+MISSING_CATEGORY = "missing"  # the code of the extra category with missing="separate"
+SUM_TOL_PROPORTION = 1e-6  # margins given as proportions must sum to 1 within this
+SUM_TOL_PERCENT = 1e-4  # ... or, given as percent, to 100 within this (same relative tolerance)
+CAP_TOL = 1e-6  # the cap holds to this relative tolerance when trimming converges
 # SSB: employed persons in Norway, 2023, rounded (about 2.9 million). Used
 # only to derive the 'Andre bransjer' share of the industry margin, which the
 # report (and so population_margins.yml) leaves out; see population_margins.
@@ -57,6 +57,7 @@ def norm_key(k):
 # Raking
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class RakeResult:
     """Raking weights and their diagnostics.
@@ -67,68 +68,91 @@ class RakeResult:
     respondents counted for that variable (see ``missing``).
     """
 
-    weights: pd.Series                 # aligned with data.index, positive, finite, sum = n
+    weights: pd.Series  # aligned with data.index, positive, finite, sum = n
     converged: bool
-    iterations: int                    # raking sweeps, trimming rounds included
-    max_deviation: float               # largest |achieved - target| share (proportion, 0-1)
+    iterations: int  # raking sweeps, trimming rounds included
+    max_deviation: float  # largest |achieved - target| share (proportion, 0-1)
     margins: pd.DataFrame
-    weight_summary: dict               # min, p5, median, p95, max, mean, max_to_mean
-    design_effect: float               # Kish: n * sum(w^2) / sum(w)^2
-    effective_n: float                 # n / design_effect
+    weight_summary: dict  # min, p5, median, p95, max, mean, max_to_mean
+    design_effect: float  # Kish: n * sum(w^2) / sum(w)^2
+    effective_n: float  # n / design_effect
     n: int
     missing: str
-    missing_counts: dict               # variable -> respondents missing it
+    missing_counts: dict  # variable -> respondents missing it
     weight_cap: float | None
     trim_rounds: int = 0
-    n_trimmed: int = 0                 # weights cut to the cap in the last trimming round
+    n_trimmed: int = 0  # weights cut to the cap in the last trimming round
     untrimmed_max_to_mean: float = float("nan")
     tol: float = 1e-8
     notes: list = field(default_factory=list)
 
     def describe(self, lang: str = "nb") -> str:
         """One line for a notebook: convergence, weight range, trimming, Kish deff and effective n."""
+
         def f(x, d=2):
             return fmt_number(x, d, lang)
 
         s = self.weight_summary
         if lang == "nb":
-            conv = (f"konvergerte etter {self.iterations} runder" if self.converged
-                    else f"konvergerte IKKE ({self.iterations} runder)")
-            cap = (f"; {self.n_trimmed} vekter avkortet til {f(self.weight_cap, 1)} × snittet"
-                   if self.weight_cap is not None and self.trim_rounds else "")
-            return (f"Raking {conv}, største avvik {self.max_deviation:.1e}; vekter {f(s['min'])}–{f(s['max'])}"
-                    f"{cap}; designeffekt (Kish) {f(self.design_effect)}, "
-                    f"effektivt n {f(self.effective_n, 0)} av {self.n}")
-        conv = (f"converged after {self.iterations} sweeps" if self.converged
-                else f"did NOT converge ({self.iterations} sweeps)")
-        cap = (f"; {self.n_trimmed} weights trimmed to {f(self.weight_cap, 1)} × the mean"
-               if self.weight_cap is not None and self.trim_rounds else "")
-        return (f"Raking {conv}, largest deviation {self.max_deviation:.1e}; weights {f(s['min'])}–{f(s['max'])}"
-                f"{cap}; Kish design effect {f(self.design_effect)}, effective n {f(self.effective_n, 0)} of {self.n}")
+            conv = (
+                f"konvergerte etter {self.iterations} runder"
+                if self.converged
+                else f"konvergerte IKKE ({self.iterations} runder)"
+            )
+            cap = (
+                f"; {self.n_trimmed} vekter avkortet til {f(self.weight_cap, 1)} × snittet"
+                if self.weight_cap is not None and self.trim_rounds
+                else ""
+            )
+            return (
+                f"Raking {conv}, største avvik {self.max_deviation:.1e}; vekter {f(s['min'])}–{f(s['max'])}"
+                f"{cap}; designeffekt (Kish) {f(self.design_effect)}, "
+                f"effektivt n {f(self.effective_n, 0)} av {self.n}"
+            )
+        conv = (
+            f"converged after {self.iterations} sweeps"
+            if self.converged
+            else f"did NOT converge ({self.iterations} sweeps)"
+        )
+        cap = (
+            f"; {self.n_trimmed} weights trimmed to {f(self.weight_cap, 1)} × the mean"
+            if self.weight_cap is not None and self.trim_rounds
+            else ""
+        )
+        return (
+            f"Raking {conv}, largest deviation {self.max_deviation:.1e}; weights {f(s['min'])}–{f(s['max'])}"
+            f"{cap}; Kish design effect {f(self.design_effect)}, effective n {f(self.effective_n, 0)} of {self.n}"
+        )
 
 
 @dataclass
 class _Margin:
     variable: str
-    codes: list                 # category codes in margin order (MISSING_CATEGORY last with 'separate')
-    target: np.ndarray          # proportions, sum 1
-    index: np.ndarray           # per respondent: position in codes, -1 = not counted
-    counts: np.ndarray          # respondents per category
+    codes: list  # category codes in margin order (MISSING_CATEGORY last with 'separate')
+    target: np.ndarray  # proportions, sum 1
+    index: np.ndarray  # per respondent: position in codes, -1 = not counted
+    counts: np.ndarray  # respondents per category
 
 
 def kish_design_effect(weights) -> tuple[float, float]:
     """Kish's design effect due to weighting, n * sum(w^2) / sum(w)^2, and the effective n = n / deff."""
     w = np.asarray(weights, dtype=float)
     n = len(w)
-    deff = float(n * np.sum(w ** 2) / np.sum(w) ** 2)
+    deff = float(n * np.sum(w**2) / np.sum(w) ** 2)
     return deff, float(n / deff)
 
 
 def _weight_summary(w: np.ndarray) -> dict:
     mean = float(w.mean())
-    return {"min": float(w.min()), "p5": float(np.percentile(w, 5)), "median": float(np.median(w)),
-            "p95": float(np.percentile(w, 95)), "max": float(w.max()), "mean": mean,
-            "max_to_mean": float(w.max() / mean)}
+    return {
+        "min": float(w.min()),
+        "p5": float(np.percentile(w, 5)),
+        "median": float(np.median(w)),
+        "p95": float(np.percentile(w, 95)),
+        "max": float(w.max()),
+        "mean": mean,
+        "max_to_mean": float(w.max() / mean),
+    }
 
 
 def _is_number(x) -> bool:
@@ -184,11 +208,13 @@ def _validate_shares(var: str, margin, problems: list[str]) -> dict | None:
         return None
     total = sum(shares.values())
     if abs(total - 1) <= SUM_TOL_PROPORTION or abs(total - 100) <= SUM_TOL_PERCENT:
-        scale = total       # removes the last bit of rounding so the targets sum to exactly 1
+        scale = total  # removes the last bit of rounding so the targets sum to exactly 1
     else:
-        problems.append(f"{where}: shares sum to {total:.10g}; expected 1 (±{SUM_TOL_PROPORTION:g}) "
-                        f"or 100 (±{SUM_TOL_PERCENT:g}); fix the margin (rounded published percentages "
-                        "must be adjusted deliberately, see population_margins)")
+        problems.append(
+            f"{where}: shares sum to {total:.10g}; expected 1 (±{SUM_TOL_PROPORTION:g}) "
+            f"or 100 (±{SUM_TOL_PERCENT:g}); fix the margin (rounded published percentages "
+            "must be adjusted deliberately, see population_margins)"
+        )
         return None
     return {k: v / scale for k, v in shares.items()}
 
@@ -227,26 +253,36 @@ def _prepare_margins(data: pd.DataFrame, margins, missing: str) -> tuple[list[_M
             problems.append(f"{where}: every respondent is missing it; nothing to rake")
             continue
         if missing == "error" and n_missing:
-            problems.append(f"{where}: {n_missing} respondent(s) missing it (missing='error'); "
-                            "choose missing='available', 'impute_mode' or 'separate', or fix the data")
+            problems.append(
+                f"{where}: {n_missing} respondent(s) missing it (missing='error'); "
+                "choose missing='available', 'impute_mode' or 'separate', or fix the data"
+            )
         bad = False
         unknown = {k: c for k, c in counts.items() if k not in shares}
         for k, c in unknown.items():
-            problems.append(f"{where}: category {k!r} ({c} respondent(s)) is not in the margin "
-                            f"(margin categories: {', '.join(map(repr, shares))})")
+            problems.append(
+                f"{where}: category {k!r} ({c} respondent(s)) is not in the margin "
+                f"(margin categories: {', '.join(map(repr, shares))})"
+            )
             bad = True
         if unknown and all(isinstance(k, str) for k in shares) and not any(isinstance(k, str) for k in counts):
-            problems.append(f"{where}: the margin is keyed by strings ({', '.join(map(repr, shares))}) but the data "
-                            "hold numeric codes; key margins by the codebook's codes (see population_margins)")
+            problems.append(
+                f"{where}: the margin is keyed by strings ({', '.join(map(repr, shares))}) but the data "
+                "hold numeric codes; key margins by the codebook's codes (see population_margins)"
+            )
         for k, s in shares.items():
             c = counts.get(k, 0)
             if c == 0 and s > 0:
-                problems.append(f"{where}: margin category {k!r} (share {s:.6g}) has no respondents in the data; "
-                                "collapse it with another category")
+                problems.append(
+                    f"{where}: margin category {k!r} (share {s:.6g}) has no respondents in the data; "
+                    "collapse it with another category"
+                )
                 bad = True
             elif c > 0 and s == 0:
-                problems.append(f"{where}: margin category {k!r} has share 0 but {c} respondent(s); "
-                                "their weights would have to be 0")
+                problems.append(
+                    f"{where}: margin category {k!r} has share 0 but {c} respondent(s); "
+                    "their weights would have to be 0"
+                )
                 bad = True
         if bad:
             continue
@@ -258,7 +294,7 @@ def _prepare_margins(data: pd.DataFrame, margins, missing: str) -> tuple[list[_M
         index = np.array([pos[k] if k is not None else -1 for k in keys], dtype=np.int64)
         if n_missing and missing == "impute_mode":
             cnt = np.array([counts[k] for k in codes])
-            mode = int(np.argmax(cnt))                    # ties: first in margin order
+            mode = int(np.argmax(cnt))  # ties: first in margin order
             index[isna] = mode
             notes.append(f"{var}: {n_missing} missing imputed as the modal category {codes[mode]!r}")
         elif n_missing and missing == "separate":
@@ -301,13 +337,22 @@ def _infeasible_cap(margins: list[_Margin], cap: float) -> list[str]:
         need = m.target * base / m.counts
         for code, nd, c in zip(m.codes, need, m.counts):
             if nd > cap:
-                out.append(f"'{m.variable}' category {code!r}: {c} respondent(s) must carry an average weight of "
-                           f"{nd:.2f} × the mean, above the cap {cap:g}")
+                out.append(
+                    f"'{m.variable}' category {code!r}: {c} respondent(s) must carry an average weight of "
+                    f"{nd:.2f} × the mean, above the cap {cap:g}"
+                )
     return out
 
 
-def rake(data: pd.DataFrame, margins: Mapping, *, weight_cap: float | None = 5.0, max_iter: int = 100,
-         tol: float = 1e-8, missing: str = "available") -> RakeResult:
+def rake(
+    data: pd.DataFrame,
+    margins: Mapping,
+    *,
+    weight_cap: float | None = 5.0,
+    max_iter: int = 100,
+    tol: float = 1e-8,
+    missing: str = "available",
+) -> RakeResult:
     """Rake (iterative proportional fitting) ``data`` to population ``margins``.
 
     ``margins``: {variable: {code: population share}}, shares summing to 1
@@ -364,8 +409,10 @@ def rake(data: pd.DataFrame, margins: Mapping, *, weight_cap: float | None = 5.0
 
     w *= n / w.sum()
     if not (np.all(np.isfinite(w)) and np.all(w > 0)):
-        raise WeightingError("rake: the raking produced non-positive or non-finite weights "
-                             f"(min {np.nanmin(w)!r}); the margins are probably incompatible with the data")
+        raise WeightingError(
+            "rake: the raking produced non-positive or non-finite weights "
+            f"(min {np.nanmin(w)!r}); the margins are probably incompatible with the data"
+        )
     dev = _max_deviation(w, prepared)
 
     rows = []
@@ -373,18 +420,29 @@ def rake(data: pd.DataFrame, margins: Mapping, *, weight_cap: float | None = 5.0
         obs = m.index >= 0
         achieved = _achieved(w, m)
         for code, c, t, a in zip(m.codes, m.counts, m.target, achieved):
-            rows.append({"variable": m.variable, "code": code, "n": int(c),
-                         "sample_pct": 100 * c / obs.sum(), "target_pct": 100 * t,
-                         "achieved_pct": 100 * a, "difference_pct": 100 * (a - t)})
-    table = pd.DataFrame(rows, columns=["variable", "code", "n", "sample_pct", "target_pct",
-                                        "achieved_pct", "difference_pct"])
+            rows.append(
+                {
+                    "variable": m.variable,
+                    "code": code,
+                    "n": int(c),
+                    "sample_pct": 100 * c / obs.sum(),
+                    "target_pct": 100 * t,
+                    "achieved_pct": 100 * a,
+                    "difference_pct": 100 * (a - t),
+                }
+            )
+    table = pd.DataFrame(
+        rows, columns=["variable", "code", "n", "sample_pct", "target_pct", "achieved_pct", "difference_pct"]
+    )
     deff, n_eff = kish_design_effect(w)
 
     if not converged:
         worst = table.loc[table["difference_pct"].abs().idxmax()]
-        msg = (f"rake did not converge: after {iterations} sweeps ({trim_rounds} trimming rounds) the largest margin "
-               f"deviation is {dev:.3g} (tol {tol:g}), at '{worst['variable']}' category {norm_key(worst['code'])!r} "
-               f"(target {worst['target_pct']:.3f} %, achieved {worst['achieved_pct']:.3f} %)")
+        msg = (
+            f"rake did not converge: after {iterations} sweeps ({trim_rounds} trimming rounds) the largest margin "
+            f"deviation is {dev:.3g} (tol {tol:g}), at '{worst['variable']}' category {norm_key(worst['code'])!r} "
+            f"(target {worst['target_pct']:.3f} %, achieved {worst['achieved_pct']:.3f} %)"
+        )
         if cap is not None:
             infeasible = _infeasible_cap(prepared, cap)
             if infeasible:
@@ -395,11 +453,24 @@ def rake(data: pd.DataFrame, margins: Mapping, *, weight_cap: float | None = 5.0
         warnings.warn(msg, WeightingWarning, stacklevel=2)
 
     return RakeResult(
-        weights=pd.Series(w, index=data.index, name="weight"), converged=bool(converged),
-        iterations=iterations, max_deviation=dev, margins=table, weight_summary=_weight_summary(w),
-        design_effect=deff, effective_n=n_eff, n=n, missing=missing, missing_counts=missing_counts,
-        weight_cap=cap, trim_rounds=trim_rounds, n_trimmed=n_trimmed,
-        untrimmed_max_to_mean=untrimmed_ratio, tol=tol, notes=notes)
+        weights=pd.Series(w, index=data.index, name="weight"),
+        converged=bool(converged),
+        iterations=iterations,
+        max_deviation=dev,
+        margins=table,
+        weight_summary=_weight_summary(w),
+        design_effect=deff,
+        effective_n=n_eff,
+        n=n,
+        missing=missing,
+        missing_counts=missing_counts,
+        weight_cap=cap,
+        trim_rounds=trim_rounds,
+        n_trimmed=n_trimmed,
+        untrimmed_max_to_mean=untrimmed_ratio,
+        tol=tol,
+        notes=notes,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -418,8 +489,10 @@ def rake(data: pd.DataFrame, margins: Mapping, *, weight_cap: float | None = 5.0
 # Population margins (data/reference/population_margins.yml)
 # ---------------------------------------------------------------------------
 
-def population_margins(path: str | Path | None = None, *, total_employed: float | None = None,
-                       industry: str = "industry_11", codebook=None) -> dict:
+
+def population_margins(
+    path: str | Path | None = None, *, total_employed: float | None = None, industry: str = "industry_11", codebook=None
+) -> dict:
     """The raking margins {variable: {code: share}} from population_margins.yml, keyed by codebook codes.
 
     Every block of the yml with a ``variable:`` becomes a margin (today
@@ -473,8 +546,7 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
         code_of = {lab: code for code, lab in labels.items()}
         unknown = [lab for lab in values if lab not in code_of]
         if unknown:
-            problems.append(f"{block}: label(s) {unknown} are not value labels of '{var}' "
-                            f"(expected {list(code_of)})")
+            problems.append(f"{block}: label(s) {unknown} are not value labels of '{var}' (expected {list(code_of)})")
         lacking = [lab for lab in code_of if lab not in values]
         if lacking:
             problems.append(f"{block}: categories {lacking} of '{var}' have no value")
@@ -483,8 +555,10 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
         nulls = [lab for lab, v in values.items() if v is None]
         if unit == "persons":
             if nulls and (len(nulls) > 1 or code_of[nulls[0]] != max(code_of.values())):
-                problems.append(f"{block}: null value(s) for {nulls}; only the residual last category "
-                                "('Andre bransjer') can be derived from the total")
+                problems.append(
+                    f"{block}: null value(s) for {nulls}; only the residual last category "
+                    "('Andre bransjer') can be derived from the total"
+                )
                 continue
             known = sum(float(v) for v in values.values() if v is not None)
             if nulls:
@@ -506,8 +580,7 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
             total = sum(float(v) for v in values.values())
             slack = 0.5 * len(values)
             if abs(total - 100) > slack:
-                problems.append(f"{block}: percentages sum to {total:g}, more than rounding "
-                                f"(±{slack:g}) away from 100")
+                problems.append(f"{block}: percentages sum to {total:g}, more than rounding (±{slack:g}) away from 100")
                 continue
             out[var] = {code_of[lab]: float(v) / total for lab, v in values.items()}
         else:
@@ -517,8 +590,10 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
     if industry != "industry_11":
         rec = codebook.recodes.get(industry)
         if rec is None or rec.source != "industry_11" or "industry_11" not in out:
-            raise WeightingError(f"population_margins: industry={industry!r}; expected 'industry_11' or a recode of "
-                                 "industry_11 such as 'industry_group'")
+            raise WeightingError(
+                f"population_margins: industry={industry!r}; expected 'industry_11' or a recode of "
+                "industry_11 such as 'industry_group'"
+            )
         grouped: dict[int, float] = {code: 0.0 for code in codebook.value_labels(industry)}
         for code, share in out.pop("industry_11").items():
             grouped[rec.map[code]] += share
@@ -529,9 +604,7 @@ def population_margins(path: str | Path | None = None, *, total_employed: float 
 RAKING_VARIABLES = ("sector_group", "size_group", "industry_group")
 
 
-
-WEIGHT_CAP = 5.0   # no weight above 5 x the mean weight (trimmed, then raked again)
-
+WEIGHT_CAP = 5.0  # no weight above 5 x the mean weight (trimmed, then raked again)
 
 
 def add_weights(sample: pd.DataFrame, codebook: Codebook | None = None):

@@ -14,9 +14,7 @@ from src.analysis.weighting.raking import RakeResult, WeightingError, WeightingW
 DEFAULT_JK_GROUPS = 50
 
 
-
 DEFAULT_JK_SEED = 2024_01349
-
 
 
 @dataclass
@@ -24,10 +22,10 @@ class ReplicateWeights:
     """JK1 replicate weights: column r has the weights of replicate r (0 for the deleted group), re-raked."""
 
     full: RakeResult
-    replicates: pd.DataFrame          # n x groups, aligned with data.index; each column sums to n
-    group: pd.Series                  # the deleted-group number (0..groups-1) of each respondent
-    scale: float                      # (G - 1) / G
-    converged: list                   # per replicate
+    replicates: pd.DataFrame  # n x groups, aligned with data.index; each column sums to n
+    group: pd.Series  # the deleted-group number (0..groups-1) of each respondent
+    scale: float  # (G - 1) / G
+    converged: list  # per replicate
     seed: int
 
     @property
@@ -35,9 +33,9 @@ class ReplicateWeights:
         return self.full.weights
 
 
-
-def jackknife_replicates(data: pd.DataFrame, margins: Mapping, *, groups: int = DEFAULT_JK_GROUPS,
-                         seed: int = DEFAULT_JK_SEED, **rake_kwargs) -> ReplicateWeights:
+def jackknife_replicates(
+    data: pd.DataFrame, margins: Mapping, *, groups: int = DEFAULT_JK_GROUPS, seed: int = DEFAULT_JK_SEED, **rake_kwargs
+) -> ReplicateWeights:
     """JK1 delete-a-group replicate weights, every replicate re-raked to the margins.
 
     Respondents are put into ``groups`` random groups of (nearly) equal size
@@ -64,23 +62,32 @@ def jackknife_replicates(data: pd.DataFrame, margins: Mapping, *, groups: int = 
             try:
                 res = rake(data.loc[keep], margins, **rake_kwargs)
             except WeightingError as e:
-                raise WeightingError(f"jackknife replicate {r} (group of {int((~keep).sum())} respondents left out) "
-                                     f"cannot be raked; use fewer groups or collapse small categories:\n{e}") from None
+                raise WeightingError(
+                    f"jackknife replicate {r} (group of {int((~keep).sum())} respondents left out) "
+                    f"cannot be raked; use fewer groups or collapse small categories:\n{e}"
+                ) from None
         if not res.converged:
-            warnings.warn(f"jackknife replicate {r}: " + "; ".join(str(c.message) for c in caught),
-                          WeightingWarning, stacklevel=2)
+            warnings.warn(
+                f"jackknife replicate {r}: " + "; ".join(str(c.message) for c in caught), WeightingWarning, stacklevel=2
+            )
         w = res.weights.to_numpy()
         reps[keep, r] = w * n / w.sum()
         conv.append(bool(res.converged))
     width = len(str(groups))
     cols = [f"rep_{r + 1:0{width}d}" for r in range(groups)]
-    return ReplicateWeights(full, pd.DataFrame(reps, index=data.index, columns=cols),
-                            pd.Series(group, index=data.index, name="jk_group"), (groups - 1) / groups, conv, seed)
+    return ReplicateWeights(
+        full,
+        pd.DataFrame(reps, index=data.index, columns=cols),
+        pd.Series(group, index=data.index, name="jk_group"),
+        (groups - 1) / groups,
+        conv,
+        seed,
+    )
 
 
-
-def replicate_se(statistic: Callable[[np.ndarray], float], replicates: ReplicateWeights, *,
-                 mse: bool = False) -> tuple[float, float]:
+def replicate_se(
+    statistic: Callable[[np.ndarray], float], replicates: ReplicateWeights, *, mse: bool = False
+) -> tuple[float, float]:
     """(estimate, SE) of ``statistic(weights)`` from JK1 replicate weights.
 
     ``statistic`` gets a weight vector aligned with the data (zeros for the
