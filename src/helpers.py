@@ -181,11 +181,9 @@ def coding_summary(ch: Chapter, summary: pd.DataFrame, synthetic: bool = False) 
                     f"{ch.fmt(shown['kappa_low'], 2)}–{ch.fmt(shown['kappa_high'], 2)})"
                 )
             if n_reviewed < n_answers:
-                unreviewed = disclosure.Hidden(k, "count", ch.lang) if reviewed_hidden else ch.count(n_unreviewed)
-                text += (
-                    f"; for de {unreviewed} som ikke er gjennomgått, brukes forslaget "
-                    "fra modellen som har lært av gjennomgangen"
-                )
+                # the unreviewed count is withheld with the reviewed one (it would give it away by subtraction)
+                those = "de andre" if reviewed_hidden else f"de {ch.count(n_unreviewed)}"
+                text += f"; for {those} som ikke er gjennomgått, brukes forslaget fra modellen som har lært av gjennomgangen"
         if r.n_stale:
             text += (
                 f"; {shown['n_stale']} svar er endret i eksporten siden de ble vurdert, så der brukes forslaget "

@@ -272,7 +272,7 @@ def test_every_caption_links_to_the_cell_that_made_it_and_names_the_data(built):
 
 
 def test_fallback_numbers_captions_and_chapters_as_the_quarto_book(built):
-    """The report's numbers on its tables and figures, the compendium's own as K<chapter>.<n>; chapters 1-9, Vedlegg A-C.
+    """The report's numbers on its tables and figures, the compendium's own as K<chapter>.<n>; chapters 1-9, Vedlegg A-D.
 
     The same numbering as the Quarto book (tests/test_quarto_book.py compares the two where Quarto is installed).
     """
@@ -317,7 +317,7 @@ def test_fallback_numbers_captions_and_chapters_as_the_quarto_book(built):
         1
     )
     items = re.findall(r"<li><a [^>]*>([^<]+)</a>", nav)
-    assert [i.split(" ", 1)[0] for i in items[1:]] == [str(n) for n in range(1, 10)] + ["A", "B", "C"]
+    assert [i.split(" ", 1)[0] for i in items[1:]] == [str(n) for n in range(1, 10)] + ["A", "B", "C", "D"]
 
 
 def test_every_file_the_book_lists_exists_after_a_build(built):

@@ -90,24 +90,24 @@ def test_the_build_process_does_not_read_the_export(synthetic_sav, tmp_path):
     """The export is validated in a child process: the build's process never imports pandas to read it (its
     doit workers are forked from it), and a bad export still stops the build with the export's own message."""
     code = (
-        "import sys; from src.pipeline import cli; p = cli.load_params(None, ['reports_dir=reports/_t28']);"
+        "import sys; from src.pipeline import cli; p = cli.load_params(None, ['reports_dir=reports_t28']);"
         f"cli.validate_input(p, __import__('pathlib').Path({str(synthetic_sav)!r}));"
         "print('pandas' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
     import shutil
 
-    shutil.rmtree(paths.ROOT / "reports/_t28", ignore_errors=True)
+    shutil.rmtree(paths.ROOT / "reports_t28", ignore_errors=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
 
     bad = tmp_path / "bad.sav"
     bad.write_bytes(b"not an SPSS file at all" * 10)
     code = (
-        "from src.pipeline import cli; p = cli.load_params(None, ['reports_dir=reports/_t28b']);"
+        "from src.pipeline import cli; p = cli.load_params(None, ['reports_dir=reports_t28b']);"
         f"cli.validate_input(p, __import__('pathlib').Path({str(bad)!r}))"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
-    shutil.rmtree(paths.ROOT / "reports/_t28b", ignore_errors=True)
+    shutil.rmtree(paths.ROOT / "reports_t28b", ignore_errors=True)
     assert proc.returncode == 1 and "ExportError" in proc.stderr, proc.stderr
     assert "Process ForkProcess" not in proc.stderr  # the child says nothing; the message is the parent's

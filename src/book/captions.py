@@ -491,7 +491,9 @@ def _output_html(out) -> str:
     return ""
 
 
-VIEW_VERSION = b"view-2"  # bump when view_page changes what it writes (#26: links, Lab numbers, no injected cell)
+VIEW_VERSION = (
+    b"view-3"  # bump when view_page changes what it writes (#26: links, Lab numbers, no injected cell; downloads)
+)
 VIEW_HREF = re.compile(r'href="([^"]*)"')
 
 
@@ -516,6 +518,8 @@ def view_links(page: str, name: str) -> str:
             target = Path(target).stem + ".html"
         if target in ("", f"{name}.html") and hash_:
             target = "" if anchor in ids else f"../{name}.html"
+        if target.startswith(TABLES_HREF + "/"):  # a caption's download, relative to the chapter page: one up
+            target = "../" + target
         return f'href="{html.escape(target + hash_ + anchor)}"'
 
     return VIEW_HREF.sub(fix, page)

@@ -556,6 +556,11 @@ def render_fallback(
     out_dir.mkdir(parents=True, exist_ok=True)
     for view in sorted(v for v in views if v.is_dir()):
         shutil.copytree(view, out_dir / VIEW_DIR, dirs_exist_ok=True)
+    for page in sorted((out_dir / VIEW_DIR).glob("*.html")):  # the views' downloads, where the fallback has them
+        text = page.read_text(encoding="utf-8")
+        fixed = text.replace(f'href="../{TABLES_HREF}/', 'href="../reports/tables/')
+        if fixed != text:
+            page.write_text(fixed, encoding="utf-8")
     copy_downloads(Path(reports_dir) if reports_dir is not None else root / "reports", out_dir)
     for i, (_rel, out_name, title, body) in enumerate(pages):
         items = []
