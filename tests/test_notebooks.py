@@ -79,3 +79,17 @@ def test_every_cell_has_a_fixed_unique_id(path):
     assert (raw["nbformat"], raw["nbformat_minor"]) >= (4, 5)
     ids = [c.get("id") for c in raw["cells"]]
     assert all(ids) and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_committed_notebook_is_what_the_git_filter_writes(path):
+    """Byte for byte what nbstripout (the git filter `make venv` installs) makes of it: otherwise a fresh
+    clone's `git status` lists the notebook as changed once the filter is configured and git looks again."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbstripout", "--keep-id"], input=path.read_bytes(), capture_output=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == path.read_bytes(), f"write {path.name} as nbformat does (sorted keys): git add --renormalize"
