@@ -33,7 +33,7 @@ SMALL_KEYS = re.compile(r"(\.hvo$|_vs_hvo\.|\.hvo\.|under10|olje_og_gass)")
 
 
 def git(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=paths.ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(["git", *args], cwd=paths.ROOT, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
