@@ -189,7 +189,7 @@ def test_make_lab_runs_headless_prints_the_url_passes_args_and_saves_without_out
     )
     base = f"http://127.0.0.1:{port}"
     target = paths.INTERACTIVE / f"pytest_lab_{os.getpid()}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)   # a fresh clone has no reports/_interactive/ yet
+    target.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no reports/_interactive/ yet
     try:
         wait_for(base, token, proc, seconds=120)
         rel = target.relative_to(paths.ROOT).as_posix()
