@@ -51,7 +51,15 @@ def test_statuses_from_tables_and_results(tmp_path):
     assert summ.loc[("alle", "kalibrert"), "Stemmer"] == 1
     assert "2 of 4 computed" in scorecard.headline(s.reset_index())
     md = scorecard.markdown(s.reset_index())
-    assert "[cell_off](../reports/executed/02_sample.ipynb#tabell-2)" in md and "cell_ok](" not in md
+    # the row links to the table that shows the number (its anchor in the chapter), named as its caption
+    assert "[Tabell 2](../reports/executed/02_sample.ipynb#tabell-2)" in md
+    assert s.loc["cell_off", "shown_in"] == "Tabell 2"
+    assert "| cell_ok |" not in md  # only what is not «stemmer» is listed
+    # every row that is not «stemmer» says why: avvik (the difference), mangler (where the book looked)
+    for id_ in ("cell_off", "res_off_flagged", "missing_table", "missing_result"):
+        line = next(x for x in md.splitlines() if x.startswith(f"| {id_} |"))
+        assert line.rstrip(" |").split("|")[-1].strip(), f"{id_}: no Merknad: {line}"
+    assert "«Totalt» / «Prosent» i tabell_02.csv" not in md and "tabell_09.csv" in md and "02_sample.nothing" in md
 
 
 # ---------------------------------------------------------------------------
@@ -138,3 +146,53 @@ def test_scorecard_miss_table_is_formatted_as_printed(tmp_path, published):
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert "3,9" in cells and "4,31" in cells and "±0,05" in cells and "avvik" in cells
     assert "True" not in md and "False" not in md
+
+
+def test_a_stated_number_and_a_verdict_link_to_the_chapter_table_that_shows_them(tmp_path, published):
+    """A number stated in the text links to the chapter's «Rapporten mot reprodusert: tallene i teksten», a
+    verdict to the chapter's test table where it is made; the verdict's «Merknad» quotes the book's test."""
+    from src.book import captions
+
+    (tmp_path / "tables").mkdir()
+    stated = next(
+        e for e in published if e["chapter"] == "02_sample" and "result" in e["lookup"] and e["unit"] == "count"
+    )
+    verdict = next(e for e in published if e["chapter"] == "05_course_format" and e["unit"] == "verdict")
+    # the two tables as the chapters write them (first column: the entry's label)
+    pd.DataFrame({"Tall": [scorecard.entry_label(stated)], "Status": ["avvik"]}).to_csv(
+        tmp_path / "tables/avstemming_02_tekst.csv", index=False
+    )
+    shown = scorecard.shown_tables(tmp_path)
+    assert shown["avstemming_02_tekst"][0] == "02_sample"
+    value = stated["value"] + 1
+    verdict_key = verdict["lookup"]["result"]
+    (tmp_path / "results.json").write_text(
+        json.dumps(
+            {
+                stated["lookup"]["result"]: value,
+                verdict_key: not verdict["value"],
+                verdict_key[: -len(".significant")] + ".p": 0.0421,
+            }
+        )
+    )
+    s = scorecard.score_book(tmp_path, [stated, verdict]).set_index("id")
+    number, anchor = s.loc[stated["id"], "shown_in"], s.loc[stated["id"], "link"].split("#")[1]
+    assert number.startswith("Tabell K2.") and anchor == "tabell-" + number.split()[1].lower().replace(".", "-")
+    nb = json.loads((captions.paths.NOTEBOOKS / "02_sample.ipynb").read_text(encoding="utf-8"))
+    assert any("avstemming_02_tekst" in "".join(c["source"]) for c in nb["cells"])
+    # the verdict's table was not written here: its row links to its chapter, and says the book's p
+    assert s.loc[verdict["id"], "link"] == "../reports/executed/05_course_format.ipynb"
+    md = scorecard.markdown(s.reset_index(), synthetic=True)
+    line = next(x for x in md.splitlines() if x.startswith(f"| {scorecard.entry_label(verdict)} |"))
+    assert "p = ,042" in line and "Ikke kalibrert" in line and "[Kapittel 5](" in line
+    line = next(x for x in md.splitlines() if x.startswith(f"| {scorecard.entry_label(stated)} |"))
+    assert f"[{number}](../reports/executed/02_sample.ipynb#{anchor})" in line and "Forskjellen er 1" in line
+
+
+def test_external_numbers_say_where_they_come_from(tmp_path, published):
+    (tmp_path / "results.json").write_text("{}")
+    external = [e for e in published if str(e["lookup"].get("result", "")).endswith(".2007")]
+    assert external
+    md = scorecard.markdown(scorecard.score_book(tmp_path, external))
+    rows = [x for x in md.splitlines() if x.startswith("| ") and "| ekstern kilde |" in x]
+    assert len(rows) == len(external) and all("SINTEFs undersøkelse blant verneombud fra 2007" in x for x in rows)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from src.base import paths, reference
-from src.base.numbers import fmt_number, status_of
+from src.base.numbers import fmt_number, fmt_p, status_of
 from src.base.reference import load_published, published_document
 from src.book.tables import markdown_table
 from src.book.text import verdict_word
@@ -138,25 +138,153 @@ def anchor(lookup: dict) -> str | None:
     return None
 
 
-def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None = None) -> pd.DataFrame:
-    """One row per published entry with the value the book computed and its status."""
+def shown_tables(reports: Path, notebooks_dir: Path | None = None) -> dict[str, tuple[str, str, str]]:
+    """``reports/tables/<name>.csv`` -> (notebook, anchor, caption number) of the captioned table or figure that
+    shows it in the book («tabell-k5-7», «Tabell K5.7»), in the chapters' order: what a scorecard row links to.
+
+    The same numbering as the captions (``captions.number_of`` over the notebooks' captioned cells, and the
+    CSV a cell writes found as ``captions.data_files`` finds it)."""
+    import nbformat
+
+    from src.book import captions
+    from src.book.render import cell_options
+
+    out: dict[str, tuple[str, str, str]] = {}
+    for nb_path in sorted(Path(notebooks_dir or paths.NOTEBOOKS).glob("*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        counter: dict[str, int] = {}
+        for i, label, key, _ in captions.labelled_cells(nb):
+            number, anchor = captions.number_of(label, key[:3], nb_path.stem, counter)
+            shown = f"{captions.KIND_WORDS['nb'][key[:3]]} {number}"  # «Tabell K5.7», «Figur 8», as the caption
+            for f in captions.data_files(cell_options(nb.cells[i].source)[1], reports / paths.TABLES_DIR):
+                out.setdefault(f[: -len(".csv")], (nb_path.stem, anchor, shown))
+    return out
+
+
+def where_shown(entry: dict, shown: dict, read_table) -> tuple[str | None, pd.Series | None]:
+    """The table (a key of ``shown``) whose row shows ``entry``'s number, and that row.
+
+    A report table's cell: that table. A number stated in the text, or a verdict: the first table of the
+    entry's chapter with a row of the entry's label (the test that made a verdict comes before the
+    chapter's «Rapporten mot reprodusert: tallene i teksten», which lists every stated number)."""
+    lk = entry.get("lookup") or {}
+    if "table" in lk:
+        return (lk["table"], None) if lk["table"] in shown else (None, None)
+    # a stated number is listed under its label with its group («… (offentlig)»); a verdict under its label
+    labels = {entry_label(entry)} | ({str(entry["label"])} if entry.get("unit") == "verdict" else set())
+    for name, (notebook, _, _) in shown.items():
+        if notebook != entry["chapter"]:
+            continue
+        t = read_table(name)
+        if t is None or t.empty:
+            continue
+        hit = t[t.iloc[:, 0].astype(str).isin(labels)]
+        if len(hit):
+            return name, hit.iloc[0]
+    return None, None
+
+
+EXTERNAL_SOURCES = {  # the group segment of an external result key (published.yml: «2007, ssb, stami»)
+    "2007": "SINTEFs undersøkelse blant verneombud fra 2007",
+    "ssb": "SSB",
+    "stami": "STAMI",
+}
+
+
+def status_note(
+    entry: dict,
+    value,
+    status: str,
+    lang: str = "nb",
+    *,
+    test: str | None = None,
+    p: float | None = None,
+    synthetic: bool | None = None,
+    weighted: bool = False,
+    looked: str | None = None,
+) -> str:
+    """Why a number is not «stemmer», in words, from what is known about it (never typed per row).
+
+    - the report contradicts itself: the explanation in ``published.yml`` (``inconsistencies``);
+    - «ekstern»: where the number comes from (the group of its result key: the 2007 study, SSB, STAMI);
+    - «mangler»: that the book has no value for it, and where it looked (``looked``, else the entry's lookup);
+    - «avvik»: the book's test (``test``, as the chapter shows it, or its ``p``) for a verdict, the difference
+      against the printed rounding for a number; in a weighted book that it is weighted; on synthetic data
+      whether the synthetic export was made to hit the number (``calibrated``)."""
+    if lang != "nb":
+        return explanations(lang=lang).get(entry["id"], "") if entry.get("flag") == "inconsistent" else ""
+    if status == "inconsistent" or entry.get("flag") == "inconsistent":
+        note = explanations(lang=lang).get(entry["id"], "")
+        if note:
+            return note
+    lk = entry.get("lookup") or {}
+    if status == "ekstern":
+        group = str(lk.get("result", "")).rsplit(".", 1)[-1]
+        where = EXTERNAL_SOURCES.get(group, "en annen kilde enn denne undersøkelsen")
+        return f"Tallet er hentet fra {where}, ikke fra denne undersøkelsen; dataene her kan ikke gi det."
+    if status == "mangler":
+        return f"Boka regner ikke ut dette tallet: {looked or lookup_text(lk)} finnes ikke."
+    if status not in ("avvik", "inconsistent"):  # an inconsistency without its explanation: as a miss
+        return ""
+    parts = []
+    if weighted:
+        parts.append("Vektet tall; rapportens er uvektet.")
+    if entry.get("unit") == "verdict" or isinstance(value, (bool, np.bool_)):
+        if test:
+            parts.append(f"Bokas test: {test}.")
+        elif p is not None and not pd.isna(p):
+            shown = fmt_p(float(p), lang)
+            parts.append(f"Bokas test gir p {shown if shown.startswith('<') else '= ' + shown} (grensen er p < ,05).")
+    elif value is not None and not pd.isna(value) and entry.get("bound") not in BOUND_WORDS:
+        diff = abs(float(value) - float(entry["value"]))
+        parts.append(
+            f"Forskjellen er {fmt_number(diff, printed_decimals(entry) + 1, lang)}, "
+            f"mer enn rapportens avrunding ({tolerance_text(entry, lang)})."
+        )
+    if synthetic and not weighted:
+        parts.append(
+            "Kalibrert: de syntetiske dataene er laget for å treffe tallet, men bommer her."
+            if entry.get("calibrated")
+            else "Ikke kalibrert: de syntetiske dataene er ikke laget for å treffe tallet, så det viser hva "
+            "analysen gir på dem, ikke rapportens data."
+        )
+    return " ".join(parts)
+
+
+def lookup_text(lk: dict) -> str:
+    """Where the book's value of an entry is looked up, in words: «cellen «VO» / «Prosent» i tabell_02.csv»,
+    «resultatet 02_sample.x_pct i results.json»."""
+    if "table" in lk:
+        return f"cellen «{lk.get('row')}» / «{lk.get('column')}» i {lk['table']}.csv"
+    return f"resultatet {lk.get('result')} i results.json"
+
+
+def score_book(
+    reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None = None, notebooks_dir: Path | None = None
+) -> pd.DataFrame:
+    """One row per published entry with the value the book computed, its status, where the book shows it
+    (``shown_in``, ``link``: the table's or figure's anchor in its chapter) and the chapter's test of a verdict."""
     reports = paths.resolve(reports_dir)
     entries = entries if entries is not None else load_published()
     results_path = reports / paths.RESULTS_FILE
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
+    shown = shown_tables(reports, notebooks_dir)
 
     external = {k for k, spec in reference.load_measures()["results"].items() if spec.get("stat") == "external"}
     tables: dict[str, pd.DataFrame | None] = {}
+
+    def read_table(name: str) -> pd.DataFrame | None:
+        if name not in tables:
+            p = reports / paths.TABLES_DIR / f"{name}.csv"
+            tables[name] = pd.read_csv(p, encoding="utf-8") if p.exists() else None
+        return tables[name]
+
     rows = []
     for e in entries:
         lk = e.get("lookup") or {}
         value = None
         if "table" in lk:
-            name = lk["table"]
-            if name not in tables:
-                p = reports / paths.TABLES_DIR / f"{name}.csv"
-                tables[name] = pd.read_csv(p, encoding="utf-8") if p.exists() else None
-            t = tables[name]
+            t = read_table(lk["table"])
             if t is not None:
                 t = t.set_index(t.columns[0])
                 if lk["row"] in t.index and lk["column"] in t.columns:
@@ -165,8 +293,15 @@ def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | No
         else:
             value = results.get(lk.get("result"))
         status = "ekstern" if value is None and lk.get("result") in external else status_of(e, value)
-        # links point at the source notebook (Quarto resolves them; the fallback renderer maps them)
-        link = f"../reports/executed/{e['chapter']}.ipynb" + (f"#{anchor(lk)}" if anchor(lk) else "")
+        # links point at the source notebook (Quarto resolves them, and in the single-file PDF keeps the
+        # anchor as a link within the book; the fallback renderer maps them): the table or figure that shows
+        # the number, else the chapter
+        name, row = where_shown(e, shown, read_table)
+        notebook, target, number = shown[name] if name else (e["chapter"], anchor(lk), None)
+        link = f"../reports/executed/{notebook}.ipynb" + (f"#{target}" if target else "")
+        test = str(row["Test"]) if row is not None and "Test" in row.index and pd.notna(row["Test"]) else None
+        p_key = str(lk.get("result", ""))
+        p = results.get(p_key[: -len(".significant")] + ".p") if p_key.endswith(".significant") else None
         rows.append(
             {
                 "id": e["id"],
@@ -180,7 +315,11 @@ def score_book(reports_dir: str | Path = paths.REPORTS, entries: list[dict] | No
                 "calibrated": bool(e["calibrated"]),
                 "flag": e.get("flag"),
                 "status": status,
+                "lookup": lookup_text(lk),
+                "shown_in": number,
                 "link": link,
+                "test": test,
+                "p": p,
             }
         )
     return pd.DataFrame(rows)
@@ -221,34 +360,77 @@ def headline(scores: pd.DataFrame) -> str:
     )
 
 
-def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str:
-    """The scorecard appendix: the summary table, then every miss and every inconsistency with its link."""
+NOT_OK = ["avvik", "inconsistent", "ekstern", "mangler"]
+
+
+def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False, synthetic: bool | None = None) -> str:
+    """The scorecard appendix: the summary table, then every number that is not «stemmer» (outside the
+    tolerance, the report contradicting itself, from another source, not computed), each with where the book
+    shows it (a link to that table or figure) and why (``status_note``)."""
     shown = summary(scores)  # as printed: chapter by its number, calibrated ja/nei (fits the text column)
     shown["Kapittel"] = shown["Kapittel"].map(lambda c: str(int(c[:2])) if c[:2].isdigit() else c)
     shown["Kalibrert"] = shown["Kalibrert"].map({"kalibrert": "ja", "ikke kalibrert": "nei"})
     parts = ([WEIGHTED_TEXT] if weighted else []) + [markdown_table(shown, {"% stemmer": 1}, lang), ""]
-    off = scores[scores["status"].isin(["avvik", "inconsistent"])]
+    off = scores[scores["status"].isin(NOT_OK)]
+    off = off.iloc[np.argsort([NOT_OK.index(s) for s in off["status"]], kind="stable")]
     if off.empty:
-        parts.append("Ingen beregnede tall ligger utenfor toleransen.")
+        parts.append("Alle rapportens tall er beregnet, og alle ligger innenfor toleransen.")
     else:
         entries = {e["id"]: e for e in load_published()}
-        rows = []
-        for r in off.itertuples():
-            e = entries.get(r.id) or {
-                "id": r.id,
-                "label": r.label,
-                "group": r.group,
-                "value": r.published,
-                "tolerance": r.tolerance,
-                "flag": r.flag,
-            }
-            label = entry_label(e)
-            rows.append(
-                {"Tall": f"[{label}]({r.link})", "Kilde": r.source, **comparison_row(e, r.reproduced, r.status, lang)}
-            )
+        rows = [miss_row(r, entries.get(r["id"]), lang, weighted, synthetic) for r in off.to_dict("records")]
         view = without_empty_notes(pd.DataFrame(rows))
-        parts.append("Tall utenfor toleransen:\n\n" + markdown_table(view, lang=lang))
+        parts.append(
+            "Tall som ikke stemmer eller ikke er beregnet (utenfor toleransen, ekstern kilde, ikke beregnet). "
+            "«Kilde» sier hvor rapporten trykker tallet og lenker til tabellen eller figuren i boka som viser det; "
+            "«Merknad» sier hvorfor det ikke stemmer.\n\n" + markdown_table(view, lang=lang)
+        )
     return "\n".join(parts) + "\n"
+
+
+def miss_row(r: dict, e: dict | None, lang: str = "nb", weighted: bool = False, synthetic: bool | None = None) -> dict:
+    """One row of the appendix's list of numbers that are not «stemmer» (``r``: a row of ``score_book``,
+    ``e``: its entry of published.yml)."""
+    e = e or {
+        "id": r["id"],
+        "label": r["label"],
+        "group": r["group"],
+        "value": r["published"],
+        "tolerance": r["tolerance"],
+        "flag": r["flag"],
+        "calibrated": r["calibrated"],
+        "chapter": r["chapter"],
+    }
+    value = r["reproduced"]
+    value = None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+    where = (
+        r["shown_in"]
+        if isinstance(r.get("shown_in"), str)
+        else f"Kapittel {int(r['chapter'][:2]) if str(r['chapter'])[:2].isdigit() else r['chapter']}"
+    )
+    test, p = r.get("test"), r.get("p")
+    cells = comparison_row(e, value, r["status"], lang)
+    cells["Merknad"] = status_note(
+        e,
+        value,
+        r["status"],
+        lang,
+        test=test if isinstance(test, str) else None,
+        p=p if isinstance(p, (int, float)) else None,
+        synthetic=synthetic,
+        weighted=weighted,
+        looked=r.get("lookup") if isinstance(r.get("lookup"), str) else None,
+    )
+    # «Kilde»: where the report prints the number, and where the book shows it (a link to that table or figure)
+    return {"Tall": entry_label(e), "Kilde": f"{r['source']}; i boka [{where}]({r['link']})", **cells}
+
+
+def notes(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False, synthetic: bool | None = None) -> list[str]:
+    """The «Merknad» of every row (empty for «stemmer»): the ``note`` column of scorecard.csv."""
+    entries = {e["id"]: e for e in load_published()}
+    return [
+        miss_row(r, entries.get(r["id"]), lang, weighted, synthetic)["Merknad"] if r["status"] in NOT_OK else ""
+        for r in scores.to_dict("records")
+    ]
 
 
 WEIGHTED_TEXT = (

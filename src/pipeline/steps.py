@@ -118,12 +118,20 @@ def render(
 def write_scorecard(params: dict, out_dir: Path | None = None) -> str:
     """reports/_scorecard.md (the appendix) and reports/scorecard.csv; returns the headline."""
     from src.book import scorecard
+    from src.book.captions import CaptionError, data_info
 
     reports = paths.resolve(params["reports_dir"])
     out = out_dir or reports
     scores = scorecard.score_book(reports)
+    try:  # the notes say whether a miss is the synthetic export's (calibrated or not)
+        synthetic = bool(data_info(params).get("synthetic"))
+    except CaptionError:
+        synthetic = None
+    scores["note"] = scorecard.notes(scores, params["lang"], params["weighted"], synthetic)
     scores.to_csv(out / "scorecard.csv", index=False, encoding="utf-8", lineterminator="\n")
-    (out / "_scorecard.md").write_text(scorecard.markdown(scores, params["lang"], params["weighted"]), encoding="utf-8")
+    (out / "_scorecard.md").write_text(
+        scorecard.markdown(scores, params["lang"], params["weighted"], synthetic), encoding="utf-8"
+    )
     (out / "_scorecard_front.md").write_text(
         scorecard.front(scores, params["lang"], params["weighted"]), encoding="utf-8"
     )
