@@ -644,6 +644,7 @@ class Chapter:
         k = self.min_cell_in_force
         hidden = None
         support = support if support is not None else table.attrs.get("support")
+        display = table.attrs.get("display")  # a narrower printed form of the same cells (the CSV has them whole)
         table, marked = take_hidden(table)  # numbers the chapter already hid (disclosure.Hidden)
         if k:
             counts, bases = support if support is not None else disclosure.inferred_support(table)
@@ -666,6 +667,8 @@ class Chapter:
             self.result(f"suppressed_cells.{name}", int(hidden.to_numpy().sum()))
         if show:
             shown, shown_hidden = table, hidden
+            if display is not None:
+                shown, shown_hidden, decimals = display(shown, shown_hidden, decimals, self.lang)
             if self.lang == "en":  # the CSV keeps the report's labels; the book shows English ones
                 shown, decimals = translate_table(table, self._english(), decimals)
                 if hidden is not None:

@@ -80,3 +80,50 @@ def test_agreement_is_shown_when_it_rests_on_enough_reviews(tmp_path):
     assert "60 gjennomgått" in text and "samsvar 83 prosent" in text and "kappa 0,71" in text, text
     table = ch.table(h.coding_agreement_table(enough, ch.codebook), "koding_samsvar", show=False)
     assert table.iloc[0]["Kappa"] == 0.71
+
+
+def printed_agreement(tmp_path, monkeypatch, summary, synthetic=False):
+    shown = []
+    monkeypatch.setattr(h, "display_markdown", shown.append)
+    ch = chapter(tmp_path)
+    if synthetic:
+        monkeypatch.setattr(type(ch), "min_cell_in_force", property(lambda self: 0))
+    table = ch.table(
+        h.coding_agreement_table(summary, ch.codebook),
+        "koding_samsvar",
+        {"Samsvar (prosent)": 0, "Kappa": 2, "KI nedre": 2, "KI øvre": 2},
+    )
+    lines = [x for x in shown[-1].splitlines() if x.startswith("|")]
+    return table, [[c.strip() for c in x.strip("|").split("|")] for x in lines]
+
+
+def test_the_agreement_table_is_printed_narrow_and_written_whole(tmp_path, monkeypatch):
+    """Printed with 8 short columns (kappa with its interval in one), the CSV with the 10 it computes (#27:
+    ten long headers ran over the HTML column and into each other in the PDF)."""
+    enough = SUMMARY.iloc[[0]].assign(
+        n_reviewed=60, n_audit_reviewed=30, n_changed=1, agreement_pct=96.7, kappa=0.96, kappa_low=0.88, kappa_high=1.0
+    )
+    table, rows = printed_agreement(tmp_path, monkeypatch, enough, synthetic=True)
+    header, first = rows[0], rows[2]
+    assert header == [
+        "Spørsmål (kodet tema)",
+        "Svar",
+        "Gjennomgått",
+        "Kontrollutvalg",
+        "Gjennomgått i kontroll",
+        "Endret i kontroll",
+        "Samsvar (%)",
+        "Kappa (95 % KI)",
+    ]
+    assert first[1:] == ["711", "60", "30", "30", "1", "97", "0,96 (0,88–1,00)"], first
+    assert "kodet tema" not in first[0]
+    assert len(table.columns) == 10 and table.iloc[0]["KI nedre"] == 0.88  # the CSV as computed
+    csv = pd.read_csv(tmp_path / "r" / "tables" / "koding_samsvar.csv")
+    assert list(csv.columns) == list(table.columns)
+
+
+def test_the_printed_agreement_hides_kappa_and_its_interval_together(tmp_path, monkeypatch):
+    _, rows = printed_agreement(tmp_path, monkeypatch, SUMMARY)
+    first = rows[2]
+    assert rows[0][-1] == "Kappa (95 % KI)" and first[-1] == "<5", first  # not «<5 (<5–<5)», nor 0,00 (−0,50–…)
+    assert "711" in first

@@ -32,6 +32,7 @@ def coding_agreement_table(
     """
     table = coding.agreement_table(summary, codebook or load_codebook(), lang, min_cell)
     table.attrs["support"] = agreement_support(summary, table.columns)
+    table.attrs["display"] = agreement_display  # printed narrower than the CSV (Chapter.table)
     return table
 
 
@@ -43,6 +44,51 @@ AGREEMENT_COUNTS = {
     "Endret av forsker (kontrollutvalget)": "n_changed",
 }
 AGREEMENT_FIGURES = ("Samsvar (prosent)", "Kappa", "KI nedre", "KI øvre")
+
+
+# The agreement table as printed (the CSV keeps the long names, which tests and readers of the CSV use): short
+# headers, the question without its repeated «(kodet tema)», kappa and its interval in one column. Ten columns
+# with long headers ran over the HTML column and crowded the PDF page (headers run together).
+AGREEMENT_SHOWN = {
+    "Spørsmål": "Spørsmål (kodet tema)",
+    "Antall svar": "Svar",
+    "Antall gjennomgått": "Gjennomgått",
+    "Kontrollutvalg (tilfeldig)": "Kontrollutvalg",
+    "Gjennomgått i kontrollutvalget": "Gjennomgått i kontroll",
+    "Endret av forsker (kontrollutvalget)": "Endret i kontroll",
+    "Samsvar (prosent)": "Samsvar (%)",
+}
+KAPPA_SHOWN = "Kappa (95 % KI)"
+KAPPA_PARTS = ("Kappa", "KI nedre", "KI øvre")
+
+
+def agreement_display(
+    table: pd.DataFrame, hidden: pd.DataFrame | None, decimals: dict | None, lang: str = "nb"
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    """(table, hidden cells, decimals) of the agreement table as printed: ``AGREEMENT_SHOWN`` headers, and
+    «0,96 (0,88–1,00)» for kappa with its interval, hidden (on real data) where any of the three is."""
+    decimals = dict(decimals or {})
+    shown = table.copy()
+    if "Spørsmål" in shown:
+        shown["Spørsmål"] = shown["Spørsmål"].astype(str).str.replace(r"\s*\(kodet tema\)$", "", regex=True)
+    mask = hidden.copy() if hidden is not None else None
+    if all(c in shown for c in KAPPA_PARTS):
+        d = decimals.get("Kappa", 2)
+        k, lo, hi = (pd.to_numeric(shown[c], errors="coerce") for c in KAPPA_PARTS)
+        text = [
+            "–" if np.isnan(a) else f"{fmt_number(a, d, lang)} ({fmt_number(b, d, lang)}–{fmt_number(c, d, lang)})"
+            for a, b, c in zip(k, lo, hi)
+        ]
+        at = list(shown.columns).index("Kappa")
+        shown = shown.drop(columns=list(KAPPA_PARTS))
+        shown.insert(at, KAPPA_SHOWN, text)
+        if mask is not None:
+            any_hidden = mask[list(KAPPA_PARTS)].any(axis=1)
+            mask = mask.drop(columns=list(KAPPA_PARTS))
+            mask.insert(at, KAPPA_SHOWN, any_hidden)
+    names = {c: AGREEMENT_SHOWN.get(c, c) for c in shown.columns}
+    decimals = {names.get(c, c): v for c, v in decimals.items() if c not in KAPPA_PARTS}
+    return shown.rename(columns=names), (mask.rename(columns=names) if mask is not None else None), decimals
 
 
 def agreement_support(summary: pd.DataFrame, columns) -> tuple[pd.DataFrame, pd.DataFrame]:
