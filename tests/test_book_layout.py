@@ -290,3 +290,34 @@ def test_no_pdf_table_runs_over_two_pages_but_the_reference_tables_the_docs_name
     assert spans, "no table found in the PDF's text"
     too_long = {t: n for t, n in spans.items() if n > 2 and t not in named}
     assert not too_long, f"tables over two pages that docs/book.md does not name: {too_long}"
+
+
+def stretched_lines(pdf: Path, limit: float = 0.7) -> list[str]:
+    """Lines of running text (11 pt or larger: not the 9 pt tables, whose cells pdftotext may join into one
+    line) with a gap between two words wider than ``limit`` × the line's height: a justified line stretched
+    because its next word (a path, a long code span) could not break. Normal justified lines stay below 0.45."""
+    text = subprocess.run(
+        ["pdftotext", "-bbox-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    word = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>')
+    found = []
+    for number, page in enumerate(text.split("<page ")[1:], start=1):
+        for line in re.findall(r"<line[^>]*>(.*?)</line>", page, re.S):
+            words = [(float(a), float(b), float(c), float(d), w) for a, b, c, d, w in word.findall(line)]
+            if len(words) < 6 or ". . ." in " ".join(w[4] for w in words):  # short lines, contents' leaders
+                continue
+            height = max(w[3] - w[1] for w in words)
+            gap = max((b[0] - a[2]) / height for a, b in zip(words, words[1:]))
+            if height > 11 and gap > limit:
+                found.append(f"p. {number}: «{' '.join(w[4] for w in words)[:70]}» (gap {gap:.2f} × its height)")
+    return found
+
+
+def test_no_pdf_line_is_stretched_by_a_word_that_cannot_break(built_root):
+    """#27: the front page's «make book ARGS=…» line, chapter 1's «data/codebook.yml» line and a bold line of
+    Vedlegg B ending in a path were justified with wide gaps. Inline code breaks after «/», «_», «=» now
+    (typst/a4-book.typ), and Vedlegg B's line is a heading."""
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    found = stretched_lines(built_root / "reports" / paths.BOOK_DIR / PDF)
+    assert not found, found

@@ -231,3 +231,17 @@ def test_a_long_comparison_prints_only_its_differing_rows_in_the_pdf(tmp_path, m
     assert "|" not in pdf_part and "(0 av 20 rader)" in pdf_part
     ch.table(view.iloc[:5], "avstemming_02_tekst")  # short: printed whole
     assert "content-hidden" not in shown_md[-1]
+
+
+def test_the_book_pages_code_blocks_fit_the_text_column():
+    """#27: the front page's command block ran out of its column (HTML) and wrapped (PDF): no line of a code
+    block in the book's own pages is longer than 72 characters (about the column at 1400 px and on A4)."""
+    from src.base import paths
+
+    pages = [paths.ROOT / "index.qmd", *sorted((paths.ROOT / "appendices").glob("*.qmd"))]
+    long = []
+    for page in pages:
+        blocks = re.findall(r"^```[^\n]*\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M)
+        assert page.name != "index.qmd" or blocks, "the front page shows the commands in a code block"
+        long += [f"{page.name}: {line}" for b in blocks for line in b.splitlines() if len(line) > 72]
+    assert not long, long

@@ -64,3 +64,29 @@ def test_unweighted_introduction_takes_its_shares_from_the_results():
     assert "(62 prosent mot om lag 30 prosent" in other
     bare = sensitivity.introduction({})  # a build without 02_sample: no numbers, no parenthesis
     assert "offentlig sektor og fra store virksomheter" in bare and "prosent mot" not in bare
+
+
+def test_the_largest_shifts_have_a_heading_not_a_bold_line_ending_in_a_path():
+    """#27: «**De 30 … flytter seg mest** (alle står i `reports/…csv`):» was one justified PDF line whose path
+    could not break: wide gaps between its words. A heading of its own, the path in the sentence below."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "label": ["Kurs", "Tema"],
+            "group": [None, "VO"],
+            "unit": ["percent", "mean"],
+            "published": [40, 3.5],
+            "unweighted": [40.2, 3.52],
+            "weighted": [45.0, 3.31],
+            "unweighted_ci": [(38.0, 42.0), (3.4, 3.6)],
+            "weighted_ci": [(42.0, 48.0), (3.2, 3.4)],
+            "shift": [4.8, -0.21],
+            "verdict_changes": [False, False],
+        }
+    )
+    text = sensitivity.markdown(table)
+    assert "### De 2 tallene som flytter seg mest\n\n" in text
+    assert not [line for line in text.splitlines() if line.startswith("**") and "`" in line]
+    assert "`reports/weighting_comparison.csv`" in text

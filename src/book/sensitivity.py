@@ -212,8 +212,11 @@ def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", to
                 "Endring": [fmt_number(v, d + 1, lang) for v, d in zip(numbers["shift"], dec)],
             }
         )
+        # a heading of its own, not a bold line ending in a path: justified in the PDF, that line opened wide
+        # gaps between its words
         parts.append(
-            f"**De {len(numbers)} andelene og gjennomsnittene som flytter seg mest** (alle står i "
-            "`reports/weighting_comparison.csv`):\n\n" + markdown_table(view, lang=lang) + "\n"
+            f"### De {len(numbers)} tallene som flytter seg mest\n\n"
+            "Andelene og gjennomsnittene der vektingen endrer mest; alle står i "
+            "`reports/weighting_comparison.csv`.\n\n" + markdown_table(view, lang=lang) + "\n"
         )
     return "\n".join(parts)
