@@ -684,6 +684,9 @@ class Chapter:
                     "rows_text": "radene der tallet ikke stemmer med rapporten"
                     if self.lang == "nb"
                     else "the rows where the number differs from the report's",
+                    "none_text": "Alle de {n} tallene stemmer med rapporten, så ingen rad trykkes her"
+                    if self.lang == "nb"
+                    else "All {n} numbers agree with the report, so no row is printed here",
                 }
             if pdf:
                 if pdf.get("table") is not None and self.lang == "en":

@@ -431,9 +431,10 @@ def printed_form(
             what.append(f"{pdf.get('rows_text', 'et utvalg av radene')} ({len(short)} av {len(shown)} rader)")
         if len(columns) < len(shown.columns):
             what.append(f"kolonnene {', '.join(columns)}")
-    note = (
-        f"*Trykt her: {'; '.join(what)}. Hele tabellen står i HTML-utgaven av boka og i `reports/tables/{name}.csv`.*"
-    )
+    whole = f"Hele tabellen står i HTML-utgaven av boka og i `reports/tables/{name}.csv`."
+    note = f"*Trykt her: {'; '.join(what)}. {whole}*"
+    if short.empty and pdf.get("none_text"):  # nothing to print: say what that means, not «0 av 20 rader»
+        note = f"*{pdf['none_text'].format(n=fmt_number(len(shown), 0, lang))}. {whole}*"
     printed = (
         ""
         if short.empty  # no row to print (e.g. every number agrees): the note says so
