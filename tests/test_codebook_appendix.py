@@ -245,3 +245,29 @@ def test_the_book_pages_code_blocks_fit_the_text_column():
         assert page.name != "index.qmd" or blocks, "the front page shows the commands in a code block"
         long += [f"{page.name}: {line}" for b in blocks for line in b.splitlines() if len(line) > 72]
     assert not long, long
+
+
+def test_a_printed_comparison_numbers_its_explanations_below_the_table(tmp_path, monkeypatch):
+    """#27: in the PDF the «Merknad» column of a long comparison was squeezed to a word a line (K5.6, K5.1):
+    the PDF prints the note's number in the row and the notes below the table; the HTML keeps them in the row."""
+    from src import helpers as h
+    from src.book import scorecard
+
+    shown_md = []
+    monkeypatch.setattr(h, "display_markdown", shown_md.append)
+    ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"))
+    ok, off = scorecard.status_text("ok"), scorecard.status_text("inconsistent")
+    n = h.LONG_COMPARISON + 5
+    why = "Avsnitt 4.6 nevner 20 prosent, tabell 19 gir 19,2"
+    view = pd.DataFrame(
+        {
+            "Tall": [f"tall {i}" for i in range(n)],
+            "Status": [off if i in (3, 7) else ok for i in range(n)],
+            "Merknad": [why if i in (3, 7) else "" for i in range(n)],
+        }
+    )
+    ch.table(view, "avstemming_02_tekst")
+    html_part, pdf_part = shown_md[-1].split('::: {.content-hidden when-format="html"}')
+    assert f"| tall 3 | {off} | {why} |" in html_part
+    assert f"| tall 3 | {off} | (1) |" in pdf_part and f"| tall 7 | {off} | (1) |" in pdf_part
+    assert pdf_part.count(why) == 1 and f"\n1. {why}" in pdf_part

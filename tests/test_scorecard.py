@@ -194,5 +194,11 @@ def test_external_numbers_say_where_they_come_from(tmp_path, published):
     external = [e for e in published if str(e["lookup"].get("result", "")).endswith(".2007")]
     assert external
     md = scorecard.markdown(scorecard.score_book(tmp_path, external))
-    rows = [x for x in md.splitlines() if x.startswith("| ") and "| ekstern kilde |" in x]
+    html, pdf = md.split('::: {.content-hidden when-format="html"}')
+    rows = [x for x in html.splitlines() if x.startswith("| ") and "| ekstern kilde |" in x]
     assert len(rows) == len(external) and all("SINTEFs undersøkelse blant verneombud fra 2007" in x for x in rows)
+    # the PDF: the explanation once, numbered below the table, the rows refer to it (a 7th column of long
+    # notes squeezed to a few words a line)
+    rows = [x for x in pdf.splitlines() if x.startswith("| ") and "| ekstern kilde |" in x]
+    assert len(rows) == len(external) and all(x.rstrip(" |").endswith("(1)") for x in rows), rows
+    assert pdf.count("SINTEFs undersøkelse blant verneombud fra 2007") == 1 and "\n1. Tallet er hentet fra" in pdf

@@ -22,7 +22,7 @@ import pandas as pd
 from src.base import paths, reference
 from src.base.numbers import fmt_number, fmt_p, status_of
 from src.base.reference import load_published, published_document
-from src.book.tables import markdown_table
+from src.book.tables import markdown_table, notes_below
 from src.book.text import verdict_word
 
 STATUSES = ["ok", "avvik", "inconsistent", "ekstern", "mangler"]
@@ -379,10 +379,17 @@ def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False, syn
         entries = {e["id"]: e for e in load_published()}
         rows = [miss_row(r, entries.get(r["id"]), lang, weighted, synthetic) for r in off.to_dict("records")]
         view = without_empty_notes(pd.DataFrame(rows))
+        printed, notes = notes_below(view, lang=lang)  # the PDF: the explanations below the table, numbered
+        table = (
+            f'::: {{.content-visible when-format="html"}}\n{markdown_table(view, lang=lang)}\n:::\n\n'
+            f'::: {{.content-hidden when-format="html"}}\n{markdown_table(printed, lang=lang)}\n\n{notes}\n:::'
+            if notes
+            else markdown_table(view, lang=lang)
+        )
         parts.append(
             "Tall som ikke stemmer eller ikke er beregnet (utenfor toleransen, ekstern kilde, ikke beregnet). "
             "«Kilde» sier hvor rapporten trykker tallet og lenker til tabellen eller figuren i boka som viser det; "
-            "«Merknad» sier hvorfor det ikke stemmer.\n\n" + markdown_table(view, lang=lang)
+            "«Merknad» sier hvorfor det ikke stemmer (i PDF-en nummerert under tabellen).\n\n" + table
         )
     return "\n".join(parts) + "\n"
 

@@ -402,6 +402,29 @@ def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
     return [m + round(spare * e / total) for m, e in zip(mins, extra)]
 
 
+NOTE_COLUMN = "Merknad"
+
+
+def notes_below(table: pd.DataFrame, column: str = NOTE_COLUMN, lang: str = "nb") -> tuple[pd.DataFrame, str]:
+    """(table, notes) for the PDF: a long explanation column squeezed to a few words a line beside six others
+    (the scorecard, «Rapporten mot reprodusert»), so the cell gets the note's number and the notes follow the
+    table, as a printed book does. The same text is one note. Without notes: (table, "")."""
+    if column not in table.columns:
+        return table, ""
+    texts = table[column].fillna("").astype(str).str.strip()
+    numbers: dict[str, int] = {}
+    for t in texts:
+        if t and t not in numbers:
+            numbers[t] = len(numbers) + 1
+    if not numbers:
+        return table, ""
+    word = "Merknad" if lang == "nb" else "Note"
+    out = table.copy()
+    out[column] = [f"({numbers[t]})" if t else "" for t in texts]
+    notes = "\n".join(f"{n}. {t}" for t, n in numbers.items())
+    return out, f"{word}er til tabellen:\n\n{notes}" if lang == "nb" else f"{word}s to the table:\n\n{notes}"
+
+
 def printed_form(
     shown: pd.DataFrame,
     full: str,
@@ -435,10 +458,13 @@ def printed_form(
     note = f"*Trykt her: {'; '.join(what)}. {whole}*"
     if short.empty and pdf.get("none_text"):  # nothing to print: say what that means, not «0 av 20 rader»
         note = f"*{pdf['none_text'].format(n=fmt_number(len(shown), 0, lang))}. {whole}*"
+    short, notes = notes_below(short, lang=lang)
     printed = (
         ""
         if short.empty  # no row to print (e.g. every number agrees): the note says so
-        else markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text) + "\n\n"
+        else markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text)
+        + "\n\n"
+        + (notes + "\n\n" if notes else "")
     )
     return (
         f'::: {{.content-visible when-format="html"}}\n{full}\n:::\n\n'
