@@ -202,7 +202,7 @@ def test_a_weighted_book_says_so_in_its_captions_front_page_and_scorecard(tmp_pa
         }
     )
     assert "Vektet bok" in scorecard.front(scores, weighted=True) and "Vektet bok" not in scorecard.front(scores)
-    assert "[Kapittel 2](reports/executed/02_sample.ipynb)" in scorecard.front(scores)
+    assert "[Kapittel\u00a02](reports/executed/02_sample.ipynb)" in scorecard.front(scores)  # not wrapped
     assert "Vektet bok" in scorecard.markdown(scores.iloc[:1], weighted=True)
 
 

@@ -202,3 +202,16 @@ def test_external_numbers_say_where_they_come_from(tmp_path, published):
     rows = [x for x in pdf.splitlines() if x.startswith("| ") and "| ekstern kilde |" in x]
     assert len(rows) == len(external) and all(x.rstrip(" |").endswith("(1)") for x in rows), rows
     assert pdf.count("SINTEFs undersøkelse blant verneombud fra 2007") == 1 and "\n1. Tallet er hentet fra" in pdf
+
+
+def test_the_list_gives_each_column_room_in_html(tmp_path, published):
+    """#27: sized by their cells, the long labels and notes left «Status» and «Tall» a few letters a line,
+    words broken in the middle (HTML at 1400 px): the list's columns have fixed shares."""
+    (tmp_path / "results.json").write_text("{}")
+    external = [e for e in published if str(e["lookup"].get("result", "")).endswith(".2007")]
+    html = scorecard.markdown(scorecard.score_book(tmp_path, external)).split("::: {.content-hidden")[0]
+    lines = html.splitlines()
+    at = next(i for i, x in enumerate(lines) if x.startswith("| Tall | Kilde |"))
+    header = [c.strip() for c in lines[at].strip("|").split("|")]
+    dashes = dict(zip(header, (len(c.strip(":")) + 1 for c in lines[at + 1].strip("|").split("|"))))
+    assert dashes["Merknad"] >= 25 and dashes["Tall"] >= 20 and min(dashes.values()) >= 8, dashes

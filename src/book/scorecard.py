@@ -380,11 +380,13 @@ def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False, syn
         rows = [miss_row(r, entries.get(r["id"]), lang, weighted, synthetic) for r in off.to_dict("records")]
         view = without_empty_notes(pd.DataFrame(rows))
         printed, notes = notes_below(view, lang=lang)  # the PDF: the explanations below the table, numbered
+        html = markdown_table(view, lang=lang, widths=MISS_WIDTHS)
         table = (
-            f'::: {{.content-visible when-format="html"}}\n{markdown_table(view, lang=lang)}\n:::\n\n'
-            f'::: {{.content-hidden when-format="html"}}\n{markdown_table(printed, lang=lang)}\n\n{notes}\n:::'
+            f'::: {{.content-visible when-format="html"}}\n{html}\n:::\n\n'
+            f'::: {{.content-hidden when-format="html"}}\n'
+            f"{markdown_table(printed, lang=lang, widths=MISS_WIDTHS_PDF)}\n\n{notes}\n:::"
             if notes
-            else markdown_table(view, lang=lang)
+            else html
         )
         parts.append(
             "Tall som ikke stemmer eller ikke er beregnet (utenfor toleransen, ekstern kilde, ikke beregnet). "
@@ -392,6 +394,12 @@ def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False, syn
             "«Merknad» sier hvorfor det ikke stemmer (i PDF-en nummerert under tabellen).\n\n" + table
         )
     return "\n".join(parts) + "\n"
+
+
+# The list's columns' shares (percent): from the cells' lengths, the long labels and notes left the short
+# columns a few letters each, words broken in the middle (HTML at 1400 px). In the PDF the note is a number.
+MISS_WIDTHS = {"Tall": 22, "Kilde": 12, "Rapporten": 10, "Reprodusert": 11, "Toleranse": 8, "Status": 11, "Merknad": 26}
+MISS_WIDTHS_PDF = {**MISS_WIDTHS, "Tall": 32, "Kilde": 15, "Status": 14, "Merknad": 10}
 
 
 def miss_row(r: dict, e: dict | None, lang: str = "nb", weighted: bool = False, synthetic: bool | None = None) -> dict:
@@ -461,7 +469,8 @@ def front(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False) -> str
         number = str(int(chapter[:2])) if chapter[:2].isdigit() else chapter  # as the book numbers it, not the notebook
         rows.append(
             {
-                "Kapittel": f"[Kapittel {number}](reports/executed/{chapter}.ipynb)",
+                # a no-break space: «Kapittel» and its number on one line in the narrow first column
+                "Kapittel": f"[Kapittel\u00a0{number}](reports/executed/{chapter}.ipynb)",
                 "Publiserte tall": len(part),
                 "Beregnet": len(comp),
                 "Innenfor toleranse": int((comp["status"] == "ok").sum()),

@@ -306,8 +306,12 @@ def markdown_table(
     lang: str = "nb",
     hidden: pd.DataFrame | None = None,
     hidden_text: str = "",
+    widths: dict[str, int] | None = None,
 ) -> str:
     """A pipe table (renders in Quarto HTML and PDF, and in the fallback book).
+
+    ``widths``: the columns' shares (relative, e.g. percent) where the caller knows them better than the
+    cells' lengths do (a table of long labels and long notes: the scorecard's list).
 
     ``hidden``: a boolean frame like ``table``; its True cells are printed as ``hidden_text`` (e.g. «<5»).
     The separator dashes follow each column's width (its longest word for the header, its longest
@@ -333,7 +337,7 @@ def markdown_table(
                 cells.append(html_text(v).replace("|", "\\|"))
         rows.append(cells)
     header = [html_text(c).replace("|", "\\|") for c in cols]
-    widths = column_widths(header, rows)
+    widths = [widths.get(c, 5) for c in cols] if widths else column_widths(header, rows)
     numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) for c in cols]
     lines = [
         "| " + " | ".join(header) + " |",
