@@ -115,7 +115,7 @@ def test_the_agreement_table_is_printed_narrow_and_written_whole(tmp_path, monke
         "Samsvar (%)",
         "Kappa (95 % KI)",
     ]
-    assert first[1:] == ["711", "60", "30", "30", "1", "97", "0,96 (0,88–1,00)"], first
+    assert first[1:] == ["711", "60", "30", "30", "1", "97", "0,96\u00a0(0,88–1,00)"], first
     assert "kodet tema" not in first[0]
     assert len(table.columns) == 10 and table.iloc[0]["KI nedre"] == 0.88  # the CSV as computed
     csv = pd.read_csv(tmp_path / "r" / "tables" / "koding_samsvar.csv")

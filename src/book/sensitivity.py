@@ -216,7 +216,7 @@ def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", to
         # gaps between its words
         parts.append(
             f"### De {len(numbers)} tallene som flytter seg mest\n\n"
-            "Andelene og gjennomsnittene der vektingen endrer mest; alle står i "
+            "Her er andelene og gjennomsnittene der vektingen endrer mest. Alle står i "
             "`reports/weighting_comparison.csv`.\n\n" + markdown_table(view, lang=lang) + "\n"
         )
     return "\n".join(parts)

@@ -76,7 +76,9 @@ def agreement_display(
         d = decimals.get("Kappa", 2)
         k, lo, hi = (pd.to_numeric(shown[c], errors="coerce") for c in KAPPA_PARTS)
         text = [
-            "–" if np.isnan(a) else f"{fmt_number(a, d, lang)} ({fmt_number(b, d, lang)}–{fmt_number(c, d, lang)})"
+            "–"
+            if np.isnan(a)
+            else f"{fmt_number(a, d, lang)}\u00a0({fmt_number(b, d, lang)}–{fmt_number(c, d, lang)})"  # one line
             for a, b, c in zip(k, lo, hi)
         ]
         at = list(shown.columns).index("Kappa")
@@ -395,7 +397,9 @@ def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
     mins, wants = [], []
     for j, head in enumerate(header):
         cells = [MD_LINK.sub(r"\1", r[j]) for r in rows]  # a link's target is not shown
-        longest_word = max((len(w) for text in [head, *cells] for w in text.split()), default=1)
+        longest_word = max(
+            (len(w) for text in [head, *cells] for w in re.split(r"[ \t\n]+", text)), default=1
+        )  # a no-break space joins
         mins.append(max(3, longest_word + WORD_PAD))
         wants.append(max(mins[-1], min(MAX_DASHES, max((len(c) for c in cells), default=1))))
     if sum(wants) <= LINE_BUDGET:
