@@ -52,7 +52,7 @@ def test_statuses_from_tables_and_results(tmp_path):
     assert "2 of 4 computed" in scorecard.headline(s.reset_index())
     md = scorecard.markdown(s.reset_index())
     # the row links to the table that shows the number (its anchor in the chapter), named as its caption
-    assert "[Tabell 2](../reports/executed/02_sample.ipynb#tabell-2)" in md
+    assert "[Tabell\u00a02](../reports/executed/02_sample.ipynb#tabell-2)" in md
     assert s.loc["cell_off", "shown_in"] == "Tabell 2"
     assert "| cell_ok |" not in md  # only what is not «stemmer» is listed
     # every row that is not «stemmer» says why: avvik (the difference), mangler (where the book looked)
@@ -184,9 +184,12 @@ def test_a_stated_number_and_a_verdict_link_to_the_chapter_table_that_shows_them
     assert s.loc[verdict["id"], "link"] == "../reports/executed/05_course_format.ipynb"
     md = scorecard.markdown(s.reset_index(), synthetic=True)
     line = next(x for x in md.splitlines() if x.startswith(f"| {scorecard.entry_label(verdict)} |"))
-    assert "p = ,042" in line and "Ikke kalibrert" in line and "[Kapittel 5](" in line
+    assert "p = ,042" in line and "Ikke kalibrert" in line and "[Kapittel\u00a05](" in line
     line = next(x for x in md.splitlines() if x.startswith(f"| {scorecard.entry_label(stated)} |"))
-    assert f"[{number}](../reports/executed/02_sample.ipynb#{anchor})" in line and "Forskjellen er 1" in line
+    assert (
+        "[" + number.replace(" ", "\u00a0") + f"](../reports/executed/02_sample.ipynb#{anchor})" in line
+        and "Forskjellen er 1" in line
+    )
 
 
 def test_external_numbers_say_where_they_come_from(tmp_path, published):

@@ -436,7 +436,9 @@ def miss_row(r: dict, e: dict | None, lang: str = "nb", weighted: bool = False, 
         looked=r.get("lookup") if isinstance(r.get("lookup"), str) else None,
     )
     # «Kilde»: where the report prints the number, and where the book shows it (a link to that table or figure)
-    return {"Tall": entry_label(e), "Kilde": f"{r['source']}; i boka [{where}]({r['link']})", **cells}
+    nb = "\u00a0"  # «Tabell K5.4», «Tekst 4.8» each on one line in the narrow column
+    kilde = f"{str(r['source']).replace(' ', nb)}; i boka [{where.replace(' ', nb)}]({r['link']})"
+    return {"Tall": entry_label(e), "Kilde": kilde, **cells}
 
 
 def notes(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False, synthetic: bool | None = None) -> list[str]:
