@@ -54,6 +54,7 @@ from src.book.tables import (
     frequency_table,
     markdown_table,
     multi_table,
+    notes_form,
     printed_form,
     raking_table,
     recode_table,
@@ -674,8 +675,8 @@ class Chapter:
                 if hidden is not None:
                     shown_hidden = hidden.set_axis(shown.columns, axis=1)
             text = markdown_table(shown, decimals, self.lang, hidden=shown_hidden, hidden_text=f"<{k}")
-            if hidden is not None:
-                text += "\n\n" + disclosure.footnote(int(hidden.to_numpy().sum()), k, self.lang)
+            foot = "" if hidden is None else "\n\n" + disclosure.footnote(int(hidden.to_numpy().sum()), k, self.lang)
+            text += foot
             if pdf is None and "Status" in shown.columns and len(shown) > LONG_COMPARISON:
                 # a long comparison with the report prints, in the PDF, the rows that differ (12 pages
                 # of «stemmer» helped no reader); the HTML book and the CSV have every row
@@ -692,6 +693,8 @@ class Chapter:
                 if pdf.get("table") is not None and self.lang == "en":
                     pdf = dict(pdf, table=translate_table(pdf["table"], self._english())[0])
                 text = printed_form(shown, text, name, pdf, decimals, self.lang, shown_hidden, f"<{k}")
+            else:  # a «Merknad» column: in the PDF its notes numbered below the table (squeezed beside the rest)
+                text = notes_form(text, shown, decimals, self.lang, shown_hidden, f"<{k}", after=foot)
             display_markdown(text)
         return table
 

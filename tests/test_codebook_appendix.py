@@ -271,3 +271,20 @@ def test_a_printed_comparison_numbers_its_explanations_below_the_table(tmp_path,
     assert f"| tall 3 | {off} | {why} |" in html_part
     assert f"| tall 3 | {off} | (1) |" in pdf_part and f"| tall 7 | {off} | (1) |" in pdf_part
     assert pdf_part.count(why) == 1 and f"\n1. {why}" in pdf_part
+
+
+def test_a_short_table_with_notes_numbers_them_below_in_the_pdf(tmp_path, monkeypatch):
+    """#27: a verdict table's «Merknad» (K5.4: footnote 28) was a column a word wide in the PDF."""
+    from src import helpers as h
+
+    shown_md = []
+    monkeypatch.setattr(h, "display_markdown", shown_md.append)
+    ch = h.Chapter("02_sample", derived_dir=str(tmp_path / "d"), reports_dir=str(tmp_path / "r"))
+    why = "Fotnote 28 oppgir offentlig 3,9 mot privat 3,7"
+    view = pd.DataFrame({"Sammenligning": ["a", "b"], "Samsvar": ["ja", "nei"], "Merknad": ["", why]})
+    ch.table(view, "tester_02")
+    html_part, pdf_part = shown_md[-1].split('::: {.content-hidden when-format="html"}')
+    assert f"| b | nei | {why} |" in html_part
+    assert "| b | nei | (1) |" in pdf_part and f"\n1. {why}" in pdf_part and "Trykt her" not in pdf_part
+    ch.table(view.assign(Merknad=""), "tester_02")  # no notes: one table for both
+    assert "content-hidden" not in shown_md[-1]

@@ -433,6 +433,27 @@ def notes_below(table: pd.DataFrame, column: str = NOTE_COLUMN, lang: str = "nb"
     return out, f"{word}er til tabellen:\n\n{notes}" if lang == "nb" else f"{word}s to the table:\n\n{notes}"
 
 
+def notes_form(
+    full: str,
+    shown: pd.DataFrame,
+    decimals,
+    lang: str,
+    hidden: pd.DataFrame | None = None,
+    hidden_text: str = "",
+    after: str = "",
+) -> str:
+    """A table with a «Merknad» column: whole in HTML (``full``); in the PDF with its notes numbered below
+    (``notes_below``), then ``after`` (the footnote on hidden cells, which ``full`` ends with)."""
+    short, notes = notes_below(shown, lang=lang)
+    if not notes:
+        return full
+    return (
+        f'::: {{.content-visible when-format="html"}}\n{full}\n:::\n\n'
+        f'::: {{.content-hidden when-format="html"}}\n'
+        f"{markdown_table(short, decimals, lang, hidden=hidden, hidden_text=hidden_text)}{after}\n\n{notes}\n:::"
+    )
+
+
 def printed_form(
     shown: pd.DataFrame,
     full: str,
