@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from src.book import scorecard
+from src.book import captions, scorecard
 
 
 def entry(id_, lookup, value, unit="percent", tol=0.5, flag=None, calibrated=True):
@@ -39,7 +39,7 @@ def test_statuses_from_tables_and_results(tmp_path):
         entry("missing_table", {"table": "tabell_09", "row": "a", "column": "b"}, 1),
         entry("missing_result", {"result": "02_sample.nothing"}, 1),
     ]
-    s = scorecard.score_book(tmp_path, entries).set_index("id")
+    s = scorecard.score_book(tmp_path, entries, shown=captions.shown_tables(tmp_path)).set_index("id")
     assert s.loc["cell_ok", "status"] == "ok"
     assert s.loc["cell_ok", "link"] == "../reports/executed/02_sample.ipynb#tabell-2"
     assert s.loc["cell_off", "status"] == "avvik"
@@ -151,8 +151,6 @@ def test_scorecard_miss_table_is_formatted_as_printed(tmp_path, published):
 def test_a_stated_number_and_a_verdict_link_to_the_chapter_table_that_shows_them(tmp_path, published):
     """A number stated in the text links to the chapter's «Rapporten mot reprodusert: tallene i teksten», a
     verdict to the chapter's test table where it is made; the verdict's «Merknad» quotes the book's test."""
-    from src.book import captions
-
     (tmp_path / "tables").mkdir()
     stated = next(
         e for e in published if e["chapter"] == "02_sample" and "result" in e["lookup"] and e["unit"] == "count"
@@ -162,7 +160,7 @@ def test_a_stated_number_and_a_verdict_link_to_the_chapter_table_that_shows_them
     pd.DataFrame({"Tall": [scorecard.entry_label(stated)], "Status": ["avvik"]}).to_csv(
         tmp_path / "tables/avstemming_02_tekst.csv", index=False
     )
-    shown = scorecard.shown_tables(tmp_path)
+    shown = captions.shown_tables(tmp_path)
     assert shown["avstemming_02_tekst"][0] == "02_sample"
     value = stated["value"] + 1
     verdict_key = verdict["lookup"]["result"]
@@ -175,7 +173,7 @@ def test_a_stated_number_and_a_verdict_link_to_the_chapter_table_that_shows_them
             }
         )
     )
-    s = scorecard.score_book(tmp_path, [stated, verdict]).set_index("id")
+    s = scorecard.score_book(tmp_path, [stated, verdict], shown=shown).set_index("id")
     number, anchor = s.loc[stated["id"], "shown_in"], s.loc[stated["id"], "link"].split("#")[1]
     assert number.startswith("Tabell K2.") and anchor == "tabell-" + number.split()[1].lower().replace(".", "-")
     nb = json.loads((captions.paths.NOTEBOOKS / "02_sample.ipynb").read_text(encoding="utf-8"))

@@ -189,6 +189,24 @@ def report_anchors(notebooks_dir: Path | None = None) -> dict[tuple[str, str], t
     return out
 
 
+def shown_tables(reports: Path, notebooks_dir: Path | None = None) -> dict[str, tuple[str, str, str]]:
+    """``reports/tables/<name>.csv`` -> (notebook, anchor, caption number) of the captioned table or figure that
+    shows it in the book («tabell-k5-7», «Tabell K5.7»), in the chapters' order: what a scorecard row links to.
+
+    The same numbering as the captions (``number_of`` over the notebooks' captioned cells, and the
+    CSV a cell writes found as ``data_files`` finds it)."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for nb_path in sorted(Path(notebooks_dir or paths.NOTEBOOKS).glob("*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        counter: dict[str, int] = {}
+        for i, label, key, _ in labelled_cells(nb):
+            number, anchor = number_of(label, key[:3], nb_path.stem, counter)
+            shown = f"{KIND_WORDS['nb'][key[:3]]} {number}"  # «Tabell K5.7», «Figur 8», as the caption
+            for f in data_files(cell_options(nb.cells[i].source)[1], reports / paths.TABLES_DIR):
+                out.setdefault(f[: -len(".csv")], (nb_path.stem, anchor, shown))
+    return out
+
+
 TABLES_HREF = "../tables"  # a chapter page (reports/executed/x.html in Quarto) to reports/tables/ in the book
 
 

@@ -138,29 +138,6 @@ def anchor(lookup: dict) -> str | None:
     return None
 
 
-def shown_tables(reports: Path, notebooks_dir: Path | None = None) -> dict[str, tuple[str, str, str]]:
-    """``reports/tables/<name>.csv`` -> (notebook, anchor, caption number) of the captioned table or figure that
-    shows it in the book («tabell-k5-7», «Tabell K5.7»), in the chapters' order: what a scorecard row links to.
-
-    The same numbering as the captions (``captions.number_of`` over the notebooks' captioned cells, and the
-    CSV a cell writes found as ``captions.data_files`` finds it)."""
-    import nbformat
-
-    from src.book import captions
-    from src.book.render import cell_options
-
-    out: dict[str, tuple[str, str, str]] = {}
-    for nb_path in sorted(Path(notebooks_dir or paths.NOTEBOOKS).glob("*.ipynb")):
-        nb = nbformat.read(nb_path, as_version=4)
-        counter: dict[str, int] = {}
-        for i, label, key, _ in captions.labelled_cells(nb):
-            number, anchor = captions.number_of(label, key[:3], nb_path.stem, counter)
-            shown = f"{captions.KIND_WORDS['nb'][key[:3]]} {number}"  # «Tabell K5.7», «Figur 8», as the caption
-            for f in captions.data_files(cell_options(nb.cells[i].source)[1], reports / paths.TABLES_DIR):
-                out.setdefault(f[: -len(".csv")], (nb_path.stem, anchor, shown))
-    return out
-
-
 def where_shown(entry: dict, shown: dict, read_table) -> tuple[str | None, pd.Series | None]:
     """The table (a key of ``shown``) whose row shows ``entry``'s number, and that row.
 
@@ -260,7 +237,7 @@ def lookup_text(lk: dict) -> str:
 
 
 def score_book(
-    reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None = None, notebooks_dir: Path | None = None
+    reports_dir: str | Path = paths.REPORTS, entries: list[dict] | None = None, shown: dict | None = None
 ) -> pd.DataFrame:
     """One row per published entry with the value the book computed, its status, where the book shows it
     (``shown_in``, ``link``: the table's or figure's anchor in its chapter) and the chapter's test of a verdict."""
@@ -268,7 +245,7 @@ def score_book(
     entries = entries if entries is not None else load_published()
     results_path = reports / paths.RESULTS_FILE
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
-    shown = shown_tables(reports, notebooks_dir)
+    shown = shown or {}  # captions.shown_tables(reports): the build passes it (this module reads no notebook)
 
     external = {k for k, spec in reference.load_measures()["results"].items() if spec.get("stat") == "external"}
     tables: dict[str, pd.DataFrame | None] = {}

@@ -118,11 +118,11 @@ def render(
 def write_scorecard(params: dict, out_dir: Path | None = None) -> str:
     """reports/_scorecard.md (the appendix) and reports/scorecard.csv; returns the headline."""
     from src.book import scorecard
-    from src.book.captions import CaptionError, data_info
+    from src.book.captions import CaptionError, data_info, shown_tables
 
     reports = paths.resolve(params["reports_dir"])
     out = out_dir or reports
-    scores = scorecard.score_book(reports)
+    scores = scorecard.score_book(reports, shown=shown_tables(reports))  # each row: the table that shows it
     try:  # the notes say whether a miss is the synthetic export's (calibrated or not)
         synthetic = bool(data_info(params).get("synthetic"))
     except CaptionError:
