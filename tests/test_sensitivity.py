@@ -87,6 +87,6 @@ def test_the_largest_shifts_have_a_heading_not_a_bold_line_ending_in_a_path():
         }
     )
     text = sensitivity.markdown(table)
-    assert "### De 2 tallene som flytter seg mest\n\n" in text
+    assert "### De 2 tallene som flytter seg mest\n\n| Tall |" in text  # the table right under its heading
     assert not [line for line in text.splitlines() if line.startswith("**") and "`" in line]
     assert "`reports/weighting_comparison.csv`" in text

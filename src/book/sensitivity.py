@@ -213,10 +213,12 @@ def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", to
             }
         )
         # a heading of its own, not a bold line ending in a path: justified in the PDF, that line opened wide
-        # gaps between its words
+        # gaps between its words. The table right under it (the PDF keeps a heading with the next block: a
+        # sentence between them left the heading at a page's foot, the table on the next page)
         parts.append(
             f"### De {len(numbers)} tallene som flytter seg mest\n\n"
-            "Her er andelene og gjennomsnittene der vektingen endrer mest. Alle står i "
-            "`reports/weighting_comparison.csv`.\n\n" + markdown_table(view, lang=lang) + "\n"
+            + markdown_table(view, lang=lang)
+            + "\n\nAndelene og gjennomsnittene der vektingen endrer mest; alle står i "
+            "`reports/weighting_comparison.csv`.\n"
         )
     return "\n".join(parts)
