@@ -321,3 +321,33 @@ def test_no_pdf_line_is_stretched_by_a_word_that_cannot_break(built_root):
         pytest.skip("pdftotext (poppler-utils) is not installed")
     found = stretched_lines(built_root / "reports" / paths.BOOK_DIR / PDF)
     assert not found, found
+
+
+def test_no_table_row_is_split_across_pages(tmp_path):
+    """#27: a row of Tabell K7.8 began at the foot of p. 65 and ended on p. 66 («Alt i alt er jeg godt fornøyd
+    … av» / «HMS-opplæringen jeg fått som verneombud (Bransjerettet …)»): typst/a4-book.typ made the cells
+    unbreakable with a show-set rule, which did not keep the row whole. That table as Quarto wrote it
+    (tests/data/table_k7_8.typ), placed where the page broke it, typeset by Quarto's typst with the book's
+    rules: the row's cells on one page."""
+    doc = tmp_path / "rows.typ"
+    doc.write_text(
+        '#set page(paper: "a4", margin: (x: 2.5cm, y: 2.5cm))\n#set text(size: 11pt)\n'
+        + (paths.ROOT / "typst" / "a4-book.typ").read_text(encoding="utf-8")
+        + "\n#v(10.6cm)\n#block[\n"
+        + (Path(__file__).parent / "data" / "table_k7_8.typ").read_text(encoding="utf-8")
+        + "]\n",
+        encoding="utf-8",
+    )
+    made = subprocess.run(
+        ["quarto", "typst", "compile", str(doc), str(tmp_path / "rows.pdf")], capture_output=True, text=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"quarto typst compile failed here: {made.stderr[-300:]}")
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    pages = subprocess.run(
+        ["pdftotext", str(tmp_path / "rows.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout.split("\f")
+    start = next(i for i, page in enumerate(pages) if "29,45" in page)  # the row's test, on its first line
+    end = next(i for i, page in enumerate(pages) if "som verneombud (Bransjerettet" in " ".join(page.split()))
+    assert start == end, f"the row runs from page {start + 1} to page {end + 1}"
