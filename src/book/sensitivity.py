@@ -218,7 +218,7 @@ def markdown(table: pd.DataFrame, info: dict | None = None, lang: str = "nb", to
         parts.append(
             f"### De {len(numbers)} tallene som flytter seg mest\n\n"
             + markdown_table(view, lang=lang)
-            + "\n\nAndelene og gjennomsnittene der vektingen endrer mest; alle står i "
-            "`reports/weighting_comparison.csv`.\n"
+            # one short line (a path at a justified line's end stretched it)
+            + "\n\nAlle andelene og gjennomsnittene står i `reports/weighting_comparison.csv`.\n"
         )
     return "\n".join(parts)
