@@ -104,7 +104,7 @@ def test_the_agreement_table_is_printed_narrow_and_written_whole(tmp_path, monke
         n_reviewed=60, n_audit_reviewed=30, n_changed=1, agreement_pct=96.7, kappa=0.96, kappa_low=0.88, kappa_high=1.0
     )
     table, rows = printed_agreement(tmp_path, monkeypatch, enough, synthetic=True)
-    header, first = rows[0], rows[2]
+    header, first = [h.replace("\u00ad", "") for h in rows[0]], rows[2]  # headers may break at soft hyphens
     assert header == [
         "Spørsmål (kodet tema)",
         "Svar",

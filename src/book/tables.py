@@ -52,9 +52,9 @@ AGREEMENT_FIGURES = ("Samsvar (prosent)", "Kappa", "KI nedre", "KI øvre")
 AGREEMENT_SHOWN = {
     "Spørsmål": "Spørsmål (kodet tema)",
     "Antall svar": "Svar",
-    "Antall gjennomgått": "Gjennomgått",
-    "Kontrollutvalg (tilfeldig)": "Kontrollutvalg",
-    "Gjennomgått i kontrollutvalget": "Gjennomgått i kontroll",
+    "Antall gjennomgått": "Gjennom\u00adgått",  # soft hyphens: a long header word may break (HTML and PDF)
+    "Kontrollutvalg (tilfeldig)": "Kontroll\u00adutvalg",
+    "Gjennomgått i kontrollutvalget": "Gjennom\u00adgått i kontroll",
     "Endret av forsker (kontrollutvalget)": "Endret i kontroll",
     "Samsvar (prosent)": "Samsvar (%)",
 }
