@@ -216,3 +216,6 @@ def test_the_list_gives_each_column_room_in_html(tmp_path, published):
     header = [c.strip() for c in lines[at].strip("|").split("|")]
     dashes = dict(zip(header, (len(c.strip(":")) + 1 for c in lines[at + 1].strip("|").split("|"))))
     assert dashes["Merknad"] >= 25 and dashes["Tall"] >= 20 and min(dashes.values()) >= 8, dashes
+    assert lines[at - 1] == "::: {.fixed-widths}"  # laid out by these shares (_quarto.yml), not by the browser
+    css = (scorecard.paths.ROOT / "_quarto.yml").read_text(encoding="utf-8")
+    assert "main .fixed-widths table{table-layout:fixed" in css
