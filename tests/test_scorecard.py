@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 
@@ -216,6 +217,8 @@ def test_the_list_gives_each_column_room_in_html(tmp_path, published):
     header = [c.strip() for c in lines[at].strip("|").split("|")]
     dashes = dict(zip(header, (len(c.strip(":")) + 1 for c in lines[at + 1].strip("|").split("|"))))
     assert dashes["Merknad"] >= 25 and dashes["Tall"] >= 20 and min(dashes.values()) >= 8, dashes
-    assert lines[at - 1] == "::: {.fixed-widths}"  # laid out by these shares (_quarto.yml), not by the browser
+    assert lines[at - 1] == "::: {.scorecard-list}"  # laid out by these shares (_quarto.yml), not by the browser
     css = (scorecard.paths.ROOT / "_quarto.yml").read_text(encoding="utf-8")
-    assert "main .fixed-widths table{table-layout:fixed" in css
+    assert "main .scorecard-list table{table-layout:fixed" in css
+    shares = dict(re.findall(r"\.scorecard-list th:nth-child\((\d+)\)\{width:(\d+)%\}", css))
+    assert [int(shares[str(i)]) for i in range(1, len(header) + 1)] == [scorecard.MISS_WIDTHS[h] for h in header]

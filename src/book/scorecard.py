@@ -357,9 +357,10 @@ def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False, syn
         rows = [miss_row(r, entries.get(r["id"]), lang, weighted, synthetic) for r in off.to_dict("records")]
         view = without_empty_notes(pd.DataFrame(rows))
         printed, notes = notes_below(view, lang=lang)  # the PDF: the explanations below the table, numbered
-        # the shares hold in the HTML book only with a fixed table layout (_quarto.yml: .fixed-widths): in the
-        # automatic layout the browser shrank «Tall» to its header and broke its words in the middle
-        html = f"::: {{.fixed-widths}}\n{markdown_table(view, lang=lang, widths=MISS_WIDTHS)}\n:::"
+        # Quarto's HTML drops a pipe table's column widths (tbl-colwidths: auto): _quarto.yml gives the list
+        # these shares (.scorecard-list, a fixed layout); in the automatic layout the browser shrank «Tall» to
+        # its header and broke its words in the middle
+        html = f"::: {{.scorecard-list}}\n{markdown_table(view, lang=lang, widths=MISS_WIDTHS)}\n:::"
         table = (
             f'::: {{.content-visible when-format="html"}}\n{html}\n:::\n\n'
             f'::: {{.content-hidden when-format="html"}}\n'
