@@ -378,7 +378,15 @@ def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False, syn
 
 # The list's columns' shares (percent): from the cells' lengths, the long labels and notes left the short
 # columns a few letters each, words broken in the middle (HTML at 1400 px). In the PDF the note is a number.
-MISS_WIDTHS = {"Tall": 22, "Kilde": 12, "Rapporten": 10, "Reprodusert": 11, "Toleranse": 8, "Status": 11, "Merknad": 26}
+MISS_WIDTHS = {
+    "Tall": 18,
+    "Kilde": 12,
+    "Rapporten": 12,
+    "Reprodusert": 13,
+    "Toleranse": 11,
+    "Status": 11,
+    "Merknad": 23,
+}
 MISS_WIDTHS_PDF = {
     "Tall": 28,
     "Kilde": 14,
