@@ -34,11 +34,17 @@ def test_the_evaluation_sets_parse_and_cover_every_question(frames):
     )
 
 
-def test_no_holdout_answer_is_among_the_examples(frames):
-    """The holdout is scored by a model that starts from the examples: none of its answers may be one of them."""
-    ex = {coding._wording(t) for f in frames.values() for t, _ in f.answers}
+def test_the_holdout_without_answers_worded_as_an_example_is_still_above_the_bar(frames):
+    """The model starts from the examples: the holdout's answers worded as one of them (short ones) are set
+    aside, and the rest still reaches the bar; the stored figure is what the module computes."""
+    seen = {coding._wording(t) for f in frames.values() for t, _ in f.answers}
     hold = coding_eval.load_set(coding_eval.HOLDOUT, frames)
-    assert not [1 for items in hold.values() for it in items if coding._wording(it["text"]) in ex]
+    fresh = {q: [it for it in v if coding._wording(it["text"]) not in seen] for q, v in hold.items()}
+    stored = coding_eval.load_result()
+    n_fresh = sum(len(v) for v in fresh.values())
+    assert stored["n_holdout_worded_as_an_example"] == stored["n_holdout"] - n_fresh < stored["n_holdout"] / 10
+    got = coding_eval._round(coding_eval.learning_curve(fresh, frames, steps=(0,))[0]["all"])
+    assert got == stored["zero_without_them"] and got["accuracy"] >= MIN_ZERO_ACCURACY
 
 
 def test_zero_review_accuracy_on_the_holdout_does_not_regress(zero):
@@ -56,9 +62,10 @@ def test_the_stored_result_is_what_the_module_computes(zero, frames):
     assert stored["n_examples"] == sum(len(f.answers) for f in frames.values())
 
 
-def test_the_highest_band_is_nearly_always_right(zero):
+def test_the_highest_band_is_nearly_always_right_and_not_coded_near_the_truth(zero):
     a = zero["all"]
     assert a["top_band_accuracy"] >= 0.97 and a["top_band_n"] >= 30
+    assert abs(a["not_coded_proposed"] - a["not_coded_gold"]) <= 0.05
 
 
 def test_reviews_are_scored_only_on_answers_not_reviewed(frames):
