@@ -224,25 +224,25 @@ def coding_learning_curve(ch: Chapter) -> tuple[pd.DataFrame, pd.DataFrame, str]
     zero, last = curve.iloc[0], curve.iloc[-1]
     rnd = (result.get("curve_random") or {}).get(int(last[k_col]), {}).get("all")
     random_text = (
-        f" Trekkes de {int(last[k_col])} gjennomgåtte svarene tilfeldig i stedet, er {ch.fmt(100 * rnd['accuracy'])} "
-        f"prosent av resten riktige (uten gjennomgang {ch.fmt(100 * rnd['baseline_accuracy'])} prosent)."
+        f" Trekkes de {int(last[k_col])} gjennomgåtte svarene tilfeldig i stedet, er {ch.fmt(100 * rnd['accuracy'], 1)} "
+        f"prosent av resten riktige (uten gjennomgang {ch.fmt(100 * rnd['baseline_accuracy'], 1)} prosent)."
         if rnd
         else ""
     )
     text = (
         f"Koderen er målt på {result['n_holdout']} svar den aldri har sett, skrevet for formålet av en som verken "
         f"hadde sett reglene, generatoren eller koderens eksempelsvar (`tests/data/coding_eval_holdout.yml`). "
-        f"Uten noen gjennomgang er {ch.fmt(zero[acc])} prosent av forslagene riktige (kappa "
+        f"Uten noen gjennomgang er {ch.fmt(zero[acc], 1)} prosent av forslagene riktige (kappa "
         f"{ch.fmt(zero['Kappa'], 2)}). Gjennomgangen er simulert slik arket legger den opp: først det tilfeldige "
         f"kontrollutvalget ({result['audit_size']} svar per spørsmål), så de usikreste forslagene; koderen lærer "
         f"av de gjennomgåtte svarene og måles på resten av spørsmålets svar ({result['repeats']} trekninger av "
         f"kontrollutvalget per trinn). Etter {int(last[k_col])} gjennomgåtte svar per spørsmål er "
-        f"{ch.fmt(last[acc])} prosent av resten riktige, mot {ch.fmt(last[base])} prosent for koderen uten "
+        f"{ch.fmt(last[acc], 1)} prosent av resten riktige, mot {ch.fmt(last[base], 1)} prosent for koderen uten "
         f"gjennomgang på de samme svarene (resten er lettere enn helheten, fordi de usikreste er gjennomgått)."
         + random_text
-        + f" Andelen foreslått «ikke kodet» var {ch.fmt(zero['Ikke kodet, foreslått (prosent)'])} prosent uten "
-        f"gjennomgang, mot {ch.fmt(zero['Ikke kodet, fasit (prosent)'])} prosent i fasiten; i den høyeste "
-        f"sikkerhetsgruppen var {ch.fmt(zero['Høyeste sikkerhet: riktig (prosent)'])} prosent riktige."
+        + f" Andelen foreslått «ikke kodet» var {ch.fmt(zero['Ikke kodet, foreslått (prosent)'], 1)} prosent uten "
+        f"gjennomgang, mot {ch.fmt(zero['Ikke kodet, fasit (prosent)'], 1)} prosent i fasiten; i den høyeste "
+        f"sikkerhetsgruppen var {ch.fmt(zero['Høyeste sikkerhet: riktig (prosent)'], 1)} prosent riktige."
     )
     return curve, kinds, text
 
