@@ -37,9 +37,9 @@ def test_the_evaluation_sets_parse_and_cover_every_question(frames):
 def test_the_holdout_without_answers_worded_as_an_example_is_still_above_the_bar(frames):
     """The model starts from the examples: the holdout's answers worded as one of them (short ones) are set
     aside, and the rest still reaches the bar; the stored figure is what the module computes."""
-    seen = {coding._wording(t) for f in frames.values() for t, _ in f.answers}
+    seen = {coding.wording(t) for f in frames.values() for t, _ in f.answers}
     hold = coding_eval.load_set(coding_eval.HOLDOUT, frames)
-    fresh = {q: [it for it in v if coding._wording(it["text"]) not in seen] for q, v in hold.items()}
+    fresh = {q: [it for it in v if coding.wording(it["text"]) not in seen] for q, v in hold.items()}
     stored = coding_eval.load_result()
     n_fresh = sum(len(v) for v in fresh.values())
     assert stored["n_holdout_worded_as_an_example"] == stored["n_holdout"] - n_fresh < stored["n_holdout"] / 10

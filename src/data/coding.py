@@ -448,7 +448,7 @@ class Coder:
         # that decision; where the researcher decided such answers differently, the model decides
         seen: dict[str, set] = {}
         for t, cs in reviewed:
-            seen.setdefault(_wording(t), set()).add(cs)
+            seen.setdefault(wording(t), set()).add(cs)
         self._decided = {w: next(iter(c)) for w, c in seen.items() if w and len(c) == 1}
 
     def _rule_vector(self, text: str) -> list[float]:
@@ -475,7 +475,7 @@ class Coder:
             return Proposal(
                 frame.not_coded, 0, 0.99, "ikke et svar" + cut, None, (frame.not_coded,), "ikke svar", "høy"
             )
-        same = self._decided.get(_wording(original)) if self._decided else None
+        same = self._decided.get(wording(original)) if self._decided else None
         if same:
             why = "samme ord som et gjennomgått svar" + cut
             if same[0] == frame.not_coded:  # decided «no theme»: still the unsure case, never the top band
@@ -514,7 +514,7 @@ class Coder:
         )
 
 
-def _wording(text: str) -> str:
+def wording(text: str) -> str:
     """An answer's words, folded, spelled as the frames spell them and sorted (what «the same answer» is)."""
     return " ".join(sorted(t.word for t in norwegian.tokens(text)))
 

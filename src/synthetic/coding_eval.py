@@ -266,8 +266,8 @@ def evaluate() -> dict:
     }
     # answers of the holdout worded as an example (short ones: «vet ikke», «Bemanning»): the model has seen
     # their words with a theme, so the 0-review figure is also given without them
-    seen = {coding._wording(t) for f in frames.values() for t, _ in f.answers}
-    fresh = {q: [it for it in v if coding._wording(it["text"]) not in seen] for q, v in holdout.items()}
+    seen = {coding.wording(t) for f in frames.values() for t, _ in f.answers}
+    fresh = {q: [it for it in v if coding.wording(it["text"]) not in seen] for q, v in holdout.items()}
     result["n_holdout_worded_as_an_example"] = result["n_holdout"] - sum(len(v) for v in fresh.values())
     result["zero_without_them"] = _round(learning_curve(fresh, frames, steps=(0,))[0]["all"])
     # development figures: the examples as the export; the model starts from the frame alone (its examples
