@@ -210,28 +210,40 @@ def coding_summary(ch: Chapter, summary: pd.DataFrame, synthetic: bool = False) 
 def coding_learning_curve(ch: Chapter) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The coder measured on answers it has never seen (data/reference/coding_eval.yml): two tables and a paragraph.
 
-    Computed by ``python -m src.synthetic.coding_eval --write`` from the evaluation
-    sets in tests/data (written by hand by someone who had read neither the
-    rules nor the generator); the figures are recorded in the results.
+    Computed by ``python -m src.synthetic.coding_eval --write`` from the independent holdout set
+    (tests/data/coding_eval_holdout.yml, written by someone who had seen neither the rules, the generator
+    nor the coder's examples); the figures are recorded in the results.
     """
     result = coding_curve.load_result()
     curve, kinds = coding_curve.curve_table(result), coding_curve.kind_table(result)
     why = "the coder's accuracy on hand-written evaluation answers (tests/data), about no respondent"
     for t in (curve, kinds):
         disclosure.declare_protected(t, t.columns[1:], why)
-    for r in curve.itertuples(index=False):
-        ch.result(f"coding_eval.k{r[0]}.accuracy_pct", float(r[1]))
+    k_col, acc, base = curve.columns[0], "Riktig (prosent)", "Riktig uten gjennomgang, samme svar (prosent)"
+    for r in curve.to_dict("records"):
+        ch.result(f"coding_eval.k{int(r[k_col])}.accuracy_pct", float(r[acc]))
     zero, last = curve.iloc[0], curve.iloc[-1]
+    rnd = (result.get("curve_random") or {}).get(int(last[k_col]), {}).get("all")
+    random_text = (
+        f" Trekkes de {int(last[k_col])} gjennomgåtte svarene tilfeldig i stedet, er {ch.fmt(100 * rnd['accuracy'], 1)} "
+        f"prosent av resten riktige (uten gjennomgang {ch.fmt(100 * rnd['baseline_accuracy'], 1)} prosent)."
+        if rnd
+        else ""
+    )
     text = (
-        f"Koderen er målt på {result['n_test']} svar den aldri har sett, skrevet for formålet av en som verken "
-        f"hadde lest reglene eller generatoren (testsettet i `tests/data/`). Uten noen gjennomgang er "
-        f"{ch.fmt(zero.iloc[1])} prosent av forslagene riktige (kappa {ch.fmt(zero.iloc[2], 2)}); etter "
-        f"{int(last.iloc[0])} gjennomgåtte svar per spørsmål {ch.fmt(last.iloc[1])} prosent. De gjennomgåtte "
-        f"svarene trekkes tilfeldig fra utviklingssettet ({result['n_dev']} svar med fasit) og den syntetiske "
-        f"eksportens svar med temaet de ble skrevet for, {result.get('repeats', 1)} trekninger per trinn. "
-        f"Andelen foreslått «ikke kodet» var {ch.fmt(zero.iloc[3])} prosent uten gjennomgang, mot "
-        f"{ch.fmt(zero.iloc[4])} prosent i fasiten; i den høyeste sikkerhetsgruppen var "
-        f"{ch.fmt(zero.iloc[6])} prosent riktige."
+        f"Koderen er målt på {result['n_holdout']} svar den aldri har sett, skrevet for formålet av en som verken "
+        f"hadde sett reglene, generatoren eller koderens eksempelsvar (`tests/data/coding_eval_holdout.yml`). "
+        f"Uten noen gjennomgang er {ch.fmt(zero[acc], 1)} prosent av forslagene riktige (kappa "
+        f"{ch.fmt(zero['Kappa'], 2)}). Gjennomgangen er simulert slik arket legger den opp: først det tilfeldige "
+        f"kontrollutvalget ({result['audit_size']} svar per spørsmål), så de usikreste forslagene; koderen lærer "
+        f"av de gjennomgåtte svarene og måles på resten av spørsmålets svar ({result['repeats']} trekninger av "
+        f"kontrollutvalget per trinn). Etter {int(last[k_col])} gjennomgåtte svar per spørsmål er "
+        f"{ch.fmt(last[acc], 1)} prosent av resten riktige, mot {ch.fmt(last[base], 1)} prosent for koderen uten "
+        f"gjennomgang på de samme svarene (resten er lettere enn helheten, fordi de usikreste er gjennomgått)."
+        + random_text
+        + f" Andelen foreslått «ikke kodet» var {ch.fmt(zero['Ikke kodet, foreslått (prosent)'], 1)} prosent uten "
+        f"gjennomgang, mot {ch.fmt(zero['Ikke kodet, fasit (prosent)'], 1)} prosent i fasiten; i den høyeste "
+        f"sikkerhetsgruppen var {ch.fmt(zero['Høyeste sikkerhet: riktig (prosent)'], 1)} prosent riktige."
     )
     return curve, kinds, text
 

