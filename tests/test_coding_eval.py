@@ -131,3 +131,28 @@ def test_a_bad_examples_file_is_refused_naming_file_frame_and_answer(tmp_path):
     frames = coding.load_frames(load(tmp_path / "codebook.yml"))
     assert frames["insufficient_time_theme"].answers == (("For lite folk", (3,)),)
     assert frames["future_input_theme"].answers == ()
+
+
+def test_the_readme_shows_the_stored_learning_curve():
+    """The README's coder table is typed by hand: it must say what data/reference/coding_eval.yml says."""
+    import re
+
+    from src.base import paths
+
+    readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    stored = coding_eval.load_result()
+    rows = {
+        "right (%), reviews in the sheet's order": ("curve", "accuracy", 100, 1),
+        "… the unreviewed coder on those same answers": ("curve", "baseline_accuracy", 100, 1),
+        "right (%), reviews in random order": ("curve_random", "accuracy", 100, 1),
+        "Cohen's kappa (sheet's order)": ("curve", "kappa", 1, 2),
+    }
+    for label, (curve, key, scale, digits) in rows.items():
+        line = re.search(rf"^\| {re.escape(label)} \|(.*)\|$", readme, re.M)
+        assert line, f"README: no row «{label}» in the coder's table"
+        shown = [float(c) for c in line.group(1).split("|")]
+        want = [round(stored[curve][k]["all"][key] * scale, digits) for k in (0, 25, 50, 100)]
+        assert shown == want, f"README row «{label}»: {shown}, the stored result says {want}"
+    zero = stored["curve"][0]["all"]
+    for value in (zero["not_coded_proposed"], zero["not_coded_gold"], zero["top_band_accuracy"]):
+        assert f"{value * 100:.1f} %" in readme, f"README: {value * 100:.1f} % (stored at 0 reviews) not found"
