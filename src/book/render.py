@@ -33,7 +33,6 @@ TABLES_HREF = "../tables"  # captions link a table's CSV relative to the chapter
 DOWNLOADS = ("scorecard.csv", "codebook.csv")  # reports/ files the appendices link (../reports/<file>)
 PAGE_WORDS_NOTE_NB = "Gjengitt uten Quarto (reserve-gjengivelse med nbconvert)."
 CELL_OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
-CALLOUT = re.compile(r"^:::\s*\{\.callout-(\w+)\}\s*\n(.*?)\n:::\s*$", re.S | re.M)
 INCLUDE = re.compile(r"\{\{<\s*include\s+(\S+)\s*>\}\}")
 HEADING_ATTRS = re.compile(r"^(#+ .*?)\s*\{[#.][^}]*\}\s*$", re.M)  # '# Title {#sec-x .unnumbered}'
 
@@ -158,21 +157,6 @@ def cell_options(source: str) -> tuple[dict, str]:
             in_header = False
             body.append(line)
     return opts, "\n".join(body).strip("\n")
-
-
-FORMAT_DIV = re.compile(
-    r'^:::\s*\{\.content-(visible|hidden)\s+(when|unless)-format="(\w+)"\}\s*\n(.*?)\n:::\s*$', re.S | re.M
-)
-
-
-def html_only(text: str) -> str:
-    """Quarto's conditional divs resolved for an HTML book (the fallback): what HTML shows stays."""
-
-    def keep(m):
-        visible = (m.group(1) == "visible") == ((m.group(2) == "when") == (m.group(3) == "html"))
-        return m.group(4) if visible else ""
-
-    return FORMAT_DIV.sub(keep, text)
 
 
 # ---------------------------------------------------------------------------
