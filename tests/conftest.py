@@ -184,21 +184,23 @@ def quarto_built(tmp_path_factory, built_project):
 
 
 # The files that make builds of their own, longest first: `make test` hands whole files to its workers in
-# collection order (--dist loadfile --no-loadscope-reorder), two to each worker at the start, then one to
-# whichever is free. The first two go one to each worker, and so do the next two: the first worker starts
-# with test_interrupts.py (it makes the session's reference build) and test_mounted_folders.py, the second with
-# test_disclosure.py, whose build is its own (nobody waits for the reference build), and test_build.py; the
-# rest fill in. Measured per file: docs/development.md. Single-process runs are unaffected but for the order.
+# collection order (--dist loadfile --no-loadscope-reorder), two to each worker at the start (the 1st and 3rd
+# to one, the 2nd and 4th to the other), then one to whichever is free. test_interrupts.py, by far the
+# longest (it also makes the session's two reference builds), is paired with a short one; the second worker
+# starts with test_disclosure.py, whose build is its own (nobody waits for the reference build), and
+# test_mounted_folders.py; the rest fill in. Measured per file (make test ARGS="-p tools.filetimes"):
+# docs/development.md. Single-process runs are unaffected but for the order.
 LONG_FIRST = (
     "test_interrupts.py",
     "test_disclosure.py",
+    "test_bad_inputs.py",
     "test_mounted_folders.py",
     "test_build.py",
-    "test_bad_inputs.py",
-    "test_quarto_book.py",  # with quarto on PATH: the Quarto render every Quarto test reads (quarto_built)
     "test_mapping.py",
     "test_coding.py",
+    "test_quarto_book.py",  # with quarto on PATH: the Quarto render every Quarto test reads (quarto_built)
     "test_user_export_kept.py",
+    "test_suppression.py",
     "test_weighting.py",
 )
 
