@@ -95,6 +95,29 @@ def shared_build(tmp_path_factory, name: str, *args: str) -> tuple[Path, subproc
 
 
 @pytest.fixture(scope="session")
+def other_export(tmp_path_factory) -> Path:
+    """Export B of the fault-injection tests (tests/test_interrupts.py, tests/test_mounted_folders.py): a smaller
+    synthetic export with another seed (different numbers everywhere), written once per run for every worker."""
+    folder = shared_dir(tmp_path_factory)
+    out = folder / "export_b" / "B_synthetic.sav"
+    with FileLock(str(folder / "export_b.lock")):
+        done = folder / "export_b.done"  # a run that failed half-way is made again
+        if not done.exists():
+            shutil.rmtree(out.parent, ignore_errors=True)
+            out.parent.mkdir(parents=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "src.synthetic.synthesize", "--seed", "7", "--size", "0.5", "--out", str(out)],
+                cwd=paths.ROOT,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert proc.returncode == 0, proc.stderr
+            done.write_text("")
+    return out
+
+
+@pytest.fixture(scope="session")
 def built_project(tmp_path_factory):
     """A fresh copy of the project built once from scratch, as `make book` does (fallback renderer, the
     notebooks in parallel): (root, the build's CompletedProcess). Shared: never change it, copy it."""
@@ -117,32 +140,69 @@ def copy_built(built_project, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def quarto_built(tmp_path_factory):
-    """A fresh copy of the project built with Quarto (HTML + PDF), and the fallback of the same chapters.
-
-    Shared by tests/test_quarto_book.py and tests/test_book_layout.py (one render per session); the tests that
-    use it skip where quarto is not on PATH."""
-    root = paths.copy_project(tmp_path_factory.mktemp("quarto_project"))
-    shutil.copy2(paths.ROOT / ".gitignore", root / ".gitignore")  # Quarto appends to it unless its line is there
-    gitignore = (root / ".gitignore").read_bytes()
-    proc = subprocess.run(
-        [sys.executable, "-m", "src.pipeline", "--renderer", "quarto", "-j", "1"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+def quarto_built(tmp_path_factory, built_project):
+    """A copy of the session's built project with its book rendered by Quarto (HTML + PDF; the build's book step
+    alone re-runs), and the fallback of the same chapters: (root, the Quarto build's CompletedProcess, .gitignore
+    as it was before, the fallback book). Made once per run for every worker (tests/test_quarto_book.py,
+    tests/test_book_layout.py, tests/test_book_links.py); shared: never change it, copy it. The tests that use it
+    skip where quarto is not on PATH."""
+    folder = shared_dir(tmp_path_factory)
+    root, outcome = folder / "quarto_built" / "p", folder / "quarto_built.json"
+    with FileLock(str(folder / "quarto_built.lock")):
+        if not outcome.exists():
+            shutil.rmtree(root.parent, ignore_errors=True)
+            copy_built(built_project, root)
+            shutil.copy2(
+                paths.ROOT / ".gitignore", root / ".gitignore"
+            )  # Quarto appends to it unless its line is there
+            gitignore = (root / ".gitignore").read_text(encoding="utf-8")
+            proc = subprocess.run(
+                [sys.executable, "-m", "src.pipeline", "--renderer", "quarto", "-j", "1"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
+            if proc.returncode == 0:
+                render.render_fallback(root / "fallback_book", root / "reports", root / "_quarto.yml")
+            outcome.write_text(
+                json.dumps(
+                    {
+                        "args": proc.args,
+                        "returncode": proc.returncode,
+                        "stdout": proc.stdout,
+                        "stderr": proc.stderr,
+                        "gitignore": gitignore,
+                    }
+                ),
+                encoding="utf-8",
+            )
+        done = json.loads(outcome.read_text(encoding="utf-8"))
+    proc = subprocess.CompletedProcess(done["args"], done["returncode"], done["stdout"], done["stderr"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    fallback = root / "fallback_book"
-    render.render_fallback(fallback, root / "reports", root / "_quarto.yml")
-    return root, proc, gitignore, fallback
+    return root, proc, done["gitignore"].encode("utf-8"), root / "fallback_book"
 
 
 # The files that make builds of their own, longest first: `make test` hands whole files to its workers in
-# collection order (--dist loadfile --no-loadscope-reorder), so starting with the long ones keeps both
-# workers busy to the end (measured per file: docs/development.md). Single-process runs are unaffected
-# but for the order.
-LONG_FIRST = ("test_build.py", "test_disclosure.py", "test_interrupts.py", "test_bad_inputs.py", "test_weighting.py")
+# collection order (--dist loadfile --no-loadscope-reorder), two to each worker at the start (the 1st and 3rd
+# to one, the 2nd and 4th to the other), then one to whichever is free. test_interrupts.py, by far the
+# longest (it also makes the session's two reference builds), is paired with a short one; the second worker
+# starts with test_disclosure.py, whose build is its own (nobody waits for the reference build), and
+# test_mounted_folders.py; the rest fill in. Measured per file (make test ARGS="-p tools.filetimes"):
+# docs/development.md. Single-process runs are unaffected but for the order.
+LONG_FIRST = (
+    "test_interrupts.py",
+    "test_disclosure.py",
+    "test_bad_inputs.py",
+    "test_mounted_folders.py",
+    "test_build.py",
+    "test_mapping.py",
+    "test_coding.py",
+    "test_quarto_book.py",  # with quarto on PATH: the Quarto render every Quarto test reads (quarto_built)
+    "test_user_export_kept.py",
+    "test_suppression.py",
+    "test_weighting.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from src.base import paths
 from src.pipeline import bench
 
@@ -107,3 +109,19 @@ def test_the_readme_table_comes_from_the_json():
     )
     assert text.splitlines()[-1].startswith("| 100x build peak memory ≤ 2 GB (all its processes) | | |")
     assert text.endswith("| met (the synthesis of that export, run before the build: 1.00 GB) |")
+
+
+def test_make_test_is_kept_with_pytests_summary_whatever_it_gave():
+    """A failing test does not lose a bench run's figures: the time is kept and the summary says what ran."""
+    out = "...\n=========== 2 failed, 688 passed, 29 skipped in 231.05s (0:03:51) ===========\n"
+    assert bench.pytest_summary(out) == "2 failed, 688 passed, 29 skipped in 231.05s (0:03:51)"
+    assert bench.pytest_summary("no summary") == ""
+    run = bench.measure([sys.executable, "-c", "import sys; sys.exit(3)"], ".", check=False)
+    assert run.returncode == 3
+    with pytest.raises(RuntimeError, match="exit 3"):
+        bench.measure([sys.executable, "-c", "import sys; sys.exit(3)"], ".")
+    fig = figures()
+    fig["medians"]["make_test"] = {"wall": 231.05, "cpu": 400.0}
+    fig["make_test_result"] = "690 passed, 29 skipped in 231.05s (0:03:51)"
+    text = bench.markdown_table(fig)
+    assert "| `make test` (690 passed, 29 skipped in 231.05s (0:03:51)) | 231.05 | 400.00 |" in text

@@ -97,11 +97,11 @@ def visible_text(page: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def table_widths(built_root):
+def table_widths(built_root, tmp_path_factory):
     if not CHROMIUM:
         pytest.skip("chromium is not installed: the HTML tables' widths are not measured")
-    root = built_root
-    book = root / "reports" / paths.BOOK_DIR
+    # the session's book is shared (conftest.py: quarto_built): the measuring page goes into a copy of it
+    book = shutil.copytree(built_root / "reports" / paths.BOOK_DIR, tmp_path_factory.mktemp("measured") / "book")
     rels = [p.relative_to(book).as_posix() for p in book_pages(book)]
     (book / "measure.html").write_text(MEASURE % json.dumps(rels), encoding="utf-8")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(book))

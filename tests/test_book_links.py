@@ -66,16 +66,11 @@ def test_the_fallback_book_and_its_notebook_views_have_no_broken_internal_link(b
     assert not broken, f"{len(broken)} of {checked} internal links broken, e.g. {broken[:8]}"
 
 
-def test_the_quarto_book_has_no_broken_internal_link(built_project, tmp_path):
-    from src.book.render import quarto_available, render_quarto
-
+def test_the_quarto_book_has_no_broken_internal_link(request):
     if not shutil.which("quarto"):
         pytest.skip("quarto is not on PATH (CI has none)")
-    assert quarto_available()
-    root = shutil.copytree(built_project[0], tmp_path / "p", symlinks=True)
+    root, *_ = request.getfixturevalue("quarto_built")  # the session's Quarto book (the build's whole render)
     out = root / "reports" / "book"
-    shutil.rmtree(out)
-    render_quarto(out, root / "reports", root)
     checked, broken = broken_links(out)
     assert checked > 500
     assert not broken, f"{len(broken)} of {checked} internal links broken, e.g. {broken[:8]}"

@@ -1,8 +1,8 @@
 """The open answers' review figures on real data (#28): no count of 1-4, no agreement on 1-4 reviews.
 
-Fast companions of tests/test_small_numbers.py (which builds and searches a whole book): the chapter's
-paragraph, its results and its agreement table for a summary with 3 reviews (2 changed) and a theme
-answered 3 times, in a chapter whose data cannot be shown to be synthetic (so protected).
+Fast companions of the groups-of-1–4 search in tests/test_disclosure.py (which builds and searches a
+whole book): the chapter's paragraph, its results and its agreement table for a summary with 3 reviews
+(2 changed) and a theme answered 3 times, in a chapter whose data cannot be shown to be synthetic (so protected).
 """
 
 import json

@@ -29,8 +29,6 @@ from pathlib import Path
 import pytest
 from conftest import snapshot
 
-from src.base import paths
-
 pytestmark = pytest.mark.slow
 
 STATE_PARTS = {".build", "_staging", "failed", "_interactive"}  # the build's own bookkeeping, not its outputs
@@ -79,21 +77,6 @@ def reference(built_project):
     (root, its published outputs, the build's output)."""
     root, proc = built_project
     return root, published(root), proc
-
-
-@pytest.fixture(scope="module")
-def other_export(tmp_path_factory) -> Path:
-    """Export B: a smaller synthetic export with another seed (different numbers everywhere)."""
-    out = tmp_path_factory.mktemp("export_b") / "B_synthetic.sav"
-    proc = subprocess.run(
-        [sys.executable, "-m", "src.synthetic.synthesize", "--seed", "7", "--size", "0.5", "--out", str(out)],
-        cwd=paths.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return out
 
 
 def copy_of(reference, tmp_path: Path) -> Path:

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_interrupts import copy_of, differences, needs_mount, other_export, published, reference, run_build, steps_run  # noqa: F401
+from test_interrupts import copy_of, differences, needs_mount, published, reference, run_build, steps_run  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

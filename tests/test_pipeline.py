@@ -108,6 +108,19 @@ def test_the_graph_reads_what_each_step_needs():
     assert "src/book/render.py" in tasks["book"]["file_dep"]  # relative to the project: a moved clone is up to date
 
 
+def test_the_steps_start_in_the_books_order_each_chapter_before_its_weighted_run():
+    """doit starts a task's explicit task_dep before the ones it infers from file_dep (a set: its order changed
+    with Python's string hashing from run to run). One notebook at a time, a build runs the same order every
+    time; the fault-injection tests (tests/test_interrupts.py) stop builds at named steps of it."""
+    from src.pipeline.cli import load_params
+
+    tasks = graph(load_params())
+    order = contents.notebook_order()
+    expected = ["nb:" + order[0]] + [f"{kind}:{n}" for n in order[1:] for kind in ("nb", "vektet")]
+    assert tasks["book"]["task_dep"] == expected and tasks["results"]["task_dep"] == expected
+    assert set(expected) == {t for t in tasks if t.startswith(("nb:", "vektet:"))}
+
+
 def test_a_weighted_main_run_has_no_separate_weighted_pass():
     from src.pipeline.cli import load_params
 

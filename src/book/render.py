@@ -16,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -599,17 +601,121 @@ def _quarto_lang(root: Path, config: dict) -> str:
     return book_lang([root / f for f in book_files(config) if f.endswith(".ipynb")], str(config.get("lang", "nb")))
 
 
-def _run_quarto(exe: str, root: Path, config: dict, lang: str, *args: str) -> None:
+def _quarto_cmd(exe: str, config: dict, lang: str, *args: str) -> list[str]:
     cmd = [exe, "render", *args]
     if lang != str(config.get("lang", "nb")):
         cmd += ["-M", f"lang:{lang}"]  # Quarto's labels (Figure/Table, Code, ...) in the chapters' language
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
-    if proc.returncode != 0:
-        fmt, detail = quarto_error(proc.stdout, proc.stderr)
+    return cmd
+
+
+def _check_quarto(returncode: int, stdout: str, stderr: str) -> None:
+    if returncode != 0:
+        fmt, detail = quarto_error(stdout, stderr)
         raise RuntimeError(
-            f"quarto render failed in the {fmt} book (exit {proc.returncode}); "
+            f"quarto render failed in the {fmt} book (exit {returncode}); "
             f"the previous book is left in place. Quarto said:\n{detail}"
         )
+
+
+def _run_quarto(exe: str, root: Path, config: dict, lang: str, *args: str) -> None:
+    proc = subprocess.run(_quarto_cmd(exe, config, lang, *args), cwd=root, capture_output=True, text=True)
+    _check_quarto(proc.returncode, proc.stdout, proc.stderr)
+
+
+# -- the PDF beside the HTML ----------------------------------------------------
+# HTML and PDF are rendered at the same time, by two Quarto processes (the machine's two cores), each in a
+# project folder of its own: the PDF in a scratch copy of what it is made from (the pages, the files they
+# include, _quarto.yml, typst/). Two renders in one folder would share Quarto's scratch files (.quarto/,
+# the <page>_files/ folders it writes beside each page and removes after) and its output folder; in two
+# folders they share nothing. The copy is of the same files, taken before either render starts, so the
+# PDF and the HTML are of one build; the PDF is moved into the book only when both succeeded.
+
+
+def pdf_inputs(root: Path, config: dict) -> list[str]:
+    """The files (relative to ``root``) the PDF is made from: _quarto.yml, typst/, every page and what it includes."""
+    pages = [str(p) for p in (config.get("project") or {}).get("render") or book_files(config)]
+    files = ["_quarto.yml", *(str(p.relative_to(root)) for p in sorted((root / "typst").rglob("*")) if p.is_file())]
+    if (root / ".gitignore").is_file():
+        files.append(".gitignore")  # Quarto appends its line to a .gitignore without it
+    for rel in pages:
+        files.append(rel)
+        if rel.endswith(".qmd"):
+            page = root / rel
+            for inc in INCLUDE.findall(page.read_text(encoding="utf-8")):
+                f = (page.parent / inc).resolve()
+                if f.is_file():
+                    files.append(str(f.relative_to(root.resolve())))
+    return list(dict.fromkeys(files))
+
+
+class PdfRender:
+    """``quarto render --to typst`` of a scratch copy of the project, running while the HTML renders.
+
+    ``finish(out_dir)`` waits for it and moves the PDF into the book; ``cancel()`` stops it. The scratch
+    folder is removed either way."""
+
+    def __init__(self, exe: str, root: Path, config: dict, lang: str):
+        self.scratch = Path(tempfile.mkdtemp(prefix="vo-quarto-pdf-"))
+        try:
+            project = self.scratch / "project"
+            for rel in pdf_inputs(root, config):
+                (project / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(root / rel, project / rel)
+            self.out = self.scratch / "out"
+            self.log = open(self.scratch / "quarto.log", "w+", encoding="utf-8")  # noqa: SIM115 (closed in _end)
+            self.proc = subprocess.Popen(
+                _quarto_cmd(exe, config, lang, str(project), "--to", "typst", "--output-dir", str(self.out)),
+                cwd=project,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        except BaseException:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
+
+    def _end(self) -> str:
+        self.log.seek(0)
+        text = self.log.read()
+        self.log.close()
+        return text
+
+    def finish(self, out_dir: Path) -> None:
+        try:
+            returncode = self.proc.wait()
+            output = self._end()
+            _check_quarto(returncode, output, "")
+            pdfs = sorted(self.out.glob("*.pdf"))
+            if not pdfs:
+                raise RuntimeError(f"quarto render made no PDF (its output folder held {sorted(os.listdir(self.out))})")
+            for pdf in pdfs:
+                shutil.move(pdf, out_dir / pdf.name)
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def cancel(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self._end()
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _with_pdf(exe: str, root: Path, config: dict, lang: str, out_dir: Path, html) -> None:
+    """Run ``html()`` (the HTML renders) while the PDF renders beside it; then move the PDF into ``out_dir``."""
+    pdf = PdfRender(exe, root, config, lang)
+    try:
+        html()
+    except BaseException:
+        pdf.cancel()
+        raise
+    pdf.finish(out_dir)
 
 
 def add_alt_text(out_dir: Path) -> None:
@@ -644,10 +750,20 @@ def render_quarto(out_dir: Path, reports_dir: Path | None = None, root: Path = p
     override (``-M lang:en``).
     """
     exe, config, lang = _quarto_setup(reports_dir, root)
-    _run_quarto(exe, root, config, lang, str(root), "--output-dir", str(out_dir))
-    add_alt_text(out_dir)
-    write_render_record(out_dir, quarto_inputs(root, config, lang, quarto_version(exe)))
+    inputs = quarto_inputs(root, config, lang, quarto_version(exe))
+    _render_whole(exe, root, config, lang, out_dir)
+    write_render_record(out_dir, inputs)
     return out_dir / "index.html"
+
+
+def _render_whole(exe: str, root: Path, config: dict, lang: str, out_dir: Path) -> None:
+    """The whole book: the HTML (``--to html``) in the project, the PDF at the same time in a scratch copy."""
+
+    def html() -> None:
+        _run_quarto(exe, root, config, lang, str(root), "--to", "html", "--output-dir", str(out_dir))
+        add_alt_text(out_dir)
+
+    _with_pdf(exe, root, config, lang, out_dir, html)
 
 
 # -- incremental renders ------------------------------------------------------
@@ -720,20 +836,24 @@ def render_quarto_incremental(
     inputs = quarto_inputs(root, config, lang, quarto_version(exe))
     changed = changed_pages(previous, inputs)
     if changed is None or len(changed) > MAX_PAGES_ONE_BY_ONE:
-        _run_quarto(exe, root, config, lang, str(root), "--output-dir", str(out_dir))
-        add_alt_text(out_dir)
+        _render_whole(exe, root, config, lang, out_dir)
         write_render_record(out_dir, inputs)
         return "the whole book (HTML and PDF)"
     shutil.copytree(previous, out_dir, symlinks=True)
-    for rel in changed:  # Quarto's incremental render of a book page: the other pages are the previous ones
-        _run_quarto(exe, root, config, lang, rel, "--to", "html", "--output-dir", str(out_dir))
-    views = root / "reports" / "executed" / VIEW_DIR  # project resources (_quarto.yml): the notebook views
-    if views.is_dir():
-        shutil.copytree(views, out_dir / "reports" / "executed" / VIEW_DIR, dirs_exist_ok=True)
-    copy_downloads(root / "reports", out_dir)  # the tables' CSVs the captions link (project resources)
-    add_alt_text(out_dir)
-    if changed:  # the PDF is one file made of every page: rendered whole
-        _run_quarto(exe, root, config, lang, str(root), "--to", "typst", "--no-clean", "--output-dir", str(out_dir))
+
+    def html() -> None:
+        for rel in changed:  # Quarto's incremental render of a book page: the other pages are the previous ones
+            _run_quarto(exe, root, config, lang, rel, "--to", "html", "--output-dir", str(out_dir))
+        views = root / "reports" / "executed" / VIEW_DIR  # project resources (_quarto.yml): the notebook views
+        if views.is_dir():
+            shutil.copytree(views, out_dir / "reports" / "executed" / VIEW_DIR, dirs_exist_ok=True)
+        copy_downloads(root / "reports", out_dir)  # the tables' CSVs the captions link (project resources)
+        add_alt_text(out_dir)
+
+    if changed:  # the PDF is one file made of every page: rendered whole, beside the changed pages
+        _with_pdf(exe, root, config, lang, out_dir, html)
+    else:
+        html()
     write_render_record(out_dir, inputs)
     return (
         f"{len(changed)} HTML page(s) ({', '.join(changed)}) and the PDF"

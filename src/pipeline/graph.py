@@ -713,7 +713,11 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
 
     executed = [key(out / paths.EXECUTED_DIR / f"{n}.ipynb") for _, out, _, names in runs for n in names]
     results = [key(out / paths.RESULTS_DIR / f"{n}.json") for _, out, _, names in runs for n in names]
-    notebook_steps = [f"{prefix}:{n}" for prefix, _, _, names in runs for n in names]
+    # the book's order, each chapter followed by its weighted run: the order the steps start in (task_book)
+    notebook_steps = sorted(
+        (f"{prefix}:{n}" for prefix, _, _, names in runs for n in names),
+        key=lambda step: (order.index(step.split(":", 1)[1]), step.startswith("vektet:")),
+    )
 
     def task_results():
         return {
@@ -730,6 +734,7 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
                     ],
                 )
             ],
+            "task_dep": notebook_steps,  # in the book's order (task_book)
             "file_dep": results,
             "targets": [key(out / paths.RESULTS_FILE) for _, out, _, _ in runs],
             "uptodate": [vouched("results")],
@@ -771,6 +776,10 @@ def tasks(params: dict, renderer: str = "auto", fp: str | None = None, inputs: d
             "actions": [
                 (guarded, ["book", stage_dir(reports, "book"), steps.render, params, renderer, fp, inputs, upstream])
             ],
+            # the steps start in the book's order (each chapter, then its weighted run), not in the order of doit's
+            # set of file dependencies, which changed from run to run with Python's string hashing: one notebook
+            # at a time (-j 1), a build runs its steps in the same order every time
+            "task_dep": notebook_steps,
             "file_dep": [key(p) for p in appendix_files]
             + executed
             + [key(p) for p in book_files]
