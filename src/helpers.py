@@ -48,6 +48,7 @@ from src.book.comparisons import (
 )
 from src.book.scorecard import COMPARISON_COLUMNS, without_empty_notes
 from src.book.tables import (
+    CURVE_SHOWN,
     coding_agreement_table,
     display_markdown,
     english_labels,
@@ -58,6 +59,7 @@ from src.book.tables import (
     printed_form,
     raking_table,
     recode_table,
+    renamed_display,
     take_hidden,
     translate_table,
 )
@@ -219,6 +221,7 @@ def coding_learning_curve(ch: Chapter) -> tuple[pd.DataFrame, pd.DataFrame, str]
     why = "the coder's accuracy on hand-written evaluation answers (tests/data), about no respondent"
     for t in (curve, kinds):
         disclosure.declare_protected(t, t.columns[1:], why)
+    curve.attrs["display"] = renamed_display(CURVE_SHOWN)  # shorter headers in the book; the CSV keeps these
     k_col, acc, base = curve.columns[0], "Riktig (prosent)", "Riktig uten gjennomgang, samme svar (prosent)"
     for r in curve.to_dict("records"):
         ch.result(f"coding_eval.k{int(r[k_col])}.accuracy_pct", float(r[acc]))

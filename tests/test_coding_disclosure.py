@@ -127,3 +127,30 @@ def test_the_printed_agreement_hides_kappa_and_its_interval_together(tmp_path, m
     first = rows[2]
     assert rows[0][-1] == "Kappa (95 % KI)" and first[-1] == "<5", first  # not «<5 (<5–<5)», nor 0,00 (−0,50–…)
     assert "711" in first
+
+
+def test_a_soft_hyphen_is_where_a_header_may_break_so_the_label_column_gets_the_room():
+    """K1.3 in HTML broke «hovedverneombud» inside the word while «Gjennom­gått i kontroll» kept 13 characters:
+    a header's soft hyphen is a break, so its column needs only the longest part."""
+    from src.book.tables import column_widths
+
+    header = ["Spørsmål", "Gjennom\u00adgått i kontroll"]
+    rows = [["Opplæring som hovedverneombud", "30"]]
+    soft, hard = column_widths(header, rows), column_widths(["Spørsmål", "Gjennomgått i kontroll"], rows)
+    assert soft[1] < hard[1]
+
+
+def test_the_learning_curve_is_printed_under_short_headers_and_written_whole(tmp_path, monkeypatch):
+    """K1.4: eight long headers ran over the HTML column (a scroll bar, the last column cut); the book prints
+    short ones, the CSV keeps the long names the results and tests use."""
+    from src.book.tables import CURVE_SHOWN
+
+    ch = chapter(tmp_path)
+    shown = []
+    monkeypatch.setattr(h, "display_markdown", shown.append)
+    curve, _, _ = h.coding_learning_curve(ch)
+    ch.table(curve, "koding_laeringskurve", {"Kappa": 2})
+    header = [c.strip() for c in shown[-1].splitlines()[0].strip("|").split("|")]
+    assert header == [CURVE_SHOWN.get(c, c) for c in curve.columns]
+    assert all(len(w) <= 12 for c in header for w in c.replace("\u00ad", " ").split())  # no long unbreakable word
+    assert list(pd.read_csv(tmp_path / "r" / "tables" / "koding_laeringskurve.csv").columns) == list(curve.columns)

@@ -93,6 +93,30 @@ def agreement_display(
     return shown.rename(columns=names), (mask.rename(columns=names) if mask is not None else None), decimals
 
 
+# The coder's learning curve as printed (the CSV keeps the long names): eight columns with long headers ran over
+# the HTML column; the caption says the figures are percent (kappa apart).
+CURVE_SHOWN = {
+    "Gjennomgåtte svar per spørsmål": "Gjennom\u00adgått per spørsmål",
+    "Riktig (prosent)": "Riktig",
+    "Riktig uten gjennomgang, samme svar (prosent)": "Riktig uten gjennom\u00adgang, samme svar",
+    "Ikke kodet, foreslått (prosent)": "Ikke kodet: forslag",
+    "Ikke kodet, fasit (prosent)": "Ikke kodet: fasit",
+    "Høyeste sikkerhet: andel av svarene (prosent)": "Høyeste sikker\u00adhet: andel",
+    "Høyeste sikkerhet: riktig (prosent)": "Høyeste sikker\u00adhet: riktig",
+}
+
+
+def renamed_display(names: dict[str, str]):
+    """A ``attrs["display"]`` form (see ``Chapter.table``) that prints the same cells under shorter headers."""
+
+    def display(table: pd.DataFrame, hidden: pd.DataFrame | None, decimals: dict | None, lang: str = "nb"):
+        rename = {c: names.get(c, c) for c in table.columns}
+        decimals = {rename.get(c, c): v for c, v in (decimals or {}).items()}
+        return table.rename(columns=rename), (hidden.rename(columns=rename) if hidden is not None else None), decimals
+
+    return display
+
+
 def agreement_support(summary: pd.DataFrame, columns) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(counts, bases) of the agreement table's cells (see ``coding_agreement_table``)."""
     num = {
@@ -398,8 +422,8 @@ def column_widths(header: list[str], rows: list[list[str]]) -> list[int]:
     for j, head in enumerate(header):
         cells = [MD_LINK.sub(r"\1", r[j]) for r in rows]  # a link's target is not shown
         longest_word = max(
-            (len(w) for text in [head, *cells] for w in re.split(r"[ \t\n]+", text)), default=1
-        )  # a no-break space joins
+            (len(w) for text in [head, *cells] for w in re.split(r"[ \t\n\u00ad]+", text)), default=1
+        )  # a no-break space joins; a soft hyphen is where a long word may break
         mins.append(max(3, longest_word + WORD_PAD))
         wants.append(max(mins[-1], min(MAX_DASHES, max((len(c) for c in cells), default=1))))
     if sum(wants) <= LINE_BUDGET:
