@@ -326,9 +326,9 @@ def translate_table(
     return shown, decimals
 
 
-# «χ²(1) = 76,75, p < ,001, Cramérs V = 0,19» in a narrow test column: an operator keeps its two sides on one line
-# (K9.6's PDF split «p» from «< ,001», five lines a cell); the column then gets the width of its widest unit
-STAT_OPERATOR = re.compile(r"(?<=\S) ([=<>≤≥]) (?=\S)")
+# «…, p < ,001, …» in a narrow test column: a p-value keeps «p», its operator and its value on one line (K9.6's PDF
+# split «p» from «< ,001»); only the p-value, so a long test column (K7.3) gets no wider
+STAT_OPERATOR = re.compile(r"(?<![^\s(])(p) ([=<>≤≥]) (?=[\d,.])")
 
 
 def markdown_table(
@@ -365,7 +365,7 @@ def markdown_table(
             elif isinstance(v, (int, float, np.integer, np.floating)):
                 cells.append(fmt_number(v, decimals.get(c, 0), lang))
             else:  # no raw HTML from a value (src/base/escape.py); the book's own Markdown (links, emphasis) stays
-                text = STAT_OPERATOR.sub("\u00a0\\1\u00a0", v) if isinstance(v, str) else v
+                text = STAT_OPERATOR.sub("\\1\u00a0\\2\u00a0", v) if isinstance(v, str) else v
                 cells.append(html_text(text).replace("|", "\\|"))
         rows.append(cells)
     header = [html_text(c).replace("|", "\\|") for c in cols]
