@@ -361,8 +361,7 @@ def test_english_book_has_english_captions_and_labels_and_the_same_numbers(built
     assert list(en.columns) == list(nb.columns)
     differ = [c for c in en.columns if not en[c].equals(nb[c])]
     assert set(differ) <= {"shown_in", "link", "test", "note"} and "published" not in differ, differ
-    assert en["note"].notna().sum() == nb["note"].notna().sum() > 0
-    assert not en["note"].fillna("").str.contains(r"\bgir\b").any()
+    assert nb["note"].notna().sum() > 0 and not en["note"].fillna("").str.contains(r"\bgir\b").any()
 
 
 def test_weighted_book_builds_with_its_own_weighting_appendix(built_project, tmp_path):
