@@ -183,7 +183,7 @@ def test_a_stated_number_and_a_verdict_link_to_the_chapter_table_that_shows_them
     assert s.loc[verdict["id"], "link"] == "../reports/executed/05_course_format.ipynb"
     md = scorecard.markdown(s.reset_index(), synthetic=True)
     line = next(x for x in md.splitlines() if x.startswith(f"| {scorecard.entry_label(verdict)} |"))
-    assert "p = ,042" in line and "Ikke kalibrert" in line and "[Kapittel\u00a05](" in line
+    assert "p\u00a0=\u00a0,042" in line and "Ikke kalibrert" in line and "[Kapittel\u00a05](" in line
     line = next(x for x in md.splitlines() if x.startswith(f"| {scorecard.entry_label(stated)} |"))
     assert (
         "[" + number.replace(" ", "\u00a0") + f"](../reports/executed/02_sample.ipynb#{anchor})" in line
