@@ -88,9 +88,8 @@ def agreement_display(
             any_hidden = mask[list(KAPPA_PARTS)].any(axis=1)
             mask = mask.drop(columns=list(KAPPA_PARTS))
             mask.insert(at, KAPPA_SHOWN, any_hidden)
-    names = {c: AGREEMENT_SHOWN.get(c, c) for c in shown.columns}
-    decimals = {names.get(c, c): v for c, v in decimals.items() if c not in KAPPA_PARTS}
-    return shown.rename(columns=names), (mask.rename(columns=names) if mask is not None else None), decimals
+    decimals = {c: v for c, v in decimals.items() if c not in KAPPA_PARTS}
+    return renamed_display(AGREEMENT_SHOWN)(shown, mask, decimals, lang)
 
 
 # The coder's learning curve as printed (the CSV keeps the long names): eight columns with long headers ran over
