@@ -74,16 +74,21 @@ def shared_dir(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-def shared_build(tmp_path_factory, name: str, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
+def shared_build(
+    tmp_path_factory, name: str, *args: str, chapters: tuple[str, ...] | None = None
+) -> tuple[Path, subprocess.CompletedProcess]:
     """A fresh copy of the project built from scratch with ``args``, once per test run however many worker
     processes ask for it: the first one builds (under a file lock), the others wait for it and read its
-    outcome. (root, the build's CompletedProcess); shared: never change it, copy it."""
+    outcome. ``chapters``: only these notebooks in the copy's book (``with_chapters``). (root, the build's
+    CompletedProcess); shared: never change it, copy it."""
     folder = shared_dir(tmp_path_factory)
     root, outcome = folder / name / "p", folder / f"{name}.json"
     with FileLock(str(folder / f"{name}.lock")):
         if not outcome.exists():
             shutil.rmtree(root.parent, ignore_errors=True)
             paths.copy_project(root)
+            if chapters:
+                with_chapters(root, chapters)
             cmd = [sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args]
             proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=1800)
             outcome.write_text(
@@ -92,6 +97,41 @@ def shared_build(tmp_path_factory, name: str, *args: str) -> tuple[Path, subproc
             )
         done = json.loads(outcome.read_text(encoding="utf-8"))
     return root, subprocess.CompletedProcess(done["args"], done["returncode"], done["stdout"], done["stderr"])
+
+
+def with_chapters(root: Path, keep: tuple[str, ...]) -> None:
+    """The project at ``root`` with only the notebooks ``keep`` in its book: the build runs the notebooks
+    ``_quarto.yml`` lists (``contents.notebook_order``), so the others are neither run nor rendered."""
+    from src.base import contents
+
+    config = root / "_quarto.yml"
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    config.write_text(
+        "".join(
+            line
+            for line in lines
+            if not (line.strip().startswith("- reports/executed/") and Path(line.strip()[2:]).stem not in keep)
+        ),
+        encoding="utf-8",
+    )
+    listed = contents.notebook_order(contents.load_config(config))
+    assert listed == list(keep), listed
+
+
+# The chapters of the small project the fault-injection tests break (tests/test_interrupts.py,
+# tests/test_mounted_folders.py): the first, whose derived data every chapter reads, and the ones their faults
+# are injected into (a chapter's start and promotion, a weighted twin); the build machinery is the same for
+# every chapter, and the full book's builds are tested whole elsewhere (tests/test_build.py).
+SMALL_CHAPTERS = ("01_cleaning", "02_sample", "03_role", "05_course_format")
+
+
+@pytest.fixture(scope="session")
+def small_project(tmp_path_factory):
+    """A fresh project whose book has only ``SMALL_CHAPTERS``, built once from scratch as ``built_project`` is
+    (about a third of a full build's time): (root, the build's CompletedProcess). Shared: never change it."""
+    root, proc = shared_build(tmp_path_factory, "small_project", chapters=SMALL_CHAPTERS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root, proc
 
 
 @pytest.fixture(scope="session")

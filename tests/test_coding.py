@@ -475,3 +475,34 @@ def test_a_bad_decision_stops_the_build_before_any_notebook(tmp_path, synthetic_
     with pytest.raises(ExportError) as err:
         h.validate_export(raw, codebook)
     assert f"future_input_theme.csv, line 2 (id {first}): forsker = 'Kurs' is not a code" in str(err.value)
+
+
+def test_a_completed_review_trains_only_the_audit_samples_blind_model(tmp_path, codebook, monkeypatch):
+    """Every answer decided: the audit sample's proposals come from a model that has not seen them (one fit),
+    and no model is trained for the decided answers outside it, whose proposal nothing reads but whether the
+    answer is a non-answer (which no model decides): it is counted as before."""
+    from src.data import learner
+
+    raw = tmp_path / "export.sav"
+    frame = coding.load_frames(codebook)["insufficient_time_theme"]
+    texts = {
+        i: f"For få folk på vakt i uke {i}" if i % 2 else f"Ingen tid satt av til vervet, uke {i}" for i in range(1, 41)
+    }
+    texts.update({41: "vet ikke", 42: "-", 43: "Vet ikke."})
+    data = _data(codebook, texts)
+    coding.write_review_sheets(raw, data, codebook)
+    sheet = coding.sheet_path(raw, frame)
+    _edit(sheet, {r["id"]: r["forslag"] for r in coding.read_sheet(sheet)})  # the researcher accepts every proposal
+    fits = []
+    real_fit = learner.fit
+    monkeypatch.setattr(learner, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    monkeypatch.setattr(coding, "_CODERS", {})  # no proposer trained by an earlier test
+    out, summary = coding.apply(data, raw, codebook)
+    row = summary.set_index("variable").loc["insufficient_time_theme"]
+    assert row.n_reviewed == row.n_answers == 43 and row.n_audit == coding.AUDIT_SIZE
+    assert len(fits) == 1  # the blind model of the audit sample; none for the rest
+    audit = coding.audit_ids(frame, texts)
+    outside = [i for i in (41, 42, 43) if i not in audit]
+    assert outside, "the test needs a non-answer outside the audit sample"
+    assert row.n_non_answer == 3  # each non-answer counted, in the audit sample or not
+    assert all(out.set_index(codebook.id).loc[i, "insufficient_time_theme"] == frame.not_coded for i in (41, 42, 43))

@@ -1,7 +1,9 @@
 """A book from one build, always: faults injected into real builds, then `make book`, then byte for byte.
 
 In the style of tests/bad_inputs: each test takes a copy of one reference
-build (a cold build of a fresh project), injects one fault — SIGKILL, SIGTERM or
+build (a cold build of a fresh project whose book has four chapters,
+``conftest.SMALL_CHAPTERS``: the machinery under test is the same for every
+chapter, and a build of four costs a third of one of nine), injects one fault — SIGKILL, SIGTERM or
 SIGINT at a named step (the build's test hook ``VO_TEST_KILL_AT``), a second
 build at the same time, a full disk, a read-only folder, a damaged state file —
 then runs a plain build and compares every published output (the book, the
@@ -72,11 +74,16 @@ def differences(a: dict, b: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(built_project):
-    """A fresh project built once, cold, uninterrupted (the session's build, conftest.py; tests copy it):
-    (root, its published outputs, the build's output)."""
-    root, proc = built_project
+def reference(small_project):
+    """A fresh project (four chapters) built once, cold, uninterrupted (the session's build, conftest.py; tests
+    copy it): (root, its published outputs, the build's output)."""
+    root, proc = small_project
     return root, published(root), proc
+
+
+def all_steps(reference) -> int:
+    """How many steps the reference build ran (all of them: it was cold)."""
+    return int(reference[2].stdout.rsplit("Build finished in ", 1)[1].split("(", 1)[1].split()[0])
 
 
 def copy_of(reference, tmp_path: Path) -> Path:
@@ -88,20 +95,21 @@ def copy_of(reference, tmp_path: Path) -> Path:
 # -- the reference build itself ---------------------------------------------------------
 
 
-def test_a_good_build_prints_no_kernel_noise_and_leaves_no_kernel_files(reference):
-    _, _, proc = reference
+@pytest.mark.parametrize("which", ["built_project", "small_project"])
+def test_a_good_build_prints_no_kernel_noise_and_leaves_no_kernel_files(request, which):
+    _, proc = request.getfixturevalue(which)
     assert "KeyboardInterrupt caught in kernel" not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "BUILD" not in proc.stderr
 
 
-def test_two_cold_builds_give_byte_identical_books_and_outputs(reference, built_project_again):
-    """Cell ids fixed, no timestamps, durations or absolute paths in what is published."""
+def test_two_cold_builds_give_byte_identical_books_and_outputs(built_project, built_project_again):
+    """Cell ids fixed, no timestamps, durations or absolute paths in what is published (the whole book)."""
     root, proc = built_project_again
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert differences(published(root), reference[1]) == []
+    assert differences(published(root), published(built_project[0])) == []
     text = (root / "reports/book/02_sample.html").read_text(encoding="utf-8")
-    assert str(root) not in text and str(reference[0]) not in text
+    assert str(root) not in text and str(built_project[0]) not in text
     for nb in (root / "reports/executed").glob("*.ipynb"):
         body = nb.read_text(encoding="utf-8")
         assert '"start_time"' not in body and '"duration"' not in body and str(root) not in body, nb.name
@@ -113,7 +121,8 @@ def test_a_copied_project_reruns_nothing(reference, tmp_path):
     proc = run_build(root)
     assert proc.returncode == 0, proc.stderr
     assert steps_run(proc) == set(), proc.stdout
-    assert "Up to date, not re-run: 20 of 20 steps" in proc.stdout
+    n = all_steps(reference)
+    assert f"Up to date, not re-run: {n} of {n} steps" in proc.stdout
     assert differences(published(root), reference[1]) == []
 
 
@@ -131,7 +140,7 @@ def test_a_failed_build_changes_no_output_of_any_other_step(reference, other_exp
     step = where.split("@")[0]
     assert f"start  {step}" in failed.stdout and f"FAILED {step}" in failed.stdout
     if step == "book":  # every other step of the build on B had succeeded
-        assert {"nb:01_cleaning", "vektet:09_barriers", "results", "appendices"} <= steps_run(failed)
+        assert {"nb:01_cleaning", "vektet:05_course_format", "results", "appendices"} <= steps_run(failed)
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("BUILD FAILED: ") or lines[0].startswith("BUILD FAILED: "), failed.stderr
     assert failed.stderr.count("BUILD FAILED") == 1 and "Traceback" not in failed.stderr, failed.stderr
@@ -375,7 +384,7 @@ def test_ctrl_c_ends_with_one_line_and_leaves_no_kernel_files(reference, tmp_pat
 def test_the_render_refuses_outputs_of_another_fingerprint(reference, tmp_path):
     """The last line of defence: even called directly, the render names what is not of this build."""
     root = copy_of(reference, tmp_path)
-    nb = root / "reports/executed/04_training.ipynb"
+    nb = root / "reports/executed/03_role.ipynb"
     data = json.loads(nb.read_text(encoding="utf-8"))
     data["metadata"]["compendium"]["fingerprint"] = "f" * 64
     nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -396,10 +405,10 @@ print(json.dumps(build_steps.render(params, "fallback", fp, {}, steps).get_msg()
     assert proc.returncode == 0, proc.stderr
     msg = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "the book was not rendered: its inputs are not all from this build's inputs and parameters" in msg
-    assert "reports/executed/04_training.ipynb" in msg and "nb:04_training" in msg
+    assert "reports/executed/03_role.ipynb" in msg and "nb:03_role" in msg
     assert snapshot(root / "reports/book") == before
     proc = run_build(root)  # the build itself re-runs the step that is not vouched for
-    assert proc.returncode == 0 and "nb:04_training" in steps_run(proc), proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "nb:03_role" in steps_run(proc), proc.stdout + proc.stderr
     assert differences(published(root), reference[1]) == []
 
 
@@ -424,15 +433,13 @@ def test_a_notebook_run_outside_the_build_writes_to_its_scratch_folder_only(refe
 
 def test_an_edited_parameters_cell_is_reported_and_the_builds_value_used(reference, tmp_path):
     root = copy_of(reference, tmp_path)
-    path = root / "notebooks/06_topics.ipynb"
+    path = root / "notebooks/03_role.ipynb"
     nb = json.loads(path.read_text(encoding="utf-8"))
     cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
     cell["source"] = ["".join(cell["source"]).replace("alpha = 0.05", "alpha = 0.01")]
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     proc = run_build(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (
-        "06_topics: its parameters cell says alpha = 0.01, params.yml 0.05; the build used alpha = 0.05" in proc.stdout
-    )
-    for rel in ("reports/results/06_topics.json", "reports/results.json"):
+    assert "03_role: its parameters cell says alpha = 0.01, params.yml 0.05; the build used alpha = 0.05" in proc.stdout
+    for rel in ("reports/results/03_role.json", "reports/results.json"):
         assert (root / rel).read_bytes() == (reference[0] / rel).read_bytes()

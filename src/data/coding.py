@@ -514,6 +514,16 @@ class Coder:
         )
 
 
+def non_answer_only(frame: Frame, text: str) -> Proposal:
+    """What ``Coder.propose`` says of an answer before any model: «ikke svar» for a non-answer («vet ikke», «-»),
+    else «ikke gjenkjent» (no proposal made). For answers whose theme the researcher decided."""
+    if norwegian.is_non_answer(unicodedata.normalize("NFC", str(text))):
+        return Proposal(frame.not_coded, 0, 0.99, "ikke et svar", None, (frame.not_coded,), "ikke svar", "høy")
+    return Proposal(
+        frame.not_coded, 0, 0.0, "ikke foreslått (forskeren har bestemt)", None, (), "ikke gjenkjent", "lav"
+    )
+
+
 def wording(text: str) -> str:
     """An answer's words, folded, spelled as the frames spell them and sorted (what «the same answer» is)."""
     return " ".join(sorted(t.word for t in norwegian.tokens(text)))
@@ -1070,20 +1080,19 @@ def apply(data, raw_path, codebook: Codebook | None = None):
         learned = [(text[r], c) for r, c in decided.items() if r in text]
         # the audit rows' proposals come from a proposer that has not seen them (else kappa would flatter it)
         blind_set = [(text[r], c) for r, c in decided.items() if r in text and r not in audit]
-        blind = Coder(frame, blind_set) if len(blind_set) >= MIN_LEARN else coder(frame)
-        # the rows outside the audit sample: the researcher's theme where one is decided (of its proposal only
-        # whether it is a non-answer counts, which no model decides), the model trained on every review for
-        # the rest; it is trained only when there is such a rest (a completed review needs none: 8 fits of
-        # about 1.5 s each on the synthetic export)
+        checking = [r for r in text if r in audit]
+        # the rows outside the audit sample: the researcher's theme where one is decided, the model trained on
+        # every review for the rest. Each model is trained only where it proposes something (a question nobody
+        # answered needs none, a completed review only the blind one)
         rest = [r for r in text if r not in audit and r not in decided]
-        full = (Coder(frame, learned) if len(learned) >= MIN_LEARN else coder(frame)) if rest else coder(frame)
         proposals = {}
-        for who, pick in (
-            (blind, [r for r in text if r in audit]),
-            (full, rest),
-            (coder(frame), [r for r in text if r not in audit and r in decided]),
-        ):
-            proposals.update(zip(pick, who.propose_many([text[r] for r in pick])))
+        for learn, pick in ((blind_set, checking), (learned, rest)):
+            if pick:
+                who = Coder(frame, learn) if len(learn) >= MIN_LEARN else coder(frame)
+                proposals.update(zip(pick, who.propose_many([text[r] for r in pick])))
+        # the decided rows outside the audit sample: no model's proposal is read for them, only whether the answer
+        # is a non-answer (nc_kind below), which no model decides
+        proposals.update((r, non_answer_only(frame, text[r])) for r in text if r not in audit and r in decided)
         proposals = {r: proposals[r] for r in text}
         theme = {rid: decided[rid][0] if rid in decided else p.code for rid, p in proposals.items()}
         theme.update({rid: c[0] for rid, c in decided.items() if rid not in theme})  # a code without text
