@@ -9,7 +9,7 @@ import pandas as pd
 
 from src.base.codebook import Codebook
 from src.base.codebook import load as load_codebook
-from src.base.disclosure import Hidden, declare_protected
+from src.base.disclosure import Hidden, declare_protected, footnote
 from src.base.escape import html_text
 from src.base.numbers import fmt_number, fmt_p
 from src.base.reference import load_terms
@@ -492,8 +492,13 @@ def printed_form(
     lang: str,
     hidden: pd.DataFrame | None = None,
     hidden_text: str = "",
+    min_cell: int = 0,
 ) -> str:
-    """The whole table for HTML, a shorter one for the PDF (Quarto's content-visible), with a note."""
+    """The whole table for HTML, a shorter one for the PDF (Quarto's content-visible), with a note.
+
+    The printed cells carry what a reader needs to read them: where they hide small cells («<5»), the
+    footnote on hidden cells (``disclosure.footnote``, counting the printed ones; ``min_cell``) follows them,
+    as it follows the whole table."""
     what = []
     if pdf.get("table") is not None:  # a printed frame the notebook made (no hidden cells: synthetic or none)
         short, short_hidden = pdf["table"], None
@@ -517,11 +522,14 @@ def printed_form(
     if short.empty and pdf.get("none_text"):  # nothing to print: say what that means, not «0 av 20 rader»
         note = f"*{pdf['none_text'].format(n=fmt_number(len(shown), 0, lang))}. {whole}*"
     short, notes = notes_below(short, lang=lang)
+    n_hidden = 0 if short_hidden is None or short.empty else int(short_hidden.to_numpy().sum())
+    foot = footnote(n_hidden, min_cell, lang) + "\n\n" if n_hidden else ""
     printed = (
         ""
         if short.empty  # no row to print (e.g. every number agrees): the note says so
         else markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text)
         + "\n\n"
+        + foot
         + (notes + "\n\n" if notes else "")
     )
     return (
