@@ -23,3 +23,31 @@ def test_the_printed_form_carries_the_footnote_on_hidden_cells_it_prints():
     pdf = {"rows": (shown["Status"] == "stemmer").to_numpy(), "rows_text": "radene der tallet stemmer"}
     printed = printed_form(shown, full, "tabell_x", pdf, {}, "nb", hidden, "<5", 5).split("content-hidden")[1]
     assert "Skjult" not in printed and "<5" not in printed
+
+
+def test_the_option_tests_get_two_lines_a_test_in_the_pdf():
+    """#27 (Tabell K9.6, K9.3): seven columns sized by their cells left the test column «χ²(1) =» / «76,75,» /
+    «p < ,001,» / «Cramérs» / «V = 0,22», five lines a cell. The printed form has short share headers and fixed
+    shares of the A4 line that give a test two lines (LINE_BUDGET characters of 9 pt across the column)."""
+    from src.book.comparisons import option_display
+    from src.book.tables import LINE_BUDGET
+
+    test = "χ²(1) = 76,75, p < ,001, Cramérs V = 0,22"
+    table = pd.DataFrame(
+        {
+            "Negative faktorer for utøvelse av verneombudsrollen": ["Manglende kunnskap og kompetanse om HMS-arbeid"],
+            "Prosent VO": [25.0],
+            "Prosent HVO": [50.0],
+            "Differanse (prosentpoeng)": [24.9],
+            "Test": [test],
+            "Reprodusert": ["signifikant"],
+            "Nevnt i rapporten": ["ja"],
+        }
+    )
+    shown, _, decimals = option_display("VO", "HVO")(table, None, {"Differanse (prosentpoeng)": 1})
+    assert list(shown.columns)[1:4] == ["VO (%)", "HVO (%)", "Differanse (prosentpoeng)"] and decimals
+    lines = markdown_table(shown, decimals).splitlines()
+    dashes = [len(c.strip(":")) + 1 for c in lines[1].strip("|").split("|")]
+    share = dict(zip(shown.columns, (d / sum(dashes) for d in dashes)))
+    assert share["Test"] * LINE_BUDGET >= len(test) / 2 + 2, share  # a test on two lines
+    assert share["Test"] == max(share[c] for c in shown.columns[1:])

@@ -368,6 +368,7 @@ def markdown_table(
                 cells.append(html_text(text).replace("|", "\\|"))
         rows.append(cells)
     header = [html_text(c).replace("|", "\\|") for c in cols]
+    widths = widths or table.attrs.get("widths")  # a display form's shares (comparisons.option_display)
     widths = [widths.get(c, 5) for c in cols] if widths else column_widths(header, rows)
     numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) for c in cols]
     lines = [
