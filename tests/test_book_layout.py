@@ -42,8 +42,32 @@ SPSS_PHRASE = "Equal variances not assumed"  # SPSS's own row label, quoted as S
 
 # A page that loads each book page in a 1400 px wide frame, lets it lay out, and reports every table's
 # width against the text column (<main>): what a reader at 1400 px sees.
-MEASURE = """<!DOCTYPE html><html><body><pre id="out">pending</pre><script>
+# Each table's words split over two lines where the line does not end in a hyphen, a soft hyphen or a break
+# character («/», «–», «_», ...): a word broken in the middle (code, a sha256, may break anywhere).
+MEASURE = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><pre id="out">pending</pre><script>
 const pages = %s; const out = []; let i = 0;
+function broken(d, t) {
+  const res = [], ok = '\u00ad\u200b-/–—_.,;:=)'; const w = d.createTreeWalker(t, NodeFilter.SHOW_TEXT); let n;
+  while ((n = w.nextNode())) {
+    if (n.parentElement.closest('code')) continue;
+    const re = /[^\\s]+/g; let m;
+    while ((m = re.exec(n.data))) {
+      const word = m[0]; if (word.length < 2) continue;
+      const r = d.createRange(); r.setStart(n, m.index); r.setEnd(n, m.index + word.length);
+      if (new Set([...r.getClientRects()].map(x => Math.round(x.top))).size < 2) continue;
+      let prev = null;
+      for (let k = 0; k < word.length; k++) {
+        r.setStart(n, m.index + k); r.setEnd(n, m.index + k + 1);
+        const rs = r.getClientRects(); if (!rs.length) continue;
+        const top = rs[rs.length - 1].top;  // a soft hyphen at a break has a box on both lines
+        if (prev !== null && top > prev + 2 && !ok.includes(word[k - 1]) && !ok.includes(word[k]))
+          res.push(word.slice(0, k) + '|' + word.slice(k));
+        prev = top;
+      }
+    }
+  }
+  return res;
+}
 function next() {
   if (i >= pages.length) { document.getElementById('out').textContent = 'RESULT' + JSON.stringify(out); return; }
   const f = document.createElement('iframe'); f.style.width = '1400px'; f.style.height = '900px';
@@ -52,7 +76,8 @@ function next() {
     d.querySelectorAll('main table').forEach((t, k) => {
       const r = t.getBoundingClientRect();
       out.push({page: pages[i], k: k, width: Math.round(r.width), column: Math.round(col.width),
-                over: Math.round(r.right - col.right), head: (t.querySelector('th') || {}).textContent || ''});
+                over: Math.round(r.right - col.right), head: (t.querySelector('th') || {}).textContent || '',
+                broken: broken(d, t)});
     });
     f.remove(); i++; next();
   }, 400);
@@ -141,6 +166,52 @@ def test_no_html_table_is_wider_than_the_text_column(table_widths):
         if t["over"] > 1
     ]
     assert not wide, wide
+
+
+def test_no_html_table_breaks_a_word_without_a_hyphen(table_widths):
+    """#27: «main table td{overflow-wrap:anywhere}» fitted every table to the column by breaking words anywhere
+    (K1.3 «hovedverneomb» / «ud», «stemme» / «r», the scorecard's «rapporte» / «n»). A word in a table breaks at
+    a soft hyphen (filters/table-hyphens.lua) or after «/», «–», «_», never in the middle (code excepted)."""
+    broken = [
+        f"{t['page']} table {t['k']} ({t['head'][:30]}): {', '.join(t['broken'][:5])}"
+        for t in table_widths
+        if t["broken"]
+    ]
+    assert not broken, broken
+
+
+def blank_pages_with_marks(pages: list[str]) -> list[str]:
+    """Pages with nothing but a page number or a running head (its number and a chapter's name): a blank
+    left page before a part or chapter that starts on a right page, printed with its marks."""
+    found = []
+    for i, page in enumerate(pages, start=1):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        if not lines or i == len(pages):
+            continue
+        rest = [line for line in lines if not re.fullmatch(r"\d+", line)]
+        if not rest or (len(rest) == 1 and re.match(rf"^{i}\s{{2,}}\S", rest[0])):
+            found.append(f"p. {i}: {' / '.join(lines)[:60]}")
+    return found
+
+
+def test_blank_pdf_pages_carry_no_running_head_or_page_number(built_root):
+    """#27: the blank left pages before «Metode», «Resultater», a chapter or an appendix that starts on a right
+    page carried the running head and the page number (p. 2, 6, 10, 18, 26, 50, 110 ...): a blank page is blank
+    (typst/after-title.typ: vo-blank-page)."""
+    pages = pdf_pages(built_root)
+    assert not blank_pages_with_marks(pages), blank_pages_with_marks(pages)
+    assert sum(1 for p in pages[:-1] if not p.strip()) >= 3  # the blank pages are still there, blank
+
+
+def test_a_lead_in_line_is_not_parted_from_what_it_introduces(built_root):
+    """#27: Vedlegg C's «Verktøyene som lager boka:» sat alone at the foot of a page, its table on the next: a
+    paragraph ending in a colon keeps with the next block (typst/after-title.typ)."""
+    problems = []
+    for i, page in enumerate(pdf_pages(built_root), start=1):
+        body = [line.strip() for line in page.splitlines() if line.strip() and not re.fullmatch(r"\d+", line.strip())]
+        if body and body[-1].endswith(":") and len(body[-1]) < 80:
+            problems.append(f"p. {i} ends with «{body[-1]}»")
+    assert not problems, problems
 
 
 def test_html_and_pdf_number_and_name_chapters_and_appendices_alike(built_root):
