@@ -28,6 +28,7 @@ import yaml
 
 from src.base import paths
 from src.base.contents import book_files, book_parts, flatten, load_config
+from src.book.hyphens import hyphenate_tables
 from src.book.markup import markdown_to_html  # noqa: F401  (Markdown as Quarto reads it, to HTML; #26)
 
 VIEW_DIR = "notebook-view"  # src/book/captions.py writes each chapter's notebook view there (caption links)
@@ -183,7 +184,7 @@ table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;max-width:
 table:has(th:nth-child(7)){font-size:.82rem}
 table:has(th:nth-child(10)){font-size:.75rem}
 th,td{border-bottom:1px solid #dee2e6;padding:.25rem .45rem;text-align:left}
-td{overflow-wrap:anywhere;hyphens:auto}
+td{overflow-wrap:break-word;hyphens:auto}  /* long words break at their soft hyphens (src/book/hyphens.py) */
 th{border-bottom:2px solid #adb5bd}
 .caption{font-weight:600;margin:1.2rem 0 .2rem}
 .book-caption{font-weight:600;margin:1.2rem 0 .3rem}
@@ -570,8 +571,9 @@ def render_fallback(
             else "<span></span>"
         )
         pager = f'<div class="pager">{prev_link}{next_link}</div>'
+        shown = hyphenate_tables(body) if lang == "nb" else body  # a table's long words break at a syllable
         (out_dir / out_name).write_text(
-            _flat_links(_page(title, book_title, nav, body, pager, lang, words["note"])), encoding="utf-8"
+            _flat_links(_page(title, book_title, nav, shown, pager, lang, words["note"])), encoding="utf-8"
         )
     write_search_index(out_dir, [(name, t, body) for _, name, t, body in pages])
     return out_dir / "index.html"
