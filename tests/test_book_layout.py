@@ -423,3 +423,38 @@ def test_no_table_row_is_split_across_pages(tmp_path):
     start = next(i for i, page in enumerate(pages) if "29,45" in page)  # the row's test, on its first line
     end = next(i for i, page in enumerate(pages) if "som verneombud (Bransjerettet" in " ".join(page.split()))
     assert start == end, f"the row runs from page {start + 1} to page {end + 1}"
+
+
+def test_a_lead_in_line_keeps_with_its_table_wherever_the_page_breaks(tmp_path):
+    """#27 (Vedlegg C, p. 115): «Verktøyene som lager boka:» alone at a page's foot. A lead-in paragraph ending
+    in a colon, then a table of 20 rows, after text of growing length, typeset with the book's rules
+    (typst/a4-book.typ, typst/after-title.typ; the template's functions stubbed): the lead-in is on its table's
+    page at every length (without the rule it was parted at 9 of these 20 lengths)."""
+    stubs = "#let callout(..args) = none\n#let part(title) = none\n#let appendices(..args, body) = body\n"
+    rules = (paths.ROOT / "typst" / "a4-book.typ").read_text(encoding="utf-8") + stubs
+    rules += (paths.ROOT / "typst" / "after-title.typ").read_text(encoding="utf-8")
+    parted = []
+    for n in range(330, 560, 12):
+        doc = tmp_path / f"lead{n}.typ"
+        doc.write_text(
+            '#set page(paper: "a5")\n'
+            + rules
+            + f"\n#lorem({n})\n\n*Verktøyene som lager boka:*\n\n"
+            + "#table(columns: 2, [a], [b], ..range(20).map(i => [row #i]))\n",
+            encoding="utf-8",
+        )
+        made = subprocess.run(
+            ["quarto", "typst", "compile", str(doc), str(doc.with_suffix(".pdf"))], capture_output=True, text=True
+        )
+        if made.returncode != 0:
+            pytest.skip(f"quarto typst compile failed here: {made.stderr[-300:]}")
+        if not shutil.which("pdftotext"):
+            pytest.skip("pdftotext (poppler-utils) is not installed")
+        pages = subprocess.run(
+            ["pdftotext", str(doc.with_suffix(".pdf")), "-"], capture_output=True, text=True, check=True
+        ).stdout.split("\f")
+        lead = next(i for i, p in enumerate(pages) if "Verktøyene" in p)
+        table = next(i for i, p in enumerate(pages) if "row 0" in p)
+        if lead != table:
+            parted.append(n)
+    assert not parted, f"the lead-in parted from its table after lorem({parted})"
