@@ -186,6 +186,8 @@ def option_differences(ch, group: str, prefix: str, by: str = "role_group", grou
     return table
 
 
+DIFFERENCE = "Differanse (prosentpoeng)"
+
 # Tabell K9.3 and K9.6 as printed: seven columns sized by their cells left the test a few words a line (five
 # lines a cell in the PDF, «χ²(1) =» / «76,75,» / «p < ,001,» / …). Shorter headers for the shares, and fixed
 # shares of the A4 line (percent) that give the test two lines; the label column wraps instead.
@@ -195,7 +197,9 @@ OPTION_WIDTHS = {"label": 25, "a": 8, "b": 8, "Differanse": 12, "Test": 24, "Rep
 def option_display(a: str, b: str):
     """The ``attrs["display"]`` of ``option_differences``: «VO (%)» for «Prosent VO», the PDF's column shares
     (``OPTION_WIDTHS``, read by ``tables.markdown_table`` from ``attrs["widths"]``)."""
-    names = {f"Prosent {a}": f"{a} (%)", f"Prosent {b}": f"{b} (%)"}
+    # a soft hyphen: «(prosentpoeng)» is wider than its column and ran into «HVO (%)» (a table cell's text is
+    # not justified, so typst does not hyphenate it)
+    names = {f"Prosent {a}": f"{a} (%)", f"Prosent {b}": f"{b} (%)", DIFFERENCE: "Differanse (prosent\u00adpoeng)"}
 
     def display(table: pd.DataFrame, hidden: pd.DataFrame | None, decimals: dict | None, lang: str = "nb"):
         shown, hidden, decimals = renamed_display(names)(table, hidden, decimals, lang)
