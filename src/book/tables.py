@@ -368,7 +368,8 @@ def markdown_table(
                 cells.append(html_text(text).replace("|", "\\|"))
         rows.append(cells)
     header = [html_text(c).replace("|", "\\|") for c in cols]
-    widths = widths or table.attrs.get("widths")  # a display form's shares (comparisons.option_display)
+    # a display form's shares (comparisons.option_display), else those of a verdict table (VERDICT_WIDTHS)
+    widths = widths or table.attrs.get("widths") or VERDICT_WIDTHS.get(tuple(str(c) for c in table.columns))
     widths = [widths.get(c, 5) for c in cols] if widths else column_widths(header, rows)
     numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) for c in cols]
     lines = [
@@ -402,6 +403,28 @@ def take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             out[c] = col
     return out, marked
 
+
+# The tables of tests with the report's verdict beside the book's (K3.2, K5.x, K7.2-K7.8, K8.x: «Sammenligning»,
+# «Test», «Rapporten», «Reprodusert», «Samsvar», in the PDF a note's number): sized by their cells the test got
+# a quarter of the line, five lines a Tukey pair, and K7.3 ran onto a third page for one row. These shares
+# give the test a third of the line (four lines) and the comparison's label about as many lines.
+VERDICT_WIDTHS = {
+    ("Sammenligning", "Test", "Rapporten", "Reprodusert", "Samsvar"): {
+        "Sammenligning": 27,
+        "Test": 33,
+        "Rapporten": 15,
+        "Reprodusert": 14,
+        "Samsvar": 11,
+    },
+    ("Sammenligning", "Test", "Rapporten", "Reprodusert", "Samsvar", "Merknad"): {
+        "Sammenligning": 26,
+        "Test": 31,
+        "Rapporten": 14,
+        "Reprodusert": 13,
+        "Samsvar": 9,
+        "Merknad": 7,
+    },
+}
 
 MAX_DASHES = 60  # a long label column gets at most this share (in characters) against the others
 # (40 left a long test column at 5 lines a cell beside short verdict columns: Tabell K7.3, K9.3)
