@@ -52,3 +52,25 @@ def test_the_option_tests_get_two_lines_a_test_in_the_pdf():
     share = dict(zip(shown.columns, (d / sum(dashes) for d in dashes)))
     assert share["Test"] * LINE_BUDGET >= len(test) / 2 + 2, share  # a test on two lines
     assert share["Test"] == max(share[c] for c in shown.columns[1:])
+
+
+def test_a_verdict_table_gives_its_test_a_third_of_the_line():
+    """#27: sized by their cells, a verdict table's test got a quarter of the A4 line (five lines a Tukey pair)
+    and Tabell K7.3 ran onto a third page for one row. Its columns have fixed shares (tables.VERDICT_WIDTHS)."""
+    test = "Tukeys HSD (Tukey-Kramer): forskjell i gjennomsnitt (I − J) 0,08 [95 % KI −0,07; 0,22], justert p = ,477"
+    table = pd.DataFrame(
+        {
+            "Sammenligning": [
+                "Kursholderen(e) hadde gode formidlingsevner (helt bransjerettet vs delvis bransjerettet)"
+            ],
+            "Test": [test],
+            "Rapporten": ["ikke testet i rapporten"],
+            "Reprodusert": ["ikke signifikant"],
+            "Samsvar": ["–"],
+        }
+    )
+    for frame in (table, table.assign(Merknad=["(1)"])):
+        lines = markdown_table(frame).splitlines()
+        dashes = [len(c.strip(":")) + 1 for c in lines[1].strip("|").split("|")]
+        share = dict(zip(frame.columns, (d / sum(dashes) for d in dashes)))
+        assert share["Test"] >= 0.3 and share["Test"] == max(share.values()), share
