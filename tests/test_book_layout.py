@@ -347,7 +347,10 @@ def table_page_spans(pages: list[str]) -> dict[str, int]:
                 continue
             head, span = norm(lines[k]), 1
             for q in range(i + 1, len(pages)):
-                if any(norm(x) == head for x in pages[q].splitlines()[:6]):
+                top = pages[q].splitlines()[:6]
+                at = next((n for n, x in enumerate(top) if norm(x) == head), None)
+                # the same header under another table's caption is that table's (K7.1-K7.3 share theirs)
+                if at is not None and not any(re.match(r"^\s*Tabell K?[\d.]*\d:", x) for x in top[:at]):
                     span += 1
                 else:
                     break

@@ -406,20 +406,20 @@ def take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 # The tables of tests with the report's verdict beside the book's (K3.2, K5.x, K7.2-K7.8, K8.x: «Sammenligning»,
 # «Test», «Rapporten», «Reprodusert», «Samsvar», in the PDF a note's number): sized by their cells the test got
-# a quarter of the line, five lines a Tukey pair, and K7.3 ran onto a third page for one row. These shares
-# give the test a third of the line (four lines) and the comparison's label about as many lines.
+# a quarter of the line, five lines a Tukey pair, and K7.3 ran onto a third page for one row (a third of the
+# line left the label six lines). The label and the test are about as long: these shares give each the same.
 VERDICT_WIDTHS = {
     ("Sammenligning", "Test", "Rapporten", "Reprodusert", "Samsvar"): {
-        "Sammenligning": 27,
-        "Test": 33,
-        "Rapporten": 15,
-        "Reprodusert": 14,
-        "Samsvar": 11,
-    },
-    ("Sammenligning", "Test", "Rapporten", "Reprodusert", "Samsvar", "Merknad"): {
-        "Sammenligning": 26,
+        "Sammenligning": 31,
         "Test": 31,
         "Rapporten": 14,
+        "Reprodusert": 14,
+        "Samsvar": 10,
+    },
+    ("Sammenligning", "Test", "Rapporten", "Reprodusert", "Samsvar", "Merknad"): {
+        "Sammenligning": 29,
+        "Test": 29,
+        "Rapporten": 13,
         "Reprodusert": 13,
         "Samsvar": 9,
         "Merknad": 7,
