@@ -461,3 +461,36 @@ def test_a_lead_in_line_keeps_with_its_table_wherever_the_page_breaks(tmp_path):
         if lead != table:
             parted.append(n)
     assert not parted, f"the lead-in parted from its table after lorem({parted})"
+
+
+def test_a_table_of_under_two_pages_does_not_run_onto_a_third(tmp_path):
+    """#27 (Tabell K7.3): a table of a page and nine tenths began at the foot of p. 54 and ended on p. 56. A
+    caption (a block labelled <tabell-…>) and a table of 75 rows (about 1,6 pages), after text of growing
+    length, typeset with the book's rules: the table spans at most two pages at every length (without the rule
+    it ran onto a third from 180 to 600 words of text before it), its caption on its first page."""
+    stubs = "#let callout(..args) = none\n#let part(title) = none\n#let appendices(..args, body) = body\n"
+    rules = (paths.ROOT / "typst" / "a4-book.typ").read_text(encoding="utf-8") + stubs
+    rules += (paths.ROOT / "typst" / "after-title.typ").read_text(encoding="utf-8")
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    problems = []
+    for n in range(0, 780, 60):
+        doc = tmp_path / f"span{n}.typ"
+        rows = "..range(75).map(i => ([row #i], [#lorem(3)], [x])).flatten()"
+        doc.write_text(
+            '#set page(paper: "a4", margin: (x: 2.5cm, y: 2.5cm))\n#set text(size: 11pt)\n'
+            + rules
+            + f"\n#lorem({n})\n\n#block[*Tabell X:* caption] <tabell-x>\n"
+            + f"#table(columns: 3, table.header[A][B][C], {rows})\n\n#lorem(50)\n",
+            encoding="utf-8",
+        )
+        pdf = doc.with_suffix(".pdf")
+        made = subprocess.run(["quarto", "typst", "compile", str(doc), str(pdf)], capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"quarto typst compile failed here: {made.stderr[-300:]}")
+        pages = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+        pages = pages.split("\f")
+        caption, first, last = (next(i for i, p in enumerate(pages) if s in p) for s in ("Tabell X", "row 0", "row 74"))
+        if last - first + 1 > 2 or caption != first:
+            problems.append(f"lorem({n}): caption p. {caption + 1}, rows p. {first + 1}–{last + 1}")
+    assert not problems, problems
