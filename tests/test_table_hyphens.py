@@ -87,3 +87,15 @@ def test_the_quarto_filter_hyphenates_as_the_fallback_does(tmp_path):
     assert cells == [hyphens.hyphenate_text(w) for w in words]
     assert "<p>hovedverneombud</p>" in out["nb"]  # prose is left to the browser
     assert hyphens.SHY not in out["en"]  # the rule is Norwegian: an English book is left alone
+
+
+def test_quartos_search_index_has_the_words_whole(tmp_path):
+    """The soft hyphens are for the eye: Quarto's search.json gets the tables' words whole again
+    (render.plain_search_index), so a search for «hovedverneombud» finds the table."""
+    shy = hyphens.hyphenate_text("hovedverneombud bransjerettet/generelt")
+    (tmp_path / "search.json").write_text(
+        '[{"text": "' + shy + '", "escaped": "hoved\\u00adver\\u00ADneom\\u200bbud"}]', encoding="utf-8"
+    )
+    render.plain_search_index(tmp_path)
+    text = (tmp_path / "search.json").read_text(encoding="utf-8")
+    assert "hovedverneombud bransjerettet/generelt" in text and '"escaped": "hovedverneombud"' in text

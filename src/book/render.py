@@ -731,6 +731,18 @@ def add_alt_text(out_dir: Path) -> None:
             page.write_text(new, encoding="utf-8")
 
 
+def plain_search_index(out_dir: Path) -> None:
+    """Quarto's search index without the soft hyphens and zero-width spaces of the tables' words
+    (filters/table-hyphens.lua): a search for «hovedverneombud» finds the table that breaks it «hoved-ver-neom-bud»."""
+    index = Path(out_dir) / "search.json"
+    if index.is_file():
+        text = index.read_text(encoding="utf-8")
+        plain = text.replace("\u00ad", "").replace("\u200b", "")  # as characters, and as JSON escapes
+        plain = re.sub(r"\\u00ad|\\u200b", "", plain, flags=re.I)
+        if plain != text:
+            index.write_text(plain, encoding="utf-8")
+
+
 def _quarto_setup(reports_dir: Path | None, root: Path) -> tuple[str, dict, str]:
     if reports_dir is not None and Path(reports_dir).resolve() != (root / "reports").resolve():
         raise RuntimeError(
@@ -764,6 +776,7 @@ def _render_whole(exe: str, root: Path, config: dict, lang: str, out_dir: Path) 
     def html() -> None:
         _run_quarto(exe, root, config, lang, str(root), "--to", "html", "--output-dir", str(out_dir))
         add_alt_text(out_dir)
+        plain_search_index(out_dir)
 
     _with_pdf(exe, root, config, lang, out_dir, html)
 
@@ -851,6 +864,7 @@ def render_quarto_incremental(
             shutil.copytree(views, out_dir / "reports" / "executed" / VIEW_DIR, dirs_exist_ok=True)
         copy_downloads(root / "reports", out_dir)  # the tables' CSVs the captions link (project resources)
         add_alt_text(out_dir)
+        plain_search_index(out_dir)
 
     if changed:  # the PDF is one file made of every page: rendered whole, beside the changed pages
         _with_pdf(exe, root, config, lang, out_dir, html)
