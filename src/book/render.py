@@ -185,6 +185,7 @@ table:has(th:nth-child(7)){font-size:.82rem}
 table:has(th:nth-child(10)){font-size:.75rem}
 th,td{border-bottom:1px solid #dee2e6;padding:.25rem .45rem;text-align:left}
 td{overflow-wrap:break-word;hyphens:auto}  /* long words break at their soft hyphens (src/book/hyphens.py) */
+html[lang="en"] td{overflow-wrap:anywhere}  /* an English book has no soft hyphens (a Norwegian rule) */
 th{border-bottom:2px solid #adb5bd}
 .caption{font-weight:600;margin:1.2rem 0 .2rem}
 .book-caption{font-weight:600;margin:1.2rem 0 .3rem}
