@@ -707,7 +707,7 @@ class Chapter:
             if pdf:
                 if pdf.get("table") is not None and self.lang == "en":
                     pdf = dict(pdf, table=translate_table(pdf["table"], self._english())[0])
-                text = printed_form(shown, text, name, pdf, decimals, self.lang, shown_hidden, f"<{k}")
+                text = printed_form(shown, text, name, pdf, decimals, self.lang, shown_hidden, f"<{k}", k)
             else:  # a «Merknad» column: in the PDF its notes numbered below the table (squeezed beside the rest)
                 text = notes_form(text, shown, decimals, self.lang, shown_hidden, f"<{k}", after=foot)
             display_markdown(text)

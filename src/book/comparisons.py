@@ -19,6 +19,7 @@ from src.analysis import multivariable as mv
 from src.base import paths, reference
 from src.base.disclosure import declare_protected
 from src.base.numbers import fmt_number
+from src.book.tables import renamed_display
 from src.book.text import verdict_text
 
 OMNIBUS_GROUPS = {"bransjer": "alle bransjer", "storrelse": "alle størrelsesgrupper"}  # published.yml's key convention
@@ -176,11 +177,38 @@ def option_differences(ch, group: str, prefix: str, by: str = "role_group", grou
         )
     table = pd.DataFrame(rows)
     order = table["Differanse (prosentpoeng)"].map(float).abs().sort_values(ascending=False, kind="stable").index
-    return declare_protected(
+    table = declare_protected(
         table.reindex(order).reset_index(drop=True),
         [f"Prosent {shown[a]}", f"Prosent {shown[b]}", "Differanse (prosentpoeng)"],
         "shares recorded through Chapter.result (Hidden for a small group or numerator)",
     )
+    table.attrs["display"] = option_display(shown[a], shown[b])  # printed narrower (the CSV keeps these headers)
+    return table
+
+
+DIFFERENCE = "Differanse (prosentpoeng)"
+
+# Tabell K9.3 and K9.6 as printed: seven columns sized by their cells left the test a few words a line (five
+# lines a cell in the PDF, «χ²(1) =» / «76,75,» / «p < ,001,» / …). Shorter headers for the shares, and fixed
+# shares of the A4 line (percent) that give the test two lines; the label column wraps instead.
+OPTION_WIDTHS = {"label": 25, "a": 8, "b": 8, "Differanse": 12, "Test": 24, "Reprodusert": 13, "Nevnt": 10}
+
+
+def option_display(a: str, b: str):
+    """The ``attrs["display"]`` of ``option_differences``: «VO (%)» for «Prosent VO», the PDF's column shares
+    (``OPTION_WIDTHS``, read by ``tables.markdown_table`` from ``attrs["widths"]``)."""
+    # a soft hyphen: «(prosentpoeng)» is wider than its column and ran into «HVO (%)» (a table cell's text is
+    # not justified, so typst does not hyphenate it)
+    names = {f"Prosent {a}": f"{a} (%)", f"Prosent {b}": f"{b} (%)", DIFFERENCE: "Differanse (prosent\u00adpoeng)"}
+
+    def display(table: pd.DataFrame, hidden: pd.DataFrame | None, decimals: dict | None, lang: str = "nb"):
+        shown, hidden, decimals = renamed_display(names)(table, hidden, decimals, lang)
+        keys = ["label", "a", "b", "Differanse", "Test", "Reprodusert", "Nevnt"]
+        if len(shown.columns) == len(keys):
+            shown.attrs["widths"] = {c: OPTION_WIDTHS[k] for c, k in zip(shown.columns, keys)}
+        return shown, hidden, decimals
+
+    return display
 
 
 def theme_ranking(ch, group: str) -> pd.DataFrame:

@@ -28,6 +28,7 @@ import yaml
 
 from src.base import paths
 from src.base.contents import book_files, book_parts, flatten, load_config
+from src.book.hyphens import hyphenate_tables
 from src.book.markup import markdown_to_html  # noqa: F401  (Markdown as Quarto reads it, to HTML; #26)
 
 VIEW_DIR = "notebook-view"  # src/book/captions.py writes each chapter's notebook view there (caption links)
@@ -183,7 +184,8 @@ table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem;max-width:
 table:has(th:nth-child(7)){font-size:.82rem}
 table:has(th:nth-child(10)){font-size:.75rem}
 th,td{border-bottom:1px solid #dee2e6;padding:.25rem .45rem;text-align:left}
-td{overflow-wrap:anywhere;hyphens:auto}
+td{overflow-wrap:break-word;hyphens:auto}  /* long words break at their soft hyphens (src/book/hyphens.py) */
+html[lang="en"] td{overflow-wrap:anywhere}  /* an English book has no soft hyphens (a Norwegian rule) */
 th{border-bottom:2px solid #adb5bd}
 .caption{font-weight:600;margin:1.2rem 0 .2rem}
 .book-caption{font-weight:600;margin:1.2rem 0 .3rem}
@@ -570,8 +572,9 @@ def render_fallback(
             else "<span></span>"
         )
         pager = f'<div class="pager">{prev_link}{next_link}</div>'
+        shown = hyphenate_tables(body) if lang == "nb" else body  # a table's long words break at a syllable
         (out_dir / out_name).write_text(
-            _flat_links(_page(title, book_title, nav, body, pager, lang, words["note"])), encoding="utf-8"
+            _flat_links(_page(title, book_title, nav, shown, pager, lang, words["note"])), encoding="utf-8"
         )
     write_search_index(out_dir, [(name, t, body) for _, name, t, body in pages])
     return out_dir / "index.html"
@@ -729,6 +732,18 @@ def add_alt_text(out_dir: Path) -> None:
             page.write_text(new, encoding="utf-8")
 
 
+def plain_search_index(out_dir: Path) -> None:
+    """Quarto's search index without the soft hyphens and zero-width spaces of the tables' words
+    (filters/table-hyphens.lua): a search for «hovedverneombud» finds the table that breaks it «hoved-ver-neom-bud»."""
+    index = Path(out_dir) / "search.json"
+    if index.is_file():
+        text = index.read_text(encoding="utf-8")
+        plain = text.replace("\u00ad", "").replace("\u200b", "")  # as characters, and as JSON escapes
+        plain = re.sub(r"\\u00ad|\\u200b", "", plain, flags=re.I)
+        if plain != text:
+            index.write_text(plain, encoding="utf-8")
+
+
 def _quarto_setup(reports_dir: Path | None, root: Path) -> tuple[str, dict, str]:
     if reports_dir is not None and Path(reports_dir).resolve() != (root / "reports").resolve():
         raise RuntimeError(
@@ -762,6 +777,7 @@ def _render_whole(exe: str, root: Path, config: dict, lang: str, out_dir: Path) 
     def html() -> None:
         _run_quarto(exe, root, config, lang, str(root), "--to", "html", "--output-dir", str(out_dir))
         add_alt_text(out_dir)
+        plain_search_index(out_dir)
 
     _with_pdf(exe, root, config, lang, out_dir, html)
 
@@ -849,6 +865,7 @@ def render_quarto_incremental(
             shutil.copytree(views, out_dir / "reports" / "executed" / VIEW_DIR, dirs_exist_ok=True)
         copy_downloads(root / "reports", out_dir)  # the tables' CSVs the captions link (project resources)
         add_alt_text(out_dir)
+        plain_search_index(out_dir)
 
     if changed:  # the PDF is one file made of every page: rendered whole, beside the changed pages
         _with_pdf(exe, root, config, lang, out_dir, html)

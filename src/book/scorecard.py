@@ -162,9 +162,44 @@ def where_shown(entry: dict, shown: dict, read_table) -> tuple[str | None, pd.Se
 
 
 EXTERNAL_SOURCES = {  # the group segment of an external result key (published.yml: «2007, ssb, stami»)
-    "2007": "SINTEFs undersøkelse blant verneombud fra 2007",
-    "ssb": "SSB",
-    "stami": "STAMI",
+    "nb": {
+        "2007": "SINTEFs undersøkelse blant verneombud fra 2007",
+        "ssb": "SSB",
+        "stami": "STAMI",
+    },
+    "en": {
+        "2007": "SINTEF's 2007 survey of safety representatives",
+        "ssb": "Statistics Norway (SSB)",
+        "stami": "the National Institute of Occupational Health (STAMI)",
+    },
+}
+
+# The notes' sentences in the book's language (status_note fills them in from the data; no row is typed)
+NOTE_TEXT = {
+    "nb": {
+        "other_source": "en annen kilde enn denne undersøkelsen",
+        "external": "Tallet er hentet fra {where}, ikke fra denne undersøkelsen; dataene her kan ikke gi det.",
+        "missing": "Boka regner ikke ut dette tallet: {looked} finnes ikke.",
+        "weighted": "Vektet tall; rapportens er uvektet.",
+        "test": "Bokas test: {test}.",
+        "p": "Bokas test gir p {p} (grensen er p < ,05).",
+        "difference": "Forskjellen er {diff}, mer enn rapportens avrunding ({tol}).",
+        "calibrated": "Kalibrert: de syntetiske dataene er laget for å treffe tallet, men bommer her.",
+        "not_calibrated": "Ikke kalibrert: de syntetiske dataene er ikke laget for å treffe tallet, så det viser "
+        "hva analysen gir på dem, ikke rapportens data.",
+    },
+    "en": {
+        "other_source": "a source other than this survey",
+        "external": "The number is taken from {where}, not from this survey; the data here cannot give it.",
+        "missing": "The book does not compute this number: {looked} does not exist.",
+        "weighted": "A weighted number; the report's is unweighted.",
+        "test": "The book's test: {test}.",
+        "p": "The book's test gives p {p} (the limit is p < .05).",
+        "difference": "The difference is {diff}, more than the report's rounding ({tol}).",
+        "calibrated": "Calibrated: the synthetic data were made to hit this number, but miss it here.",
+        "not_calibrated": "Not calibrated: the synthetic data were not made to hit this number, so it shows what "
+        "the analysis gives on them, not the report's data.",
+    },
 }
 
 
@@ -180,16 +215,16 @@ def status_note(
     weighted: bool = False,
     looked: str | None = None,
 ) -> str:
-    """Why a number is not «stemmer», in words, from what is known about it (never typed per row).
+    """Why a number is not «stemmer», in words, from what is known about it (never typed per row), in the
+    book's language (``NOTE_TEXT``; the English book gets the same notes as the Norwegian one):
 
     - the report contradicts itself: the explanation in ``published.yml`` (``inconsistencies``);
     - «ekstern»: where the number comes from (the group of its result key: the 2007 study, SSB, STAMI);
-    - «mangler»: that the book has no value for it, and where it looked (``looked``, else the entry's lookup);
+    - «mangler»: that the book has no value for it, and where it looked (the entry's lookup, else ``looked``);
     - «avvik»: the book's test (``test``, as the chapter shows it, or its ``p``) for a verdict, the difference
       against the printed rounding for a number; in a weighted book that it is weighted; on synthetic data
       whether the synthetic export was made to hit the number (``calibrated``)."""
-    if lang != "nb":
-        return explanations(lang=lang).get(entry["id"], "") if entry.get("flag") == "inconsistent" else ""
+    words = NOTE_TEXT["en" if lang == "en" else "nb"]
     if status == "inconsistent" or entry.get("flag") == "inconsistent":
         note = explanations(lang=lang).get(entry["id"], "")
         if note:
@@ -197,43 +232,40 @@ def status_note(
     lk = entry.get("lookup") or {}
     if status == "ekstern":
         group = str(lk.get("result", "")).rsplit(".", 1)[-1]
-        where = EXTERNAL_SOURCES.get(group, "en annen kilde enn denne undersøkelsen")
-        return f"Tallet er hentet fra {where}, ikke fra denne undersøkelsen; dataene her kan ikke gi det."
+        sources = EXTERNAL_SOURCES["en" if lang == "en" else "nb"]
+        return words["external"].format(where=sources.get(group, words["other_source"]))
     if status == "mangler":
-        return f"Boka regner ikke ut dette tallet: {looked or lookup_text(lk)} finnes ikke."
+        return words["missing"].format(looked=lookup_text(lk, lang) if lk else (looked or lookup_text(lk, lang)))
     if status not in ("avvik", "inconsistent"):  # an inconsistency without its explanation: as a miss
         return ""
     parts = []
     if weighted:
-        parts.append("Vektet tall; rapportens er uvektet.")
+        parts.append(words["weighted"])
     if entry.get("unit") == "verdict" or isinstance(value, (bool, np.bool_)):
         if test:
-            parts.append(f"Bokas test: {test}.")
+            parts.append(words["test"].format(test=test))
         elif p is not None and not pd.isna(p):
             shown = fmt_p(float(p), lang)
-            parts.append(f"Bokas test gir p {shown if shown.startswith('<') else '= ' + shown} (grensen er p < ,05).")
+            parts.append(words["p"].format(p=shown if shown.startswith("<") else "= " + shown))
     elif value is not None and not pd.isna(value) and entry.get("bound") not in BOUND_WORDS:
         diff = abs(float(value) - float(entry["value"]))
         parts.append(
-            f"Forskjellen er {fmt_number(diff, printed_decimals(entry) + 1, lang)}, "
-            f"mer enn rapportens avrunding ({tolerance_text(entry, lang)})."
+            words["difference"].format(
+                diff=fmt_number(diff, printed_decimals(entry) + 1, lang), tol=tolerance_text(entry, lang)
+            )
         )
     if synthetic and not weighted:
-        parts.append(
-            "Kalibrert: de syntetiske dataene er laget for å treffe tallet, men bommer her."
-            if entry.get("calibrated")
-            else "Ikke kalibrert: de syntetiske dataene er ikke laget for å treffe tallet, så det viser hva "
-            "analysen gir på dem, ikke rapportens data."
-        )
+        parts.append(words["calibrated"] if entry.get("calibrated") else words["not_calibrated"])
     return " ".join(parts)
 
 
-def lookup_text(lk: dict) -> str:
+def lookup_text(lk: dict, lang: str = "nb") -> str:
     """Where the book's value of an entry is looked up, in words: «cellen «VO» / «Prosent» i tabell_02.csv»,
-    «resultatet 02_sample.x_pct i results.json»."""
+    «resultatet 02_sample.x_pct i results.json» (English: «the cell … in …», «the result … in …»)."""
+    en = lang == "en"
     if "table" in lk:
-        return f"cellen «{lk.get('row')}» / «{lk.get('column')}» i {lk['table']}.csv"
-    return f"resultatet {lk.get('result')} i results.json"
+        return f"{'the cell' if en else 'cellen'} «{lk.get('row')}» / «{lk.get('column')}» {'in' if en else 'i'} {lk['table']}.csv"
+    return f"{'the result' if en else 'resultatet'} {lk.get('result')} {'in' if en else 'i'} results.json"
 
 
 def score_book(
@@ -378,14 +410,16 @@ def markdown(scores: pd.DataFrame, lang: str = "nb", weighted: bool = False, syn
 
 # The list's columns' shares (percent): from the cells' lengths, the long labels and notes left the short
 # columns a few letters each, words broken in the middle (HTML at 1400 px). In the PDF the note is a number.
+# «Kilde» holds «Tabell K5.4» and «Tekst 4.10;» whole (at 12 % the link broke «K5.» / «4»); the headers
+# «Reprodusert» and «Toleranse» break at their soft hyphens (filters/table-hyphens.lua), not into each other.
 MISS_WIDTHS = {
-    "Tall": 18,
-    "Kilde": 12,
-    "Rapporten": 12,
-    "Reprodusert": 13,
-    "Toleranse": 11,
+    "Tall": 16,
+    "Kilde": 14,
+    "Rapporten": 11,
+    "Reprodusert": 12,
+    "Toleranse": 9,
     "Status": 11,
-    "Merknad": 23,
+    "Merknad": 27,
 }
 MISS_WIDTHS_PDF = {
     "Tall": 28,

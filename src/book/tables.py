@@ -9,7 +9,7 @@ import pandas as pd
 
 from src.base.codebook import Codebook
 from src.base.codebook import load as load_codebook
-from src.base.disclosure import Hidden, declare_protected
+from src.base.disclosure import Hidden, declare_protected, footnote
 from src.base.escape import html_text
 from src.base.numbers import fmt_number, fmt_p
 from src.base.reference import load_terms
@@ -368,6 +368,8 @@ def markdown_table(
                 cells.append(html_text(text).replace("|", "\\|"))
         rows.append(cells)
     header = [html_text(c).replace("|", "\\|") for c in cols]
+    # a display form's shares (comparisons.option_display), else those of a verdict table (VERDICT_WIDTHS)
+    widths = widths or table.attrs.get("widths") or VERDICT_WIDTHS.get(tuple(str(c) for c in table.columns))
     widths = [widths.get(c, 5) for c in cols] if widths else column_widths(header, rows)
     numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) for c in cols]
     lines = [
@@ -401,6 +403,28 @@ def take_hidden(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             out[c] = col
     return out, marked
 
+
+# The tables of tests with the report's verdict beside the book's (K3.2, K5.x, K7.2-K7.8, K8.x: «Sammenligning»,
+# «Test», «Rapporten», «Reprodusert», «Samsvar», in the PDF a note's number): sized by their cells the test got
+# a quarter of the line, five lines a Tukey pair, and K7.3 ran onto a third page for one row (a third of the
+# line left the label six lines). The label and the test are about as long: these shares give each the same.
+VERDICT_WIDTHS = {
+    ("Sammenligning", "Test", "Rapporten", "Reprodusert", "Samsvar"): {
+        "Sammenligning": 31,
+        "Test": 31,
+        "Rapporten": 14,
+        "Reprodusert": 14,
+        "Samsvar": 10,
+    },
+    ("Sammenligning", "Test", "Rapporten", "Reprodusert", "Samsvar", "Merknad"): {
+        "Sammenligning": 29,
+        "Test": 29,
+        "Rapporten": 13,
+        "Reprodusert": 13,
+        "Samsvar": 9,
+        "Merknad": 7,
+    },
+}
 
 MAX_DASHES = 60  # a long label column gets at most this share (in characters) against the others
 # (40 left a long test column at 5 lines a cell beside short verdict columns: Tabell K7.3, K9.3)
@@ -492,8 +516,13 @@ def printed_form(
     lang: str,
     hidden: pd.DataFrame | None = None,
     hidden_text: str = "",
+    min_cell: int = 0,
 ) -> str:
-    """The whole table for HTML, a shorter one for the PDF (Quarto's content-visible), with a note."""
+    """The whole table for HTML, a shorter one for the PDF (Quarto's content-visible), with a note.
+
+    The printed cells carry what a reader needs to read them: where they hide small cells («<5»), the
+    footnote on hidden cells (``disclosure.footnote``, counting the printed ones; ``min_cell``) follows them,
+    as it follows the whole table."""
     what = []
     if pdf.get("table") is not None:  # a printed frame the notebook made (no hidden cells: synthetic or none)
         short, short_hidden = pdf["table"], None
@@ -517,11 +546,14 @@ def printed_form(
     if short.empty and pdf.get("none_text"):  # nothing to print: say what that means, not «0 av 20 rader»
         note = f"*{pdf['none_text'].format(n=fmt_number(len(shown), 0, lang))}. {whole}*"
     short, notes = notes_below(short, lang=lang)
+    n_hidden = 0 if short_hidden is None or short.empty else int(short_hidden.to_numpy().sum())
+    foot = footnote(n_hidden, min_cell, lang) + "\n\n" if n_hidden else ""
     printed = (
         ""
         if short.empty  # no row to print (e.g. every number agrees): the note says so
         else markdown_table(short, decimals, lang, hidden=short_hidden, hidden_text=hidden_text)
         + "\n\n"
+        + foot
         + (notes + "\n\n" if notes else "")
     )
     return (
