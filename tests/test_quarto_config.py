@@ -83,3 +83,16 @@ def test_language_and_captions_follow_lang():
     # anchored at the project root: an unanchored Quarto glob also matches the previous book's copy
     # (reports/book/reports/executed/notebook-view/...) and nests it again at every render
     assert all(str(g).startswith("/") for g in CONFIG["project"]["resources"])
+
+
+def test_the_readme_names_the_long_pdf_tables_docs_book_md_names():
+    """The PDF's tables over two pages are the ones docs/book.md names (tests/test_book_layout.py, with Quarto);
+    the README names the same, so a reader of the README is not told a different list."""
+    import re
+
+    from test_book_layout import long_tables_named_in_docs
+
+    readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    line = next(p for p in readme.split("\n\n") if "reference tables a reader needs" in p)
+    named = set(re.findall(r"K\d+\.\d+", line))
+    assert named == long_tables_named_in_docs(), (named, long_tables_named_in_docs())
