@@ -526,3 +526,26 @@ def test_an_interrupted_twin_leaves_nothing_staged_and_lets_the_interrupt_throug
         pipeline.execute_in_process("05_twin", {"weighted": True}, str(out), task="vektet:05_twin")
     assert not (out / records.STAGING_DIR).exists() and not (out / "executed").exists()
     assert "VO_FIGURES" not in pipeline.os.environ
+
+
+def test_a_kernels_own_stderr_goes_to_its_file_not_the_builds(monkeypatch):
+    """A kernel process writes to a file beside its sockets, not to the build's stderr (a build stopped by
+    Ctrl-C printed libzmq's «Assertion failed: pfd.revents & POLLIN» from a kernel it was shutting down); the
+    file goes with the build's kernel files, and a kernel that fails to start has its last lines named."""
+    import asyncio
+    import os
+
+    monkeypatch.setattr(pipeline, "LIVE_KERNELS", [])
+    monkeypatch.setattr(pipeline, "KERNEL_STDERR", [])
+    km = pipeline.kernel_manager_class()(kernel_name="python3")
+    asyncio.run(km.start_kernel())
+    try:
+        pid = km.provisioner.process.pid
+        assert os.readlink(f"/proc/{pid}/fd/2") == str(km.stderr_path)
+        assert km.stderr_path.name.startswith(pipeline.kernel_prefix())
+        km.stderr_path.write_text("first\nImportError: no module named ipykernel_launcher\n", encoding="utf-8")
+        assert pipeline.kernel_stderr_tail(1) == "ImportError: no module named ipykernel_launcher"
+    finally:
+        pipeline.kill_kernels()
+        pipeline.remove_kernel_files()
+    assert not km.stderr_path.exists()

@@ -316,9 +316,11 @@ def execute(
             if attempt == KERNEL_RETRIES:
                 os.environ.pop(DERIVED_STAGE_ENV, None)
                 shutil.rmtree(stage, ignore_errors=True)
+                tail = kernel_stderr_tail()
                 return TaskFailed(
                     f"{name}: the Jupyter kernel failed {attempt + 1} times "
                     f"({type(exc).__name__}: {exc}); nothing was changed."
+                    + (f"\nThe kernel's last words:\n{tail}" if tail else "")
                 )
             print(f"      {name}: kernel problem ({type(exc).__name__}: {exc}); retrying", flush=True)
             time.sleep(1 + attempt)
@@ -549,7 +551,18 @@ def kernel_manager_class():
             await super()._async_interrupt_kernel()
 
         async def _async_start_kernel(self, **kw):
-            await super()._async_start_kernel(**kw)
+            # the kernel process's own stderr goes to a file beside its sockets, not to the build's: what a
+            # cell prints reaches the notebook over the kernel's sockets anyway, and what the process itself
+            # prints is noise to a reader of the build, e.g. libzmq's «Assertion failed: pfd.revents & POLLIN»
+            # from a kernel stopped mid-shutdown by Ctrl-C (a stopped build says one line, #28). A kernel that
+            # does not start has the file's last lines in the build's message (kernel_stderr_tail).
+            self.stderr_path = Path(f"{self.ip}.stderr")
+            KERNEL_STDERR[:] = [self.stderr_path]
+            if "stderr" not in kw:
+                with open(self.stderr_path, "ab") as log:
+                    await super()._async_start_kernel(stderr=log, **kw)
+            else:
+                await super()._async_start_kernel(**kw)
             LIVE_KERNELS.append(self)
 
         start_kernel = _async_start_kernel  # AsyncKernelManager binds start_kernel to the base class's function
@@ -558,6 +571,7 @@ def kernel_manager_class():
 
 
 LIVE_KERNELS: list = []  # kernel managers of this process, for kill_kernels()
+KERNEL_STDERR: list = []  # the stderr file of the kernel started last (kernel_stderr_tail)
 
 
 def kill_kernels() -> None:
@@ -573,6 +587,15 @@ def kill_kernels() -> None:
             km.cleanup_ipc_files()
         except Exception:  # best effort: the build is ending anyway
             pass
+
+
+def kernel_stderr_tail(lines: int = 5) -> str:
+    """The last lines the most recently started kernel process wrote to its stderr file ("" if none)."""
+    try:
+        text = KERNEL_STDERR[0].read_text(encoding="utf-8", errors="replace").strip() if KERNEL_STDERR else ""
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def kernel_prefix() -> str:
