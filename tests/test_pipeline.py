@@ -106,6 +106,8 @@ def test_the_graph_reads_what_each_step_needs():
     weighted = tasks["vektet:03_role"]
     assert "weighted" in paths.relative(weighted["targets"][0])
     assert "src/book/render.py" in tasks["book"]["file_dep"]  # relative to the project: a moved clone is up to date
+    # what _quarto.yml makes the render read: an edited filter or typst include renders the book again
+    assert {"filters/table-hyphens.lua", "typst/a4-book.typ", "_quarto.yml"} <= set(tasks["book"]["file_dep"])
 
 
 def test_the_steps_start_in_the_books_order_each_chapter_before_its_weighted_run():

@@ -50,6 +50,28 @@ def test_source_files_of_the_book_exist():
             assert (paths.ROOT / f).exists(), f
 
 
+def files_named_in(node) -> set[str]:
+    """Every string in _quarto.yml that names a file or folder of the repository (filters, includes, …)."""
+    if isinstance(node, dict):
+        return set().union(*(files_named_in(v) for v in node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*(files_named_in(v) for v in node)) if node else set()
+    text = str(node).lstrip("/").rstrip("*").rstrip("/")
+    if not text or "\n" in text or text.split("/")[0] == "reports":  # reports/: what the build writes
+        return set()
+    return {text} if (paths.ROOT / text).exists() else set()
+
+
+def test_a_copied_project_has_every_file_the_book_configuration_names(tmp_path):
+    """The tests and the benchmark build copies of the project (``paths.copy_project``): a filter or include
+    _quarto.yml names but the copy lacks made every Quarto render of a copy fail (filters/ after #27)."""
+    named = files_named_in(CONFIG)
+    assert {"filters/table-hyphens.lua", "typst/a4-book.typ", "index.qmd"} <= named
+    root = paths.copy_project(tmp_path / "p")
+    missing = sorted(f for f in named if not (root / f).exists())
+    assert not missing, f"_quarto.yml names files paths.PROJECT_SOURCES does not copy: {missing}"
+
+
 def test_pdf_is_typst_on_a4_with_figures_fitted_and_long_tables_breaking():
     typst = CONFIG["format"]["typst"]
     assert typst["papersize"] == "a4" and typst["toc"] is True and typst["number-sections"] is True

@@ -46,6 +46,7 @@ PROJECT_SOURCES = (
     "index.qmd",
     "appendices",
     "typst",
+    "filters",  # Quarto's Lua filters (_quarto.yml)
     "requirements.txt",
 )
 

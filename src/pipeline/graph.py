@@ -83,7 +83,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 SUMMARISERS = {"09_barriers"}  # read the results of every earlier notebook (comparison_summary)
 KERNEL_RETRIES = 2  # a kernel that fails to start (not a failing cell) is tried again
 DERIVED_FILES = (paths.RESPONDENTS_FILE, paths.EXCLUDED_FILE, paths.DATA_INFO_FILE)
-BOOK_SOURCES = ("index.qmd", "_quarto.yml", "appendices", "typst")
+BOOK_SOURCES = ("index.qmd", "_quarto.yml", "appendices", "typst", "filters")
 
 
 # -- what a notebook reads ----------------------------------------------------
