@@ -472,9 +472,7 @@ class Coder:
         text = original
         cut = "" if len(str(text)) <= norwegian.MAX_CHARS else f" (bare de første {norwegian.MAX_CHARS} tegnene lest)"
         if norwegian.is_non_answer(original):
-            return Proposal(
-                frame.not_coded, 0, 0.99, "ikke et svar" + cut, None, (frame.not_coded,), "ikke svar", "høy"
-            )
+            return non_answer(frame, cut)
         same = self._decided.get(wording(original)) if self._decided else None
         if same:
             why = "samme ord som et gjennomgått svar" + cut
@@ -514,11 +512,16 @@ class Coder:
         )
 
 
+def non_answer(frame: Frame, cut: str = "") -> Proposal:
+    """The proposal for a non-answer («vet ikke», «-»), which no model decides (``cut``: the answer was capped)."""
+    return Proposal(frame.not_coded, 0, 0.99, "ikke et svar" + cut, None, (frame.not_coded,), "ikke svar", "høy")
+
+
 def non_answer_only(frame: Frame, text: str) -> Proposal:
     """What ``Coder.propose`` says of an answer before any model: «ikke svar» for a non-answer («vet ikke», «-»),
     else «ikke gjenkjent» (no proposal made). For answers whose theme the researcher decided."""
     if norwegian.is_non_answer(unicodedata.normalize("NFC", str(text))):
-        return Proposal(frame.not_coded, 0, 0.99, "ikke et svar", None, (frame.not_coded,), "ikke svar", "høy")
+        return non_answer(frame)
     return Proposal(
         frame.not_coded, 0, 0.0, "ikke foreslått (forskeren har bestemt)", None, (), "ikke gjenkjent", "lav"
     )
