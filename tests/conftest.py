@@ -75,12 +75,12 @@ def shared_dir(tmp_path_factory) -> Path:
 
 
 def shared_build(
-    tmp_path_factory, name: str, *args: str, chapters: tuple[str, ...] | None = None
+    tmp_path_factory, name: str, *args: str, chapters: tuple[str, ...] | None = None, env: dict | None = None
 ) -> tuple[Path, subprocess.CompletedProcess]:
     """A fresh copy of the project built from scratch with ``args``, once per test run however many worker
     processes ask for it: the first one builds (under a file lock), the others wait for it and read its
     outcome. ``chapters``: only these notebooks in the copy's book (``with_chapters``). (root, the build's
-    CompletedProcess); shared: never change it, copy it."""
+    CompletedProcess); shared: never change it, copy it. ``env``: variables set for the build."""
     folder = shared_dir(tmp_path_factory)
     root, outcome = folder / name / "p", folder / f"{name}.json"
     with FileLock(str(folder / f"{name}.lock")):
@@ -90,7 +90,9 @@ def shared_build(
             if chapters:
                 with_chapters(root, chapters)
             cmd = [sys.executable, "-m", "src.pipeline", "--renderer", "fallback", *args]
-            proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=1800)
+            proc = subprocess.run(
+                cmd, cwd=root, capture_output=True, text=True, timeout=1800, env={**os.environ, **(env or {})}
+            )
             outcome.write_text(
                 json.dumps({"args": cmd, "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}),
                 encoding="utf-8",
@@ -169,8 +171,12 @@ def built_project(tmp_path_factory):
 @pytest.fixture(scope="session")
 def built_project_again(tmp_path_factory):
     """A second fresh copy built from scratch, one notebook at a time (``-j 1``; ``built_project`` ran them
-    in parallel): two cold builds of the same inputs must agree. (root, CompletedProcess); never change it."""
-    return shared_build(tmp_path_factory, "built_project_again", "-j", "1")
+    in parallel) and each kernel started as its own process (``built_project`` forked them from the zygote,
+    src/pipeline/zygote.py): two cold builds of the same inputs must agree. (root, CompletedProcess); never
+    change it."""
+    from src.pipeline import zygote
+
+    return shared_build(tmp_path_factory, "built_project_again", "-j", "1", env={zygote.ENV: "off"})
 
 
 def copy_built(built_project, dest: Path) -> Path:

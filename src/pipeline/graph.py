@@ -54,7 +54,7 @@ from src.base.contents import notebook_order
 from src.base.files import write_json, write_text_durably
 from src.base.imports import dependencies, module_dependencies, module_file
 from src.data.coding import sheet_files
-from src.pipeline import steps
+from src.pipeline import steps, zygote
 from src.pipeline.records import (
     DERIVED_STAGE_ENV,
     FILE_SYSTEM_ERRORS,
@@ -567,6 +567,20 @@ def kernel_manager_class():
 
         start_kernel = _async_start_kernel  # AsyncKernelManager binds start_kernel to the base class's function
 
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # forked by this process's zygote when it can (src/pipeline/zygote.py), else started as before
+            forked = None
+            if zygote.enabled():
+                forked = zygote.zygote(paths.ROOT, str(Path(tempfile.gettempdir()) / kernel_prefix())).fork(
+                    kernel_cmd, kw.get("cwd"), kw.get("env") or os.environ, str(self.stderr_path)
+                )
+            if forked is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            provisioner = self.provisioner
+            provisioner.process, provisioner.pid, provisioner.pgid = forked, forked.pid, forked.pid
+            provisioner.cwd = kw.get("cwd")
+            self._reconcile_connection_info(provisioner.connection_info)
+
     return IPCKernelManager
 
 
@@ -602,15 +616,34 @@ def kernel_prefix() -> str:
     return f"vo-kernel-{os.environ.get('VO_BUILD') or os.getpid()}-"
 
 
+KERNEL_FILE = re.compile(r"vo-kernel-(\d+)-")
+
+
 def remove_kernel_files() -> None:
-    """The IPC socket files of this build's kernels (a kernel stopped by Ctrl-C leaves them)."""
+    """The files of this build's kernels (IPC sockets, stderr files, its zygotes' sockets), which a kernel
+    stopped by Ctrl-C leaves; and those of builds whose process is gone (a build killed by SIGKILL can
+    remove nothing, #30: they piled up in the temporary folder)."""
     import tempfile
 
-    for f in Path(tempfile.gettempdir()).glob(f"{kernel_prefix()}*"):
-        try:
-            f.unlink()
-        except OSError:
-            pass
+    zygote.stop()
+    own = kernel_prefix()
+    for f in Path(tempfile.gettempdir()).glob("vo-kernel-*"):
+        m = KERNEL_FILE.match(f.name)
+        if f.name.startswith(own) or (m and not process_exists(int(m.group(1)))):
+            try:
+                f.unlink()
+            except OSError:  # another user's, or already gone
+                pass
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def remove_leftovers(params: dict) -> None:
