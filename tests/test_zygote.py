@@ -125,6 +125,21 @@ def test_a_kernel_ends_with_its_zygote(monkeypatch):
         pipeline.remove_kernel_files()
 
 
+def test_a_kernel_forked_as_its_zygote_is_killed_does_not_outlive_it(tmp_path):
+    """The zygote killed just after it forked (before the kernel's parent poller runs): the kernel ends too."""
+    z = zygote.Zygote(paths.ROOT, str(tmp_path / "vo-kernel-1-"))
+    cmd = [sys.executable, "-m", zygote.LAUNCHER, "-f", str(tmp_path / "kernel.json")]
+    try:
+        kernel = z.fork(cmd, paths.ROOT, dict(os.environ), None)
+        os.kill(z.proc.pid, signal.SIGKILL)
+        end = time.monotonic() + 10
+        while kernel.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert kernel.poll() is not None, "the kernel outlived its zygote"
+    finally:
+        z.stop()
+
+
 def test_a_zygote_ends_with_the_process_that_started_it(tmp_path):
     script = (
         "from src.pipeline import zygote\n"

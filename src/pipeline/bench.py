@@ -16,7 +16,9 @@ exits first is still reaped and counted):
 * synthesis of the export;
 * cold build (no derived data, no executed notebooks, the export present,
   bytecode compiled), no-op rebuild, rebuild after editing one chapter, after
-  editing src/helpers.py;
+  editing src/helpers.py; and the cold build again with every kernel started
+  as its own process instead of forked from the zygote (``VO_ZYGOTE=off``,
+  src/pipeline/zygote.py);
 * per notebook: kernel start-up/shutdown vs execution (papermill's cell times);
 * the compute floor: the notebooks' cells (the chapters and the weighted twins,
   as the build runs them) executed one after the other in one IPython shell in
@@ -52,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.base import paths
+from src.pipeline import zygote
 
 CHAPTER = "05_course_format"  # the chapter the "touch one chapter" measurement edits
 DEFAULT_JSON = "reports/bench.json"
@@ -177,9 +180,14 @@ def pytest_summary(stdout: str) -> str:
     return lines[-1] if lines else ""
 
 
-def run_build(root: Path, *args: str, renderer: str = "fallback") -> Run:
-    """``python -m src.pipeline`` (fallback renderer unless told) in ``root``."""
-    return measure([sys.executable, "-m", "src.pipeline", "--renderer", renderer, *args], root, what="build")
+def run_build(root: Path, *args: str, renderer: str = "fallback", env: dict | None = None) -> Run:
+    """``python -m src.pipeline`` (fallback renderer unless told) in ``root``; ``env``: variables set for it."""
+    return measure(
+        [sys.executable, "-m", "src.pipeline", "--renderer", renderer, *args],
+        root,
+        env={**os.environ, **env} if env else None,
+        what="build",
+    )
 
 
 def quarto_on_path() -> bool:
@@ -411,6 +419,7 @@ def markdown_table(figures: dict) -> str:
     labels = {
         "synthesis": "synthesis of the export",
         "cold_build": "cold build",
+        "cold_build_no_zygote": "cold build, each kernel started on its own (`VO_ZYGOTE=off`)",
         "noop": "no-op rebuild",
         "one_chapter": f"rebuild after editing {CHAPTER}",
         "helpers": "rebuild after editing src/helpers.py",
@@ -512,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
             keep("one_chapter", run_build(root, *jobs))
             touch(root / "src" / "helpers.py")
             keep("helpers", run_build(root, *jobs))
+            clean(root)  # the same cold build with each kernel started as its own process (src/pipeline/zygote.py)
+            keep("cold_build_no_zygote", run_build(root, *jobs, env={zygote.ENV: "off"}))
         if quarto_on_path():  # the edit loop with Quarto: the whole render, then one chapter edited
             for _ in range(args.repeat):
                 run_build(root, *jobs)  # a fallback book: the Quarto render below has no book to reuse
@@ -556,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, label in (
             ("synthesis", "synthesis of the export (2950 respondents)"),
             ("cold_build", "cold build (no derived data, no executed notebooks)"),
+            ("cold_build_no_zygote", "cold build, each kernel started on its own (VO_ZYGOTE=off, no zygote)"),
             ("noop", "no-op rebuild"),
             ("one_chapter", f"rebuild after editing {CHAPTER}"),
             ("helpers", "rebuild after editing src/helpers.py"),

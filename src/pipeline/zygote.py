@@ -8,10 +8,11 @@ request, as ``python -m ipykernel_launcher -f <connection file>`` would have sta
 starts in a fraction of a second: ``make bench`` measures the build with and without (``VO_ZYGOTE=off``).
 
 The forked kernel is what a started one would be: its own session (process group), the working folder,
-environment and stderr file the kernel manager asked for, ``JPY_PARENT_PID`` naming its parent (the zygote),
-so ipykernel's parent poller ends it when the zygote ends. The zygote ends with the process that started it
-(``PR_SET_PDEATHSIG``), and its socket is named like the build's kernel files (``vo-kernel-<build>-…``), which
-the build removes. Anything the zygote cannot do (it did not start, another Python, another folder, another
+environment and stderr file the kernel manager asked for, ipykernel's parent poller watching its parent (the
+zygote). The zygote ends with the process that started it, and a kernel with its zygote (``PR_SET_PDEATHSIG``
+on Linux), so no kernel outlives a killed build; the zygote's socket is named like the build's kernel files
+(``vo-kernel-<build>-…``), which the build removes. The zygote is ended with SIGTERM, and first reaps its
+ended kernels, so their CPU time counts for the process that waits for it (``make bench``, tools/filetimes). Anything the zygote cannot do (it did not start, another Python, another folder, another
 command) falls back to starting the kernel as before: the zygote only saves time.
 """
 
@@ -44,7 +45,7 @@ def _die_with_parent() -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
     except (OSError, AttributeError):
         pass
 
@@ -63,8 +64,11 @@ def _end(*_) -> None:
     os._exit(0)
 
 
-def _kernel(request: dict) -> int:
+def _kernel(request: dict, zygote_pid: int) -> int:
     """In the forked child: become the kernel the request describes; returns its exit code."""
+    _die_with_parent()  # the kernel ends with the zygote (no kernel outlives a killed build)
+    if os.getppid() != zygote_pid:  # the zygote ended before that was set
+        return 1
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -72,15 +76,15 @@ def _kernel(request: dict) -> int:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    os.environ["JPY_PARENT_PID"] = str(os.getppid())
+    os.environ["JPY_PARENT_PID"] = str(zygote_pid)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     err = os.open(request["stderr"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if request["stderr"] else null
     os.dup2(err, 1)
     os.dup2(err, 2)
-    # ipykernel's parent poller ends the kernel when the zygote ends; the option, as ipykernel read the
-    # environment variable when the zygote imported it
-    sys.argv = [LAUNCHER, *request["args"], f"--IPKernelApp.parent_handle={os.getppid()}"]
+    # ipykernel's parent poller, as a started kernel has it (an option: ipykernel read the environment
+    # variable when the zygote imported it)
+    sys.argv = [LAUNCHER, *request["args"], f"--IPKernelApp.parent_handle={zygote_pid}"]
     if sys.path and Path(sys.path[0]) == Path.cwd():  # as ipykernel_launcher: IPython adds the folder back
         del sys.path[0]
     from ipykernel import kernelapp
@@ -89,9 +93,11 @@ def _kernel(request: dict) -> int:
     return 0
 
 
-def serve(path: str) -> None:
+def serve(path: str, parent: int) -> None:
     """The zygote: import, listen on ``path``, fork a kernel per request (one JSON line; answers its pid)."""
     _die_with_parent()
+    if os.getppid() != parent:  # the process that started it ended before that was set
+        return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the build's group: the build ends the zygote
     import importlib
 
@@ -114,13 +120,14 @@ def serve(path: str) -> None:
                 request = json.loads(conn.makefile("r", encoding="utf-8").readline())
             except (OSError, ValueError):
                 continue
+            me = os.getpid()
             pid = os.fork()
             if pid == 0:
                 code = 1
                 try:
                     listener.close()
                     conn.close()
-                    code = _kernel(request)
+                    code = _kernel(request, me)
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
                 except BaseException:
@@ -204,7 +211,7 @@ class Zygote:
         self.log = Path(f"{self.path}.stderr")
         self.proc: subprocess.Popen | None = None
         self.failed = False
-        self.command = [sys.executable, "-m", "src.pipeline.zygote", str(self.path)]
+        self.command = [sys.executable, "-m", "src.pipeline.zygote", str(self.path), str(os.getpid())]
 
     def _start(self) -> bool:
         if self.proc is None:
@@ -290,4 +297,4 @@ def stop() -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], int(sys.argv[2]))
