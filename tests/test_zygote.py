@@ -21,6 +21,14 @@ from src.base import paths
 from src.pipeline import graph as pipeline
 from src.pipeline import zygote
 
+@pytest.fixture(autouse=True)
+def own_zygote(monkeypatch):
+    """Each test starts without a zygote of this process and ends its own."""
+    monkeypatch.setattr(zygote, "_ZYGOTE", [])
+    yield
+    zygote.stop()
+
+
 PROBE = [
     "import os, sys\nprint(os.getcwd() == os.environ['PROBE_CWD'], os.environ.get('PROBE_VALUE'))",
     "print(os.getsid(0) == os.getpid(), os.getpgid(0) == os.getpid())",  # its own session, as jupyter_client makes
