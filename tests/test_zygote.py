@@ -21,6 +21,7 @@ from src.base import paths
 from src.pipeline import graph as pipeline
 from src.pipeline import zygote
 
+
 @pytest.fixture(autouse=True)
 def own_zygote(monkeypatch):
     """Each test starts without a zygote of this process and ends its own."""
