@@ -17,6 +17,7 @@ import pytest
 
 from src import helpers as h
 from src.base import paths
+from src.data import derived
 from src.data.derived import BATCH, HEADROOM, as_written, compact, compact_dtype, read_derived
 
 
@@ -47,7 +48,10 @@ def test_compact_types_keep_every_value_with_headroom():
     assert small.memory_usage(deep=True).sum() < 0.45 * df.memory_usage(deep=True).sum()
 
 
-def test_read_derived_is_the_file_in_compact_types(tmp_path):
+@pytest.mark.parametrize("whole_cells", [0, 10**9], ids=["in batches", "at once"])
+def test_read_derived_is_the_file_in_compact_types(tmp_path, monkeypatch, whole_cells):
+    """A large file is read a batch of columns at a time, a small one at once: the same frame either way."""
+    monkeypatch.setattr(derived, "WHOLE_CELLS", whole_cells)
     df = frame()
     df.to_parquet(tmp_path / "respondents.parquet", index=False)
     got = read_derived(tmp_path / "respondents.parquet")

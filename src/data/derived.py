@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 
 BATCH = 16  # columns read at a time
+# a file of at most this many values is read at once: the 1x export's respondents (2 247 x 192, 0.4 M values)
+# in 0.07 s of CPU instead of 0.15 s, twice in every chapter; at 10x (4.3 M) and 100x a batch at a time
+WHOLE_CELLS = 1_000_000
 HEADROOM = 100  # a column's largest absolute value times this must fit its type
 
 _SMALLER = [(pd.Int16Dtype(), np.iinfo(np.int16).max), (pd.Int32Dtype(), np.iinfo(np.int32).max)]
@@ -31,8 +34,8 @@ def compact_dtype(values: pd.Series):
     """The smallest nullable integer type that holds ``values`` (an ``Int64`` column) ``HEADROOM`` times over."""
     if values.dtype != pd.Int64Dtype():
         return values.dtype
-    valid = values.dropna()
-    top = int(valid.abs().max()) if len(valid) else 0
+    # a missing value as 0 changes no largest absolute value (and is 4x faster than dropna)
+    top = int(np.abs(values.to_numpy(dtype="int64", na_value=0)).max()) if len(values) else 0
     for dtype, limit in _SMALLER:
         if top * HEADROOM <= limit:
             return dtype
@@ -62,18 +65,21 @@ def compact(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_derived(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """A derived parquet file as a compact frame (``compact``), read ``BATCH`` columns at a time.
+    """A derived parquet file as a compact frame (``compact``), read ``BATCH`` columns at a time when it is
+    large (more than ``WHOLE_CELLS`` values; a small file at once: the batches cost more time than memory).
 
     ``columns``: only these (parquet's column projection), in the file's order.
     """
     import pyarrow.parquet as pq
 
-    names = pq.read_schema(path).names
+    meta = pq.read_metadata(path)
+    names = meta.schema.to_arrow_schema().names
     names = [n for n in names if not n.startswith("__index_level_")]
     if columns is not None:
         wanted = set(columns)
         names = [n for n in names if n in wanted]
-    parts = [compact(pd.read_parquet(path, columns=names[i : i + BATCH])) for i in range(0, len(names), BATCH)]
+    batch = len(names) if meta.num_rows * len(names) <= WHOLE_CELLS else BATCH
+    parts = [compact(pd.read_parquet(path, columns=names[i : i + batch])) for i in range(0, len(names), batch)]
     if not parts:
         return pd.read_parquet(path, columns=[])
     frame = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
