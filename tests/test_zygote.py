@@ -136,7 +136,7 @@ def test_a_kernel_ends_with_its_zygote(monkeypatch):
 
 def test_a_kernel_forked_as_its_zygote_is_killed_does_not_outlive_it(tmp_path):
     """The zygote killed just after it forked (before the kernel's parent poller runs): the kernel ends too."""
-    z = zygote.Zygote(paths.ROOT, str(tmp_path / "vo-kernel-1-"))
+    z = zygote.Zygote(paths.ROOT, str(Path(tempfile.gettempdir()) / pipeline.kernel_prefix()))  # a short socket path
     cmd = [sys.executable, "-m", zygote.LAUNCHER, "-f", str(tmp_path / "kernel.json")]
     try:
         kernel = z.fork(cmd, paths.ROOT, dict(os.environ), None)
@@ -147,20 +147,26 @@ def test_a_kernel_forked_as_its_zygote_is_killed_does_not_outlive_it(tmp_path):
         assert kernel.poll() is not None, "the kernel outlived its zygote"
     finally:
         z.stop()
+        pipeline.remove_kernel_files()
 
 
-def test_a_zygote_ends_with_the_process_that_started_it(tmp_path):
+def test_a_zygote_ends_with_the_process_that_started_it():
+    prefix = str(Path(tempfile.gettempdir()) / "vo-kernel-")
     script = (
-        "from src.pipeline import zygote\n"
-        f"z = zygote.zygote(__import__('pathlib').Path({str(paths.ROOT)!r}), {str(tmp_path / 'vo-kernel-1-')!r})\n"
-        "assert z._start()\nprint(z.proc.pid, flush=True)\n__import__('os')._exit(0)"  # no atexit, no finalizer
+        "import os, pathlib\nfrom src.pipeline import zygote\n"
+        f"z = zygote.zygote(pathlib.Path({str(paths.ROOT)!r}), {prefix!r} + str(os.getpid()) + '-')\n"
+        "assert z._start()\nprint(os.getpid(), z.proc.pid, flush=True)\nos._exit(0)"  # no atexit, no finalizer
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
-    pid = int(out.stdout.split()[0])
-    end = time.monotonic() + 10
-    while pipeline.process_exists(pid) and time.monotonic() < end:
-        time.sleep(0.1)
-    assert not pipeline.process_exists(pid), "the zygote outlived the process that started it"
+    starter, pid = map(int, out.stdout.split())
+    try:
+        end = time.monotonic() + 10
+        while pipeline.process_exists(pid) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not pipeline.process_exists(pid), "the zygote outlived the process that started it"
+    finally:
+        for f in Path(tempfile.gettempdir()).glob(f"vo-kernel-{starter}-*"):  # what it could not remove
+            f.unlink()
 
 
 def test_a_zygote_that_cannot_serve_leaves_the_kernel_to_start_as_before(tmp_path):

@@ -39,7 +39,7 @@ LAUNCHER = "ipykernel_launcher"
 
 
 def _die_with_parent() -> None:
-    """SIGKILL this process when the process that started it ends (Linux; elsewhere the socket's owner ends it)."""
+    """SIGKILL this process when the process that started it ends (Linux)."""
     try:
         import ctypes
 
@@ -268,7 +268,9 @@ def _is_launcher(cmd: list[str]) -> bool:
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV, "").lower() != "off"
+    """Kernels are forked on Linux (elsewhere nothing ends a zygote whose build was killed: no PR_SET_PDEATHSIG),
+    unless ``VO_ZYGOTE=off``."""
+    return sys.platform.startswith("linux") and os.environ.get(ENV, "").lower() != "off"
 
 
 _ZYGOTE: list[Zygote] = []  # this process's (a doit worker forked from the build inherits none: see zygote())
