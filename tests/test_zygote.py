@@ -83,6 +83,24 @@ def test_a_forked_kernel_runs_a_notebook_as_a_started_one_does(tmp_path, monkeyp
     assert forked[3][1]["data"]["image/png"]  # the figure
 
 
+def ends_within(running, seconds: float) -> bool:
+    """Whether ``running()`` turns false within ``seconds``."""
+    end = time.monotonic() + seconds
+    while running() and time.monotonic() < end:
+        time.sleep(0.05)
+    return not running()
+
+
+@pytest.fixture
+def forking_manager(monkeypatch):
+    """A kernel manager of the build's kind, whose kernel the zygote forks; its kernels and files removed after."""
+    monkeypatch.setenv(zygote.ENV, "on")
+    monkeypatch.setattr(pipeline, "LIVE_KERNELS", [])
+    yield pipeline.kernel_manager_class()(kernel_name="python3")
+    pipeline.kill_kernels()
+    pipeline.remove_kernel_files()  # ends the zygote
+
+
 async def start_busy_kernel(km, seconds: float):
     """Start a kernel and have it work ``seconds`` of CPU."""
     await km.start_kernel()
@@ -95,43 +113,29 @@ async def start_busy_kernel(km, seconds: float):
     assert reply["content"]["status"] == "ok"
 
 
-def test_a_forked_kernels_cpu_time_counts_as_the_builds(monkeypatch):
+def test_a_forked_kernels_cpu_time_counts_as_the_builds(forking_manager):
     """``make bench`` and tools/filetimes read the CPU time of a build's processes from getrusage: a kernel
     the zygote forked is the zygote's child, whose time counts once the build has waited for the zygote."""
-    monkeypatch.setenv(zygote.ENV, "on")
-    monkeypatch.setattr(pipeline, "LIVE_KERNELS", [])
+    km = forking_manager
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    km = pipeline.kernel_manager_class()(kernel_name="python3")
-    try:
-        asyncio.run(start_busy_kernel(km, 3))
-        assert isinstance(km.provisioner.process, zygote.ForkedKernel)
-        asyncio.run(km.shutdown_kernel())
-    finally:
-        pipeline.kill_kernels()
-        pipeline.remove_kernel_files()  # ends the zygote
+    asyncio.run(start_busy_kernel(km, 3))
+    assert isinstance(km.provisioner.process, zygote.ForkedKernel)
+    asyncio.run(km.shutdown_kernel())
+    pipeline.remove_kernel_files()  # ends the zygote
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) > 3.0
     assert not list(Path(tempfile.gettempdir()).glob(f"{pipeline.kernel_prefix()}*"))
 
 
-def test_a_kernel_ends_with_its_zygote(monkeypatch):
+def test_a_kernel_ends_with_its_zygote(forking_manager):
     """The zygote ends with the process that started it (a build killed by SIGKILL): its kernels follow."""
-    monkeypatch.setenv(zygote.ENV, "on")
-    monkeypatch.setattr(pipeline, "LIVE_KERNELS", [])
-    km = pipeline.kernel_manager_class()(kernel_name="python3")
-    try:
-        asyncio.run(start_busy_kernel(km, 0))
-        kernel = km.provisioner.process
-        z = zygote._ZYGOTE[0]
-        assert z.path.exists() and z.path.name.startswith(pipeline.kernel_prefix())
-        os.kill(z.proc.pid, signal.SIGKILL)
-        end = time.monotonic() + 15
-        while kernel.poll() is None and time.monotonic() < end:
-            time.sleep(0.1)
-        assert kernel.poll() is not None, "the kernel outlived its zygote"
-    finally:
-        pipeline.kill_kernels()
-        pipeline.remove_kernel_files()
+    km = forking_manager
+    asyncio.run(start_busy_kernel(km, 0))
+    kernel = km.provisioner.process
+    z = zygote._ZYGOTE[0]
+    assert z.path.exists() and z.path.name.startswith(pipeline.kernel_prefix())
+    os.kill(z.proc.pid, signal.SIGKILL)
+    assert ends_within(lambda: kernel.poll() is None, 15), "the kernel outlived its zygote"
 
 
 def test_a_kernel_forked_as_its_zygote_is_killed_does_not_outlive_it(tmp_path):
@@ -141,10 +145,7 @@ def test_a_kernel_forked_as_its_zygote_is_killed_does_not_outlive_it(tmp_path):
     try:
         kernel = z.fork(cmd, paths.ROOT, dict(os.environ), None)
         os.kill(z.proc.pid, signal.SIGKILL)
-        end = time.monotonic() + 10
-        while kernel.poll() is None and time.monotonic() < end:
-            time.sleep(0.05)
-        assert kernel.poll() is not None, "the kernel outlived its zygote"
+        assert ends_within(lambda: kernel.poll() is None, 10), "the kernel outlived its zygote"
     finally:
         z.stop()
         pipeline.remove_kernel_files()
@@ -160,10 +161,7 @@ def test_a_zygote_ends_with_the_process_that_started_it():
     out = subprocess.run([sys.executable, "-c", script], cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
     starter, pid = map(int, out.stdout.split())
     try:
-        end = time.monotonic() + 10
-        while pipeline.process_exists(pid) and time.monotonic() < end:
-            time.sleep(0.1)
-        assert not pipeline.process_exists(pid), "the zygote outlived the process that started it"
+        assert ends_within(lambda: zygote.process_exists(pid), 10), "the zygote outlived the process that started it"
     finally:
         for f in Path(tempfile.gettempdir()).glob(f"vo-kernel-{starter}-*"):  # what it could not remove
             f.unlink()

@@ -74,6 +74,7 @@ from src.pipeline.records import (
     stage_dir,
     step_folder,
 )
+from src.pipeline.zygote import process_exists
 
 # jsonschema (under nbformat, under papermill and the renderer) imports rfc3987_syntax for its
 # 'iri' format check, and that compiles a Lark grammar at import: 0.8 s in every process that
@@ -634,16 +635,6 @@ def remove_kernel_files() -> None:
                 f.unlink()
             except OSError:  # another user's, or already gone
                 pass
-
-
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def remove_leftovers(params: dict) -> None:

@@ -12,8 +12,9 @@ environment and stderr file the kernel manager asked for, ipykernel's parent pol
 zygote). The zygote ends with the process that started it, and a kernel with its zygote (``PR_SET_PDEATHSIG``
 on Linux), so no kernel outlives a killed build; the zygote's socket is named like the build's kernel files
 (``vo-kernel-<build>-…``), which the build removes. The zygote is ended with SIGTERM, and first reaps its
-ended kernels, so their CPU time counts for the process that waits for it (``make bench``, tools/filetimes). Anything the zygote cannot do (it did not start, another Python, another folder, another
-command) falls back to starting the kernel as before: the zygote only saves time.
+ended kernels, so their CPU time counts for the process that waits for it (``make bench``, tools/filetimes).
+Anything the zygote cannot do (it did not start, another Python, another folder, another command) falls back
+to starting the kernel as before: the zygote only saves time.
 """
 
 from __future__ import annotations
@@ -145,6 +146,17 @@ def serve(path: str, parent: int) -> None:
 # -- the build's side -----------------------------------------------------------------------------------
 
 
+def process_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists (a zombie does, until it is reaped; another user's does)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class ForkedKernel:
     """A kernel the zygote forked, with the part of ``subprocess.Popen`` jupyter_client and the build use.
 
@@ -166,13 +178,7 @@ class ForkedKernel:
             if self._pidfd is not None:
                 ended = bool(select.select([self._pidfd], [], [], 0)[0])
             else:
-                try:
-                    os.kill(self.pid, 0)
-                    ended = False
-                except ProcessLookupError:
-                    ended = True
-                except PermissionError:
-                    ended = False
+                ended = not process_exists(self.pid)
             if ended:
                 self.returncode = 0  # its exit status went to the zygote
                 if self._pidfd is not None:
@@ -186,7 +192,7 @@ class ForkedKernel:
             if end is not None and time.monotonic() > end:
                 raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
             if self._pidfd is not None:
-                select.select([self._pidfd], [], [], 0.1 if end is None else max(0.0, min(0.1, end - time.monotonic())))
+                select.select([self._pidfd], [], [], 0.1)  # readable when the kernel ends
             else:
                 time.sleep(0.02)
         return self.returncode
@@ -209,6 +215,7 @@ class Zygote:
         self.root = Path(root).resolve()
         self.path = Path(f"{prefix}zygote-{os.getpid()}.sock")
         self.log = Path(f"{self.path}.stderr")
+        self.owner = os.getpid()  # the process it serves (a doit worker forked from it makes its own)
         self.proc: subprocess.Popen | None = None
         self.failed = False
         self.command = [sys.executable, "-m", "src.pipeline.zygote", str(self.path), str(os.getpid())]
@@ -283,7 +290,6 @@ def zygote(root: Path, prefix: str) -> Zygote:
         from multiprocessing import util
 
         z = Zygote(root, prefix)
-        z.owner = os.getpid()
         _ZYGOTE[:] = [z]
         # ended (and waited for, so its kernels' CPU time counts as this process's children's) when this
         # process ends: atexit for the build, multiprocessing's finalizers for a doit worker (no atexit there)
@@ -294,7 +300,7 @@ def zygote(root: Path, prefix: str) -> Zygote:
 
 def stop() -> None:
     """End this process's zygote (the build ends, or was stopped)."""
-    if _ZYGOTE and getattr(_ZYGOTE[0], "owner", None) == os.getpid():
+    if _ZYGOTE and _ZYGOTE[0].owner == os.getpid():
         _ZYGOTE.pop().stop()
 
 
